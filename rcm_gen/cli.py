@@ -1,0 +1,166 @@
+"""The ``rcm-gen`` command line.
+
+Bad input (a value out of range, a missing file, a missing tool) ends with exit status 2
+and one line naming the parameter, the value and what is allowed.  A failed simulation or
+tool run ends with status 1 and names its log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .errors import UserError
+
+__all__ = ["main"]
+
+PROG = "rcm-gen"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_design_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("preset", nargs="?", metavar="PRESET",
+                   help="a preset name (see `rcm-gen presets`)")
+    p.add_argument("--config", metavar="FILE", help="a JSON configuration file instead")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a configuration key (repeatable; nested: mac.arch=ppa)")
+
+
+def design_from_args(args: argparse.Namespace) -> Any:
+    """The configuration named by PRESET or --config, with --set overrides applied."""
+    from .presets import apply_overrides, load_config_file, preset
+
+    if args.preset and args.config:
+        raise UserError(f"give PRESET or --config, not both ({args.preset!r} and "
+                        f"{args.config!r})")
+    if not args.preset and not args.config:
+        raise UserError("a design is required: give PRESET or --config FILE")
+    try:
+        config = load_config_file(args.config) if args.config else preset(args.preset)
+        return apply_overrides(config, args.set)
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+
+
+# -- subcommands ------------------------------------------------------------------------
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .presets import PRESETS
+
+    width = max(len(n) for n in PRESETS)
+    for name, (desc, factory) in PRESETS.items():
+        print(f"{name:<{width}}  {factory().kind:<5}  {desc}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    config = design_from_args(args)
+    sys.stdout.write(config.to_json())
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import write_design
+
+    config = design_from_args(args)
+    manifest = write_design(config, args.output)
+    out = Path(args.output)
+    vfile = out / f"{manifest['top']}.v"
+    print(f"wrote {vfile} ({vfile.stat().st_size} bytes, sha256 "
+          f"{manifest['files'][vfile.name][:16]}...) and {out / 'manifest.json'}")
+    print(f"top {manifest['top']}: {len(manifest['ports'])} ports, config "
+          f"{manifest['config_hash']}")
+    if args.lint:
+        from .flows.lint import lint_verilator, lint_yosys
+
+        ok = True
+        for fn, name in ((lint_yosys, "yosys-lint.log"), (lint_verilator, "verilator-lint.log")):
+            res = fn(vfile, manifest["top"], out / name)
+            ok &= res.clean
+            status = "clean" if res.clean else f"{len(res.messages)} messages"
+            print(f"lint {res.tool}: {status} (log {res.log})")
+            for msg in res.messages[:10]:
+                print(f"  {msg}")
+        if not ok:
+            return 1
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_design
+
+    config = design_from_args(args)
+    sims = [s.strip() for s in args.simulator.split(",") if s.strip()]
+    return verify_design(config, sims, count=args.count, seed=args.seed)
+
+
+# -- entry point ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description=(
+        "Generate, simulate, synthesize and explore a run-time reconfigurable, "
+        "precision-scalable 2D-convolution module."))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("presets", help="list the named design points")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("config", help="print a design point's configuration as JSON")
+    _add_design_args(p)
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("generate", help="write a design point's Verilog and manifest")
+    _add_design_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--lint", action="store_true",
+                   help="also run Yosys check -assert and Verilator --lint-only -Wall")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("verify", help="simulate a design point's Verilog against numpy")
+    _add_design_args(p)
+    p.add_argument("--simulator", default="icarus,verilator", metavar="SIMS",
+                   help="comma-separated: icarus, verilator (default: both)")
+    p.add_argument("--count", type=int, default=2000, metavar="N",
+                   help="random operations per simulator (default 2000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UserError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # tool failures name their log
+        from .flows.yosys import YosysError
+        from .sim.runner import SimulationFailed
+
+        if isinstance(exc, (SimulationFailed, YosysError)):
+            print(f"{PROG}: failed: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

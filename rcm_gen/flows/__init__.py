@@ -1,0 +1,1 @@
+"""Tool flows: lint, synthesis (ASIC and FPGA) and static timing."""

@@ -1,0 +1,52 @@
+"""Lint generated Verilog with Yosys ``check -assert`` and Verilator ``--lint-only -Wall``."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..tools import verilator_env, verilator_root
+from .yosys import YosysError, run_yosys
+
+__all__ = ["VERILATOR_WAIVERS", "LintResult", "lint_verilator", "lint_yosys"]
+
+#: Warning classes Amaranth's Verilog backend trips by construction, and only these, waived
+#: by name: it sizes expressions wider or narrower than their destinations (WIDTHEXPAND,
+#: WIDTHTRUNC), keeps every bit of a multi-bit signal when only some are read
+#: (UNUSEDSIGNAL), declares every register with its reset value and assigns it in an
+#: always block (PROCASSINIT), and writes all submodules, named ``top.sub``, into one file
+#: (DECLFILENAME).
+VERILATOR_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "DECLFILENAME")
+
+
+@dataclass(frozen=True)
+class LintResult:
+    tool: str
+    clean: bool
+    log: Path
+    messages: tuple[str, ...]
+
+
+def lint_yosys(verilog: Path, top: str, log: Path) -> LintResult:
+    """``hierarchy; proc; check -assert`` on ``verilog``."""
+    try:
+        run_yosys([f"read_verilog {verilog.resolve()}", f"hierarchy -check -top {top}",
+                   "proc", "check -assert"], log)
+        return LintResult("yosys", True, log, ())
+    except YosysError:
+        text = log.read_text(errors="replace")
+        msgs = tuple(ln for ln in text.splitlines() if "Warning" in ln or "ERROR" in ln)
+        return LintResult("yosys", False, log, msgs)
+
+
+def lint_verilator(verilog: Path, top: str, log: Path) -> LintResult:
+    """``verilator --lint-only -Wall`` with only :data:`VERILATOR_WAIVERS` waived."""
+    exe = verilator_root() / "bin" / "verilator"
+    cmd = [str(exe), "--lint-only", "-Wall", *(f"-Wno-{w}" for w in VERILATOR_WAIVERS),
+           "--top-module", top, str(verilog.resolve())]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=verilator_env())
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)
+    msgs = tuple(ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("%"))
+    return LintResult("verilator", proc.returncode == 0 and not msgs, log, msgs)

@@ -1,0 +1,1 @@
+"""Amaranth gateware: multipliers, MAC, and the convolution tile."""

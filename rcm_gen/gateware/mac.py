@@ -1,0 +1,91 @@
+"""The precision-scalable multiply-accumulate unit."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import MacConfig
+from .modes import LaneMode
+from .multiplier import make_multiplier
+
+__all__ = ["MAC"]
+
+
+class MAC(wiring.Component):
+    """A multiplier of the configured architecture followed by an accumulator.
+
+    Each cycle, ``acc <= (0 if clear else acc) + (product if en else 0)``, where the
+    product is that of the operands presented ``config.pipeline`` cycles earlier (``en``
+    and ``clear`` travel down the pipeline with their operands).  The accumulator is
+    ``config.accumulator_width`` bits: wide enough for ``config.reduction`` worst-case
+    products.
+
+    Parameters
+    ----------
+    config : MacConfig
+        The design point.
+
+    Members
+    -------
+    a, w : In(W)
+        Packed activations and weights.
+    mode : In(LaneMode)
+        Lane count of this operation.
+    act_signed : In(1)
+        Activations are signed.
+    en : In(1)
+        Accumulate this product.
+    clear : In(1)
+        Start a new sum (with ``en``, the accumulator becomes this product).
+    acc : Out(signed(config.accumulator_width))
+        The running sum.
+    """
+
+    def __init__(self, config: MacConfig) -> None:
+        if not isinstance(config, MacConfig):
+            raise TypeError(f"MAC config must be a MacConfig, not {config!r}")
+        self._config = config
+        super().__init__({
+            "a": In(config.width),
+            "w": In(config.width),
+            "mode": In(LaneMode),
+            "act_signed": In(1),
+            "en": In(1),
+            "clear": In(1),
+            "acc": Out(signed(config.accumulator_width)),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        m.submodules.multiplier = mult = make_multiplier(cfg)
+
+        a, w, mode, act_signed = self.a, self.w, self.mode, self.act_signed
+        en, clear = self.en, self.clear
+        if cfg.pipeline >= 2:
+            a_r = Signal.like(a, name="a_r")
+            w_r = Signal.like(w, name="w_r")
+            mode_r = Signal.like(mode, name="mode_r")
+            signed_r = Signal(name="act_signed_r")
+            en_r, clear_r = Signal(name="en_r"), Signal(name="clear_r")
+            m.d.sync += [a_r.eq(a), w_r.eq(w), mode_r.eq(mode), signed_r.eq(act_signed),
+                         en_r.eq(en), clear_r.eq(clear)]
+            a, w, mode, act_signed, en, clear = a_r, w_r, mode_r, signed_r, en_r, clear_r
+        m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
+                     mult.act_signed.eq(act_signed)]
+
+        product = mult.product
+        if cfg.pipeline >= 1:
+            product_r = Signal.like(mult.product, name="product_r")
+            en_p, clear_p = Signal(name="en_p"), Signal(name="clear_p")
+            m.d.sync += [product_r.eq(mult.product), en_p.eq(en), clear_p.eq(clear)]
+            product, en, clear = product_r, en_p, clear_p
+
+        m.d.sync += self.acc.eq(Mux(clear, 0, self.acc) + Mux(en, product, 0))
+        return m

@@ -1,0 +1,266 @@
+"""Sum-Together (ST) precision-scalable multipliers and the fixed baseline multiplier.
+
+In N-lane mode the W-bit operands ``a`` and ``w`` each hold N lanes of W/N bits, lane 0 in
+the least significant bits, and the multiplier returns ``sum(a_i * w_i)``.  Weights are
+signed; activations are signed or unsigned by the run-time ``act_signed`` flag.
+
+Both ST architectures use the same trick: the weight's lanes are reversed (lane i moves to
+lane N-1-i), so that the wanted products a_i·w_i all land at the same weight 2**((N-1)·W/N)
+of one W×W product while the unwanted cross-lane products are suppressed; the dot product is
+then read from a mode-selected slice of that sum.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import MacConfig
+from .arith import Columns, reduce_columns
+from .modes import LaneMode
+
+__all__ = [
+    "BoothMultiplier",
+    "FixedMultiplier",
+    "Multiplier",
+    "PPAMultiplier",
+    "make_multiplier",
+]
+
+
+class Multiplier(wiring.Component):
+    """Common port signature of every multiplier (combinational).
+
+    Parameters
+    ----------
+    config : MacConfig
+        The MAC design point the multiplier belongs to.
+
+    Members
+    -------
+    a : In(W)
+        Packed activations.
+    w : In(W)
+        Packed weights (signed).
+    mode : In(LaneMode)
+        Lane count.
+    act_signed : In(1)
+        Activations are signed when 1, unsigned when 0.
+    product : Out(signed(config.product_width))
+        Dot product of the lanes.
+    """
+
+    def __init__(self, config: MacConfig) -> None:
+        if not isinstance(config, MacConfig):
+            raise TypeError(f"Multiplier config must be a MacConfig, not {config!r}")
+        self._config = config
+        super().__init__({
+            "a": In(config.width),
+            "w": In(config.width),
+            "mode": In(LaneMode),
+            "act_signed": In(1),
+            "product": Out(signed(config.product_width)),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    # -- helpers shared by the ST architectures ------------------------------------------
+
+    def _mode_selects(self, m: Module) -> dict[int, Value]:
+        """One select signal per configured lane count; unconfigured encodings select the
+        smallest configured lane count."""
+        lanes = self._config.lanes
+        sels: dict[int, Value] = {}
+        for n in lanes[1:]:
+            sel = Signal(name=f"mode_x{n}")
+            m.d.comb += sel.eq(self.mode == LaneMode.for_lanes(n))
+            sels[n] = sel
+        smallest = Signal(name=f"mode_x{lanes[0]}")
+        m.d.comb += smallest.eq(~Cat(*sels.values()).any() if sels else 1)
+        sels[lanes[0]] = smallest
+        return dict(sorted(sels.items()))
+
+    def _select(self, m: Module, sels: dict[int, Value], values: dict[int, Value],
+                width: int, name: str) -> Signal:
+        """AND-OR multiplexer: ``values[n]`` where ``sels[n]`` is set (one-hot)."""
+        out = Signal(width, name=name)
+        terms = [Mux(sels[n], values[n], 0) for n in sels]
+        expr = terms[0]
+        for t in terms[1:]:
+            expr = expr | t
+        m.d.comb += out.eq(expr)
+        return out
+
+    def _reversed_weights(self, m: Module, sels: dict[int, Value]) -> Signal:
+        width = self._config.width
+        values = {}
+        for n in sels:
+            lw = width // n
+            values[n] = Cat(*(self.w[(n - 1 - p) * lw:(n - p) * lw] for p in range(n)))
+        return self._select(m, sels, values, width, "w_rev")
+
+    def _output(self, m: Module, sels: dict[int, Value], total: Value) -> None:
+        """Drive ``product`` from the mode's slice of the aligned sum ``total``."""
+        cfg = self._config
+        values = {}
+        for n in sels:
+            shift = (n - 1) * (cfg.width // n)
+            pw = cfg.product_width_for(n)
+            assert shift + pw <= len(total)
+            values[n] = total[shift:shift + pw].as_signed()
+        with m.Switch(Cat(*(sels[n] for n in sels))):
+            for i, n in enumerate(sels):
+                with m.Case(1 << i):
+                    m.d.comb += self.product.eq(values[n])
+            with m.Default():  # unreachable: the selects are one-hot
+                m.d.comb += self.product.eq(0)
+
+
+class FixedMultiplier(Multiplier):
+    """The non-configurable baseline: a plain (W+1)×W signed multiplier (the extra
+    activation bit carries ``act_signed``); ``mode`` is ignored."""
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        width = self.config.width
+        a_ext = Cat(self.a, self.a[width - 1] & self.act_signed).as_signed()
+        m.d.comb += self.product.eq(a_ext * self.w.as_signed())
+        return m
+
+
+class BoothMultiplier(Multiplier):
+    """Radix-4 Booth ST multiplier with lane-aware recoding.
+
+    The (lane-reversed) weight is Booth-recoded; a digit's window never reaches across a
+    lane boundary of the current mode.  Each digit multiplies only the activation lane that
+    pairs with its weight lane (the rest of the multiplicand is masked, its sign taken from
+    that lane), so every row is one W+2-bit signed partial product at a fixed position.
+    """
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.config
+        width = cfg.width
+        total_width = 2 * width + 2
+        sels = self._mode_selects(m)
+        w_rev = self._reversed_weights(m, sels)
+        a = self.a
+        columns = Columns(total_width)
+        constant = 0
+        for j in range(width // 2):
+            pos = 2 * j
+            # Booth window (y2, y1, y0); y0 is forced to 0 at a lane boundary.
+            boundary = [sels[n] for n in sels if pos % (width // n) == 0]
+            y0 = C(0, 1) if pos == 0 else w_rev[pos - 1] & ~Cat(*boundary).any()
+            y1, y2 = w_rev[pos], w_rev[pos + 1]
+            neg = Signal(name=f"b{j}_neg")
+            one = Signal(name=f"b{j}_one")
+            two = Signal(name=f"b{j}_two")
+            m.d.comb += [
+                neg.eq(y2),
+                one.eq(y1 ^ y0),
+                two.eq((y2 & ~y1 & ~y0) | (~y2 & y1 & y0)),
+            ]
+            # Multiplicand: the activation lane paired with this digit, in place, masked.
+            multiplicands = {}
+            for n in sels:
+                lw = width // n
+                k = n - 1 - pos // lw
+                lo, hi = k * lw, (k + 1) * lw
+                sign = a[hi - 1] & self.act_signed
+                multiplicands[n] = Cat(C(0, lo), a[lo:hi], sign.replicate(width + 1 - hi))
+            mcand = self._select(m, sels, multiplicands, width + 1, f"b{j}_m")
+            mc_ext = Cat(mcand, mcand[width])  # W+2 bits, sign-extended
+            mc_dbl = Cat(C(0, 1), mcand)       # 2·M in W+2 bits
+            row = Signal(width + 2, name=f"b{j}_row")
+            m.d.comb += row.eq((Mux(one, mc_ext, 0) | Mux(two, mc_dbl, 0))
+                               ^ neg.replicate(width + 2))
+            # Signed row: keep bits, invert the sign bit, compensate with a constant.
+            columns.add_value(pos, row[:width + 1])
+            columns.add_bit(pos + width + 1, ~row[width + 1])
+            constant -= 1 << (pos + width + 1)
+            columns.add_bit(pos, neg)
+        columns.add_constant(constant)
+        total = reduce_columns(m, columns, "booth_csa")
+        self._output(m, sels, total)
+        return m
+
+
+class PPAMultiplier(Multiplier):
+    """Partial-product-array ST multiplier (Baugh-Wooley, sub-word parallel).
+
+    One AND per bit pair of the activation and the lane-reversed weight; blocks that pair
+    different lanes are gated off in low-precision modes, and the sign handling of each
+    lane's most significant row and column follows the mode and ``act_signed``.  The
+    partial products are summed by a Dadda tree.
+    """
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.config
+        width = cfg.width
+        total_width = 2 * width + 2
+        sels = self._mode_selects(m)
+        w_rev = self._reversed_weights(m, sels)
+        a = self.a
+        columns = Columns(total_width)
+        # Per (mode, act_signed): the constant compensating the inverted negative terms.
+        constants: dict[tuple[int, int], int] = {}
+        for n in sels:
+            for s in (0, 1):
+                constants[(n, s)] = 0
+        for i in range(width):
+            for j in range(width):
+                gate_modes = []
+                neg_w_modes = []   # the term is negative because j is a weight lane's MSB
+                neg_a_modes = []   # ... or because i is a (signed) activation lane's MSB
+                for n in sels:
+                    lw = width // n
+                    if i // lw != n - 1 - j // lw:
+                        continue
+                    gate_modes.append(n)
+                    a_msb = i % lw == lw - 1
+                    w_msb = j % lw == lw - 1
+                    for s in (0, 1):
+                        if (a_msb and s) != w_msb:
+                            constants[(n, s)] -= 1 << (i + j)
+                    if w_msb:
+                        neg_w_modes.append(n)
+                    if a_msb:
+                        neg_a_modes.append(n)
+                if not gate_modes:
+                    continue
+                gate = Cat(*(sels[n] for n in gate_modes)).any()
+                neg_w = Cat(*(sels[n] for n in neg_w_modes)).any() if neg_w_modes else C(0, 1)
+                neg_a = (Cat(*(sels[n] for n in neg_a_modes)).any() & self.act_signed
+                         if neg_a_modes else C(0, 1))
+                bit = Signal(name=f"pp_{i}_{j}")
+                m.d.comb += bit.eq(gate & ((a[i] & w_rev[j]) ^ neg_w ^ neg_a))
+                columns.add_bit(i + j, bit)
+        const_sig = Signal(total_width, name="pp_const")
+        with m.Switch(Cat(self.act_signed, *(sels[n] for n in sels))):
+            for idx, n in enumerate(sels):
+                for s in (0, 1):
+                    with m.Case((1 << (idx + 1)) | s):
+                        m.d.comb += const_sig.eq(constants[(n, s)] % (1 << total_width))
+            with m.Default():  # unreachable: the selects are one-hot
+                m.d.comb += const_sig.eq(0)
+        columns.add_value(0, const_sig)
+        total = reduce_columns(m, columns, "ppa_csa")
+        self._output(m, sels, total)
+        return m
+
+
+_ARCHS = {
+    "booth": BoothMultiplier,
+    "ppa": PPAMultiplier,
+    "fixed": FixedMultiplier,
+}
+
+
+def make_multiplier(config: MacConfig) -> Multiplier:
+    """The multiplier of ``config.arch``."""
+    return _ARCHS[config.arch](config)

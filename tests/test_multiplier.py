@@ -1,0 +1,103 @@
+"""Multipliers in the Amaranth simulator: exhaustive at W=8, random and corners at W=16."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from rcm_gen.config import MacConfig
+from rcm_gen.gateware.modes import LaneMode
+from rcm_gen.gateware.multiplier import make_multiplier
+from rcm_gen.reference import pack_lanes, st_dot
+from rcm_gen.sim.mac_stimulus import corner_values
+
+
+def _evaluate(cfg: MacConfig, lanes: int, act_signed: bool, a, w) -> np.ndarray:
+    """Products the multiplier computes for word pairs ``a``, ``w`` (one mode)."""
+    dut = make_multiplier(cfg)
+    m = Module()
+    m.submodules.dut = dut
+    x = Signal(2 * cfg.width)  # one signal per pair: one settle per evaluation
+    m.d.comb += [dut.a.eq(x[:cfg.width]), dut.w.eq(x[cfg.width:]),
+                 dut.mode.eq(LaneMode.for_lanes(lanes)), dut.act_signed.eq(act_signed)]
+    out = np.zeros(len(a), dtype=np.int64)
+
+    async def bench(ctx):
+        for i, (av, wv) in enumerate(zip(a.tolist(), w.tolist(), strict=True)):
+            ctx.set(x, av | (wv << cfg.width))
+            out[i] = ctx.get(dut.product)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+def _modes(arch):
+    lanes = (1,) if arch == "fixed" else (1, 2, 4)
+    return [(arch, n, s) for n in lanes for s in (True, False)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch, lanes, act_signed",
+                         _modes("booth") + _modes("ppa") + _modes("fixed"))
+def test_exhaustive_w8(arch, lanes, act_signed):
+    cfg = MacConfig(width=8, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4))
+    a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    a, w = a.ravel(), w.ravel()
+    got = _evaluate(cfg, lanes, act_signed, a, w)
+    want = st_dot(a, w, 8, lanes, act_signed)
+    bad = np.nonzero(got != want)[0]
+    assert not len(bad), (f"{len(bad)} wrong products, first a={a[bad[0]]:#x} "
+                          f"w={w[bad[0]]:#x}: {got[bad[0]]} != {want[bad[0]]}")
+
+
+def _w16_operands(lanes: int, act_signed: bool, count: int = 400):
+    rng = np.random.default_rng(lanes * 2 + act_signed)
+    n = 16 // lanes
+    a_corner = corner_values(n, act_signed)
+    w_corner = corner_values(n, True)
+    # every corner pairing with all lanes equal, then random mixes of corners, then random
+    av = [[x] * lanes for x in a_corner for _ in w_corner]
+    wv = [[y] * lanes for _ in a_corner for y in w_corner]
+    av += rng.choice(a_corner, size=(count, lanes)).tolist()
+    wv += rng.choice(w_corner, size=(count, lanes)).tolist()
+    lo = -(1 << (n - 1)) if act_signed else 0
+    hi = (1 << (n - 1)) if act_signed else 1 << n
+    av += rng.integers(lo, hi, size=(count, lanes)).tolist()
+    wv += rng.integers(-(1 << (n - 1)), 1 << (n - 1), size=(count, lanes)).tolist()
+    return pack_lanes(np.array(av), 16, act_signed), pack_lanes(np.array(wv), 16, True)
+
+
+@pytest.mark.parametrize("arch, lanes, act_signed",
+                         _modes("booth") + _modes("ppa") + _modes("fixed"))
+def test_random_and_corners_w16(arch, lanes, act_signed):
+    cfg = MacConfig(width=16, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4))
+    a, w = _w16_operands(lanes, act_signed)
+    got = _evaluate(cfg, lanes, act_signed, a, w)
+    want = st_dot(a, w, 16, lanes, act_signed)
+    assert np.array_equal(got, want)
+    # the most negative x most negative corner is among the cases
+    n = 16 // lanes
+    most_neg = pack_lanes(np.full((1, lanes), -(1 << (n - 1))), 16, True)[0]
+    if act_signed:
+        assert np.any((a == most_neg) & (w == most_neg))
+
+
+@pytest.mark.parametrize("arch", ["booth", "ppa"])
+def test_other_lane_sets(arch):
+    """Lane sets other than 1/2/4: 2-bit lanes at W=16, a set without 1, W=32."""
+    for width, lanes_set in ((16, (1, 2, 4, 8)), (16, (2, 8)), (32, (1, 4, 16))):
+        cfg = MacConfig(width=width, arch=arch, lanes=lanes_set)
+        for lanes in lanes_set:
+            n = width // lanes
+            rng = np.random.default_rng(width + lanes)
+            for act_signed in (True, False):
+                lo = -(1 << (n - 1)) if act_signed else 0
+                hi = (1 << (n - 1)) if act_signed else 1 << n
+                av = rng.integers(lo, hi, size=(60, lanes))
+                wv = rng.integers(-(1 << (n - 1)), 1 << (n - 1), size=(60, lanes))
+                a, w = pack_lanes(av, width, act_signed), pack_lanes(wv, width, True)
+                got = _evaluate(cfg, lanes, act_signed, a, w)
+                assert np.array_equal(got, st_dot(a, w, width, lanes, act_signed)), \
+                    (width, lanes_set, lanes, act_signed)
