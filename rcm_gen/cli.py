@@ -8,17 +8,26 @@ tool run ends with status 1 and names its log.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .errors import UserError
+from .errors import ToolFailed, UserError
 
 __all__ = ["main"]
 
 PROG = "rcm-gen"
+
+#: Modules that add subcommands.  Each defines ``add_parser(subparsers, design_args)``,
+#: where ``design_args(parser)`` adds PRESET / --config / --set; the subcommand's function
+#: (set with ``set_defaults(func=...)``) takes the parsed arguments and returns an exit
+#: status, and may call :func:`design_from_args`.  Keep their module-level imports light:
+#: every ``rcm-gen`` call imports them.
+_SUBCOMMAND_MODULES: tuple[str, ...] = (
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -136,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random operations per simulator (default 2000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.set_defaults(func=cmd_verify)
+
+    for module in _SUBCOMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub, design_args=_add_design_args)
     return parser
 
 
@@ -151,14 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # tool failures name their log
-        from .flows.yosys import YosysError
-        from .sim.runner import SimulationFailed
-
-        if isinstance(exc, (SimulationFailed, YosysError)):
-            print(f"{PROG}: failed: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except ToolFailed as exc:  # tool failures name their log
+        print(f"{PROG}: failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Errors that are the user's to fix: reported as one line, exit status 2."""
 
-__all__ = ["ToolMissingError", "UserError"]
+__all__ = ["ToolFailed", "ToolMissingError", "UserError"]
 
 
 class UserError(Exception):
@@ -10,3 +10,8 @@ class UserError(Exception):
 
 class ToolMissingError(UserError):
     """An external tool this step needs is not installed."""
+
+
+class ToolFailed(RuntimeError):
+    """A tool run (simulation, synthesis, timing, place and route) failed or produced a
+    report that cannot be parsed.  The message names the kept log; exit status 1."""

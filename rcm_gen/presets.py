@@ -12,6 +12,7 @@ from typing import Any
 
 from .config import MacConfig
 from .errors import UserError
+from .tile_config import TILE_PRESETS, TileConfig
 
 __all__ = [
     "PRESETS",
@@ -31,31 +32,10 @@ PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
     "mac16-fixed": ("fixed 16x16 baseline MAC", lambda: _MAC16.fixed_twin()),
     "mac8": ("ST MAC, W=8, lanes 1/2/4, radix-4 Booth", lambda: _MAC16.replace(width=8)),
     "mac8-fixed": ("fixed 8x8 baseline MAC", lambda: _MAC16.replace(width=8).fixed_twin()),
+    **TILE_PRESETS,
 }
 
-
-def _register_tile_presets() -> None:
-    try:
-        from .tile_config import TILE_PRESETS
-    except ImportError:  # the tile is optional while it is being built
-        return
-    PRESETS.update(TILE_PRESETS)
-
-
-_register_tile_presets()
-
-_KINDS: dict[str, Any] = {"mac": MacConfig}
-
-
-def _kind_classes() -> dict[str, Any]:
-    kinds = dict(_KINDS)
-    try:
-        from .tile_config import TileConfig
-
-        kinds["tile"] = TileConfig
-    except ImportError:
-        pass
-    return kinds
+_KINDS: dict[str, Any] = {"mac": MacConfig, "tile": TileConfig}
 
 
 def preset(name: str) -> Any:
@@ -67,7 +47,7 @@ def preset(name: str) -> Any:
 
 def config_from_dict(data: Any) -> Any:
     """A configuration object from its ``to_dict`` form (dispatching on ``kind``)."""
-    kinds = _kind_classes()
+    kinds = _KINDS
     if not isinstance(data, dict):
         raise TypeError(f"Configuration must be a JSON object, not {type(data).__name__}")
     kind = data.get("kind")

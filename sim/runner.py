@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..errors import ToolFailed, UserError
 from ..flows.lint import VERILATOR_WAIVERS
 from ..generate import config_hash, to_verilog, top_name
 from ..tools import cache_dir, require_executable, verilator_env
@@ -33,7 +33,7 @@ _VERILATOR_BUILD_ARGS = [f"-Wno-{w}" for w in VERILATOR_WAIVERS]
 _VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
-class SimulationFailed(RuntimeError):
+class SimulationFailed(ToolFailed):
     """A cocotb test failed; the message names the log."""
 
 

@@ -11,12 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import ToolMissingError
+from ..errors import ToolFailed, ToolMissingError
 
 __all__ = ["YosysError", "run_yosys"]
 
 
-class YosysError(RuntimeError):
+class YosysError(ToolFailed):
     """A Yosys run failed; the message names the log."""
 
 

@@ -1,0 +1,1 @@
+"""Design-space exploration: spaces, evaluation, result store, Pareto fronts."""

@@ -1,0 +1,164 @@
+"""Configuration of the RCM tile: a convolution tile of P precision-scalable MACs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .config import MacConfig, _check_int, _ConfigBase
+
+__all__ = ["TILE_PRESETS", "TileConfig"]
+
+
+def _range(owner: str, value: Any, lo: int, hi: int) -> None:
+    _check_int("Tile", owner, value)
+    if not lo <= value <= hi:
+        raise ValueError(f"Tile {owner} must be from {lo} to {hi}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class TileConfig(_ConfigBase):
+    """A Reconfigurable 2D-Convolution Module (RCM) design point.
+
+    A *job* is the part of a layer the tile computes from its local buffers: up to ``tm``
+    output channels × ``tr`` × ``tc`` output pixels, from up to ``tn`` words per input
+    pixel (a word packs N input channels in N-lane mode, so up to ``tn``·N channels).
+    ``p`` MACs work in parallel on ``p`` output channels; each accumulates one output
+    pixel over the job's channel words and kernel positions.  Buffers are double-banked,
+    so the next job loads while the current one computes and the previous one drains.
+
+    Parameters
+    ----------
+    mac : MacConfig
+        The MAC design point.  Its ``reduction`` is set by the tile to the longest
+        reduction a job can ask for (the weight buffer depth), so its accumulator can
+        never overflow.
+    p : int
+        MACs in parallel (output channels computed at once).
+    tm : int
+        Output channels per job (a multiple of ``p``).
+    tn : int
+        Words (channel groups) per input pixel per job.
+    tr, tc : int
+        Output rows and columns per job.
+    k_max, s_max : int
+        Largest kernel and stride the tile runs.
+    act_depth, weight_depth : int or None
+        Words per activation-buffer bank and P-word rows per weight-buffer bank.  ``None``
+        sizes them for a 3×3, stride-1 job at full ``tn``/``tm``/``tr``/``tc`` (and never
+        below one ``k_max``×``k_max`` kernel).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a parameter has the wrong type or is out of range.
+    """
+
+    kind: ClassVar[str] = "tile"
+
+    mac: MacConfig = field(default_factory=MacConfig)
+    p: int = 4
+    tm: int = 8
+    tn: int = 8
+    tr: int = 4
+    tc: int = 4
+    k_max: int = 7
+    s_max: int = 2
+    act_depth: int | None = None
+    weight_depth: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mac, MacConfig):
+            raise TypeError(f"Tile mac must be a MacConfig, not {self.mac!r}")
+        _range("p", self.p, 1, 64)
+        _range("tm", self.tm, 1, 256)
+        if self.tm % self.p:
+            raise ValueError(f"Tile tm must be a multiple of p={self.p}, not {self.tm!r}")
+        _range("tn", self.tn, 1, 256)
+        _range("tr", self.tr, 1, 64)
+        _range("tc", self.tc, 1, 64)
+        _range("k_max", self.k_max, 1, 15)
+        _range("s_max", self.s_max, 1, 4)
+        floor = self.k_max * self.k_max
+        for name in ("act_depth", "weight_depth"):
+            value = getattr(self, name)
+            if value is not None:
+                _range(name, value, floor, 1 << 16)
+        mac = self.mac.replace(reduction=self.weight_buffer_depth)
+        if mac != self.mac:
+            object.__setattr__(self, "mac", mac)
+
+    # -- derived values ---------------------------------------------------------------------
+
+    @property
+    def m_blocks(self) -> int:
+        """P-wide output-channel blocks per job."""
+        return self.tm // self.p
+
+    @property
+    def in_rows_max(self) -> int:
+        """Input rows a job can need: (tr − 1)·s_max + k_max."""
+        return (self.tr - 1) * self.s_max + self.k_max
+
+    @property
+    def in_cols_max(self) -> int:
+        return (self.tc - 1) * self.s_max + self.k_max
+
+    @property
+    def act_buffer_depth(self) -> int:
+        if self.act_depth is not None:
+            return self.act_depth
+        return max(self.tn * (self.tr + 2) * (self.tc + 2), self.k_max * self.k_max)
+
+    @property
+    def weight_buffer_depth(self) -> int:
+        if self.weight_depth is not None:
+            return self.weight_depth
+        return max(self.m_blocks * self.tn * 9, self.k_max * self.k_max)
+
+    @property
+    def out_buffer_depth(self) -> int:
+        """Rows of P accumulators per output-buffer bank."""
+        return self.m_blocks * self.tr * self.tc
+
+    @property
+    def buffer_bits(self) -> dict[str, int]:
+        """Storage of each buffer, both banks."""
+        w = self.mac.width
+        return {
+            "act": 2 * self.act_buffer_depth * w,
+            "weight": 2 * self.weight_buffer_depth * self.p * w,
+            "out": 2 * self.out_buffer_depth * self.p * self.mac.accumulator_width,
+        }
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.mac.is_fixed
+
+    def fixed_twin(self) -> TileConfig:
+        """The same tile with the fixed-multiplier baseline MAC."""
+        return self.replace(mac=self.mac.fixed_twin())
+
+    @classmethod
+    def _convert_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if "mac" in data:
+            mac = data["mac"]
+            if isinstance(mac, dict):
+                data["mac"] = MacConfig.from_dict(mac)
+        return data
+
+
+_MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="booth", pipeline=1)
+_SMALL = TileConfig(mac=_MAC, p=2, tm=4, tn=4, tr=4, tc=4, k_max=7, s_max=2)
+_DEFAULT = TileConfig(mac=_MAC, p=4, tm=8, tn=8, tr=4, tc=4, k_max=7, s_max=2)
+
+#: name → (description, factory)
+TILE_PRESETS = {
+    "rcm-small": ("RCM tile, P=2, 4x4 outputs x 4 channels, K<=7, ST Booth MAC",
+                  lambda: _SMALL),
+    "rcm-small-fixed": ("rcm-small with the fixed 16x16 MAC", lambda: _SMALL.fixed_twin()),
+    "rcm-default": ("RCM tile, P=4, 4x4 outputs x 8 channels, K<=7, ST Booth MAC",
+                    lambda: _DEFAULT),
+    "rcm-default-fixed": ("rcm-default with the fixed 16x16 MAC",
+                          lambda: _DEFAULT.fixed_twin()),
+}
