@@ -1,0 +1,235 @@
+"""Host-side driver: cuts a convolution layer into tile jobs, packs their data, and
+reassembles the output.
+
+The same plan feeds the cocotb testbench (which streams it into the RTL) and the analytic
+cycle model (which predicts the cycles of the same jobs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .conv import ConvShape
+from .reference import pack_lanes
+from .tile_config import TileConfig
+
+__all__ = ["Job", "LayerPlan", "Tiling", "assemble_output", "job_streams", "plan_layer"]
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How a layer is cut: output channels, rows and columns per job, and input channels
+    per job (a multiple of the lane count, except for the last job of a channel range)."""
+
+    tm: int
+    tr: int
+    tc: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """One tile job: its descriptor and where its data come from and go to."""
+
+    m0: int        # first output channel
+    mcount: int    # output channels (≤ tiling.tm)
+    r0: int        # first output row
+    c0: int        # first output column
+    tr: int
+    tc: int
+    ch0: int       # first input channel
+    chcount: int   # input channels
+    ng: int        # words per input pixel (ceil(chcount / lanes))
+    mb: int        # P-wide output-channel blocks
+    y_lo: int      # first stored input row
+    x_lo: int      # first stored input column
+    in_h: int
+    in_w: int
+    pad_top: int
+    pad_left: int
+
+    @property
+    def act_words(self) -> int:
+        return self.ng * self.in_h * self.in_w
+
+    def weight_rows(self, k: int) -> int:
+        return self.mb * self.ng * k * k
+
+    @property
+    def out_rows(self) -> int:
+        return self.mb * self.tr * self.tc
+
+    def compute_steps(self, k: int) -> int:
+        return self.mb * self.tr * self.tc * self.ng * k * k
+
+    def descriptor(self, plan: LayerPlan) -> dict[str, int]:
+        """Members of the job descriptor (see ``gateware.layouts.job_layout``)."""
+        return {
+            "mode": plan.lanes.bit_length() - 1, "act_signed": int(plan.act_signed),
+            "mb": self.mb, "ng": self.ng, "k": plan.shape.k, "s": plan.shape.stride,
+            "tr": self.tr, "tc": self.tc, "in_h": self.in_h, "in_w": self.in_w,
+            "pad_top": self.pad_top, "pad_left": self.pad_left,
+        }
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """A layer cut into jobs for one design point, lane mode and signedness."""
+
+    config: TileConfig
+    shape: ConvShape
+    lanes: int
+    act_bits: int
+    weight_bits: int
+    act_signed: bool
+    tiling: Tiling
+
+    def jobs(self) -> Iterator[Job]:
+        """Jobs in streaming order: output-channel blocks, then output row blocks, then
+        column blocks, then input-channel blocks (whose partial sums the host adds)."""
+        s, t = self.shape, self.tiling
+        n = self.lanes
+        for m0 in range(0, s.m, t.tm):
+            mcount = min(t.tm, s.m - m0)
+            for r0 in range(0, s.ho, t.tr):
+                tr = min(t.tr, s.ho - r0)
+                vy0 = r0 * s.stride - s.padding
+                vy1 = (r0 + tr - 1) * s.stride - s.padding + s.k
+                y_lo, y_hi = max(vy0, 0), min(vy1, s.h)
+                for c0 in range(0, s.wo, t.tc):
+                    tc = min(t.tc, s.wo - c0)
+                    vx0 = c0 * s.stride - s.padding
+                    vx1 = (c0 + tc - 1) * s.stride - s.padding + s.k
+                    x_lo, x_hi = max(vx0, 0), min(vx1, s.w)
+                    for ch0 in range(0, s.c, t.channels):
+                        chcount = min(t.channels, s.c - ch0)
+                        yield Job(m0=m0, mcount=mcount, r0=r0, c0=c0, tr=tr, tc=tc,
+                                  ch0=ch0, chcount=chcount, ng=math.ceil(chcount / n),
+                                  mb=math.ceil(mcount / self.config.p),
+                                  y_lo=y_lo, x_lo=x_lo, in_h=y_hi - y_lo, in_w=x_hi - x_lo,
+                                  pad_top=y_lo - vy0, pad_left=x_lo - vx0)
+
+    @property
+    def job_count(self) -> int:
+        s, t = self.shape, self.tiling
+        return (math.ceil(s.m / t.tm) * math.ceil(s.ho / t.tr) * math.ceil(s.wo / t.tc)
+                * math.ceil(s.c / t.channels))
+
+
+def check_runnable(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
+                   act_signed: bool = True) -> int:
+    """Lane count for the layer; ``ValueError`` with a one-line reason if the design point
+    cannot run it."""
+    mac = config.mac
+    if shape.k > config.k_max:
+        raise ValueError(f"kernel {shape.k} is beyond the tile's k_max={config.k_max}")
+    if shape.stride > config.s_max:
+        raise ValueError(f"stride {shape.stride} is beyond the tile's s_max={config.s_max}")
+    if shape.padding > shape.k - 1:
+        raise ValueError(f"padding {shape.padding} must be from 0 to k-1={shape.k - 1}")
+    for name, bits in (("activation", act_bits), ("weight", weight_bits)):
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= mac.width:
+            raise ValueError(f"{name} bits must be from 1 to {mac.width}, not {bits!r}")
+    return mac.lanes_for_bits(act_bits, weight_bits)
+
+
+def _fits(config: TileConfig, shape: ConvShape, lanes: int, tm: int, tr: int, tc: int,
+          channels: int) -> bool:
+    ng = math.ceil(channels / lanes)
+    in_h = min((tr - 1) * shape.stride + shape.k, shape.h + 2 * shape.padding)
+    in_w = min((tc - 1) * shape.stride + shape.k, shape.w + 2 * shape.padding)
+    mb = math.ceil(tm / config.p)
+    return (ng <= config.tn and ng * in_h * in_w <= config.act_buffer_depth
+            and mb * ng * shape.k * shape.k <= config.weight_buffer_depth)
+
+
+def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int) -> Tiling:
+    """The tiling of ``shape`` onto ``config``: the whole output-channel, row and column
+    extent the tile allows, and as many input channels per job as the buffers hold; if
+    not even one channel group fits, rows and columns shrink first, then channels."""
+    tm = min(config.tm, shape.m)
+    tr = min(config.tr, shape.ho)
+    tc = min(config.tc, shape.wo)
+    while not _fits(config, shape, lanes, tm, tr, tc, 1):
+        if tr >= tc and tr > 1:
+            tr -= 1
+        elif tc > 1:
+            tc -= 1
+        elif tm > config.p:
+            tm -= config.p
+        else:  # one kernel always fits (buffers hold at least k_max² words)
+            raise AssertionError("a single-pixel job does not fit the buffers")
+    groups_total = math.ceil(shape.c / lanes)
+    lo, hi = 1, min(config.tn, groups_total)
+    while lo < hi:  # largest channel-group count that fits
+        mid = (lo + hi + 1) // 2
+        if _fits(config, shape, lanes, tm, tr, tc, mid * lanes):
+            lo = mid
+        else:
+            hi = mid - 1
+    # Spread channel groups evenly over the jobs of a channel range.
+    jobs = math.ceil(groups_total / lo)
+    groups = math.ceil(groups_total / jobs)
+    return Tiling(tm=tm, tr=tr, tc=tc, channels=min(groups * lanes, shape.c))
+
+
+def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
+               act_signed: bool = True, tiling: Tiling | None = None) -> LayerPlan:
+    """Cut a layer into jobs; ``ValueError`` with a reason if the design point cannot run
+    it."""
+    lanes = check_runnable(config, shape, act_bits, weight_bits, act_signed)
+    if tiling is None:
+        tiling = choose_tiling(config, shape, lanes)
+    return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling)
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Activation words (``[g][row][col]``) and weight rows (``[mb][g][ky][kx]``, each an
+    array of P words) of ``job``, as unsigned integers."""
+    cfg, s, n = plan.config, plan.shape, plan.lanes
+    width = cfg.mac.width
+    # Activations: (ng·N, in_h, in_w) channels padded with zeros to whole words.
+    region = np.zeros((job.ng * n, job.in_h, job.in_w), dtype=np.int64)
+    region[:job.chcount] = x[job.ch0:job.ch0 + job.chcount,
+                             job.y_lo:job.y_lo + job.in_h, job.x_lo:job.x_lo + job.in_w]
+    lanes_last = region.reshape(job.ng, n, job.in_h, job.in_w).transpose(0, 2, 3, 1)
+    act_words = pack_lanes(lanes_last, width, plan.act_signed).reshape(-1)
+    # Weights: (mb·P, ng·N, k, k) with zeros beyond the job's channels.
+    k = s.k
+    wt = np.zeros((job.mb * cfg.p, job.ng * n, k, k), dtype=np.int64)
+    wt[:job.mcount, :job.chcount] = w[job.m0:job.m0 + job.mcount, job.ch0:job.ch0 + job.chcount]
+    # → [mb][g][ky][kx][p][lane]
+    wt = wt.reshape(job.mb, cfg.p, job.ng, n, k, k).transpose(0, 2, 4, 5, 1, 3)
+    weight_words = pack_lanes(wt, width, True).reshape(-1, cfg.p)
+    return act_words, weight_words
+
+
+def assemble_output(plan: LayerPlan, results: list[np.ndarray]) -> np.ndarray:
+    """The layer's output (int64, M × Ho × Wo) from each job's result rows (array of
+    shape (out_rows, P), signed), adding partial sums over input-channel jobs."""
+    s, p = plan.shape, plan.config.p
+    y = np.zeros((s.m, s.ho, s.wo), dtype=np.int64)
+    for job, rows in zip(plan.jobs(), results, strict=True):
+        blk = np.asarray(rows, dtype=np.int64).reshape(job.mb, job.tr, job.tc, p)
+        blk = blk.transpose(0, 3, 1, 2).reshape(job.mb * p, job.tr, job.tc)
+        y[job.m0:job.m0 + job.mcount, job.r0:job.r0 + job.tr, job.c0:job.c0 + job.tc] += (
+            blk[:job.mcount])
+    return y
+
+
+def check_operands(x: np.ndarray, w: np.ndarray, act_bits: int, weight_bits: int,
+                   act_signed: bool) -> None:
+    """``ValueError`` naming the tensor, index and value of the first operand outside its
+    declared bits."""
+    from .reference import check_fits
+
+    check_fits("input", x, act_bits, act_signed)
+    check_fits("weights", w, weight_bits, True)
