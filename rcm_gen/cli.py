@@ -27,6 +27,7 @@ PROG = "rcm-gen"
 #: status, and may call :func:`design_from_args`.  Keep their module-level imports light:
 #: every ``rcm-gen`` call imports them.
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "rcm_gen.run_cli",
 )
 
 

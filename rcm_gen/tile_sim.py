@@ -34,25 +34,29 @@ class LayerCase:
 
 
 def random_case(rng: np.random.Generator, config: TileConfig, *, max_c: int = 10,
-                max_m: int = 10, max_hw: int = 9, stalls: bool = False) -> LayerCase:
+                max_m: int = 10, max_hw: int = 9, stalls: bool = False, k: int | None = None,
+                stride: int | None = None, act_bits: int | None = None,
+                act_signed: bool | None = None) -> LayerCase:
     """A random layer the tile can run: channels not multiples of the lanes or the tile,
     K in 1/3/5/7 (up to k_max), stride 1 or 2, padding, any precision 1..W, signed or
-    unsigned activations; values spread over their whole declared range."""
+    unsigned activations; values spread over their whole declared range.  Keyword
+    arguments fix a parameter instead of drawing it."""
     width = config.mac.width
-    ks = [k for k in (1, 3, 5, 7) if k <= config.k_max]
-    k = int(rng.choice(ks))
-    stride = int(rng.integers(1, min(2, config.s_max) + 1))
+    ks = [kk for kk in (1, 3, 5, 7) if kk <= config.k_max]
+    k = int(rng.choice(ks)) if k is None else k
+    stride = int(rng.integers(1, min(2, config.s_max) + 1)) if stride is None else stride
     padding = int(rng.integers(0, k))
     h = int(rng.integers(max(1, k - 2 * padding), max_hw + 1))
     w_ = int(rng.integers(max(1, k - 2 * padding), max_hw + 1))
     c = int(rng.integers(1, max_c + 1))
     m = int(rng.integers(1, max_m + 1))
     shape = ConvShape(c=c, m=m, h=h, w=w_, k=k, stride=stride, padding=padding)
-    act_bits = int(rng.integers(1, width + 1))
-    if rng.random() < 0.6:  # mostly layers that can use several lanes
-        act_bits = int(rng.integers(1, width // max(config.mac.lanes) + 1))
+    if act_bits is None:
+        act_bits = int(rng.integers(1, width + 1))
+        if rng.random() < 0.6:  # mostly layers that can use several lanes
+            act_bits = int(rng.integers(1, width // max(config.mac.lanes) + 1))
     weight_bits = int(rng.integers(1, width + 1)) if rng.random() < 0.3 else act_bits
-    act_signed = bool(rng.integers(0, 2))
+    act_signed = bool(rng.integers(0, 2)) if act_signed is None else act_signed
     a_lo, a_hi = ((-(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1) if act_signed
                   else (0, (1 << act_bits) - 1))
     w_lo, w_hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
@@ -76,6 +80,7 @@ def simulate_layers(config: TileConfig, cases: list[LayerCase], simulator: str =
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="rcm_cases_")
         workdir = Path(tmp.name)
+    workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     spec = []
     for i, case in enumerate(cases):
@@ -89,7 +94,7 @@ def simulate_layers(config: TileConfig, cases: list[LayerCase], simulator: str =
             "x": str(xf), "w": str(wf), "act_bits": case.act_bits,
             "weight_bits": case.weight_bits, "act_signed": case.act_signed,
             "idle": case.idle, "backpressure": case.backpressure, "seed": case.seed,
-            "output": str(out) if out else None,
+            "output": str(Path(out).resolve()) if out else None,
         })
     cases_file = workdir / "cases.json"
     cases_file.write_text(json.dumps(spec))

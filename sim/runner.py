@@ -124,6 +124,7 @@ def run_cocotb(config: Any, simulator: str, test_module: str, *,
     start = time.perf_counter()
     with _environ(base_env):
         runner = get_runner(simulator)
+        runner.log.setLevel(logging.ERROR)  # "skipping compilation" is not news
         build_log = build_dir / "build.log"
         try:
             runner.build(
