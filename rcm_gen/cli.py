@@ -142,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_design_args(p)
     p.add_argument("--simulator", default="icarus,verilator", metavar="SIMS",
                    help="comma-separated: icarus, verilator (default: both)")
-    p.add_argument("--count", type=int, default=2000, metavar="N",
-                   help="random operations per simulator (default 2000)")
+    p.add_argument("--count", type=int, default=None, metavar="N",
+                   help="random MAC operations (default 2000) or tile layers (default 16) "
+                        "per simulator")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.set_defaults(func=cmd_verify)
 

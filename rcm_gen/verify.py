@@ -12,18 +12,20 @@ from .sim.runner import SIMULATORS, run_cocotb
 __all__ = ["verify_design"]
 
 
-def verify_design(config: Any, simulators: list[str], count: int = 2000, seed: int = 1) -> int:
+def verify_design(config: Any, simulators: list[str], count: int | None = None,
+                  seed: int = 1) -> int:
     """Run the design's cocotb regression on each simulator; 0 when all pass."""
     for sim in simulators:
         if sim not in SIMULATORS:
             raise UserError(
                 f"--simulator must be among {', '.join(SIMULATORS)}, not {sim!r}")
-    if count < 1:
+    if count is not None and count < 1:
         raise UserError(f"--count must be at least 1, not {count}")
     if not isinstance(config, MacConfig):
         from .tile_verify import verify_tile
 
-        return verify_tile(config, simulators, count=count, seed=seed)
+        return verify_tile(config, simulators, count=count or 16, seed=seed)
+    count = count or 2000
     print(f"MAC W={config.width} lanes={list(config.lanes)} arch={config.arch} "
           f"acc={config.accumulator_width} bits, pipeline={config.pipeline}")
     for sim in simulators:
