@@ -137,44 +137,85 @@ def check_runnable(config: TileConfig, shape: ConvShape, act_bits: int, weight_b
     return mac.lanes_for_bits(act_bits, weight_bits)
 
 
+def _in_extent(out_tile: int, stride: int, k: int, size: int, padding: int) -> int:
+    """Input rows (or columns) a job of ``out_tile`` output rows needs, at most."""
+    return min((out_tile - 1) * stride + k, size + 2 * padding)
+
+
 def _fits(config: TileConfig, shape: ConvShape, lanes: int, tm: int, tr: int, tc: int,
-          channels: int) -> bool:
-    ng = math.ceil(channels / lanes)
-    in_h = min((tr - 1) * shape.stride + shape.k, shape.h + 2 * shape.padding)
-    in_w = min((tc - 1) * shape.stride + shape.k, shape.w + 2 * shape.padding)
+          groups: int) -> bool:
+    in_h = _in_extent(tr, shape.stride, shape.k, shape.h, shape.padding)
+    in_w = _in_extent(tc, shape.stride, shape.k, shape.w, shape.padding)
     mb = math.ceil(tm / config.p)
-    return (ng <= config.tn and ng * in_h * in_w <= config.act_buffer_depth
-            and mb * ng * shape.k * shape.k <= config.weight_buffer_depth)
+    return (groups <= config.tn and groups * in_h * in_w <= config.act_buffer_depth
+            and mb * groups * shape.k * shape.k <= config.weight_buffer_depth)
 
 
-def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int) -> Tiling:
-    """The tiling of ``shape`` onto ``config``: the whole output-channel, row and column
-    extent the tile allows, and as many input channels per job as the buffers hold; if
-    not even one channel group fits, rows and columns shrink first, then channels."""
-    tm = min(config.tm, shape.m)
-    tr = min(config.tr, shape.ho)
-    tc = min(config.tc, shape.wo)
-    while not _fits(config, shape, lanes, tm, tr, tc, 1):
-        if tr >= tc and tr > 1:
-            tr -= 1
-        elif tc > 1:
-            tc -= 1
-        elif tm > config.p:
-            tm -= config.p
-        else:  # one kernel always fits (buffers hold at least k_max² words)
-            raise AssertionError("a single-pixel job does not fit the buffers")
-    groups_total = math.ceil(shape.c / lanes)
-    lo, hi = 1, min(config.tn, groups_total)
-    while lo < hi:  # largest channel-group count that fits
+def _max_groups(config: TileConfig, shape: ConvShape, lanes: int, tm: int, tr: int,
+                tc: int) -> int:
+    """Most channel groups (words per pixel) a job of this extent can hold (0: none)."""
+    lo, hi = 0, min(config.tn, math.ceil(shape.c / lanes))
+    while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _fits(config, shape, lanes, tm, tr, tc, mid * lanes):
+        if _fits(config, shape, lanes, tm, tr, tc, mid):
             lo = mid
         else:
             hi = mid - 1
-    # Spread channel groups evenly over the jobs of a channel range.
-    jobs = math.ceil(groups_total / lo)
-    groups = math.ceil(groups_total / jobs)
-    return Tiling(tm=tm, tr=tr, tc=tc, channels=min(groups * lanes, shape.c))
+    return lo
+
+
+def _blocks(total: int, size: int, unit: int) -> int:
+    """Sum over the blocks of ``total`` cut into ``size`` of ceil(block / unit)."""
+    full, rest = divmod(total, size)
+    return full * math.ceil(size / unit) + (math.ceil(rest / unit) if rest else 0)
+
+
+def _estimate(config: TileConfig, shape: ConvShape, lanes: int, tm: int, tr: int, tc: int,
+              groups: int) -> int:
+    """Cycles of a tiling, estimated: the exact compute steps of all jobs, plus for every
+    job what a full-size job spends beyond its compute (its load or drain when longer, and
+    the hand-over cycle), plus the first job's load."""
+    k2 = shape.k * shape.k
+    groups_total = math.ceil(shape.c / lanes)
+    n_ch = math.ceil(groups_total / groups)
+    groups = math.ceil(groups_total / n_ch)   # spread evenly, as plan_layer does
+    channels = min(groups * lanes, shape.c)
+    jobs = (math.ceil(shape.m / tm) * math.ceil(shape.ho / tr) * math.ceil(shape.wo / tc)
+            * n_ch)
+    compute = (_blocks(shape.m, tm, config.p) * shape.ho * shape.wo
+               * _blocks(shape.c, channels, lanes) * k2)
+    mb = math.ceil(tm / config.p)
+    in_h = _in_extent(tr, shape.stride, shape.k, shape.h, shape.padding)
+    in_w = _in_extent(tc, shape.stride, shape.k, shape.w, shape.padding)
+    steps = mb * tr * tc * groups * k2
+    load = max(groups * in_h * in_w, mb * groups * k2)
+    per_job = max(steps + 1, load + 2, mb * tr * tc + 2) - steps
+    return compute + jobs * per_job + load
+
+
+def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int) -> Tiling:
+    """The tiling of ``shape`` onto ``config``: of all output-row and -column extents up
+    to the tile's (and output channels in steps of P), each with as many input channels
+    per job as the buffers hold, the one with the fewest estimated cycles (ties: the
+    larger job)."""
+    best: tuple[int, int, Tiling] | None = None
+    tm_options = range(min(config.tm, shape.m), 0, -config.p)
+    for tm in (list(tm_options) or [min(config.tm, shape.m)])[:2]:
+        for tr in range(min(config.tr, shape.ho), 0, -1):
+            for tc in range(min(config.tc, shape.wo), 0, -1):
+                groups = _max_groups(config, shape, lanes, tm, tr, tc)
+                if not groups:
+                    continue
+                n_ch = math.ceil(math.ceil(shape.c / lanes) / groups)
+                spread = math.ceil(math.ceil(shape.c / lanes) / n_ch)
+                tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, shape.c))
+                key = (_estimate(config, shape, lanes, tm, tr, tc, groups),
+                       -(tm * tr * tc * spread))
+                if best is None or key < best[:2]:
+                    best = (*key, tiling)
+    if best is None:  # buffers hold at least one k_max x k_max kernel of one channel group
+        raise AssertionError("no job of one output pixel fits the buffers")
+    return best[2]
 
 
 def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
