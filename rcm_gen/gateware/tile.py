@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..tile_config import TileConfig
+from .buffers import Buffer
 from .controller import Controller
 from .drain import Drain
 from .layouts import act_layout, job_layout, out_layout, wgt_layout
@@ -65,12 +65,9 @@ class Tile(wiring.Component):
         m.submodules.loader = loader = Loader(cfg)
         m.submodules.controller = ctrl = Controller(cfg)
         m.submodules.drain = drain = Drain(cfg)
-        m.submodules.act_buf = act_buf = Memory(
-            shape=unsigned(w), depth=2 * cfg.act_buffer_depth, init=[])
-        m.submodules.weight_buf = wgt_buf = Memory(
-            shape=unsigned(cfg.p * w), depth=2 * cfg.weight_buffer_depth, init=[])
-        m.submodules.out_buf = out_buf = Memory(
-            shape=unsigned(cfg.p * acc), depth=2 * cfg.out_buffer_depth, init=[])
+        m.submodules.act_buf = act_buf = Buffer(w, 2 * cfg.act_buffer_depth)
+        m.submodules.weight_buf = wgt_buf = Buffer(cfg.p * w, 2 * cfg.weight_buffer_depth)
+        m.submodules.out_buf = out_buf = Buffer(cfg.p * acc, 2 * cfg.out_buffer_depth)
 
         wiring.connect(m, wiring.flipped(self.job), loader.job)
         wiring.connect(m, wiring.flipped(self.act), loader.act)
@@ -78,17 +75,14 @@ class Tile(wiring.Component):
         wiring.connect(m, drain.out, wiring.flipped(self.out))
 
         # Buffers.
-        act_wr, wgt_wr, out_wr = act_buf.write_port(), wgt_buf.write_port(), out_buf.write_port()
-        act_rd, wgt_rd = act_buf.read_port(), wgt_buf.read_port()
-        out_rd = out_buf.read_port()
         m.d.comb += [
-            act_wr.addr.eq(loader.act_wr_addr), act_wr.data.eq(loader.act_wr_data),
-            act_wr.en.eq(loader.act_wr_en),
-            wgt_wr.addr.eq(loader.wgt_wr_addr), wgt_wr.data.eq(loader.wgt_wr_data),
-            wgt_wr.en.eq(loader.wgt_wr_en),
-            act_rd.addr.eq(ctrl.act_rd_addr), wgt_rd.addr.eq(ctrl.wgt_rd_addr),
-            out_rd.addr.eq(drain.rd_addr), out_rd.en.eq(drain.rd_en),
-            drain.rd_data.eq(out_rd.data),
+            act_buf.wr_addr.eq(loader.act_wr_addr), act_buf.wr_data.eq(loader.act_wr_data),
+            act_buf.wr_en.eq(loader.act_wr_en),
+            wgt_buf.wr_addr.eq(loader.wgt_wr_addr), wgt_buf.wr_data.eq(loader.wgt_wr_data),
+            wgt_buf.wr_en.eq(loader.wgt_wr_en),
+            act_buf.rd_addr.eq(ctrl.act_rd_addr), wgt_buf.rd_addr.eq(ctrl.wgt_rd_addr),
+            out_buf.rd_addr.eq(drain.rd_addr), out_buf.rd_en.eq(drain.rd_en),
+            drain.rd_data.eq(out_buf.rd_data),
         ]
 
         # The MACs: MAC i computes output channel i of each P-wide block.
@@ -97,8 +91,8 @@ class Tile(wiring.Component):
             mac = MAC(cfg.mac)
             m.submodules[f"mac{i}"] = mac
             m.d.comb += [
-                mac.a.eq(act_rd.data),
-                mac.w.eq(wgt_rd.data[i * w:(i + 1) * w]),
+                mac.a.eq(act_buf.rd_data),
+                mac.w.eq(wgt_buf.rd_data[i * w:(i + 1) * w]),
                 mac.mode.eq(ctrl.mode),
                 mac.act_signed.eq(ctrl.act_signed),
                 mac.en.eq(ctrl.mac_en),
@@ -106,9 +100,9 @@ class Tile(wiring.Component):
             ]
             accs.append(mac.acc)
         m.d.comb += [
-            out_wr.addr.eq(ctrl.out_wr_addr),
-            out_wr.data.eq(sum((a.as_unsigned() << (i * acc) for i, a in enumerate(accs)), 0)),
-            out_wr.en.eq(ctrl.out_wr_en),
+            out_buf.wr_addr.eq(ctrl.out_wr_addr),
+            out_buf.wr_data.eq(Cat(*accs)),
+            out_buf.wr_en.eq(ctrl.out_wr_en),
         ]
 
         # Bank hand-over between loader, controller and drain.  An input bank is busy from
