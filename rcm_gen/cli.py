@@ -28,6 +28,7 @@ PROG = "rcm-gen"
 #: every ``rcm-gen`` call imports them.
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rcm_gen.run_cli",
+    "rcm_gen.flows.cli",
 )
 
 
