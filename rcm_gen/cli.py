@@ -29,6 +29,7 @@ PROG = "rcm-gen"
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rcm_gen.run_cli",
     "rcm_gen.flows.cli",
+    "rcm_gen.workloads.cli",
 )
 
 

@@ -25,10 +25,8 @@ def _ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from ..cli import design_from_args
-    from ..generate import config_hash, top_name
     from ..presets import apply_overrides, preset
-    from ..tools import cache_dir
-    from .synth import TARGETS, format_report, macs_per_cycle, synthesize
+    from .synth import TARGETS, format_report, macs_per_cycle, run_dir, synthesize
 
     config = design_from_args(args)
     if args.target not in TARGETS:
@@ -53,7 +51,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     def run(cfg: Any, name: str) -> dict[str, Any]:
         out = (Path(args.out) / name if args.out else
-               cache_dir() / "synth" / f"{top_name(cfg)}-{config_hash(cfg)}-{args.target}")
+               run_dir(cfg, args.target, args.liberty, args.clock_ns))
         print(f"synthesizing {name} for {args.target} in {out} ...", flush=True)
         return synthesize(cfg, args.target, out_dir=out, liberty=args.liberty,
                           clock_ns=args.clock_ns)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..generate import config_hash, top_name
+from ..tools import cache_dir, tool_versions
 from .asic import run_asic
 from .fpga import FPGA_TARGETS, run_fpga
 
-__all__ = ["TARGETS", "format_report", "macs_per_cycle", "synthesize"]
+__all__ = ["TARGETS", "cached_report", "format_report", "macs_per_cycle", "run_dir",
+           "synthesize"]
 
 TARGETS = ("asic", *FPGA_TARGETS)
 
@@ -36,12 +42,38 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     if clock_ns is not None and (isinstance(clock_ns, bool)
                                  or not isinstance(clock_ns, (int, float)) or clock_ns <= 0):
         raise UserError(f"--clock-ns must be greater than 0, not {clock_ns!r}")
+    out_dir = Path(out_dir)
     if target == "asic":
-        return run_asic(config, Path(out_dir), liberty=liberty, clock_ns=clock_ns,
-                        constraints=constraints)
-    if liberty is not None:
-        raise UserError(f"--liberty applies to --target asic, not {target!r}")
-    return run_fpga(config, target, Path(out_dir), clock_ns=clock_ns)
+        report = run_asic(config, out_dir, liberty=liberty, clock_ns=clock_ns,
+                          constraints=constraints)
+    else:
+        if liberty is not None:
+            raise UserError(f"--liberty applies to --target asic, not {target!r}")
+        report = run_fpga(config, target, out_dir, clock_ns=clock_ns)
+    tmp = out_dir / "report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out_dir / "report.json")  # written last: its presence means complete
+    return report
+
+
+def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
+            clock_ns: float | None = None) -> Path:
+    """The cache folder of a synthesis run: one per design point, target, library, clock
+    and tool versions."""
+    settings = json.dumps([liberty and str(Path(liberty).resolve()), clock_ns,
+                           tool_versions("rcm_gen", "amaranth", "yosys")], sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:8]
+    return cache_dir() / "synth" / f"{top_name(config)}-{config_hash(config)}-{target}-{key}"
+
+
+def cached_report(config: Any, target: str = "asic", liberty: str | None = None,
+                  clock_ns: float | None = None) -> dict[str, Any] | None:
+    """The report of an earlier run with the same settings, if one completed."""
+    path = run_dir(config, target, liberty, clock_ns) / "report.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def macs_per_cycle(config: Any) -> dict[int, int]:

@@ -1,0 +1,155 @@
+"""``rcm-gen map``: a network's per-layer latency on a design point."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+__all__ = ["add_parser", "format_mapping"]
+
+
+def _read_report(path: str, config: Any) -> dict[str, Any]:
+    try:
+        report = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"--synth-report {path!r}: file not found") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--synth-report {path!r}: not a JSON report ({exc})") from None
+    if not isinstance(report, dict) or "fmax_mhz" not in report or "config" not in report:
+        raise UserError(f"--synth-report {path!r}: not an rcm-gen synth report (no fmax_mhz "
+                        "or config)")
+    if report["config"] != config.to_dict():
+        raise UserError(f"--synth-report {path!r}: the report is for a different design point "
+                        "than the one mapped")
+    return report
+
+
+def format_mapping(mapping) -> str:
+    cfg = mapping.config
+    lines = [f"{mapping.network.name} on P={cfg.p} tm={cfg.tm} tn={cfg.tn} tr={cfg.tr} "
+             f"tc={cfg.tc} ({cfg.mac.arch} MAC) and its fixed twin",
+             f"{'layer':<10} {'C->M':>10} {'HxW':>9} {'k/s':>4} {'bits':>5} {'N':>2} "
+             f"{'tiling m.r.c.ch':>16} {'cycles':>11} {'ideal':>11} {'util':>6} "
+             f"{'fixed':>11} {'speed-up':>8}"]
+    for m in mapping.layers:
+        s, t, layer = m.layer.shape, m.cycles.tiling, m.layer
+        bits = f"{layer.act_bits}{'s' if layer.act_signed else 'u'}"
+        if layer.weight_bits != layer.act_bits:
+            bits += f"/{layer.weight_bits}"
+        lines.append(
+            f"{layer.name:<10} {f'{s.c}->{s.m}':>10} {f'{s.h}x{s.w}':>9} "
+            f"{f'{s.k}/{s.stride}':>4} {bits:>5} {m.cycles.lanes:>2} "
+            f"{'{tm}.{tr}.{tc}.{channels}'.format(**t):>16} {m.cycles.total:>11,} "
+            f"{m.cycles.ideal:>11,} {m.cycles.utilisation:>6.1%} {m.fixed.total:>11,} "
+            f"{m.speedup:>7.2f}x")
+    lines.append(f"{'total':<10} {mapping.network.macs:>25,} MACs {'':>17}"
+                 f"{mapping.total_cycles:>11,} {mapping.ideal_cycles:>11,} "
+                 f"{mapping.utilisation:>6.1%} {mapping.fixed_cycles:>11,} "
+                 f"{mapping.speedup_cycles:>7.2f}x")
+    if mapping.latency_ms is not None:
+        line = (f"latency {mapping.latency_ms:.3f} ms at {mapping.fmax_mhz:.1f} MHz")
+        if mapping.fixed_latency_ms is not None:
+            line += (f"; fixed twin {mapping.fixed_latency_ms:.3f} ms at "
+                     f"{mapping.fixed_fmax_mhz:.1f} MHz; speed-up in time "
+                     f"{mapping.speedup_time:.2f}x")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from ..cli import design_from_args
+    from ..flows.synth import cached_report, run_dir, synthesize
+    from ..tools import tool_versions
+    from . import load_network
+    from .mapping import map_network
+
+    config = design_from_args(args)
+    network = load_network(args.network, args.bits, args.bits_file)
+    if args.json:
+        folder = Path(args.json).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UserError(f"--json {args.json!r}: folder {str(folder)!r} does not exist or "
+                            "is not writable")
+    for opt in ("fmax_mhz", "fixed_fmax_mhz"):
+        value = getattr(args, opt)
+        if value is not None and value <= 0:
+            raise UserError(f"--{opt.replace('_', '-')} must be greater than 0, not {value:g}")
+    mapping = map_network(config, network)  # refuses layers the point cannot run, first
+    fixed = config if config.is_fixed else config.fixed_twin()
+
+    def fmax_of(cfg, given, report_path) -> tuple[float | None, str]:
+        if given is not None:
+            return given, "given"
+        if report_path:
+            return float(_read_report(report_path, cfg)["fmax_mhz"]), report_path
+        report = cached_report(cfg)
+        if report is None and args.synthesize:
+            print(f"synthesizing {'the fixed twin' if cfg is fixed else 'the design'} "
+                  "for its Fmax ...", flush=True)
+            report = synthesize(cfg, "asic", out_dir=run_dir(cfg))
+        if report is None:
+            return None, "unknown"
+        return float(report["fmax_mhz"]), str(run_dir(cfg) / "report.json")
+
+    fmax, src = fmax_of(config, args.fmax_mhz, args.synth_report)
+    fixed_fmax, fixed_src = fmax_of(fixed, args.fixed_fmax_mhz, args.fixed_synth_report)
+    mapping = map_network(config, network, fmax, fixed_fmax)
+    print(format_mapping(mapping))
+    if fmax is None:
+        print("latency in ms: no Fmax known for this design point; run `rcm-gen synth` on "
+              "it, or pass --synthesize, --synth-report or --fmax-mhz")
+    report = {
+        **mapping.to_dict(), "fmax_source": src, "fixed_fmax_source": fixed_src,
+        "config": config.to_dict(), "fixed_config": fixed.to_dict(),
+        "tools": tool_versions("rcm_gen", "amaranth"),
+    }
+    if args.store:
+        from ..dse.store import equal_area_fixed
+
+        match = equal_area_fixed(args.store, config, mapping)
+        report["equal_area_fixed"] = match
+        if match is None:
+            print(f"equal-area fixed point: none in {args.store} within 5 % of this point's "
+                  "area")
+        else:
+            print(f"equal-area fixed point ({match['area_um2']:,.0f} um2): "
+                  f"{match['cycles']:,} cycles, speed-up {match['speedup_cycles']:.2f}x in "
+                  f"cycles" + (f", {match['speedup_time']:.2f}x in time"
+                               if match.get("speedup_time") else ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"report {args.json}")
+    return 0
+
+
+def add_parser(subparsers, design_args) -> None:
+    p = subparsers.add_parser(
+        "map", help="map a network onto a design point: per-layer cycles and latency",
+        description="Per-layer tiling, lanes and cycles (from the cycle model that is checked "
+                    "against RTL simulation), totals, latency at the synthesized clock, and "
+                    "the speed-up against the fixed-multiplier twin.")
+    design_args(p)
+    p.add_argument("--network", required=True, metavar="NAME|FILE",
+                   help="resnet18, a network .json file, or an .onnx model")
+    p.add_argument("--bits", metavar="CONFIG",
+                   help="bit configuration of a built-in network (resnet18: uniform8, "
+                        "latency0.5, uniform4, fixed16, ...; default uniform8)")
+    p.add_argument("--bits-file", metavar="FILE",
+                   help="bit widths of an ONNX model (default: MODEL.bits.json beside it)")
+    p.add_argument("--json", metavar="R.json", help="write the mapping as JSON")
+    p.add_argument("--fmax-mhz", type=float, help="clock of the design point")
+    p.add_argument("--fixed-fmax-mhz", type=float, help="clock of its fixed twin")
+    p.add_argument("--synth-report", metavar="R.json",
+                   help="take the Fmax from an `rcm-gen synth --json` report")
+    p.add_argument("--fixed-synth-report", metavar="R.json",
+                   help="the same for the fixed twin")
+    p.add_argument("--synthesize", action="store_true",
+                   help="synthesize the point and its twin when no report is cached")
+    p.add_argument("--store", metavar="DB",
+                   help="a DSE result store: compare with a fixed point of equal area (±5 %%)")
+    p.set_defaults(func=cmd_map)
