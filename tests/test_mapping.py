@@ -1,0 +1,87 @@
+"""Mapping networks onto design points, and the evidence that the mapping's cycles are the
+RTL's: real ResNet-18 layer shapes, reduced in spatial size only, run through `rcm-gen run`."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from rcm_gen.cycles import layer_cycles
+from rcm_gen.errors import UserError
+from rcm_gen.presets import preset
+from rcm_gen.workloads import load_network
+from rcm_gen.workloads.mapping import map_network
+from rcm_gen.workloads.resnet18 import resnet18
+
+
+def test_resnet18_latency05_on_rcm_default():
+    cfg = preset("rcm-default")
+    m = map_network(cfg, resnet18("latency0.5"), fmax_mhz=150.0, fixed_fmax_mhz=160.0)
+    assert m.total_cycles == sum(row.cycles.total for row in m.layers)
+    assert m.network.macs == 1_814_073_344
+    # every layer's cycles are the cycle model's, lanes follow the bits
+    for row in m.layers:
+        assert row.cycles == layer_cycles(cfg, row.layer.shape, row.layer.act_bits,
+                                          row.layer.weight_bits, row.layer.act_signed)
+        assert row.cycles.lanes == {8: 2, 4: 4}[row.layer.act_bits]
+        assert row.fixed.lanes == 1
+    assert m.speedup_cycles >= 2.3  # the goal for latency0.5 (ideal 2.57)
+    assert m.latency_ms == pytest.approx(m.total_cycles / 150e3)
+    assert m.speedup_time == pytest.approx(m.speedup_cycles * 150 / 160)
+    fixed16 = map_network(cfg, resnet18("fixed16"))
+    assert fixed16.speedup_cycles == pytest.approx(1.0, abs=0.01)
+
+
+def test_layer_the_point_cannot_run():
+    small_k = preset("rcm-small").replace(k_max=5)
+    with pytest.raises(UserError, match=r"^layer 'stem' cannot run on this design point: "
+                                        r"kernel 7 is beyond the tile's k_max=5$"):
+        map_network(small_k, resnet18())
+
+
+def test_map_cli_json_and_fmax(cli, tmp_path):
+    out = tmp_path / "m.json"
+    r = cli("map", "rcm-small", "--network", "resnet18", "--bits", "uniform4",
+            "--fmax-mhz", "100", "--fixed-fmax-mhz", "120", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "latency" in r.stdout and "s4.u2.c2" in r.stdout
+    data = json.loads(out.read_text())
+    assert len(data["layers"]) == 21
+    assert data["totals"]["latency_ms"] == pytest.approx(data["totals"]["cycles"] / 100e3)
+    assert data["config"]["kind"] == "tile" and data["fmax_source"] == "given"
+    # a synthesis report of another design point is refused
+    rep = tmp_path / "r.json"
+    rep.write_text(json.dumps({"fmax_mhz": 100, "config": preset("mac16").to_dict()}))
+    r = cli("map", "rcm-small", "--network", "resnet18", "--synth-report", str(rep))
+    assert r.returncode == 2 and "different design point" in r.stderr
+
+
+@pytest.mark.slow
+def test_mapper_cycles_equal_rtl_on_resnet18_layers(cli, tmp_path):
+    """s1.u1.c1 (64->64, 8-bit) and s2.u1.c2 (128->128, 4-bit) of ResNet-18 latency0.5,
+    spatially reduced, on rcm-default's RTL: `rcm-gen run` measures the mapper's cycles."""
+    cfg = preset("rcm-default")
+    net = load_network("resnet18", "latency0.5")
+    rng = np.random.default_rng(3)
+    for name, size in (("s1.u1.c1", 8), ("s2.u1.c2", 4)):
+        layer = net.layer(name)
+        shape = dataclasses.replace(layer.shape, h=size, w=size)
+        reduced = dataclasses.replace(layer, shape=shape)
+        mapped = map_network(cfg, dataclasses.replace(net, layers=(reduced,))).layers[0]
+        bits = layer.act_bits
+        x = rng.integers(0, 1 << bits, size=(shape.c, size, size))
+        w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(shape.m, shape.c, 3, 3))
+        np.save(tmp_path / "x.npy", x)
+        np.save(tmp_path / "w.npy", w)
+        r = cli("run", "rcm-default", "--input", str(tmp_path / "x.npy"), "--weights",
+                str(tmp_path / "w.npy"), "--act-bits", str(bits), "--weight-bits", str(bits),
+                "--unsigned-act", "--stride", str(shape.stride), "--padding",
+                str(shape.padding), "--simulator", "verilator",
+                "--output", str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json"))
+        assert r.returncode == 0, r.stdout + r.stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert report["cycles"] == mapped.cycles.total, name
+        assert report["lanes"] == mapped.cycles.lanes
+        print(f"{name} at {size}x{size}: RTL {report['cycles']} cycles = mapper "
+              f"{mapped.cycles.total}, lanes {report['lanes']}, {report['wall_s']:.1f} s")
