@@ -1,18 +1,28 @@
-"""ASIC flow: Yosys onto a liberty, OpenSTA timing, area by group, bad input, bad reports."""
+"""ASIC flow: Yosys onto a liberty, OpenSTA timing, area by group, cells found in the
+liberty or configured, constraints, and reports that cannot be parsed."""
 
 import json
-import os
+import re
 from pathlib import Path
 
 import pytest
 
-from rcm_gen.errors import ToolFailed
-from rcm_gen.flows.asic import _parse_sta, group_of
+from rcm_gen.errors import ToolFailed, UserError
+from rcm_gen.flows.asic import (
+    asic_constraints,
+    group_of,
+    instance_counts,
+    library_cells,
+    parse_sta,
+    parse_stat,
+)
+from rcm_gen.flows.liberty import load_liberty
 from rcm_gen.flows.synth import synthesize
 from rcm_gen.presets import apply_overrides, preset
 
 SKY130 = Path(__file__).resolve().parents[2] / "shared" / "pdk" / \
     "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 
 
 def _check_consistent(r):
@@ -21,8 +31,20 @@ def _check_consistent(r):
     assert r["critical_path_ns"] == pytest.approx(r["clock_ns"] - r["worst_slack_ns"])
     assert r["fmax_mhz"] == pytest.approx(1000 / r["critical_path_ns"])
     assert r["wns_ns"] == min(0.0, r["worst_slack_ns"])
+    assert r["tns_ns"] <= 0 and (r["tns_ns"] < 0) == (r["wns_ns"] < 0)
     assert Path(r["log"]).exists() and Path(r["sta_log"]).exists()
     assert r["tools"]["yosys"] and r["tools"]["opensta"]
+    assert json.loads((Path(r["log"]).parent / "report.json").read_text()) == r
+    netlist = Path(r["netlist"]).read_text()
+    # only library cells: plain connections became buffers
+    assert not re.search(r"^\s*assign\b", netlist, re.M)
+
+
+def _area_from_log(log: Path) -> float:
+    """The chip area Yosys printed for the top (the last 'Chip area' of the log)."""
+    areas = re.findall(r"Chip area for (?:top )?module '\\?(\S+)': ([0-9.]+)",
+                       log.read_text())
+    return float(areas[-1][1])
 
 
 @pytest.mark.synth
@@ -32,15 +54,55 @@ def test_mac_on_osu018(tmp_path):
     for r in (st, fx):
         _check_consistent(r)
         assert r["area_by_group"]["multipliers"] > 0 and r["area_by_group"]["accumulators"] > 0
-        assert r["area_by_group"]["buffers"] == 0
+        assert r["area_by_group"]["buffers"] == 0 and r["area_by_group"]["control"] == 0
         assert r["liberty"]["name"] == "osu018_stdcells" and r["clock_ns"] == 4.0
+        assert r["liberty"]["driving_cell"] == "INVX1"
+        assert r["liberty"]["buffer_cell"] == "BUFX2"
+        assert r["area_um2"] == pytest.approx(_area_from_log(Path(r["log"])))
+        script = (Path(r["log"]).parent / "synth.ys").read_text()
+        assert "synth -top rcm_mac -booth" in script and "-D 4000" in script
     assert st["config"] == preset("mac8").to_dict()
-    # the same design at a looser clock has a positive slack and the same critical path
-    # definition (period - slack)
-    loose = synthesize(preset("mac8-fixed"), "asic", out_dir=tmp_path / "loose",
-                       clock_ns=40.0)
-    assert loose["worst_slack_ns"] > 0 and loose["wns_ns"] == 0
-    _check_consistent(loose)
+    assert fx["config"] == preset("mac8-fixed").to_dict()
+    # the numbers are those OpenSTA printed
+    sta_text = Path(st["sta_log"]).read_text()
+    assert parse_sta(sta_text, st["sta_log"])["worst_slack"] == st["worst_slack_ns"]
+    assert st["critical_path"]["startpoint"] in sta_text
+
+
+@pytest.mark.synth
+def test_reports_that_cannot_be_parsed_raise_with_the_log(tmp_path):
+    """Truncated OpenSTA and Yosys reports of a real run raise ToolFailed naming the log."""
+    r = synthesize(preset("mac8-fixed"), "asic", out_dir=tmp_path, clock_ns=40.0)
+    assert r["worst_slack_ns"] > 0 and r["wns_ns"] == 0 and r["tns_ns"] == 0
+    _check_consistent(r)
+    sta_text = Path(r["sta_log"]).read_text()
+    for cut in (sta_text[:sta_text.index("worst slack")],
+                sta_text[:sta_text.index("data arrival time") - 12], ""):
+        with pytest.raises(ToolFailed, match=rf"^OpenSTA report has no .*; log: {r['sta_log']}$"):
+            parse_sta(cut, r["sta_log"])
+    stat_text = (tmp_path / "stat.json").read_text()
+    total, groups, cells = parse_stat(stat_text, "rcm_mac", r["log"])
+    assert (total, groups, cells) == (r["area_um2"], r["area_by_group"], r["cells"])
+    for cut in (stat_text[:len(stat_text) // 2], "{}", '{"modules": {}}'):
+        with pytest.raises(ToolFailed, match=rf"^cannot read the area .*; log: {r['log']}$"):
+            parse_stat(cut, "rcm_mac", r["log"])
+
+
+@pytest.mark.synth
+def test_constraints_reach_the_tools(tmp_path):
+    """An input delay lengthens the critical path by as much when the path starts at an
+    input (without a pipeline register, the multiplier's operands are inputs); the load and
+    driving cell are in the STA script."""
+    cfg = apply_overrides(preset("mac8-fixed"), ["pipeline=0"])
+    base = synthesize(cfg, "asic", out_dir=tmp_path / "a", clock_ns=10.0)
+    assert "input port" in base["critical_path"]["startpoint"]
+    late = synthesize(cfg, "asic", out_dir=tmp_path / "b", clock_ns=10.0, constraints={
+        "input_delay_ns": 1.25, "output_load": 0.02, "driving_cell": "BUFX2"})
+    tcl = (tmp_path / "b" / "sta.tcl").read_text()
+    assert "set_input_delay 1.25 -clock clk" in tcl and "set_load 0.02" in tcl
+    assert "set_driving_cell -lib_cell BUFX2" in tcl
+    assert late["constraints"]["input_delay_ns"] == 1.25
+    assert late["critical_path_ns"] > base["critical_path_ns"] + 1.0
 
 
 @pytest.mark.synth
@@ -48,9 +110,11 @@ def test_user_liberty_sky130_gz(tmp_path):
     r = synthesize(preset("mac8"), "asic", out_dir=tmp_path, liberty=str(SKY130))
     _check_consistent(r)
     assert r["liberty"]["name"] == "sky130_fd_sc_hd__tt_025C_1v80"
+    assert r["liberty"]["path"] == str(SKY130)
     assert r["liberty"]["tie_cells"][0][0] == "sky130_fd_sc_hd__conb_1"
     assert r["liberty"]["driving_cell"] == "sky130_fd_sc_hd__buf_1"
-    assert "sky130_fd_sc_hd__" in (tmp_path / "netlist.v").read_text()
+    netlist = (tmp_path / "netlist.v").read_text()
+    assert "sky130_fd_sc_hd__" in netlist and "DFFPOSX1" not in netlist
 
 
 @pytest.mark.synth
@@ -60,73 +124,108 @@ def test_tile_area_groups(tmp_path):
     r = synthesize(tiny, "asic", out_dir=tmp_path, clock_ns=10.0)
     _check_consistent(r)
     assert all(v > 0 for v in r["area_by_group"].values()), r["area_by_group"]
+    assert r["top"] == "rcm_tile"
 
 
 def test_groups_follow_instance_names():
     assert group_of("\\rcm_mac.multiplier", "rcm_mac") == "multipliers"
+    assert group_of("\\rcm_mac.multiplier.tree", "rcm_mac") == "multipliers"
     assert group_of("\\rcm_mac", "rcm_mac") == "accumulators"
+    assert group_of("\\rcm_mac.pipe", "rcm_mac") == "accumulators"
     assert group_of("\\rcm_tile.mac3.multiplier", "rcm_tile") == "multipliers"
+    assert group_of("\\rcm_tile.mac0.multiplier.booth", "rcm_tile") == "multipliers"
     assert group_of("\\rcm_tile.mac12", "rcm_tile") == "accumulators"
     assert group_of("\\rcm_tile.weight_buf", "rcm_tile") == "buffers"
+    assert group_of("\\rcm_tile.act_buf.bank0", "rcm_tile") == "buffers"
     assert group_of("\\rcm_tile.controller", "rcm_tile") == "control"
+    assert group_of("\\rcm_tile.loader.multiplier", "rcm_tile") == "control"
     assert group_of("\\rcm_tile", "rcm_tile") == "control"
+
+
+def test_area_counts_every_instance():
+    """A module instantiated twice counts twice; each module's own area is its area less
+    its submodules'."""
+    stat = {"modules": {
+        "\\rcm_tile": {"area": 50.0, "num_cells": 4,
+                       "num_cells_by_type": {"NAND2X1": 2, "rcm_tile.mac0": 2}},
+        "\\rcm_tile.mac0": {"area": 20.0, "num_cells": 3,
+                            "num_cells_by_type": {"INVX1": 2, "rcm_tile.mac0.multiplier": 1}},
+        "\\rcm_tile.mac0.multiplier": {"area": 8.0, "num_cells": 2,
+                                       "num_cells_by_type": {"XOR2X1": 2}},
+    }}
+    assert instance_counts(stat["modules"]) == {
+        "rcm_tile": 1, "rcm_tile.mac0": 2, "rcm_tile.mac0.multiplier": 2}
+    total, groups, cells = parse_stat(json.dumps(stat), "rcm_tile", "x.log")
+    assert total == 50.0 and cells == 2 + 2 * 2 + 2 * 2
+    assert groups == {"multipliers": 16.0, "accumulators": 24.0, "buffers": 0.0,
+                      "control": 10.0}
 
 
 def test_unparseable_sta_report_raises_with_log(tmp_path):
     log = tmp_path / "sta.log"
     good = ("Startpoint: a\nEndpoint: b\n   1.0000   data arrival time\n"
             "worst slack 0.5000\ntns 0.0000\n")
-    assert _parse_sta(good, log)["worst_slack"] == 0.5
-    with pytest.raises(ToolFailed, match=rf"^OpenSTA report has no .*; log: {log}$"):
-        _parse_sta(good[:good.index("worst")], log)
+    assert parse_sta(good, log)["worst_slack"] == 0.5
+    with pytest.raises(ToolFailed, match=rf"^OpenSTA report has no worst slack; log: {log}$"):
+        parse_sta(good[:good.index("worst")], log)
+    with pytest.raises(ToolFailed, match=rf"^OpenSTA report has no TNS; log: {log}$"):
+        parse_sta(good.replace("tns 0.0000", "tns"), log)
     with pytest.raises(ToolFailed, match=r"^OpenSTA failed \(Error: x\); log: "):
-        _parse_sta("Error: x\n" + good, log)
+        parse_sta("Error: x\n" + good, log)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--target", "vhdl"], r"--target must be one of asic, ecp5, ice40, not 'vhdl'"),
-    (["--liberty", "/nonexistent.lib"], r"--liberty '/nonexistent.lib': file not found"),
-    (["--liberty", "/etc/hostname"],
-     r"--liberty '/etc/hostname': not a liberty library"),
-    (["--clock-ns", "0"], r"--clock-ns must be greater than 0, not 0"),
-    (["--clock-ns", "-2"], r"--clock-ns must be greater than 0, not -2"),
-    (["--target", "ecp5", "--liberty", "/etc/hostname"],
-     r"--liberty applies to --target asic, not 'ecp5'"),
+_TINY_LIB = """library (tiny) {
+  cell (INV) { area : 2; pin (A) { direction : input; }
+    pin (Y) { direction : output; function : "!A"; } }
+  cell (BUF) { area : 3; pin (A) { direction : input; }
+    pin (Y) { direction : output; function : "A"; } }
+  cell (BIGBUF) { area : 9; pin (A) { direction : input; }
+    pin (Y) { direction : output; function : "A"; } }
+  cell (TIE) { area : 4; pin (H) { direction : output; function : "1"; }
+    pin (L) { direction : output; function : "0"; } }
+}
+"""
+
+
+def test_library_cells_found_or_configured(tmp_path):
+    f = tmp_path / "tiny.lib"
+    f.write_text(_TINY_LIB)
+    lib = load_liberty(f)
+    found = library_cells(lib, {})
+    assert found == {"tie_hi": ("TIE", "H"), "tie_lo": ("TIE", "L"),
+                     "buffer": ("BUF", "A", "Y"), "driving_cell": "BUF"}
+    chosen = library_cells(lib, {"buffer_cell": "BIGBUF", "driving_cell": "INV"})
+    assert chosen["buffer"] == ("BIGBUF", "A", "Y") and chosen["driving_cell"] == "INV"
+    with pytest.raises(UserError, match=r"^buffer cell 'NAND' is not a cell of liberty "
+                                        r"'tiny'$"):
+        library_cells(lib, {"buffer_cell": "NAND"})
+    with pytest.raises(UserError, match=r"^buffer cell 'INV' of liberty 'tiny' is not a buffer"):
+        library_cells(lib, {"buffer_cell": "INV"})
+    with pytest.raises(UserError, match=r"^tie cell 'BUF' of liberty 'tiny' has no constant"):
+        library_cells(lib, {"tie_cell": "BUF"})
+    osu = library_cells(load_liberty(OSU018), {})
+    assert osu["tie_hi"] is None and osu["buffer"] == ("BUFX2", "A", "Y")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"clock": 5}, r"ASIC constraint must be one of clock_ns, .*, not 'clock'"),
+    ({"clock_ns": 0}, r"clock period must be greater than 0 ns, not 0"),
+    ({"clock_ns": float("nan")}, r"ASIC constraint clock_ns must be a finite number, not nan"),
+    ({"input_delay_ns": -1.0}, r"ASIC constraint input_delay_ns must not be negative, not -1.0"),
+    ({"output_load": "big"}, r"ASIC constraint output_load must be a finite number, not 'big'"),
+    ({"driving_cell": 3}, r"ASIC constraint driving_cell must be a string, not 3"),
 ])
-def test_bad_input(cli, args, message):
-    import re
-
-    r = cli("synth", "mac8", *args)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and re.search(message, lines[0]), r.stderr
+def test_bad_constraints(overrides, message):
+    with pytest.raises(UserError, match=rf"^{message}$"):
+        asic_constraints(overrides)
 
 
-def test_bad_liberty_content(cli, tmp_path):
-    f = tmp_path / "empty.lib"
-    f.write_text("library (x) {\n}\n")
-    r = cli("synth", "mac8", "--liberty", str(f))
-    assert r.returncode == 2 and "has no cells" in r.stderr
+def test_constraints_must_be_a_dict():
+    with pytest.raises(TypeError, match=r"^ASIC constraints must be a dict, not \[\]$"):
+        asic_constraints([])
 
 
-def test_missing_tool_is_named(cli, tmp_path):
-    """Without OpenSTA on PATH: exit 2 naming the tool and how to install it."""
-    venv_bin = str(Path(os.sys.executable).parent)
-    r = cli("synth", "mac8", env={"PATH": venv_bin})
-    assert r.returncode == 2, r.stderr
-    assert "tool 'sta' is not installed: install Debian package opensta" in r.stderr
-
-
-@pytest.mark.synth
-def test_cli_json_and_compare(cli, tmp_path):
-    out = tmp_path / "r.json"
-    r = cli("synth", "mac8", "--compare", "mac8-fixed", "--clock-ns", "4", "--json", str(out),
-            "--out", str(tmp_path / "runs"))
-    assert r.returncode == 0, r.stderr
-    assert "mac8 / mac8-fixed: area" in r.stdout and "MACs/cycle/mm2" in r.stdout
-    data = json.loads(out.read_text())
-    for key in ("area_um2", "cells", "critical_path_ns", "wns_ns", "fmax_mhz", "config",
-                "target", "tools", "log"):
-        assert key in data
-    ratio = data["area_um2"] / data["compare"]["report"]["area_um2"]
-    assert data["compare"]["ratios"]["area"] == pytest.approx(ratio)
+def test_shipped_constraints():
+    cons = asic_constraints()
+    assert cons["clock_ns"] > 0 and cons["liberty"] == "osu018"
+    assert cons["libraries"]["osu018"]["path"] == str(OSU018)

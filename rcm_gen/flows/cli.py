@@ -10,33 +10,70 @@ from typing import Any
 
 from ..errors import UserError
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "cmd_synth", "load_constraints_file"]
+
+_TARGETS = ("asic", "ecp5", "ice40")
 
 
-def _ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
-    if a["target"] == "asic":
-        return {"area": a["area_um2"] / b["area_um2"],
-                "critical_path": a["critical_path_ns"] / b["critical_path_ns"],
-                "fmax": a["fmax_mhz"] / b["fmax_mhz"]}
-    out = {k: a[k] / b[k] for k in ("luts", "ffs") if b[k]}
-    out["fmax"] = a["fmax_mhz"] / b["fmax_mhz"]
-    return out
+def load_constraints_file(path: str) -> dict[str, Any]:
+    """Constraint overrides from a TOML file; :class:`UserError` if missing or malformed."""
+    import tomllib
+
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise UserError(f"--constraints {path!r}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--constraints {path!r}: cannot read ({exc})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"--constraints {path!r}: not valid TOML ({exc})") from None
+
+
+def _check_json_path(path: str) -> None:
+    folder = Path(path).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UserError(f"--json {path!r}: folder {str(folder)!r} does not exist or is not "
+                        "writable")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    """Run ``rcm-gen synth``; exit status 0 (UserError and ToolFailed propagate)."""
     from ..cli import design_from_args
     from ..presets import apply_overrides, preset
-    from .synth import TARGETS, format_report, macs_per_cycle, run_dir, synthesize
+    from .synth import (
+        TARGETS,
+        check_clock,
+        compare,
+        footer,
+        format_comparison,
+        format_report,
+        run_dir,
+        synthesize,
+    )
 
     config = design_from_args(args)
     if args.target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, not {args.target!r}")
-    if args.clock_ns is not None and args.clock_ns <= 0:
-        raise UserError(f"--clock-ns must be greater than 0, not {args.clock_ns:g}")
-    if args.target == "asic" and args.liberty:
-        from .liberty import load_liberty
+    check_clock(args.clock_ns)
+    if args.liberty is not None and args.target != "asic":
+        raise UserError(f"--liberty applies to --target asic, not {args.target!r}")
+    constraints = load_constraints_file(args.constraints) if args.constraints else None
+    # Every input is checked before any synthesis starts.
+    if args.target == "asic":
+        from .asic import asic_constraints
 
-        load_liberty(args.liberty)  # a bad file is reported before any synthesis
+        asic_constraints({**(constraints or {}), "clock_ns": args.clock_ns,
+                          "liberty": args.liberty})
+        if args.liberty:
+            from .liberty import load_liberty
+
+            load_liberty(args.liberty)
+    else:
+        from .fpga import fpga_constraints
+
+        fpga_constraints(args.target, {**(constraints or {}), "clock_ns": args.clock_ns})
     other = None
     if args.compare:
         try:
@@ -44,60 +81,56 @@ def cmd_synth(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
     if args.json:
-        folder = Path(args.json).resolve().parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise UserError(f"--json {args.json!r}: folder {str(folder)!r} does not exist or "
-                            "is not writable")
+        _check_json_path(args.json)
 
     def run(cfg: Any, name: str) -> dict[str, Any]:
         out = (Path(args.out) / name if args.out else
-               run_dir(cfg, args.target, args.liberty, args.clock_ns))
+               run_dir(cfg, args.target, args.liberty, args.clock_ns, constraints))
         print(f"synthesizing {name} for {args.target} in {out} ...", flush=True)
         return synthesize(cfg, args.target, out_dir=out, liberty=args.liberty,
-                          clock_ns=args.clock_ns)
+                          clock_ns=args.clock_ns, constraints=constraints)
 
     name = args.preset or Path(args.config).stem
     report = run(config, name)
-    print(format_report(report))
-    if other is not None:
+    if other is None:
+        print(format_report(report, name))
+    else:
         second = run(other, args.compare)
-        print(format_report(second))
-        ratios = _ratios(report, second)
-        print(f"{name} / {args.compare}: " + ", ".join(f"{k} {v:.3f}x"
-                                                      for k, v in ratios.items()))
-        if args.target == "asic":
-            for cfg, rep, label in ((config, report, name), (other, second, args.compare)):
-                per = macs_per_cycle(cfg)
-                print(f"  {label}: MACs/cycle/mm2 " + ", ".join(
-                    f"{_width(cfg) // n}-bit {m / (rep['area_um2'] / 1e6):,.1f}"
-                    for n, m in per.items()))
+        ratios = compare(report, second, config, other)
+        print(format_comparison(report, second, name, args.compare, ratios))
+        for r, label in ((report, name), (second, args.compare)):
+            print(f"{label}:")
+            print("\n".join(f"  {line}" for line in footer(r)))
         report = {**report, "compare": {"preset": args.compare, "report": second,
                                         "ratios": ratios}}
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        tmp = Path(args.json + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        os.replace(tmp, args.json)
         print(f"report {args.json}")
     return 0
 
 
-def _width(cfg: Any) -> int:
-    return getattr(cfg, "mac", cfg).width
-
-
-def add_parser(subparsers, design_args) -> None:
+def add_parser(subparsers: Any, design_args: Any) -> None:
+    """Add the ``synth`` subcommand."""
     p = subparsers.add_parser(
         "synth", help="synthesize a design point: ASIC area and timing, or FPGA resources",
         description="Synthesize with Yosys onto a liberty library and time with OpenSTA "
-                    "(--target asic), or place and route with nextpnr (ecp5, ice40).")
+                    "(--target asic), or synthesize, place and route with nextpnr (ecp5, "
+                    "ice40). Prints a table; --json writes the report.")
     design_args(p)
-    p.add_argument("--target", default="asic", metavar="asic|ecp5|ice40",
+    p.add_argument("--target", default="asic", metavar="|".join(_TARGETS),
                    help="flow (default asic)")
     p.add_argument("--liberty", metavar="FILE",
                    help="cell library (.lib or .lib.gz) instead of the default OSU 0.18 um")
     p.add_argument("--clock-ns", type=float, metavar="T",
                    help="clock period in ns (default from constraints/)")
+    p.add_argument("--constraints", metavar="FILE.toml",
+                   help="override constraints: keys of constraints/asic.toml (asic) or "
+                        "clock_ns and device (ecp5, ice40)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--out", metavar="DIR",
-                   help="keep scripts, netlists and logs here (default: the cache)")
+                   help="keep scripts, netlists and logs in DIR/<name> (default: the cache)")
     p.add_argument("--compare", metavar="PRESET",
                    help="also synthesize PRESET (with the same --set) and print the ratios")
     p.set_defaults(func=cmd_synth)

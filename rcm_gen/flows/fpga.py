@@ -1,17 +1,22 @@
 """FPGA flows: Yosys ``synth_ecp5`` / ``synth_ice40`` and nextpnr place and route.
 
-ECP5 runs out of context (the block's ports need not fit a package) and its resources
-come from nextpnr's utilisation report.  iCE40 has no out-of-context mode, so the design
-is wrapped in a small harness that feeds all its inputs from a shift register and folds
-all its outputs into one register; its resources are counted by Yosys on the design's own
-module (the harness excluded), and its Fmax is that of the placed and routed whole.
-In both cases nextpnr times register-to-register paths (paths through the block's own
-ports are not timed).
+The design is placed in a small harness that feeds every input from a shift register and
+captures every output in a register (one XOR per bit, the register bits chained into one
+output), so that every path into and out of the design starts and ends at a flip-flop and
+is timed: nextpnr times register-to-register paths only.  The harness has three ports
+(clk, din, dout).  ECP5 is placed out of context (no I/O buffers, no global promotion);
+nextpnr-ice40 has no such mode and places the harness on a device of the configured list.
+
+Resources are those of the design alone: Yosys synthesizes the harness and the design
+without flattening and counts the cells of the design's own modules, in the units of the
+device's data sheet (ECP5: a ``CCU2C`` carry cell occupies two LUT4s).  Fmax is nextpnr's
+post-route figure for the clock, from its ``--report`` JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -24,37 +29,81 @@ from typing import Any
 from ..errors import ToolFailed, ToolMissingError, UserError
 from ..generate import build_component, ports_of, to_verilog, top_name
 from ..tools import tool_versions
+from .asic import instance_counts
 from .yosys import run_yosys
 
-__all__ = ["FPGA_TARGETS", "fpga_constraints", "run_fpga"]
+__all__ = [
+    "FPGA_TARGETS",
+    "HARNESS",
+    "RESOURCES",
+    "count_resources",
+    "fpga_constraints",
+    "harness_verilog",
+    "parse_nextpnr_report",
+    "pick_device",
+    "run_fpga",
+]
 
 FPGA_TARGETS = ("ecp5", "ice40")
+RESOURCES = ("luts", "ffs", "dsps", "brams")
+#: Name of the harness module.
+HARNESS = "rcm_fpga_harness"
 
-_ECP5 = {"luts": ("TRELLIS_COMB",), "ffs": ("TRELLIS_FF",), "dsps": ("MULT18X18D",),
-         "brams": ("DP16KD",)}
-_ICE40_CELLS = {
-    "luts": ("SB_LUT4",),
-    "ffs": ("SB_DFF", "SB_DFFE", "SB_DFFSR", "SB_DFFR", "SB_DFFS", "SB_DFFESR", "SB_DFFER",
-            "SB_DFFES", "SB_DFFSS", "SB_DFFRR", "SB_DFFESS", "SB_DFFN", "SB_DFFNE",
-            "SB_DFFNSR", "SB_DFFNR", "SB_DFFNS", "SB_DFFNESR", "SB_DFFNER", "SB_DFFNES",
-            "SB_DFFNSS", "SB_DFFNRR", "SB_DFFNESS"),
-    "dsps": ("SB_MAC16",),
-    "brams": ("SB_RAM40_4K",),
+_ICE40_FFS = tuple(f"SB_DFF{s}" for s in (
+    "", "E", "SR", "R", "S", "ESR", "ER", "ES", "SS", "RR", "ESS", "N", "NE", "NSR", "NR",
+    "NS", "NESR", "NER", "NES", "NSS", "NRR", "NESS"))
+#: Resource -> {cell type: how many resource units one cell takes}.
+_CELL_UNITS: dict[str, dict[str, dict[str, int]]] = {
+    "ecp5": {
+        "luts": {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 2},
+        "ffs": {"TRELLIS_FF": 1},
+        "dsps": {"MULT18X18D": 1},
+        "brams": {"DP16KD": 1, "PDPW16KD": 1},
+    },
+    "ice40": {
+        "luts": {"SB_LUT4": 1},
+        "ffs": dict.fromkeys(_ICE40_FFS, 1),
+        "dsps": {"SB_MAC16": 1},
+        "brams": {"SB_RAM40_4K": 1},
+    },
 }
+_CONSTRAINT_KEYS = ("clock_ns", "device")
 
 
-def fpga_constraints(target: str, clock_ns: float | None = None) -> dict[str, Any]:
-    data = tomllib.loads(resources.files("rcm_gen.constraints").joinpath("fpga.toml")
-                         .read_text())
+def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The constraints of ``target`` in ``constraints/fpga.toml`` with ``overrides``
+    (keys ``clock_ns`` and ``device``, the name of one of the configured devices, which
+    is then the only one tried; ``None`` values are ignored).
+
+    Raises
+    ------
+    UserError
+        An unknown target, key or device, or a period that is not greater than 0.
+    """
     if target not in FPGA_TARGETS:
         raise UserError(f"--target must be one of asic, {', '.join(FPGA_TARGETS)}, "
                         f"not {target!r}")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise TypeError(f"FPGA constraints must be a dict, not {overrides!r}")
+    data = tomllib.loads(resources.files("rcm_gen.constraints").joinpath("fpga.toml")
+                        .read_text())
     cons = dict(data[target])
-    if clock_ns is not None:
-        cons["clock_ns"] = clock_ns
-    if isinstance(cons["clock_ns"], bool) or not isinstance(cons["clock_ns"], (int, float)) \
-            or cons["clock_ns"] <= 0:
-        raise UserError(f"clock period must be greater than 0 ns, not {cons['clock_ns']!r}")
+    for key, value in (overrides or {}).items():
+        if key not in _CONSTRAINT_KEYS:
+            raise UserError(f"{target} constraint must be one of {', '.join(_CONSTRAINT_KEYS)}"
+                            f", not {key!r}")
+        if value is not None:
+            cons[key] = value
+    period = cons["clock_ns"]
+    if isinstance(period, bool) or not isinstance(period, (int, float)) \
+            or not math.isfinite(period) or period <= 0:
+        raise UserError(f"clock period must be greater than 0 ns, not {period!r}")
+    names = [d["name"] for d in cons["devices"]]
+    if cons.get("device") is not None:
+        if cons["device"] not in names:
+            raise UserError(f"{target} device must be one of {', '.join(names)}, not "
+                            f"{cons['device']!r}")
+        cons["devices"] = [d for d in cons["devices"] if d["name"] == cons["device"]]
     return cons
 
 
@@ -68,23 +117,24 @@ def _nextpnr(target: str) -> str:
     return exe
 
 
-def _harness(config: Any, top: str) -> str:
-    """Verilog of a wrapper driving every input of ``top`` from a shift register and
-    folding every output into one registered bit."""
-    component = build_component(config)
-    component._MustUse__silence = True  # only its ports are needed here
-    ports = [p for p in ports_of(component) if p["name"] not in ("clk", "rst")]
-    ins = [p for p in ports if p["direction"] == "input"]
+def harness_verilog(ports: list[dict[str, Any]], top: str) -> str:
+    """Verilog of the harness around module ``top`` with ``ports`` (as
+    :func:`rcm_gen.generate.ports_of` lists them): every input bit (reset included) is a
+    stage of a shift register fed from ``din``; every output bit is XORed into one stage
+    of a register chain that ends in ``dout``."""
+    names = {p["name"] for p in ports}
+    ins = [p for p in ports if p["direction"] == "input" and p["name"] != "clk"]
     outs = [p for p in ports if p["direction"] == "output"]
-    in_bits = sum(p["width"] for p in ins) + 1
+    if "clk" not in names or not outs:
+        raise ValueError(f"Harness needs a clk input and at least one output, not {ports!r}")
+    in_bits = max(1, sum(p["width"] for p in ins))
+    out_bits = sum(p["width"] for p in outs)
     lines = [
-        "module rcm_fpga_harness(input clk, input din, output reg dout);",
-        f"  reg [{in_bits - 1}:0] sr = 0;",
-        f"  always @(posedge clk) sr <= {{sr[{in_bits - 2}:0], din}};" if in_bits > 1
-        else "  always @(posedge clk) sr <= din;",
+        f"module {HARNESS}(input clk, input din, output dout);",
+        f"  reg [{in_bits}:0] sr = 0;",
+        f"  always @(posedge clk) sr <= {{sr[{in_bits - 1}:0], din}};",
     ]
-    conns = [".clk(clk)", f".rst(sr[{in_bits - 1}])"]
-    pos = 0
+    conns, pos = [".clk(clk)"], 1
     for p in ins:
         hi = pos + p["width"] - 1
         lines.append(f"  wire [{p['width'] - 1}:0] i_{p['name']} = sr[{hi}:{pos}];")
@@ -94,97 +144,169 @@ def _harness(config: Any, top: str) -> str:
         lines.append(f"  wire [{p['width'] - 1}:0] o_{p['name']};")
         conns.append(f".{p['name']}(o_{p['name']})")
     lines.append(f"  {top} dut({', '.join(conns)});")
-    fold = " ^ ".join(f"(^o_{p['name']})" for p in outs) or "1'b0"
-    lines.append(f"  always @(posedge clk) dout <= {fold};")
-    lines.append("endmodule")
+    cat = ", ".join(f"o_{p['name']}" for p in outs)
+    lines += [
+        f"  reg [{out_bits}:0] oq = 0;",
+        f"  always @(posedge clk) oq <= {{1'b0, {cat}}} ^ {{oq[{out_bits - 1}:0], 1'b0}};",
+        f"  assign dout = oq[{out_bits}];",
+        "endmodule",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def count_resources(stat_text: str, target: str, log: Path | str, *,
+                    skip: tuple[str, ...] = (HARNESS,)) -> dict[str, int]:
+    """Resources of the design in Yosys ``stat -json`` output (every module times the
+    number of its instances), less the modules named in ``skip``; :class:`ToolFailed`
+    naming ``log`` if it cannot be read."""
+    counts = dict.fromkeys(RESOURCES, 0)
+    try:
+        modules = json.loads(stat_text)["modules"]
+        times = instance_counts(modules)
+        for name, m in modules.items():
+            if name.lstrip("\\") in skip:
+                continue
+            for cell, n in m.get("num_cells_by_type", {}).items():
+                for key, units in _CELL_UNITS[target].items():
+                    counts[key] += units.get(cell.lstrip("\\"), 0) * int(n) \
+                        * times[name.lstrip("\\")]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ToolFailed(f"cannot read cell counts from Yosys stat ({type(exc).__name__}: "
+                         f"{exc}); log: {log}") from None
+    if counts["luts"] + counts["ffs"] + counts["dsps"] <= 0:
+        raise ToolFailed(f"Yosys stat counts no cells; log: {log}")
+    return counts
+
+
+def pick_device(need: dict[str, int], devices: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first of ``devices`` whose capacity holds ``need`` (``None`` if none does)."""
+    for dev in devices:
+        if all(need.get(k, 0) <= int(dev[k]) for k in RESOURCES):
+            return dev
+    return None
+
+
+def parse_nextpnr_report(text: str, log: Path | str) -> dict[str, Any]:
+    """Fmax (MHz, the lowest over the clocks) and utilisation from nextpnr's ``--report``
+    JSON text; :class:`ToolFailed` naming ``log`` if it cannot be read."""
+    try:
+        data = json.loads(text)
+        clocks = data["fmax"]
+        fmax = min(float(c["achieved"]) for c in clocks.values())
+        util = {bel: int(u["used"]) for bel, u in data["utilization"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ToolFailed(f"cannot read Fmax from nextpnr's report ({type(exc).__name__}: "
+                         f"{exc}); log: {log}") from None
+    if not fmax > 0 or not math.isfinite(fmax):
+        raise ToolFailed(f"nextpnr reports an Fmax of {fmax!r} MHz; log: {log}")
+    return {"fmax_mhz": fmax, "utilization": util}
 
 
 def _run(cmd: list[str], log: Path, timeout: float = 3600) -> str:
     """Run nextpnr in the log's folder (the WebAssembly build sees files only there, so
     file arguments are relative to it)."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=log.parent)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              cwd=log.parent)
+    except subprocess.TimeoutExpired:
+        raise ToolFailed(f"{Path(cmd[0]).name} did not finish in {timeout:g} s; log: {log}"
+                         ) from None
     text = proc.stdout + proc.stderr
     log.write_text(" ".join(cmd) + "\n" + text)
     if proc.returncode != 0:
         errors = [ln for ln in text.splitlines() if "ERROR" in ln]
-        raise ToolFailed(f"{Path(cmd[0]).name} failed ({errors[0] if errors else 'exit status '}"
-                         f"{'' if errors else proc.returncode}); log: {log}")
+        reason = errors[0] if errors else f"exit status {proc.returncode}"
+        raise ToolFailed(f"{Path(cmd[0]).name} failed ({reason}); log: {log}")
     return text
 
 
-def _fmax(report: Path, log: Path) -> float:
+def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool
+           ) -> tuple[Path, Path, str]:
+    """Synthesize design + harness; (netlist, log, stat text)."""
+    suffix = "" if dsp else "-nodsp"
+    netlist = out_dir / f"{target}{suffix}.json"
+    stat_file = out_dir / f"stat{suffix}.json"
+    log = out_dir / f"synth{suffix}.log"
+    if target == "ecp5":
+        synth = f"synth_ecp5 -noflatten -top {HARNESS}" + ("" if dsp else " -nodsp")
+    else:
+        synth = f"synth_ice40 -noflatten -top {HARNESS}" + (" -dsp" if dsp else "")
+    run_yosys([f"read_verilog {vfile.resolve()}", f"read_verilog {harness.resolve()}", synth,
+               f"tee -q -o {stat_file.resolve()} stat -json",
+               "flatten", f"write_json {netlist.resolve()}"], log)
     try:
-        data = json.loads(report.read_text())
-        clocks = data["fmax"]
-        return min(float(c["achieved"]) for c in clocks.values())
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ToolFailed(f"cannot read Fmax from nextpnr's report {report} ({exc}); "
-                         f"log: {log}") from None
+        text = stat_file.read_text()
+    except OSError as exc:
+        raise ToolFailed(f"Yosys wrote no cell counts ({exc.strerror}); log: {log}") from None
+    return netlist, log, text
 
 
-def run_fpga(config: Any, target: str, out_dir: Path, *, clock_ns: float | None = None
-             ) -> dict[str, Any]:
-    """Synthesize, place and route ``config`` for ``target``; the report dict."""
+def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float | None = None,
+             constraints: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Synthesize, place and route ``config`` for ``target``; the report dict.
+
+    Raises
+    ------
+    UserError
+        Bad constraints, nextpnr not installed, or a design too large for every
+        configured device.
+    ToolFailed
+        Yosys or nextpnr failed, or a report cannot be read (the message names the log).
+    """
     started = time.perf_counter()
-    cons = fpga_constraints(target, clock_ns)
-    pnr = _nextpnr(target)
+    cons = fpga_constraints(target, {**(constraints or {}), "clock_ns": clock_ns})
+    nextpnr = _nextpnr(target)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
     vfile = out_dir / f"{top}.v"
     vfile.write_text(to_verilog(config))
-    netlist = out_dir / f"{target}.json"
-    stat_file = out_dir / "stat.json"
-    synth_log = out_dir / "synth.log"
+    component = build_component(config)
+    component._MustUse__silence = True  # only its ports are needed here
+    harness = out_dir / "harness.v"
+    harness.write_text(harness_verilog(ports_of(component), top))
+
+    synthesized: dict[bool, tuple[Path, Path, str]] = {}
+    tried = []
+    device = None
+    for dev in cons["devices"]:
+        dsp = int(dev["dsps"]) > 0
+        if dsp not in synthesized:
+            synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
+        netlist, synth_log, stat_text = synthesized[dsp]
+        whole = count_resources(stat_text, target, synth_log, skip=())
+        tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
+                     f"{whole['dsps']} DSPs, {whole['brams']} BRAMs")
+        if pick_device(whole, [dev]):
+            device = dev
+            break
+    if device is None:
+        raise UserError(f"--target {target}: the design does not fit any configured device "
+                        f"({'; '.join(tried)}; devices in constraints/fpga.toml)")
+    counts = count_resources(stat_text, target, synth_log)
+
     pnr_log = out_dir / "pnr.log"
     report = out_dir / "nextpnr-report.json"
     freq = 1000.0 / float(cons["clock_ns"])
-    # Report the achieved Fmax even when it misses the target.
-    common = ["--report", report.name, "--freq", f"{freq:.3f}", "--timing-allow-fail"]
+    cmd = [nextpnr, f"--{device['name']}", "--package", device["package"], "--json", netlist.name,
+           "--report", report.name, "--freq", f"{freq:.3f}",
+           "--timing-allow-fail"]  # report the achieved Fmax even when it misses the target
     if target == "ecp5":
-        run_yosys([f"read_verilog {vfile.resolve()}",
-                   f"synth_ecp5 -top {top} -json {netlist.resolve()}"], synth_log)
-        _run([pnr, f"--{cons['device']}", "--package", cons["package"], "--out-of-context",
-              "--json", netlist.name, *common], pnr_log)
-        try:
-            util = json.loads(report.read_text())["utilization"]
-            counts = {k: sum(int(util.get(b, {}).get("used", 0)) for b in bels)
-                      for k, bels in _ECP5.items()}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ToolFailed(f"cannot read utilisation from {report} ({exc}); "
-                             f"log: {pnr_log}") from None
-    else:
-        harness = out_dir / "harness.v"
-        harness.write_text(_harness(config, top))
-        run_yosys([f"read_verilog {vfile.resolve()}", f"read_verilog {harness.resolve()}",
-                   "synth_ice40 -dsp -noflatten -top rcm_fpga_harness",
-                   f"tee -q -o {stat_file.resolve()} stat -json",
-                   "flatten",
-                   f"write_json {netlist.resolve()}"], synth_log)
-        try:
-            modules = json.loads(stat_file.read_text())["modules"]
-            counts = {k: 0 for k in _ICE40_CELLS}
-            for name, m in modules.items():
-                if name.lstrip("\\") == "rcm_fpga_harness":
-                    continue
-                for cell, n in m.get("num_cells_by_type", {}).items():
-                    for key, cells in _ICE40_CELLS.items():
-                        if cell in cells:
-                            counts[key] += int(n)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ToolFailed(f"cannot read cell counts from Yosys ({exc}); "
-                             f"log: {synth_log}") from None
-        _run([pnr, f"--{cons['device']}", "--package", cons["package"], "--json",
-              netlist.name, *common], pnr_log)
-    fmax = _fmax(report, pnr_log)
+        cmd.append("--out-of-context")
+    _run(cmd, pnr_log)
+    try:
+        report_text = report.read_text()
+    except OSError as exc:
+        raise ToolFailed(f"nextpnr wrote no report ({exc.strerror}); log: {pnr_log}") from None
+    pnr = parse_nextpnr_report(report_text, pnr_log)
     return {
         "target": target,
         "top": top,
-        "device": f"{cons['device']} ({cons['package']})",
+        "device": f"{device['name']} ({device['package']})",
         **counts,
-        "fmax_mhz": fmax,
+        "fmax_mhz": pnr["fmax_mhz"],
         "clock_ns": float(cons["clock_ns"]),
+        "pnr_utilization": pnr["utilization"],
         "config": config.to_dict(),
         "tools": tool_versions("rcm_gen", "amaranth", "yosys", f"nextpnr_{target}"),
         "log": str(pnr_log),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,34 +16,92 @@ from ..tools import cache_dir, tool_versions
 from .asic import run_asic
 from .fpga import FPGA_TARGETS, run_fpga
 
-__all__ = ["TARGETS", "cached_report", "format_report", "macs_per_cycle", "run_dir",
-           "synthesize"]
+__all__ = [
+    "TARGETS",
+    "cached_report",
+    "check_clock",
+    "compare",
+    "format_comparison",
+    "footer",
+    "format_report",
+    "macs_per_cycle",
+    "macs_per_cycle_at",
+    "precisions",
+    "run_dir",
+    "synthesize",
+]
 
 TARGETS = ("asic", *FPGA_TARGETS)
+
+
+def _check_config(config: Any) -> None:
+    from ..config import MacConfig
+    from ..tile_config import TileConfig
+
+    if not isinstance(config, (MacConfig, TileConfig)):
+        raise TypeError(f"Design point must be a MacConfig or a TileConfig, not {config!r}")
+
+
+def check_clock(clock_ns: Any, option: str = "--clock-ns") -> None:
+    """:class:`UserError` unless ``clock_ns`` is ``None`` or a finite number above 0."""
+    if clock_ns is None:
+        return
+    if isinstance(clock_ns, bool) or not isinstance(clock_ns, (int, float)) \
+            or not math.isfinite(clock_ns) or clock_ns <= 0:
+        raise UserError(f"{option} must be a number greater than 0, not {clock_ns!r}")
 
 
 def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
                liberty: str | None = None, clock_ns: float | None = None,
                constraints: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Synthesize ``config`` for ``target`` in ``out_dir`` (scripts and logs kept there).
+    """Generate the Verilog of ``config``, run the ``target`` flow in ``out_dir`` (its
+    scripts, netlists and logs are kept there) and return the report.
 
-    Returns the report: ASIC keys ``area_um2``, ``area_by_group``, ``cells``,
-    ``critical_path_ns``, ``critical_path``, ``wns_ns``, ``tns_ns``, ``fmax_mhz``,
-    ``clock_ns``, ``liberty``; FPGA keys ``luts``, ``ffs``, ``dsps``, ``brams``,
-    ``fmax_mhz``, ``device``; both ``config``, ``target``, ``tools``, ``log``, ``wall_s``.
+    Parameters
+    ----------
+    config : MacConfig or TileConfig
+        The design point.
+    target : str
+        ``"asic"`` (Yosys onto a liberty, OpenSTA), ``"ecp5"`` or ``"ice40"`` (Yosys,
+        nextpnr).
+    out_dir : path
+        Run folder; ``report.json`` is written there last, so its presence means the run
+        completed.
+    liberty : str, optional
+        ASIC only: a liberty file (plain or ``.gz``) or a library named in
+        ``constraints/asic.toml``; default the OSU 0.18 um library.
+    clock_ns : float, optional
+        Clock period; default from ``constraints/``.
+    constraints : dict, optional
+        Overrides of ``constraints/asic.toml`` (:data:`rcm_gen.flows.asic.CONSTRAINT_KEYS`)
+        or of the target's section of ``constraints/fpga.toml`` (``clock_ns``,
+        ``device``).  ``liberty`` and ``clock_ns`` take precedence over these.
+
+    Returns
+    -------
+    dict
+        ASIC: ``area_um2``, ``area_by_group`` (multipliers, accumulators, buffers,
+        control), ``cells``, ``critical_path_ns``, ``critical_path`` (startpoint,
+        endpoint, arrival_ns), ``wns_ns``, ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``,
+        ``clock_ns``, ``liberty``, ``constraints``, ``sta_log``, ``netlist``.  FPGA:
+        ``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz``, ``device``, ``clock_ns``,
+        ``pnr_utilization``, ``synth_log``.  Both: ``config``, ``target``, ``top``,
+        ``tools`` (versions), ``log`` (the kept log of the last tool), ``wall_s``.
 
     Raises
     ------
+    TypeError
+        ``config`` is not a design point.
     UserError
-        Unknown target, bad liberty or constraint, missing tool.
+        Unknown target, bad liberty or constraint, missing tool, or (FPGA) a design that
+        fits no configured device.
     ToolFailed
         A tool failed or its report cannot be parsed (the message names the log).
     """
+    _check_config(config)
     if target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
-    if clock_ns is not None and (isinstance(clock_ns, bool)
-                                 or not isinstance(clock_ns, (int, float)) or clock_ns <= 0):
-        raise UserError(f"--clock-ns must be greater than 0, not {clock_ns!r}")
+    check_clock(clock_ns)
     out_dir = Path(out_dir)
     if target == "asic":
         report = run_asic(config, out_dir, liberty=liberty, clock_ns=clock_ns,
@@ -49,7 +109,7 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     else:
         if liberty is not None:
             raise UserError(f"--liberty applies to --target asic, not {target!r}")
-        report = run_fpga(config, target, out_dir, clock_ns=clock_ns)
+        report = run_fpga(config, target, out_dir, clock_ns=clock_ns, constraints=constraints)
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out_dir / "report.json")  # written last: its presence means complete
@@ -57,19 +117,26 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
 
 
 def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
-            clock_ns: float | None = None) -> Path:
-    """The cache folder of a synthesis run: one per design point, target, library, clock
-    and tool versions."""
-    settings = json.dumps([liberty and str(Path(liberty).resolve()), clock_ns,
-                           tool_versions("rcm_gen", "amaranth", "yosys")], sort_keys=True)
+            clock_ns: float | None = None, constraints: dict[str, Any] | None = None) -> Path:
+    """The cache folder of a synthesis run: one per design point, target, library, clock,
+    constraints (the files in ``constraints/`` and any overrides) and tool versions."""
+    files = resources.files("rcm_gen.constraints")
+    shipped = {name: hashlib.sha256(files.joinpath(name).read_bytes()).hexdigest()
+               for name in ("asic.toml", "fpga.toml")}
+    parts: list[Any] = [liberty and str(Path(liberty).resolve()), clock_ns,
+                        tool_versions("rcm_gen", "amaranth", "yosys"), shipped]
+    if constraints:
+        parts.append(constraints)
+    settings = json.dumps(parts, sort_keys=True, default=str)
     key = hashlib.sha256(settings.encode()).hexdigest()[:8]
     return cache_dir() / "synth" / f"{top_name(config)}-{config_hash(config)}-{target}-{key}"
 
 
 def cached_report(config: Any, target: str = "asic", liberty: str | None = None,
-                  clock_ns: float | None = None) -> dict[str, Any] | None:
+                  clock_ns: float | None = None, constraints: dict[str, Any] | None = None
+                  ) -> dict[str, Any] | None:
     """The report of an earlier run with the same settings, if one completed."""
-    path = run_dir(config, target, liberty, clock_ns) / "report.json"
+    path = run_dir(config, target, liberty, clock_ns, constraints) / "report.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -77,31 +144,112 @@ def cached_report(config: Any, target: str = "asic", liberty: str | None = None,
 
 
 def macs_per_cycle(config: Any) -> dict[int, int]:
-    """Multiply-accumulates per cycle of a design point at each lane count."""
+    """Multiply-accumulates per cycle of a design point at each of its lane counts
+    (lanes x P)."""
     p = getattr(config, "p", 1)
     mac = getattr(config, "mac", config)
     return {n: n * p for n in mac.lanes}
 
 
-def format_report(r: dict[str, Any]) -> str:
-    """A few readable lines summarising a report."""
+def macs_per_cycle_at(config: Any, bits: int) -> int:
+    """Multiply-accumulates per cycle of a design point on ``bits``-bit operands: the most
+    lanes whose width holds them, times P (0 if the point cannot take such operands)."""
+    mac = getattr(config, "mac", config)
+    fits = [n for n in mac.lanes if mac.width // n >= bits]
+    return max(fits) * getattr(config, "p", 1) if fits else 0
+
+
+def precisions(config: Any) -> list[int]:
+    """Operand widths (bits) at which a design point runs each of its lane counts."""
+    mac = getattr(config, "mac", config)
+    return [mac.width // n for n in sorted(mac.lanes)]
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [c.ljust(w) if i == 0 else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _metrics(r: dict[str, Any]) -> list[tuple[str, str, float | None]]:
+    """(label, formatted value, number for ratios) of a report."""
     if r["target"] == "asic":
-        groups = ", ".join(f"{k} {v:,.0f}" for k, v in r["area_by_group"].items() if v)
+        rows: list[tuple[str, str, float | None]] = [
+            ("area (um2)", f"{r['area_um2']:,.0f}", r["area_um2"])]
+        rows += [(f"  {g}", f"{v:,.0f}", v) for g, v in r["area_by_group"].items()]
+        rows += [
+            ("cells", f"{r['cells']:,}", r["cells"]),
+            ("critical path (ns)", f"{r['critical_path_ns']:.3f}", r["critical_path_ns"]),
+            ("Fmax (MHz)", f"{r['fmax_mhz']:.1f}", r["fmax_mhz"]),
+            (f"WNS at {r['clock_ns']:g} ns (ns)", f"{r['wns_ns']:.3f}", None),
+            ("TNS (ns)", f"{r['tns_ns']:.3f}", None),
+        ]
+        return rows
+    return [
+        ("LUTs", f"{r['luts']:,}", r["luts"]),
+        ("FFs", f"{r['ffs']:,}", r["ffs"]),
+        ("DSPs", f"{r['dsps']}", r["dsps"]),
+        ("BRAMs", f"{r['brams']}", r["brams"]),
+        ("Fmax (MHz)", f"{r['fmax_mhz']:.1f}", r["fmax_mhz"]),
+        ("device", r["device"], None),
+    ]
+
+
+def footer(r: dict[str, Any]) -> list[str]:
+    """Lines naming the critical path (ASIC), the device, the library and the logs."""
+    if r["target"] == "asic":
         cp = r["critical_path"]
-        return "\n".join([
-            f"area        {r['area_um2']:,.0f} um2 ({groups}); {r['cells']} cells",
-            f"timing      critical path {r['critical_path_ns']:.3f} ns at a "
-            f"{r['clock_ns']:g} ns clock (WNS {r['wns_ns']:.3f} ns, TNS {r['tns_ns']:.3f} ns)"
-            f" -> Fmax {r['fmax_mhz']:.1f} MHz",
-            f"            from {cp['startpoint']}",
-            f"            to   {cp['endpoint']}",
-            f"library     {r['liberty']['name']} ({r['liberty']['path']})",
-            f"logs        {r['log']}, {r['sta_log']}  ({r['wall_s']:.1f} s)",
-        ])
-    return "\n".join([
-        f"resources   {r['luts']} LUTs, {r['ffs']} FFs, {r['dsps']} DSPs, {r['brams']} BRAMs "
-        f"on {r['target']} {r['device']}",
-        f"timing      Fmax {r['fmax_mhz']:.1f} MHz after place and route "
-        f"(target {1000 / r['clock_ns']:.1f} MHz)",
-        f"logs        {r['synth_log']}, {r['log']}  ({r['wall_s']:.1f} s)",
-    ])
+        return [f"critical path from {cp['startpoint']}",
+                f"              to   {cp['endpoint']}",
+                f"library {r['liberty']['name']} ({r['liberty']['path']})",
+                f"logs {r['log']}, {r['sta_log']} ({r['wall_s']:.1f} s)"]
+    return [f"post-route Fmax on {r['device']} (target {1000 / r['clock_ns']:.1f} MHz)",
+            f"logs {r['synth_log']}, {r['log']} ({r['wall_s']:.1f} s)"]
+
+
+def format_report(r: dict[str, Any], name: str = "") -> str:
+    """A readable table of a report."""
+    rows = [("metric", name or r.get("top", ""))]
+    rows += [(label, value) for label, value, _ in _metrics(r)]
+    return "\n".join([_table(rows), *footer(r)])
+
+
+def compare(a: dict[str, Any], b: dict[str, Any], config_a: Any, config_b: Any
+            ) -> dict[str, Any]:
+    """Ratios of report ``a`` to report ``b`` (same target): area or resources, critical
+    path, Fmax, and for ASIC the MACs/cycle/mm2 of both at each precision of ``a``."""
+    if a["target"] != b["target"]:
+        raise ValueError(f"Reports must be of one target, not {a['target']!r} and "
+                         f"{b['target']!r}")
+    out: dict[str, Any] = {}
+    if a["target"] == "asic":
+        out["area"] = a["area_um2"] / b["area_um2"]
+        out["critical_path"] = a["critical_path_ns"] / b["critical_path_ns"]
+        density = {}
+        for bits in precisions(config_a):
+            da = macs_per_cycle_at(config_a, bits) / (a["area_um2"] / 1e6)
+            db = macs_per_cycle_at(config_b, bits) / (b["area_um2"] / 1e6)
+            density[bits] = {"a": da, "b": db, "ratio": da / db if db else None}
+        out["macs_per_cycle_per_mm2"] = density
+    else:
+        for key in ("luts", "ffs", "dsps", "brams"):
+            out[key] = a[key] / b[key] if b[key] else None
+    out["fmax"] = a["fmax_mhz"] / b["fmax_mhz"]
+    return out
+
+
+def format_comparison(a: dict[str, Any], b: dict[str, Any], name_a: str, name_b: str,
+                      ratios: dict[str, Any]) -> str:
+    """A readable table of two reports side by side, with the ratio a / b."""
+    rows = [("metric", name_a, name_b, f"{name_a} / {name_b}")]
+    for (label, va, xa), (_, vb, xb) in zip(_metrics(a), _metrics(b), strict=True):
+        ratio = f"{xa / xb:.3f}x" if xa is not None and xb else ""
+        rows.append((label, va, vb, ratio))
+    for bits, d in ratios.get("macs_per_cycle_per_mm2", {}).items():
+        rows.append((f"MACs/cycle/mm2 at {bits} bits", f"{d['a']:,.2f}", f"{d['b']:,.2f}",
+                     f"{d['ratio']:.3f}x" if d["ratio"] else ""))
+    return _table(rows)
