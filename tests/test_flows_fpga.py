@@ -1,8 +1,24 @@
-"""FPGA flows: ECP5 out of context and iCE40 (in a harness), resources and post-P&R Fmax."""
+"""FPGA flows: ECP5 out of context and iCE40, in a harness that times every path;
+resources of the design alone, post-route Fmax, device choice, and reports that cannot be
+parsed."""
+
+import json
+import re
+from pathlib import Path
 
 import pytest
 
+from rcm_gen.errors import ToolFailed, UserError
+from rcm_gen.flows import fpga
+from rcm_gen.flows.fpga import (
+    count_resources,
+    fpga_constraints,
+    harness_verilog,
+    parse_nextpnr_report,
+    pick_device,
+)
 from rcm_gen.flows.synth import synthesize
+from rcm_gen.flows.yosys import run_yosys
 from rcm_gen.presets import preset
 
 
@@ -11,13 +27,107 @@ from rcm_gen.presets import preset
 def test_fpga_mac8(tmp_path, target, dsp_cell):
     st = synthesize(preset("mac8"), target, out_dir=tmp_path / "st")
     fx = synthesize(preset("mac8-fixed"), target, out_dir=tmp_path / "fx")
+    first = fpga_constraints(target)["devices"][0]
     for r in (st, fx):
         assert r["target"] == target and r["luts"] > 0 and r["ffs"] > 0
-        assert r["fmax_mhz"] > 0
-        assert r["tools"][f"nextpnr_{target}"]
+        assert r["device"] == f"{first['name']} ({first['package']})"
+        assert r["tools"][f"nextpnr_{target}"] and r["tools"]["yosys"]
+        assert Path(r["log"]).exists() and Path(r["synth_log"]).exists()
+        assert json.loads((Path(r["log"]).parent / "report.json").read_text()) == r
+        # Fmax is nextpnr's figure for the clock
+        text = (Path(r["log"]).parent / "nextpnr-report.json").read_text()
+        assert r["fmax_mhz"] == parse_nextpnr_report(text, r["log"])["fmax_mhz"] > 0
+        assert re.search(rf"Max frequency for clock +'clk\S*': {r['fmax_mhz']:.2f} MHz",
+                         Path(r["log"]).read_text())
+        # the design alone: the harness's registers are not counted
+        stat = (Path(r["log"]).parent / "stat.json").read_text()
+        assert count_resources(stat, target, "x") == {k: r[k] for k in fpga.RESOURCES}
+        assert count_resources(stat, target, "x", skip=())["ffs"] > r["ffs"]
     # the fixed multiplier goes to a DSP block; the ST multiplier is built from LUTs
     assert fx["dsps"] == 1 and st["dsps"] == 0
     assert st["luts"] > fx["luts"]
     # the accumulator and pipeline registers are the same in both
     assert st["ffs"] == fx["ffs"]
     assert dsp_cell in (tmp_path / "fx" / "synth.log").read_text()
+    # a report cut short raises, naming the log
+    text = (tmp_path / "st" / "nextpnr-report.json").read_text()
+    for cut in (text[:len(text) // 2], "", "{}", '{"fmax": {}, "utilization": {}}'):
+        with pytest.raises(ToolFailed, match=rf"^cannot read Fmax .*; log: {st['log']}$"):
+            parse_nextpnr_report(cut, st["log"])
+    stat = (tmp_path / "st" / "stat.json").read_text()
+    assert count_resources(stat, target, "x")["luts"] == st["luts"]
+    with pytest.raises(ToolFailed, match=r"^cannot read cell counts .*; log: y\.log$"):
+        count_resources(stat[:len(stat) // 3], target, "y.log")
+
+
+@pytest.mark.synth
+def test_ice40_device_without_dsps(tmp_path):
+    """A device without DSP blocks gets a netlist without them."""
+    r = synthesize(preset("mac8-fixed"), "ice40", out_dir=tmp_path,
+                   constraints={"device": "hx8k"})
+    assert r["device"] == "hx8k (ct256)" and r["dsps"] == 0 and r["luts"] > 100
+    assert r["synth_log"].endswith("synth-nodsp.log")
+    assert "--hx8k" in Path(r["log"]).read_text().splitlines()[0]
+
+
+@pytest.mark.synth
+def test_too_large_for_every_device(tmp_path, monkeypatch):
+    small = {"clock_ns": 20.0, "devices": [
+        {"name": "up5k", "package": "sg48", "luts": 10, "ffs": 10, "dsps": 8, "brams": 30}]}
+    monkeypatch.setattr(fpga, "fpga_constraints", lambda target, overrides=None: small)
+    with pytest.raises(UserError, match=r"^--target ice40: the design does not fit any "
+                                        r"configured device \(up5k needs \d+ LUTs, "):
+        synthesize(preset("mac8-fixed"), "ice40", out_dir=tmp_path)
+
+
+@pytest.mark.synth
+def test_harness_is_valid_verilog(tmp_path):
+    ports = [{"name": "clk", "direction": "input", "width": 1},
+             {"name": "rst", "direction": "input", "width": 1},
+             {"name": "a", "direction": "input", "width": 3},
+             {"name": "y", "direction": "output", "width": 2},
+             {"name": "z", "direction": "output", "width": 1}]
+    dut = tmp_path / "dut.v"
+    dut.write_text("module dut(input clk, input rst, input [2:0] a, output [1:0] y, "
+                   "output z);\n  assign y = a[1:0]; assign z = a[2] ^ rst;\nendmodule\n")
+    harness = tmp_path / "h.v"
+    harness.write_text(harness_verilog(ports, "dut"))
+    run_yosys([f"read_verilog {dut}", f"read_verilog {harness}",
+               f"hierarchy -check -top {fpga.HARNESS}", "proc", "flatten", "opt",
+               "check -assert", "techmap", "opt", "stat"], tmp_path / "h.log")
+    # every input bit (reset included) and din is a shift-register stage, every output bit
+    # a stage of the output chain: (1 + 1 + 3) + (2 + 1 + 1) flip-flops, none optimised away
+    log = (tmp_path / "h.log").read_text()
+    assert re.search(r"\$_DFF_P_\s+9\b|\b9\s+\$_DFF_P_", log), log[-2000:]
+
+
+def test_pick_device_and_counts():
+    devices = fpga_constraints("ecp5")["devices"]
+    assert pick_device({"luts": 1000, "ffs": 10, "dsps": 1, "brams": 0}, devices)["name"] \
+        == "25k"
+    assert pick_device({"luts": 30000, "ffs": 10, "dsps": 1, "brams": 0}, devices)["name"] \
+        == "45k"
+    assert pick_device({"luts": 10, "ffs": 10, "dsps": 100, "brams": 0}, devices)["name"] \
+        == "85k"
+    assert pick_device({"luts": 10 ** 6, "ffs": 0, "dsps": 0, "brams": 0}, devices) is None
+    stat = {"modules": {
+        "\\rcm_fpga_harness": {"num_cells_by_type": {"LUT4": 5, "TRELLIS_FF": 9,
+                                                     "rcm_mac": 1}},
+        "\\rcm_mac": {"num_cells_by_type": {"LUT4": 7, "CCU2C": 3, "TRELLIS_FF": 4,
+                                            "MULT18X18D": 1, "rcm_mac.multiplier": 2}},
+        "\\rcm_mac.multiplier": {"num_cells_by_type": {"LUT4": 10, "DP16KD": 1}},
+    }}
+    assert count_resources(json.dumps(stat), "ecp5", "x") == {
+        "luts": 7 + 2 * 3 + 2 * 10, "ffs": 4, "dsps": 1, "brams": 2}
+    assert count_resources(json.dumps(stat), "ecp5", "x", skip=())["ffs"] == 13
+
+
+@pytest.mark.parametrize("target, overrides, message", [
+    ("vhdl", None, r"--target must be one of asic, ecp5, ice40, not 'vhdl'"),
+    ("ecp5", {"device": "99k"}, r"ecp5 device must be one of 25k, 45k, 85k, not '99k'"),
+    ("ice40", {"clock_ns": -1}, r"clock period must be greater than 0 ns, not -1"),
+    ("ice40", {"speed": 1}, r"ice40 constraint must be one of clock_ns, device, not 'speed'"),
+])
+def test_bad_fpga_constraints(target, overrides, message):
+    with pytest.raises(UserError, match=rf"^{message}$"):
+        fpga_constraints(target, overrides)

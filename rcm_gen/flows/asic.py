@@ -333,7 +333,9 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         log).
     """
     started = time.perf_counter()
-    cons = asic_constraints({**(constraints or {}), "clock_ns": clock_ns, "liberty": liberty})
+    given = {"clock_ns": clock_ns, "liberty": liberty}
+    cons = asic_constraints({**(constraints or {}),
+                             **{k: v for k, v in given.items() if v is not None}})
     lib, lib_settings = _resolve_liberty(cons)
     cells = library_cells(lib, {**lib_settings, **{k: cons[k] for k in _CELLS if cons[k]}})
     sta_exe = require_executable("sta")

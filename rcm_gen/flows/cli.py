@@ -64,8 +64,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.target == "asic":
         from .asic import asic_constraints
 
-        asic_constraints({**(constraints or {}), "clock_ns": args.clock_ns,
-                          "liberty": args.liberty})
+        given = {"clock_ns": args.clock_ns, "liberty": args.liberty}
+        asic_constraints({**(constraints or {}),
+                          **{k: v for k, v in given.items() if v is not None}})
         if args.liberty:
             from .liberty import load_liberty
 
@@ -73,7 +74,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     else:
         from .fpga import fpga_constraints
 
-        fpga_constraints(args.target, {**(constraints or {}), "clock_ns": args.clock_ns})
+        fpga_constraints(args.target, {
+            **(constraints or {}),
+            **({"clock_ns": args.clock_ns} if args.clock_ns is not None else {})})
     other = None
     if args.compare:
         try:

@@ -254,7 +254,8 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
         Yosys or nextpnr failed, or a report cannot be read (the message names the log).
     """
     started = time.perf_counter()
-    cons = fpga_constraints(target, {**(constraints or {}), "clock_ns": clock_ns})
+    cons = fpga_constraints(target, {**(constraints or {}),
+                                     **({"clock_ns": clock_ns} if clock_ns is not None else {})})
     nextpnr = _nextpnr(target)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
