@@ -43,7 +43,8 @@ def mac_points() -> dict[str, Any]:
 def _goal(value: float, goal: float) -> str:
     if value <= goal:
         return f"met (goal <= {goal:.2f}x)"
-    return f"MISSED by {(value / goal - 1) * 100:.1f} % (goal <= {goal:.2f}x)"
+    return (f"MISSED by {value - goal:.3f}x, {(value / goal - 1) * 100:.1f} % over the goal "
+            f"(<= {goal:.2f}x)")
 
 
 def _row(name: str, r: dict[str, Any]) -> str:

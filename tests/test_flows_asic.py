@@ -115,6 +115,8 @@ def test_user_liberty_sky130_gz(tmp_path):
     assert r["liberty"]["driving_cell"] == "sky130_fd_sc_hd__buf_1"
     netlist = (tmp_path / "netlist.v").read_text()
     assert "sky130_fd_sc_hd__" in netlist and "DFFPOSX1" not in netlist
+    # the library's dont_use patterns (constraints/asic.toml) keep power-management cells out
+    assert r["liberty"]["dont_use"] and "sky130_fd_sc_hd__lpflow_" not in netlist
 
 
 @pytest.mark.synth
@@ -193,7 +195,9 @@ def test_library_cells_found_or_configured(tmp_path):
     lib = load_liberty(f)
     found = library_cells(lib, {})
     assert found == {"tie_hi": ("TIE", "H"), "tie_lo": ("TIE", "L"),
-                     "buffer": ("BUF", "A", "Y"), "driving_cell": "BUF"}
+                     "buffer": ("BUF", "A", "Y"), "driving_cell": "BUF", "dont_use": []}
+    avoided = library_cells(lib, {"dont_use": ["B?F", "TI*"]})
+    assert avoided["buffer"] == ("BIGBUF", "A", "Y") and avoided["tie_hi"] is None
     chosen = library_cells(lib, {"buffer_cell": "BIGBUF", "driving_cell": "INV"})
     assert chosen["buffer"] == ("BIGBUF", "A", "Y") and chosen["driving_cell"] == "INV"
     with pytest.raises(UserError, match=r"^buffer cell 'NAND' is not a cell of liberty "
@@ -214,6 +218,8 @@ def test_library_cells_found_or_configured(tmp_path):
     ({"input_delay_ns": -1.0}, r"ASIC constraint input_delay_ns must not be negative, not -1.0"),
     ({"output_load": "big"}, r"ASIC constraint output_load must be a finite number, not 'big'"),
     ({"driving_cell": 3}, r"ASIC constraint driving_cell must be a string, not 3"),
+    ({"dont_use": "X*"},
+     r"ASIC constraint dont_use must be a list of cell-name patterns, not 'X\*'"),
 ])
 def test_bad_constraints(overrides, message):
     with pytest.raises(UserError, match=rf"^{message}$"):

@@ -8,6 +8,7 @@ option the flow has, so that comparisons against the baseline are fair.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import re
@@ -42,7 +43,7 @@ AREA_GROUPS = ("multipliers", "accumulators", "buffers", "control")
 _NUMBERS = ("clock_ns", "input_delay_ns", "output_delay_ns", "output_load")
 _CELLS = ("driving_cell", "tie_cell", "buffer_cell")
 #: Keys of ``constraints/asic.toml`` that a run can override.
-CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS)
+CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS, "dont_use")
 
 
 def _load_toml(name: str) -> dict[str, Any]:
@@ -56,8 +57,9 @@ def asic_constraints(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     ----------
     overrides : dict, optional
         Values for any of :data:`CONSTRAINT_KEYS`; ``None`` values are ignored.  The cell
-        names (``driving_cell``, ``tie_cell``, ``buffer_cell``) replace those the library
-        section or the liberty itself would give.
+        names (``driving_cell``, ``tie_cell``, ``buffer_cell``) and ``dont_use`` (a list
+        of cell-name patterns) replace those the library section or the liberty itself
+        would give.
 
     Raises
     ------
@@ -89,6 +91,11 @@ def asic_constraints(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in ("liberty", *_CELLS):
         if out[key] is not None and not isinstance(out[key], str):
             raise UserError(f"ASIC constraint {key} must be a string, not {out[key]!r}")
+    dont_use = out["dont_use"]
+    if dont_use is not None and (not isinstance(dont_use, list)
+                                 or not all(isinstance(p, str) and p for p in dont_use)):
+        raise UserError(f"ASIC constraint dont_use must be a list of cell-name patterns, not "
+                        f"{dont_use!r}")
     if not out["liberty"]:
         raise UserError("ASIC constraint liberty must name a library or a file, not "
                         f"{out['liberty']!r}")
@@ -122,22 +129,41 @@ def _cell(lib: Liberty, name: str, role: str) -> Cell:
     return cell
 
 
+def _usable(name: str, dont_use: list[str]) -> bool:
+    return not any(fnmatch.fnmatchcase(name, pattern) for pattern in dont_use)
+
+
 def library_cells(lib: Liberty, settings: dict[str, Any]) -> dict[str, Any]:
     """The cells the flow needs from ``lib``: tie-high and tie-low (cell, pin), a buffer
     (cell, input pin, output pin) and the cell that drives the inputs in timing.
 
     Each comes from ``settings`` (``tie_cell``, ``buffer_cell``, ``driving_cell``) when
-    named there, otherwise from the liberty: the smallest cells without inputs whose
-    output function is the constant 1 or 0, and the smallest one-input cell whose output
-    function is that input.  A library without tie cells keeps constants as constant nets;
-    one without a buffer keeps plain connections as ``assign`` statements.
+    named there, otherwise from the liberty, among the cells that no ``dont_use`` pattern
+    of ``settings`` matches: the smallest cells without inputs whose output function is
+    the constant 1 or 0, and the smallest one-input cell whose output function is that
+    input.  A library without tie cells keeps constants as constant nets; one without a
+    buffer keeps plain connections as ``assign`` statements.
 
     Raises
     ------
     UserError
         A configured cell that the library lacks or that has no such function.
     """
-    hi, lo = lib.tie_cells()
+    dont_use = list(settings.get("dont_use") or [])
+    hi = lo = None
+    buffer: tuple[str, str, str] | None = None
+    for cell in sorted(lib.cells.values(), key=lambda c: (c.area, c.name)):
+        if not _usable(cell.name, dont_use):
+            continue
+        for pin in sorted(cell.outputs):
+            fn = _function(cell, pin)
+            if not cell.inputs and fn == "1" and hi is None:
+                hi = (cell.name, pin)
+            elif not cell.inputs and fn == "0" and lo is None:
+                lo = (cell.name, pin)
+            elif len(cell.inputs) == 1 and len(cell.outputs) == 1 and fn == cell.inputs[0] \
+                    and buffer is None:
+                buffer = (cell.name, cell.inputs[0], pin)
     if settings.get("tie_cell"):
         cell = _cell(lib, settings["tie_cell"], "tie cell")
         consts = {_function(cell, p): p for p in cell.outputs}
@@ -153,19 +179,14 @@ def library_cells(lib: Liberty, settings: dict[str, Any]) -> dict[str, Any]:
         if not outs:
             raise UserError(f"buffer cell {cell.name!r} of liberty {lib.name!r} is not a "
                             "buffer (one input, output function equal to it)")
-        buffer: tuple[str, str, str] | None = (cell.name, cell.inputs[0], outs[0])
-    else:
-        name = lib.smallest_buffer()
-        buffer = None
-        if name:
-            cell = lib.cells[name]
-            buffer = (name, cell.inputs[0], next(iter(cell.outputs)))
+        buffer = (cell.name, cell.inputs[0], outs[0])
     driving = settings.get("driving_cell")
     if driving:
         _cell(lib, driving, "driving cell")
     else:
         driving = buffer[0] if buffer else None
-    return {"tie_hi": hi, "tie_lo": lo, "buffer": buffer, "driving_cell": driving}
+    return {"tie_hi": hi, "tie_lo": lo, "buffer": buffer, "driving_cell": driving,
+            "dont_use": dont_use}
 
 
 def instance_counts(modules: dict[str, Any]) -> dict[str, int]:
@@ -290,11 +311,13 @@ def parse_sta(text: str, log: Path | str) -> dict[str, Any]:
 
 def _yosys_script(top: str, vfile: Path, lib: Liberty, clock_ns: float, cells: dict[str, Any],
                   abc_constr: Path, stat_file: Path, netlist: Path) -> list[str]:
+    avoid = "".join(f" -dont_use {pattern}" for pattern in cells["dont_use"])
     script = [
         f"read_verilog {vfile.resolve()}",
         f"synth -top {top} -booth",
-        f"dfflibmap -liberty {lib.path}",
-        f"abc -liberty {lib.path} -D {int(round(clock_ns * 1000))} -constr {abc_constr.resolve()}",
+        f"dfflibmap{avoid} -liberty {lib.path}",
+        f"abc{avoid} -liberty {lib.path} -D {int(round(clock_ns * 1000))} "
+        f"-constr {abc_constr.resolve()}",
         "opt_clean",
         "setundef -zero",
     ]
@@ -337,7 +360,8 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     cons = asic_constraints({**(constraints or {}),
                              **{k: v for k, v in given.items() if v is not None}})
     lib, lib_settings = _resolve_liberty(cons)
-    cells = library_cells(lib, {**lib_settings, **{k: cons[k] for k in _CELLS if cons[k]}})
+    cells = library_cells(lib, {**lib_settings, **{k: cons[k] for k in (*_CELLS, "dont_use")
+                                                   if cons[k] is not None}})
     sta_exe = require_executable("sta")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -397,7 +421,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
                     "tie_cells": [list(c) if c else None
                                   for c in (cells["tie_hi"], cells["tie_lo"])],
                     "buffer_cell": cells["buffer"][0] if cells["buffer"] else None,
-                    "driving_cell": driving},
+                    "driving_cell": driving, "dont_use": cells["dont_use"]},
         "constraints": {k: cons[k] for k in _NUMBERS},
         "config": config.to_dict(),
         "tools": tool_versions("rcm_gen", "amaranth", "yosys", "opensta"),
