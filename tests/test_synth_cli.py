@@ -118,6 +118,9 @@ def test_failed_tool_exits_1_with_log(cli, tmp_path):
     lib.write_text(src[:src.index("cell (AND2X1)")]
                    + src[src.index("cell (INVX1)"):src.index("cell (INVX2)")] + "}\n")
     out = tmp_path / "r.json"
+    stale = tmp_path / "runs" / "mac8" / "report.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")  # left by an earlier run: must not stand for this one
     r = cli("synth", "mac8", "--liberty", str(lib), "--out", str(tmp_path / "runs"),
             "--json", str(out))
     assert r.returncode == 1, r.stderr

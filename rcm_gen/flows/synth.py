@@ -85,8 +85,9 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
         endpoint, arrival_ns), ``wns_ns``, ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``,
         ``clock_ns``, ``liberty``, ``constraints``, ``sta_log``, ``netlist``.  FPGA:
         ``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz``, ``device``, ``clock_ns``,
-        ``pnr_utilization``, ``synth_log``.  Both: ``config``, ``target``, ``top``,
-        ``tools`` (versions), ``log`` (the kept log of the last tool), ``wall_s``.
+        ``pnr_utilization`` (nextpnr's, harness included), ``synth_log``.  Both:
+        ``config``, ``target``, ``top``, ``tools`` (versions), ``log`` (the kept log of
+        the main tool: Yosys for ASIC, nextpnr for FPGA), ``wall_s``.
 
     Raises
     ------
@@ -103,6 +104,8 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     check_clock(clock_ns)
     out_dir = Path(out_dir)
+    # a report left by an earlier run must not stand for this one if it fails
+    (out_dir / "report.json").unlink(missing_ok=True)
     if target == "asic":
         report = run_asic(config, out_dir, liberty=liberty, clock_ns=clock_ns,
                           constraints=constraints)
