@@ -130,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             gb = treps["rcm-default-fixed"]["area_by_group"]
             print("  area by group (ST - fixed): " + ", ".join(
                 f"{k} {ga[k] - gb[k]:+,.0f}" for k in ga))
+            compute = [g["multipliers"] + g["accumulators"] for g in (ga, gb)]
+            share = 1 - compute[1] / treps["rcm-default-fixed"]["area_um2"]
+            print(f"  MACs alone (multipliers + accumulators): {compute[0] / compute[1]:.3f}x; "
+                  f"buffers and control are {share * 100:.1f} % of the fixed tile")
+            ratios["macs_alone"] = compute[0] / compute[1]
             print("tiles: ran")
             results["tiles"] = {"ran": True, "reports": treps, "ratios": ratios}
     else:
