@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiles", action="store_true",
                     help="also rcm-default against rcm-default-fixed (several minutes)")
     ap.add_argument("--clock-ns", type=float, default=None,
-                    help="clock period (default: constraints/asic.toml)")
+                    help="clock period (default: rcm_gen/flows/data/asic.toml)")
     ap.add_argument("--out", default=None, help="keep the runs here (default: a temp folder)")
     ap.add_argument("--json", default=None, help="also write every report and ratio here")
     args = ap.parse_args(argv)

@@ -115,7 +115,7 @@ def test_user_liberty_sky130_gz(tmp_path):
     assert r["liberty"]["driving_cell"] == "sky130_fd_sc_hd__buf_1"
     netlist = (tmp_path / "netlist.v").read_text()
     assert "sky130_fd_sc_hd__" in netlist and "DFFPOSX1" not in netlist
-    # the library's dont_use patterns (constraints/asic.toml) keep power-management cells out
+    # the library's dont_use patterns (rcm_gen/flows/data/asic.toml) keep power-management cells out
     assert r["liberty"]["dont_use"] and "sky130_fd_sc_hd__lpflow_" not in netlist
 
 

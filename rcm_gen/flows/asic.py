@@ -16,6 +16,7 @@ import subprocess
 import time
 import tomllib
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,14 @@ from .yosys import run_yosys
 
 __all__ = [
     "AREA_GROUPS",
+    "CONSTRAINT_FILES",
     "CONSTRAINT_KEYS",
     "asic_constraints",
+    "constraints_file",
     "group_of",
     "instance_counts",
     "library_cells",
+    "load_constraints",
     "parse_sta",
     "parse_stat",
     "run_asic",
@@ -42,16 +46,31 @@ AREA_GROUPS = ("multipliers", "accumulators", "buffers", "control")
 
 _NUMBERS = ("clock_ns", "input_delay_ns", "output_delay_ns", "output_load")
 _CELLS = ("driving_cell", "tie_cell", "buffer_cell")
-#: Keys of ``constraints/asic.toml`` that a run can override.
+#: Keys of ``rcm_gen/flows/data/asic.toml`` that a run can override.
 CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS, "dont_use")
 
 
-def _load_toml(name: str) -> dict[str, Any]:
-    return tomllib.loads(resources.files("rcm_gen.constraints").joinpath(name).read_text())
+#: Constraint files shipped with the package (``rcm_gen/flows/data/``), in the order
+#: their contents enter a run's cache key.
+CONSTRAINT_FILES = ("asic.toml", "fpga.toml")
+
+
+def constraints_file(name: str) -> Traversable:
+    """The shipped constraint file ``name`` (one of :data:`CONSTRAINT_FILES`), found in
+    the installed package, editable or not."""
+    if name not in CONSTRAINT_FILES:
+        raise ValueError(f"Constraint file must be one of {', '.join(CONSTRAINT_FILES)}, "
+                         f"not {name!r}")
+    return resources.files("rcm_gen.flows").joinpath("data", name)
+
+
+def load_constraints(name: str) -> dict[str, Any]:
+    """The contents of the shipped constraint file ``name`` (TOML)."""
+    return tomllib.loads(constraints_file(name).read_text())
 
 
 def asic_constraints(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ASIC constraints of ``constraints/asic.toml`` with ``overrides`` applied.
+    """The ASIC constraints of ``rcm_gen/flows/data/asic.toml`` with ``overrides`` applied.
 
     Parameters
     ----------
@@ -67,7 +86,7 @@ def asic_constraints(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         An unknown key, a value of the wrong type, a period that is not greater than 0,
         or a negative delay or load.
     """
-    data = _load_toml("asic.toml")
+    data = load_constraints("asic.toml")
     out: dict[str, Any] = {k: data.get(k) for k in CONSTRAINT_KEYS}
     out["libraries"] = data.get("libraries", {})
     if overrides is not None and not isinstance(overrides, dict):
@@ -343,7 +362,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     """Synthesize ``config`` onto a liberty library and time it; the report dict.
 
     ``liberty`` and ``clock_ns`` override the same keys of ``constraints``, which
-    override ``constraints/asic.toml``.  The critical path is the clock period less the
+    override ``rcm_gen/flows/data/asic.toml``.  The critical path is the clock period less the
     worst slack (the shortest period the mapped netlist meets, as OpenSTA times it) and
     Fmax its inverse: ``1000 / (period - slack)``; WNS is ``min(0, slack)``.
 

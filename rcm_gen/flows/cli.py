@@ -127,9 +127,10 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--liberty", metavar="FILE",
                    help="cell library (.lib or .lib.gz) instead of the default OSU 0.18 um")
     p.add_argument("--clock-ns", type=float, metavar="T",
-                   help="clock period in ns (default from constraints/)")
+                   help="clock period in ns (default from the shipped constraints, "
+                        "rcm_gen/flows/data/)")
     p.add_argument("--constraints", metavar="FILE.toml",
-                   help="override constraints: keys of constraints/asic.toml (asic) or "
+                   help="override constraints: keys of rcm_gen/flows/data/asic.toml (asic) or "
                         "clock_ns and device (ecp5, ice40)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--out", metavar="DIR",

@@ -21,15 +21,13 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import ToolFailed, ToolMissingError, UserError
 from ..generate import build_component, ports_of, to_verilog, top_name
 from ..tools import tool_versions
-from .asic import instance_counts
+from .asic import instance_counts, load_constraints
 from .yosys import run_yosys
 
 __all__ = [
@@ -71,7 +69,7 @@ _CONSTRAINT_KEYS = ("clock_ns", "device")
 
 
 def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The constraints of ``target`` in ``constraints/fpga.toml`` with ``overrides``
+    """The constraints of ``target`` in ``rcm_gen/flows/data/fpga.toml`` with ``overrides``
     (keys ``clock_ns`` and ``device``, the name of one of the configured devices, which
     is then the only one tried; ``None`` values are ignored).
 
@@ -85,8 +83,7 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
                         f"not {target!r}")
     if overrides is not None and not isinstance(overrides, dict):
         raise TypeError(f"FPGA constraints must be a dict, not {overrides!r}")
-    data = tomllib.loads(resources.files("rcm_gen.constraints").joinpath("fpga.toml")
-                        .read_text())
+    data = load_constraints("fpga.toml")
     cons = dict(data[target])
     for key, value in (overrides or {}).items():
         if key not in _CONSTRAINT_KEYS:
@@ -283,7 +280,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
             break
     if device is None:
         raise UserError(f"--target {target}: the design does not fit any configured device "
-                        f"({'; '.join(tried)}; devices in constraints/fpga.toml)")
+                        f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
     counts = count_resources(stat_text, target, synth_log)
 
     pnr_log = out_dir / "pnr.log"

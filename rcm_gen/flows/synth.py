@@ -6,14 +6,13 @@ import hashlib
 import json
 import math
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
 from ..generate import config_hash, top_name
 from ..tools import cache_dir, tool_versions
-from .asic import run_asic
+from .asic import CONSTRAINT_FILES, constraints_file, run_asic
 from .fpga import FPGA_TARGETS, run_fpga
 
 __all__ = [
@@ -69,12 +68,12 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
         completed.
     liberty : str, optional
         ASIC only: a liberty file (plain or ``.gz``) or a library named in
-        ``constraints/asic.toml``; default the OSU 0.18 um library.
+        ``rcm_gen/flows/data/asic.toml``; default the OSU 0.18 um library.
     clock_ns : float, optional
-        Clock period; default from ``constraints/``.
+        Clock period; default from ``rcm_gen/flows/data/``.
     constraints : dict, optional
-        Overrides of ``constraints/asic.toml`` (:data:`rcm_gen.flows.asic.CONSTRAINT_KEYS`)
-        or of the target's section of ``constraints/fpga.toml`` (``clock_ns``,
+        Overrides of ``rcm_gen/flows/data/asic.toml`` (:data:`rcm_gen.flows.asic.CONSTRAINT_KEYS`)
+        or of the target's section of ``rcm_gen/flows/data/fpga.toml`` (``clock_ns``,
         ``device``).  ``liberty`` and ``clock_ns`` take precedence over these.
 
     Returns
@@ -122,10 +121,10 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
 def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
             clock_ns: float | None = None, constraints: dict[str, Any] | None = None) -> Path:
     """The cache folder of a synthesis run: one per design point, target, library, clock,
-    constraints (the files in ``constraints/`` and any overrides) and tool versions."""
-    files = resources.files("rcm_gen.constraints")
-    shipped = {name: hashlib.sha256(files.joinpath(name).read_bytes()).hexdigest()
-               for name in ("asic.toml", "fpga.toml")}
+    constraints (the shipped files in ``rcm_gen/flows/data/`` and any overrides) and tool
+    versions."""
+    shipped = {name: hashlib.sha256(constraints_file(name).read_bytes()).hexdigest()
+               for name in CONSTRAINT_FILES}
     parts: list[Any] = [liberty and str(Path(liberty).resolve()), clock_ns,
                         tool_versions("rcm_gen", "amaranth", "yosys"), shipped]
     if constraints:
