@@ -12,9 +12,20 @@ __all__ = ["add_parser", "example_space"]
 
 
 def example_space(name: str = "example_space") -> Path:
+    """Path of a space file shipped with rcm_gen (``rcm_gen/dse/data/NAME.toml``)."""
     from importlib import resources
 
     return Path(str(resources.files("rcm_gen.dse").joinpath(f"data/{name}.toml")))
+
+
+def _check_out(out: Path, option: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{option} {str(out)!r} is a file; give a directory")
+    parent = out if out.exists() else out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {str(out)!r} is not writable")
 
 
 def cmd_dse(args: argparse.Namespace) -> int:
@@ -27,57 +38,61 @@ def cmd_dse(args: argparse.Namespace) -> int:
         raise UserError("give --space FILE or --example (one of them)")
     space_file = Path(args.space) if args.space else example_space()
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {args.out!r} is a file; give a directory")
-    parent = out if out.exists() else out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {args.out!r} is not writable")
+    _check_out(out, "--out")
+    if args.store:
+        _check_out(Path(args.store).parent, "--store")
+        if Path(args.store).is_dir():
+            raise UserError(f"--store {args.store!r} is a directory; give a file")
     if args.jobs < 1:
         raise UserError(f"-j must be at least 1, not {args.jobs}")
-    if args.budget is not None and args.budget < 1:
-        raise UserError(f"--budget must be at least 1, not {args.budget}")
-    if args.strategy not in ("grid", "nsga2"):
-        raise UserError(f"--strategy must be grid or nsga2, not {args.strategy!r}")
+    if args.budget is not None:
+        if args.strategy != "nsga2":
+            raise UserError("--budget applies to --strategy nsga2")
+        if args.budget < 1:
+            raise UserError(f"--budget must be at least 1, not {args.budget}")
+    if args.scheduler_timeout <= 0:
+        raise UserError(f"--scheduler-timeout must be greater than 0, not "
+                        f"{args.scheduler_timeout:g}")
     objective = None
     if args.objective:
+        if args.strategy != "nsga2":
+            raise UserError("--objective applies to --strategy nsga2")
         if ":" not in args.objective:
             raise UserError(f"--objective must be WORKLOAD:PRECISION, not {args.objective!r}")
         objective = tuple(args.objective.split(":", 1))
     space = load_space(space_file)
     store_path = Path(args.store) if args.store else out / "store.sqlite"
-    print(f"space {space.name!r} ({space_file}): {len(space.combinations())} knob combinations, "
-          f"{len(space.workloads)} workloads, target {space.target}; store {store_path}",
-          flush=True)
+    where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"{args.jobs} processes"
+    print(f"space {space.name!r} ({space_file}): {len(space.combinations())} combinations, "
+          f"{len(space.cases())} workload cases, target {', '.join(space.targets)}; "
+          f"{args.strategy} on {where}; store {store_path}", flush=True)
     stats = run_sweep(space, store_path, jobs=args.jobs, scheduler=args.scheduler,
-                      strategy=args.strategy, budget=args.budget, objective=objective,
+                      scheduler_timeout=args.scheduler_timeout, strategy=args.strategy,
+                      budget=args.budget, objective=objective, seed=args.seed,
                       retry_failed=args.retry_failed, progress=not args.quiet)
-    store = Store(store_path)
-    try:
-        rows = store.rows(stats.keys)
-    finally:
-        store.close()
-    summary = write_outputs([r for r in rows if r["status"] in ("done", "failed")], out,
-                            space.target)
-    print(f"{stats.computed} computed, {stats.failed} failed, {stats.cached} from the store, "
-          f"{stats.skipped} skipped, in {stats.wall_s:.1f} s")
+    with Store(store_path) as store:
+        table = write_outputs(stats.tasks, store, space, out)
+        failed = [r for r in store.rows(stats.keys) if r["status"] == "failed"]
+    print(f"{stats.points} points: {stats.computed} computed, {stats.cached} from the store, "
+          f"{stats.failed} failed (+{stats.failed_cached} failed before), {stats.skipped} "
+          f"combinations skipped, {stats.duplicates} duplicates; {stats.cases} cycle-model "
+          f"cases run; {stats.wall_s:.1f} s")
     for reason, count in stats.skip_reasons.items():
         print(f"  skipped {count}: {reason}")
-    for row in rows:
-        if row["status"] == "failed":
-            print(f"  failed {row['key']}: {row['error']} (log {row['log']})")
-    print(summary)
+    for row in failed:
+        print(f"  failed {row['key']}: {row['error']} (log {row['log']})")
+    print(table)
     print(f"wrote {out / 'results.csv'}, {out / 'pareto.csv'}, {out / 'pareto.png'}, "
           f"{out / 'pareto.svg'}")
     return 0
 
 
 def add_parser(subparsers, design_args) -> None:
+    """Register ``dse`` (the subcommand hook of :mod:`rcm_gen.cli`)."""
     p = subparsers.add_parser(
         "dse", help="explore a design space: latency against area, configurable and fixed",
         description="Evaluate every point of a design space (or an NSGA-II search of it): "
-                    "synthesis for area and clock, the cycle model for latency; results "
+                    "synthesis for area and clock, the cycle model for latency.  Results "
                     "are stored, so an interrupted or repeated sweep recomputes nothing "
                     "already done.")
     p.add_argument("--space", metavar="FILE", help="the design space (TOML)")
@@ -88,11 +103,15 @@ def add_parser(subparsers, design_args) -> None:
                    help="parallel evaluations on this machine (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDR",
                    help="run on a Dask distributed scheduler (tcp://host:port) instead")
-    p.add_argument("--strategy", default="grid", metavar="grid|nsga2")
+    p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the scheduler (default 10)")
+    p.add_argument("--strategy", default="grid", choices=("grid", "nsga2"),
+                   help="every point (grid, default) or an NSGA-II search")
     p.add_argument("--budget", type=int, metavar="N", help="NSGA-II trials (default 20)")
     p.add_argument("--objective", metavar="WORKLOAD:PRECISION",
                    help="NSGA-II latency objective (default: the first workload's first "
                         "precision)")
+    p.add_argument("--seed", type=int, default=1, help="NSGA-II seed (default 1)")
     p.add_argument("--store", metavar="DB", help="result store (default OUT/store.sqlite)")
     p.add_argument("--retry-failed", action="store_true",
                    help="evaluate points that failed before again")

@@ -1,8 +1,34 @@
-"""Evaluating one design point: synthesis (area, clock) and the cycle model for every
-workload and precision.  Runs in a worker process (local pool or Dask)."""
+"""Evaluating one design point: synthesis (area, clock from STA) and the cycle model for
+every workload and precision.  Runs in a worker process (local pool or Dask worker).
+
+A *task* is a plain dict, picklable for any executor:
+
+``key``, ``config``, ``knobs``, ``settings`` (target, liberty, clock_ns, tools), ``configurable``
+    The point, as :func:`rcm_gen.dse.runner.make_tasks` builds it.
+``cases``
+    The (workload, precision) cases to run the cycle model on (see
+    :class:`rcm_gen.dse.space.Workload`).
+``store``, ``direct``
+    The result store; with ``direct`` the worker claims the point and commits its results
+    there itself (a worker on the store's host), otherwise it returns them and the sweep
+    commits them.
+``run_dir``
+    Folder for the synthesis runs (one sub-folder per point and attempt).
+``synthesizer``
+    ``"module:function"`` with the signature of :func:`rcm_gen.flows.synth.synthesize`, or
+    ``None`` for that function.
+``retry_failed``
+    Evaluate a point that failed before again.
+``synth``, ``attempt``
+    Without ``direct``: the stored synthesis result if the point is already done, and the
+    attempt number of the sweep's claim.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib
 import traceback
 from pathlib import Path
 from typing import Any
@@ -12,13 +38,46 @@ from ..errors import ToolFailed, UserError
 from ..tile_config import TileConfig
 from .store import Store
 
-__all__ = ["Task", "evaluate_point", "workload_results"]
+__all__ = ["Task", "case_cycles", "evaluate_point", "hardware_fingerprint",
+           "model_fingerprint", "synth_metrics"]
 
-#: A task is a plain dict (picklable for any executor): key, store, config, knobs,
-#: settings (target, liberty, clock_ns, tools), configurable, workloads, run_dir, and
-#: optionally ``synthesizer``: "module:function" with the signature of
-#: :func:`rcm_gen.flows.synth.synthesize` (the default).
 Task = dict[str, Any]
+
+#: Sources whose change changes a synthesized netlist or its timing.
+_HARDWARE_SOURCES = ("gateware/*.py", "generate.py", "config.py", "tile_config.py",
+                     "flows/asic.py", "flows/fpga.py", "flows/yosys.py", "flows/liberty.py",
+                     "flows/synth.py", "../constraints/*.toml")
+#: Sources whose change changes the cycle model's answer.
+_MODEL_SOURCES = ("cycles.py", "driver.py", "conv.py", "tile_config.py", "config.py",
+                  "workloads/networks.py", "workloads/resnet18.py", "workloads/onnx_import.py",
+                  "workloads/data/*")
+
+
+def _fingerprint(patterns: tuple[str, ...]) -> str:
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pattern in patterns:
+        base = root
+        while pattern.startswith("../"):
+            base, pattern = base.parent, pattern[3:]
+        for path in sorted(base.glob(pattern)):
+            if path.is_file():
+                h.update(str(path.relative_to(base)).encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def hardware_fingerprint() -> str:
+    """Hash of the generator and flow sources: part of every point's key, so that a
+    changed generator or flow never reuses a stale synthesis result."""
+    return _fingerprint(_HARDWARE_SOURCES)
+
+
+@functools.cache
+def model_fingerprint() -> str:
+    """Hash of the cycle model's sources: part of every cycle result's key."""
+    return _fingerprint(_MODEL_SOURCES)
 
 
 def _synthesizer(task: Task):
@@ -27,88 +86,121 @@ def _synthesizer(task: Task):
         from ..flows.synth import synthesize
 
         return synthesize
-    import importlib
-
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
 
 
-def workload_results(config: TileConfig, workloads: list[dict[str, Any]],
-                     critical_path_ns: float | None) -> list[dict[str, Any]]:
-    """Cycles and latency of every workload at every precision on ``config``."""
+def case_cycles(config: TileConfig, case: dict[str, Any]) -> dict[str, Any]:
+    """Cycles of one (workload, precision) case on ``config``: ``cycles``,
+    ``ideal_cycles``, ``utilisation``, ``macs``, ``lanes`` (per layer for a network), or
+    ``not_runnable`` (the reason) if the point cannot run it."""
     from ..cycles import layer_cycles
+
+    if case["kind"] == "layer":
+        try:
+            lc = layer_cycles(config, ConvShape(**case["layer"]), case["act_bits"],
+                              case["weight_bits"], case["act_signed"])
+        except ValueError as exc:
+            return {"cycles": None, "not_runnable": str(exc)}
+        return {"cycles": lc.total, "ideal_cycles": lc.ideal, "utilisation": lc.utilisation,
+                "macs": lc.macs, "lanes": lc.lanes, "jobs": lc.jobs}
     from ..workloads import load_network
 
-    out = []
-    for wl in workloads:
-        for prec in wl["bits"]:
-            row: dict[str, Any] = {"workload": wl["name"], "precision": str(prec)}
-            try:
-                if wl.get("layer"):
-                    lc = layer_cycles(config, ConvShape(**wl["layer"]), int(prec), int(prec),
-                                      bool(wl.get("act_signed", False)))
-                    row.update(cycles=lc.total, ideal_cycles=lc.ideal, lanes=lc.lanes,
-                               utilisation=lc.utilisation, macs=lc.macs)
-                else:
-                    from ..workloads.mapping import map_network
-
-                    net = load_network(wl["network"], None if prec == "file" else prec)
-                    m = map_network(config, net)
-                    row.update(cycles=m.total_cycles, ideal_cycles=m.ideal_cycles,
-                               lanes=None, utilisation=m.utilisation, macs=net.macs)
-            except (ValueError, UserError) as exc:
-                row.update(cycles=None, not_runnable=str(exc))
-            if row.get("cycles") is not None and critical_path_ns:
-                row["latency_ns"] = row["cycles"] * critical_path_ns
-            out.append(row)
-    return out
+    net = load_network(case["network"], case["bits"], case.get("bits_file"))
+    total = ideal = lane_cycles = 0
+    lanes = []
+    for layer in net.layers:  # the network's latency: the sum over its layers
+        try:
+            lc = layer_cycles(config, layer.shape, layer.act_bits, layer.weight_bits,
+                              layer.act_signed)
+        except ValueError as exc:
+            return {"cycles": None, "not_runnable": f"layer {layer.name!r}: {exc}"}
+        total += lc.total
+        ideal += lc.ideal
+        lane_cycles += lc.total * lc.p * lc.lanes
+        lanes.append(lc.lanes)
+    return {"cycles": total, "ideal_cycles": ideal, "utilisation": net.macs / lane_cycles,
+            "macs": net.macs, "lanes": lanes, "jobs": None}
 
 
-def _synth_metrics(report: dict[str, Any]) -> dict[str, Any]:
+def synth_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a sweep keeps from a synthesis report; ``area`` is µm² (ASIC) or LUTs
+    (FPGA), ``critical_path_ns`` the achieved clock period."""
     keys = ("area_um2", "cells", "critical_path_ns", "wns_ns", "fmax_mhz", "luts", "ffs",
-            "dsps", "brams", "area_by_group")
+            "dsps", "brams", "area_by_group", "clock_ns")
     metrics = {k: report[k] for k in keys if k in report}
-    if "critical_path_ns" not in metrics:
-        metrics["critical_path_ns"] = 1000.0 / report["fmax_mhz"]
-    if "area_um2" not in metrics:  # FPGA: the front is drawn against LUTs
-        metrics["area"] = report["luts"]
-    else:
-        metrics["area"] = report["area_um2"]
+    if "fmax_mhz" not in metrics:
+        raise ToolFailed(f"synthesis report has no fmax_mhz; log: {report.get('log')}")
+    metrics.setdefault("critical_path_ns", 1000.0 / report["fmax_mhz"])
+    metrics["area"] = report["area_um2"] if "area_um2" in report else report["luts"]
     metrics["log"] = report.get("log")
     metrics["synth_wall_s"] = report.get("wall_s")
     return metrics
 
 
-def evaluate_point(task: Task) -> dict[str, Any]:
-    """Synthesize a point and run its workloads; the outcome is written to the store by
-    this process (so it survives whatever happens to the caller) and returned."""
-    synthesize = _synthesizer(task)
-    store = Store(task["store"])
+def _synthesize(task: Task, attempt: int) -> tuple[str, dict[str, Any] | None, str | None,
+                                                   str | None]:
+    """(status, metrics, error, log) of a synthesis run of the task's point."""
+    config = TileConfig.from_dict(task["config"])
+    settings = task["settings"]
+    run_dir = Path(task["run_dir"]) / f"{task['key']}-{attempt}"
     try:
-        store.claim(task["key"], task["config"], task["knobs"], task["settings"],
-                    task["configurable"])
-        config = TileConfig.from_dict(task["config"])
-        settings = task["settings"]
-        run_dir = Path(task["run_dir"])
-        try:
-            report = synthesize(config, settings["target"], out_dir=run_dir,
-                                liberty=settings.get("liberty"),
-                                clock_ns=settings.get("clock_ns"))
-            metrics = _synth_metrics(report)
-            result = {**metrics, "workloads": workload_results(
-                config, task["workloads"], metrics["critical_path_ns"])}
-            store.finish(task["key"], "done", result, log=metrics.get("log"))
-            return {"key": task["key"], "status": "done"}
-        except (ToolFailed, UserError, ValueError, OSError) as exc:
-            log = str(exc).rsplit("log: ", 1)[-1] if "log: " in str(exc) else None
-            store.finish(task["key"], "failed", error=str(exc).splitlines()[0], log=log)
-            return {"key": task["key"], "status": "failed", "error": str(exc)}
-        except Exception as exc:  # a bug: record it with its traceback, go on with the sweep
-            run_dir.mkdir(parents=True, exist_ok=True)
-            trace = run_dir / "traceback.txt"
-            trace.write_text(traceback.format_exc())
-            store.finish(task["key"], "failed", error=f"{type(exc).__name__}: {exc}",
-                         log=str(trace))
-            return {"key": task["key"], "status": "failed", "error": str(exc)}
-    finally:
-        store.close()
+        report = _synthesizer(task)(config, settings["target"], out_dir=run_dir,
+                                    liberty=settings.get("liberty"),
+                                    clock_ns=settings.get("clock_ns"))
+        metrics = synth_metrics(report)
+        return "done", metrics, None, metrics.get("log")
+    except (ToolFailed, UserError, OSError) as exc:
+        text = str(exc)
+        log = text.rsplit("log: ", 1)[-1].strip() if "log: " in text else None
+        return "failed", None, text.splitlines()[0] if text else type(exc).__name__, log
+    except Exception as exc:  # a bug: recorded with its traceback; the sweep goes on
+        run_dir.mkdir(parents=True, exist_ok=True)
+        trace = run_dir / "traceback.txt"
+        trace.write_text(traceback.format_exc())
+        return "failed", None, f"{type(exc).__name__}: {exc}".splitlines()[0], str(trace)
+
+
+def evaluate_point(task: Task) -> dict[str, Any]:
+    """Evaluate one point (see the module docstring for ``task``).
+
+    Returns ``{"key", "status", "synthesized", "cases"}``: ``status`` is ``done``,
+    ``failed`` or ``busy`` (another live process evaluates the point now; nothing was
+    done), ``synthesized`` whether this call ran synthesis (``False`` for a point found
+    already done or failed), ``cases`` how many cycle-model cases it ran.  Without
+    ``direct``, also ``result``, ``error``, ``log`` and ``cycles`` (case key → result) for
+    the sweep to commit.  Never raises for a failed tool or a broken point: the failure is
+    the outcome.
+    """
+    config = TileConfig.from_dict(task["config"])
+    if not task.get("direct", True):
+        outcome: dict[str, Any] = {"key": task["key"], "synthesized": False}
+        metrics = task.get("synth")
+        if metrics is None:
+            status, metrics, error, log = _synthesize(task, task.get("attempt", 1))
+            outcome.update(synthesized=True, status=status, result=metrics, error=error,
+                           log=log)
+            if status != "done":
+                return {**outcome, "cases": 0, "cycles": {}}
+        outcome["status"] = "done"
+        cycles = {c["key"]: case_cycles(config, c) for c in task["cases"]}
+        return {**outcome, "cases": len(cycles), "cycles": cycles}
+
+    with Store(task["store"]) as store:
+        state, attempt = store.claim(task["key"], task["config"], task["knobs"],
+                                     task["settings"], task["configurable"],
+                                     retry_failed=task.get("retry_failed", False))
+        out = {"key": task["key"], "synthesized": state == "claimed", "cases": 0}
+        if state in ("busy", "failed"):
+            return {**out, "status": state}
+        if state == "claimed":
+            status, metrics, error, log = _synthesize(task, attempt)
+            store.finish(task["key"], status, metrics, error, log)
+            if status != "done":
+                return {**out, "status": "failed", "error": error, "log": log}
+        have = store.cycles(task["key"])
+        for case in task["cases"]:
+            if case["key"] not in have:
+                store.put_cycles(task["key"], case["key"], case_cycles(config, case))
+                out["cases"] += 1
+        return {**out, "status": "done"}

@@ -1,0 +1,39 @@
+"""A stand-in for the synthesis flow, to exercise the sweep machinery (store, resume,
+parallelism, fronts) in seconds.  Area and clock are made-up but deterministic functions of
+the configuration; the real flow is exercised in test_dse_real.py.
+
+``RCM_FAKE_SYNTH_DELAY`` (seconds) makes each run take that long; ``RCM_FAKE_SYNTH_LOG``
+names a file to which every run appends the point's hash (to count evaluations)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from rcm_gen.errors import ToolFailed
+from rcm_gen.generate import config_hash
+
+
+def fake_synthesize(config, target="asic", *, out_dir, liberty=None, clock_ns=None,
+                    constraints=None):
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "synth.log"
+    log.write_text(f"fake synthesis of {json.dumps(config.to_dict())}\n")
+    time.sleep(float(os.environ.get("RCM_FAKE_SYNTH_DELAY", "0")))
+    if config.tn == 3:
+        raise ToolFailed(f"fake flow refuses tn=3; log: {log}")
+    counter = os.environ.get("RCM_FAKE_SYNTH_LOG")
+    if counter:
+        with open(counter, "a") as f:
+            f.write(f"{config_hash(config)} {clock_ns}\n")
+    mac = config.mac
+    per_mac = {"booth": 1.25, "ppa": 1.4, "fixed": 1.0}[mac.arch] * 20000
+    buffers = sum(config.buffer_bits.values()) * 20.0
+    area = config.p * per_mac + buffers + 5000
+    cp = (clock_ns or 5.0) * 0.9 + (0.3 if mac.arch == "ppa" else 0.0)
+    return {"target": target, "area_um2": area, "cells": int(area / 30),
+            "critical_path_ns": cp, "wns_ns": 0.0, "fmax_mhz": 1000.0 / cp,
+            "area_by_group": {"buffers": buffers}, "log": str(log), "wall_s": 0.0}
