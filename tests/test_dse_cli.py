@@ -104,3 +104,17 @@ def test_real_flow_end_to_end(tmp_path, cli):
         assert int(row["cycles"]) == expected[(fixed, int(row["precision"]))]
     again = cli("dse", "--space", str(space), "--out", str(out), "--quiet")
     assert again.returncode == 0 and "0 computed" in again.stdout, again.stdout
+    # rcm-gen map --store: the fixed point of (about) equal area from the sweep
+    booth = next(c for c in configs if c["mac"]["arch"] == "booth")
+    cfg_file = tmp_path / "booth.json"
+    cfg_file.write_text(json.dumps(booth))
+    net = tmp_path / "net.json"
+    net.write_text(json.dumps([{"name": "l1", "c": 8, "m": 4, "h": 6, "w": 6, "k": 3,
+                                "stride": 1, "padding": 1, "act_bits": 4,
+                                "weight_bits": 4, "act_signed": False}]))
+    r = cli("map", "--config", str(cfg_file), "--network", str(net), "--store",
+            str(out / "store.sqlite"), "--json", str(tmp_path / "m.json"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    match = json.loads((tmp_path / "m.json").read_text())["equal_area_fixed"]
+    assert match is not None and match["config"]["mac"]["arch"] == "fixed"
+    assert match["speedup_cycles"] > 1.5  # 4-bit layer: 2 lanes of the W=8 ST MAC
