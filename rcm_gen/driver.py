@@ -88,30 +88,43 @@ class LayerPlan:
     act_signed: bool
     tiling: Tiling
 
+    def row_blocks(self) -> Iterator[tuple[int, int, int, int, int]]:
+        """Output-row blocks in streaming order: (r0, tr, y_lo, in_h, pad_top)."""
+        s, t = self.shape, self.tiling
+        for r0 in range(0, s.ho, t.tr):
+            tr = min(t.tr, s.ho - r0)
+            vy0 = r0 * s.stride - s.padding
+            vy1 = (r0 + tr - 1) * s.stride - s.padding + s.k
+            y_lo, y_hi = max(vy0, 0), min(vy1, s.h)
+            yield r0, tr, y_lo, y_hi - y_lo, y_lo - vy0
+
+    def col_blocks(self) -> Iterator[tuple[int, int, int, int, int]]:
+        """Output-column blocks in streaming order: (c0, tc, x_lo, in_w, pad_left)."""
+        s, t = self.shape, self.tiling
+        for c0 in range(0, s.wo, t.tc):
+            tc = min(t.tc, s.wo - c0)
+            vx0 = c0 * s.stride - s.padding
+            vx1 = (c0 + tc - 1) * s.stride - s.padding + s.k
+            x_lo, x_hi = max(vx0, 0), min(vx1, s.w)
+            yield c0, tc, x_lo, x_hi - x_lo, x_lo - vx0
+
     def jobs(self) -> Iterator[Job]:
         """Jobs in streaming order: output-channel blocks, then output row blocks, then
         column blocks, then input-channel blocks (whose partial sums the host adds)."""
         s, t = self.shape, self.tiling
         n = self.lanes
+        cols = list(self.col_blocks())
         for m0 in range(0, s.m, t.tm):
             mcount = min(t.tm, s.m - m0)
-            for r0 in range(0, s.ho, t.tr):
-                tr = min(t.tr, s.ho - r0)
-                vy0 = r0 * s.stride - s.padding
-                vy1 = (r0 + tr - 1) * s.stride - s.padding + s.k
-                y_lo, y_hi = max(vy0, 0), min(vy1, s.h)
-                for c0 in range(0, s.wo, t.tc):
-                    tc = min(t.tc, s.wo - c0)
-                    vx0 = c0 * s.stride - s.padding
-                    vx1 = (c0 + tc - 1) * s.stride - s.padding + s.k
-                    x_lo, x_hi = max(vx0, 0), min(vx1, s.w)
+            for r0, tr, y_lo, in_h, pad_top in self.row_blocks():
+                for c0, tc, x_lo, in_w, pad_left in cols:
                     for ch0 in range(0, s.c, t.channels):
                         chcount = min(t.channels, s.c - ch0)
                         yield Job(m0=m0, mcount=mcount, r0=r0, c0=c0, tr=tr, tc=tc,
                                   ch0=ch0, chcount=chcount, ng=math.ceil(chcount / n),
                                   mb=math.ceil(mcount / self.config.p),
-                                  y_lo=y_lo, x_lo=x_lo, in_h=y_hi - y_lo, in_w=x_hi - x_lo,
-                                  pad_top=y_lo - vy0, pad_left=x_lo - vx0)
+                                  y_lo=y_lo, x_lo=x_lo, in_h=in_h, in_w=in_w,
+                                  pad_top=pad_top, pad_left=pad_left)
 
     @property
     def job_count(self) -> int:
@@ -200,7 +213,9 @@ def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int) -> Tiling:
     larger job)."""
     best: tuple[int, int, Tiling] | None = None
     tm_options = range(min(config.tm, shape.m), 0, -config.p)
-    for tm in (list(tm_options) or [min(config.tm, shape.m)])[:2]:
+    for i, tm in enumerate(list(tm_options) or [min(config.tm, shape.m)]):
+        if i >= 2 and best is not None:  # the two widest that fit, or narrower until one does
+            break
         for tr in range(min(config.tr, shape.ho), 0, -1):
             for tc in range(min(config.tc, shape.wo), 0, -1):
                 groups = _max_groups(config, shape, lanes, tm, tr, tc)

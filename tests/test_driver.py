@@ -110,3 +110,60 @@ def test_cycle_model_scales_with_lanes():
     fx = layer_cycles(fixed, shape8, 8, 8).total
     assert 1.8 < fx / st8 <= 2.0
     assert 3.4 < fx / st4 <= 4.0
+
+
+def test_layer_model_equals_job_by_job_recurrence():
+    """plan_cycles advances runs of identical jobs in one step; it must give the same total
+    as following every job (job_timings), on random layers and tile shapes, including ones
+    with partial blocks in every dimension."""
+    from rcm_gen.cycles import job_timings, plan_cycles
+
+    rng = np.random.default_rng(7)
+    bases = [preset("rcm-small"), preset("rcm-default"), preset("rcm-small-fixed")]
+    checked = 0
+    for _ in range(60):
+        base = bases[rng.integers(len(bases))]
+        p = int(rng.choice([1, 2, 4]))
+        cfg = base.replace(p=p, tm=p * int(rng.integers(1, 4)), tn=int(rng.integers(1, 5)),
+                           tr=int(rng.integers(1, 5)), tc=int(rng.integers(1, 5)))
+        k = int(rng.choice([1, 3, 5, 7]))
+        stride = int(rng.choice([1, 2]))
+        h, w = int(rng.integers(k, 20)), int(rng.integers(k, 20))
+        shape = ConvShape(int(rng.integers(1, 40)), int(rng.integers(1, 20)), h, w, k, stride,
+                          int(rng.integers(0, k // 2 + 1)))
+        bits = int(rng.choice([16, 8, 6, 4, 2]))
+        if bits > 8 and not cfg.is_fixed and rng.random() < 0.5:
+            bits = 4
+        plan = plan_layer(cfg, shape, bits, bits)
+        fast = plan_cycles(plan)
+        timings = job_timings(plan)
+        assert fast.total == timings[-1].done + 1, (cfg, shape, bits)
+        assert fast.compute == sum(t.steps for t in timings)
+        assert fast.jobs == len(timings)
+        checked += 1
+    assert checked == 60
+
+
+def test_layer_model_is_fast_on_resnet18_with_a_tiny_tile():
+    """A ResNet-18 layer on a 1x2x2-output tile is ~800,000 jobs; the model must not walk
+    them one by one (here: under a million job steps, counted)."""
+    from rcm_gen import cycles
+
+    calls = 0
+    real = cycles._next
+
+    def counting(*args):
+        nonlocal calls
+        calls += 1
+        return real(*args)
+
+    cfg = preset("rcm-small").replace(p=1, tm=1, tn=2, tr=2, tc=2)
+    shape = ConvShape(64, 64, 56, 56, 3, 1, 1)
+    plan = plan_layer(cfg, shape, 8, 8)
+    try:
+        cycles._next = counting
+        lc = cycles.plan_cycles(plan)
+    finally:
+        cycles._next = real
+    assert lc.jobs == plan.job_count > 500_000
+    assert calls < 1000, calls

@@ -46,6 +46,21 @@ def test_bad_arguments(tmp_path, cli):
     assert "scheduler" in r.stderr
     r = cli("dse", "--space", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "file not found" in r.stderr
+    r = cli("dse", "--example", "space7", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "'space7' is not a shipped space; known: example_space, space24" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name, points", [("example_space", 9), ("space24", 24)])
+def test_shipped_spaces_load(name, points):
+    from rcm_gen.dse.cli import example_space
+    from rcm_gen.dse.space import load_space
+
+    space = load_space(example_space(name))
+    assert len(space.combinations()) == points
+    for knobs in space.combinations():
+        space.point(knobs)  # every combination is a legal design point
 
 
 SMALL = """
