@@ -3,15 +3,22 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim clean
+.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 clean
 
 setup:
 	@bash scripts/setup.sh
 
-# The main job on the built-in default.
+# The main job on the built-in defaults: generate the default MAC and lint it, simulate it on
+# both simulators against numpy, synthesize it against its fixed baseline (area, timing),
+# sweep the example design space (latency-vs-area fronts), and map ResNet-18 onto the small
+# tile at its synthesized clock.
 demo: setup
 	$(RCM) generate mac16 -o out/mac16 --lint
 	$(RCM) verify mac16
+	$(RCM) synth mac16 --target asic --compare mac16-fixed --json out/mac16-synth.json
+	$(RCM) dse --example --out out/dse -j $(JOBS)
+	$(RCM) map rcm-small --network resnet18 --bits latency0.5 --synthesize \
+	    --json out/resnet18-rcm-small.json
 
 # Everything, as CI runs it.
 test: setup
@@ -24,6 +31,9 @@ test-fast: setup
 
 bench-sim: setup
 	$(PY) benchmarks/sim_speed.py
+
+bench-resnet18: setup
+	$(PY) benchmarks/resnet18_table.py rcm-default
 
 clean:
 	rm -rf out build .pytest_cache
