@@ -20,8 +20,7 @@ from rcm_gen.flows.liberty import load_liberty
 from rcm_gen.flows.synth import synthesize
 from rcm_gen.presets import apply_overrides, preset
 
-SKY130 = Path(__file__).resolve().parents[2] / "shared" / "pdk" / \
-    "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+SKY130 = Path(__file__).resolve().parent / "data" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
 OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 
 

@@ -12,8 +12,7 @@ import pytest
 from rcm_gen.cli import main
 from rcm_gen.presets import preset
 
-SKY130 = Path(__file__).resolve().parents[2] / "shared" / "pdk" / \
-    "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+SKY130 = Path(__file__).resolve().parent / "data" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
 ASIC_KEYS = ("area_um2", "area_by_group", "cells", "critical_path_ns", "critical_path",
              "wns_ns", "tns_ns", "fmax_mhz", "clock_ns", "liberty", "config", "target",
              "tools", "log", "wall_s")
