@@ -52,7 +52,7 @@ def test_bad_arguments(tmp_path, cli):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("name, points", [("example_space", 9), ("space24", 24)])
+@pytest.mark.parametrize("name, points", [("example_space", 12), ("space24", 24)])
 def test_shipped_spaces_load(name, points):
     from rcm_gen.dse.cli import example_space
     from rcm_gen.dse.space import load_space
