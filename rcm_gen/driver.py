@@ -76,6 +76,18 @@ class Job:
         }
 
 
+def _extent_blocks(out_size: int, tile: int, stride: int, k: int, in_size: int,
+                   padding: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """One axis (rows or columns) cut into blocks of ``tile`` outputs: per block its first
+    output, output count, first stored input, stored input count and zero padding before."""
+    for o0 in range(0, out_size, tile):
+        count = min(tile, out_size - o0)
+        v0 = o0 * stride - padding
+        v1 = (o0 + count - 1) * stride - padding + k
+        lo, hi = max(v0, 0), min(v1, in_size)
+        yield o0, count, lo, hi - lo, lo - v0
+
+
 @dataclass(frozen=True)
 class LayerPlan:
     """A layer cut into jobs for one design point, lane mode and signedness."""
@@ -90,23 +102,13 @@ class LayerPlan:
 
     def row_blocks(self) -> Iterator[tuple[int, int, int, int, int]]:
         """Output-row blocks in streaming order: (r0, tr, y_lo, in_h, pad_top)."""
-        s, t = self.shape, self.tiling
-        for r0 in range(0, s.ho, t.tr):
-            tr = min(t.tr, s.ho - r0)
-            vy0 = r0 * s.stride - s.padding
-            vy1 = (r0 + tr - 1) * s.stride - s.padding + s.k
-            y_lo, y_hi = max(vy0, 0), min(vy1, s.h)
-            yield r0, tr, y_lo, y_hi - y_lo, y_lo - vy0
+        s = self.shape
+        return _extent_blocks(s.ho, self.tiling.tr, s.stride, s.k, s.h, s.padding)
 
     def col_blocks(self) -> Iterator[tuple[int, int, int, int, int]]:
         """Output-column blocks in streaming order: (c0, tc, x_lo, in_w, pad_left)."""
-        s, t = self.shape, self.tiling
-        for c0 in range(0, s.wo, t.tc):
-            tc = min(t.tc, s.wo - c0)
-            vx0 = c0 * s.stride - s.padding
-            vx1 = (c0 + tc - 1) * s.stride - s.padding + s.k
-            x_lo, x_hi = max(vx0, 0), min(vx1, s.w)
-            yield c0, tc, x_lo, x_hi - x_lo, x_lo - vx0
+        s = self.shape
+        return _extent_blocks(s.wo, self.tiling.tc, s.stride, s.k, s.w, s.padding)
 
     def jobs(self) -> Iterator[Job]:
         """Jobs in streaming order: output-channel blocks, then output row blocks, then
