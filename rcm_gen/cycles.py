@@ -125,7 +125,6 @@ def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTimin
 # until that happens, and then advanced in one step: the same numbers as job by job, in
 # time independent of the job count.
 
-_Sig = tuple[int, int, int, int]        # act_words, weight_rows, steps, out_rows
 _State = tuple[JobTiming | None, JobTiming | None]
 
 
@@ -140,7 +139,8 @@ def _rle(items: list) -> tuple:
 
 
 def _job_tree(plan: LayerPlan) -> tuple:
-    """The plan's jobs as nested runs ((child, repeats), ...); leaves are ``_Sig``."""
+    """The plan's jobs as nested runs ((child, repeats), ...); a leaf is a job's
+    (act_words, weight_rows, steps, out_rows)."""
     s, t, k2 = plan.shape, plan.tiling, plan.shape.k ** 2
     ms = _rle([-(-min(t.tm, s.m - m0) // plan.config.p) for m0 in range(0, s.m, t.tm)])
     rows = _rle([(tr, in_h) for _, tr, _, in_h, _ in plan.row_blocks()])

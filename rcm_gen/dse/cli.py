@@ -36,13 +36,15 @@ def cmd_dse(args: argparse.Namespace) -> int:
 
     if bool(args.space) == bool(args.example):
         raise UserError("give --space FILE or --example (one of them)")
-    if args.example:
-        shipped = sorted(f.stem for f in example_space().parent.glob("*.toml"))
+    if args.space:
+        space_file = Path(args.space)
+    else:
         name = "example_space" if args.example is True else args.example
-        if name not in shipped:
-            raise UserError(f"--example {args.example!r} is not a shipped space; known: "
+        space_file = example_space(name)
+        if not space_file.is_file():
+            shipped = sorted(f.stem for f in space_file.parent.glob("*.toml"))
+            raise UserError(f"--example {name!r} is not a shipped space; known: "
                             f"{', '.join(shipped)}")
-    space_file = Path(args.space) if args.space else example_space(name)
     out = Path(args.out)
     _check_out(out, "--out")
     if args.store:
@@ -103,8 +105,9 @@ def add_parser(subparsers, design_args) -> None:
                     "already done.")
     p.add_argument("--space", metavar="FILE", help="the design space (TOML)")
     p.add_argument("--example", nargs="?", const=True, default=None, metavar="NAME",
-                   help="a space shipped with rcm_gen: example_space (the default, a few "
-                        "minutes) or space24 (24 points and ResNet-18, about ten minutes)")
+                   help="a space shipped with rcm_gen: example_space (the default, 12 points, "
+                        "about two minutes on two cores) or space24 (24 points and "
+                        "ResNet-18, about six minutes)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                    help="parallel evaluations on this machine (default: all cores)")
