@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from rcm_gen.errors import ToolFailed, UserError
-from rcm_gen.flows.synth import cached_report, run_dir, synthesize
+from rcm_gen.flows.synth import run_dir, synthesize_cached
 from rcm_gen.presets import preset
 from rcm_gen.workloads import load_network
 from rcm_gen.workloads.mapping import map_network
@@ -27,14 +27,11 @@ DEFAULT_BITS = ("uniform8", "latency0.5", "uniform4", "fixed16")
 
 
 def fmax(config, label: str) -> float:
-    report = cached_report(config)
-    if report is None:
-        print(f"synthesizing {label} (Yosys + OpenSTA, OSU 0.18 um) ...", flush=True)
-        t0 = time.perf_counter()
-        report = synthesize(config, "asic", out_dir=run_dir(config))
-        print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
+    t0 = time.perf_counter()
+    report = synthesize_cached(config, on_run=lambda: print(
+        f"synthesizing {label} (Yosys + OpenSTA, OSU 0.18 um) ...", flush=True))
     print(f"{label}: {report['area_um2']:,.0f} um2, Fmax {report['fmax_mhz']:.1f} MHz "
-          f"({run_dir(config) / 'report.json'})")
+          f"({run_dir(config) / 'report.json'}, {time.perf_counter() - t0:.0f} s)")
     return float(report["fmax_mhz"])
 
 

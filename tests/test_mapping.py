@@ -3,6 +3,7 @@ RTL's: real ResNet-18 layer shapes, reduced in spatial size only, run through `r
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,31 @@ def test_map_cli_json_and_fmax(cli, tmp_path):
     rep.write_text(json.dumps({"fmax_mhz": 100, "config": preset("mac16").to_dict()}))
     r = cli("map", "rcm-small", "--network", "resnet18", "--synth-report", str(rep))
     assert r.returncode == 2 and "different design point" in r.stderr
+
+
+@pytest.mark.synth
+def test_map_synthesize_uses_the_cache(cli, tmp_path):
+    """--synthesize runs the ASIC flow for the point and its twin once, into the cache;
+    the latency uses the Fmax of those reports, and a second call synthesizes nothing."""
+    cache = {"RCM_GEN_CACHE": str(tmp_path / "cache")}
+    net = tmp_path / "net.json"
+    net.write_text(json.dumps([{"name": "a", "c": 8, "m": 4, "h": 6, "w": 6, "k": 3,
+                                "stride": 1, "padding": 1, "act_bits": 4, "weight_bits": 4,
+                                "act_signed": False}]))
+    args = ("map", "rcm-small", "--set", "p=1", "--set", "tm=1", "--set", "tn=1",
+            "--set", "tr=1", "--set", "tc=1", "--set", "k_max=3", "--network", str(net),
+            "--synthesize", "--json", str(tmp_path / "m.json"))
+    r = cli(*args, env=cache)
+    assert r.returncode == 0, r.stderr
+    assert "synthesizing the design" in r.stdout and "synthesizing the fixed twin" in r.stdout
+    data = json.loads((tmp_path / "m.json").read_text())
+    for side, fmax in (("fmax_source", "fmax_mhz"), ("fixed_fmax_source", "fixed_fmax_mhz")):
+        report = json.loads(Path(data[side]).read_text())
+        assert data["totals"][fmax] == report["fmax_mhz"] > 0
+    r = cli(*args, env=cache)
+    assert r.returncode == 0, r.stderr
+    assert "synthesizing" not in r.stdout
+    assert json.loads((tmp_path / "m.json").read_text())["totals"] == data["totals"]
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "precisions",
     "run_dir",
     "synthesize",
+    "synthesize_cached",
 ]
 
 TARGETS = ("asic", *FPGA_TARGETS)
@@ -143,6 +145,18 @@ def cached_report(config: Any, target: str = "asic", liberty: str | None = None,
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def synthesize_cached(config: Any, target: str = "asic",
+                      on_run: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The cached report of ``config`` on ``target`` with the default settings, or a run of
+    the flow into its cache folder (``on_run`` is called first, to say so)."""
+    report = cached_report(config, target)
+    if report is None:
+        if on_run is not None:
+            on_run()
+        report = synthesize(config, target, out_dir=run_dir(config, target))
+    return report
 
 
 def macs_per_cycle(config: Any) -> dict[int, int]:

@@ -63,7 +63,7 @@ def format_mapping(mapping) -> str:
 
 def cmd_map(args: argparse.Namespace) -> int:
     from ..cli import design_from_args
-    from ..flows.synth import cached_report, run_dir, synthesize
+    from ..flows.synth import cached_report, run_dir, synthesize_cached
     from ..tools import tool_versions
     from . import load_network
     from .mapping import map_network
@@ -87,11 +87,12 @@ def cmd_map(args: argparse.Namespace) -> int:
             return given, "given"
         if report_path:
             return float(_read_report(report_path, cfg)["fmax_mhz"]), report_path
-        report = cached_report(cfg)
-        if report is None and args.synthesize:
-            print(f"synthesizing {'the fixed twin' if cfg is fixed else 'the design'} "
-                  "for its Fmax ...", flush=True)
-            report = synthesize(cfg, "asic", out_dir=run_dir(cfg))
+        if args.synthesize:
+            report = synthesize_cached(cfg, on_run=lambda: print(
+                f"synthesizing {'the fixed twin' if cfg is fixed else 'the design'} for its "
+                "Fmax ...", flush=True))
+        else:
+            report = cached_report(cfg)
         if report is None:
             return None, "unknown"
         return float(report["fmax_mhz"]), str(run_dir(cfg) / "report.json")
