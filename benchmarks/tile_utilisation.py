@@ -13,7 +13,7 @@ import numpy as np
 
 from rcm_gen.conv import ConvShape
 from rcm_gen.presets import preset
-from rcm_gen.tile_sim import LayerCase, simulate_layers
+from rcm_gen.tile.simulate import LayerCase, simulate_layers
 
 
 def main() -> None:

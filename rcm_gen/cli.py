@@ -27,7 +27,7 @@ PROG = "rcm-gen"
 #: status, and may call :func:`design_from_args`.  Keep their module-level imports light:
 #: every ``rcm-gen`` call imports them.
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "rcm_gen.run_cli",
+    "rcm_gen.tile.cli",
     "rcm_gen.flows.cli",
     "rcm_gen.workloads.cli",
     "rcm_gen.dse.cli",
@@ -109,7 +109,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_design
+    from .sim.verify import verify_design
 
     config = design_from_args(args)
     sims = [s.strip() for s in args.simulator.split(",") if s.strip()]

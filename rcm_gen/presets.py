@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import MacConfig
 from .errors import UserError
-from .tile_config import TILE_PRESETS, TileConfig
+from .tile.config import TILE_PRESETS, TileConfig
 
 __all__ = [
     "PRESETS",

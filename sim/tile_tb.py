@@ -21,11 +21,11 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
 from ..conv import ConvShape
-from ..cycles import job_timings, plan_cycles
-from ..driver import assemble_output, job_streams, plan_layer
 from ..gateware.layouts import job_layout, pack_payload
 from ..reference import conv2d
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
+from ..tile.cycles import job_timings, plan_cycles
+from ..tile.driver import assemble_output, job_streams, plan_layer
 
 PERIOD_NS = 10
 #: A tile that changes none of its ports for this many cycles has stalled.

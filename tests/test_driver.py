@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from rcm_gen.conv import ConvShape
-from rcm_gen.cycles import layer_cycles
-from rcm_gen.driver import assemble_output, job_streams, plan_layer
 from rcm_gen.presets import preset
 from rcm_gen.reference import conv2d, unpack_lanes
+from rcm_gen.tile.cycles import layer_cycles
+from rcm_gen.tile.driver import assemble_output, job_streams, plan_layer
 
 
 def emulate_job(plan, job, acts, wgts):
@@ -116,7 +116,7 @@ def test_layer_model_equals_job_by_job_recurrence():
     """plan_cycles advances runs of identical jobs in one step; it must give the same total
     as following every job (job_timings), on random layers and tile shapes, including ones
     with partial blocks in every dimension."""
-    from rcm_gen.cycles import job_timings, plan_cycles
+    from rcm_gen.tile.cycles import job_timings, plan_cycles
 
     rng = np.random.default_rng(7)
     bases = [preset("rcm-small"), preset("rcm-default"), preset("rcm-small-fixed")]
@@ -147,7 +147,7 @@ def test_layer_model_equals_job_by_job_recurrence():
 def test_layer_model_is_fast_on_resnet18_with_a_tiny_tile():
     """A ResNet-18 layer on a 1x2x2-output tile is ~800,000 jobs; the model must not walk
     them one by one (here: under a million job steps, counted)."""
-    from rcm_gen import cycles
+    from rcm_gen.tile import cycles
 
     calls = 0
     real = cycles._next

@@ -90,8 +90,8 @@ def test_real_flow_end_to_end(tmp_path, cli):
     """Two real points (ST and fixed): synthesized, timed, cycles from the model; a second
     run computes nothing; the map command finds the fixed point of equal area."""
     from rcm_gen.conv import ConvShape
-    from rcm_gen.cycles import layer_cycles
-    from rcm_gen.tile_config import TileConfig
+    from rcm_gen.tile.config import TileConfig
+    from rcm_gen.tile.cycles import layer_cycles
 
     space = tmp_path / "space.toml"
     space.write_text(textwrap.dedent(SMALL))

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from rcm_gen.conv import ConvShape
-from rcm_gen.cycles import layer_cycles
 from rcm_gen.dse.pareto import hypervolume, pareto_front, write_outputs
 from rcm_gen.dse.runner import run_sweep
 from rcm_gen.dse.space import load_space
 from rcm_gen.dse.store import Store
-from rcm_gen.tile_config import TileConfig
+from rcm_gen.tile.config import TileConfig
+from rcm_gen.tile.cycles import layer_cycles
 
 HERE = Path(__file__).resolve().parent
 FAKE = "dse_fake:fake_synthesize"

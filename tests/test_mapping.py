@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rcm_gen.cycles import layer_cycles
 from rcm_gen.errors import UserError
 from rcm_gen.presets import preset
+from rcm_gen.tile.cycles import layer_cycles
 from rcm_gen.workloads import load_network
 from rcm_gen.workloads.mapping import map_network
 from rcm_gen.workloads.resnet18 import resnet18

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from rcm_gen.conv import ConvShape
-from rcm_gen.cycles import layer_cycles
 from rcm_gen.presets import preset
-from rcm_gen.tile_sim import LayerCase, random_case, simulate_layers
+from rcm_gen.tile.cycles import layer_cycles
+from rcm_gen.tile.simulate import LayerCase, random_case, simulate_layers
 
 
 def regression_cases(cfg, count: int, seed: int, **sizes) -> list[LayerCase]:

@@ -35,7 +35,7 @@ from typing import Any
 
 from ..conv import ConvShape
 from ..errors import ToolFailed, UserError
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
 from .store import Store
 
 __all__ = ["Task", "case_cycles", "evaluate_point", "hardware_fingerprint",
@@ -44,11 +44,11 @@ __all__ = ["Task", "case_cycles", "evaluate_point", "hardware_fingerprint",
 Task = dict[str, Any]
 
 #: Sources whose change changes a synthesized netlist or its timing.
-_HARDWARE_SOURCES = ("gateware/*.py", "generate.py", "config.py", "tile_config.py",
+_HARDWARE_SOURCES = ("gateware/*.py", "generate.py", "config.py", "tile/config.py",
                      "flows/asic.py", "flows/fpga.py", "flows/yosys.py", "flows/liberty.py",
-                     "flows/synth.py", "../constraints/*.toml")
+                     "flows/synth.py", "flows/data/*.toml")
 #: Sources whose change changes the cycle model's answer.
-_MODEL_SOURCES = ("cycles.py", "driver.py", "conv.py", "tile_config.py", "config.py",
+_MODEL_SOURCES = ("tile/cycles.py", "tile/driver.py", "conv.py", "tile/config.py", "config.py",
                   "workloads/networks.py", "workloads/resnet18.py", "workloads/onnx_import.py",
                   "workloads/data/*")
 
@@ -94,7 +94,7 @@ def case_cycles(config: TileConfig, case: dict[str, Any]) -> dict[str, Any]:
     """Cycles of one (workload, precision) case on ``config``: ``cycles``,
     ``ideal_cycles``, ``utilisation``, ``macs``, ``lanes`` (per layer for a network), or
     ``not_runnable`` (the reason) if the point cannot run it."""
-    from ..cycles import layer_cycles
+    from ..tile.cycles import layer_cycles
 
     if case["kind"] == "layer":
         try:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .nsga2 import latency_ns
+from .objectives import latency_ns
 from .space import Space
 from .store import Store
 

@@ -438,9 +438,32 @@ def run_sweep(space: Space, store_path: str | Path, *, jobs: int = 1,
             else:
                 from .nsga2 import search
 
-                search(space, store, store_path, executor, evaluator, stats, budget or 20,
-                       seed=seed, objective=objective, retry_failed=retry_failed,
-                       progress=progress, synthesizer=synthesizer, direct=direct)
+                prog = _Progress(stats, progress)
+                seen: dict[str, dict[str, Any]] = {}
+
+                def evaluate(combos: list[dict[str, Any]]) -> list[str | None]:
+                    keys: list[str | None] = []
+                    fresh = []
+                    for combo in combos:
+                        made = make_tasks(space, store_path, [combo], synthesizer=synthesizer,
+                                          retry_failed=retry_failed, stats=stats)
+                        if not made:
+                            keys.append(None)
+                            continue
+                        task = {**made[0], "direct": direct}
+                        keys.append(task["key"])
+                        if task["key"] not in seen:
+                            seen[task["key"]] = task
+                            fresh.append(task)
+                    stats.points = len(seen)
+                    _evaluate_all(fresh, store, executor, evaluator, stats, prog)
+                    return keys
+
+                stats.points = 0
+                search(space, store, evaluate, budget or 20, executor.slots, seed=seed,
+                       objective=objective)
+                stats.tasks = list(seen.values())
+                prog.update(final=True)
         finally:
             store.close()
     except KeyboardInterrupt:

@@ -45,7 +45,7 @@ from typing import Any
 
 from ..conv import ConvShape
 from ..errors import UserError
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
 
 __all__ = ["KNOBS", "TARGETS", "Point", "Space", "Workload", "load_space"]
 

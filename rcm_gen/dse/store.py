@@ -255,7 +255,7 @@ def equal_area_fixed(store_path: str | Path, config: Any, mapping: Any,
         If the store does not exist or ``config``'s area is not known.
     """
     from ..flows.synth import cached_report
-    from ..tile_config import TileConfig
+    from ..tile.config import TileConfig
     from ..workloads.mapping import map_network
 
     p = Path(store_path)

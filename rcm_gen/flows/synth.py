@@ -37,7 +37,7 @@ TARGETS = ("asic", *FPGA_TARGETS)
 
 def _check_config(config: Any) -> None:
     from ..config import MacConfig
-    from ..tile_config import TileConfig
+    from ..tile.config import TileConfig
 
     if not isinstance(config, (MacConfig, TileConfig)):
         raise TypeError(f"Design point must be a MacConfig or a TileConfig, not {config!r}")

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
 from .layouts import job_layout
 from .modes import LaneMode
 

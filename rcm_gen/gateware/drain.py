@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
 from .layouts import out_layout
 
 __all__ = ["Drain"]

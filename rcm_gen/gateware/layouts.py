@@ -7,7 +7,7 @@ from typing import Any
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
 from .modes import LaneMode
 
 __all__ = [

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
 from .layouts import act_layout, job_layout, wgt_layout
 
 __all__ = ["Loader"]

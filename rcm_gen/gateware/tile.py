@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
 from .buffers import Buffer
 from .controller import Controller
 from .drain import Drain

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..cycles import LayerCycles, layer_cycles
 from ..errors import UserError
-from ..tile_config import TileConfig
+from ..tile.config import TileConfig
+from ..tile.cycles import LayerCycles, layer_cycles
 from .networks import Layer, Network
 
 __all__ = ["LayerMapping", "NetworkMapping", "map_network"]

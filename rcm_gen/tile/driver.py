@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conv import ConvShape
-from .reference import pack_lanes
-from .tile_config import TileConfig
+from ..conv import ConvShape
+from ..reference import pack_lanes
+from .config import TileConfig
 
 __all__ = ["Job", "LayerPlan", "Tiling", "assemble_output", "job_streams", "plan_layer"]
 
@@ -287,7 +287,7 @@ def check_operands(x: np.ndarray, w: np.ndarray, act_bits: int, weight_bits: int
                    act_signed: bool) -> None:
     """``ValueError`` naming the tensor, index and value of the first operand outside its
     declared bits."""
-    from .reference import check_fits
+    from ..reference import check_fits
 
     check_fits("input", x, act_bits, act_signed)
     check_fits("weights", w, weight_bits, True)

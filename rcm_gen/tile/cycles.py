@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .conv import ConvShape
+from ..conv import ConvShape
+from .config import TileConfig
 from .driver import Job, LayerPlan, plan_layer
-from .tile_config import TileConfig
 
 __all__ = ["JobTiming", "LayerCycles", "job_timings", "layer_cycles", "plan_cycles"]
 

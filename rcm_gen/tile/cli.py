@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ToolFailed, UserError
+from ..errors import ToolFailed, UserError
 
 __all__ = ["add_parser", "load_int_array"]
 
@@ -44,14 +44,14 @@ def _check_bits(option: str, bits: int, width: int) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
 
-    from .cli import design_from_args
-    from .conv import ConvShape
+    from ..cli import design_from_args
+    from ..conv import ConvShape
+    from ..reference import check_fits
+    from ..sim.runner import SIMULATORS
+    from ..tools import tool_versions
+    from .config import TileConfig
     from .driver import check_runnable
-    from .reference import check_fits
-    from .sim.runner import SIMULATORS
-    from .tile_config import TileConfig
-    from .tile_sim import LayerCase, simulate_layers
-    from .tools import tool_versions
+    from .simulate import LayerCase, simulate_layers
 
     config = design_from_args(args)
     if not isinstance(config, TileConfig):

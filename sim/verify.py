@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import MacConfig
-from .errors import UserError
-from .sim.runner import SIMULATORS, run_cocotb
+from ..config import MacConfig
+from ..errors import UserError
+from .runner import SIMULATORS, run_cocotb
 
 __all__ = ["verify_design"]
 
@@ -22,7 +22,7 @@ def verify_design(config: Any, simulators: list[str], count: int | None = None,
     if count is not None and count < 1:
         raise UserError(f"--count must be at least 1, not {count}")
     if not isinstance(config, MacConfig):
-        from .tile_verify import verify_tile
+        from ..tile.verify import verify_tile
 
         return verify_tile(config, simulators, count=count or 16, seed=seed)
     count = count or 2000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .config import MacConfig, _check_int, _ConfigBase
+from ..config import MacConfig, _check_int, _ConfigBase
 
 __all__ = ["TILE_PRESETS", "TileConfig"]
 

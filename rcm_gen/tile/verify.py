@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ToolFailed
-from .tile_config import TileConfig
-from .tile_sim import random_case, simulate_layers
+from ..errors import ToolFailed
+from .config import TileConfig
+from .simulate import random_case, simulate_layers
 
 __all__ = ["verify_tile"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .conv import ConvShape
-from .sim.runner import SimResult, run_cocotb
-from .tile_config import TileConfig
+from ..conv import ConvShape
+from ..sim.runner import SimResult, run_cocotb
+from .config import TileConfig
 
 __all__ = ["LayerCase", "random_case", "simulate_layers"]
 
