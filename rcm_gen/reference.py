@@ -1,4 +1,5 @@
-"""numpy reference models: lane packing, the Sum-Together dot product, integer convolution.
+"""numpy reference models: lane packing, the Sum-Together dot product, integer convolution,
+and TFLite's fixed-point requantization.
 
 The vectorised functions here are what the hardware is checked against; each has a naive
 plain-loop twin (``*_naive``) that the unit tests use to check the vectorised one.
@@ -11,10 +12,16 @@ import numpy as np
 from .config import value_range
 
 __all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
     "check_fits",
+    "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_naive",
+    "requantize",
     "conv2d",
     "conv2d_naive",
     "pack_lanes",
+    "saturate_int32",
     "st_dot",
     "st_dot_naive",
     "unpack_lanes",
@@ -132,3 +139,76 @@ def conv2d_naive(x: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0
                                 acc += int(x[ci, iy, ix]) * int(w[mo, ci, ky, kx])
                 out[mo, oy, ox] = acc
     return out
+
+
+# -- TFLite fixed-point requantization --------------------------------------------------------
+#
+# What TFLite's reference kernels do to an int32 accumulator (``MultiplyByQuantizedMultiplier``
+# in tensorflow/lite/kernels/internal/common.h, the default double-rounding variant):
+# multiply by a 32-bit fixed-point multiplier M (a Q0.31 fraction) with a left shift for
+# positive ``shift``, a rounding right shift for negative ``shift``.
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def saturate_int32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` clamped to int32, and where it was clamped."""
+    x = np.asarray(x, dtype=np.int64)
+    return np.clip(x, INT32_MIN, INT32_MAX), (x < INT32_MIN) | (x > INT32_MAX)
+
+
+def _wrap32(x: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray,
+                                     shift: np.ndarray) -> np.ndarray:
+    """TFLite's ``MultiplyByQuantizedMultiplier(x, multiplier, shift)`` on int32 values,
+    elementwise (arrays broadcast).  ``x << shift`` for a positive shift wraps to int32 as
+    C++ does on two's-complement machines."""
+    x = np.asarray(x, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    a = _wrap32(x << left)
+    # SaturatingRoundingDoublingHighMul(a, m): (a·m + nudge) / 2^31, truncating
+    ab = a * m
+    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(v >= 0, v >> 31, -((-v) >> 31))
+    high = np.where((a == INT32_MIN) & (m == INT32_MIN), INT32_MAX, high)
+    # RoundingDivideByPOT(high, right)
+    mask = (np.int64(1) << right) - 1
+    remainder = high & mask
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier_naive(x: int, multiplier: int, shift: int) -> int:
+    """Plain-integer twin of :func:`multiply_by_quantized_multiplier`, written after the
+    C++ (``int32`` wrap-around, truncating division)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = ((x * (1 << left) + (1 << 31)) % (1 << 32)) - (1 << 31)
+    if a == INT32_MIN and multiplier == INT32_MIN:
+        high = INT32_MAX
+    else:
+        ab = a * multiplier
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        num = ab + nudge
+        high = abs(num) // (1 << 31) * (1 if num >= 0 else -1)
+    mask = (1 << right) - 1
+    remainder = high & mask
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if remainder > threshold else 0)
+
+
+def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, zero_point: int,
+               lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """An accumulator (bias already added) to the output's integer domain, as a TFLite
+    int8 kernel does: saturate to int32, multiply by the quantized multiplier, add the
+    output zero point, clamp to ``[lo, hi]`` (the activation range).  Per-channel
+    ``multiplier``/``shift`` broadcast against ``acc``.  Returns the values and where the
+    accumulator was saturated (TFLite's int32 accumulator would have overflowed)."""
+    x, saturated = saturate_int32(acc)
+    y = multiply_by_quantized_multiplier(x, multiplier, shift) + zero_point
+    return np.clip(y, lo, hi), saturated

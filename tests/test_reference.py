@@ -5,6 +5,8 @@ from rcm_gen.reference import (
     check_fits,
     conv2d,
     conv2d_naive,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_naive,
     pack_lanes,
     st_dot,
     st_dot_naive,
@@ -63,3 +65,19 @@ def test_check_fits_names_index_and_value():
     with pytest.raises(ValueError, match=r"^x\[1, 0\] must fit 4-bit unsigned \(0\.\.15\), "
                                          r"not -1$"):
         check_fits("x", np.array([[0, 15], [-1, 2]]), 4, False)
+
+
+def test_requantization_matches_its_plain_integer_twin():
+    """Corners (int32 limits, the INT32_MIN·INT32_MIN saturation, ties of the rounding)
+    and random values, shifts −31..+8."""
+    rng = np.random.default_rng(3)
+    corners = [0, 1, -1, 2, -2, 3, -3, (1 << 31) - 1, -(1 << 31), 12345, -12345, 1 << 20]
+    xs = np.array(corners + list(rng.integers(-(1 << 31), 1 << 31, size=400)))
+    ms = np.array([-(1 << 31), (1 << 30), (1 << 31) - 1, 1 << 30 | 1]
+                  + list(rng.integers(1 << 30, 1 << 31, size=40)))
+    for shift in list(range(-31, 9)):
+        got = multiply_by_quantized_multiplier(xs[:, None], ms[None, :], shift)
+        for i in range(0, len(xs), 7):
+            for j in range(len(ms)):
+                want = multiply_by_quantized_multiplier_naive(int(xs[i]), int(ms[j]), shift)
+                assert got[i, j] == want, (int(xs[i]), int(ms[j]), shift)
