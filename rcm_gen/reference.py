@@ -98,45 +98,68 @@ def st_dot_naive(a: int, w: int, width: int, lanes: int, act_signed: bool) -> in
     return total
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
-    """Exact integer cross-correlation with zero padding, as ``torch.nn.functional.conv2d``
-    computes it: ``x`` is (C, H, W), ``w`` is (M, C, K, K), result int64 (M, Ho, Wo)."""
+def _padded(x: np.ndarray, pads: tuple[int, int, int, int], pad_value: int) -> np.ndarray:
+    top, bottom, left, right = pads
+    return np.pad(x, ((0, 0), (top, bottom), (left, right)), constant_values=pad_value)
+
+
+def _pads(padding: int, pads: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
+    return tuple(pads) if pads is not None else (padding,) * 4  # type: ignore[return-value]
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0, groups: int = 1,
+           pads: tuple[int, int, int, int] | None = None, pad_value: int = 0) -> np.ndarray:
+    """Exact integer cross-correlation, as ``torch.nn.functional.conv2d`` computes it:
+    ``x`` is (C, H, W), ``w`` is (M, C/groups, K, K), result int64 (M, Ho, Wo).  The input
+    is padded with ``pad_value`` (0, or a zero point), ``padding`` on every side or
+    ``pads`` = (top, bottom, left, right)."""
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
     c, h, wd = x.shape
-    m, c2, k, k2 = w.shape
-    assert c == c2 and k == k2
-    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
-    ho = (h + 2 * padding - k) // stride + 1
-    wo = (wd + 2 * padding - k) // stride + 1
+    m, cg, k, k2 = w.shape
+    assert c == cg * groups and m % groups == 0 and k == k2
+    top, bottom, left, right = _pads(padding, pads)
+    xp = _padded(x, (top, bottom, left, right), pad_value)
+    ho = (h + top + bottom - k) // stride + 1
+    wo = (wd + left + right - k) // stride + 1
+    mg = m // groups
     out = np.zeros((m, ho, wo), dtype=np.int64)
-    for ky in range(k):
-        for kx in range(k):
-            rows = slice(ky, ky + stride * (ho - 1) + 1, stride)
-            cols = slice(kx, kx + stride * (wo - 1) + 1, stride)
-            patch = xp[:, rows, cols]
-            out += np.einsum("mc,chw->mhw", w[:, :, ky, kx], patch, dtype=np.int64)
+    for g in range(groups):
+        xg = xp[g * cg:(g + 1) * cg]
+        wg = w[g * mg:(g + 1) * mg]
+        for ky in range(k):
+            for kx in range(k):
+                rows = slice(ky, ky + stride * (ho - 1) + 1, stride)
+                cols = slice(kx, kx + stride * (wo - 1) + 1, stride)
+                out[g * mg:(g + 1) * mg] += np.einsum("mc,chw->mhw", wg[:, :, ky, kx],
+                                                      xg[:, rows, cols], dtype=np.int64)
     return out
 
 
-def conv2d_naive(x: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
+def conv2d_naive(x: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0,
+                 groups: int = 1, pads: tuple[int, int, int, int] | None = None,
+                 pad_value: int = 0) -> np.ndarray:
     """Plain-loop twin of :func:`conv2d`."""
     c, h, wd = x.shape
-    m, _, k, _ = w.shape
-    ho = (h + 2 * padding - k) // stride + 1
-    wo = (wd + 2 * padding - k) // stride + 1
+    m, cg, k, _ = w.shape
+    top, bottom, left, right = _pads(padding, pads)
+    ho = (h + top + bottom - k) // stride + 1
+    wo = (wd + left + right - k) // stride + 1
+    mg = m // groups
     out = np.zeros((m, ho, wo), dtype=np.int64)
     for mo in range(m):
+        g = mo // mg
         for oy in range(ho):
             for ox in range(wo):
                 acc = 0
-                for ci in range(c):
+                for ci in range(cg):
                     for ky in range(k):
                         for kx in range(k):
-                            iy = oy * stride + ky - padding
-                            ix = ox * stride + kx - padding
-                            if 0 <= iy < h and 0 <= ix < wd:
-                                acc += int(x[ci, iy, ix]) * int(w[mo, ci, ky, kx])
+                            iy = oy * stride + ky - top
+                            ix = ox * stride + kx - left
+                            inside = 0 <= iy < h and 0 <= ix < wd
+                            value = int(x[g * cg + ci, iy, ix]) if inside else pad_value
+                            acc += value * int(w[mo, ci, ky, kx])
                 out[mo, oy, ox] = acc
     return out
 

@@ -60,6 +60,21 @@ def test_conv2d_matches_naive(stride, padding, k):
     assert np.array_equal(conv2d(x, w, stride, padding), conv2d_naive(x, w, stride, padding))
 
 
+@pytest.mark.parametrize("groups, cg, mg", [(1, 3, 4), (3, 2, 2), (4, 1, 1), (2, 1, 3)])
+@pytest.mark.parametrize("pads, pad_value", [((0, 1, 1, 0), 0), ((2, 1, 0, 2), -5),
+                                             ((1, 1, 1, 1), 7)])
+def test_grouped_asymmetric_conv2d_matches_naive(groups, cg, mg, pads, pad_value):
+    """Groups (depthwise with a multiplier when cg = 1), per-side padding, a padding
+    value other than 0 (TFLite pads with the input zero point)."""
+    rng = np.random.default_rng(groups * 10 + cg)
+    x = rng.integers(-8, 8, size=(groups * cg, 6, 5))
+    w = rng.integers(-8, 8, size=(groups * mg, cg, 3, 3))
+    for stride in (1, 2):
+        assert np.array_equal(
+            conv2d(x, w, stride, groups=groups, pads=pads, pad_value=pad_value),
+            conv2d_naive(x, w, stride, groups=groups, pads=pads, pad_value=pad_value))
+
+
 def test_check_fits_names_index_and_value():
     check_fits("x", np.array([[0, 15]]), 4, False)
     with pytest.raises(ValueError, match=r"^x\[1, 0\] must fit 4-bit unsigned \(0\.\.15\), "

@@ -12,13 +12,15 @@ __all__ = ["Buffer"]
 
 class Buffer(wiring.Component):
     """``depth`` words of ``width`` bits; one write port, one read port whose data appear
-    the cycle after the address (and hold while ``rd_en`` is low).  Reads and writes of
-    the same address in one cycle return the old word.
+    the cycle after the address (and hold while ``rd_en`` is low).  A read of the address
+    written in the same cycle returns the old word, or the new one if ``transparent``.
 
     Parameters
     ----------
     width, depth : int
         Word width and number of words.
+    transparent : bool
+        Reads see a write of the same cycle.
 
     Members
     -------
@@ -30,13 +32,14 @@ class Buffer(wiring.Component):
         Read data.
     """
 
-    def __init__(self, width: int, depth: int) -> None:
+    def __init__(self, width: int, depth: int, *, transparent: bool = False) -> None:
         for name, value in (("width", width), ("depth", depth)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"Buffer {name} must be an integer, not {value!r}")
             if value < 1:
                 raise ValueError(f"Buffer {name} must be at least 1, not {value!r}")
         self._width, self._depth = width, depth
+        self._transparent = bool(transparent)
         super().__init__({
             "wr_addr": In(range(depth)),
             "wr_data": In(width),
@@ -57,7 +60,8 @@ class Buffer(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
-        wr, rd = mem.write_port(), mem.read_port()
+        wr = mem.write_port()
+        rd = mem.read_port(transparent_for=(wr,) if self._transparent else ())
         m.d.comb += [
             wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
             rd.addr.eq(self.rd_addr), rd.en.eq(self.rd_en), self.rd_data.eq(rd.data),

@@ -3,30 +3,52 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
 from .layouts import job_layout
 from .modes import LaneMode
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "InitFrom"]
+
+
+class InitFrom(enum.Enum, shape=2):
+    """What an output pixel's sum starts from."""
+
+    PARTIAL = 0  #: the sum of the block's earlier jobs, in the output buffer
+    BIAS = 1     #: the channel's bias (a block's first job, with parameters)
+    ZERO = 2     #: 0 (a block's first job without parameters)
+
+
+def _delay(m: Module, value, cycles: int, name: str):
+    """``value`` delayed by ``cycles`` clock cycles (``value`` itself for 0)."""
+    for i in range(cycles):
+        reg = Signal.like(value, name=f"{name}_d{i}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 class Controller(wiring.Component):
     """Computes one job at a time from an input bank into an output bank.
 
-    Starts a job when its input bank is loaded (``in_ready[in_bank]``) and its output
-    bank is free (``out_free[out_bank]``), copying the descriptor ``desc`` (the tile
-    presents the descriptor of ``in_bank``).  Then, one cycle per step, it walks
+    Starts a job when its input bank is loaded (``in_ready[in_bank]``) and, if the job
+    opens an output block (``first``), its output bank is free (``out_free[out_bank]``);
+    a continuing job works in the block's bank.  It copies the descriptor ``desc`` (the
+    tile presents the descriptor of ``in_bank``).  Then, one cycle per step, it walks
 
         for mb, r, c (output pixel), for g, ky, kx (reduction)
 
-    reading one activation word (zero-padded positions disable the MACs instead) and one
-    P-word weight row, so each MAC adds one N-lane dot product per cycle.  The cycle after
-    a pixel's last step reaches the accumulators, the P sums are written as one row of the
-    output bank.  The next job can start the cycle after the last step of the current one;
-    its MAC operations follow the current ones without a gap in the pipeline.
+    reading one activation word (at padded positions the MACs see the job's ``pad`` word
+    instead) and one P-word weight row, so each MAC adds one N-lane dot product per
+    cycle.  A pixel's sum starts from the bias (first job of a block), or from the partial
+    sum the block's earlier jobs left in the output buffer, read in the cycle before the
+    accumulator needs it.  The cycle after a pixel's last step reaches the accumulators,
+    the P sums are written back as one row of the output bank.  The next job can start the
+    cycle after the last step of the current one; its MAC operations follow the current
+    ones without a gap in the pipeline (the output buffer's read of a row written in the
+    same cycle returns the new row).
 
     Members
     -------
@@ -35,7 +57,7 @@ class Controller(wiring.Component):
     in_ready : In(2)
         Input banks holding a complete, not yet started job.
     out_free : In(2)
-        Output banks that can be written.
+        Output banks that a new block can be written into.
     in_bank, out_bank : Out(1)
         Banks of the next (or current) job.
     start, release : Out(1)
@@ -43,16 +65,28 @@ class Controller(wiring.Component):
         input bank may be reloaded).
     done : Out(1)
         Pulse: the last result row of a job was written to bank ``done_bank``,
-        ``done_rows`` rows in all.
+        ``done_rows`` rows in all; ``done_last`` if the job completed its block.
     act_rd_addr, wgt_rd_addr : Out
         Read addresses of the activation and weight buffers (bank in the MSB part).
+    use_pad : Out(1)
+        The MACs' activation operand is the pad word ``pad``, not the buffer's data.
     mac_en, mac_clear : Out(1)
         MAC controls, aligned with the buffers' read data.
     mode : Out(LaneMode)
         Lane mode of the operation at the MAC inputs.
     act_signed : Out(1)
         Activation signedness of the operation at the MAC inputs.
-    out_wr_en, out_wr_addr : Out
+    psum_rd_addr, psum_rd_bank : Out
+        Output-buffer row to read for the partial sums, one cycle before ``init_from``.
+    par_rd_addr : Out
+        Parameter-buffer row (bank in the MSB part) to read for the biases, one cycle
+        before ``init_from``.
+    init_from : Out(InitFrom)
+        What the sums that start in this cycle's accumulator update start from.
+    outpar_wr_en, outpar_wr_addr : Out
+        Copy the parameter buffer's read data into the output bank's parameter memory
+        (blocks that are post-processed; bank in the MSB part).
+    out_wr_en, out_wr_addr, out_wr_bank : Out
         Output buffer write (the data are the accumulators).
     """
 
@@ -69,19 +103,30 @@ class Controller(wiring.Component):
             "done": Out(1),
             "done_bank": Out(1),
             "done_rows": Out(range(config.out_buffer_depth + 1)),
+            "done_last": Out(1),
             "act_rd_addr": Out(range(2 * config.act_buffer_depth)),
             "wgt_rd_addr": Out(range(2 * config.weight_buffer_depth)),
+            "use_pad": Out(1),
+            "pad": Out(config.mac.width),
             "mac_en": Out(1),
             "mac_clear": Out(1),
             "mode": Out(LaneMode),
             "act_signed": Out(1),
+            "psum_rd_addr": Out(range(config.out_buffer_depth)),
+            "psum_rd_bank": Out(1),
+            "par_rd_addr": Out(range(2 * config.m_blocks)),
+            "init_from": Out(InitFrom),
+            "outpar_wr_en": Out(1),
+            "outpar_wr_addr": Out(range(2 * config.m_blocks)),
             "out_wr_en": Out(1),
-            "out_wr_addr": Out(range(2 * config.out_buffer_depth)),
+            "out_wr_addr": Out(range(config.out_buffer_depth)),
+            "out_wr_bank": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
+        lat = cfg.mac.latency
         layout = job_layout(cfg)
         d = Signal(layout)  # the running job's descriptor
         run = Signal()
@@ -99,7 +144,7 @@ class Controller(wiring.Component):
         o_addr = Signal(range(cfg.out_buffer_depth + 1))
 
         can_start = (~run & self.in_ready.bit_select(self.in_bank, 1)
-                     & self.out_free.bit_select(self.out_bank, 1))
+                     & (~self.desc.first | self.out_free.bit_select(self.out_bank, 1)))
         m.d.comb += self.start.eq(can_start)
         with m.If(can_start):
             m.d.sync += [
@@ -149,42 +194,61 @@ class Controller(wiring.Component):
                         m.d.sync += [r.eq(0), y0.eq(-d.pad_top), mbi.eq(mbi + 1),
                                      w_addr.eq(w_addr + 1), mb_base.eq(w_addr + 1)]
             with m.If(job_last):
-                m.d.sync += [run.eq(0), self.in_bank.eq(~self.in_bank),
-                             self.out_bank.eq(~self.out_bank)]
+                m.d.sync += [run.eq(0), self.in_bank.eq(~self.in_bank)]
+                with m.If(d.last):
+                    m.d.sync += self.out_bank.eq(~self.out_bank)
         m.d.comb += self.release.eq(run & job_last)
 
         # -- pipeline: read data (1 cycle), then the MAC's latency --------------------------
         # Stage 1 (aligned with read data and the MAC inputs).
-        en1, clear1, last1, jlast1 = Signal(), Signal(), Signal(), Signal()
+        en1, clear1, last1, jlast1, pad1 = Signal(), Signal(), Signal(), Signal(), Signal()
         mode1 = Signal(LaneMode)
         signed1 = Signal()
-        oaddr1 = Signal(range(2 * cfg.out_buffer_depth))
+        padword1 = Signal(cfg.mac.width)
         m.d.sync += [
-            en1.eq(run & inside), clear1.eq(run & first), last1.eq(run & pixel_last),
+            en1.eq(run), clear1.eq(run & first), last1.eq(run & pixel_last),
             jlast1.eq(run & job_last), mode1.eq(d.mode), signed1.eq(d.act_signed),
-            oaddr1.eq(o_addr + self.out_bank * cfg.out_buffer_depth),
+            pad1.eq(~inside), padword1.eq(d.pad),
         ]
         m.d.comb += [self.mac_en.eq(en1), self.mac_clear.eq(clear1),
-                     self.mode.eq(mode1), self.act_signed.eq(signed1)]
-        # Delay the write controls by the MAC latency: the sum is in the accumulator then.
-        last_d, jlast_d, oaddr_d = last1, jlast1, oaddr1
-        bank_d = Signal()
-        m.d.sync += bank_d.eq(self.out_bank)
-        rows_d = Signal.like(self.done_rows)
-        m.d.sync += rows_d.eq(o_addr + 1)
-        for i in range(cfg.mac.latency):
-            nl, nj = Signal(name=f"last_d{i}"), Signal(name=f"jlast_d{i}")
-            na = Signal.like(oaddr1, name=f"oaddr_d{i}")
-            nb = Signal(name=f"bank_d{i}")
-            nr = Signal.like(rows_d, name=f"rows_d{i}")
-            m.d.sync += [nl.eq(last_d), nj.eq(jlast_d), na.eq(oaddr_d), nb.eq(bank_d),
-                         nr.eq(rows_d)]
-            last_d, jlast_d, oaddr_d, bank_d, rows_d = nl, nj, na, nb, nr
+                     self.mode.eq(mode1), self.act_signed.eq(signed1),
+                     self.use_pad.eq(pad1), self.pad.eq(padword1)]
+
+        # The partial sums and biases are read in the cycle before the step's accumulator
+        # update (issue + lat), its start value chosen in that cycle.
+        init_sel = Signal(InitFrom)
+        with m.If(~d.first):
+            m.d.comb += init_sel.eq(InitFrom.PARTIAL)
+        with m.Elif(d.params):
+            m.d.comb += init_sel.eq(InitFrom.BIAS)
+        with m.Else():
+            m.d.comb += init_sel.eq(InitFrom.ZERO)
+        par_addr = Signal.like(self.par_rd_addr)
+        m.d.comb += par_addr.eq(mbi + self.in_bank * cfg.m_blocks)
+        outpar_addr = Signal.like(self.outpar_wr_addr)
+        m.d.comb += outpar_addr.eq(mbi + self.out_bank * cfg.m_blocks)
+        o_addr_now = Signal.like(self.psum_rd_addr)
+        m.d.comb += o_addr_now.eq(o_addr[:len(o_addr_now)])
         m.d.comb += [
-            self.out_wr_en.eq(last_d),
-            self.out_wr_addr.eq(oaddr_d),
-            self.done.eq(jlast_d),
-            self.done_bank.eq(bank_d),
-            self.done_rows.eq(rows_d),
+            self.psum_rd_addr.eq(_delay(m, o_addr_now, lat - 1, "psum_addr")),
+            self.psum_rd_bank.eq(_delay(m, self.out_bank, lat - 1, "psum_bank")),
+            self.par_rd_addr.eq(_delay(m, par_addr, lat - 1, "par_addr")),
+            self.init_from.eq(_delay(m, init_sel, lat, "init_from")),
+            self.outpar_wr_addr.eq(_delay(m, outpar_addr, lat, "outpar_addr")),
+            self.outpar_wr_en.eq(_delay(m, run & first & d.last & ~d.raw, lat, "outpar_en")),
+        ]
+
+        # The write: the cycle after the pixel's last step reached the accumulator.
+        wr_addr = _delay(m, o_addr_now, 1 + lat, "out_addr")
+        rows = Signal.like(self.done_rows)
+        m.d.comb += rows.eq(o_addr + 1)
+        m.d.comb += [
+            self.out_wr_en.eq(_delay(m, last1, lat, "last")),
+            self.out_wr_addr.eq(wr_addr),
+            self.out_wr_bank.eq(_delay(m, self.out_bank, 1 + lat, "out_bank")),
+            self.done.eq(_delay(m, jlast1, lat, "jlast")),
+            self.done_bank.eq(_delay(m, self.out_bank, 1 + lat, "done_bank")),
+            self.done_rows.eq(_delay(m, rows, 1 + lat, "rows")),
+            self.done_last.eq(_delay(m, d.last, 1 + lat, "done_last")),
         ]
         return m

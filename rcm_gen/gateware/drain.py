@@ -1,39 +1,63 @@
-"""The tile's drain: streams a job's result rows out of the output buffer."""
+"""The tile's drain: post-processes a finished output block and streams it out."""
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
-from .layouts import out_layout
+from .layouts import job_layout, out_layout, requant_layout
+from .modes import LaneMode
+from .ppu import PostProcessor
 
-__all__ = ["Drain"]
+__all__ = ["Drain", "drain_layout"]
+
+
+def drain_layout(cfg: TileConfig) -> data.StructLayout:
+    """What the drain needs to know of a finished block: its rows, pixels per
+    output-channel block, and how its sums leave the tile."""
+    j = job_layout(cfg)
+    return data.StructLayout({
+        "rows": range(cfg.out_buffer_depth + 1),
+        "pixels": range(cfg.tr * cfg.tc + 1),
+        "raw": 1,
+        "out_mode": LaneMode,
+        "out_zp": j["out_zp"].shape,
+        "out_min": j["out_min"].shape,
+        "out_max": j["out_max"].shape,
+    })
 
 
 class Drain(wiring.Component):
-    """Streams the rows of a completed output bank, in order, honouring backpressure.
+    """Streams the rows of a finished output bank, in order, honouring backpressure.
 
-    When bank ``bank`` holds a completed job (``bank_ready[bank]``), ``start`` pulses and
+    When bank ``bank`` holds a finished block (``bank_ready[bank]``), ``start`` pulses and
     rows ``0 .. rows-1`` go out on ``out``, the last with ``last`` set; when that beat is
-    taken, ``done`` pulses and the drain moves to the other bank.  The buffer's read port
-    (``rd_en``, ``rd_addr``, ``rd_data``; one cycle of latency, holding its data while
-    ``rd_en`` is low) doubles as the output register.
+    taken, ``done`` pulses and the drain moves to the other bank.  A raw block's rows are
+    the sums themselves.  Otherwise each row's P sums pass ``ppu_lanes`` at a time through
+    the post-processing units (with the multipliers and shifts of the row's
+    output-channel block, from the bank's parameter memory) and are packed at the output
+    lane width.  The whole pipeline holds while a row waits to be taken.
 
     Members
     -------
     out : Out(stream.Signature(out_layout))
         Result rows.
     bank_ready : In(2)
-        Output banks holding a completed job.
-    rows : In
-        Rows of the job in ``bank``.
+        Output banks holding a finished block.
+    info : In(drain_layout)
+        The block in ``bank``.
     bank : Out(1)
         The bank drained next (or being drained).
     start, done : Out(1)
         Pulses: draining ``bank`` began / ended.
-    rd_addr, rd_en, rd_data : the output buffer's read port.
+    rd_addr, rd_en, rd_data : the output bank's read port (one cycle of latency, data held
+        while ``rd_en`` is low).
+    par_rd_addr, par_rd_en, par_rd_data : the parameter memory's read port (bank in the
+        MSB part).
+    saturated : Out(1)
+        Pulse: a sum outside int32 was saturated by post-processing.
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -42,41 +66,121 @@ class Drain(wiring.Component):
         super().__init__({
             "out": Out(stream.Signature(layout)),
             "bank_ready": In(2),
-            "rows": In(range(config.out_buffer_depth + 1)),
+            "info": In(drain_layout(config)),
             "bank": Out(1),
             "start": Out(1),
             "done": Out(1),
-            "rd_addr": Out(range(2 * config.out_buffer_depth)),
+            "rd_addr": Out(range(config.out_buffer_depth)),
             "rd_en": Out(1),
-            "rd_data": In(layout["data"].shape),
+            "rd_data": In(config.p * config.mac.accumulator_width),
+            "par_rd_addr": Out(range(2 * config.m_blocks)),
+            "par_rd_en": Out(1),
+            "par_rd_data": In(data.ArrayLayout(requant_layout(config), config.p)),
+            "saturated": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
+        p, acc_w, w = cfg.p, cfg.mac.accumulator_width, cfg.mac.width
+        u = cfg.ppu_lanes
+        chunks = cfg.ppu_chunks
+        info = Signal(drain_layout(cfg))  # the block being drained
         running = Signal()
-        idx = Signal(range(cfg.out_buffer_depth + 1))
-        count = Signal.like(idx)
-        valid = Signal()
-        last = Signal()
+        idx = Signal(range(cfg.out_buffer_depth + 1))   # next row to issue
+        chunk = Signal(range(chunks))                      # next chunk of that row
+        pix = Signal(range(cfg.tr * cfg.tc + 1))           # pixel of the row in its block
+        blk = Signal(range(cfg.m_blocks + 1))              # its output-channel block
+
+        out_valid = Signal()
+        out_last = Signal()
+        out_data = Signal(p * acc_w)
+        adv = ~out_valid | self.out.ready  # the pipeline moves unless a row waits
 
         m.d.comb += self.start.eq(~running & self.bank_ready.bit_select(self.bank, 1))
         with m.If(self.start):
-            m.d.sync += [running.eq(1), idx.eq(0), count.eq(self.rows)]
+            m.d.sync += [running.eq(1), info.eq(self.info), idx.eq(0), chunk.eq(0),
+                         pix.eq(0), blk.eq(0)]
+
+        # Issue: one chunk of a row per cycle (the whole row when raw).
+        row_chunks_last = info.raw | (chunk == chunks - 1)
+        issue = running & adv & (idx < info.rows)
+        m.d.comb += [
+            self.rd_addr.eq(idx[:len(self.rd_addr)]),
+            self.rd_en.eq(issue & (chunk == 0)),
+            self.par_rd_addr.eq(blk + self.bank * cfg.m_blocks),
+            self.par_rd_en.eq(issue & (chunk == 0)),
+        ]
+        with m.If(issue):
+            with m.If(row_chunks_last):
+                m.d.sync += [idx.eq(idx + 1), chunk.eq(0), pix.eq(pix + 1)]
+                with m.If(pix == info.pixels - 1):
+                    m.d.sync += [pix.eq(0), blk.eq(blk + 1)]
+            with m.Else():
+                m.d.sync += chunk.eq(chunk + 1)
+
+        # Stage 1: the row (and its block's parameters) out of the memories.
+        v1, last1, chunk1, end1 = Signal(), Signal(), Signal.like(chunk), Signal()
+        with m.If(adv):
+            m.d.sync += [v1.eq(issue), last1.eq(idx == info.rows - 1), chunk1.eq(chunk),
+                         end1.eq(row_chunks_last)]
+
+        # Raw rows go straight to the output register.
+        # Post-processed ones: the chunk's sums and parameters into the units.
+        m.submodules.ppu = ppu = PostProcessor(cfg, u)
+        m.d.comb += [ppu.en.eq(adv), ppu.zero_point.eq(info.out_zp), ppu.lo.eq(info.out_min),
+                     ppu.hi.eq(info.out_max)]
+        with m.Switch(chunk1):
+            for k in range(chunks):
+                with m.Case(k):
+                    for i in range(u):
+                        ch = k * u + i
+                        m.d.comb += [
+                            ppu.acc[i].eq(self.rd_data[ch * acc_w:(ch + 1) * acc_w]),
+                            ppu.param[i].eq(self.par_rd_data[ch]),
+                        ]
+        m.d.comb += self.saturated.eq(v1 & adv & ~info.raw & ppu.saturated.any())
+        # The chunk's bookkeeping travels beside the units.
+        vq, lastq, chunkq, endq = v1 & ~info.raw, last1, chunk1, end1
+        for i in range(PostProcessor.LATENCY):
+            nv, nl, nc, ne = (Signal(name=f"v_q{i}"), Signal(name=f"last_q{i}"),
+                              Signal.like(chunk, name=f"chunk_q{i}"), Signal(name=f"end_q{i}"))
+            with m.If(adv):
+                m.d.sync += [nv.eq(vq), nl.eq(lastq), nc.eq(chunkq), ne.eq(endq)]
+            vq, lastq, chunkq, endq = nv, nl, nc, ne
+
+        # The output register.
+        taken = out_valid & self.out.ready
+        with m.If(taken):
+            m.d.sync += out_valid.eq(0)
+        with m.If(adv & v1 & info.raw):
+            m.d.sync += [out_data.eq(self.rd_data), out_valid.eq(1), out_last.eq(last1)]
+        with m.If(adv & vq):
+            with m.If(chunkq == 0):  # a new row: the bits above its packed values are 0
+                m.d.sync += out_data.eq(0)
+            # Pack the chunk's values at the output lane width, channel 0 lowest (the
+            # loader refuses lane modes the design lacks: the last case takes them all).
+            with m.Switch(info.out_mode):
+                for j, n in enumerate(cfg.mac.lanes):
+                    lane = w // n
+                    last_case = j == len(cfg.mac.lanes) - 1
+                    with (m.Default() if last_case else m.Case(LaneMode.for_lanes(n))):
+                        with m.Switch(chunkq):
+                            for k in range(chunks):
+                                with m.Case(k):
+                                    for i in range(u):
+                                        ch = k * u + i
+                                        m.d.sync += out_data[ch * lane:(ch + 1) * lane].eq(
+                                            ppu.value[i].as_unsigned()[:lane])
+            with m.If(endq):
+                m.d.sync += [out_valid.eq(1), out_last.eq(lastq)]
 
         m.d.comb += [
-            self.out.valid.eq(valid),
-            self.out.payload.data.eq(self.rd_data),
-            self.out.payload.last.eq(last),
-            self.rd_addr.eq(idx + self.bank * cfg.out_buffer_depth),
-            self.rd_en.eq(running & (~valid | self.out.ready)),
+            self.out.valid.eq(out_valid),
+            self.out.payload.data.eq(out_data),
+            self.out.payload.last.eq(out_last),
+            self.done.eq(taken & out_last),
         ]
-        with m.If(self.rd_en):
-            with m.If(idx < count):
-                m.d.sync += [valid.eq(1), last.eq(idx == count - 1), idx.eq(idx + 1)]
-            with m.Else():
-                m.d.sync += valid.eq(0)
-        m.d.comb += self.done.eq(valid & self.out.ready & last)
         with m.If(self.done):
-            m.d.sync += [running.eq(0), valid.eq(0), last.eq(0), self.bank.eq(~self.bank)]
+            m.d.sync += [running.eq(0), self.bank.eq(~self.bank)]
         return m

@@ -8,13 +8,17 @@ from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
 from ..tile.config import TileConfig
-from .modes import LaneMode
+from .modes import LaneMode, TileError
 
 __all__ = [
     "act_layout",
     "job_layout",
     "out_layout",
     "pack_payload",
+    "par_layout",
+    "param_layout",
+    "requant_layout",
+    "status_layout",
     "unpack_payload",
     "wgt_layout",
 ]
@@ -42,8 +46,25 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
     tr, tc : output rows and columns (1..tr, 1..tc).
     in_h, in_w : rows and columns of input pixels stored for the job.
     pad_top, pad_left : rows above and columns left of the stored input that the job's
-        window covers with zero padding.
+        window covers with padding (each less than ``k``).
+    pad : W
+        The word the MACs see at padded positions (0, or the input zero point in every
+        lane, as TFLite pads).
+    first : 1
+        The job starts an output block: its sums start from the bias (or 0 without
+        parameters).  Otherwise it continues the open block's sums in the output buffer.
+    last : 1
+        The job completes the output block: its sums are post-processed and sent.
+    params : 1
+        One row of per-channel parameters per output-channel block follows on ``par``.
+    raw : 1
+        Send the sums themselves (``p`` accumulators per row), not post-processed.
+    out_mode : LaneMode
+        Lanes of the packed output words (post-processed values are packed at W/N bits).
+    out_zp, out_min, out_max : signed(W+1)
+        Output zero point and clamp range of the post-processed values.
     """
+    v = signed(cfg.out_value_bits)
     return data.StructLayout({
         "mode": LaneMode,
         "act_signed": unsigned(1),
@@ -57,6 +78,15 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
         "in_w": _count(cfg.in_cols_max),
         "pad_top": _count(cfg.in_rows_max),
         "pad_left": _count(cfg.in_cols_max),
+        "pad": unsigned(cfg.mac.width),
+        "first": unsigned(1),
+        "last": unsigned(1),
+        "params": unsigned(1),
+        "raw": unsigned(1),
+        "out_mode": LaneMode,
+        "out_zp": v,
+        "out_min": v,
+        "out_max": v,
     })
 
 
@@ -70,12 +100,64 @@ def wgt_layout(cfg: TileConfig) -> data.StructLayout:
     return data.StructLayout({"data": unsigned(cfg.p * cfg.mac.width), "last": unsigned(1)})
 
 
-def out_layout(cfg: TileConfig) -> data.StructLayout:
-    """One result row: the accumulators of the P MACs (MAC 0 lowest), and a last flag."""
+def param_layout(cfg: TileConfig) -> data.StructLayout:
+    """Post-processing parameters of one output channel (TFLite's per-channel
+    quantization): int32 bias, fixed-point multiplier, shift (left when positive)."""
     return data.StructLayout({
-        "data": data.ArrayLayout(signed(cfg.mac.accumulator_width), cfg.p),
+        "bias": signed(cfg.BIAS_BITS),
+        "multiplier": signed(cfg.MULTIPLIER_BITS),
+        "shift": signed(cfg.SHIFT_BITS),
+    })
+
+
+def requant_layout(cfg: TileConfig) -> data.StructLayout:
+    """The part of a channel's parameters that post-processing needs (the bias is
+    already in the sum)."""
+    return data.StructLayout({
+        "multiplier": signed(cfg.MULTIPLIER_BITS),
+        "shift": signed(cfg.SHIFT_BITS),
+    })
+
+
+def par_layout(cfg: TileConfig) -> data.StructLayout:
+    """One parameter row: the parameters of the P channels of an output-channel block
+    (MAC 0 lowest), and a last flag."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(param_layout(cfg), cfg.p),
         "last": unsigned(1),
     })
+
+
+def out_layout(cfg: TileConfig) -> data.StructLayout:
+    """One result row and a last flag.  Raw: the P accumulators (MAC 0 lowest, each
+    ``accumulator_width`` bits, signed).  Post-processed: the P values packed at the output
+    lane width W/N (channel 0 lowest) in the low P·W/N bits."""
+    return data.StructLayout({
+        "data": unsigned(cfg.p * cfg.mac.accumulator_width),
+        "last": unsigned(1),
+    })
+
+
+def status_layout(cfg: TileConfig) -> data.StructLayout:
+    """The tile's status port.
+
+    Members
+    -------
+    error : TileError
+        Why the tile refused a job (sticky until reset; ``NONE`` while all is well).
+    overflow : 1
+        Sticky: a sum outside int32 reached post-processing and was saturated (TFLite's
+        int32 accumulator would have overflowed).  The accumulator itself cannot
+        overflow on an accepted job.
+    """
+    return data.StructLayout({"error": TileError, "overflow": unsigned(1)})
+
+
+def _is_signed(shape: Any) -> bool:
+    try:
+        return Shape.cast(shape).signed and not isinstance(shape, type)
+    except TypeError:
+        return False
 
 
 def _fields(layout: data.StructLayout):
@@ -84,19 +166,23 @@ def _fields(layout: data.StructLayout):
 
 
 def pack_payload(layout: data.StructLayout, values: dict[str, Any]) -> int:
-    """Integer holding ``values`` (members by name; enums by value; missing members 0)."""
+    """Integer holding ``values`` (members by name; enums by value; signed members in two's
+    complement; missing members 0)."""
     unknown = set(values) - {name for name, _ in layout}
     if unknown:
         raise ValueError(f"Payload member must be one of {', '.join(n for n, _ in layout)}, "
                          f"not {sorted(unknown)[0]!r}")
+    signed_ = {name: _is_signed(field.shape) for name, field in layout}
     word = 0
     for name, offset, width in _fields(layout):
         value = values.get(name, 0)
         value = getattr(value, "value", value)
         value = int(value)
-        if not 0 <= value < 1 << width:
+        lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed_[name] else (
+            0, (1 << width) - 1)
+        if not lo <= value <= hi:
             raise ValueError(f"Payload member {name} must fit {width} bits, not {value!r}")
-        word |= value << offset
+        word |= (value & ((1 << width) - 1)) << offset
     return word
 
 

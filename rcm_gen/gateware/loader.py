@@ -1,30 +1,43 @@
-"""The tile's loader: accepts a job and writes its activations and weights into a bank."""
+"""The tile's loader: checks each job descriptor and writes the job's activations, weights
+and per-channel parameters into a bank."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
-from .layouts import act_layout, job_layout, wgt_layout
+from .layouts import act_layout, job_layout, par_layout, wgt_layout
+from .modes import LaneMode, TileError
 
 __all__ = ["Loader"]
 
 
 class Loader(wiring.Component):
-    """Accepts job descriptors and streams their data into alternate buffer banks.
+    """Accepts job descriptors, refuses the invalid ones, and streams the data of valid
+    ones into alternate buffer banks.
 
-    A job is accepted when the loader is idle and its next bank is free
-    (``bank_free[bank]``); then activation words and weight rows are accepted in parallel,
-    one per cycle each, written from address 0 of that bank, until each stream's ``last``
-    beat.  The cycle after both ended, ``loaded`` pulses and the loader moves to the other
-    bank.  Beats beyond a bank's depth are dropped (the host never sends them).
+    A descriptor is taken when the loader is idle and its next bank is free
+    (``bank_free[bank]``).  It is checked in that cycle (see :class:`TileError`); a valid
+    job is accepted (``accept``), and then activation words, weight rows and — with
+    ``params`` — parameter rows are taken in parallel, one per cycle each, written from
+    address 0 of the bank.  Each stream must carry exactly the job's beats, ``last`` on the
+    final one (``ng·in_h·in_w`` words, ``mb·ng·k²`` weight rows, ``mb`` parameter rows).
+    The cycle after all ended, ``loaded`` pulses and the loader moves to the other bank.
+
+    An invalid descriptor, or a stream whose ``last`` comes early or not at all, sets
+    ``error`` (sticky): from then on the loader takes and discards every beat on every
+    stream and accepts no job, so no host waits on the tile.
+
+    The loader also follows the output blocks: a job with ``first`` opens one, ``last``
+    closes it; a continuing job needs an open block with the same ``mb``, ``tr``, ``tc``;
+    the block's accumulation (``ng·k²`` steps per job) must stay within ``max_reduction``.
 
     Members
     -------
-    job, act, wgt : In(stream.Signature(...))
-        Descriptors, activation words, weight rows.
+    job, act, wgt, par : In(stream.Signature(...))
+        Descriptors, activation words, weight rows, parameter rows.
     bank_free : In(2)
         Which banks the loader may write.
     bank : Out(1)
@@ -33,8 +46,11 @@ class Loader(wiring.Component):
         Pulses: a job was accepted into ``bank`` / its data is complete in ``bank``.
     desc : Out(job_layout)
         The descriptor on the job stream (latched by the tile on ``accept``).
-    act_wr_addr, act_wr_data, act_wr_en, wgt_wr_addr, wgt_wr_data, wgt_wr_en : Out
-        Write ports of the activation and weight buffers (bank in the address MSB).
+    error : Out(TileError)
+        Why a job was refused (``NONE`` until then).
+    act_wr_*, wgt_wr_*, par_wr_* : Out
+        Write ports of the activation, weight and parameter buffers (bank in the address
+        MSB part).
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -44,66 +60,139 @@ class Loader(wiring.Component):
             "job": In(stream.Signature(job_layout(config))),
             "act": In(stream.Signature(act_layout(config))),
             "wgt": In(stream.Signature(wgt_layout(config))),
+            "par": In(stream.Signature(par_layout(config))),
             "bank_free": In(2),
             "bank": Out(1),
             "accept": Out(1),
             "loaded": Out(1),
             "desc": Out(job_layout(config)),
+            "error": Out(TileError),
             "act_wr_addr": Out(range(2 * config.act_buffer_depth)),
             "act_wr_data": Out(w),
             "act_wr_en": Out(1),
             "wgt_wr_addr": Out(range(2 * config.weight_buffer_depth)),
             "wgt_wr_data": Out(config.p * w),
             "wgt_wr_en": Out(1),
+            "par_wr_addr": Out(range(2 * config.m_blocks)),
+            "par_wr_data": Out(par_layout(config)["data"].shape),
+            "par_wr_en": Out(1),
         })
+
+    def _check(self, m: Module, j, open_, red, blk) -> tuple[Signal, Signal, Signal, Signal]:
+        """Error code of descriptor ``j`` (combinational), the block's accumulation after
+        it, and the job's activation words and weight rows."""
+        cfg = self._config
+        lanes = [LaneMode.for_lanes(n) for n in cfg.mac.lanes]
+
+        def known(mode):
+            return Cat(*[mode == code for code in lanes]).any()
+
+        steps = Signal(range(cfg.tn * cfg.k_max ** 2 + 1))
+        m.d.comb += steps.eq(j.ng * j.k * j.k)
+        act_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
+        m.d.comb += act_words.eq(j.ng * j.in_h * j.in_w)
+        wgt_rows = Signal(range(cfg.m_blocks * cfg.tn * cfg.k_max ** 2 + 1))
+        m.d.comb += wgt_rows.eq(j.mb * steps)
+        red_new = Signal(range(cfg.max_reduction + cfg.tn * cfg.k_max ** 2 + 1))
+        m.d.comb += red_new.eq(steps + (red & ~j.first.replicate(len(red))))
+
+        def within(field, hi):
+            if hi >= (1 << len(field)) - 1:  # the field cannot hold more
+                return field != 0
+            return (field != 0) & (field <= hi)
+
+        size_ok = (within(j.mb, cfg.m_blocks) & within(j.ng, cfg.tn) & within(j.k, cfg.k_max)
+                   & within(j.s, cfg.s_max) & within(j.tr, cfg.tr) & within(j.tc, cfg.tc)
+                   & within(j.in_h, cfg.in_rows_max) & within(j.in_w, cfg.in_cols_max)
+                   & (j.pad_top < j.k) & (j.pad_left < j.k))
+        post = j.last & ~j.raw
+        code = Signal(TileError)
+        with m.If(~known(j.mode) | (post & ~known(j.out_mode))):
+            m.d.comb += code.eq(TileError.MODE)
+        with m.Elif(~size_ok):
+            m.d.comb += code.eq(TileError.SIZE)
+        with m.Elif((act_words > cfg.act_buffer_depth)
+                    | (wgt_rows > cfg.weight_buffer_depth)):
+            m.d.comb += code.eq(TileError.BUFFER)
+        with m.Elif((j.first & open_) | (~j.first & ~open_)
+                    | (~j.first & ((j.mb != blk.mb) | (j.tr != blk.tr) | (j.tc != blk.tc)))):
+            m.d.comb += code.eq(TileError.SEQUENCE)
+        with m.Elif(red_new > cfg.max_reduction):
+            m.d.comb += code.eq(TileError.REDUCTION)
+        with m.Elif(((j.first | j.last) & ~j.raw & ~j.params)
+                    | (post & (j.out_min > j.out_max))):
+            m.d.comb += code.eq(TileError.PARAMS)
+        with m.Else():
+            m.d.comb += code.eq(TileError.NONE)
+        return code, red_new, act_words, wgt_rows
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        act_depth, wgt_depth = cfg.act_buffer_depth, cfg.weight_buffer_depth
+        act_depth, wgt_depth, par_depth = cfg.act_buffer_depth, cfg.weight_buffer_depth, \
+            cfg.m_blocks
+        j = self.job.payload
+        failed = Signal()
         loading = Signal()
-        act_done = Signal()
-        wgt_done = Signal()
-        act_addr = Signal(range(act_depth + 1))
-        wgt_addr = Signal(range(wgt_depth + 1))
+        open_ = Signal()          # an output block is open (its last job not yet taken)
+        red = Signal(range(cfg.max_reduction + 1))
+        blk = Signal(job_layout(cfg))  # the open block's first descriptor (mb, tr, tc)
+        code, red_new, act_words, wgt_rows = self._check(m, j, open_, red, blk)
 
+        taken = self.job.valid & self.job.ready
         m.d.comb += [
-            self.desc.eq(self.job.payload),
-            self.job.ready.eq(~loading & self.bank_free.bit_select(self.bank, 1)),
-            self.accept.eq(self.job.valid & self.job.ready),
-            self.act.ready.eq(loading & ~act_done),
-            self.wgt.ready.eq(loading & ~wgt_done),
-            self.loaded.eq(loading & act_done & wgt_done),
+            self.desc.eq(j),
+            self.job.ready.eq(failed | (~loading & self.bank_free.bit_select(self.bank, 1))),
+            self.accept.eq(taken & ~failed & (code == TileError.NONE)),
         ]
+
+        # Expected beats of the job being loaded, and what has arrived.
+        streams = [
+            ("act", self.act, act_depth, self.act_wr_addr, self.act_wr_data, self.act_wr_en,
+             act_words),
+            ("wgt", self.wgt, wgt_depth, self.wgt_wr_addr, self.wgt_wr_data, self.wgt_wr_en,
+             wgt_rows),
+            ("par", self.par, par_depth, self.par_wr_addr, self.par_wr_data, self.par_wr_en,
+             j.mb & j.params.replicate(len(j.mb))),
+        ]
+        dones = []
+        beat_error = Signal(TileError)
+        for name, port, depth, wr_addr, wr_data, wr_en, expected in streams:
+            count = Signal(range(depth + 1), name=f"{name}_count")
+            need = Signal(range(depth + 1), name=f"{name}_need")
+            done = Signal(name=f"{name}_done")
+            dones.append(done)
+            beat = port.valid & port.ready
+            final = count == need - 1
+            ok = beat & ~failed & (port.payload.last == final)
+            m.d.comb += [
+                port.ready.eq(failed | (loading & ~done)),
+                wr_addr.eq(count + self.bank * depth),
+                wr_data.eq(port.payload.data),
+                wr_en.eq(ok),
+            ]
+            with m.If(self.accept):
+                m.d.sync += [count.eq(0), need.eq(expected), done.eq(expected == 0)]
+            with m.If(ok):
+                m.d.sync += count.eq(count + 1)
+                with m.If(final):
+                    m.d.sync += done.eq(1)
+            with m.If(beat & ~failed & port.payload.last & ~final):
+                m.d.comb += beat_error.eq(TileError.MISSING_BEAT)
+            with m.If(beat & ~failed & ~port.payload.last & final):
+                m.d.comb += beat_error.eq(TileError.EXTRA_BEAT)
+
+        m.d.comb += self.loaded.eq(loading & Cat(*dones).all() & ~failed)
         with m.If(self.accept):
-            m.d.sync += [loading.eq(1), act_done.eq(0), wgt_done.eq(0),
-                         act_addr.eq(0), wgt_addr.eq(0)]
+            m.d.sync += [loading.eq(1), open_.eq(~j.last), red.eq(red_new)]
+            with m.If(j.first):
+                m.d.sync += blk.eq(j)
         with m.If(self.loaded):
             m.d.sync += [loading.eq(0), self.bank.eq(~self.bank)]
 
-        # Activation words.
-        act_beat = self.act.valid & self.act.ready
-        m.d.comb += [
-            self.act_wr_addr.eq(act_addr + self.bank * act_depth),
-            self.act_wr_data.eq(self.act.payload.data),
-            self.act_wr_en.eq(act_beat & (act_addr < act_depth)),
-        ]
-        with m.If(act_beat):
-            with m.If(act_addr < act_depth):
-                m.d.sync += act_addr.eq(act_addr + 1)
-            with m.If(self.act.payload.last):
-                m.d.sync += act_done.eq(1)
-
-        # Weight rows.
-        wgt_beat = self.wgt.valid & self.wgt.ready
-        m.d.comb += [
-            self.wgt_wr_addr.eq(wgt_addr + self.bank * wgt_depth),
-            self.wgt_wr_data.eq(self.wgt.payload.data),
-            self.wgt_wr_en.eq(wgt_beat & (wgt_addr < wgt_depth)),
-        ]
-        with m.If(wgt_beat):
-            with m.If(wgt_addr < wgt_depth):
-                m.d.sync += wgt_addr.eq(wgt_addr + 1)
-            with m.If(self.wgt.payload.last):
-                m.d.sync += wgt_done.eq(1)
+        with m.If(~failed):
+            with m.If(taken & (code != TileError.NONE)):
+                m.d.sync += [failed.eq(1), self.error.eq(code)]
+            with m.Elif(beat_error != TileError.NONE):
+                m.d.sync += [failed.eq(1), self.error.eq(beat_error)]
         return m

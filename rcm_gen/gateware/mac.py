@@ -16,16 +16,20 @@ __all__ = ["MAC"]
 class MAC(wiring.Component):
     """A multiplier of the configured architecture followed by an accumulator.
 
-    Each cycle, ``acc <= (0 if clear else acc) + (product if en else 0)``, where the
+    Each cycle, ``acc <= (init if clear else acc) + (product if en else 0)``, where the
     product is that of the operands presented ``config.pipeline`` cycles earlier (``en``
-    and ``clear`` travel down the pipeline with their operands).  The accumulator is
-    ``config.accumulator_width`` bits: wide enough for ``config.reduction`` worst-case
-    products.
+    and ``clear`` travel down the pipeline with their operands; ``init`` does not: it is
+    taken in the cycle the delayed ``clear`` reaches the accumulator, and is 0 without
+    ``with_init``).  The accumulator is ``config.accumulator_width`` bits: wide enough for
+    ``config.reduction`` worst-case products.
 
     Parameters
     ----------
     config : MacConfig
         The design point.
+    with_init : bool
+        Add the ``init`` port (a tile starts an output pixel from its bias or from the
+        partial sum of earlier jobs).
 
     Members
     -------
@@ -38,16 +42,19 @@ class MAC(wiring.Component):
     en : In(1)
         Accumulate this product.
     clear : In(1)
-        Start a new sum (with ``en``, the accumulator becomes this product).
+        Start a new sum (with ``en``, the accumulator becomes ``init`` plus this product).
+    init : In(signed(config.accumulator_width)), with ``with_init`` only
+        The value a new sum starts from, aligned with the accumulator (see above).
     acc : Out(signed(config.accumulator_width))
         The running sum.
     """
 
-    def __init__(self, config: MacConfig) -> None:
+    def __init__(self, config: MacConfig, *, with_init: bool = False) -> None:
         if not isinstance(config, MacConfig):
             raise TypeError(f"MAC config must be a MacConfig, not {config!r}")
         self._config = config
-        super().__init__({
+        self._with_init = bool(with_init)
+        ports = {
             "a": In(config.width),
             "w": In(config.width),
             "mode": In(LaneMode),
@@ -55,7 +62,10 @@ class MAC(wiring.Component):
             "en": In(1),
             "clear": In(1),
             "acc": Out(signed(config.accumulator_width)),
-        })
+        }
+        if self._with_init:
+            ports["init"] = In(signed(config.accumulator_width))
+        super().__init__(ports)
 
     @property
     def config(self) -> MacConfig:
@@ -87,5 +97,6 @@ class MAC(wiring.Component):
             m.d.sync += [product_r.eq(mult.product), en_p.eq(en), clear_p.eq(clear)]
             product, en, clear = product_r, en_p, clear_p
 
-        m.d.sync += self.acc.eq(Mux(clear, 0, self.acc) + Mux(en, product, 0))
+        init = self.init if self._with_init else 0
+        m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
         return m

@@ -2,14 +2,15 @@
 
 from amaranth.lib import enum
 
-__all__ = ["LaneMode"]
+__all__ = ["LaneMode", "TileError"]
 
 
 class LaneMode(enum.Enum, shape=3):
     """Lane count N of a precision-scalable multiplier, encoded as log2(N).
 
-    A design only implements the lane counts of its configuration; an encoding outside
-    that set selects the smallest configured lane count.
+    A MAC only implements the lane counts of its configuration (an encoding outside that
+    set selects the smallest configured lane count); the tile refuses a job that asks for
+    one it lacks.
     """
 
     X1 = 0
@@ -27,3 +28,31 @@ class LaneMode(enum.Enum, shape=3):
     @property
     def lanes(self) -> int:
         return 1 << self.value
+
+
+class TileError(enum.Enum, shape=4):
+    """Why the tile refused a job (its ``status.error``; sticky until reset).
+
+    Once set, the tile takes and discards every further descriptor and data beat, so a
+    host never waits on it, and sends no result of the refused job or any later one.
+    """
+
+    NONE = 0
+    #: The job's lane mode, or the lane mode of its packed output, is not in the design.
+    MODE = 1
+    #: A size is zero or beyond the design's maximum (``mb``, ``ng``, ``k``, ``s``, ``tr``,
+    #: ``tc``, ``in_h``, ``in_w``), or a padding is not smaller than the kernel.
+    SIZE = 2
+    #: The job's activations or weights exceed a buffer bank.
+    BUFFER = 3
+    #: A continuing job without an open output block, a first job while one is open, or
+    #: a continuing job whose output block (``mb``, ``tr``, ``tc``) differs.
+    SEQUENCE = 4
+    #: The output block's accumulation would exceed ``max_reduction`` steps.
+    REDUCTION = 5
+    #: Post-processing without its per-channel parameters, or a clamp with min > max.
+    PARAMS = 6
+    #: A stream's ``last`` beat came before the job's data were complete.
+    MISSING_BEAT = 7
+    #: A stream's data went on past what the job needs (no ``last`` on its final beat).
+    EXTRA_BEAT = 8

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
 from .buffers import Buffer
-from .controller import Controller
-from .drain import Drain
-from .layouts import act_layout, job_layout, out_layout, wgt_layout
+from .controller import Controller, InitFrom
+from .drain import Drain, drain_layout
+from .layouts import (
+    act_layout,
+    job_layout,
+    out_layout,
+    par_layout,
+    requant_layout,
+    status_layout,
+    wgt_layout,
+)
 from .loader import Loader
 from .mac import MAC
 
@@ -18,15 +26,22 @@ __all__ = ["Tile"]
 
 
 class Tile(wiring.Component):
-    """A convolution tile of P precision-scalable MACs with double-banked buffers.
+    """A convolution tile of P precision-scalable MACs with double-banked buffers, on-chip
+    accumulation and post-processing.
 
     A host sends a job descriptor on ``job`` and the job's activation words on ``act``
-    (layout ``[g][row][col]``, a word packing the lanes of N consecutive input channels)
-    and weight rows on ``wgt`` (layout ``[mb][g][ky][kx]``, a row holding one word for each
-    of the P output channels of block ``mb``); it receives the job's results on ``out``,
-    one row of P sums per output pixel (layout ``[mb][r][c]``).  The loader, the
-    controller and the drain work on different jobs at once: job k+1 loads while job k
-    computes and job k−1 drains.
+    (layout ``[g][row][col]``, a word packing the lanes of N consecutive input channels),
+    weight rows on ``wgt`` (layout ``[mb][g][ky][kx]``, a row holding one word for each of
+    the P output channels of block ``mb``) and, when the descriptor says ``params``, one row
+    of per-channel parameters per block on ``par``.  The jobs of an output block (``first``
+    … ``last``) accumulate in the output buffer; after the last one the block's rows
+    (layout ``[mb][r][c]``) leave on ``out``: post-processed and packed, or raw.  The
+    loader, the controller and the drain work on different jobs at once: job k+1 loads
+    while job k computes and the previous block drains.
+
+    ``status`` reports a refused job (see :class:`~rcm_gen.gateware.modes.TileError`;
+    after one, the tile discards all input and sends nothing more until reset) and a
+    saturated sum.
 
     Parameters
     ----------
@@ -38,7 +53,9 @@ class Tile(wiring.Component):
     job : In(stream.Signature(job_layout(config)))
     act : In(stream.Signature(act_layout(config)))
     wgt : In(stream.Signature(wgt_layout(config)))
+    par : In(stream.Signature(par_layout(config)))
     out : Out(stream.Signature(out_layout(config)))
+    status : Out(status_layout(config))
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -49,7 +66,9 @@ class Tile(wiring.Component):
             "job": In(stream.Signature(job_layout(config))),
             "act": In(stream.Signature(act_layout(config))),
             "wgt": In(stream.Signature(wgt_layout(config))),
+            "par": In(stream.Signature(par_layout(config))),
             "out": Out(stream.Signature(out_layout(config))),
+            "status": Out(status_layout(config)),
         })
 
     @property
@@ -61,59 +80,118 @@ class Tile(wiring.Component):
         cfg = self._config
         w = cfg.mac.width
         acc = cfg.mac.accumulator_width
+        rq = requant_layout(cfg)
+        params = data.ArrayLayout(par_layout(cfg)["data"].shape.elem_shape, cfg.p)
+        requants = data.ArrayLayout(rq, cfg.p)
 
         m.submodules.loader = loader = Loader(cfg)
         m.submodules.controller = ctrl = Controller(cfg)
         m.submodules.drain = drain = Drain(cfg)
         m.submodules.act_buf = act_buf = Buffer(w, 2 * cfg.act_buffer_depth)
         m.submodules.weight_buf = wgt_buf = Buffer(cfg.p * w, 2 * cfg.weight_buffer_depth)
-        m.submodules.out_buf = out_buf = Buffer(cfg.p * acc, 2 * cfg.out_buffer_depth)
+        m.submodules.param_buf = par_buf = Buffer(params.size, 2 * cfg.m_blocks)
+        m.submodules.outpar_buf = outpar_buf = Buffer(requants.size, 2 * cfg.m_blocks)
+        out_bufs = [Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
+                    for _ in range(2)]
+        for b, buf in enumerate(out_bufs):
+            m.submodules[f"out_buf{b}"] = buf
 
         wiring.connect(m, wiring.flipped(self.job), loader.job)
         wiring.connect(m, wiring.flipped(self.act), loader.act)
         wiring.connect(m, wiring.flipped(self.wgt), loader.wgt)
+        wiring.connect(m, wiring.flipped(self.par), loader.par)
         wiring.connect(m, drain.out, wiring.flipped(self.out))
 
-        # Buffers.
+        # Input buffers: written by the loader, read by the controller.
         m.d.comb += [
             act_buf.wr_addr.eq(loader.act_wr_addr), act_buf.wr_data.eq(loader.act_wr_data),
             act_buf.wr_en.eq(loader.act_wr_en),
             wgt_buf.wr_addr.eq(loader.wgt_wr_addr), wgt_buf.wr_data.eq(loader.wgt_wr_data),
             wgt_buf.wr_en.eq(loader.wgt_wr_en),
+            par_buf.wr_addr.eq(loader.par_wr_addr), par_buf.wr_data.eq(loader.par_wr_data),
+            par_buf.wr_en.eq(loader.par_wr_en),
             act_buf.rd_addr.eq(ctrl.act_rd_addr), wgt_buf.rd_addr.eq(ctrl.wgt_rd_addr),
-            out_buf.rd_addr.eq(drain.rd_addr), out_buf.rd_en.eq(drain.rd_en),
-            drain.rd_data.eq(out_buf.rd_data),
+            par_buf.rd_addr.eq(ctrl.par_rd_addr),
+        ]
+        par_row = params(par_buf.rd_data)
+
+        # Output banks: written (and read back for partial sums) by the controller, read by
+        # the drain once a block is finished.
+        drain_running = Signal()
+        with m.If(drain.start):
+            m.d.sync += drain_running.eq(1)
+        with m.If(drain.done):
+            m.d.sync += drain_running.eq(0)
+        psum_bank = Signal()
+        m.d.sync += psum_bank.eq(ctrl.psum_rd_bank)
+        psum = Signal(cfg.p * acc)
+        for b, buf in enumerate(out_bufs):
+            drains = drain_running & (drain.bank == b)
+            m.d.comb += [
+                buf.wr_addr.eq(ctrl.out_wr_addr),
+                buf.wr_en.eq(ctrl.out_wr_en & (ctrl.out_wr_bank == b)),
+                buf.rd_addr.eq(ctrl.psum_rd_addr),
+                buf.rd_en.eq(1),
+            ]
+            with m.If(drains):
+                m.d.comb += [buf.rd_addr.eq(drain.rd_addr), buf.rd_en.eq(drain.rd_en)]
+        m.d.comb += [psum.eq(out_bufs[0].rd_data), drain.rd_data.eq(out_bufs[0].rd_data)]
+        with m.If(psum_bank):
+            m.d.comb += psum.eq(out_bufs[1].rd_data)
+        with m.If(drain.bank):
+            m.d.comb += drain.rd_data.eq(out_bufs[1].rd_data)
+
+        # The output banks' requantization parameters: copied by the controller from the
+        # parameter buffer (the block's last job), read by the drain.
+        outpar_row = Signal(requants)
+        for i in range(cfg.p):
+            m.d.comb += [outpar_row[i].multiplier.eq(par_row[i].multiplier),
+                         outpar_row[i].shift.eq(par_row[i].shift)]
+        m.d.comb += [
+            outpar_buf.wr_addr.eq(ctrl.outpar_wr_addr), outpar_buf.wr_data.eq(outpar_row),
+            outpar_buf.wr_en.eq(ctrl.outpar_wr_en),
+            outpar_buf.rd_addr.eq(drain.par_rd_addr), outpar_buf.rd_en.eq(drain.par_rd_en),
+            drain.par_rd_data.eq(outpar_buf.rd_data),
         ]
 
         # The MACs: MAC i computes output channel i of each P-wide block.
+        act_operand = Signal(w)
+        m.d.comb += act_operand.eq(act_buf.rd_data)
+        with m.If(ctrl.use_pad):
+            m.d.comb += act_operand.eq(ctrl.pad)
         accs = []
         for i in range(cfg.p):
-            mac = MAC(cfg.mac)
+            mac = MAC(cfg.mac, with_init=True)
             m.submodules[f"mac{i}"] = mac
             m.d.comb += [
-                mac.a.eq(act_buf.rd_data),
+                mac.a.eq(act_operand),
                 mac.w.eq(wgt_buf.rd_data[i * w:(i + 1) * w]),
                 mac.mode.eq(ctrl.mode),
                 mac.act_signed.eq(ctrl.act_signed),
                 mac.en.eq(ctrl.mac_en),
                 mac.clear.eq(ctrl.mac_clear),
             ]
+            with m.Switch(ctrl.init_from):
+                with m.Case(InitFrom.PARTIAL):
+                    m.d.comb += mac.init.eq(psum[i * acc:(i + 1) * acc].as_signed())
+                with m.Case(InitFrom.BIAS):
+                    m.d.comb += mac.init.eq(par_row[i].bias)
+                with m.Default():
+                    m.d.comb += mac.init.eq(0)
             accs.append(mac.acc)
-        m.d.comb += [
-            out_buf.wr_addr.eq(ctrl.out_wr_addr),
-            out_buf.wr_data.eq(Cat(*accs)),
-            out_buf.wr_en.eq(ctrl.out_wr_en),
-        ]
+        for buf in out_bufs:
+            m.d.comb += buf.wr_data.eq(Cat(*accs))
 
         # Bank hand-over between loader, controller and drain.  An input bank is busy from
         # the loader accepting a job into it until the controller issued the job's last
         # step; it is ready from the end of loading until the controller starts the job.
-        # An output bank is busy from the controller starting a job into it until the drain
-        # sent its last row; it is ready from the last row written until the drain starts.
+        # An output bank is busy from the controller starting a block's first job in it
+        # until the drain sent the block's last row; it is ready from the block's last row
+        # written until the drain starts.
         in_busy, in_ready = Signal(2), Signal(2)
         out_busy, out_ready = Signal(2), Signal(2)
         desc = [Signal(job_layout(cfg), name=f"desc{b}") for b in range(2)]
-        rows = [Signal.like(ctrl.done_rows, name=f"rows{b}") for b in range(2)]
+        info = [Signal(drain_layout(cfg), name=f"info{b}") for b in range(2)]
         for b in range(2):
             with m.If(loader.accept & (loader.bank == b)):
                 m.d.sync += [in_busy[b].eq(1), desc[b].eq(loader.desc)]
@@ -123,12 +201,21 @@ class Tile(wiring.Component):
                 m.d.sync += in_ready[b].eq(1)
             with m.If(ctrl.start & (ctrl.in_bank == b)):
                 m.d.sync += in_ready[b].eq(0)
-            with m.If(ctrl.start & (ctrl.out_bank == b)):
+            with m.If(ctrl.start & ctrl.desc.first & (ctrl.out_bank == b)):
                 m.d.sync += out_busy[b].eq(1)
             with m.If(drain.done & (drain.bank == b)):
                 m.d.sync += out_busy[b].eq(0)
-            with m.If(ctrl.done & (ctrl.done_bank == b)):
-                m.d.sync += [out_ready[b].eq(1), rows[b].eq(ctrl.done_rows)]
+            with m.If(ctrl.start & ctrl.desc.last & (ctrl.out_bank == b)):
+                m.d.sync += [
+                    info[b].pixels.eq(ctrl.desc.tr * ctrl.desc.tc),
+                    info[b].raw.eq(ctrl.desc.raw),
+                    info[b].out_mode.eq(ctrl.desc.out_mode),
+                    info[b].out_zp.eq(ctrl.desc.out_zp),
+                    info[b].out_min.eq(ctrl.desc.out_min),
+                    info[b].out_max.eq(ctrl.desc.out_max),
+                ]
+            with m.If(ctrl.done & ctrl.done_last & (ctrl.done_bank == b)):
+                m.d.sync += [out_ready[b].eq(1), info[b].rows.eq(ctrl.done_rows)]
             with m.If(drain.start & (drain.bank == b)):
                 m.d.sync += out_ready[b].eq(0)
         m.d.comb += [
@@ -137,10 +224,16 @@ class Tile(wiring.Component):
             ctrl.in_ready.eq(in_ready),
             ctrl.out_free.eq(~out_busy),
             drain.bank_ready.eq(out_ready),
-            drain.rows.eq(rows[0]),
+            drain.info.eq(info[0]),
         ]
         with m.If(ctrl.in_bank):
             m.d.comb += ctrl.desc.eq(desc[1])
         with m.If(drain.bank):
-            m.d.comb += drain.rows.eq(rows[1])
+            m.d.comb += drain.info.eq(info[1])
+
+        # Status.
+        overflow = Signal()
+        with m.If(drain.saturated):
+            m.d.sync += overflow.eq(1)
+        m.d.comb += [self.status.error.eq(loader.error), self.status.overflow.eq(overflow)]
         return m

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..config import MacConfig, _check_int, _ConfigBase
+from ..config import MacConfig, _check_int, _ConfigBase, signed_bits, value_range
 
 __all__ = ["TILE_PRESETS", "TileConfig"]
 
@@ -24,15 +24,18 @@ class TileConfig(_ConfigBase):
     output channels × ``tr`` × ``tc`` output pixels, from up to ``tn`` words per input
     pixel (a word packs N input channels in N-lane mode, so up to ``tn``·N channels).
     ``p`` MACs work in parallel on ``p`` output channels; each accumulates one output
-    pixel over the job's channel words and kernel positions.  Buffers are double-banked,
-    so the next job loads while the current one computes and the previous one drains.
+    pixel over the job's channel words and kernel positions.  The jobs of one *output
+    block* (the same output channels and pixels, successive input channels) accumulate in
+    the output buffer: only the last one's sums leave the tile, post-processed (bias,
+    TFLite requantization, zero point, clamp, packing) or raw.  Buffers are double-banked,
+    so the next job loads while the current one computes and the previous block drains.
 
     Parameters
     ----------
     mac : MacConfig
-        The MAC design point.  Its ``reduction`` is set by the tile to the longest
-        reduction a job can ask for (the weight buffer depth), so its accumulator can
-        never overflow.
+        The MAC design point.  The tile sets its ``reduction`` to ``max_reduction`` and its
+        accumulator width to hold that many worst-case products plus a 32-bit bias, so the
+        accumulator can never overflow on a job the tile accepts.
     p : int
         MACs in parallel (output channels computed at once).
     tm : int
@@ -47,6 +50,14 @@ class TileConfig(_ConfigBase):
         Words per activation-buffer bank and P-word rows per weight-buffer bank.  ``None``
         sizes them for a 3×3, stride-1 job at full ``tn``/``tm``/``tr``/``tc`` (and never
         below one ``k_max``×``k_max`` kernel).
+    max_reduction : int
+        Longest accumulation the tile accepts for one output pixel, in MAC steps (each
+        adds one N-lane dot product), summed over the jobs of an output block.  A job
+        that would exceed it is refused.
+    ppu_lanes : int
+        Post-processing units (each requantizes one output channel per cycle); a divisor
+        of ``p``.  A result row of P channels leaves the tile every ``p / ppu_lanes``
+        cycles.
 
     Raises
     ------
@@ -66,6 +77,14 @@ class TileConfig(_ConfigBase):
     s_max: int = 2
     act_depth: int | None = None
     weight_depth: int | None = None
+    max_reduction: int = 8192
+    ppu_lanes: int = 1
+
+    #: Widths of the per-channel post-processing parameters (TFLite's int32 bias and
+    #: fixed-point multiplier, and a shift from −31 to 31).
+    BIAS_BITS: ClassVar[int] = 32
+    MULTIPLIER_BITS: ClassVar[int] = 32
+    SHIFT_BITS: ClassVar[int] = 6
 
     def __post_init__(self) -> None:
         if not isinstance(self.mac, MacConfig):
@@ -84,9 +103,22 @@ class TileConfig(_ConfigBase):
             value = getattr(self, name)
             if value is not None:
                 _range(name, value, floor, 1 << 16)
-        mac = self.mac.replace(reduction=self.weight_buffer_depth)
+        _range("max_reduction", self.max_reduction, 1, 1 << 20)
+        _check_int("Tile", "ppu_lanes", self.ppu_lanes)
+        divisors = [d for d in range(1, self.p + 1) if self.p % d == 0]
+        if self.ppu_lanes not in divisors:
+            raise ValueError(f"Tile ppu_lanes must be a divisor of p={self.p} "
+                             f"({', '.join(map(str, divisors))}), not {self.ppu_lanes!r}")
+        mac = self.mac.replace(reduction=self.max_reduction, acc_width=None)
+        mac = mac.replace(acc_width=self._acc_width_with_bias(mac))
         if mac != self.mac:
             object.__setattr__(self, "mac", mac)
+
+    def _acc_width_with_bias(self, mac: MacConfig) -> int:
+        lo = min(mac.product_range(n, s)[0] for n in mac.lanes for s in (True, False))
+        hi = max(mac.product_range(n, s)[1] for n in mac.lanes for s in (True, False))
+        b_lo, b_hi = value_range(self.BIAS_BITS, True)
+        return signed_bits(lo * self.max_reduction + b_lo, hi * self.max_reduction + b_hi)
 
     # -- derived values ---------------------------------------------------------------------
 
@@ -122,12 +154,29 @@ class TileConfig(_ConfigBase):
         return self.m_blocks * self.tr * self.tc
 
     @property
+    def param_bits(self) -> int:
+        """Bits of one output channel's post-processing parameters."""
+        return self.BIAS_BITS + self.MULTIPLIER_BITS + self.SHIFT_BITS
+
+    @property
+    def out_value_bits(self) -> int:
+        """Width of a post-processed value before packing (and of the output zero point and
+        clamp bounds): any W-bit value, signed or unsigned."""
+        return self.mac.width + 1
+
+    @property
+    def ppu_chunks(self) -> int:
+        """Cycles the post-processing units take for one row of P sums."""
+        return self.p // self.ppu_lanes
+
+    @property
     def buffer_bits(self) -> dict[str, int]:
         """Storage of each buffer, both banks."""
         w = self.mac.width
         return {
             "act": 2 * self.act_buffer_depth * w,
             "weight": 2 * self.weight_buffer_depth * self.p * w,
+            "param": 2 * self.m_blocks * self.p * self.param_bits,
             "out": 2 * self.out_buffer_depth * self.p * self.mac.accumulator_width,
         }
 

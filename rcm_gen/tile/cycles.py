@@ -1,9 +1,10 @@
 """Analytic cycle model of the tile, for one job and for a whole layer.
 
-It follows the hand-over protocol of the gateware (loader → controller → drain, two banks
-each) for a host that streams at full rate (every descriptor, activation word and weight
-row is offered as soon as the tile can take it, and every result row is taken at once).
-The tests assert that it equals the cycles measured in RTL simulation exactly.
+It follows the hand-over protocol of the gateware (loader → controller → drain; two input
+banks, two output banks) for a host that streams at full rate (every descriptor,
+activation word, weight row and parameter row is offered as soon as the tile can take it,
+and every result row is taken at once).  The tests assert that it equals the cycles
+measured in RTL simulation exactly.
 
 Cycle numbers: cycle 0 is the one in which the first job descriptor is accepted; a layer
 takes ``total`` cycles when its last result row is accepted in cycle ``total − 1``.
@@ -11,27 +12,38 @@ takes ``total`` cycles when its last result row is accepted in cycle ``total −
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from ..conv import ConvShape
+from ..gateware.ppu import PostProcessor
 from .config import TileConfig
-from .driver import Job, LayerPlan, plan_layer
+from .driver import Job, LayerPlan, PostProcess, plan_layer
 
-__all__ = ["JobTiming", "LayerCycles", "job_timings", "layer_cycles", "plan_cycles"]
+__all__ = ["JobTiming", "LayerCycles", "drain_cycles", "job_timings", "layer_cycles",
+           "plan_cycles", "plan_traffic"]
 
 
 @dataclass(frozen=True)
 class JobTiming:
-    """Event cycles of one job (see the module docstring for the origin)."""
+    """Event cycles of one job (see the module docstring for the origin).  Jobs that do
+    not complete their output block send nothing: their drain events are ``None``."""
 
     accept: int     # descriptor accepted by the loader
     loaded: int     # loader's ``loaded`` pulse
     start: int      # controller's ``start`` pulse
     release: int    # controller issues the job's last step
     written: int    # last result row written (controller's ``done``)
-    drain_start: int
-    done: int       # last result row accepted by the host
+    drain_start: int | None
+    done: int | None  # last result row accepted by the host
     steps: int      # compute steps (cycles the controller issues)
+
+    def shifted(self, d: int) -> JobTiming:
+        return replace(self, accept=self.accept + d, loaded=self.loaded + d,
+                       start=self.start + d, release=self.release + d,
+                       written=self.written + d,
+                       drain_start=None if self.drain_start is None else self.drain_start + d,
+                       done=None if self.done is None else self.done + d)
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,9 @@ class LayerCycles:
         Lane count N the layer runs at.
     jobs : int
         Tile jobs.
+    traffic : dict
+        Bytes moved into the tile (``descriptor``, ``activations``, ``weights``,
+        ``params``) and out of it (``outputs``), with ``in`` and ``out`` totals.
     """
 
     total: int
@@ -62,6 +77,7 @@ class LayerCycles:
     jobs: int
     p: int
     tiling: dict[str, int] = field(default_factory=dict)
+    traffic: dict[str, int] = field(default_factory=dict)
 
     @property
     def utilisation(self) -> float:
@@ -73,46 +89,100 @@ class LayerCycles:
         """Useful MAC-lane operations over those available in the compute phase."""
         return self.macs / (self.compute * self.p * self.lanes)
 
+    @property
+    def bytes_total(self) -> int:
+        return self.traffic.get("in", 0) + self.traffic.get("out", 0)
+
+    def latency(self, bandwidth: float | None) -> tuple[int, str]:
+        """Cycles with off-chip traffic at ``bandwidth`` bytes per cycle overlapped with
+        compute (double buffering): the larger of the two, and which one binds."""
+        if not bandwidth:
+            return self.total, "compute"
+        transfer_cycles = math.ceil(self.bytes_total / bandwidth)
+        if transfer_cycles > self.total:
+            return transfer_cycles, "memory"
+        return self.total, "compute"
+
     def to_dict(self) -> dict[str, object]:
         return {
             "total": self.total, "compute": self.compute, "ideal": self.ideal,
             "macs": self.macs, "lanes": self.lanes, "jobs": self.jobs,
             "utilisation": self.utilisation, "compute_utilisation": self.compute_utilisation,
-            "tiling": dict(self.tiling),
+            "tiling": dict(self.tiling), "traffic": dict(self.traffic),
         }
 
 
 _NEVER = -(10 ** 18)
 
 
-def _next(prev2: JobTiming | None, prev: JobTiming | None, act_words: int, weight_rows: int,
-          steps: int, out_rows: int, lat: int) -> JobTiming:
-    """Event cycles of a job after ``prev`` (and ``prev2`` before it)."""
+def drain_cycles(config: TileConfig, rows: int, raw: bool) -> int:
+    """Cycles from the drain's start to the last row accepted: one chunk of a row per
+    cycle (``p / ppu_lanes`` chunks a post-processed row, one a raw row), the memory read,
+    the post-processing pipeline and the output register."""
+    if raw:
+        return rows + 2
+    return rows * config.ppu_chunks + 2 + PostProcessor.LATENCY
+
+
+@dataclass(frozen=True)
+class _State:
+    """What the next job's timing depends on: the two jobs before it (input banks), and
+    the drains of the two output blocks before its block (output banks)."""
+
+    prev2: JobTiming | None = None
+    prev: JobTiming | None = None
+    done2: int | None = None   # drain of the block before the last drained one
+    done1: int | None = None   # drain of the last drained block
+
+    def shifted(self, d: int) -> _State:
+        return _State(None if self.prev2 is None else self.prev2.shifted(d),
+                      None if self.prev is None else self.prev.shifted(d),
+                      None if self.done2 is None else self.done2 + d,
+                      None if self.done1 is None else self.done1 + d)
+
+
+def _next(state: _State, act_words: int, weight_rows: int, par_rows: int, steps: int,
+          out_rows: int, first: bool, last: bool, lat: int, drain: int) -> _State:
+    """The state after one more job (its timing becomes ``prev``)."""
+    prev, prev2 = state.prev, state.prev2
     if prev is None:
         accept = 0
     else:
         # loader idle again, and this job's bank released by job i-2's controller
         accept = max(prev.loaded + 1, prev2.release + 1 if prev2 else _NEVER)
-    loaded = accept + max(act_words, weight_rows) + 1
-    start = max(loaded + 1, prev.release + 1 if prev else _NEVER,
-                prev2.done + 1 if prev2 else _NEVER)
+    loaded = accept + max(act_words, weight_rows, par_rows) + 1
+    start = max(loaded + 1, prev.release + 1 if prev else _NEVER)
+    if first and state.done2 is not None:  # its output bank freed by block k-2's drain
+        start = max(start, state.done2 + 1)
     release = start + steps
     written = release + 1 + lat
-    drain_start = max(written + 1, prev.done + 1 if prev else _NEVER)
-    done = drain_start + 1 + out_rows
-    return JobTiming(accept, loaded, start, release, written, drain_start, done, steps)
+    drain_start = done = None
+    done2, done1 = state.done2, state.done1
+    if last:
+        drain_start = max(written + 1, done1 + 1 if done1 is not None else _NEVER)
+        done = drain_start + drain
+        done2, done1 = done1, done
+    timing = JobTiming(accept, loaded, start, release, written, drain_start, done, steps)
+    return _State(prev, timing, done2, done1)
+
+
+def _job_leaf(plan: LayerPlan, job: Job) -> tuple:
+    k = plan.shape.k
+    return (job.act_words, job.weight_rows(k), job.mb if plan.job_params(job) else 0,
+            job.compute_steps(k), job.out_rows, job.first, job.last)
 
 
 def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTiming]:
     """Event cycles of every job of ``plan`` with a full-rate host."""
-    k = plan.shape.k
-    lat = plan.config.mac.latency
+    cfg = plan.config
+    lat = cfg.mac.latency
     jobs = list(plan.jobs()) if jobs is None else jobs
+    state = _State()
     out: list[JobTiming] = []
-    for i, job in enumerate(jobs):
-        out.append(_next(out[i - 2] if i >= 2 else None, out[i - 1] if i >= 1 else None,
-                         job.act_words, job.weight_rows(k), job.compute_steps(k),
-                         job.out_rows, lat))
+    for job in jobs:
+        leaf = _job_leaf(plan, job)
+        state = _next(state, *leaf, lat, drain_cycles(cfg, leaf[4], plan.post is None))
+        out.append(state.prev)
     return out
 
 
@@ -120,12 +190,10 @@ def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTimin
 #
 # The jobs of a layer are nested runs (output-channel blocks of row blocks of column blocks
 # of channel blocks), most of them repeats of one shape.  The recurrence is shift-invariant:
-# if the two newest timings after a run's block are those before it plus d (in every
-# event), every further block of the run adds d again.  So a run is followed block by block
-# until that happens, and then advanced in one step: the same numbers as job by job, in
-# time independent of the job count.
-
-_State = tuple[JobTiming | None, JobTiming | None]
+# if the state after a run's block is the state before it plus d (in every event), every
+# further block of the run adds d again.  So a run is followed block by block until that
+# happens, and then advanced in one step: the same numbers as job by job, in time
+# independent of the job count.
 
 
 def _rle(items: list) -> tuple:
@@ -140,57 +208,87 @@ def _rle(items: list) -> tuple:
 
 def _job_tree(plan: LayerPlan) -> tuple:
     """The plan's jobs as nested runs ((child, repeats), ...); a leaf is a job's
-    (act_words, weight_rows, steps, out_rows)."""
-    s, t, k2 = plan.shape, plan.tiling, plan.shape.k ** 2
-    ms = _rle([-(-min(t.tm, s.m - m0) // plan.config.p) for m0 in range(0, s.m, t.tm)])
+    (act_words, weight_rows, par_rows, steps, out_rows, first, last)."""
+    k2, p, n = plan.shape.k ** 2, plan.config.p, plan.lanes
+    params = plan.post is not None
     rows = _rle([(tr, in_h) for _, tr, _, in_h, _ in plan.row_blocks()])
     cols = _rle([(tc, in_w) for _, tc, _, in_w, _ in plan.col_blocks()])
-    chs = _rle([-(-min(t.channels, s.c - ch0) // plan.lanes)
-                for ch0 in range(0, s.c, t.channels)])
+    blocks = _rle([(-(-mc // p), tuple(-(-cc // n) for _, cc in plan.channel_blocks(m0, mc)))
+                   for m0, mc in plan.m_blocks()])
+
+    def leaves(mb, ngs, tr, in_h, tc, in_w):
+        out = []
+        for i, ng in enumerate(ngs):
+            first, last = i == 0, i == len(ngs) - 1
+            out.append((ng * in_h * in_w, mb * ng * k2, mb if params and (first or last) else 0,
+                        mb * tr * tc * ng * k2, mb * tr * tc if last else 0, first, last))
+        return _rle(out)
+
     return tuple(
         (tuple(
-            (tuple(
-                (tuple(((ng * in_h * in_w, mb * ng * k2, mb * tr * tc * ng * k2, mb * tr * tc),
-                        nch) for ng, nch in chs), ncol)
-                for (tc, in_w), ncol in cols), nrow)
+            (tuple((leaves(mb, ngs, tr, in_h, tc, in_w), ncol) for (tc, in_w), ncol in cols),
+             nrow)
             for (tr, in_h), nrow in rows), nm)
-        for mb, nm in ms)
-
-
-def _shift(t: JobTiming, d: int) -> JobTiming:
-    return JobTiming(t.accept + d, t.loaded + d, t.start + d, t.release + d, t.written + d,
-                     t.drain_start + d, t.done + d, t.steps)
+        for (mb, ngs), nm in blocks)
 
 
 def _uniform_shift(before: _State, after: _State) -> int | None:
     """``d`` if ``after`` is ``before`` with every event ``d`` cycles later, else None."""
-    if before[0] is None or before[1] is None:
+    if before.prev is None or before.prev2 is None or after.prev is None:
         return None
-    d = after[1].done - before[1].done
-    return d if all(_shift(b, d) == a for b, a in zip(before, after, strict=True)) else None
+    d = after.prev.release - before.prev.release
+    return d if before.shifted(d) == after else None
 
 
-def _advance(state: _State, node: tuple, lat: int) -> _State:
+def _advance(state: _State, node: tuple, plan: LayerPlan) -> _State:
     if isinstance(node[0], int):  # a job
-        return state[1], _next(*state, *node, lat)
+        cfg = plan.config
+        return _next(state, *node, cfg.mac.latency,
+                     drain_cycles(cfg, node[4], plan.post is None))
     for child, repeats in node:
         done = 0
         while done < repeats:
-            new = _advance(state, child, lat)
+            new = _advance(state, child, plan)
             done += 1
             d = _uniform_shift(state, new)
             if d is not None and done < repeats:
-                rest = repeats - done
-                new = (_shift(new[0], d * rest), _shift(new[1], d * rest))
+                new = new.shifted(d * (repeats - done))
                 done = repeats
             state = new
     return state
 
 
-def _steps(node: tuple) -> int:
+def _sum(node: tuple, index: int) -> int:
     if isinstance(node[0], int):
-        return node[2]
-    return sum(_steps(child) * repeats for child, repeats in node)
+        return node[index]
+    return sum(_sum(child, index) * repeats for child, repeats in node)
+
+
+def plan_traffic(plan: LayerPlan, tree: tuple | None = None) -> dict[str, int]:
+    """Bytes the plan moves into and out of the tile, by stream, with totals."""
+    from ..gateware.layouts import job_layout
+
+    cfg = plan.config
+    tree = _job_tree(plan) if tree is None else tree
+    jobs = _count(tree)
+    w = cfg.mac.width
+    bits = {
+        "descriptor": jobs * job_layout(cfg).size,
+        "activations": _sum(tree, 0) * w,
+        "weights": _sum(tree, 1) * cfg.p * w,
+        "params": _sum(tree, 2) * cfg.p * cfg.param_bits,
+        "outputs": _sum(tree, 4) * plan.out_row_bits(),
+    }
+    out = {name: -(-b // 8) for name, b in bits.items()}
+    out["in"] = sum(out[n] for n in ("descriptor", "activations", "weights", "params"))
+    out["out"] = out["outputs"]
+    return out
+
+
+def _count(node: tuple) -> int:
+    if isinstance(node[0], int):
+        return 1
+    return sum(_count(child) * repeats for child, repeats in node)
 
 
 def plan_cycles(plan: LayerPlan) -> LayerCycles:
@@ -198,17 +296,19 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
     grow with the number of jobs where they repeat."""
     cfg, shape = plan.config, plan.shape
     tree = _job_tree(plan)
-    last = _advance((None, None), tree, cfg.mac.latency)[1]
+    last = _advance(_State(), tree, plan).prev
     ideal = -(-shape.macs // (cfg.p * plan.lanes))
     t = plan.tiling
     return LayerCycles(
-        total=last.done + 1, compute=_steps(tree),
-        ideal=ideal, macs=shape.macs, lanes=plan.lanes, jobs=plan.job_count, p=cfg.p,
-        tiling={"tm": t.tm, "tr": t.tr, "tc": t.tc, "channels": t.channels})
+        total=last.done + 1, compute=_sum(tree, 3),
+        ideal=ideal, macs=shape.macs, lanes=plan.lanes, jobs=_count(tree), p=cfg.p,
+        tiling={"tm": t.tm, "tr": t.tr, "tc": t.tc, "channels": t.channels},
+        traffic=plan_traffic(plan, tree))
 
 
 def layer_cycles(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
-                 act_signed: bool = True) -> LayerCycles:
+                 act_signed: bool = True, post: PostProcess | None = None) -> LayerCycles:
     """Cycles of a layer on ``config``; ``ValueError`` with a one-line reason if the design
     point cannot run it."""
-    return plan_cycles(plan_layer(config, shape, act_bits, weight_bits, act_signed))
+    return plan_cycles(plan_layer(config, shape, act_bits, weight_bits, act_signed,
+                                  post=post))

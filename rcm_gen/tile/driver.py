@@ -1,34 +1,120 @@
 """Host-side driver: cuts a convolution layer into tile jobs, packs their data, and
 reassembles the output.
 
-The same plan feeds the cocotb testbench (which streams it into the RTL) and the analytic
-cycle model (which predicts the cycles of the same jobs).
+The same plan feeds the cocotb testbench (which streams it into the RTL), the bit-exact
+model of the tile and the analytic cycle model (which predicts the cycles of the same
+jobs).
+
+A layer is cut into *output blocks* (``tm`` output channels × ``tr`` × ``tc`` output
+pixels) and each block into jobs over its input channels; the jobs of a block accumulate
+in the tile, and only the last one's results leave it.  Grouped convolutions (depthwise
+included) run as jobs whose input channels are those of the block's groups, with the
+weights of other groups' channels zero.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import value_range
 from ..conv import ConvShape
 from ..reference import pack_lanes
 from .config import TileConfig
 
-__all__ = ["Job", "LayerPlan", "Tiling", "assemble_output", "job_streams", "plan_layer"]
+__all__ = [
+    "Job",
+    "LayerPlan",
+    "PostProcess",
+    "Tiling",
+    "assemble_output",
+    "check_runnable",
+    "choose_tiling",
+    "decode_rows",
+    "fold_input_zero_point",
+    "job_streams",
+    "job_weights",
+    "plan_layer",
+]
 
 
 @dataclass(frozen=True)
 class Tiling:
-    """How a layer is cut: output channels, rows and columns per job, and input channels
-    per job (a multiple of the lane count, except for the last job of a channel range)."""
+    """How a layer is cut: output channels, rows and columns per output block, and input
+    channels per job (a multiple of the lane count, except for the last job of a
+    block)."""
 
     tm: int
     tr: int
     tc: int
     channels: int
+
+
+@dataclass(frozen=True, eq=False)
+class PostProcess:
+    """How a layer's sums become its output, as a TFLite int8 kernel computes it: the
+    tile starts each sum from ``bias`` (per output channel, the input zero point already
+    folded in, see :func:`fold_input_zero_point`), then requantizes it with ``multiplier``
+    and ``shift``, adds ``zero_point`` and clamps to ``[lo, hi]``; the values leave the
+    tile packed as ``out_bits``-bit lanes (signed if ``out_signed``).
+
+    Raises
+    ------
+    ValueError
+        If a parameter does not fit the tile's registers or the clamp range does not fit
+        the output bits.
+    """
+
+    bias: tuple[int, ...]
+    multiplier: tuple[int, ...]
+    shift: tuple[int, ...]
+    zero_point: int
+    lo: int
+    hi: int
+    out_bits: int
+    out_signed: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("bias", "multiplier", "shift"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        if not len(self.bias) == len(self.multiplier) == len(self.shift):
+            raise ValueError("Post-processing bias, multiplier and shift must have one value "
+                             f"per output channel, not {len(self.bias)}, "
+                             f"{len(self.multiplier)}, {len(self.shift)}")
+        for name, bits in (("bias", TileConfig.BIAS_BITS),
+                           ("multiplier", TileConfig.MULTIPLIER_BITS)):
+            lo, hi = value_range(bits, True)
+            bad = [v for v in getattr(self, name) if not lo <= v <= hi]
+            if bad:
+                raise ValueError(f"Post-processing {name} must fit {bits}-bit signed, not "
+                                 f"{bad[0]}")
+        bad = [v for v in self.shift if not -31 <= v <= 31]
+        if bad:
+            raise ValueError(f"Post-processing shift must be from -31 to 31, not {bad[0]}")
+        lo, hi = value_range(self.out_bits, self.out_signed)
+        if not lo <= self.lo <= self.hi <= hi:
+            kind = "signed" if self.out_signed else "unsigned"
+            raise ValueError(f"Post-processing clamp range must lie within {self.out_bits}-bit "
+                             f"{kind} ({lo}..{hi}), not {self.lo}..{self.hi}")
+        if not -(1 << 16) <= self.zero_point < 1 << 16:
+            raise ValueError(f"Post-processing zero point must be a 17-bit signed integer, "
+                             f"not {self.zero_point}")
+
+    @property
+    def channels(self) -> int:
+        return len(self.bias)
+
+
+def fold_input_zero_point(bias: np.ndarray, w: np.ndarray, zero_point: int) -> np.ndarray:
+    """The bias the tile starts from when activations arrive as they are stored (with
+    their zero point) and padding carries the zero point too: TFLite computes
+    ``bias + Σ (x − zp)·w``, which is ``(bias − zp·Σ w) + Σ x·w`` (``Σ w`` over each output
+    channel's weights)."""
+    w = np.asarray(w, dtype=np.int64)
+    return np.asarray(bias, dtype=np.int64) - zero_point * w.reshape(w.shape[0], -1).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -51,6 +137,8 @@ class Job:
     in_w: int
     pad_top: int
     pad_left: int
+    first: bool    # opens its output block
+    last: bool     # completes it (its results leave the tile)
 
     @property
     def act_words(self) -> int:
@@ -61,36 +149,55 @@ class Job:
 
     @property
     def out_rows(self) -> int:
-        return self.mb * self.tr * self.tc
+        """Result rows the job sends (0 unless it completes its block)."""
+        return self.mb * self.tr * self.tc if self.last else 0
 
     def compute_steps(self, k: int) -> int:
         return self.mb * self.tr * self.tc * self.ng * k * k
 
     def descriptor(self, plan: LayerPlan) -> dict[str, int]:
         """Members of the job descriptor (see ``gateware.layouts.job_layout``)."""
-        return {
+        post = plan.post
+        d = {
             "mode": plan.lanes.bit_length() - 1, "act_signed": int(plan.act_signed),
             "mb": self.mb, "ng": self.ng, "k": plan.shape.k, "s": plan.shape.stride,
             "tr": self.tr, "tc": self.tc, "in_h": self.in_h, "in_w": self.in_w,
-            "pad_top": self.pad_top, "pad_left": self.pad_left,
+            "pad_top": self.pad_top, "pad_left": self.pad_left, "pad": plan.pad_word,
+            "first": int(self.first), "last": int(self.last),
+            "params": int(plan.job_params(self)), "raw": int(post is None),
         }
+        if post is not None:
+            d.update(out_mode=plan.out_lanes.bit_length() - 1, out_zp=post.zero_point,
+                     out_min=post.lo, out_max=post.hi)
+        return d
 
 
 def _extent_blocks(out_size: int, tile: int, stride: int, k: int, in_size: int,
-                   padding: int) -> Iterator[tuple[int, int, int, int, int]]:
+                   pad_before: int) -> Iterator[tuple[int, int, int, int, int]]:
     """One axis (rows or columns) cut into blocks of ``tile`` outputs: per block its first
-    output, output count, first stored input, stored input count and zero padding before."""
+    output, output count, first stored input, stored input count and padding before."""
     for o0 in range(0, out_size, tile):
         count = min(tile, out_size - o0)
-        v0 = o0 * stride - padding
-        v1 = (o0 + count - 1) * stride - padding + k
+        v0 = o0 * stride - pad_before
+        v1 = (o0 + count - 1) * stride - pad_before + k
         lo, hi = max(v0, 0), min(v1, in_size)
         yield o0, count, lo, hi - lo, lo - v0
 
 
+def _span(shape: ConvShape, m0: int, mcount: int) -> tuple[int, int]:
+    """Input channels [lo, hi) that output channels [m0, m0 + mcount) read."""
+    g0 = m0 // shape.group_out
+    g1 = (m0 + mcount - 1) // shape.group_out
+    return g0 * shape.group_in, (g1 + 1) * shape.group_in
+
+
 @dataclass(frozen=True)
 class LayerPlan:
-    """A layer cut into jobs for one design point, lane mode and signedness."""
+    """A layer cut into jobs for one design point, lane mode and signedness.
+
+    ``post`` is how the sums are post-processed (``None``: the raw sums leave the tile);
+    ``pad_value`` is what padded activations hold (TFLite: the input zero point).
+    """
 
     config: TileConfig
     shape: ConvShape
@@ -99,40 +206,98 @@ class LayerPlan:
     weight_bits: int
     act_signed: bool
     tiling: Tiling
+    post: PostProcess | None = None
+    pad_value: int = 0
+    out_lanes: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        out_lanes = 1
+        if self.post is not None:
+            out_lanes = self.config.mac.lanes_for_bits(self.post.out_bits, 1)
+        object.__setattr__(self, "out_lanes", out_lanes)
+
+    @property
+    def pad_word(self) -> int:
+        """The word the MACs see at padded positions: ``pad_value`` in every lane."""
+        if not self.pad_value:
+            return 0
+        return int(pack_lanes(np.full(self.lanes, self.pad_value), self.config.mac.width,
+                              self.act_signed))
+
+    def job_params(self, job: Job) -> bool:
+        """Whether the job carries per-channel parameters (a post-processed block's first
+        job, for the bias, and its last, for the requantization)."""
+        return self.post is not None and (job.first or job.last)
 
     def row_blocks(self) -> Iterator[tuple[int, int, int, int, int]]:
         """Output-row blocks in streaming order: (r0, tr, y_lo, in_h, pad_top)."""
         s = self.shape
-        return _extent_blocks(s.ho, self.tiling.tr, s.stride, s.k, s.h, s.padding)
+        return _extent_blocks(s.ho, self.tiling.tr, s.stride, s.k, s.h, s.pad_top)
 
     def col_blocks(self) -> Iterator[tuple[int, int, int, int, int]]:
         """Output-column blocks in streaming order: (c0, tc, x_lo, in_w, pad_left)."""
         s = self.shape
-        return _extent_blocks(s.wo, self.tiling.tc, s.stride, s.k, s.w, s.padding)
+        return _extent_blocks(s.wo, self.tiling.tc, s.stride, s.k, s.w, s.pad_left)
+
+    def channel_blocks(self, m0: int, mcount: int) -> list[tuple[int, int]]:
+        """Input-channel blocks (ch0, count) of the output channels [m0, m0 + mcount)."""
+        lo, hi = _span(self.shape, m0, mcount)
+        t = self.tiling.channels
+        return [(ch0, min(t, hi - ch0)) for ch0 in range(lo, hi, t)]
+
+    def m_blocks(self) -> Iterator[tuple[int, int]]:
+        """Output-channel blocks (m0, count)."""
+        s, t = self.shape, self.tiling
+        for m0 in range(0, s.m, t.tm):
+            yield m0, min(t.tm, s.m - m0)
 
     def jobs(self) -> Iterator[Job]:
         """Jobs in streaming order: output-channel blocks, then output row blocks, then
-        column blocks, then input-channel blocks (whose partial sums the host adds)."""
-        s, t = self.shape, self.tiling
-        n = self.lanes
+        column blocks, then the input-channel blocks that accumulate in the tile."""
+        n, p = self.lanes, self.config.p
         cols = list(self.col_blocks())
-        for m0 in range(0, s.m, t.tm):
-            mcount = min(t.tm, s.m - m0)
+        for m0, mcount in self.m_blocks():
+            chs = self.channel_blocks(m0, mcount)
             for r0, tr, y_lo, in_h, pad_top in self.row_blocks():
                 for c0, tc, x_lo, in_w, pad_left in cols:
-                    for ch0 in range(0, s.c, t.channels):
-                        chcount = min(t.channels, s.c - ch0)
+                    for i, (ch0, chcount) in enumerate(chs):
                         yield Job(m0=m0, mcount=mcount, r0=r0, c0=c0, tr=tr, tc=tc,
                                   ch0=ch0, chcount=chcount, ng=math.ceil(chcount / n),
-                                  mb=math.ceil(mcount / self.config.p),
-                                  y_lo=y_lo, x_lo=x_lo, in_h=in_h, in_w=in_w,
-                                  pad_top=pad_top, pad_left=pad_left)
+                                  mb=math.ceil(mcount / p), y_lo=y_lo, x_lo=x_lo,
+                                  in_h=in_h, in_w=in_w, pad_top=pad_top, pad_left=pad_left,
+                                  first=i == 0, last=i == len(chs) - 1)
+
+    def output_jobs(self) -> Iterator[Job]:
+        """The jobs whose results leave the tile (the last of each output block)."""
+        return (job for job in self.jobs() if job.last)
 
     @property
     def job_count(self) -> int:
         s, t = self.shape, self.tiling
-        return (math.ceil(s.m / t.tm) * math.ceil(s.ho / t.tr) * math.ceil(s.wo / t.tc)
-                * math.ceil(s.c / t.channels))
+        blocks = math.ceil(s.ho / t.tr) * math.ceil(s.wo / t.tc)
+        return blocks * sum(len(self.channel_blocks(m0, mc)) for m0, mc in self.m_blocks())
+
+    # -- off-chip traffic (bits of every beat's payload) -----------------------------------
+
+    def out_row_bits(self) -> int:
+        cfg = self.config
+        if self.post is None:
+            return cfg.p * cfg.mac.accumulator_width
+        return cfg.p * cfg.mac.width // self.out_lanes
+
+    def traffic_bits(self, job: Job) -> dict[str, int]:
+        """Bits the job moves into and out of the tile, by stream."""
+        cfg = self.config
+        w = cfg.mac.width
+        from ..gateware.layouts import job_layout  # the descriptor's width
+
+        return {
+            "descriptor": job_layout(cfg).size,
+            "activations": job.act_words * w,
+            "weights": job.weight_rows(self.shape.k) * cfg.p * w,
+            "params": (job.mb * cfg.p * cfg.param_bits) if self.job_params(job) else 0,
+            "outputs": job.out_rows * self.out_row_bits(),
+        }
 
 
 def check_runnable(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
@@ -144,90 +309,96 @@ def check_runnable(config: TileConfig, shape: ConvShape, act_bits: int, weight_b
         raise ValueError(f"kernel {shape.k} is beyond the tile's k_max={config.k_max}")
     if shape.stride > config.s_max:
         raise ValueError(f"stride {shape.stride} is beyond the tile's s_max={config.s_max}")
-    if shape.padding > shape.k - 1:
-        raise ValueError(f"padding {shape.padding} must be from 0 to k-1={shape.k - 1}")
+    for side in ("top", "bottom", "left", "right"):
+        pad = getattr(shape, f"pad_{side}")
+        if pad > shape.k - 1:
+            raise ValueError(f"padding {pad} ({side}) must be from 0 to k-1={shape.k - 1}")
     for name, bits in (("activation", act_bits), ("weight", weight_bits)):
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= mac.width:
             raise ValueError(f"{name} bits must be from 1 to {mac.width}, not {bits!r}")
-    return mac.lanes_for_bits(act_bits, weight_bits)
+    lanes = mac.lanes_for_bits(act_bits, weight_bits)
+    _check_reduction(config, math.ceil(shape.group_in / lanes) * shape.k ** 2)
+    return lanes
 
 
-def _in_extent(out_tile: int, stride: int, k: int, size: int, padding: int) -> int:
+def _check_reduction(config: TileConfig, steps: int) -> None:
+    if steps > config.max_reduction:
+        raise ValueError(f"a reduction of {steps} steps per output is beyond the tile's "
+                         f"max_reduction={config.max_reduction}")
+
+
+def _in_extent(out_tile: int, stride: int, k: int, size: int, pads: int) -> int:
     """Input rows (or columns) a job of ``out_tile`` output rows needs, at most."""
-    return min((out_tile - 1) * stride + k, size + 2 * padding)
+    return min((out_tile - 1) * stride + k, size + pads)
 
 
-def _fits(config: TileConfig, shape: ConvShape, lanes: int, tm: int, tr: int, tc: int,
+def _fits(config: TileConfig, shape: ConvShape, tm: int, tr: int, tc: int,
           groups: int) -> bool:
-    in_h = _in_extent(tr, shape.stride, shape.k, shape.h, shape.padding)
-    in_w = _in_extent(tc, shape.stride, shape.k, shape.w, shape.padding)
+    in_h = _in_extent(tr, shape.stride, shape.k, shape.h, shape.pad_top + shape.pad_bottom)
+    in_w = _in_extent(tc, shape.stride, shape.k, shape.w, shape.pad_left + shape.pad_right)
     mb = math.ceil(tm / config.p)
     return (groups <= config.tn and groups * in_h * in_w <= config.act_buffer_depth
             and mb * groups * shape.k * shape.k <= config.weight_buffer_depth)
 
 
-def _max_groups(config: TileConfig, shape: ConvShape, lanes: int, tm: int, tr: int,
-                tc: int) -> int:
+def _max_groups(config: TileConfig, shape: ConvShape, tm: int, tr: int, tc: int,
+                span_words: int) -> int:
     """Most channel groups (words per pixel) a job of this extent can hold (0: none)."""
-    lo, hi = 0, min(config.tn, math.ceil(shape.c / lanes))
+    lo, hi = 0, min(config.tn, span_words)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _fits(config, shape, lanes, tm, tr, tc, mid):
+        if _fits(config, shape, tm, tr, tc, mid):
             lo = mid
         else:
             hi = mid - 1
     return lo
 
 
-def _blocks(total: int, size: int, unit: int) -> int:
-    """Sum over the blocks of ``total`` cut into ``size`` of ceil(block / unit)."""
-    full, rest = divmod(total, size)
-    return full * math.ceil(size / unit) + (math.ceil(rest / unit) if rest else 0)
+def _span_size(shape: ConvShape, tm: int) -> int:
+    """Input channels of the largest block of ``tm`` output channels."""
+    return max(hi - lo for lo, hi in (_span(shape, m0, min(tm, shape.m - m0))
+                                      for m0 in range(0, shape.m, tm)))
 
 
-def _estimate(config: TileConfig, shape: ConvShape, lanes: int, tm: int, tr: int, tc: int,
-              groups: int) -> int:
-    """Cycles of a tiling, estimated: the exact compute steps of all jobs, plus for every
-    job what a full-size job spends beyond its compute (its load or drain when longer, and
-    the hand-over cycle), plus the first job's load."""
-    k2 = shape.k * shape.k
-    groups_total = math.ceil(shape.c / lanes)
-    n_ch = math.ceil(groups_total / groups)
-    groups = math.ceil(groups_total / n_ch)   # spread evenly, as plan_layer does
-    channels = min(groups * lanes, shape.c)
-    jobs = (math.ceil(shape.m / tm) * math.ceil(shape.ho / tr) * math.ceil(shape.wo / tc)
-            * n_ch)
-    compute = (_blocks(shape.m, tm, config.p) * shape.ho * shape.wo
-               * _blocks(shape.c, channels, lanes) * k2)
-    mb = math.ceil(tm / config.p)
-    in_h = _in_extent(tr, shape.stride, shape.k, shape.h, shape.padding)
-    in_w = _in_extent(tc, shape.stride, shape.k, shape.w, shape.padding)
-    steps = mb * tr * tc * groups * k2
-    load = max(groups * in_h * in_w, mb * groups * k2)
-    per_job = max(steps + 1, load + 2, mb * tr * tc + 2) - steps
-    return compute + jobs * per_job + load
+def _tm_options(config: TileConfig, shape: ConvShape) -> list[int]:
+    """Output channels per block to try: multiples of P up to ``tm`` (and the layer's
+    channel count); for grouped layers only those whose blocks align with the groups."""
+    top = min(config.tm, shape.m)
+    options = sorted({*range(config.p, top + 1, config.p), top}, reverse=True)
+    if shape.groups > 1:
+        mg = shape.group_out
+        options = [t for t in options if t % mg == 0 or mg % t == 0] or [min(top, mg)]
+    return options
 
 
-def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int) -> Tiling:
-    """The tiling of ``shape`` onto ``config``: of all output-row and -column extents up
-    to the tile's (and output channels in steps of P), each with as many input channels
-    per job as the buffers hold, the one with the fewest estimated cycles (ties: the
-    larger job)."""
+def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int,
+                  post: PostProcess | None = None) -> Tiling:
+    """The tiling of ``shape`` onto ``config`` with the fewest cycles, by the exact cycle
+    model: every output-channel, row and column extent up to the tile's, each with as many
+    input channels per job as the buffers hold, spread evenly over the block's jobs (ties:
+    the larger job)."""
+    from .cycles import plan_cycles
+
     best: tuple[int, int, Tiling] | None = None
-    tm_options = range(min(config.tm, shape.m), 0, -config.p)
-    for i, tm in enumerate(list(tm_options) or [min(config.tm, shape.m)]):
-        if i >= 2 and best is not None:  # the two widest that fit, or narrower until one does
-            break
+    options = [tm for tm in _tm_options(config, shape)
+               if math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
+               <= config.max_reduction]
+    if not options:
+        tm = _tm_options(config, shape)[-1]
+        _check_reduction(config, math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2)
+    for tm in options:
+        lo, hi = _span(shape, 0, tm)
+        span_words = math.ceil((hi - lo) / lanes)
         for tr in range(min(config.tr, shape.ho), 0, -1):
             for tc in range(min(config.tc, shape.wo), 0, -1):
-                groups = _max_groups(config, shape, lanes, tm, tr, tc)
+                groups = _max_groups(config, shape, tm, tr, tc, span_words)
                 if not groups:
                     continue
-                n_ch = math.ceil(math.ceil(shape.c / lanes) / groups)
-                spread = math.ceil(math.ceil(shape.c / lanes) / n_ch)
-                tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, shape.c))
-                key = (_estimate(config, shape, lanes, tm, tr, tc, groups),
-                       -(tm * tr * tc * spread))
+                n_ch = math.ceil(span_words / groups)
+                spread = math.ceil(span_words / n_ch)
+                tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
+                plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
+                key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
                 if best is None or key < best[:2]:
                     best = (*key, tiling)
     if best is None:  # buffers hold at least one k_max x k_max kernel of one channel group
@@ -236,22 +407,50 @@ def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int) -> Tiling:
 
 
 def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
-               act_signed: bool = True, tiling: Tiling | None = None) -> LayerPlan:
+               act_signed: bool = True, tiling: Tiling | None = None,
+               post: PostProcess | None = None, pad_value: int = 0) -> LayerPlan:
     """Cut a layer into jobs; ``ValueError`` with a reason if the design point cannot run
-    it."""
+    it (or ``post`` does not match the layer)."""
     lanes = check_runnable(config, shape, act_bits, weight_bits, act_signed)
+    if post is not None:
+        if post.channels != shape.m:
+            raise ValueError(f"post-processing has {post.channels} channels, the layer "
+                             f"{shape.m}")
+        if post.out_bits > config.mac.width // min(config.mac.lanes):
+            raise ValueError(f"output bits {post.out_bits} are beyond the tile's "
+                             f"{config.mac.width}")
+    lo, hi = value_range(act_bits, act_signed)
+    if not lo <= pad_value <= hi:
+        raise ValueError(f"padding value {pad_value} does not fit the activations "
+                         f"({lo}..{hi})")
     if tiling is None:
-        tiling = choose_tiling(config, shape, lanes)
-    return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling)
+        tiling = choose_tiling(config, shape, lanes, post)
+    return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling, post,
+                     pad_value)
 
 
 # -- data -----------------------------------------------------------------------------------
 
 
+def job_weights(plan: LayerPlan, job: Job, w: np.ndarray) -> np.ndarray:
+    """The job's weights as a dense (mcount, chcount, k, k) block: each output channel's
+    weights on its group's input channels, zero on other groups' channels."""
+    s = plan.shape
+    wt = np.zeros((job.mcount, job.chcount, s.k, s.k), dtype=np.int64)
+    for mi in range(job.mcount):
+        mo = job.m0 + mi
+        g_lo = (mo // s.group_out) * s.group_in
+        lo, hi = max(job.ch0, g_lo), min(job.ch0 + job.chcount, g_lo + s.group_in)
+        if lo < hi:
+            wt[mi, lo - job.ch0:hi - job.ch0] = w[mo, lo - g_lo:hi - g_lo]
+    return wt
+
+
 def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Activation words (``[g][row][col]``) and weight rows (``[mb][g][ky][kx]``, each an
-    array of P words) of ``job``, as unsigned integers."""
+                ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int, int]]]]:
+    """Activation words (``[g][row][col]``), weight rows (``[mb][g][ky][kx]``, each an
+    array of P words) as unsigned integers, and parameter rows (per block, P channels'
+    (bias, multiplier, shift); empty unless the job carries parameters)."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
     width = cfg.mac.width
     # Activations: (ng·N, in_h, in_w) channels padded with zeros to whole words.
@@ -263,22 +462,59 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
     # Weights: (mb·P, ng·N, k, k) with zeros beyond the job's channels.
     k = s.k
     wt = np.zeros((job.mb * cfg.p, job.ng * n, k, k), dtype=np.int64)
-    wt[:job.mcount, :job.chcount] = w[job.m0:job.m0 + job.mcount, job.ch0:job.ch0 + job.chcount]
+    wt[:job.mcount, :job.chcount] = job_weights(plan, job, w)
     # → [mb][g][ky][kx][p][lane]
     wt = wt.reshape(job.mb, cfg.p, job.ng, n, k, k).transpose(0, 2, 4, 5, 1, 3)
     weight_words = pack_lanes(wt, width, True).reshape(-1, cfg.p)
-    return act_words, weight_words
+    params: list[list[tuple[int, int, int]]] = []
+    if plan.job_params(job):
+        post = plan.post
+        for b in range(job.mb):
+            row = []
+            for i in range(cfg.p):
+                mo = job.m0 + b * cfg.p + i
+                if mo < job.m0 + job.mcount:
+                    row.append((post.bias[mo], post.multiplier[mo], post.shift[mo]))
+                else:
+                    row.append((0, 0, 0))
+            params.append(row)
+    return act_words, weight_words, params
+
+
+def decode_rows(plan: LayerPlan, rows: np.ndarray) -> np.ndarray:
+    """Output words (an array of unsigned row integers as Python ints, or already split
+    per MAC for raw rows) to values, shape (rows, P)."""
+    cfg = plan.config
+    if plan.post is None:
+        acc = cfg.mac.accumulator_width
+        words = [int(r) for r in rows]
+        out = np.zeros((len(words), cfg.p), dtype=np.int64)
+        for j, word in enumerate(words):
+            for i in range(cfg.p):
+                v = (word >> (i * acc)) & ((1 << acc) - 1)
+                out[j, i] = v - (1 << acc) if v >> (acc - 1) else v
+        return out
+    lane = cfg.mac.width // plan.out_lanes
+    words = np.array([int(r) & ((1 << (cfg.p * lane)) - 1) for r in rows], dtype=object)
+    out = np.zeros((len(words), cfg.p), dtype=np.int64)
+    for i in range(cfg.p):
+        raw = np.array([(int(wd) >> (i * lane)) & ((1 << lane) - 1) for wd in words],
+                       dtype=np.int64)
+        if plan.post.out_signed:
+            raw = np.where(raw >= 1 << (lane - 1), raw - (1 << lane), raw)
+        out[:, i] = raw
+    return out
 
 
 def assemble_output(plan: LayerPlan, results: list[np.ndarray]) -> np.ndarray:
-    """The layer's output (int64, M × Ho × Wo) from each job's result rows (array of
-    shape (out_rows, P), signed), adding partial sums over input-channel jobs."""
+    """The layer's output (int64, M × Ho × Wo) from the result rows (values, shape
+    (out_rows, P)) of each job that completes a block, in order."""
     s, p = plan.shape, plan.config.p
     y = np.zeros((s.m, s.ho, s.wo), dtype=np.int64)
-    for job, rows in zip(plan.jobs(), results, strict=True):
+    for job, rows in zip(plan.output_jobs(), results, strict=True):
         blk = np.asarray(rows, dtype=np.int64).reshape(job.mb, job.tr, job.tc, p)
         blk = blk.transpose(0, 3, 1, 2).reshape(job.mb * p, job.tr, job.tc)
-        y[job.m0:job.m0 + job.mcount, job.r0:job.r0 + job.tr, job.c0:job.c0 + job.tc] += (
+        y[job.m0:job.m0 + job.mcount, job.r0:job.r0 + job.tr, job.c0:job.c0 + job.tc] = (
             blk[:job.mcount])
     return y
 
@@ -291,3 +527,5 @@ def check_operands(x: np.ndarray, w: np.ndarray, act_bits: int, weight_bits: int
 
     check_fits("input", x, act_bits, act_signed)
     check_fits("weights", w, weight_bits, True)
+
+
