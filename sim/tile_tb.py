@@ -84,17 +84,19 @@ async def _count_run_cycles(dut, counter: dict) -> None:
         counter["run"] += round((get_sim_time("ns") - t0) / PERIOD_NS)
 
 
-def _beats(cfg: TileConfig, plan, jobs, x, w, inject: dict | None):
-    """Descriptor, activation, weight and parameter beats of the jobs; ``inject`` spoils
-    one job (a descriptor field set to a value, or a stream's beat dropped or added)."""
+def _beats(cfg: TileConfig, plan, jobs, x, w, inject: list[dict]):
+    """Descriptor, activation, weight and parameter beats of the jobs; each entry of
+    ``inject`` spoils a job (a descriptor field set to a value, or a stream's last beat
+    dropped or one added)."""
     jl, pl = job_layout(cfg), par_layout(cfg)
     width = cfg.mac.width
     beats: dict[str, list[int]] = {"job": [], "act": [], "wgt": [], "par": []}
     for i, job in enumerate(jobs):
-        spoil = inject if inject and inject["job"] == i else None
+        spoils = [sp for sp in inject if sp["job"] == i]
         desc = job.descriptor(plan)
-        if spoil and spoil["kind"] == "descriptor":
-            desc.update(spoil["set"])
+        for spoil in spoils:
+            if spoil["kind"] == "descriptor":
+                desc.update(spoil["set"])
         beats["job"].append(pack_payload(jl, desc))
         acts, wgts, pars = job_streams(plan, job, x, w)
         streams = {
@@ -105,10 +107,11 @@ def _beats(cfg: TileConfig, plan, jobs, x, w, inject: dict | None):
         }
         flag_bits = {"act": width, "wgt": cfg.p * width, "par": pl["last"].offset}
         for name, words in streams.items():
-            if spoil and spoil["kind"] == "drop_beat" and spoil["stream"] == name:
-                words = words[:-1]
-            if spoil and spoil["kind"] == "extra_beat" and spoil["stream"] == name:
-                words = [*words, words[-1]]
+            for spoil in spoils:
+                if spoil["kind"] == "drop_beat" and spoil["stream"] == name:
+                    words = words[:-1]
+                if spoil["kind"] == "extra_beat" and spoil["stream"] == name:
+                    words = [*words, words[-1]]
             for k, word in enumerate(words):
                 beats[name].append(word | (int(k == len(words) - 1) << flag_bits[name]))
     return beats
@@ -142,8 +145,7 @@ async def _run_case(dut, cfg: TileConfig, case: dict) -> dict:
     plan = plan_layer(cfg, shape, case["act_bits"], case["weight_bits"], case["act_signed"],
                       post=post, pad_value=case.get("pad_value", 0))
     jobs = list(plan.jobs())
-    inject = case.get("inject")
-    beats = _beats(cfg, plan, jobs, x, w, inject)
+    beats = _beats(cfg, plan, jobs, x, w, case.get("inject") or [])
     rng = random.Random(case.get("seed", 1))
     idle = float(case.get("idle", 0.0))
     bp = float(case.get("backpressure", 0.0))
@@ -188,8 +190,12 @@ async def _run_case(dut, cfg: TileConfig, case: dict) -> dict:
         status = dut.status.value.to_unsigned()
         if status & 0xF and error_cycle is None:
             error_cycle = cycle
+        if error_cycle is not None:
+            assert cycle - error_cycle < STALL_CYCLES, (
+                f"the tile stopped taking beats after refusing a job (cycle {cycle})")
         if error_cycle is not None and (cycle - error_cycle >= AFTER_ERROR_CYCLES
                                         and all(s.finished for s in streams)):
+            await FallingEdge(dut.clk)
             break
         idle_ports = (all(s.finished or (s.offered and not s.ready.value) for s in streams)
                       and not dut.out__valid.value and not idle and not bp

@@ -1,5 +1,6 @@
 """The host driver and the cycle model, without simulation: tilings fit the buffers, jobs
-cover the layer, and a numpy emulation of the tile's jobs reassembles the exact conv2d."""
+cover the layer, and a numpy emulation of the tile's jobs (accumulating over a block's
+jobs, padding with the pad word, post-processing) reproduces the reference."""
 
 import math
 
@@ -8,62 +9,89 @@ import pytest
 
 from rcm_gen.conv import ConvShape
 from rcm_gen.presets import preset
-from rcm_gen.reference import conv2d, unpack_lanes
+from rcm_gen.reference import requantize, unpack_lanes
 from rcm_gen.tile.cycles import layer_cycles
 from rcm_gen.tile.driver import assemble_output, job_streams, plan_layer
+from rcm_gen.tile.simulate import expected_output, random_post
 
 
-def emulate_job(plan, job, acts, wgts):
-    """What the tile computes for one job, from the streamed words (the loop nest of the
-    controller, in numpy)."""
+def emulate_job(plan, job, acts, wgts, pars, sums):
+    """What the tile computes for one job from the streamed words (the loop nest of the
+    controller, in numpy): ``sums`` (the block's partial sums) updated in place; the
+    post-processed or raw rows returned when the job completes its block."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
     width = cfg.mac.width
     a = unpack_lanes(acts, width, n, plan.act_signed).reshape(job.ng, job.in_h, job.in_w, n)
+    pad = unpack_lanes(np.array([plan.pad_word]), width, n, plan.act_signed)[0]
     wv = unpack_lanes(wgts, width, n, True).reshape(job.mb, job.ng, s.k, s.k, cfg.p, n)
-    rows = np.zeros((job.mb, job.tr, job.tc, cfg.p), dtype=np.int64)
-    for r in range(job.tr):
-        for c in range(job.tc):
-            for ky in range(s.k):
-                for kx in range(s.k):
-                    iy = r * s.stride + ky - job.pad_top
-                    ix = c * s.stride + kx - job.pad_left
-                    if 0 <= iy < job.in_h and 0 <= ix < job.in_w:
-                        # sum over g and lanes
-                        rows[:, r, c, :] += np.einsum("gn,bgpn->bp", a[:, iy, ix, :],
-                                                      wv[:, :, ky, kx, :, :])
-    return rows.reshape(-1, cfg.p)
+    if job.first:
+        sums[...] = 0
+        if pars:
+            sums += np.array([[c[0] for c in row] for row in pars])[:, None, None, :]
+    # The input the job's windows cover, padding holding the pad word.
+    rows, cols = (job.tr - 1) * s.stride + s.k, (job.tc - 1) * s.stride + s.k
+    window = np.broadcast_to(pad, (job.ng, rows, cols, n)).copy()
+    h = min(job.in_h, rows - job.pad_top)
+    w = min(job.in_w, cols - job.pad_left)
+    window[:, job.pad_top:job.pad_top + h, job.pad_left:job.pad_left + w] = a[:, :h, :w]
+    for ky in range(s.k):
+        for kx in range(s.k):
+            patch = window[:, ky:ky + s.stride * (job.tr - 1) + 1:s.stride,
+                           kx:kx + s.stride * (job.tc - 1) + 1:s.stride]
+            sums += np.einsum("grcn,bgpn->brcp", patch, wv[:, :, ky, kx])
+    if not job.last:
+        return None
+    rows = sums.reshape(-1, cfg.p).copy()
+    if plan.post is None:
+        return rows
+    mult = np.array([[c[1] for c in row] for row in pars])
+    shift = np.array([[c[2] for c in row] for row in pars])
+    blk = rows.reshape(job.mb, job.tr * job.tc, cfg.p)
+    values, _ = requantize(blk, mult[:, None, :], shift[:, None, :], plan.post.zero_point,
+                           plan.post.lo, plan.post.hi)
+    return values.reshape(-1, cfg.p)
 
 
 SHAPES = [
     ConvShape(3, 5, 9, 9, 3, 1, 1), ConvShape(7, 9, 11, 10, 5, 2, 2),
     ConvShape(1, 1, 7, 7, 7, 2, 3), ConvShape(17, 3, 6, 5, 1, 1, 0),
     ConvShape(40, 20, 8, 8, 3, 1, 1), ConvShape(3, 64, 30, 30, 7, 2, 3),
+    ConvShape(12, 12, 7, 6, 3, 2, groups=12, pads=(0, 1, 1, 0)),
+    ConvShape(6, 12, 5, 5, 3, 1, 1, groups=3), ConvShape(5, 10, 4, 4, 3, 1, 1, groups=5),
 ]
 
 
 @pytest.mark.parametrize("name", ["rcm-small", "rcm-default", "rcm-default-fixed"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("bits, act_signed", [(16, True), (8, False), (4, True), (2, False)])
-def test_jobs_reassemble_exact_conv(name, shape, bits, act_signed):
+@pytest.mark.parametrize("bits, act_signed, post", [(16, True, False), (8, False, True),
+                                                    (4, True, True), (2, False, False)])
+def test_jobs_reproduce_the_reference(name, shape, bits, act_signed, post):
     cfg = preset(name)
     rng = np.random.default_rng(shape.c * 31 + bits)
     lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if act_signed else (0, 1 << bits)
     x = rng.integers(lo, hi, size=(shape.c, shape.h, shape.w))
-    w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(shape.m, shape.c, shape.k,
-                                                                  shape.k))
-    plan = plan_layer(cfg, shape, bits, bits, act_signed)
+    w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1),
+                     size=(shape.m, shape.group_in, shape.k, shape.k))
+    pp = random_post(rng, shape, bits, bits, 16) if post else None
+    pad_value = int(rng.integers(lo, hi)) if post else 0
+    plan = plan_layer(cfg, shape, bits, bits, act_signed, post=pp, pad_value=pad_value)
     results = []
+    sums = None
     for job in plan.jobs():
-        acts, wgts = job_streams(plan, job, x, w)
+        acts, wgts, pars = job_streams(plan, job, x, w)
         # every job fits the buffers and the accumulator's reduction
         assert len(acts) == job.act_words <= cfg.act_buffer_depth
         assert len(wgts) == job.weight_rows(shape.k) <= cfg.weight_buffer_depth
-        assert job.ng <= cfg.tn and job.out_rows <= cfg.out_buffer_depth
-        assert job.ng * shape.k ** 2 <= cfg.mac.max_reduction
-        results.append(emulate_job(plan, job, acts, wgts))
-    assert len(results) == plan.job_count
-    assert np.array_equal(assemble_output(plan, results), conv2d(x, w, shape.stride,
-                                                                  shape.padding))
+        assert job.ng <= cfg.tn and job.mb * job.tr * job.tc <= cfg.out_buffer_depth
+        assert len(pars) == (job.mb if pp is not None and (job.first or job.last) else 0)
+        if job.first:
+            sums = np.zeros((job.mb, job.tr, job.tc, cfg.p), dtype=np.int64)
+        rows = emulate_job(plan, job, acts, wgts, pars, sums)
+        if rows is not None:
+            results.append(rows)
+    assert sum(1 for _ in plan.jobs()) == plan.job_count
+    expected, _ = expected_output(shape, x, w, pp, pad_value)
+    assert np.array_equal(assemble_output(plan, results), expected)
 
 
 def test_lanes_follow_bits():
@@ -126,18 +154,24 @@ def test_layer_model_equals_job_by_job_recurrence():
         p = int(rng.choice([1, 2, 4]))
         cfg = base.replace(p=p, tm=p * int(rng.integers(1, 4)), tn=int(rng.integers(1, 5)),
                            tr=int(rng.integers(1, 5)), tc=int(rng.integers(1, 5)))
+        if rng.random() < 0.5:
+            cfg = cfg.replace(ppu_lanes=int(rng.choice([d for d in (1, 2, 4) if p % d == 0])))
         k = int(rng.choice([1, 3, 5, 7]))
         stride = int(rng.choice([1, 2]))
         h, w = int(rng.integers(k, 20)), int(rng.integers(k, 20))
-        shape = ConvShape(int(rng.integers(1, 40)), int(rng.integers(1, 20)), h, w, k, stride,
-                          int(rng.integers(0, k // 2 + 1)))
+        groups = int(rng.choice([1, 1, 2, 3]))
+        c, m = groups * int(rng.integers(1, 14)), groups * int(rng.integers(1, 7))
+        shape = ConvShape(c, m, h, w, k, stride, int(rng.integers(0, k // 2 + 1)),
+                          groups=groups)
         bits = int(rng.choice([16, 8, 6, 4, 2]))
         if bits > 8 and not cfg.is_fixed and rng.random() < 0.5:
             bits = 4
-        plan = plan_layer(cfg, shape, bits, bits)
+        post = random_post(rng, shape, bits, bits, 16) if rng.random() < 0.5 else None
+        plan = plan_layer(cfg, shape, bits, bits, post=post)
         fast = plan_cycles(plan)
         timings = job_timings(plan)
-        assert fast.total == timings[-1].done + 1, (cfg, shape, bits)
+        assert fast.total == max(t.done for t in timings if t.done is not None) + 1, (
+            cfg, shape, bits)
         assert fast.compute == sum(t.steps for t in timings)
         assert fast.jobs == len(timings)
         checked += 1

@@ -1,19 +1,24 @@
-"""The tile's RTL under cocotb: random layers against numpy and the cycle model, on both
-simulators, for the ST tile and its fixed twin; utilisation and speed-up on full layers."""
+"""The tile's RTL under cocotb: random layers (raw and post-processed, dense, grouped and
+depthwise) against numpy and the cycle model on both simulators, for the ST tile and its
+fixed twin; refused jobs with their status codes; utilisation and speed-up on full
+layers."""
 
 import numpy as np
 import pytest
 
 from rcm_gen.conv import ConvShape
 from rcm_gen.presets import preset
+from rcm_gen.reference import INT32_MAX
 from rcm_gen.tile.cycles import layer_cycles
-from rcm_gen.tile.simulate import LayerCase, random_case, simulate_layers
+from rcm_gen.tile.driver import PostProcess
+from rcm_gen.tile.simulate import LayerCase, random_case, random_post, simulate_layers
 
 
 def regression_cases(cfg, count: int, seed: int, **sizes) -> list[LayerCase]:
     """Cases that together cover K 1/3/5/7, stride 1/2, every activation precision
-    1..W, signed and unsigned activations; every third case has random idle cycles on the
-    inputs and backpressure on the output."""
+    1..W, signed and unsigned activations, raw and post-processed sums, dense, grouped
+    and depthwise layers; every third case has random idle cycles on the inputs and
+    backpressure on the output."""
     rng = np.random.default_rng(seed)
     width = cfg.mac.width
     cases = []
@@ -21,14 +26,17 @@ def regression_cases(cfg, count: int, seed: int, **sizes) -> list[LayerCase]:
         cases.append(random_case(
             rng, cfg, k=(1, 3, 5, 7)[i % 4], stride=1 + (i // 4) % 2,
             act_bits=1 + (i * 5) % width, act_signed=(i // 2) % 2 == 0, stalls=i % 3 == 2,
+            post=i % 2 == 1, groups=("dense", "grouped", "dense", "depthwise", "dense")[i % 5],
             **sizes))
     return cases
 
 
 def check_regression(results, cases) -> dict:
-    summary = {"cases": len(results), "full_rate_exact": 0, "stalled": 0}
+    summary = {"cases": len(results), "full_rate_exact": 0, "stalled": 0, "post": 0,
+               "grouped": 0}
     for r, case in zip(results, cases, strict=True):
         label = f"{r['shape']} bits={r['act_bits']}/{r['weight_bits']}"
+        assert r["error"] == "NONE", label
         assert r["output_ok"], f"{label}: {r['mismatch']}"
         assert r["compute_cycles"] == r["model_compute_cycles"], label
         if case.idle == 0 and case.backpressure == 0:
@@ -39,17 +47,19 @@ def check_regression(results, cases) -> dict:
         else:
             assert r["cycles"] >= r["model_cycles"], label
             summary["stalled"] += 1
+        summary["post"] += case.post is not None
+        summary["grouped"] += case.shape.groups > 1
     return summary
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator, count", [("icarus", 16), ("verilator", 32)])
+@pytest.mark.parametrize("simulator, count", [("icarus", 15), ("verilator", 40)])
 @pytest.mark.parametrize("name", ["rcm-small", "rcm-small-fixed"])
 def test_random_layers(name, simulator, count):
     """Icarus evaluates the ST multipliers' adder trees net by net (a few hundred cycles a
     second), so it gets fewer and smaller layers than Verilator."""
     cfg = preset(name)
-    sizes = {"max_c": 8, "max_m": 6, "max_hw": 8} if simulator == "icarus" else {}
+    sizes = {"max_c": 8, "max_m": 6, "max_hw": 7} if simulator == "icarus" else {}
     cases = regression_cases(cfg, count, seed=sum(map(ord, name + simulator)), **sizes)
     results, sim = simulate_layers(cfg, cases, simulator)
     summary = check_regression(results, cases)
@@ -61,6 +71,113 @@ def test_random_layers(name, simulator, count):
     assert lanes == ({1} if cfg.is_fixed else {1, 2, 4})
     print(f"{name} on {simulator}: {summary}, {sum(r['sim_cycles'] for r in results)} "
           f"cycles, {sim.wall_s:.1f} s")
+
+
+def _small_layer(rng, c=4, m=3, post=True, size=4):
+    shape = ConvShape(c=c, m=m, h=size, w=size, k=3, stride=1, padding=1)
+    x = rng.integers(-8, 8, size=(c, size, size))
+    w = rng.integers(-8, 8, size=(m, c, 3, 3))
+    pp = random_post(rng, shape, 4, 4, 16, out_bits=4) if post else None
+    return shape, x, w, pp
+
+
+# Each spoiled job, and the status code the tile must answer with.
+_REFUSALS = [
+    ("kernel 0", [{"job": 0, "kind": "descriptor", "set": {"k": 0}}], "SIZE"),
+    ("more groups than tn", [{"job": 0, "kind": "descriptor", "set": {"ng": 5}}], "SIZE"),
+    ("stride beyond s_max", [{"job": 0, "kind": "descriptor", "set": {"s": 3}}], "SIZE"),
+    ("unknown lane mode", [{"job": 0, "kind": "descriptor", "set": {"mode": 3}}], "MODE"),
+    ("unknown output lane mode", [{"job": 0, "kind": "descriptor", "set": {"out_mode": 4}}],
+     "MODE"),
+    ("activations beyond a bank", [{"job": 0, "kind": "descriptor",
+                                    "set": {"ng": 4, "in_h": 10, "in_w": 10}}], "BUFFER"),
+    ("continuing without a block", [{"job": 0, "kind": "descriptor", "set": {"first": 0}}],
+     "SEQUENCE"),
+    ("no parameters to post-process", [{"job": 0, "kind": "descriptor",
+                                        "set": {"params": 0}}], "PARAMS"),
+    ("clamp min above max", [{"job": 0, "kind": "descriptor",
+                              "set": {"out_min": 5, "out_max": 4}}], "PARAMS"),
+    ("missing activation beat", [{"job": 0, "kind": "drop_beat", "stream": "act"}],
+     "MISSING_BEAT"),
+    ("extra weight beat", [{"job": 0, "kind": "extra_beat", "stream": "wgt"}], "EXTRA_BEAT"),
+    ("extra parameter beat", [{"job": 0, "kind": "extra_beat", "stream": "par"}],
+     "EXTRA_BEAT"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_refused_jobs_set_status_and_never_hang(simulator):
+    """A spoiled descriptor or stream is refused with its status code; the tile then takes
+    and discards all the host still sends, and sends nothing.  The reduction limit: two
+    jobs continuing one block beyond ``max_reduction``.  Between the refusals, a good layer
+    runs right (the tile is reset before each case)."""
+    cfg = preset("rcm-small").replace(max_reduction=64)
+    rng = np.random.default_rng(11)
+    cases = []
+    for _, inject, code in _REFUSALS:
+        shape, x, w, pp = _small_layer(rng)
+        cases.append(LayerCase(shape, x, w, 4, 4, True, post=pp, pad_value=-3,
+                               inject=tuple(inject), expect_error=code))
+    # 3x3 over 4 channels at 16 bits: 36 steps a job; two made into one block.
+    shape, x, w, pp = _small_layer(rng, size=8)
+    cases.append(LayerCase(shape, x, w, 16, 16, True, post=None, inject=(
+        {"job": 0, "kind": "descriptor", "set": {"last": 0}},
+        {"job": 1, "kind": "descriptor", "set": {"first": 0}}), expect_error="REDUCTION"))
+    shape, x, w, pp = _small_layer(rng)
+    cases.append(LayerCase(shape, x, w, 4, 4, True, post=pp, pad_value=-3))
+    results, _ = simulate_layers(cfg, cases, simulator)
+    for (label, _, code), r in zip([*_REFUSALS, ("reduction", None, "REDUCTION")], results,
+                                   strict=False):
+        assert r["error"] == code, label
+        assert r["streams_consumed"], f"{label}: the tile stopped taking beats"
+    assert results[-1]["error"] == "NONE" and results[-1]["output_ok"]
+    assert results[-1]["cycles"] == results[-1]["model_cycles"]
+
+
+@pytest.mark.slow
+def test_sums_beyond_int32_saturate_and_set_overflow():
+    """A bias at the top of int32 plus positive products: the post-processing saturates
+    the sum (as the reference does) and the sticky overflow flag is set; a layer without
+    such sums leaves it clear."""
+    cfg = preset("rcm-small")
+    shape = ConvShape(c=2, m=2, h=3, w=3, k=1)
+    x = np.full((2, 3, 3), 100)
+    w = np.full((2, 2, 1, 1), 100)
+    hot = PostProcess((INT32_MAX, 0), (1 << 30, 1 << 30), (-24, -24), 0, -128, 127, 8)
+    results, _ = simulate_layers(cfg, [
+        LayerCase(shape, x, w, 8, 8, True, post=hot),
+        LayerCase(shape, x, w, 8, 8, True, post=hot.__class__(
+            (1000, 0), hot.multiplier, hot.shift, 0, -128, 127, 8)),
+    ], "verilator")
+    assert results[0]["output_ok"] and results[0]["overflow"]
+    assert results[1]["output_ok"] and not results[1]["overflow"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_depthwise_and_grouped_layers(simulator):
+    """Depthwise (with and without a channel multiplier) and grouped layers, post-processed
+    at 8, 4 and 2 bits, exact; the utilisation the mapping reaches is printed."""
+    cfg = preset("rcm-small")
+    rng = np.random.default_rng(21)
+    cases = []
+    for bits, (c, m, groups) in zip((8, 4, 2, 8), ((6, 6, 6), (5, 10, 5), (8, 8, 4),
+                                                    (6, 12, 3)), strict=True):
+        shape = ConvShape(c=c, m=m, h=6, w=6, k=3, stride=1, padding=1, groups=groups)
+        x = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(c, 6, 6))
+        w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(m, c // groups, 3, 3))
+        pp = random_post(rng, shape, bits, bits, 16, out_bits=bits)
+        cases.append(LayerCase(shape, x, w, bits, bits, True, post=pp,
+                               pad_value=int(rng.integers(-(1 << (bits - 1)),
+                                                          1 << (bits - 1)))))
+    results, _ = simulate_layers(cfg, cases, simulator)
+    for r, case in zip(results, cases, strict=True):
+        assert r["output_ok"], r["mismatch"]
+        assert r["cycles"] == r["model_cycles"]
+        util = r["macs"] / (r["cycles"] * cfg.p * r["lanes"])
+        print(f"{case.shape}: {case.act_bits} bits, lanes {r['lanes']}, {r['cycles']} cycles, "
+              f"utilisation {util:.1%}")
 
 
 @pytest.mark.slow
@@ -77,7 +194,8 @@ def test_utilisation_and_speedup_on_full_layers():
                           padding=1)
         x = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(shape.c, shape.h, shape.w))
         w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(shape.m, shape.c, 3, 3))
-        case = LayerCase(shape, x, w, bits, bits, True)
+        pp = random_post(rng, shape, bits, bits, 16, out_bits=min(bits, 8))
+        case = LayerCase(shape, x, w, bits, bits, True, post=pp)
         cases.append(case)
         if bits < 16:
             fixed_cases.append(case)

@@ -29,6 +29,12 @@ def drain_layout(cfg: TileConfig) -> data.StructLayout:
     })
 
 
+def _case(m: Module, k: int, count: int):
+    """``Case(k)`` of a switch over 0 .. count-1, the last one as the default (so that
+    every encoding is covered)."""
+    return m.Default() if k == count - 1 else m.Case(k)
+
+
 class Drain(wiring.Component):
     """Streams the rows of a finished output bank, in order, honouring backpressure.
 
@@ -88,7 +94,7 @@ class Drain(wiring.Component):
         info = Signal(drain_layout(cfg))  # the block being drained
         running = Signal()
         idx = Signal(range(cfg.out_buffer_depth + 1))   # next row to issue
-        chunk = Signal(range(chunks))                      # next chunk of that row
+        chunk = Signal(max(1, (chunks - 1).bit_length()))  # next chunk of that row
         pix = Signal(range(cfg.tr * cfg.tc + 1))           # pixel of the row in its block
         blk = Signal(range(cfg.m_blocks + 1))              # its output-channel block
 
@@ -132,7 +138,7 @@ class Drain(wiring.Component):
                      ppu.hi.eq(info.out_max)]
         with m.Switch(chunk1):
             for k in range(chunks):
-                with m.Case(k):
+                with _case(m, k, chunks):
                     for i in range(u):
                         ch = k * u + i
                         m.d.comb += [
@@ -167,7 +173,7 @@ class Drain(wiring.Component):
                     with (m.Default() if last_case else m.Case(LaneMode.for_lanes(n))):
                         with m.Switch(chunkq):
                             for k in range(chunks):
-                                with m.Case(k):
+                                with _case(m, k, chunks):
                                     for i in range(u):
                                         ch = k * u + i
                                         m.d.sync += out_data[ch * lane:(ch + 1) * lane].eq(

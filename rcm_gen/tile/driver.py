@@ -309,6 +309,8 @@ def check_runnable(config: TileConfig, shape: ConvShape, act_bits: int, weight_b
         raise ValueError(f"kernel {shape.k} is beyond the tile's k_max={config.k_max}")
     if shape.stride > config.s_max:
         raise ValueError(f"stride {shape.stride} is beyond the tile's s_max={config.s_max}")
+    if shape.pads is None and shape.padding > shape.k - 1:
+        raise ValueError(f"padding {shape.padding} must be from 0 to k-1={shape.k - 1}")
     for side in ("top", "bottom", "left", "right"):
         pad = getattr(shape, f"pad_{side}")
         if pad > shape.k - 1:

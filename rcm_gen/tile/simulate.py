@@ -27,7 +27,7 @@ class LayerCase:
     raw), what padding holds, and how the host behaves (probability of an idle cycle on
     each input stream, of backpressure on the output).
 
-    ``inject`` spoils one job to test the tile's checks — ``{"job": i, "kind":
+    ``inject`` spoils jobs to test the tile's checks, each entry ``{"job": i, "kind":
     "descriptor", "set": {field: value}}`` or ``{"job": i, "kind": "drop_beat" |
     "extra_beat", "stream": "act" | "wgt" | "par"}`` — and ``expect_error`` names the
     :class:`~rcm_gen.gateware.modes.TileError` the tile must answer with."""
@@ -43,7 +43,7 @@ class LayerCase:
     seed: int = 1
     post: PostProcess | None = None
     pad_value: int = 0
-    inject: dict[str, Any] | None = None
+    inject: tuple[dict[str, Any], ...] = ()
     expect_error: str | None = None
 
 
@@ -77,7 +77,8 @@ def random_post(rng: np.random.Generator, shape: ConvShape, act_bits: int, weigh
     m = shape.m
     shift = np.clip(base + rng.integers(-1, 2, size=m), -31, 31)
     mult = rng.integers(1 << 30, 1 << 31, size=m)
-    bias = rng.integers(-(reach // 4) - 1, reach // 4 + 1, size=m)
+    spread = min(reach // 4 + 1, (1 << 31) - 1)
+    bias = rng.integers(-spread, spread + 1, size=m)
     zp = int(rng.integers(lo, hi + 1))
     if rng.random() < 0.3:  # a fused ReLU: the clamp starts at the zero point
         lo = zp
@@ -172,7 +173,7 @@ def simulate_layers(config: TileConfig, cases: list[LayerCase], simulator: str =
             "act_signed": case.act_signed, "idle": case.idle,
             "backpressure": case.backpressure, "seed": case.seed,
             "output": str(Path(out).resolve()) if out else None,
-            "post": post, "pad_value": case.pad_value, "inject": case.inject,
+            "post": post, "pad_value": case.pad_value, "inject": list(case.inject),
             "expect_error": case.expect_error,
         })
     cases_file = workdir / "cases.json"
