@@ -1,0 +1,106 @@
+"""A bit-exact numpy model of LiteRT's int8 reference kernels for the operators a tile runs:
+CONV_2D (dense and grouped), DEPTHWISE_CONV_2D and FULLY_CONNECTED.
+
+What a tile must reproduce, step by step (``reference_integer_ops::ConvPerChannel``,
+``DepthwiseConvPerChannel``, ``FullyConnected``):
+
+1. ``acc = sum(w · (x - input_zero_point)) + bias`` over the kernel window, where taps in the
+   padding are skipped — the same as padding with the input zero point.
+2. Requantize: for convolutions ``MultiplyByQuantizedMultiplier(acc, multiplier, shift)``
+   (:func:`rcm_gen.reference.multiply_by_quantized_multiplier`, the double-rounding
+   variant LiteRT is built with); for FULLY_CONNECTED, LiteRT's reference kernel computes
+   ``round(acc · scale)`` in double precision instead (:func:`requantize_double`).
+3. Add the output zero point and clamp to the fused activation's range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..reference import requantize
+from .tflite_model import TileLayer
+
+__all__ = ["accumulate", "requantize_double", "requantize_layer", "run_layer"]
+
+
+def _windows(layer: TileLayer, x: np.ndarray) -> np.ndarray:
+    """(x - zp) with zero padding as kernel windows: (N, Ho, Wo, C, KH, KW) int64."""
+    n, h, w, c = x.shape
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    ho, wo = layer.output_hw
+    top, bottom, left, right = layer.pads
+    xs = x.astype(np.int64) - layer.input_zero_point
+    xp = np.pad(xs, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
+    return win[:, ::sh, ::sw][:, :ho, :wo]
+
+
+def accumulate(layer: TileLayer, x: np.ndarray) -> np.ndarray:
+    """The layer's int32 accumulators, bias included, before requantization.
+
+    Parameters
+    ----------
+    layer : TileLayer
+    x : numpy.ndarray
+        The input tensor as TFLite stores it (int8; NHWC for convolutions, read as
+        ``(-1, in_channels)`` for a fully connected layer).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, ``(N, Ho, Wo, M)`` (``(rows, M)`` for a fully connected layer): the exact sum;
+        it equals TFLite's int32 accumulator whenever that does not overflow.
+    """
+    x = np.asarray(x)
+    m = layer.out_channels
+    if layer.kind == "fc":
+        xs = x.reshape(-1, layer.in_channels).astype(np.float64) - layer.input_zero_point
+        w = layer.weights.reshape(m, -1).astype(np.float64)
+        # integer-valued float64 sums stay exact below 2^53
+        return (xs @ w.T).astype(np.int64) + layer.bias.astype(np.int64)
+    win = _windows(layer, x.reshape(layer.input_shape))
+    n, ho, wo = win.shape[:3]
+    g = layer.groups
+    cg = layer.in_channels // g
+    kh, kw = layer.kernel
+    if g == 1:
+        cols = win.reshape(n * ho * wo, -1).astype(np.float64)
+        w = layer.weights.reshape(m, -1).astype(np.float64)
+        acc = (cols @ w.T).astype(np.int64).reshape(n, ho, wo, m)
+    else:
+        cols = win.reshape(n, ho, wo, g, cg, kh, kw).astype(np.float64)
+        w = layer.weights.reshape(g, m // g, cg, kh, kw).astype(np.float64)
+        acc = np.einsum("nhwgcij,gmcij->nhwgm", cols, w, optimize=True)
+        acc = acc.astype(np.int64).reshape(n, ho, wo, m)
+    return acc + layer.bias.astype(np.int64)
+
+
+def requantize_double(acc: np.ndarray, scale: np.ndarray, zero_point: int, lo: int,
+                      hi: int) -> np.ndarray:
+    """LiteRT's reference FULLY_CONNECTED requantization: ``round(double(acc) · scale)``
+    (``std::round``, halves away from zero), plus the zero point, clamped to ``[lo, hi]``."""
+    v = np.asarray(acc, dtype=np.float64) * np.asarray(scale, dtype=np.float64)
+    t = np.trunc(v)
+    r = t + np.sign(v) * (np.abs(v - t) >= 0.5)
+    return np.clip(r.astype(np.int64) + zero_point, lo, hi)
+
+
+def requantize_layer(layer: TileLayer, acc: np.ndarray) -> np.ndarray:
+    """Accumulators (last axis: output channel) to the layer's int8 output values, the way
+    LiteRT's reference kernel for the layer does it (``layer.requant``)."""
+    lo, hi = layer.clamp
+    if layer.requant == "double":
+        y = requantize_double(acc, layer.scale, layer.output_zero_point, lo, hi)
+    else:
+        # TFLite's accumulator is int32: wrap as it would (it never does in practice)
+        acc32 = ((np.asarray(acc, np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+        y, _ = requantize(acc32, layer.multiplier, layer.shift, layer.output_zero_point,
+                          lo, hi)
+    return y.astype(np.int8)
+
+
+def run_layer(layer: TileLayer, x: np.ndarray) -> np.ndarray:
+    """The layer's int8 output tensor (in ``layer.output_shape``) for input ``x``, bit-exact
+    with LiteRT's reference kernel."""
+    return requantize_layer(layer, accumulate(layer, x)).reshape(layer.output_shape)
