@@ -71,19 +71,18 @@ class ReferenceEngine:
 
     name = "reference"
 
+    def __init__(self, config: Any = None, *, simulator: str = "icarus") -> None:
+        self.config = config  # the design point is not used: the model is LiteRT's
+
     def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         return run_layer(layer, x), {"macs": layer.macs}
-
-
-def _reference_factory(config: Any, *, simulator: str = "icarus") -> ReferenceEngine:
-    return ReferenceEngine()
 
 
 EngineFactory = Callable[..., Engine]
 
 #: Engines by name: a factory ``factory(config, *, simulator) -> Engine``, or the dotted
 #: path ``"package.module:attribute"`` of one (imported when the engine is asked for).
-ENGINES: dict[str, EngineFactory | str] = {"reference": _reference_factory}
+ENGINES: dict[str, EngineFactory | str] = {"reference": ReferenceEngine}
 #: Engines the command line knows of that this installation does not provide yet.
 PLANNED_ENGINES = {
     "model": "the bit-exact Python model of the tile with its cycle model",

@@ -55,24 +55,24 @@ def accumulate(layer: TileLayer, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     m = layer.out_channels
     if layer.kind == "fc":
-        xs = x.reshape(-1, layer.in_channels).astype(np.float64) - layer.input_zero_point
-        w = layer.weights.reshape(m, -1).astype(np.float64)
-        # integer-valued float64 sums stay exact below 2^53
-        return (xs @ w.T).astype(np.int64) + layer.bias.astype(np.int64)
+        xs = x.reshape(-1, layer.in_channels).astype(np.int64) - layer.input_zero_point
+        w = layer.weights.reshape(m, -1).astype(np.int64)
+        return xs @ w.T + layer.bias.astype(np.int64)
     win = _windows(layer, x.reshape(layer.input_shape))
     n, ho, wo = win.shape[:3]
     g = layer.groups
     cg = layer.in_channels // g
     kh, kw = layer.kernel
+    # integer matmul: exact, and single-threaded (no BLAS threads contending for cores)
     if g == 1:
-        cols = win.reshape(n * ho * wo, -1).astype(np.float64)
-        w = layer.weights.reshape(m, -1).astype(np.float64)
-        acc = (cols @ w.T).astype(np.int64).reshape(n, ho, wo, m)
+        cols = win.reshape(n * ho * wo, -1)
+        w = layer.weights.reshape(m, -1).astype(np.int64)
+        acc = (cols @ w.T).reshape(n, ho, wo, m)
     else:
-        cols = win.reshape(n, ho, wo, g, cg, kh, kw).astype(np.float64)
-        w = layer.weights.reshape(g, m // g, cg, kh, kw).astype(np.float64)
-        acc = np.einsum("nhwgcij,gmcij->nhwgm", cols, w, optimize=True)
-        acc = acc.astype(np.int64).reshape(n, ho, wo, m)
+        cols = win.reshape(n * ho * wo, g, cg * kh * kw).transpose(1, 0, 2)
+        w = layer.weights.reshape(g, m // g, cg * kh * kw).astype(np.int64)
+        acc = np.matmul(cols, w.transpose(0, 2, 1))  # (g, pixels, m/g)
+        acc = acc.transpose(1, 0, 2).reshape(n, ho, wo, m)
     return acc + layer.bias.astype(np.int64)
 
 
