@@ -33,7 +33,7 @@ from rcm_gen.workloads.tflite_model import (
     quantize_multiplier,
     round_half_away,
 )
-from rcm_gen.workloads.tflite_ref import accumulate, requantize_double
+from rcm_gen.workloads.tflite_ref import accumulate, accumulate_naive, requantize_double
 
 RESNET8 = str(resources.files("rcm_gen.workloads") / "data" /
               "mlperf_tiny_resnet8_int8.tflite")
@@ -223,6 +223,18 @@ BUILT = {
     "softmax-wide-input-scale": ((1, 12), [
         dict(op="fc", m=9, out_zp=3, out_scale=0.02),
         dict(op="softmax", beta=2.0)]),
+    "softmax-many-rows": ((16, 20), [
+        dict(op="fc", m=11, out_zp=-7, out_scale=0.08),
+        dict(op="softmax", beta=1.0)]),
+    "softmax-coarse-input-scale": ((8, 20), [
+        dict(op="fc", m=6, out_zp=0, out_scale=0.6),
+        dict(op="softmax", beta=1.0)]),
+    "left-shift-multipliers": ((1, 5, 5, 3), [
+        # in_scale · w_scale / out_scale > 1: MultiplyByQuantizedMultiplier shifts left
+        dict(op="conv", m=4, k=1, w_range=1, w_scale=0.3, out_scale=0.01, out_zp=0,
+             bias_range=20),
+        dict(op="depthwise", k=1, w_range=1, w_scale=1.6, out_scale=0.01, out_zp=-3,
+             bias_range=20)]),
 }
 
 
@@ -241,6 +253,17 @@ def test_built_model_bit_exact(tmp_path, name):
         assert result.match, result.first.describe()
         spread |= set(np.unique(ref[model.outputs[0]]).tolist())
     assert len(spread) > 3  # the outputs are not all clamped to one value
+
+
+@pytest.mark.parametrize("name", ["grouped-avgpool-pad", "depthwise-dm2-maxpool",
+                                  "asymmetric-same-kernel4", "residual-fc-per-tensor-softmax"])
+def test_vectorised_accumulation_matches_its_plain_loop_twin(tmp_path, name):
+    shape, layers = BUILT[name]
+    model = load_tflite(write_chain(tmp_path / "m.tflite", shape, layers, seed=7))
+    values = run_model(model, random_input(model, 4), ReferenceEngine()).values
+    for i, layer in model.layers.items():
+        x = values[model.operators[i].inputs[0]]
+        np.testing.assert_array_equal(accumulate(layer, x), accumulate_naive(layer, x))
 
 
 def test_built_layers_carry_groups_and_zero_points(tmp_path):

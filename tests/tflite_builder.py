@@ -216,6 +216,8 @@ def _scales(rng, spec: dict[str, Any], in_scale: float, spread: float, n: int, m
     else:
         o_scale = rng.uniform(0.02, 0.2)
     base = o_scale * _TARGET / (in_scale * math.sqrt(n) * spread * 73.0)
+    if "w_scale" in spec:
+        base = spec["w_scale"]
     w_scale = base * rng.uniform(0.6, 1.5, m if per_channel else 1)
     return float(o_scale), w_scale.astype(np.float32)
 
@@ -237,7 +239,10 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
 
     and optionally ``out_zp`` (the output zero point; default drawn from -128, -5, 0, 17),
     ``out_scale``, ``per_channel`` (default True for convolutions), ``weight_zp`` (default 0),
-    ``weights_dtype`` / ``act_dtype`` (to build models the reader must refuse).
+    ``w_scale`` (a weight scale instead of one derived from the output scale), ``w_range``
+    (weights drawn from [-w_range, w_range]), ``bias_range`` (likewise for biases, default
+    4000), ``weights_dtype`` / ``act_dtype`` (to build
+    models the reader must refuse).
     """
     rng = np.random.default_rng(seed)
     mb = ModelBuilder()
@@ -272,7 +277,8 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
                 w_shape = (1, k, k, m)
             else:
                 w_shape = (m, c)
-            w = rng.integers(-127, 128, size=w_shape).astype(np.int8)
+            w_max = spec.get("w_range", 127)
+            w = rng.integers(-w_max, w_max + 1, size=w_shape).astype(np.int8)
             w_dtype = spec.get("weights_dtype", "int8")
             w_data = w if w_dtype == "int8" else w.astype(np.float32)
             w_zp = spec.get("weight_zp", 0)
@@ -282,7 +288,8 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
             bias_scale = (np.float32(scale) * w_scale).astype(np.float32)
             if not per_channel:
                 bias_scale = np.repeat(bias_scale, m)
-            bias = rng.integers(-4000, 4000, size=m).astype(np.int32)
+            b_max = spec.get("bias_range", 4000)
+            bias = rng.integers(-b_max, b_max + 1, size=m).astype(np.int32)
             bt = mb.tensor(f"b{i}", (m,), "int32", bias_scale, 0, bias)
             if op == "fc":
                 out_shape = [int(np.prod(shape)) // c, m]

@@ -20,7 +20,8 @@ import numpy as np
 from ..reference import requantize
 from .tflite_model import TileLayer
 
-__all__ = ["accumulate", "requantize_double", "requantize_layer", "run_layer"]
+__all__ = ["accumulate", "accumulate_naive", "requantize_double", "requantize_layer",
+           "run_layer"]
 
 
 def _windows(layer: TileLayer, x: np.ndarray) -> np.ndarray:
@@ -74,6 +75,47 @@ def accumulate(layer: TileLayer, x: np.ndarray) -> np.ndarray:
         acc = np.matmul(cols, w.transpose(0, 2, 1))  # (g, pixels, m/g)
         acc = acc.transpose(1, 0, 2).reshape(n, ho, wo, m)
     return acc + layer.bias.astype(np.int64)
+
+
+def accumulate_naive(layer: TileLayer, x: np.ndarray) -> np.ndarray:
+    """Plain-loop twin of :func:`accumulate`, written after the C++ kernels' loops (one
+    batch; taps outside the input skipped)."""
+    m = layer.out_channels
+    if layer.kind == "fc":
+        rows = np.asarray(x).reshape(-1, layer.in_channels)
+        out = np.zeros((len(rows), m), dtype=np.int64)
+        for b, row in enumerate(rows):
+            for o in range(m):
+                acc = 0
+                for d in range(layer.in_channels):
+                    acc += int(layer.weights[o, d, 0, 0]) * (int(row[d])
+                                                            - layer.input_zero_point)
+                out[b, o] = acc + int(layer.bias[o])
+        return out
+    x = np.asarray(x).reshape(layer.input_shape)
+    _, h, w, _ = x.shape
+    ho, wo = layer.output_hw
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    top, _, left, _ = layer.pads
+    cg = layer.in_channels // layer.groups
+    per_group = m // layer.groups
+    out = np.zeros((1, ho, wo, m), dtype=np.int64)
+    for oy in range(ho):
+        for ox in range(wo):
+            for o in range(m):
+                g = o // per_group
+                acc = 0
+                for ky in range(kh):
+                    for kx in range(kw):
+                        iy, ix = oy * sh - top + ky, ox * sw - left + kx
+                        if not (0 <= iy < h and 0 <= ix < w):
+                            continue
+                        for c in range(cg):
+                            acc += int(layer.weights[o, c, ky, kx]) * (
+                                int(x[0, iy, ix, g * cg + c]) - layer.input_zero_point)
+                out[0, oy, ox, o] = acc + int(layer.bias[o])
+    return out
 
 
 def requantize_double(acc: np.ndarray, scale: np.ndarray, zero_point: int, lo: int,
