@@ -517,3 +517,28 @@ def test_float_requant_needs_exact_halves():
     # ties go away from zero, like std::round
     got = requantize_double(np.array([5, -5, 3, -3]), np.array(0.5), 0, -128, 127)
     assert got.tolist() == [3, -3, 2, -2]
+
+
+def test_cli_infer_reports_a_mismatch_and_engine_statistics(monkeypatch, tmp_path, capsys):
+    from rcm_gen.cli import main
+    from rcm_gen.workloads import infer
+
+    monkeypatch.setitem(infer.ENGINES, "perturbing",
+                        lambda config, simulator: _Perturbing(9, (0, 1, 2, 3)))
+    rep = tmp_path / "r.json"
+    code = main(["infer", "rcm-small", "--model", RESNET8, "--engine", "perturbing",
+                 "--json", str(rep)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert re.search(r"^seed 1: MISMATCH against LiteRT: tensor 31 \('.*'\, output of "
+                     r"operator 9 CONV_2D\) differs at \[0, 1, 2, 3\]: -?\d+ instead of "
+                     r"-?\d+ \(1 elements differ\); ", out, re.M)
+    report = json.loads(rep.read_text())
+    assert report["match"] is False
+    assert report["first_mismatch"]["op"] == 9 and report["first_mismatch"]["tensor"] == 31
+    assert report["first_mismatch"]["position"] == [0, 1, 2, 3]
+    tile = [row for row in report["layers"] if row["on"] == "tile"]
+    assert [row["cycles"] for row in tile] == [1000 + row["op"] for row in tile]
+    assert report["totals"]["cycles"] == sum(1000 + row["op"] for row in tile)
+    # later operators read the perturbed tensor, so they may differ as well
+    assert [row["match"] for row in report["layers"]][:9] == [True] * 9
