@@ -229,6 +229,10 @@ BUILT = {
     "softmax-coarse-input-scale": ((8, 20), [
         dict(op="fc", m=6, out_zp=0, out_scale=0.6),
         dict(op="softmax", beta=1.0)]),
+    "mean-global-and-channels": ((1, 7, 5, 6), [
+        dict(op="conv", m=9, k=3, stride=2, out_zp=-5),
+        dict(op="mean", axes=[1, 2], keep_dims=True, out_zp=3),
+        dict(op="mean", axes=[-1], keep_dims=False, out_zp=-128, out_scale=0.01)]),
     "left-shift-multipliers": ((1, 5, 5, 3), [
         # in_scale · w_scale / out_scale > 1: MultiplyByQuantizedMultiplier shifts left
         dict(op="conv", m=4, k=1, w_range=1, w_scale=0.3, out_scale=0.01, out_zp=0,
@@ -372,7 +376,7 @@ def test_reader_refusals(tmp_path):
     assert re.fullmatch(
         r"operator 1 \(LOGISTIC 'raw1'\): operator LOGISTIC is not supported \(the tile runs "
         r"CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; the host runs ADD, AVERAGE_POOL_2D, "
-        r"MAX_POOL_2D, RESHAPE, SOFTMAX, PAD\)",
+        r"MAX_POOL_2D, RESHAPE, SOFTMAX, PAD, MEAN\)",
         _refused(tmp_path, [dict(op="conv", m=3), dict(op="raw", opcode="LOGISTIC")]))
     assert re.fullmatch(
         r"operator 0 \(CONV_2D 'conv0'\): weights tensor 1 \('w0'\) have zero point 3; the "

@@ -112,6 +112,10 @@ class ModelBuilder:
             tflite.ReshapeOptionsStart(b)
             tflite.ReshapeOptionsAddNewShape(b, shape)
             return BO.ReshapeOptions, tflite.ReshapeOptionsEnd(b)
+        if kind == "mean":
+            tflite.ReducerOptionsStart(b)
+            tflite.ReducerOptionsAddKeepDims(b, o.get("keep_dims", False))
+            return BO.ReducerOptions, tflite.ReducerOptionsEnd(b)
         if kind == "pad":
             tflite.PadOptionsStart(b)
             return BO.PadOptions, tflite.PadOptionsEnd(b)
@@ -235,6 +239,7 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
     - ``maxpool`` / ``avgpool``: ``k``, ``stride``, ``padding``, ``act``
     - ``add``: ``with`` (the index of an earlier layer's output, -1 for the model input)
     - ``reshape``: ``shape``;  ``softmax``: ``beta``;  ``pad``: ``pads`` [[before, after]]*4
+    - ``mean``: ``axes``, ``keep_dims``
     - ``raw``: ``opcode``, any other builtin operator (one input, no options)
 
     and optionally ``out_zp`` (the output zero point; default drawn from -128, -5, 0, 17),
@@ -344,6 +349,18 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
             y = mb.tensor(f"pad{i}", new, dtype, scale, zp)
             mb.op("PAD", [x, pt], [y], ("pad", {}))
             shape = new
+        elif op == "mean":
+            axes = np.array(spec["axes"], dtype=np.int32)
+            at = mb.tensor(f"axes{i}", axes.shape, "int32", data=axes)
+            keep = spec.get("keep_dims", False)
+            rank = len(shape)
+            red = {int(a) % rank for a in axes}
+            new = [1 if d in red else n for d, n in enumerate(shape)] if keep else \
+                [n for d, n in enumerate(shape) if d not in red]
+            o_scale = spec.get("out_scale", scale * rng.uniform(0.3, 1.2))
+            y = mb.tensor(f"mean{i}", new, dtype, o_scale, out_zp)
+            mb.op("MEAN", [x, at], [y], ("mean", {"keep_dims": keep}))
+            shape, scale, zp = new, o_scale, out_zp
         elif op == "raw":  # any other operator, one input, same shape and quantization
             y = mb.tensor(f"raw{i}", shape, dtype, scale, zp)
             mb.op(spec["opcode"], [x], [y])

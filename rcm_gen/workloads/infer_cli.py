@@ -162,8 +162,8 @@ def add_parser(subparsers, design_args) -> None:
     p = subparsers.add_parser(
         "infer", help="run an int8 TFLite model on the tile and check it against LiteRT",
         description="Run an int8 TFLite model layer by layer: CONV_2D, DEPTHWISE_CONV_2D and "
-                    "FULLY_CONNECTED on the tile (an engine), ADD, pooling, RESHAPE, PAD and "
-                    "SOFTMAX on the host with TFLite's integer semantics; compare every "
+                    "FULLY_CONNECTED on the tile (an engine), ADD, pooling, RESHAPE, PAD, MEAN "
+                    "and SOFTMAX on the host with TFLite's integer semantics; compare every "
                     "tensor with the LiteRT interpreter's reference kernels bit for bit and "
                     "print a per-layer table. Exit status 1 when a tensor differs.")
     design_args(p)

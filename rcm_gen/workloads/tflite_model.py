@@ -46,7 +46,7 @@ __all__ = [
 TILE_OPERATORS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise",
                   "FULLY_CONNECTED": "fc"}
 #: Operators the host runs (int8 in, int8 out), with TFLite's reference semantics.
-HOST_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "PAD")
+HOST_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "PAD", "MEAN")
 
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -423,6 +423,9 @@ def _read_options(opcode: str, op, op_index: int, tensors: list[Tensor], inputs,
     elif opcode == "SOFTMAX":
         o = _options(op, tflite.SoftmaxOptions)
         out["beta"] = float(o.Beta()) if o is not None else 1.0
+    elif opcode == "MEAN":
+        o = _options(op, tflite.ReducerOptions)
+        out["keep_dims"] = bool(o.KeepDims()) if o is not None else False
     if "padding" in out:
         x, y = tensors[inputs[0]], tensors[outputs[0]]
         if len(x.shape) == 4:
@@ -562,6 +565,12 @@ def _check_host(op: Operator, tensors: list[Tensor]) -> None:
         if not pads.is_constant:
             raise UserError(f"{op.label()}: the paddings {pads.label()} must be constant")
         op.options["paddings"] = pads.data.astype(np.int64).reshape(-1, 2)
+    if op.opcode == "MEAN":
+        axes = tensors[op.inputs[1]]
+        if not axes.is_constant:
+            raise UserError(f"{op.label()}: the axes {axes.label()} must be constant")
+        rank = len(x.shape)
+        op.options["axes"] = tuple(sorted({int(a) % rank for a in axes.data.reshape(-1)}))
 
 
 def load_tflite(path: str | Path) -> TfliteModel:

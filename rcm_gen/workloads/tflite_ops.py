@@ -1,5 +1,5 @@
 """Operators the host runs between tile layers, int8 in and int8 out, bit-exact with LiteRT's
-reference kernels: ADD, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD and SOFTMAX.
+reference kernels: ADD, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, MEAN and SOFTMAX.
 
 The fixed-point helpers follow gemmlowp's ``fixedpoint.h`` (which TFLite's kernels use) on
 int64 arrays that hold int32 values: every int32 addition wraps as it does in C++, every
@@ -18,6 +18,7 @@ __all__ = [
     "average_pool",
     "exp_on_negative_values",
     "max_pool",
+    "mean",
     "one_over_one_plus_x",
     "pad",
     "run_host_operator",
@@ -162,6 +163,22 @@ def pad(x: np.ndarray, paddings: np.ndarray, zero_point: int) -> np.ndarray:
                   constant_values=zero_point).astype(np.int8)
 
 
+def mean(x: np.ndarray, axes: tuple[int, ...], q_in: tuple[float, int],
+         q_out: tuple[float, int]) -> np.ndarray:
+    """TFLite's int8 MEAN (``reference_ops::QuantizedMeanOrSum``): the int32 sum over
+    ``axes`` less ``n`` input zero points, times ``in_scale / out_scale`` with 1/n folded
+    into the multiplier (``(multiplier << s) / n``, ``s = floor(log2 n)``), plus the output
+    zero point, saturated to int8."""
+    (si, zi), (so, zo) = q_in, q_out
+    multiplier, shift = quantize_multiplier(float(si) / float(so))
+    n = int(np.prod([np.shape(x)[a] for a in axes]))
+    s = min(n.bit_length() - 1, 32, 31 + shift)
+    multiplier, shift = (multiplier << s) // n, shift - s
+    total = _wrap(np.asarray(x, np.int64).sum(axis=axes) - zi * n)
+    out = multiply_by_quantized_multiplier(total, multiplier, shift) + zo
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
 def softmax(x: np.ndarray, input_scale: float, beta: float) -> np.ndarray:
     """TFLite's int8 SOFTMAX over the last axis (``reference_ops::Softmax``; output scale
     1/256, zero point -128): input differences to the row maximum, rescaled by
@@ -212,6 +229,8 @@ def run_host_operator(op: Operator, tensors: tuple[Tensor, ...],
         y = np.asarray(x)
     elif op.opcode == "PAD":
         y = pad(x, op.options["paddings"], _q(out)[1])
+    elif op.opcode == "MEAN":
+        y = mean(x, op.options["axes"], _q(tensors[op.inputs[0]]), _q(out))
     elif op.opcode == "SOFTMAX":
         y = softmax(x, _q(tensors[op.inputs[0]])[0], op.options["beta"])
     else:  # load_tflite refuses every other operator
