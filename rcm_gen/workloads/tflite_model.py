@@ -549,11 +549,8 @@ def _check_host(op: Operator, tensors: list[Tensor]) -> None:
     x, y = tensors[op.inputs[0]], tensors[op.outputs[0]]
     if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD"):
         op.options["clamp"] = _clamp(op, y)
-    if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "RESHAPE"):
-        if (abs(float(x.scale[0]) - float(y.scale[0])) > 1e-6
-                or x.zero_point[0] != y.zero_point[0]):
-            raise UserError(f"{op.label()}: input and output quantization differ; "
-                            f"{op.opcode} needs the same scale and zero point")
+    # pooling, RESHAPE and PAD move raw int8 values: LiteRT ignores a difference between
+    # their input and output quantization (a debug-build check only), and so does the host
     if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D") and len(x.shape) != 4:
         raise UserError(f"{op.label()}: {op.opcode} needs a 4-D input, not {x.shape}")
     if op.opcode == "SOFTMAX":
