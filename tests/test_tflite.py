@@ -229,6 +229,10 @@ BUILT = {
     "softmax-coarse-input-scale": ((8, 20), [
         dict(op="fc", m=6, out_zp=0, out_scale=0.6),
         dict(op="softmax", beta=1.0)]),
+    "without-bias": ((1, 6, 6, 5), [  # LiteRT's int8 CONV_2D requires a bias
+        dict(op="depthwise", k=3, no_bias=True, out_zp=-5),
+        dict(op="reshape", shape=[1, 180]),
+        dict(op="fc", m=4, no_bias=True, out_zp=0)]),
     "mean-global-and-channels": ((1, 7, 5, 6), [
         dict(op="conv", m=9, k=3, stride=2, out_zp=-5),
         dict(op="mean", axes=[1, 2], keep_dims=True, out_zp=3),

@@ -244,10 +244,10 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
 
     and optionally ``out_zp`` (the output zero point; default drawn from -128, -5, 0, 17),
     ``out_scale``, ``per_channel`` (default True for convolutions), ``weight_zp`` (default 0),
-    ``w_scale`` (a weight scale instead of one derived from the output scale), ``w_range``
-    (weights drawn from [-w_range, w_range]), ``bias_range`` (likewise for biases, default
-    4000), ``weights_dtype`` / ``act_dtype`` (to build
-    models the reader must refuse).
+    ``no_bias`` (the bias input left out), ``w_scale`` (a weight scale instead of one derived
+    from the output scale), ``w_range`` (weights drawn from [-w_range, w_range]),
+    ``bias_range`` (likewise for biases, default 4000), ``weights_dtype`` / ``act_dtype`` (to
+    build models the reader must refuse).
     """
     rng = np.random.default_rng(seed)
     mb = ModelBuilder()
@@ -309,7 +309,10 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
             kind = {"conv": "conv", "depthwise": "depthwise", "fc": "fc"}[op]
             opcode = {"conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D",
                       "fc": "FULLY_CONNECTED"}[op]
-            mb.op(opcode, [x, wt, bt], [y],
+            inputs = [x, wt, bt]
+            if spec.get("no_bias"):  # 2 inputs for DEPTHWISE_CONV_2D, -1 for FC
+                inputs = [x, wt, -1] if op == "fc" else [x, wt]
+            mb.op(opcode, inputs, [y],
                   (kind, {"padding": padding, "stride": stride, "act": act, "dm": dm,
                           "dilation": spec.get("dilation", 1)}))
             shape, scale, zp, spread = out_shape, o_scale, out_zp, _TARGET
