@@ -360,7 +360,7 @@ class TfliteModel:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _read_tensor(t, index: int, buffers) -> Tensor:
+def _read_tensor(t, index: int, buffers, raw: bytes) -> Tensor:
     name = t.Name().decode("utf-8", "replace") if t.Name() else f"tensor{index}"
     dtype = _DTYPES.get(t.Type(), f"type{t.Type()}")
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
@@ -374,9 +374,15 @@ def _read_tensor(t, index: int, buffers) -> Tensor:
         qdim = int(q.QuantizedDimension())
     data = None
     buf = buffers(t.Buffer())
-    if buf is not None and buf.DataLength() and dtype in _NUMPY:
-        raw = buf.DataAsNumpy().tobytes()
-        data = np.frombuffer(raw, dtype=_NUMPY[dtype]).reshape(shape).copy()
+    content = b""
+    if buf is not None and buf.DataLength():
+        content = buf.DataAsNumpy().tobytes()
+    elif buf is not None and buf.Offset() > 1:  # large models keep buffers after the root
+        content = raw[buf.Offset():buf.Offset() + buf.Size()]
+    if t.Sparsity() is not None:
+        dtype = f"sparse {dtype}"
+    elif content and dtype in _NUMPY:
+        data = np.frombuffer(content, dtype=_NUMPY[dtype]).reshape(shape).copy()
     return Tensor(index, name, shape, dtype, scale, zero_point, qdim, data)
 
 
@@ -467,13 +473,13 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
     b = tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
     _check_int8(op, x)
     _check_int8(op, y)
-    if not w.is_constant:
-        raise UserError(f"{op.label()}: weights {w.label()} are not constant; the tile needs "
-                        "constant weights")
     if w.dtype != "int8" or w.scale is None:
         raise UserError(f"{op.label()}: weights {w.label()} are {w.dtype}"
                         f"{'' if w.scale is not None else ' without quantization'}; int8 "
                         "quantized weights are required")
+    if not w.is_constant:
+        raise UserError(f"{op.label()}: weights {w.label()} are not constant; the tile needs "
+                        "constant weights")
     if np.any(w.zero_point != 0):
         bad = int(w.zero_point[np.flatnonzero(w.zero_point)[0]])
         raise UserError(f"{op.label()}: weights {w.label()} have zero point {bad}; the tile "
@@ -606,7 +612,8 @@ def load_tflite(path: str | Path) -> TfliteModel:
         def buffers(i):
             return model.Buffers(i) if 0 <= i < model.BuffersLength() else None
 
-        tensors = [_read_tensor(g.Tensors(i), i, buffers) for i in range(g.TensorsLength())]
+        tensors = [_read_tensor(g.Tensors(i), i, buffers, buf)
+                   for i in range(g.TensorsLength())]
         codes = []
         for i in range(model.OperatorCodesLength()):
             oc = model.OperatorCodes(i)
