@@ -229,6 +229,11 @@ BUILT = {
     "softmax-coarse-input-scale": ((8, 20), [
         dict(op="fc", m=6, out_zp=0, out_scale=0.6),
         dict(op="softmax", beta=1.0)]),
+    "fused-activations-everywhere": ((1, 8, 8, 3), [
+        dict(op="conv", m=3, k=3, act="RELU_N1_TO_1", out_scale=0.012, out_zp=4),
+        dict(op="add", act="RELU6", out_scale=0.06, out_zp=-20, **{"with": -1}),
+        dict(op="avgpool", k=2, stride=1, padding="SAME", act="RELU"),
+        dict(op="maxpool", k=3, stride=2, padding="SAME", act="RELU6")]),
     "without-bias": ((1, 6, 6, 5), [  # LiteRT's int8 CONV_2D requires a bias
         dict(op="depthwise", k=3, no_bias=True, out_zp=-5),
         dict(op="reshape", shape=[1, 180]),
