@@ -251,10 +251,22 @@ BUILT = {
 }
 
 
+#: Models with a float32 input (QUANTIZE first) and output (DEQUANTIZE last).
+FLOAT_ENDS = {
+    "float-in-float-out": ((1, 6, 6, 3), [
+        dict(op="quantize", out_scale=0.04, out_zp=-7),
+        dict(op="conv", m=4, k=3, stride=2, out_zp=5),
+        dict(op="quantize", out_zp=-20),
+        dict(op="dequantize")]),
+}
+BUILT.update(FLOAT_ENDS)
+
+
 @pytest.mark.parametrize("name", sorted(BUILT))
 def test_built_model_bit_exact(tmp_path, name):
     shape, layers = BUILT[name]
-    path = write_chain(tmp_path / f"{name}.tflite", shape, layers, seed=7)
+    kw = {"input_dtype": "float32"} if name in FLOAT_ENDS else {}
+    path = write_chain(tmp_path / f"{name}.tflite", shape, layers, seed=7, **kw)
     model = load_tflite(path)
     oracle = LiteRTOracle(path)
     engine = ReferenceEngine()
@@ -385,7 +397,7 @@ def test_reader_refusals(tmp_path):
     assert re.fullmatch(
         r"operator 1 \(LOGISTIC 'raw1'\): operator LOGISTIC is not supported \(the tile runs "
         r"CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; the host runs ADD, AVERAGE_POOL_2D, "
-        r"MAX_POOL_2D, RESHAPE, SOFTMAX, PAD, MEAN\)",
+        r"MAX_POOL_2D, RESHAPE, SOFTMAX, PAD, MEAN, QUANTIZE, DEQUANTIZE\)",
         _refused(tmp_path, [dict(op="conv", m=3), dict(op="raw", opcode="LOGISTIC")]))
     assert re.fullmatch(
         r"operator 0 \(CONV_2D 'conv0'\): weights tensor 1 \('w0'\) have zero point 3; the "
@@ -555,3 +567,19 @@ def test_cli_infer_reports_a_mismatch_and_engine_statistics(monkeypatch, tmp_pat
     assert report["totals"]["cycles"] == sum(1000 + row["op"] for row in tile)
     # later operators read the perturbed tensor, so they may differ as well
     assert [row["match"] for row in report["layers"]][:9] == [True] * 9
+
+
+def test_quantize_rounds_halves_away_from_zero_like_litert(tmp_path):
+    shape, layers = FLOAT_ENDS["float-in-float-out"]
+    path = write_chain(tmp_path / "f.tflite", shape, layers, seed=7, input_dtype="float32")
+    model, oracle = load_tflite(path), LiteRTOracle(path)
+    halves = (np.arange(-54, 54, dtype=np.float32) + np.float32(0.5)) * np.float32(0.04)
+    x = halves.reshape(shape)
+    quantized = model.operators[0].outputs[0]
+    want = oracle.run(x)[quantized]
+    got = run_model(model, x, ReferenceEngine()).values[quantized]
+    np.testing.assert_array_equal(got, want)
+    v = (x / np.float32(0.04)).reshape(-1)
+    ties = np.abs(v - np.trunc(v)) == np.float32(0.5)
+    assert ties.sum() > 50  # most inputs are exact halves, in both signs
+    assert set(np.sign(v[ties]).tolist()) == {-1.0, 1.0}

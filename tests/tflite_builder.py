@@ -240,6 +240,8 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
     - ``add``: ``with`` (the index of an earlier layer's output, -1 for the model input)
     - ``reshape``: ``shape``;  ``softmax``: ``beta``;  ``pad``: ``pads`` [[before, after]]*4
     - ``mean``: ``axes``, ``keep_dims``
+    - ``quantize``: from the float32 model input (first, with ``input_dtype="float32"``) or
+      from int8;  ``dequantize``: to a float32 model output (last)
     - ``raw``: ``opcode``, any other builtin operator (one input, no options)
 
     and optionally ``out_zp`` (the output zero point; default drawn from -128, -5, 0, 17),
@@ -251,7 +253,10 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
     """
     rng = np.random.default_rng(seed)
     mb = ModelBuilder()
-    x = mb.tensor("input", input_shape, input_dtype, input_q[0], input_q[1])
+    if input_dtype == "float32" and layers and layers[0]["op"] == "quantize":
+        x = mb.tensor("input", input_shape, "float32")  # a float model: QUANTIZE first
+    else:
+        x = mb.tensor("input", input_shape, input_dtype, input_q[0], input_q[1])
     first = x
     outs: list[int] = []
     shape = list(input_shape)
@@ -364,6 +369,14 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
             y = mb.tensor(f"mean{i}", new, dtype, o_scale, out_zp)
             mb.op("MEAN", [x, at], [y], ("mean", {"keep_dims": keep}))
             shape, scale, zp = new, o_scale, out_zp
+        elif op == "quantize":  # float32 (the model input) or int8 to int8
+            o_scale = spec.get("out_scale", input_q[0] if i == 0 else scale * 1.3)
+            y = mb.tensor(f"quantize{i}", shape, "int8", o_scale, out_zp)
+            mb.op("QUANTIZE", [x], [y])
+            scale, zp = o_scale, out_zp
+        elif op == "dequantize":
+            y = mb.tensor(f"dequantize{i}", shape, "float32")
+            mb.op("DEQUANTIZE", [x], [y])
         elif op == "raw":  # any other operator, one input, same shape and quantization
             y = mb.tensor(f"raw{i}", shape, dtype, scale, zp)
             mb.op(spec["opcode"], [x], [y])

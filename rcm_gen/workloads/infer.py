@@ -129,15 +129,30 @@ def make_engine(name: str, config: Any = None, *, simulator: str = "icarus") -> 
 # -- inputs -----------------------------------------------------------------------------------
 
 
+def _quantizer(model: TfliteModel):
+    """The tensor the QUANTIZE operators of a float-input model write."""
+    return next(model.tensors[op.outputs[0]] for op in model.operators
+                if op.opcode == "QUANTIZE" and op.inputs[0] == model.inputs[0])
+
+
 def random_input(model: TfliteModel, seed: int) -> np.ndarray:
-    """A seeded uniform int8 input of the model's input shape."""
+    """A seeded uniform input of the model's input shape: int8 over its whole range, or for
+    a float model (QUANTIZE first) float32 over the range its quantization spans, and 10 %
+    beyond on each side."""
     rng = np.random.default_rng(seed)
+    if model.input.dtype == "float32":
+        q = _quantizer(model)
+        scale, zp = float(q.scale[0]), int(q.zero_point[0])
+        lo, hi = scale * (-128 - zp), scale * (127 - zp)
+        span = hi - lo
+        return rng.uniform(lo - 0.1 * span, hi + 0.1 * span,
+                           size=model.input.shape).astype(np.float32)
     return rng.integers(-128, 128, size=model.input.shape, dtype=np.int8)
 
 
 def load_input(model: TfliteModel, path: str | Path) -> np.ndarray:
-    """An input from a ``.npy`` file; :class:`UserError` unless it is int8 of the model's
-    input shape."""
+    """An input from a ``.npy`` file; :class:`UserError` unless it has the model's input
+    shape and type (int8, or float32 for a model that starts with QUANTIZE)."""
     try:
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -145,10 +160,13 @@ def load_input(model: TfliteModel, path: str | Path) -> np.ndarray:
     except (OSError, ValueError, EOFError) as exc:
         raise UserError(f"--input {str(path)!r}: not a .npy array ({exc})".replace("\n", " ")
                         ) from None
-    shape = tuple(model.input.shape)
-    if x.dtype != np.int8 or x.shape != shape:
-        raise UserError(f"--input {str(path)!r}: must be an int8 array of shape {shape} "
-                        f"(the model's input {model.input.name!r}), not {x.dtype} "
+    if not isinstance(x, np.ndarray):
+        raise UserError(f"--input {str(path)!r}: not a .npy array (an archive of several)")
+    shape, dtype = tuple(model.input.shape), model.input.dtype
+    if x.dtype != np.dtype(dtype) or x.shape != shape:
+        article = "an" if dtype.startswith("i") else "a"
+        raise UserError(f"--input {str(path)!r}: must be {article} {dtype} array of shape "
+                        f"{shape} (the model's input {model.input.name!r}), not {x.dtype} "
                         f"{tuple(x.shape)}")
     return x
 
@@ -215,7 +233,8 @@ def run_model(model: TfliteModel, x: np.ndarray, engine: Engine) -> Inference:
         When the engine returns a tensor of the wrong shape or type.
     """
     values: dict[int, np.ndarray] = {t.index: t.data for t in model.tensors if t.is_constant}
-    values[model.inputs[0]] = np.asarray(x, dtype=np.int8).reshape(model.input.shape)
+    values[model.inputs[0]] = np.asarray(x, dtype=model.input.dtype).reshape(
+        model.input.shape)
     rows = []
     for op in model.operators:
         out = model.tensors[op.outputs[0]]
@@ -253,7 +272,7 @@ class Mismatch:
         The operator that produced it.
     position : tuple of int
         The first differing element (row-major).
-    got, want : int
+    got, want : int or float
         The values there: ours and LiteRT's.
     count : int
         How many elements differ.
@@ -264,8 +283,8 @@ class Mismatch:
     op_index: int
     opcode: str
     position: tuple[int, ...]
-    got: int
-    want: int
+    got: int | float
+    want: int | float
     count: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,7 +325,7 @@ def compare(model: TfliteModel, inference: Inference,
             else:
                 diff = np.argwhere(got != want)
                 pos = tuple(int(v) for v in diff[0])
-                g, w, n = int(got[pos]), int(want[pos]), len(diff)
+                g, w, n = got[pos].item(), want[pos].item(), len(diff)
             first = Mismatch(i, model.tensors[i].name, op.index, op.opcode, pos, g, w, n)
     return Comparison(first is None, first, ops)
 

@@ -162,14 +162,16 @@ def add_parser(subparsers, design_args) -> None:
     p = subparsers.add_parser(
         "infer", help="run an int8 TFLite model on the tile and check it against LiteRT",
         description="Run an int8 TFLite model layer by layer: CONV_2D, DEPTHWISE_CONV_2D and "
-                    "FULLY_CONNECTED on the tile (an engine), ADD, pooling, RESHAPE, PAD, MEAN "
-                    "and SOFTMAX on the host with TFLite's integer semantics; compare every "
+                    "FULLY_CONNECTED on the tile (an engine), ADD, pooling, RESHAPE, PAD, MEAN, "
+                    "SOFTMAX, QUANTIZE and DEQUANTIZE on the host with TFLite's integer "
+                    "semantics; compare every "
                     "tensor with the LiteRT interpreter's reference kernels bit for bit and "
                     "print a per-layer table. Exit status 1 when a tensor differs.")
     design_args(p)
     p.add_argument("--model", required=True, metavar="M.tflite", help="an int8 TFLite model")
     p.add_argument("--input", metavar="X.npy",
-                   help="the input: int8, the model's input shape (default: seeded random)")
+                   help="the input: the model's input shape and type, int8 (float32 when the "
+                        "model starts with QUANTIZE); default: seeded random")
     p.add_argument("--engine", metavar="NAME",
                    help="what runs the tile layers: model (the tile's bit-exact Python "
                         "model with its cycle model; the default when available), rtl (its "

@@ -46,7 +46,8 @@ __all__ = [
 TILE_OPERATORS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise",
                   "FULLY_CONNECTED": "fc"}
 #: Operators the host runs (int8 in, int8 out), with TFLite's reference semantics.
-HOST_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "PAD", "MEAN")
+HOST_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "PAD", "MEAN",
+                  "QUANTIZE", "DEQUANTIZE")
 
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -549,10 +550,16 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
         depth_multiplier=dm, per_channel=w.per_channel)
 
 
-def _check_host(op: Operator, tensors: list[Tensor]) -> None:
-    for i in (*op.inputs[:2 if op.opcode == "ADD" else 1], *op.outputs):
-        _check_int8(op, tensors[i])
+def _check_host(op: Operator, tensors: list[Tensor], model_input: int,
+                model_output: int) -> None:
     x, y = tensors[op.inputs[0]], tensors[op.outputs[0]]
+    checked = [*op.inputs[:2 if op.opcode == "ADD" else 1], *op.outputs]
+    if op.opcode == "QUANTIZE" and x.dtype == "float32" and x.index == model_input:
+        checked = op.outputs  # the model's float input, quantized
+    if op.opcode == "DEQUANTIZE" and y.dtype == "float32" and y.index == model_output:
+        checked = op.inputs[:1]  # the model's float output, dequantized
+    for i in checked:
+        _check_int8(op, tensors[i])
     if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD"):
         op.options["clamp"] = _clamp(op, y)
     # pooling, RESHAPE and PAD move raw int8 values: LiteRT ignores a difference between
@@ -645,7 +652,13 @@ def load_tflite(path: str | Path) -> TfliteModel:
     if len(inputs) != 1 or len(outputs) != 1:
         raise UserError(f"--model {str(path)!r}: has {len(inputs)} inputs and {len(outputs)} "
                         "outputs; only one of each is supported")
+    ends = {"input": ("QUANTIZE", lambda op: inputs[0] in op.inputs[:1]),
+            "output": ("DEQUANTIZE", lambda op: outputs[0] in op.outputs)}
     for role, t in (("input", tensors[inputs[0]]), ("output", tensors[outputs[0]])):
+        opcode, touches = ends[role]
+        if t.dtype == "float32" and all(op.opcode == opcode for op in operators
+                                        if touches(op)):
+            continue  # a float model boundary: QUANTIZE in, DEQUANTIZE out
         if t.dtype != "int8":
             raise UserError(f"--model {str(path)!r}: model {role} {t.label()} is {t.dtype}; "
                             "rcm-gen infer runs int8 models only (quantize the model fully "
@@ -655,7 +668,7 @@ def load_tflite(path: str | Path) -> TfliteModel:
         if op.opcode in TILE_OPERATORS:
             layers[op.index] = _tile_layer(op, tensors)
         elif op.opcode in HOST_OPERATORS:
-            _check_host(op, tensors)
+            _check_host(op, tensors, inputs[0], outputs[0])
         else:
             raise UserError(
                 f"{op.label()}: operator {op.opcode} is not supported (the tile runs "

@@ -1,5 +1,6 @@
 """Operators the host runs between tile layers, int8 in and int8 out, bit-exact with LiteRT's
-reference kernels: ADD, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, MEAN and SOFTMAX.
+reference kernels: ADD, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, MEAN and SOFTMAX; and
+QUANTIZE (float32 or int8 to int8) and DEQUANTIZE (int8 to float32) at a model's ends.
 
 The fixed-point helpers follow gemmlowp's ``fixedpoint.h`` (which TFLite's kernels use) on
 int64 arrays that hold int32 values: every int32 addition wraps as it does in C++, every
@@ -16,11 +17,13 @@ from .tflite_model import Operator, Tensor, quantize_multiplier
 __all__ = [
     "add",
     "average_pool",
+    "dequantize",
     "exp_on_negative_values",
     "max_pool",
     "mean",
     "one_over_one_plus_x",
     "pad",
+    "quantize",
     "run_host_operator",
     "softmax",
 ]
@@ -179,6 +182,31 @@ def mean(x: np.ndarray, axes: tuple[int, ...], q_in: tuple[float, int],
     return np.clip(out, -128, 127).astype(np.int8)
 
 
+def quantize(x: np.ndarray, q_in: tuple[float, int] | None,
+             q_out: tuple[float, int]) -> np.ndarray:
+    """TFLite's QUANTIZE to int8: from float32 (``q_in`` None), ``round(x / scale)`` in
+    single precision, halves away from zero, plus the zero point; from int8, a requantization
+    ``MultiplyByQuantizedMultiplier(x - zp_in, in_scale / out_scale) + zp_out``; saturated."""
+    so, zo = q_out
+    if q_in is None:
+        v = np.asarray(x, np.float32) / np.float32(so)
+        t = np.trunc(v)
+        r = (t + np.sign(v) * (np.abs(v - t) >= np.float32(0.5))).astype(np.float64)
+        out = np.clip(r, -(1 << 31), (1 << 31) - 1).astype(np.int64) + zo
+    else:
+        si, zi = q_in
+        multiplier, shift = quantize_multiplier(float(si) / float(so))
+        out = multiply_by_quantized_multiplier(np.asarray(x, np.int64) - zi, multiplier,
+                                               shift) + zo
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def dequantize(x: np.ndarray, q_in: tuple[float, int]) -> np.ndarray:
+    """TFLite's DEQUANTIZE: ``float(double(scale) · (x - zp))``."""
+    si, zi = q_in
+    return (float(si) * (np.asarray(x, np.int64) - zi).astype(np.float64)).astype(np.float32)
+
+
 def softmax(x: np.ndarray, input_scale: float, beta: float) -> np.ndarray:
     """TFLite's int8 SOFTMAX over the last axis (``reference_ops::Softmax``; output scale
     1/256, zero point -128): input differences to the row maximum, rescaled by
@@ -231,6 +259,11 @@ def run_host_operator(op: Operator, tensors: tuple[Tensor, ...],
         y = pad(x, op.options["paddings"], _q(out)[1])
     elif op.opcode == "MEAN":
         y = mean(x, op.options["axes"], _q(tensors[op.inputs[0]]), _q(out))
+    elif op.opcode == "QUANTIZE":
+        src = tensors[op.inputs[0]]
+        y = quantize(x, None if src.dtype == "float32" else _q(src), _q(out))
+    elif op.opcode == "DEQUANTIZE":
+        return dequantize(x, _q(tensors[op.inputs[0]])).reshape(out.shape)
     elif op.opcode == "SOFTMAX":
         y = softmax(x, _q(tensors[op.inputs[0]])[0], op.options["beta"])
     else:  # load_tflite refuses every other operator
