@@ -35,6 +35,8 @@ from .tflite_ref import run_layer
 
 __all__ = [
     "ENGINES",
+    "PLANNED_ENGINES",
+    "STAT_KEYS",
     "Comparison",
     "Engine",
     "Inference",
@@ -43,12 +45,14 @@ __all__ = [
     "ReferenceEngine",
     "compare",
     "default_engine",
+    "engine_names",
     "format_table",
     "load_input",
     "make_engine",
     "random_input",
     "register_engine",
     "run_model",
+    "totals",
 ]
 
 #: Statistics an engine may report per layer, in table order.
