@@ -47,6 +47,7 @@ __all__ = [
     "default_engine",
     "engine_names",
     "format_table",
+    "inference_report",
     "load_input",
     "make_engine",
     "random_input",
@@ -399,3 +400,15 @@ def format_table(rows: tuple[LayerRow, ...] | list[LayerRow],
                  f"{_cell(t, 'utilisation'):>6} {_cell(t, 'bytes_in'):>10} "
                  f"{_cell(t, 'bytes_out'):>10}")
     return "\n".join(lines)
+
+
+def inference_report(inference: Inference, comparison: Comparison) -> dict[str, Any]:
+    """One run as a JSON-able dict: ``match``, ``first_mismatch`` (or None), a row per
+    operator (with its statistics and whether it matched) and the tile layers' totals."""
+    return {
+        "match": comparison.match,
+        "first_mismatch": None if comparison.first is None else comparison.first.to_dict(),
+        "layers": [{**r.to_dict(), "match": comparison.ops[r.op_index]}
+                   for r in inference.rows],
+        "totals": totals(inference.rows),
+    }

@@ -58,6 +58,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
         compare,
         default_engine,
         format_table,
+        inference_report,
         load_input,
         make_engine,
         random_input,
@@ -147,8 +148,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
             "match": matched == len(results),
             "first_mismatch": (None if mismatch is None else
                                {"input": mismatch_label, **mismatch.to_dict()}),
-            "layers": [{**r.to_dict(), "match": first_cmp.ops[r.op_index]}
-                       for r in first.rows],
+            "layers": inference_report(first, first_cmp)["layers"],
             "totals": tot, "fmax_mhz": fmax, "wall_s": round(wall, 3),
             "config": config.to_dict(), "tools": _versions(),
         }

@@ -231,8 +231,8 @@ class TileLayer:
     bias : numpy.ndarray
         int32 ``(M,)`` (zeros when the model has no bias).
     multiplier, shift : numpy.ndarray
-        Per output channel: TFLite's Q0.31 multiplier (int64 holding int32 values) and shift
-        (positive: left), from ``QuantizeMultiplier`` as the kernel's Prepare computes them.
+        int32 ``(M,)`` each: TFLite's Q0.31 multiplier and shift (positive: left) per output
+        channel, from ``QuantizeMultiplier`` as the kernel's Prepare computes them.
     scale : numpy.ndarray
         float64 ``(M,)``: ``in_scale · w_scale / out_scale`` in double precision.
     requant : str
@@ -541,8 +541,8 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
     return TileLayer(
         kind=kind, name=y.name, op_index=op.index, input_shape=x.shape,
         output_shape=y.shape, weights=np.ascontiguousarray(weights), groups=groups,
-        bias=bias, multiplier=np.array([q for q, _ in qm], dtype=np.int64),
-        shift=np.array([s for _, s in qm], dtype=np.int64), scale=scale,
+        bias=bias, multiplier=np.array([q for q, _ in qm], dtype=np.int32),
+        shift=np.array([s for _, s in qm], dtype=np.int32), scale=scale,
         requant="double" if kind == "fc" else "fixed",
         input_zero_point=int(x.zero_point[0]), output_zero_point=int(y.zero_point[0]),
         clamp=clamp, activation=op.options.get("activation", "NONE"),
