@@ -442,8 +442,9 @@ def _read_options(opcode: str, op, op_index: int, tensors: list[Tensor], inputs,
             out["pads"] = (top, bottom, left, right)
             out["output_hw"] = (ho, wo)
             if len(y.shape) != 4 or tuple(y.shape[1:3]) != (ho, wo):
-                raise UserError(f"operator {op_index} ({opcode}): output {y.shape} does not "
-                                f"match the {out['padding']} output size {ho}x{wo}")
+                raise UserError(f"operator {op_index} ({opcode} {y.name!r}): output shape "
+                                f"{y.shape} does not match the {out['padding']} output size "
+                                f"{ho}x{wo}")
     return out
 
 
