@@ -5,7 +5,8 @@ The engine protocol
 -------------------
 An engine runs the tile's layers.  It is made by a factory registered under a name in
 :data:`ENGINES` (``factory(config, *, simulator)``, where ``config`` is the design point
-and ``simulator`` ``"icarus"`` or ``"verilator"``), and has one method::
+and ``simulator`` ``"icarus"`` or ``"verilator"``), has a ``name`` attribute and one
+method::
 
     run(layer: TileLayer, x: numpy.ndarray) -> tuple[numpy.ndarray, dict]
 
@@ -15,6 +16,7 @@ input tensor's own shape for a fully connected layer), and the result is the out
 report carries the dict and prints these keys when present: ``cycles``, ``ideal``,
 ``utilisation``, ``lanes``, ``bits``, ``bytes_in``, ``bytes_out``, ``binding``.
 :class:`ReferenceEngine` is the numpy model of LiteRT's kernels (:mod:`.tflite_ref`).
+:func:`run_model` checks that every result is int8 of the output tensor's shape.
 """
 
 from __future__ import annotations
