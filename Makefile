@@ -3,7 +3,7 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 clean
+.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 clean
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,10 @@ bench-sim: setup
 
 bench-resnet18: setup
 	$(PY) benchmarks/resnet18_table.py rcm-default
+
+# The MLPerf Tiny ResNet-8 (int8) layer by layer, checked against LiteRT on 100 inputs.
+bench-resnet8: setup
+	$(PY) benchmarks/resnet8_infer.py --preset rcm-default
 
 clean:
 	rm -rf out build .pytest_cache

@@ -1,0 +1,416 @@
+"""Running an int8 TFLite model layer by layer: tile operators on an *engine*, the others on
+the host, and every tensor compared with LiteRT's reference kernels, bit for bit.
+
+The engine protocol
+-------------------
+An engine runs the tile's layers.  It is made by a factory registered under a name in
+:data:`ENGINES` (``factory(config, *, simulator)``, where ``config`` is the design point
+and ``simulator`` ``"icarus"`` or ``"verilator"``), has a ``name`` attribute and one
+method::
+
+    run(layer: TileLayer, x: numpy.ndarray) -> tuple[numpy.ndarray, dict]
+
+``x`` is the layer's input tensor as TFLite stores it (int8, NHWC for convolutions, the
+input tensor's own shape for a fully connected layer), and the result is the output tensor
+(int8, ``layer.output_shape``) with a dict of what the engine measured for that layer.  The
+report carries the dict and prints these keys when present: ``cycles``, ``ideal``,
+``utilisation``, ``lanes``, ``bits``, ``bytes_in``, ``bytes_out``, ``binding``.
+:class:`ReferenceEngine` is the numpy model of LiteRT's kernels (:mod:`.tflite_ref`).
+:func:`run_model` checks that every result is int8 of the output tensor's shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import UserError
+from .tflite_model import TfliteModel, TileLayer
+from .tflite_ops import run_host_operator
+from .tflite_ref import run_layer
+
+__all__ = [
+    "ENGINES",
+    "PLANNED_ENGINES",
+    "STAT_KEYS",
+    "Comparison",
+    "Engine",
+    "Inference",
+    "LayerRow",
+    "Mismatch",
+    "ReferenceEngine",
+    "compare",
+    "default_engine",
+    "engine_names",
+    "format_table",
+    "inference_report",
+    "load_input",
+    "make_engine",
+    "random_input",
+    "register_engine",
+    "run_model",
+    "totals",
+]
+
+#: Statistics an engine may report per layer, in table order.
+STAT_KEYS = ("bits", "lanes", "cycles", "ideal", "utilisation", "bytes_in", "bytes_out",
+             "binding")
+
+
+class Engine(Protocol):
+    """What runs a model's tile layers (see the module documentation)."""
+
+    name: str
+
+    def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        ...
+
+
+class ReferenceEngine:
+    """The bit-exact numpy model of LiteRT's reference kernels; it measures nothing but
+    the layer's multiply-accumulates."""
+
+    name = "reference"
+
+    def __init__(self, config: Any = None, *, simulator: str = "icarus") -> None:
+        self.config = config  # the design point is not used: the model is LiteRT's
+
+    def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        return run_layer(layer, x), {"macs": layer.macs}
+
+
+EngineFactory = Callable[..., Engine]
+
+#: Engines by name: a factory ``factory(config, *, simulator) -> Engine``, or the dotted
+#: path ``"package.module:attribute"`` of one (imported when the engine is asked for).
+ENGINES: dict[str, EngineFactory | str] = {"reference": ReferenceEngine}
+#: Engines the command line knows of that this installation does not provide yet.
+PLANNED_ENGINES = {
+    "model": "the bit-exact Python model of the tile with its cycle model",
+    "rtl": "the tile's generated Verilog in simulation",
+}
+
+
+def register_engine(name: str, factory: EngineFactory | str) -> None:
+    """Make an engine available under ``name`` (replacing one of the same name)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"Engine name must be a non-empty string, not {name!r}")
+    ENGINES[name] = factory
+
+
+def default_engine() -> str:
+    """``model`` when it is available, else ``reference``."""
+    return "model" if "model" in ENGINES else "reference"
+
+
+def engine_names() -> list[str]:
+    return sorted(set(ENGINES) | set(PLANNED_ENGINES))
+
+
+def make_engine(name: str, config: Any = None, *, simulator: str = "icarus") -> Engine:
+    """The engine registered as ``name`` for design point ``config``.
+
+    Raises
+    ------
+    UserError
+        For a name no engine has, or one that is not available in this installation.
+    """
+    if name not in ENGINES:
+        if name in PLANNED_ENGINES:
+            raise UserError(f"--engine {name} ({PLANNED_ENGINES[name]}) is not available in "
+                            f"this version; available: {', '.join(sorted(ENGINES))}")
+        raise UserError(f"--engine must be one of {', '.join(engine_names())}, not {name!r}")
+    factory = ENGINES[name]
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+    return factory(config, simulator=simulator)
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+def _quantizer(model: TfliteModel):
+    """The tensor the QUANTIZE operators of a float-input model write."""
+    return next(model.tensors[op.outputs[0]] for op in model.operators
+                if op.opcode == "QUANTIZE" and op.inputs[0] == model.inputs[0])
+
+
+def random_input(model: TfliteModel, seed: int) -> np.ndarray:
+    """A seeded uniform input of the model's input shape: int8 over its whole range, or for
+    a float model (QUANTIZE first) float32 over the range its quantization spans, and 10 %
+    beyond on each side."""
+    rng = np.random.default_rng(seed)
+    if model.input.dtype == "float32":
+        q = _quantizer(model)
+        scale, zp = float(q.scale[0]), int(q.zero_point[0])
+        lo, hi = scale * (-128 - zp), scale * (127 - zp)
+        span = hi - lo
+        return rng.uniform(lo - 0.1 * span, hi + 0.1 * span,
+                           size=model.input.shape).astype(np.float32)
+    return rng.integers(-128, 128, size=model.input.shape, dtype=np.int8)
+
+
+def load_input(model: TfliteModel, path: str | Path) -> np.ndarray:
+    """An input from a ``.npy`` file; :class:`UserError` unless it has the model's input
+    shape and type (int8, or float32 for a model that starts with QUANTIZE)."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"--input {str(path)!r}: file not found") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"--input {str(path)!r}: not a .npy array ({exc})".replace("\n", " ")
+                        ) from None
+    if not isinstance(x, np.ndarray):
+        raise UserError(f"--input {str(path)!r}: not a .npy array (an archive of several)")
+    shape, dtype = tuple(model.input.shape), model.input.dtype
+    if x.dtype != np.dtype(dtype) or x.shape != shape:
+        article = "an" if dtype.startswith("i") else "a"
+        raise UserError(f"--input {str(path)!r}: must be {article} {dtype} array of shape "
+                        f"{shape} (the model's input {model.input.name!r}), not {x.dtype} "
+                        f"{tuple(x.shape)}")
+    return x
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One operator as run: where, on what, and what the engine measured.
+
+    Members
+    -------
+    op_index : int
+    opcode : str
+    name : str
+        The output tensor's name.
+    output : int
+        The output tensor's index.
+    shape : tuple of int
+        The output tensor's shape.
+    on : str
+        ``"tile"`` or ``"host"``.
+    macs : int
+        Multiply-accumulates (0 for host operators).
+    stats : dict
+        The engine's statistics for a tile layer (empty for host operators).
+    seconds : float
+        Wall time of the operator.
+    """
+
+    op_index: int
+    opcode: str
+    name: str
+    output: int
+    shape: tuple[int, ...]
+    on: str
+    macs: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op_index, "opcode": self.opcode, "name": self.name,
+                "tensor": self.output, "shape": list(self.shape), "on": self.on,
+                "macs": self.macs, "seconds": round(self.seconds, 6),
+                **{k: _jsonable(v) for k, v in self.stats.items()}}
+
+
+@dataclass(frozen=True, eq=False)
+class Inference:
+    """One run of a model: every computed tensor by index, and a row per operator."""
+
+    values: dict[int, np.ndarray]
+    rows: tuple[LayerRow, ...]
+    output: np.ndarray
+
+
+def run_model(model: TfliteModel, x: np.ndarray, engine: Engine) -> Inference:
+    """Run ``model`` on input ``x``: tile operators on ``engine``, the others on the host.
+
+    Raises
+    ------
+    RuntimeError
+        When the engine returns a tensor of the wrong shape or type.
+    """
+    values: dict[int, np.ndarray] = {t.index: t.data for t in model.tensors if t.is_constant}
+    values[model.inputs[0]] = np.asarray(x, dtype=model.input.dtype).reshape(
+        model.input.shape)
+    rows = []
+    for op in model.operators:
+        out = model.tensors[op.outputs[0]]
+        start = time.perf_counter()
+        if op.index in model.layers:
+            layer = model.layers[op.index]
+            y, stats = engine.run(layer, values[op.inputs[0]])
+            y = np.asarray(y)
+            if y.dtype != np.int8 or y.shape != tuple(out.shape):
+                raise RuntimeError(f"engine {engine.name!r} returned {y.dtype} {y.shape} for "
+                                   f"{op.label()}, not int8 {tuple(out.shape)}")
+            rows.append(LayerRow(op.index, op.opcode, out.name, out.index, out.shape, "tile",
+                                 layer.macs, dict(stats), time.perf_counter() - start))
+        else:
+            y = run_host_operator(op, model.tensors, values)
+            rows.append(LayerRow(op.index, op.opcode, out.name, out.index, out.shape, "host",
+                                 seconds=time.perf_counter() - start))
+        values[out.index] = y
+    return Inference(values, tuple(rows), values[model.outputs[0]])
+
+
+# -- comparing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first tensor (in execution order) that differs from LiteRT's.
+
+    Members
+    -------
+    tensor : int
+        Its index.
+    name : str
+    op_index, opcode :
+        The operator that produced it.
+    position : tuple of int
+        The first differing element (row-major).
+    got, want : int or float
+        The values there: ours and LiteRT's.
+    count : int
+        How many elements differ.
+    """
+
+    tensor: int
+    name: str
+    op_index: int
+    opcode: str
+    position: tuple[int, ...]
+    got: int | float
+    want: int | float
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tensor": self.tensor, "name": self.name, "op": self.op_index,
+                "opcode": self.opcode, "position": list(self.position), "got": self.got,
+                "want": self.want, "count": self.count}
+
+    def describe(self) -> str:
+        return (f"tensor {self.tensor} ({self.name!r}, output of operator {self.op_index} "
+                f"{self.opcode}) differs at {list(self.position)}: {self.got} instead of "
+                f"{self.want} ({self.count} elements differ)")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every operator output compared with LiteRT: ``match`` when all are equal,
+    ``first`` the first that is not, ``ops`` per operator index whether it matched."""
+
+    match: bool
+    first: Mismatch | None
+    ops: dict[int, bool]
+
+
+def compare(model: TfliteModel, inference: Inference,
+            reference: dict[int, np.ndarray]) -> Comparison:
+    """Compare every operator's output tensor of ``inference`` with ``reference`` (LiteRT's
+    tensors by index), bit for bit, in execution order."""
+    first = None
+    ops = {}
+    for op in model.operators:
+        i = op.outputs[0]
+        got, want = inference.values[i], reference[i]
+        equal = got.shape == want.shape and bool(np.array_equal(got, want))
+        ops[op.index] = equal
+        if not equal and first is None:
+            if got.shape != want.shape:
+                pos, g, w, n = (), -1, -1, int(max(got.size, want.size))
+            else:
+                diff = np.argwhere(got != want)
+                pos = tuple(int(v) for v in diff[0])
+                g, w, n = got[pos].item(), want[pos].item(), len(diff)
+            first = Mismatch(i, model.tensors[i].name, op.index, op.opcode, pos, g, w, n)
+    return Comparison(first is None, first, ops)
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def _cell(stats: dict[str, Any], key: str) -> str:
+    v = stats.get(key)
+    if v is None:
+        return "-"
+    if key == "utilisation":
+        return f"{float(v):.1%}"
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+        return f"{int(v):,}"
+    return str(v)
+
+
+def totals(rows: tuple[LayerRow, ...] | list[LayerRow]) -> dict[str, Any]:
+    """Sums over the tile layers: MACs, and each of cycles, ideal, bytes_in, bytes_out when
+    every tile layer reports it; utilisation as ideal / cycles."""
+    tile = [r for r in rows if r.on == "tile"]
+    out: dict[str, Any] = {"macs": sum(r.macs for r in tile), "tile_layers": len(tile),
+                           "host_operators": len(rows) - len(tile)}
+    for key in ("cycles", "ideal", "bytes_in", "bytes_out"):
+        if tile and all(isinstance(r.stats.get(key), int | np.integer) for r in tile):
+            out[key] = int(sum(int(r.stats[key]) for r in tile))
+    if out.get("cycles"):
+        out["utilisation"] = out.get("ideal", 0) / out["cycles"] if "ideal" in out else None
+    return out
+
+
+def format_table(rows: tuple[LayerRow, ...] | list[LayerRow],
+                 matched: dict[int, bool] | None = None) -> str:
+    """The per-operator table: op, output shape, bits, lanes, cycles, ideal, utilisation,
+    bytes in/out, binding side (``-`` where the engine gave nothing), and whether the
+    output equals LiteRT's when ``matched`` is given; a total line for the tile layers."""
+    head = (f"{'#':>3} {'op':<17} {'shape':<14} {'on':<4} {'bits':>4} {'lanes':>5} "
+            f"{'cycles':>11} {'ideal':>11} {'util':>6} {'bytes in':>10} {'bytes out':>10} "
+            f"{'binding':>8}")
+    if matched is not None:
+        head += f" {'LiteRT':>6}"
+    lines = [head]
+    for r in rows:
+        s = r.stats
+        shape = "x".join(str(d) for d in r.shape)
+        line = (f"{r.op_index:>3} {r.opcode[:17]:<17} {shape:<14} {r.on:<4} "
+                f"{_cell(s, 'bits'):>4} {_cell(s, 'lanes'):>5} {_cell(s, 'cycles'):>11} "
+                f"{_cell(s, 'ideal'):>11} {_cell(s, 'utilisation'):>6} "
+                f"{_cell(s, 'bytes_in'):>10} {_cell(s, 'bytes_out'):>10} "
+                f"{_cell(s, 'binding'):>8}")
+        if matched is not None:
+            line += f" {'equal' if matched.get(r.op_index) else 'DIFF':>6}"
+        lines.append(line)
+    t = totals(rows)
+    macs = f"{t['macs']:,} MACs"
+    lines.append(f"{'':>3} {'total':<17} {macs:<19} {'':>4} {'':>5} "
+                 f"{_cell(t, 'cycles'):>11} {_cell(t, 'ideal'):>11} "
+                 f"{_cell(t, 'utilisation'):>6} {_cell(t, 'bytes_in'):>10} "
+                 f"{_cell(t, 'bytes_out'):>10}")
+    return "\n".join(lines)
+
+
+def inference_report(inference: Inference, comparison: Comparison) -> dict[str, Any]:
+    """One run as a JSON-able dict: ``match``, ``first_mismatch`` (or None), a row per
+    operator (with its statistics and whether it matched) and the tile layers' totals."""
+    return {
+        "match": comparison.match,
+        "first_mismatch": None if comparison.first is None else comparison.first.to_dict(),
+        "layers": [{**r.to_dict(), "match": comparison.ops[r.op_index]}
+                   for r in inference.rows],
+        "totals": totals(inference.rows),
+    }

@@ -1,0 +1,188 @@
+"""``rcm-gen infer``: an int8 TFLite model run layer by layer — convolutions and fully
+connected layers on the tile (an engine), the rest on the host — with every tensor compared
+with LiteRT's reference kernels."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+__all__ = ["add_parser", "cmd_infer"]
+
+SIMULATORS = ("icarus", "verilator")
+
+
+def _writable(option: str, path: str, suffix: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{option} {path!r} is a folder; give a {suffix} file path")
+    folder = p.resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UserError(f"{option} {path!r}: folder {str(folder)!r} does not exist or is not "
+                        "writable")
+    return p
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through a temporary file beside ``path`` and rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _versions() -> dict[str, Any]:
+    from ..tools import python_package_version, tool_versions
+
+    return {**tool_versions("rcm_gen", "numpy"),
+            "tflite": python_package_version("tflite"),
+            "ai_edge_litert": python_package_version("ai-edge-litert")}
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..cli import design_from_args
+    from .infer import (
+        compare,
+        default_engine,
+        format_table,
+        inference_report,
+        load_input,
+        make_engine,
+        random_input,
+        run_model,
+        totals,
+    )
+    from .litert_oracle import LiteRTOracle
+    from .tflite_model import load_tflite
+
+    config = design_from_args(args)
+    engine_name = args.engine or default_engine()
+    if args.count is not None and args.count < 1:
+        raise UserError(f"--count must be at least 1, not {args.count}")
+    if args.count is not None and args.input:
+        raise UserError("--count runs seeded random inputs; give --input or --count, not "
+                        "both")
+    count = args.count or 1
+    output = _writable("--output", args.output, ".npy") if args.output else None
+    report_path = _writable("--json", args.json, ".json") if args.json else None
+    model = load_tflite(args.model)
+    inputs = ([("input", load_input(model, args.input))] if args.input else
+              [(f"seed {args.seed + i}", random_input(model, args.seed + i))
+               for i in range(count)])
+    oracle = LiteRTOracle(args.model)
+    engine = make_engine(engine_name, config, simulator=args.simulator)
+
+    print(f"{Path(args.model).name}: {len(model.operators)} operators, {len(model.layers)} on "
+          f"the tile ({model.macs:,} MACs), input {model.input.name!r} "
+          f"{'x'.join(map(str, model.input.shape))} int8; engine {engine_name}"
+          f"{f' ({args.simulator})' if engine_name == 'rtl' else ''} on "
+          f"{args.preset or args.config}", flush=True)
+    start = time.perf_counter()
+    results = []
+    for label, x in inputs:
+        inference = run_model(model, x, engine)
+        comparison = compare(model, inference, oracle.run(x))
+        results.append((label, inference, comparison))
+    wall = time.perf_counter() - start
+    first_label, first, first_cmp = results[0]
+    print(format_table(first.rows, first_cmp.ops))
+    tot = totals(first.rows)
+
+    fmax = None
+    if tot.get("cycles"):
+        from ..flows.synth import cached_report
+
+        rep = cached_report(config)
+        if rep is not None:
+            fmax = float(rep["fmax_mhz"])
+            tot["latency_ms"] = tot["cycles"] / (fmax * 1e3)
+            print(f"latency {tot['latency_ms']:.3f} ms at {fmax:.1f} MHz (from the synthesis "
+                  "cache)")
+        else:
+            print("latency in ms: no Fmax cached for this design point (run `rcm-gen synth` "
+                  "on it)")
+    matched = sum(1 for _, _, c in results if c.match)
+    mismatch = next((c.first for _, _, c in results if not c.match), None)
+    mismatch_label = next((lb for lb, _, c in results if not c.match), None)
+    if len(results) == 1:
+        what = f"{first_label}: " if not args.input else ""
+        if first_cmp.match:
+            print(f"{what}output and all {len(model.operators)} operator outputs equal "
+                  f"LiteRT's (reference kernels) bit for bit; {wall:.2f} s")
+        else:
+            print(f"{what}MISMATCH against LiteRT: {mismatch.describe()}; {wall:.2f} s")
+    else:
+        print(f"{matched} of {len(results)} seeded inputs (seeds {args.seed}.."
+              f"{args.seed + len(results) - 1}) equal LiteRT's tensors bit for bit in every "
+              f"operator; {wall:.2f} s")
+        if mismatch is not None:
+            print(f"first mismatch ({mismatch_label}): {mismatch.describe()}")
+
+    if output is not None:
+        y = (first.output if len(results) == 1 else
+             np.stack([inf.output for _, inf, _ in results]))
+        def save(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.save(f, y)
+
+        _write_atomic(output, save)
+        print(f"output {output}: {y.dtype} {tuple(y.shape)}")
+    if report_path is not None:
+        report = {
+            "model": str(args.model), "engine": engine_name,
+            "simulator": args.simulator if engine_name == "rtl" else None,
+            "inputs": [lb for lb, _, _ in results], "matched": matched,
+            "match": matched == len(results),
+            "first_mismatch": (None if mismatch is None else
+                               {"input": mismatch_label, **mismatch.to_dict()}),
+            "layers": inference_report(first, first_cmp)["layers"],
+            "totals": tot, "fmax_mhz": fmax, "wall_s": round(wall, 3),
+            "config": config.to_dict(), "tools": _versions(),
+        }
+        _write_atomic(report_path,
+                      lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
+        print(f"report {report_path}")
+    return 0 if matched == len(results) else 1
+
+
+def add_parser(subparsers, design_args) -> None:
+    p = subparsers.add_parser(
+        "infer", help="run an int8 TFLite model on the tile and check it against LiteRT",
+        description="Run an int8 TFLite model layer by layer: CONV_2D, DEPTHWISE_CONV_2D and "
+                    "FULLY_CONNECTED on the tile (an engine), ADD, pooling, RESHAPE, PAD, MEAN, "
+                    "SOFTMAX, QUANTIZE and DEQUANTIZE on the host with TFLite's integer "
+                    "semantics; compare every "
+                    "tensor with the LiteRT interpreter's reference kernels bit for bit and "
+                    "print a per-layer table. Exit status 1 when a tensor differs.")
+    design_args(p)
+    p.add_argument("--model", required=True, metavar="M.tflite", help="an int8 TFLite model")
+    p.add_argument("--input", metavar="X.npy",
+                   help="the input: the model's input shape and type, int8 (float32 when the "
+                        "model starts with QUANTIZE); default: seeded random")
+    p.add_argument("--engine", metavar="NAME",
+                   help="what runs the tile layers: model (the tile's bit-exact Python "
+                        "model with its cycle model; the default when available), rtl (its "
+                        "Verilog in simulation), reference (numpy model of LiteRT's kernels)")
+    p.add_argument("--simulator", default="icarus", choices=SIMULATORS,
+                   help="simulator of the rtl engine (default icarus)")
+    p.add_argument("--output", metavar="Y.npy",
+                   help="write the model's output (stacked over inputs with --count)")
+    p.add_argument("--json", metavar="R.json", help="write the report as JSON")
+    p.add_argument("--count", type=int, metavar="N",
+                   help="run N seeded random inputs and count those that match")
+    p.add_argument("--seed", type=int, default=1,
+                   help="seed of the first random input (default 1; input i uses seed+i)")
+    p.set_defaults(func=cmd_infer)

@@ -1,0 +1,271 @@
+"""Operators the host runs between tile layers, int8 in and int8 out, bit-exact with LiteRT's
+reference kernels: ADD, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, MEAN and SOFTMAX; and
+QUANTIZE (float32 or int8 to int8) and DEQUANTIZE (int8 to float32) at a model's ends.
+
+The fixed-point helpers follow gemmlowp's ``fixedpoint.h`` (which TFLite's kernels use) on
+int64 arrays that hold int32 values: every int32 addition wraps as it does in C++, every
+``SaturatingRoundingDoublingHighMul`` and ``RoundingDivideByPOT`` rounds as there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..reference import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier
+from .tflite_model import Operator, Tensor, quantize_multiplier
+
+__all__ = [
+    "add",
+    "average_pool",
+    "dequantize",
+    "exp_on_negative_values",
+    "max_pool",
+    "mean",
+    "one_over_one_plus_x",
+    "pad",
+    "quantize",
+    "run_host_operator",
+    "softmax",
+]
+
+
+# -- gemmlowp fixed point on int64 arrays holding int32 values --------------------------------
+
+
+def _wrap(x) -> np.ndarray:
+    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _srdhm(a, b) -> np.ndarray:
+    """``SaturatingRoundingDoublingHighMul``: round(a·b / 2^31), saturating the one
+    overflowing case."""
+    return multiply_by_quantized_multiplier(a, b, 0)
+
+
+def _rdbpot(x, exponent) -> np.ndarray:
+    """``RoundingDivideByPOT``: x / 2^exponent, rounded to nearest, halves away from 0."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def _sat_shift_left(x, exponent: int) -> np.ndarray:
+    """``SaturatingRoundingMultiplyByPOT<exponent>`` for a positive exponent."""
+    x = np.asarray(x, dtype=np.int64)
+    threshold = (1 << (31 - exponent)) - 1
+    return np.where(x > threshold, INT32_MAX,
+                    np.where(x < -threshold, INT32_MIN, x << exponent))
+
+
+def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: np.ndarray) -> np.ndarray:
+    constant_term = 1895147668  # exp(-1/8) in Q0.31
+    one_third = 715827883
+    x = _wrap(a + (1 << 28))
+    x2 = _srdhm(x, x)
+    x3 = _srdhm(x2, x)
+    x4 = _srdhm(x2, x2)
+    x4_over_4 = _rdbpot(x4, 2)
+    poly = _rdbpot(_wrap(_srdhm(_wrap(x4_over_4 + x3), one_third) + x2), 1)
+    return _wrap(constant_term + _srdhm(constant_term, _wrap(x + poly)))
+
+
+#: exp(-2^k) in Q0.31 for k = -2 .. 4: the barrel shifter of ``exp_on_negative_values``.
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+               (2, 39332535), (3, 720401), (4, 242))
+
+
+def exp_on_negative_values(a: np.ndarray, integer_bits: int = 5) -> np.ndarray:
+    """gemmlowp's ``exp_on_negative_values`` for a Q``integer_bits``.(31 - integer_bits)
+    input (raw int32 values ≤ 0); returns exp(a) in Q0.31 raw values."""
+    a = np.asarray(a, dtype=np.int64)
+    frac = 31 - integer_bits
+    quarter = 1 << (frac - 2)
+    a_mod = _wrap((a & (quarter - 1)) - quarter)
+    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+        _sat_shift_left(a_mod, integer_bits))
+    remainder = _wrap(a_mod - a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent:
+            bit = 1 << (frac + exponent)
+            result = np.where(remainder & bit, _srdhm(result, multiplier), result)
+    if integer_bits > 5:
+        clamp = -(1 << (36 - integer_bits))
+        result = np.where(a < clamp, 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """gemmlowp's ``one_over_one_plus_x_for_x_in_0_1`` (Newton-Raphson) on Q0.31 raw
+    values."""
+    a = np.asarray(a, dtype=np.int64)
+    s = a + INT32_MAX
+    half_denominator = _wrap(np.where(s >= 0, (s + 1) // 2, -((-(s - 1)) // 2)))
+    x = _wrap(1515870810 + _srdhm(half_denominator, -1010580540))  # 48/17 - 32/17·d in Q2.29
+    for _ in range(3):
+        one_minus = _wrap((1 << 29) - _srdhm(half_denominator, x))
+        x = _wrap(x + _sat_shift_left(_srdhm(x, one_minus), 2))
+    return _sat_shift_left(x, 1)
+
+
+# -- operators --------------------------------------------------------------------------------
+
+
+def add(a: np.ndarray, b: np.ndarray, qa: tuple[float, int], qb: tuple[float, int],
+        qout: tuple[float, int], clamp: tuple[int, int]) -> np.ndarray:
+    """TFLite's int8 ADD (``reference_integer_ops::Add``, with broadcasting): both inputs
+    shifted left by 20 bits, rescaled to twice the larger input scale, summed, rescaled to
+    the output.  ``q*`` are (scale, zero point)."""
+    (sa, za), (sb, zb), (so, zo) = qa, qb, qout
+    left_shift = 20
+    twice_max = 2.0 * float(max(np.float32(sa), np.float32(sb)))
+    ma, sha = quantize_multiplier(float(sa) / twice_max)
+    mb, shb = quantize_multiplier(float(sb) / twice_max)
+    mo, sho = quantize_multiplier(twice_max / float(np.float32(1 << left_shift)
+                                                    * np.float32(so)))
+    a, b = np.broadcast_arrays(np.asarray(a, np.int64), np.asarray(b, np.int64))
+    va = multiply_by_quantized_multiplier((a - za) * (1 << left_shift), ma, sha)
+    vb = multiply_by_quantized_multiplier((b - zb) * (1 << left_shift), mb, shb)
+    out = multiply_by_quantized_multiplier(_wrap(va + vb), mo, sho) + zo
+    return np.clip(out, *clamp).astype(np.int8)
+
+
+def _pool_windows(x: np.ndarray, op: Operator, fill: int) -> np.ndarray:
+    (kh, kw), (sh, sw) = op.options["kernel"], op.options["stride"]
+    ho, wo = op.options["output_hw"]
+    top, bottom, left, right = op.options["pads"]
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
+    return win[:, ::sh, ::sw][:, :ho, :wo]
+
+
+def average_pool(x: np.ndarray, op: Operator) -> np.ndarray:
+    """TFLite's int8 AVERAGE_POOL_2D: the mean of the window's taps inside the input (padding
+    does not count), rounded half away from zero, clamped to the activation range."""
+    x = np.asarray(x, dtype=np.int64)
+    total = _pool_windows(x, op, 0).sum(axis=(-2, -1))
+    count = _pool_windows(np.ones_like(x[..., :1]), op, 0).sum(axis=(-2, -1))
+    half = count // 2
+    avg = np.where(total > 0, (total + half) // count, -((-(total - half)) // count))
+    return np.clip(avg, *op.options["clamp"]).astype(np.int8)
+
+
+def max_pool(x: np.ndarray, op: Operator) -> np.ndarray:
+    """TFLite's int8 MAX_POOL_2D: the largest tap inside the input, clamped to the activation
+    range."""
+    x = np.asarray(x, dtype=np.int64)
+    out = _pool_windows(x, op, -128).max(axis=(-2, -1))
+    return np.clip(out, *op.options["clamp"]).astype(np.int8)
+
+
+def pad(x: np.ndarray, paddings: np.ndarray, zero_point: int) -> np.ndarray:
+    """TFLite's int8 PAD: the value is the output's zero point."""
+    return np.pad(np.asarray(x), [tuple(int(v) for v in p) for p in paddings],
+                  constant_values=zero_point).astype(np.int8)
+
+
+def mean(x: np.ndarray, axes: tuple[int, ...], q_in: tuple[float, int],
+         q_out: tuple[float, int]) -> np.ndarray:
+    """TFLite's int8 MEAN (``reference_ops::QuantizedMeanOrSum``): the int32 sum over
+    ``axes`` less ``n`` input zero points, times ``in_scale / out_scale`` with 1/n folded
+    into the multiplier (``(multiplier << s) / n``, ``s = floor(log2 n)``), plus the output
+    zero point, saturated to int8."""
+    (si, zi), (so, zo) = q_in, q_out
+    multiplier, shift = quantize_multiplier(float(si) / float(so))
+    n = int(np.prod([np.shape(x)[a] for a in axes]))
+    s = min(n.bit_length() - 1, 32, 31 + shift)
+    multiplier, shift = (multiplier << s) // n, shift - s
+    total = _wrap(np.asarray(x, np.int64).sum(axis=axes) - zi * n)
+    out = multiply_by_quantized_multiplier(total, multiplier, shift) + zo
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def quantize(x: np.ndarray, q_in: tuple[float, int] | None,
+             q_out: tuple[float, int]) -> np.ndarray:
+    """TFLite's QUANTIZE to int8: from float32 (``q_in`` None), ``round(x / scale)`` in
+    single precision, halves away from zero, plus the zero point; from int8, a requantization
+    ``MultiplyByQuantizedMultiplier(x - zp_in, in_scale / out_scale) + zp_out``; saturated."""
+    so, zo = q_out
+    if q_in is None:
+        v = np.asarray(x, np.float32) / np.float32(so)
+        t = np.trunc(v)
+        r = (t + np.sign(v) * (np.abs(v - t) >= np.float32(0.5))).astype(np.float64)
+        out = np.clip(r, -(1 << 31), (1 << 31) - 1).astype(np.int64) + zo
+    else:
+        si, zi = q_in
+        multiplier, shift = quantize_multiplier(float(si) / float(so))
+        out = multiply_by_quantized_multiplier(np.asarray(x, np.int64) - zi, multiplier,
+                                               shift) + zo
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def dequantize(x: np.ndarray, q_in: tuple[float, int]) -> np.ndarray:
+    """TFLite's DEQUANTIZE: ``float(double(scale) · (x - zp))``."""
+    si, zi = q_in
+    return (float(si) * (np.asarray(x, np.int64) - zi).astype(np.float64)).astype(np.float32)
+
+
+def softmax(x: np.ndarray, input_scale: float, beta: float) -> np.ndarray:
+    """TFLite's int8 SOFTMAX over the last axis (``reference_ops::Softmax``; output scale
+    1/256, zero point -128): input differences to the row maximum, rescaled by
+    ``beta · input_scale`` into Q5.26, exp in fixed point, summed in Q12.19, a fixed-point
+    reciprocal of the sum, and a rounding shift to 8 bits."""
+    integer_bits, accumulation_bits = 5, 12
+    real = min(float(beta) * float(input_scale) * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
+    multiplier, left_shift = quantize_multiplier(real)
+    radius = int(np.floor(((1 << integer_bits) - 1) * float(1 << (31 - integer_bits))
+                          / float(1 << left_shift)))
+    diff_min = -radius
+    x = np.asarray(x, dtype=np.int64)
+    diff = x - x.max(axis=-1, keepdims=True)
+    valid = diff >= diff_min
+    scaled = _srdhm(_wrap(diff * (1 << left_shift)), multiplier)
+    exps = exp_on_negative_values(scaled, integer_bits)
+    rescaled = _rdbpot(exps, accumulation_bits)
+    total = _wrap(np.where(valid, rescaled, 0).sum(axis=-1, keepdims=True))
+    # GetReciprocal: normalise the sum to [1, 2) and take 1 / (1 + x)
+    headroom = 32 - np.frexp(total.astype(np.float64))[1]  # count of leading zeros
+    bits_over_unit = accumulation_bits - headroom
+    shifted_minus_one = _wrap(((total << headroom) & 0xFFFFFFFF) - (1 << 31))
+    shifted_scale = one_over_one_plus_x(shifted_minus_one)
+    exponent = bits_over_unit + 31 - 8
+    out = _rdbpot(_srdhm(shifted_scale, exps), exponent) - 128
+    out = np.where(valid, np.clip(out, -128, 127), -128)
+    return out.astype(np.int8)
+
+
+def _q(t: Tensor) -> tuple[float, int]:
+    return float(t.scale[0]), int(t.zero_point[0])
+
+
+def run_host_operator(op: Operator, tensors: tuple[Tensor, ...],
+                      values: dict[int, np.ndarray]) -> np.ndarray:
+    """Run one host operator on the computed tensors ``values`` (index → array); returns its
+    output tensor, shaped as the model declares it."""
+    x = values[op.inputs[0]]
+    out = tensors[op.outputs[0]]
+    if op.opcode == "ADD":
+        y = add(x, values[op.inputs[1]], _q(tensors[op.inputs[0]]),
+                _q(tensors[op.inputs[1]]), _q(out), op.options["clamp"])
+    elif op.opcode == "AVERAGE_POOL_2D":
+        y = average_pool(x, op)
+    elif op.opcode == "MAX_POOL_2D":
+        y = max_pool(x, op)
+    elif op.opcode == "RESHAPE":
+        y = np.asarray(x)
+    elif op.opcode == "PAD":
+        y = pad(x, op.options["paddings"], _q(out)[1])
+    elif op.opcode == "MEAN":
+        y = mean(x, op.options["axes"], _q(tensors[op.inputs[0]]), _q(out))
+    elif op.opcode == "QUANTIZE":
+        src = tensors[op.inputs[0]]
+        y = quantize(x, None if src.dtype == "float32" else _q(src), _q(out))
+    elif op.opcode == "DEQUANTIZE":
+        return dequantize(x, _q(tensors[op.inputs[0]])).reshape(out.shape)
+    elif op.opcode == "SOFTMAX":
+        y = softmax(x, _q(tensors[op.inputs[0]])[0], op.options["beta"])
+    else:  # load_tflite refuses every other operator
+        raise AssertionError(f"{op.label()}: no host implementation")
+    return np.asarray(y, dtype=np.int8).reshape(out.shape)
