@@ -2,6 +2,7 @@
 cover the layer, and a numpy emulation of the tile's jobs (accumulating over a block's
 jobs, padding with the pad word, post-processing) reproduces the reference."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -42,7 +43,7 @@ def emulate_job(plan, job, acts, wgts, pars, sums):
     if not job.last:
         return None
     rows = sums.reshape(-1, cfg.p).copy()
-    if plan.post is None:
+    if plan.raw:
         return rows
     mult = np.array([[c[1] for c in row] for row in pars])
     shift = np.array([[c[2] for c in row] for row in pars])
@@ -64,7 +65,8 @@ SHAPES = [
 @pytest.mark.parametrize("name", ["rcm-small", "rcm-default", "rcm-default-fixed"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("bits, act_signed, post", [(16, True, False), (8, False, True),
-                                                    (4, True, True), (2, False, False)])
+                                                    (4, True, True), (2, False, False),
+                                                    (8, True, "bias only")])
 def test_jobs_reproduce_the_reference(name, shape, bits, act_signed, post):
     cfg = preset(name)
     rng = np.random.default_rng(shape.c * 31 + bits)
@@ -73,6 +75,8 @@ def test_jobs_reproduce_the_reference(name, shape, bits, act_signed, post):
     w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1),
                      size=(shape.m, shape.group_in, shape.k, shape.k))
     pp = random_post(rng, shape, bits, bits, 16) if post else None
+    if post == "bias only":
+        pp = dataclasses.replace(pp, requantize=False)
     pad_value = int(rng.integers(lo, hi)) if post else 0
     plan = plan_layer(cfg, shape, bits, bits, act_signed, post=pp, pad_value=pad_value)
     results = []
@@ -83,7 +87,8 @@ def test_jobs_reproduce_the_reference(name, shape, bits, act_signed, post):
         assert len(acts) == job.act_words <= cfg.act_buffer_depth
         assert len(wgts) == job.weight_rows(shape.k) <= cfg.weight_buffer_depth
         assert job.ng <= cfg.tn and job.mb * job.tr * job.tc <= cfg.out_buffer_depth
-        assert len(pars) == (job.mb if pp is not None and (job.first or job.last) else 0)
+        carries = pp is not None and (job.first or (job.last and pp.requantize))
+        assert len(pars) == (job.mb if carries else 0)
         if job.first:
             sums = np.zeros((job.mb, job.tr, job.tc, cfg.p), dtype=np.int64)
         rows = emulate_job(plan, job, acts, wgts, pars, sums)

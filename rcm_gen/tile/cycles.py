@@ -181,7 +181,7 @@ def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTimin
     out: list[JobTiming] = []
     for job in jobs:
         leaf = _job_leaf(plan, job)
-        state = _next(state, *leaf, lat, drain_cycles(cfg, leaf[4], plan.post is None))
+        state = _next(state, *leaf, lat, drain_cycles(cfg, leaf[4], plan.raw))
         out.append(state.prev)
     return out
 
@@ -210,7 +210,8 @@ def _job_tree(plan: LayerPlan) -> tuple:
     """The plan's jobs as nested runs ((child, repeats), ...); a leaf is a job's
     (act_words, weight_rows, par_rows, steps, out_rows, first, last)."""
     k2, p, n = plan.shape.k ** 2, plan.config.p, plan.lanes
-    params = plan.post is not None
+    first_params = plan.post is not None
+    last_params = first_params and not plan.raw
     rows = _rle([(tr, in_h) for _, tr, _, in_h, _ in plan.row_blocks()])
     cols = _rle([(tc, in_w) for _, tc, _, in_w, _ in plan.col_blocks()])
     blocks = _rle([(-(-mc // p), tuple(-(-cc // n) for _, cc in plan.channel_blocks(m0, mc)))
@@ -220,7 +221,8 @@ def _job_tree(plan: LayerPlan) -> tuple:
         out = []
         for i, ng in enumerate(ngs):
             first, last = i == 0, i == len(ngs) - 1
-            out.append((ng * in_h * in_w, mb * ng * k2, mb if params and (first or last) else 0,
+            par = first_params and first or last_params and last
+            out.append((ng * in_h * in_w, mb * ng * k2, mb if par else 0,
                         mb * tr * tc * ng * k2, mb * tr * tc if last else 0, first, last))
         return _rle(out)
 
@@ -244,7 +246,7 @@ def _advance(state: _State, node: tuple, plan: LayerPlan) -> _State:
     if isinstance(node[0], int):  # a job
         cfg = plan.config
         return _next(state, *node, cfg.mac.latency,
-                     drain_cycles(cfg, node[4], plan.post is None))
+                     drain_cycles(cfg, node[4], plan.raw))
     for child, repeats in node:
         done = 0
         while done < repeats:

@@ -59,7 +59,10 @@ class PostProcess:
     tile starts each sum from ``bias`` (per output channel, the input zero point already
     folded in, see :func:`fold_input_zero_point`), then requantizes it with ``multiplier``
     and ``shift``, adds ``zero_point`` and clamps to ``[lo, hi]``; the values leave the
-    tile packed as ``out_bits``-bit lanes (signed if ``out_signed``).
+    tile packed as ``out_bits``-bit lanes (signed if ``out_signed``).  Without
+    ``requantize`` the tile adds the bias and sends the sums themselves (for a host that
+    rescales them another way: LiteRT's reference fully connected kernel rounds in
+    floating point); the multipliers and shifts are then unused.
 
     Raises
     ------
@@ -76,6 +79,7 @@ class PostProcess:
     hi: int
     out_bits: int
     out_signed: bool = True
+    requantize: bool = True
 
     def __post_init__(self) -> None:
         for name in ("bias", "multiplier", "shift"):
@@ -164,9 +168,9 @@ class Job:
             "tr": self.tr, "tc": self.tc, "in_h": self.in_h, "in_w": self.in_w,
             "pad_top": self.pad_top, "pad_left": self.pad_left, "pad": plan.pad_word,
             "first": int(self.first), "last": int(self.last),
-            "params": int(plan.job_params(self)), "raw": int(post is None),
+            "params": int(plan.job_params(self)), "raw": int(plan.raw),
         }
-        if post is not None:
+        if not plan.raw:
             d.update(out_mode=plan.out_lanes.bit_length() - 1, out_zp=post.zero_point,
                      out_min=post.lo, out_max=post.hi)
         return d
@@ -212,9 +216,14 @@ class LayerPlan:
 
     def __post_init__(self) -> None:
         out_lanes = 1
-        if self.post is not None:
+        if not self.raw:
             out_lanes = self.config.mac.lanes_for_bits(self.post.out_bits, 1)
         object.__setattr__(self, "out_lanes", out_lanes)
+
+    @property
+    def raw(self) -> bool:
+        """The sums leave the tile as they are (no requantization)."""
+        return self.post is None or not self.post.requantize
 
     @property
     def pad_word(self) -> int:
@@ -225,9 +234,9 @@ class LayerPlan:
                               self.act_signed))
 
     def job_params(self, job: Job) -> bool:
-        """Whether the job carries per-channel parameters (a post-processed block's first
-        job, for the bias, and its last, for the requantization)."""
-        return self.post is not None and (job.first or job.last)
+        """Whether the job carries per-channel parameters (a block's first job, for the
+        bias, and a requantized block's last, for the multipliers and shifts)."""
+        return self.post is not None and (job.first or (job.last and not self.raw))
 
     def row_blocks(self) -> Iterator[tuple[int, int, int, int, int]]:
         """Output-row blocks in streaming order: (r0, tr, y_lo, in_h, pad_top)."""
@@ -281,7 +290,7 @@ class LayerPlan:
 
     def out_row_bits(self) -> int:
         cfg = self.config
-        if self.post is None:
+        if self.raw:
             return cfg.p * cfg.mac.accumulator_width
         return cfg.p * cfg.mac.width // self.out_lanes
 
@@ -487,7 +496,7 @@ def decode_rows(plan: LayerPlan, rows: np.ndarray) -> np.ndarray:
     """Output words (an array of unsigned row integers as Python ints, or already split
     per MAC for raw rows) to values, shape (rows, P)."""
     cfg = plan.config
-    if plan.post is None:
+    if plan.raw:
         acc = cfg.mac.accumulator_width
         words = [int(r) for r in rows]
         out = np.zeros((len(words), cfg.p), dtype=np.int64)

@@ -58,6 +58,8 @@ def expected_output(shape: ConvShape, x: np.ndarray, w: np.ndarray, post: PostPr
     if post is None:
         return y, False
     acc = y + np.asarray(post.bias, dtype=np.int64)[:, None, None]
+    if not post.requantize:
+        return acc, False
     values, saturated = requantize(acc, np.asarray(post.multiplier)[:, None, None],
                                    np.asarray(post.shift)[:, None, None], post.zero_point,
                                    post.lo, post.hi)
@@ -139,6 +141,8 @@ def random_case(rng: np.random.Generator, config: TileConfig, *, max_c: int = 10
     pp, pad_value = None, 0
     if post:
         pp = random_post(rng, shape, act_bits, weight_bits, width)
+        if rng.random() < 0.2:  # the bias added on the tile, the sums sent raw
+            pp = dataclasses.replace(pp, requantize=False)
         pad_value = int(rng.integers(a_lo, a_hi + 1))
     return LayerCase(shape, x, wt, act_bits, weight_bits, act_signed,
                      idle=0.3 if stalls else 0.0, backpressure=0.3 if stalls else 0.0,

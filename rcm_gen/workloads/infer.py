@@ -78,7 +78,8 @@ class ReferenceEngine:
 
     name = "reference"
 
-    def __init__(self, config: Any = None, *, simulator: str = "icarus") -> None:
+    def __init__(self, config: Any = None, *, simulator: str = "icarus",
+                 bandwidth: float | None = None) -> None:
         self.config = config  # the design point is not used: the model is LiteRT's
 
     def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
@@ -87,14 +88,16 @@ class ReferenceEngine:
 
 EngineFactory = Callable[..., Engine]
 
-#: Engines by name: a factory ``factory(config, *, simulator) -> Engine``, or the dotted
+#: Engines by name: a factory ``factory(config, *, simulator, bandwidth) -> Engine``, or
+#: the dotted
 #: path ``"package.module:attribute"`` of one (imported when the engine is asked for).
-ENGINES: dict[str, EngineFactory | str] = {"reference": ReferenceEngine}
-#: Engines the command line knows of that this installation does not provide yet.
-PLANNED_ENGINES = {
-    "model": "the bit-exact Python model of the tile with its cycle model",
-    "rtl": "the tile's generated Verilog in simulation",
+ENGINES: dict[str, EngineFactory | str] = {
+    "reference": ReferenceEngine,
+    "model": "rcm_gen.workloads.tile_engine:ModelEngine",
+    "rtl": "rcm_gen.workloads.tile_engine:RTLEngine",
 }
+#: Engines the command line knows of that this installation does not provide yet.
+PLANNED_ENGINES: dict[str, str] = {}
 
 
 def register_engine(name: str, factory: EngineFactory | str) -> None:
@@ -113,8 +116,10 @@ def engine_names() -> list[str]:
     return sorted(set(ENGINES) | set(PLANNED_ENGINES))
 
 
-def make_engine(name: str, config: Any = None, *, simulator: str = "icarus") -> Engine:
-    """The engine registered as ``name`` for design point ``config``.
+def make_engine(name: str, config: Any = None, *, simulator: str = "icarus",
+                bandwidth: float | None = None) -> Engine:
+    """The engine registered as ``name`` for design point ``config`` (off-chip bandwidth
+    ``bandwidth`` bytes per cycle, unlimited when ``None``).
 
     Raises
     ------
@@ -130,7 +135,7 @@ def make_engine(name: str, config: Any = None, *, simulator: str = "icarus") -> 
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module), attr)
-    return factory(config, simulator=simulator)
+    return factory(config, simulator=simulator, bandwidth=bandwidth)
 
 
 # -- inputs -----------------------------------------------------------------------------------

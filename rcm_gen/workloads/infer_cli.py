@@ -83,7 +83,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
               [(f"seed {args.seed + i}", random_input(model, args.seed + i))
                for i in range(count)])
     oracle = LiteRTOracle(args.model)
-    engine = make_engine(engine_name, config, simulator=args.simulator)
+    if args.bandwidth is not None and not args.bandwidth > 0:
+        raise UserError(f"--bandwidth must be a number of bytes per cycle greater than 0, not "
+                        f"{args.bandwidth:g}")
+    engine = make_engine(engine_name, config, simulator=args.simulator,
+                         bandwidth=args.bandwidth)
 
     print(f"{Path(args.model).name}: {len(model.operators)} operators, {len(model.layers)} on "
           f"the tile ({model.macs:,} MACs), input {model.input.name!r} "
@@ -149,7 +153,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
             "first_mismatch": (None if mismatch is None else
                                {"input": mismatch_label, **mismatch.to_dict()}),
             "layers": inference_report(first, first_cmp)["layers"],
-            "totals": tot, "fmax_mhz": fmax, "wall_s": round(wall, 3),
+            "totals": tot, "fmax_mhz": fmax, "bandwidth": args.bandwidth,
+            "wall_s": round(wall, 3),
             "config": config.to_dict(), "tools": _versions(),
         }
         _write_atomic(report_path,
@@ -181,6 +186,9 @@ def add_parser(subparsers, design_args) -> None:
     p.add_argument("--output", metavar="Y.npy",
                    help="write the model's output (stacked over inputs with --count)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
+    p.add_argument("--bandwidth", type=float, metavar="BYTES_PER_CYCLE",
+                   help="off-chip bandwidth: a layer's cycles become those of compute and "
+                        "transfer overlapped, whichever binds (default: unlimited)")
     p.add_argument("--count", type=int, metavar="N",
                    help="run N seeded random inputs and count those that match")
     p.add_argument("--seed", type=int, default=1,
