@@ -189,7 +189,7 @@ def test_layer_model_is_fast_on_resnet18_with_a_tiny_tile():
     from rcm_gen.tile import cycles
 
     calls = 0
-    real = cycles._next
+    real = cycles._events
 
     def counting(*args):
         nonlocal calls
@@ -200,9 +200,9 @@ def test_layer_model_is_fast_on_resnet18_with_a_tiny_tile():
     shape = ConvShape(64, 64, 56, 56, 3, 1, 1)
     plan = plan_layer(cfg, shape, 8, 8)
     try:
-        cycles._next = counting
+        cycles._events = counting
         lc = cycles.plan_cycles(plan)
     finally:
-        cycles._next = real
+        cycles._events = real
     assert lc.jobs == plan.job_count > 500_000
     assert calls < 1000, calls

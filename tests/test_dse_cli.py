@@ -92,6 +92,7 @@ def test_real_flow_end_to_end(tmp_path, cli):
     from rcm_gen.conv import ConvShape
     from rcm_gen.tile.config import TileConfig
     from rcm_gen.tile.cycles import layer_cycles
+    from rcm_gen.tile.driver import PostProcess
 
     space = tmp_path / "space.toml"
     space.write_text(textwrap.dedent(SMALL))
@@ -113,7 +114,8 @@ def test_real_flow_end_to_end(tmp_path, cli):
     db.close()
     shape = ConvShape(c=4, m=2, h=4, w=4, k=3, stride=1, padding=1)
     expected = {(TileConfig.from_dict(c).is_fixed, b): layer_cycles(
-        TileConfig.from_dict(c), shape, b, b).total for c in configs for b in (8, 2)}
+        TileConfig.from_dict(c), shape, b, b, False,
+        post=PostProcess.for_timing(shape.m, b)).total for c in configs for b in (8, 2)}
     for row in rows:
         fixed = row["configurable"] == "False"
         assert int(row["cycles"]) == expected[(fixed, int(row["precision"]))]

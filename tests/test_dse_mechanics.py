@@ -21,6 +21,7 @@ from rcm_gen.dse.space import load_space
 from rcm_gen.dse.store import Store
 from rcm_gen.tile.config import TileConfig
 from rcm_gen.tile.cycles import layer_cycles
+from rcm_gen.tile.driver import PostProcess
 
 HERE = Path(__file__).resolve().parent
 FAKE = "dse_fake:fake_synthesize"
@@ -80,7 +81,8 @@ def test_grid_store_cache_and_cycle_model(tmp_path):
     for r in rows:
         cfg = TileConfig.from_dict(r["config"])
         for prec, ckey in case_keys.items():
-            lc = layer_cycles(cfg, SHAPE, int(prec), int(prec), False)
+            lc = layer_cycles(cfg, SHAPE, int(prec), int(prec), False,
+                              post=PostProcess.for_timing(SHAPE.m, int(prec)))
             assert cycles[r["key"]][ckey]["cycles"] == lc.total
             assert cycles[r["key"]][ckey]["lanes"] == lc.lanes
 
@@ -104,7 +106,7 @@ def test_a_new_workload_reuses_every_synthesis(tmp_path):
     assert (mixed["act_bits"], mixed["weight_bits"]) == (8, 4)
     for r in rows:
         lc = layer_cycles(TileConfig.from_dict(r["config"]), ConvShape(16, 8, 4, 4, 1, 1, 0),
-                          8, 4, False)
+                          8, 4, False, post=PostProcess.for_timing(8, 8))
         assert cycles[r["key"]][mixed["key"]]["cycles"] == lc.total
 
 
@@ -133,11 +135,13 @@ def test_network_workload_is_the_sum_over_its_layers(tmp_path):
         got = cycles[r["key"]][net_case["key"]]
         if cfg.k_max < 5:
             assert got["cycles"] is None
-            assert got["not_runnable"].startswith("layer 'c': ")
+            assert got["not_runnable"].startswith("layer 'c' cannot run on this design point: ")
             continue
         runnable += 1
         want = sum(layer_cycles(cfg, ConvShape(*(x[k] for k in "cmhwk"), 1, x["padding"]),
-                                x["act_bits"], x["weight_bits"], False).total for x in layers)
+                                x["act_bits"], x["weight_bits"], False,
+                                post=PostProcess.for_timing(x["m"], x["act_bits"])).total
+                   for x in layers)
         assert got["cycles"] == want
     assert runnable == 12
     with Store(store) as s:

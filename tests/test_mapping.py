@@ -12,7 +12,7 @@ from rcm_gen.errors import UserError
 from rcm_gen.presets import preset
 from rcm_gen.tile.cycles import layer_cycles
 from rcm_gen.workloads import load_network
-from rcm_gen.workloads.mapping import map_network
+from rcm_gen.workloads.mapping import layer_post, map_network
 from rcm_gen.workloads.resnet18 import resnet18
 
 
@@ -21,10 +21,12 @@ def test_resnet18_latency05_on_rcm_default():
     m = map_network(cfg, resnet18("latency0.5"), fmax_mhz=150.0, fixed_fmax_mhz=160.0)
     assert m.total_cycles == sum(row.cycles.total for row in m.layers)
     assert m.network.macs == 1_814_073_344
-    # every layer's cycles are the cycle model's, lanes follow the bits
+    # every layer's cycles are the cycle model's (sums requantized on the tile at the
+    # layer's activation bits), lanes follow the bits
     for row in m.layers:
         assert row.cycles == layer_cycles(cfg, row.layer.shape, row.layer.act_bits,
-                                          row.layer.weight_bits, row.layer.act_signed)
+                                          row.layer.weight_bits, row.layer.act_signed,
+                                          post=layer_post(row.layer))
         assert row.cycles.lanes == {8: 2, 4: 4}[row.layer.act_bits]
         assert row.fixed.lanes == 1
     assert m.speedup_cycles >= 2.3  # the goal for latency0.5 (ideal 2.57)

@@ -91,36 +91,47 @@ def _synthesizer(task: Task):
 
 
 def case_cycles(config: TileConfig, case: dict[str, Any]) -> dict[str, Any]:
-    """Cycles of one (workload, precision) case on ``config``: ``cycles``,
-    ``ideal_cycles``, ``utilisation``, ``macs``, ``lanes`` (per layer for a network), or
+    """Cycles of one (workload, precision) case on ``config``, its sums requantized on the
+    tile as in a quantized network (with the case's ``bandwidth``, bytes per cycle, as a
+    roofline per layer): ``cycles``, ``ideal_cycles``, ``utilisation``, ``macs``,
+    ``lanes`` (per layer for a network), ``bytes``, ``memory_bound`` (layers), or
     ``not_runnable`` (the reason) if the point cannot run it."""
     from ..tile.cycles import layer_cycles
+    from ..tile.driver import PostProcess
 
+    bandwidth = case.get("bandwidth")
     if case["kind"] == "layer":
         try:
-            lc = layer_cycles(config, ConvShape(**case["layer"]), case["act_bits"],
-                              case["weight_bits"], case["act_signed"])
+            shape = ConvShape(**case["layer"])
+            lc = layer_cycles(config, shape, case["act_bits"], case["weight_bits"],
+                              case["act_signed"],
+                              post=PostProcess.for_timing(shape.m, case["act_bits"]))
         except ValueError as exc:
             return {"cycles": None, "not_runnable": str(exc)}
-        return {"cycles": lc.total, "ideal_cycles": lc.ideal, "utilisation": lc.utilisation,
-                "macs": lc.macs, "lanes": lc.lanes, "jobs": lc.jobs}
+        cycles, binding = lc.latency(bandwidth)
+        return {"cycles": cycles, "ideal_cycles": lc.ideal,
+                "utilisation": lc.macs / (cycles * lc.p * lc.lanes), "macs": lc.macs,
+                "lanes": lc.lanes, "jobs": lc.jobs, "bytes": lc.bytes_total,
+                "memory_bound": [case["workload"]] if binding == "memory" else []}
     from ..workloads import load_network
+    from ..workloads.mapping import network_cycles
 
     net = load_network(case["network"], case["bits"], case.get("bits_file"))
-    total = ideal = lane_cycles = 0
-    lanes = []
-    for layer in net.layers:  # the network's latency: the sum over its layers
-        try:
-            lc = layer_cycles(config, layer.shape, layer.act_bits, layer.weight_bits,
-                              layer.act_signed)
-        except ValueError as exc:
-            return {"cycles": None, "not_runnable": f"layer {layer.name!r}: {exc}"}
-        total += lc.total
-        ideal += lc.ideal
-        lane_cycles += lc.total * lc.p * lc.lanes
-        lanes.append(lc.lanes)
-    return {"cycles": total, "ideal_cycles": ideal, "utilisation": net.macs / lane_cycles,
-            "macs": net.macs, "lanes": lanes, "jobs": None}
+    try:
+        layers = network_cycles(config, net)
+    except UserError as exc:
+        return {"cycles": None, "not_runnable": str(exc)}
+    latencies = [lc.latency(bandwidth) for lc in layers]
+    cycles = sum(c for c, _ in latencies)
+    lane_cycles = sum(c * config.p * lc.lanes for (c, _), lc in zip(latencies, layers,
+                                                                    strict=True))
+    return {"cycles": cycles, "ideal_cycles": sum(lc.ideal for lc in layers),
+            "utilisation": net.macs / lane_cycles, "macs": net.macs,
+            "lanes": [lc.lanes for lc in layers], "jobs": None,
+            "bytes": sum(lc.bytes_total for lc in layers),
+            "memory_bound": [layer.name for layer, (_, b) in zip(net.layers, latencies,
+                                                                 strict=True)
+                             if b == "memory"]}
 
 
 def synth_metrics(report: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ A space file::
     name = "resnet18"
     network = "resnet18"         # a built-in network (bits: its bit configurations),
     bits = ["uniform8", "latency0.5"]  # or a .json / .onnx file (its own widths)
+    bandwidth = 16               # optional: off-chip bytes per cycle (a roofline per layer)
 
 Knobs: the tile's fields (``p``, ``tm``, ``tn``, ``tr``, ``tc``, ``k_max``, ``s_max``,
 ``act_depth``, ``weight_depth``), the MAC's (``arch``, ``width``, ``lanes`` — a list of
@@ -196,7 +197,7 @@ def _workload(src: str, base: Path, i: int, data: Any) -> Workload:
     where = f"workload {i}"
     if not isinstance(data, dict):
         raise _fail(src, f"{where} must be a table")
-    allowed = ("name", "layer", "network", "bits", "bits_file", "act_signed")
+    allowed = ("name", "layer", "network", "bits", "bits_file", "act_signed", "bandwidth")
     unknown = [k for k in data if k not in allowed]
     if unknown:
         raise _fail(src, f"{where} key must be one of {', '.join(allowed)}, not {unknown[0]!r}")
@@ -207,6 +208,12 @@ def _workload(src: str, base: Path, i: int, data: Any) -> Workload:
     if ("layer" in data) == ("network" in data):
         raise _fail(src, f"{where} must have exactly one of layer and network")
     bits = data.get("bits")
+    bandwidth = data.get("bandwidth")
+    if bandwidth is not None and (isinstance(bandwidth, bool)
+                                  or not isinstance(bandwidth, int | float) or bandwidth <= 0):
+        raise _fail(src, f"{where} bandwidth must be a number of bytes per cycle greater "
+                         f"than 0, not {bandwidth!r}")
+    extra = {} if bandwidth is None else {"bandwidth": bandwidth}
     if "layer" in data:
         for key in ("bits_file",):
             if key in data:
@@ -228,8 +235,8 @@ def _workload(src: str, base: Path, i: int, data: Any) -> Workload:
             a, w, label = _layer_bits(src, where, b)
             cases.append(_with_key({
                 "kind": "layer", "workload": name, "precision": label,
-                "layer": {k: getattr(shape, k) for k in _SHAPE_KEYS},
-                "act_bits": a, "weight_bits": w, "act_signed": act_signed}))
+                "layer": shape.to_dict(),
+                "act_bits": a, "weight_bits": w, "act_signed": act_signed, **extra}))
         labels = [c["precision"] for c in cases]
         if len(set(labels)) != len(labels):
             raise _fail(src, f"{where} bits must not repeat a precision")
@@ -277,7 +284,7 @@ def _workload(src: str, base: Path, i: int, data: Any) -> Workload:
         cases.append(_with_key({
             "kind": "network", "workload": name, "precision": label, "network": file_path,
             "bits": b, "bits_file": bits_file, "fingerprint": fingerprint,
-            "layers": len(net.layers), "macs": net.macs}))
+            "layers": len(net.layers), "macs": net.macs, **extra}))
     return Workload(name, tuple(cases))
 
 

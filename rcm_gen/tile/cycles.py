@@ -13,7 +13,7 @@ takes ``total`` cycles when its last result row is accepted in cycle ``total −
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..conv import ConvShape
 from ..gateware.ppu import PostProcessor
@@ -39,11 +39,10 @@ class JobTiming:
     steps: int      # compute steps (cycles the controller issues)
 
     def shifted(self, d: int) -> JobTiming:
-        return replace(self, accept=self.accept + d, loaded=self.loaded + d,
-                       start=self.start + d, release=self.release + d,
-                       written=self.written + d,
-                       drain_start=None if self.drain_start is None else self.drain_start + d,
-                       done=None if self.done is None else self.done + d)
+        return JobTiming(self.accept + d, self.loaded + d, self.start + d, self.release + d,
+                         self.written + d,
+                         None if self.drain_start is None else self.drain_start + d,
+                         None if self.done is None else self.done + d, self.steps)
 
 
 @dataclass(frozen=True)
@@ -124,46 +123,40 @@ def drain_cycles(config: TileConfig, rows: int, raw: bool) -> int:
     return rows * config.ppu_chunks + 2 + PostProcessor.LATENCY
 
 
-@dataclass(frozen=True)
-class _State:
-    """What the next job's timing depends on: the two jobs before it (input banks), and
-    the drains of the two output blocks before its block (output banks)."""
-
-    prev2: JobTiming | None = None
-    prev: JobTiming | None = None
-    done2: int | None = None   # drain of the block before the last drained one
-    done1: int | None = None   # drain of the last drained block
-
-    def shifted(self, d: int) -> _State:
-        return _State(None if self.prev2 is None else self.prev2.shifted(d),
-                      None if self.prev is None else self.prev.shifted(d),
-                      None if self.done2 is None else self.done2 + d,
-                      None if self.done1 is None else self.done1 + d)
+#: What the next job's timing depends on: the ``loaded`` and ``release`` events of the
+#: job before it, ``release`` of the one before that (input banks), and the ``done`` of
+#: the last two drained output blocks (output banks); ``None`` where there is none yet.
+_State = tuple[int | None, int | None, int | None, int | None, int | None]
+_START: _State = (None, None, None, None, None)
 
 
-def _next(state: _State, act_words: int, weight_rows: int, par_rows: int, steps: int,
-          out_rows: int, first: bool, last: bool, lat: int, drain: int) -> _State:
-    """The state after one more job (its timing becomes ``prev``)."""
-    prev, prev2 = state.prev, state.prev2
-    if prev is None:
+def _events(state: _State, act_words: int, weight_rows: int, par_rows: int, steps: int,
+            out_rows: int, first: bool, last: bool, lat: int, drain: int
+            ) -> tuple[JobTiming, _State]:
+    """One more job: its event cycles, and the state after it."""
+    loaded1, release1, release2, done2, done1 = state
+    if loaded1 is None:
         accept = 0
     else:
         # loader idle again, and this job's bank released by job i-2's controller
-        accept = max(prev.loaded + 1, prev2.release + 1 if prev2 else _NEVER)
+        accept = max(loaded1 + 1, release2 + 1 if release2 is not None else _NEVER)
     loaded = accept + max(act_words, weight_rows, par_rows) + 1
-    start = max(loaded + 1, prev.release + 1 if prev else _NEVER)
-    if first and state.done2 is not None:  # its output bank freed by block k-2's drain
-        start = max(start, state.done2 + 1)
+    start = max(loaded + 1, release1 + 1 if release1 is not None else _NEVER)
+    if first and done2 is not None:  # its output bank freed by block k-2's drain
+        start = max(start, done2 + 1)
     release = start + steps
     written = release + 1 + lat
     drain_start = done = None
-    done2, done1 = state.done2, state.done1
     if last:
         drain_start = max(written + 1, done1 + 1 if done1 is not None else _NEVER)
         done = drain_start + drain
         done2, done1 = done1, done
     timing = JobTiming(accept, loaded, start, release, written, drain_start, done, steps)
-    return _State(prev, timing, done2, done1)
+    return timing, (loaded, release, release1, done2, done1)
+
+
+def _shifted(state: _State, d: int) -> _State:
+    return tuple(None if v is None else v + d for v in state)  # type: ignore[return-value]
 
 
 def _job_leaf(plan: LayerPlan, job: Job) -> tuple:
@@ -177,12 +170,12 @@ def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTimin
     cfg = plan.config
     lat = cfg.mac.latency
     jobs = list(plan.jobs()) if jobs is None else jobs
-    state = _State()
+    state = _START
     out: list[JobTiming] = []
     for job in jobs:
         leaf = _job_leaf(plan, job)
-        state = _next(state, *leaf, lat, drain_cycles(cfg, leaf[4], plan.raw))
-        out.append(state.prev)
+        timing, state = _events(state, *leaf, lat, drain_cycles(cfg, leaf[4], plan.raw))
+        out.append(timing)
     return out
 
 
@@ -190,10 +183,10 @@ def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTimin
 #
 # The jobs of a layer are nested runs (output-channel blocks of row blocks of column blocks
 # of channel blocks), most of them repeats of one shape.  The recurrence is shift-invariant:
-# if the state after a run's block is the state before it plus d (in every event), every
-# further block of the run adds d again.  So a run is followed block by block until that
-# happens, and then advanced in one step: the same numbers as job by job, in time
-# independent of the job count.
+# if the state after q more blocks of a run is the state before them plus d (in every
+# event), every further q blocks add d again.  So a run is followed block by block until
+# that happens (q = 1, or 2 where the two banks alternate), and then advanced in one step:
+# the same numbers as job by job, in time independent of the job count.
 
 
 def _rle(items: list) -> tuple:
@@ -236,27 +229,50 @@ def _job_tree(plan: LayerPlan) -> tuple:
 
 def _uniform_shift(before: _State, after: _State) -> int | None:
     """``d`` if ``after`` is ``before`` with every event ``d`` cycles later, else None."""
-    if before.prev is None or before.prev2 is None or after.prev is None:
+    if before[1] is None or after[1] is None:
         return None
-    d = after.prev.release - before.prev.release
-    return d if before.shifted(d) == after else None
+    d = after[1] - before[1]
+    for a, b in zip(before, after, strict=True):
+        if (a is None) != (b is None) or (a is not None and a + d != b):
+            return None
+    return d
 
 
-def _advance(state: _State, node: tuple, plan: LayerPlan) -> _State:
+#: Periods (in blocks of a run) whose shift invariance is looked for.
+_PERIODS = (1, 2)
+
+
+def _advance(state: _State, node: tuple, plan: LayerPlan, lat: int,
+             memo: dict[tuple[int, _State], _State]) -> _State:
+    """The state after the jobs of ``node``.  Shift invariance again: the result for a
+    state is the result for that state moved to a fixed origin, moved back; ``memo`` keeps
+    the results per node and origin-relative state."""
     if isinstance(node[0], int):  # a job
-        cfg = plan.config
-        return _next(state, *node, cfg.mac.latency,
-                     drain_cycles(cfg, node[4], plan.raw))
+        drain = drain_cycles(plan.config, node[4], plan.raw)
+        return _events(state, *node, lat, drain)[1]
+    origin = state[1] or 0
+    key = (id(node), _shifted(state, -origin))
+    if key in memo:
+        return _shifted(memo[key], origin)
+    start = state
     for child, repeats in node:
+        history = [state]
         done = 0
         while done < repeats:
-            new = _advance(state, child, plan)
+            state = _advance(state, child, plan, lat, memo)
             done += 1
-            d = _uniform_shift(state, new)
-            if d is not None and done < repeats:
-                new = new.shifted(d * (repeats - done))
-                done = repeats
-            state = new
+            history.append(state)
+            for q in _PERIODS:
+                if len(history) <= q or done >= repeats:
+                    continue
+                d = _uniform_shift(history[-1 - q], state)
+                if d is not None:
+                    jumps = (repeats - done) // q
+                    state = _shifted(state, d * jumps)
+                    done += jumps * q
+                    history = [state]
+                    break
+    memo[(id(node), _shifted(start, -origin))] = _shifted(state, -origin)
     return state
 
 
@@ -298,11 +314,11 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
     grow with the number of jobs where they repeat."""
     cfg, shape = plan.config, plan.shape
     tree = _job_tree(plan)
-    last = _advance(_State(), tree, plan).prev
+    last_done = _advance(_START, tree, plan, cfg.mac.latency, {})[4]
     ideal = -(-shape.macs // (cfg.p * plan.lanes))
     t = plan.tiling
     return LayerCycles(
-        total=last.done + 1, compute=_sum(tree, 3),
+        total=last_done + 1, compute=_sum(tree, 3),
         ideal=ideal, macs=shape.macs, lanes=plan.lanes, jobs=_count(tree), p=cfg.p,
         tiling={"tm": t.tm, "tr": t.tr, "tc": t.tc, "channels": t.channels},
         traffic=plan_traffic(plan, tree))

@@ -14,6 +14,8 @@ weights of other groups' channels zero.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,6 +112,16 @@ class PostProcess:
     @property
     def channels(self) -> int:
         return len(self.bias)
+
+    @classmethod
+    def for_timing(cls, channels: int, out_bits: int, out_signed: bool = False
+                   ) -> PostProcess:
+        """Post-processing with all-zero parameters: what a layer's cycles and traffic
+        depend on (whether its sums are requantized, and to how many bits), for mapping
+        a network whose quantization parameters are not given."""
+        zeros = (0,) * channels
+        lo, hi = value_range(out_bits, out_signed)
+        return cls(zeros, zeros, zeros, 0, lo, hi, out_bits, out_signed)
 
 
 def fold_input_zero_point(bias: np.ndarray, w: np.ndarray, zero_point: int) -> np.ndarray:
@@ -387,9 +399,20 @@ def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int,
     """The tiling of ``shape`` onto ``config`` with the fewest cycles, by the exact cycle
     model: every output-channel, row and column extent up to the tile's, each with as many
     input channels per job as the buffers hold, spread evenly over the block's jobs (ties:
-    the larger job)."""
+    the larger job).  (Cycles depend on whether sums are post-processed, not on the
+    parameters' values, so the choice is remembered per layer shape.)"""
+    mode = "none" if post is None else ("requantize" if post.requantize else "bias")
+    return _choose_tiling(config, shape, lanes, mode)
+
+
+@functools.lru_cache(maxsize=4096)
+def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) -> Tiling:
     from .cycles import plan_cycles
 
+    post = None
+    if mode != "none":
+        post = dataclasses.replace(PostProcess.for_timing(shape.m, 1),
+                                   requantize=mode == "requantize")
     best: tuple[int, int, Tiling] | None = None
     options = [tm for tm in _tm_options(config, shape)
                if math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2

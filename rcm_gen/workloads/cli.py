@@ -29,28 +29,48 @@ def _read_report(path: str, config: Any) -> dict[str, Any]:
     return report
 
 
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 def format_mapping(mapping) -> str:
     cfg = mapping.config
+    bw = mapping.bandwidth
     lines = [f"{mapping.network.name} on P={cfg.p} tm={cfg.tm} tn={cfg.tn} tr={cfg.tr} "
-             f"tc={cfg.tc} ({cfg.mac.arch} MAC) and its fixed twin",
+             f"tc={cfg.tc} ({cfg.mac.arch} MAC) and its fixed twin"
+             + (f"; off-chip bandwidth {bw:g} bytes/cycle" if bw else ""),
              f"{'layer':<10} {'C->M':>10} {'HxW':>9} {'k/s':>4} {'bits':>5} {'N':>2} "
              f"{'tiling m.r.c.ch':>16} {'cycles':>11} {'ideal':>11} {'util':>6} "
-             f"{'fixed':>11} {'speed-up':>8}"]
+             f"{'bytes':>9} {'bound':>7} {'fixed':>11} {'speed-up':>8}"]
     for m in mapping.layers:
         s, t, layer = m.layer.shape, m.cycles.tiling, m.layer
         bits = f"{layer.act_bits}{'s' if layer.act_signed else 'u'}"
         if layer.weight_bits != layer.act_bits:
             bits += f"/{layer.weight_bits}"
+        util = m.cycles.macs / (m.latency * cfg.p * m.cycles.lanes)
         lines.append(
             f"{layer.name:<10} {f'{s.c}->{s.m}':>10} {f'{s.h}x{s.w}':>9} "
             f"{f'{s.k}/{s.stride}':>4} {bits:>5} {m.cycles.lanes:>2} "
-            f"{'{tm}.{tr}.{tc}.{channels}'.format(**t):>16} {m.cycles.total:>11,} "
-            f"{m.cycles.ideal:>11,} {m.cycles.utilisation:>6.1%} {m.fixed.total:>11,} "
-            f"{m.speedup:>7.2f}x")
+            f"{'{tm}.{tr}.{tc}.{channels}'.format(**t):>16} {m.latency:>11,} "
+            f"{m.cycles.ideal:>11,} {util:>6.1%} {_bytes(m.cycles.bytes_total):>9} "
+            f"{m.binding:>7} {m.fixed_latency:>11,} {m.speedup:>7.2f}x")
+    traffic = mapping.traffic
     lines.append(f"{'total':<10} {mapping.network.macs:>25,} MACs {'':>17}"
                  f"{mapping.total_cycles:>11,} {mapping.ideal_cycles:>11,} "
-                 f"{mapping.utilisation:>6.1%} {mapping.fixed_cycles:>11,} "
-                 f"{mapping.speedup_cycles:>7.2f}x")
+                 f"{mapping.utilisation:>6.1%} "
+                 f"{_bytes(traffic.get('in', 0) + traffic.get('out', 0)):>9} {'':>7} "
+                 f"{mapping.fixed_cycles:>11,} {mapping.speedup_cycles:>7.2f}x")
+    lines.append("traffic: " + ", ".join(
+        f"{name} {_bytes(traffic.get(name, 0))}" for name in
+        ("activations", "weights", "params", "descriptor", "outputs")))
+    if bw:
+        bound = mapping.memory_bound
+        lines.append(f"memory-bound layers at {bw:g} bytes/cycle: "
+                     + (", ".join(bound) if bound else "none")
+                     + f" (compute alone: {mapping.compute_cycles:,} cycles)")
     if mapping.latency_ms is not None:
         line = (f"latency {mapping.latency_ms:.3f} ms at {mapping.fmax_mhz:.1f} MHz")
         if mapping.fixed_latency_ms is not None:
@@ -75,11 +95,12 @@ def cmd_map(args: argparse.Namespace) -> int:
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise UserError(f"--json {args.json!r}: folder {str(folder)!r} does not exist or "
                             "is not writable")
-    for opt in ("fmax_mhz", "fixed_fmax_mhz"):
+    for opt in ("fmax_mhz", "fixed_fmax_mhz", "bandwidth"):
         value = getattr(args, opt)
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:
             raise UserError(f"--{opt.replace('_', '-')} must be greater than 0, not {value:g}")
-    mapping = map_network(config, network)  # refuses layers the point cannot run, first
+    # refuses layers the point cannot run, first
+    mapping = map_network(config, network, bandwidth=args.bandwidth)
     fixed = config if config.is_fixed else config.fixed_twin()
 
     def fmax_of(cfg, given, report_path) -> tuple[float | None, str]:
@@ -99,7 +120,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     fmax, src = fmax_of(config, args.fmax_mhz, args.synth_report)
     fixed_fmax, fixed_src = fmax_of(fixed, args.fixed_fmax_mhz, args.fixed_synth_report)
-    mapping = map_network(config, network, fmax, fixed_fmax)
+    mapping = map_network(config, network, fmax, fixed_fmax, args.bandwidth)
     print(format_mapping(mapping))
     if fmax is None:
         print("latency in ms: no Fmax known for this design point; run `rcm-gen synth` on "
@@ -151,6 +172,9 @@ def add_parser(subparsers, design_args) -> None:
                    help="the same for the fixed twin")
     p.add_argument("--synthesize", action="store_true",
                    help="synthesize the point and its twin when no report is cached")
+    p.add_argument("--bandwidth", type=float, metavar="BYTES_PER_CYCLE",
+                   help="off-chip bandwidth: each layer takes the longer of its compute and "
+                        "its transfer, overlapped under double buffering (default: unlimited)")
     p.add_argument("--store", metavar="DB",
                    help="a DSE result store: compare with a fixed point of equal area (±5 %%)")
     p.set_defaults(func=cmd_map)
