@@ -182,7 +182,9 @@ async def _run_case(dut, cfg: TileConfig, case: dict) -> dict:
         for s in streams[1:]:
             s.sample()
         if out_ready and dut.out__valid.value:
-            word = dut.out__payload.value.to_unsigned()
+            payload = dut.out__payload.value
+            assert payload.is_resolvable, f"unresolved output row {payload} at cycle {cycle}"
+            word = payload.to_unsigned()
             results[out_idx].append(word & ((1 << out_width) - 1))
             if word >> out_width:
                 done_cycles.append(cycle)

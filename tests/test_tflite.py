@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from tflite_builder import build_chain, write_chain
 
+from rcm_gen.config import MacConfig
 from rcm_gen.errors import UserError
 from rcm_gen.presets import preset
 from rcm_gen.reference import multiply_by_quantized_multiplier
@@ -364,9 +365,9 @@ def test_compare_names_the_first_mismatching_tensor(resnet8, resnet8_oracle):
 
 
 def test_engines_are_looked_up_by_name(monkeypatch):
-    with pytest.raises(UserError, match=r"^--engine rtl \(.*\) is not available in this "
-                                        r"version; available: reference$"):
-        make_engine("rtl")
+    with pytest.raises(UserError, match=r"^infer needs a tile design point \(rcm-small, "
+                                        r"rcm-default, \.\.\.\), not a mac configuration$"):
+        make_engine("rtl", MacConfig())
     with pytest.raises(UserError, match=r"^--engine must be one of model, reference, rtl, "
                                         r"not 'gpu'$"):
         make_engine("gpu")

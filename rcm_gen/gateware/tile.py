@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -126,15 +126,15 @@ class Tile(wiring.Component):
         m.d.sync += psum_bank.eq(ctrl.psum_rd_bank)
         psum = Signal(cfg.p * acc)
         for b, buf in enumerate(out_bufs):
+            # (Muxes, not conditional assignments with constant defaults: Icarus would not
+            # evaluate those before one of their inputs changes.)
             drains = drain_running & (drain.bank == b)
             m.d.comb += [
                 buf.wr_addr.eq(ctrl.out_wr_addr),
                 buf.wr_en.eq(ctrl.out_wr_en & (ctrl.out_wr_bank == b)),
-                buf.rd_addr.eq(ctrl.psum_rd_addr),
-                buf.rd_en.eq(1),
+                buf.rd_addr.eq(Mux(drains, drain.rd_addr, ctrl.psum_rd_addr)),
+                buf.rd_en.eq(~drains | drain.rd_en),
             ]
-            with m.If(drains):
-                m.d.comb += [buf.rd_addr.eq(drain.rd_addr), buf.rd_en.eq(drain.rd_en)]
         m.d.comb += [psum.eq(out_bufs[0].rd_data), drain.rd_data.eq(out_bufs[0].rd_data)]
         with m.If(psum_bank):
             m.d.comb += psum.eq(out_bufs[1].rd_data)

@@ -37,7 +37,6 @@ from .tflite_ref import run_layer
 
 __all__ = [
     "ENGINES",
-    "PLANNED_ENGINES",
     "STAT_KEYS",
     "Comparison",
     "Engine",
@@ -96,8 +95,6 @@ ENGINES: dict[str, EngineFactory | str] = {
     "model": "rcm_gen.workloads.tile_engine:ModelEngine",
     "rtl": "rcm_gen.workloads.tile_engine:RTLEngine",
 }
-#: Engines the command line knows of that this installation does not provide yet.
-PLANNED_ENGINES: dict[str, str] = {}
 
 
 def register_engine(name: str, factory: EngineFactory | str) -> None:
@@ -113,7 +110,7 @@ def default_engine() -> str:
 
 
 def engine_names() -> list[str]:
-    return sorted(set(ENGINES) | set(PLANNED_ENGINES))
+    return sorted(ENGINES)
 
 
 def make_engine(name: str, config: Any = None, *, simulator: str = "icarus",
@@ -124,12 +121,9 @@ def make_engine(name: str, config: Any = None, *, simulator: str = "icarus",
     Raises
     ------
     UserError
-        For a name no engine has, or one that is not available in this installation.
+        For a name no engine has, or a design point the engine cannot use.
     """
     if name not in ENGINES:
-        if name in PLANNED_ENGINES:
-            raise UserError(f"--engine {name} ({PLANNED_ENGINES[name]}) is not available in "
-                            f"this version; available: {', '.join(sorted(ENGINES))}")
         raise UserError(f"--engine must be one of {', '.join(engine_names())}, not {name!r}")
     factory = ENGINES[name]
     if isinstance(factory, str):
