@@ -501,9 +501,8 @@ def _bad_cases(tmp_path):
          r"--input '.*x_dtype\.npy': must be an int8 array of shape \(1, 32, 32, 3\) .*, not "
          r"float32 \(1, 32, 32, 3\)"),
         ((*m, "--input", str(tmp_path / "none.npy")), r"--input '.*none\.npy': file not found"),
-        ((*m, "--engine", "rtl"),
-         r"--engine rtl \(the tile's generated Verilog in simulation\) is not available in "
-         r"this version; available: reference"),
+        ((*m, "--bandwidth", "0"),
+         r"--bandwidth must be a number of bytes per cycle greater than 0, not 0"),
         ((*m, "--engine", "gpu"), r"--engine must be one of model, reference, rtl, not 'gpu'"),
         ((*m, "--count", "0"), r"--count must be at least 1, not 0"),
         ((*m, "--count", "2", "--input", str(tmp_path / "x_shape.npy")),
@@ -523,6 +522,13 @@ def test_cli_infer_bad_input_exits_2_with_one_line(cli, tmp_path):
         assert re.fullmatch(rf"rcm-gen( infer)?: error: {message}\n", r.stderr), \
             (args, r.stderr)
         assert not out.exists(), args
+
+
+def test_cli_infer_needs_a_tile(cli):
+    r = cli("infer", "mac16", "--model", RESNET8)
+    assert r.returncode == 2
+    assert r.stderr == ("rcm-gen: error: infer needs a tile design point (rcm-small, "
+                        "rcm-default, ...), not a mac configuration\n")
 
 
 def test_cli_infer_needs_a_design(cli):
@@ -550,7 +556,7 @@ def test_cli_infer_reports_a_mismatch_and_engine_statistics(monkeypatch, tmp_pat
     from rcm_gen.workloads import infer
 
     monkeypatch.setitem(infer.ENGINES, "perturbing",
-                        lambda config, simulator: _Perturbing(9, (0, 1, 2, 3)))
+                        lambda config, simulator, bandwidth: _Perturbing(9, (0, 1, 2, 3)))
     rep = tmp_path / "r.json"
     code = main(["infer", "rcm-small", "--model", RESNET8, "--engine", "perturbing",
                  "--json", str(rep)])
