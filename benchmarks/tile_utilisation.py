@@ -1,6 +1,7 @@
-"""Utilisation of a tile in RTL simulation on layers that fill it, at 16, 8 and 4 bits, and
-the speed-up of the ST tile over its fixed twin on the same layers.  Prints a table of
-measured and modelled cycles; no pass/fail.
+"""Utilisation of a tile in RTL simulation on layers that fill it, at 16, 8 and 4 bits (sums
+requantized on the tile to the layer's bits, 8 at most), and the speed-up of the ST tile
+over its fixed twin on the same layers.  Prints a table of measured and modelled cycles; no
+pass/fail.
 
     python benchmarks/tile_utilisation.py [--preset rcm-default] [--simulator verilator]
 """
@@ -13,7 +14,7 @@ import numpy as np
 
 from rcm_gen.conv import ConvShape
 from rcm_gen.presets import preset
-from rcm_gen.tile.simulate import LayerCase, simulate_layers
+from rcm_gen.tile.simulate import LayerCase, random_post, simulate_layers
 
 
 def main() -> None:
@@ -32,8 +33,10 @@ def main() -> None:
         shape = ConvShape(c=st.tn * n, m=st.tm, h=args.spatial * st.tr,
                           w=args.spatial * st.tc, k=3, stride=1, padding=1)
         lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
+        post = random_post(rng, shape, bits, bits, st.mac.width, out_bits=min(bits, 8))
         cases.append(LayerCase(shape, rng.integers(lo, hi, (shape.c, shape.h, shape.w)),
-                               rng.integers(lo, hi, (shape.m, shape.c, 3, 3)), bits, bits, True))
+                               rng.integers(lo, hi, (shape.m, shape.c, 3, 3)), bits, bits, True,
+                               post=post))
     st_res, st_sim = simulate_layers(st, cases, args.simulator)
     fx_res, fx_sim = simulate_layers(fixed, cases, args.simulator)
     print(f"{args.preset} (P={st.p}) vs {args.preset}-fixed on {args.simulator}; layers fill "
