@@ -29,7 +29,7 @@ from cocotb.triggers import (
 
 from ..conv import ConvShape
 from ..gateware.layouts import job_layout, pack_payload, par_layout
-from ..gateware.modes import TileError
+from ..gateware.modes import TILE_ERROR_TEXT, TileError
 from ..tile.config import TileConfig
 from ..tile.cycles import job_timings, plan_cycles
 from ..tile.driver import PostProcess, assemble_output, decode_rows, job_streams, plan_layer
@@ -162,7 +162,7 @@ async def _run_case(dut, cfg: TileConfig, case: dict) -> dict:
     out_idx = 0
     out_ready = False
     t_first = None
-    error_cycle = None
+    error_cycle = error_job = None
     wall = time.perf_counter()
     await FallingEdge(dut.clk)
     t_base = get_sim_time("ns")
@@ -175,6 +175,10 @@ async def _run_case(dut, cfg: TileConfig, case: dict) -> dict:
             dut.out__ready.value = int(want_ready)
             out_ready = want_ready
         await ReadOnly()
+        status = dut.status.value.to_unsigned()
+        if status & 0xF and error_cycle is None:
+            error_cycle = cycle
+            error_job = len(accept_cycles) - 1  # the job taken or loaded last
         if streams[0].sample():
             accept_cycles.append(cycle)
             if t_first is None:
@@ -189,9 +193,6 @@ async def _run_case(dut, cfg: TileConfig, case: dict) -> dict:
             if word >> out_width:
                 done_cycles.append(cycle)
                 out_idx += 1
-        status = dut.status.value.to_unsigned()
-        if status & 0xF and error_cycle is None:
-            error_cycle = cycle
         if error_cycle is not None:
             assert cycle - error_cycle < STALL_CYCLES, (
                 f"the tile stopped taking beats after refusing a job (cycle {cycle})")
@@ -231,7 +232,10 @@ async def _run_case(dut, cfg: TileConfig, case: dict) -> dict:
         "sim_cycles": cycle, "streams_consumed": all(s.finished for s in streams),
     }
     if error_cycle is not None:
-        return {**common, "output_ok": False, "mismatch": f"tile refused a job: {error}",
+        text = TILE_ERROR_TEXT.get(TileError[error], "")
+        return {**common, "output_ok": False, "error_job": error_job,
+                "mismatch": f"the tile refused job {error_job} of {len(jobs)} with status "
+                            f"{error} ({text})",
                 "error_cycle": error_cycle - (t_first or 0)}
     values = [decode_rows(plan, r) for r in results]
     y = assemble_output(plan, values)

@@ -131,6 +131,9 @@ def test_refused_jobs_set_status_and_never_hang(simulator):
                                    strict=False):
         assert r["error"] == code, label
         assert r["streams_consumed"], f"{label}: the tile stopped taking beats"
+        spoiled = 1 if code == "REDUCTION" else 0
+        assert r["error_job"] == spoiled, label
+        assert r["mismatch"].startswith(f"the tile refused job {spoiled} of "), r["mismatch"]
     assert results[-1]["error"] == "NONE" and results[-1]["output_ok"]
     assert results[-1]["cycles"] == results[-1]["model_cycles"]
 

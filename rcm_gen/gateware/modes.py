@@ -2,7 +2,7 @@
 
 from amaranth.lib import enum
 
-__all__ = ["LaneMode", "TileError"]
+__all__ = ["TILE_ERROR_TEXT", "LaneMode", "TileError"]
 
 
 class LaneMode(enum.Enum, shape=3):
@@ -56,3 +56,17 @@ class TileError(enum.Enum, shape=4):
     MISSING_BEAT = 7
     #: A stream's data went on past what the job needs (no ``last`` on its final beat).
     EXTRA_BEAT = 8
+
+
+#: What each refusal means, for a driver's error message.
+TILE_ERROR_TEXT = {
+    TileError.MODE: "a lane mode the design lacks",
+    TileError.SIZE: "a size that is zero or beyond the design's maximum, or a padding not "
+                    "smaller than the kernel",
+    TileError.BUFFER: "activations or weights beyond a buffer bank",
+    TileError.SEQUENCE: "a job out of its output block's order",
+    TileError.REDUCTION: "an accumulation longer than max_reduction",
+    TileError.PARAMS: "post-processing without parameters, or a clamp with min above max",
+    TileError.MISSING_BEAT: "a stream ended before the job's data were complete",
+    TileError.EXTRA_BEAT: "a stream went on past the job's data",
+}
