@@ -1,0 +1,340 @@
+"""Memory technology binding: which storage a :class:`~rcm_gen.gateware.buffers.Buffer`
+is built from, and the SRAM-macro implementation of one.
+
+A *binding* (:class:`MemoryBinding`) says how every buffer of a design is built: ``ff``
+(flip-flop arrays, ``amaranth.lib.memory``), ``sram`` (macros of a macro library, tiled by
+width and depth, the remainder in flip-flops), ``auto`` (per buffer, whichever of those
+is estimated smaller), or the name of one macro of the library (``sram`` with that macro
+only).  A binding without a macro library builds every buffer from flip-flops and says
+why (:attr:`MemoryBinding.note`).
+
+The binding of a design reaches its buffers through the object passed to ``elaborate``
+(:class:`MemoryPlatform`), so components that create buffers need not know it; a
+``Buffer`` can also be given one of its own.
+
+Why a mapper of our own and not Yosys ``memory_libmap``: the macros' read data is valid
+only from the falling edge to the next rising edge and is not held, and reading the word
+being written is unknown, so a buffer needs a hold register, a forwarding path and (for
+old-data reads) a delayed write around the macros; the generated Verilog must instantiate
+the macros so that it simulates with their models, before any synthesis; and the choice
+between macros and flip-flops is an area decision made per buffer from the library's
+figures.  ``memory_libmap`` maps inside synthesis only, and cannot express any of these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, unsigned
+from amaranth.lib.memory import Memory
+
+from ..flows.macros import Macro, MacroLibrary
+
+__all__ = [
+    "FF_BINDING",
+    "MEMORY_KINDS",
+    "MemoryBinding",
+    "MemoryPlan",
+    "MemoryPlatform",
+    "binding_of",
+    "build_sram",
+    "plan_memory",
+    "resolve_binding",
+]
+
+#: Binding kinds a configuration may name (besides the name of a macro).
+MEMORY_KINDS = ("ff", "sram", "auto")
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How one memory of ``depth`` × ``width`` is built.
+
+    With a ``macro``: ``rows`` × ``cols`` macros hold words ``[0, macro_words)`` and bits
+    ``[0, macro_bits)`` (the last row or column may be partly used); flip-flops hold the
+    bits beside them (``ff_col_bits`` wide, ``macro_words`` deep) and the words below them
+    (``ff_row_words`` deep, full width).  Without one, the memory is flip-flops.
+    ``area_um2`` is the estimate the choice was made on (``None`` without a library).
+    """
+
+    width: int
+    depth: int
+    macro: Macro | None = None
+    rows: int = 0
+    cols: int = 0
+    area_um2: float | None = None
+
+    @property
+    def macro_words(self) -> int:
+        return min(self.depth, self.rows * self.macro.words) if self.macro else 0
+
+    @property
+    def macro_bits(self) -> int:
+        return min(self.width, self.cols * self.macro.bits) if self.macro else 0
+
+    @property
+    def ff_col_bits(self) -> int:
+        return self.width - self.macro_bits if self.macro else 0
+
+    @property
+    def ff_row_words(self) -> int:
+        return self.depth - self.macro_words if self.macro else self.depth
+
+    @property
+    def macros(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def ff_bits(self) -> int:
+        """Flip-flop storage bits (not counting the hold and forwarding registers)."""
+        return self.macro_words * self.ff_col_bits + self.ff_row_words * self.width
+
+    def describe(self) -> str:
+        if self.macro is None:
+            return f"ff {self.depth}x{self.width}"
+        text = f"sram {self.rows}x{self.cols} {self.macro.name}"
+        extra = []
+        if self.ff_col_bits:
+            extra.append(f"{self.macro_words}x{self.ff_col_bits}")
+        if self.ff_row_words:
+            extra.append(f"{self.ff_row_words}x{self.width}")
+        return text + (f" + ff {' + '.join(extra)}" if extra else "")
+
+
+def _estimate(width: int, depth: int, macro: Macro | None, rows: int, cols: int,
+              library: MacroLibrary) -> MemoryPlan:
+    plan = MemoryPlan(width, depth, macro, rows, cols)
+    ff = library.ff_bit_area_um2
+    area = plan.ff_bits * ff
+    if macro is not None:
+        # macros, and the glue around them: a hold register, a forwarding register and an
+        # output multiplexer per bit of the macro columns, counted as two flip-flop bits
+        area += plan.macros * macro.area_um2 + 2 * plan.macro_bits * ff
+    return MemoryPlan(width, depth, macro, rows, cols, area)
+
+
+def plan_memory(width: int, depth: int, kind: str, library: MacroLibrary | None
+                ) -> MemoryPlan:
+    """The plan of a ``depth`` × ``width`` memory under binding ``kind`` (one of
+    :data:`MEMORY_KINDS` or a macro of ``library``).
+
+    ``sram`` takes, of every macro and every way of tiling it (whole rows and columns
+    only, the rest in flip-flops, or a partly used last row or column), the one with the
+    smallest estimated area; ``auto`` also considers flip-flops alone; a macro name
+    restricts ``sram`` to that macro.  Without a library every kind gives flip-flops.
+    """
+    if library is None or kind == "ff":
+        if library is None:
+            return MemoryPlan(width, depth)
+        return _estimate(width, depth, None, 0, 0, library)
+    macros = library.macros if kind in ("sram", "auto") else (library.macro(kind),)
+    candidates = [_estimate(width, depth, None, 0, 0, library)] if kind == "auto" else []
+    for macro in macros:
+        for rows in sorted({depth // macro.words, math.ceil(depth / macro.words)} - {0}):
+            for cols in sorted({width // macro.bits, math.ceil(width / macro.bits)} - {0}):
+                candidates.append(_estimate(width, depth, macro, rows, cols, library))
+    return min(candidates, key=lambda p: (p.area_um2, p.macros))
+
+
+@dataclass(frozen=True)
+class MemoryBinding:
+    """How a design's buffers are built: ``kind`` (see :data:`MEMORY_KINDS`, or a macro
+    name), the macro ``library`` (``None``: flip-flops), and a ``note`` saying how the
+    binding was resolved (for example why it fell back to flip-flops)."""
+
+    kind: str = "ff"
+    library: MacroLibrary | None = None
+    note: str = "memory=ff"
+
+    def plan(self, width: int, depth: int) -> MemoryPlan:
+        return plan_memory(width, depth, self.kind, self.library)
+
+
+#: Flip-flops, with no macro library.
+FF_BINDING = MemoryBinding()
+
+
+class MemoryPlatform:
+    """The object a design is elaborated with so that its buffers find their binding."""
+
+    def __init__(self, binding: MemoryBinding) -> None:
+        if not isinstance(binding, MemoryBinding):
+            raise TypeError(f"Memory binding must be a MemoryBinding, not {binding!r}")
+        self.memory_binding = binding
+
+
+def binding_of(platform) -> MemoryBinding:
+    """The binding a platform carries (flip-flops if none)."""
+    binding = getattr(platform, "memory_binding", None)
+    return binding if isinstance(binding, MemoryBinding) else FF_BINDING
+
+
+def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> None:
+    """Build the memory of ``plan`` (with a macro) into ``m``, driving ``ports["rd_data"]``
+    from the Buffer ports ``wr_addr``, ``wr_data``, ``wr_en``, ``rd_addr``, ``rd_en``.
+
+    Read data of the macros is taken combinationally in the cycle after the address (it
+    is valid from the falling edge) and copied into a hold register at the next rising
+    edge, so that it holds while ``rd_en`` is low.  A read of a word whose write reaches
+    the macros at the same falling edge (unknown in the macro) is answered from a
+    forwarding register: with ``transparent`` the write of the same cycle (new data);
+    without, writes reach the macros one cycle late, so a read sees the old word, and a
+    read of the word written in the previous cycle takes it from the delayed write.
+    """
+    macro = plan.macro
+    width = plan.width
+    wr_addr, wr_data, wr_en = ports["wr_addr"], ports["wr_data"], ports["wr_en"]
+    rd_addr, rd_en, rd_data = ports["rd_addr"], ports["rd_en"], ports["rd_data"]
+    abits = macro.addr_bits
+    mwords, mbits = plan.macro_words, plan.macro_bits
+
+    # The write that reaches the macros in this cycle.
+    if transparent:
+        w_addr, w_data, w_en = wr_addr, wr_data, wr_en
+    else:
+        w_addr = Signal.like(wr_addr, name="pend_addr")
+        w_data = Signal.like(wr_data, name="pend_data")
+        w_en = Signal(name="pend_en")
+        m.d.sync += [w_addr.eq(wr_addr), w_data.eq(wr_data), w_en.eq(wr_en)]
+
+    w_in = Signal(name="w_in_macros")
+    r_in = Signal(name="r_in_macros")
+    m.d.comb += [w_in.eq(w_en & (w_addr < mwords)), r_in.eq(rd_addr < mwords)]
+
+    # The macros: row i holds words [i·words, (i+1)·words), column j bits [j·bits, ...).
+    row_data = []
+    for i in range(plan.rows):
+        douts = []
+        for j in range(plan.cols):
+            lo, hi = j * macro.bits, min((j + 1) * macro.bits, mbits)
+            din = Signal(macro.bits, name=f"din_{i}_{j}")
+            dout = Signal(macro.bits, name=f"dout_{i}_{j}")
+            unused = Signal(macro.bits, name=f"dout0_{i}_{j}")
+            m.d.comb += din.eq(w_data[lo:hi])
+            wsel = w_in & (w_addr[abits:] == i) if plan.rows > 1 else w_in
+            rsel = rd_en & r_in & (rd_addr[abits:] == i) if plan.rows > 1 else rd_en & r_in
+            pins = {
+                f"i_{macro.pin('rw_clk')}": ClockSignal("sync"),
+                f"i_{macro.pin('rw_csb')}": ~wsel,
+                f"i_{macro.pin('rw_web')}": Const(0, 1),
+                f"i_{macro.pin('rw_wmask')}": Const((1 << macro.mask_width) - 1,
+                                                   macro.mask_width),
+                f"i_{macro.pin('rw_addr')}": w_addr[:abits],
+                f"i_{macro.pin('rw_din')}": din,
+                f"o_{macro.pin('rw_dout')}": unused,
+                f"i_{macro.pin('r_clk')}": ClockSignal("sync"),
+                f"i_{macro.pin('r_csb')}": ~rsel,
+                f"i_{macro.pin('r_addr')}": rd_addr[:abits],
+                f"o_{macro.pin('r_dout')}": dout,
+            }
+            m.submodules[f"sram_{i}_{j}"] = Instance(macro.name, **pins)
+            douts.append(dout[:hi - lo])
+        row_data.append(Cat(*douts))
+
+    # Which macro row the last read addressed, and whether its data is still on dout
+    # (a read was issued at the last edge and was not forwarded).
+    macro_word = Signal(mbits, name="macro_word")
+    if plan.rows > 1:
+        row_q = Signal(range(plan.rows), name="row_q")
+        with m.If(rd_en):
+            m.d.sync += row_q.eq(rd_addr[abits:])
+        m.d.comb += macro_word.eq(row_data[0])
+        for i in range(1, plan.rows):
+            with m.If(row_q == i):
+                m.d.comb += macro_word.eq(row_data[i])
+    else:
+        m.d.comb += macro_word.eq(row_data[0])
+    hold = Signal(mbits, name="hold")
+    live = Signal(name="live")  # 1: the macro output is this cycle's read data
+    collide = Signal(name="collide")
+    m.d.comb += collide.eq(rd_en & w_en & (rd_addr == w_addr))
+    with m.If(rd_en):
+        m.d.sync += live.eq(~collide)
+        with m.If(collide):
+            m.d.sync += hold.eq(w_data[:mbits])
+    with m.Elif(live):
+        m.d.sync += [hold.eq(macro_word), live.eq(0)]
+    macro_part = Signal(mbits, name="macro_part")
+    m.d.comb += macro_part.eq(Mux(live, macro_word, hold))
+
+    # Flip-flops beside and below the macros (Amaranth memories: they hold by themselves).
+    word = Signal(width, name="word")
+    if plan.ff_col_bits:
+        cols = Memory(shape=unsigned(plan.ff_col_bits), depth=mwords, init=[])
+        m.submodules.ff_cols = cols
+        cw = cols.write_port()
+        cr = cols.read_port(transparent_for=(cw,) if transparent else ())
+        m.d.comb += [
+            cw.addr.eq(wr_addr), cw.data.eq(wr_data[mbits:]),
+            cw.en.eq(wr_en & (wr_addr < mwords)),
+            cr.addr.eq(rd_addr), cr.en.eq(rd_en),
+            word.eq(Cat(macro_part, cr.data)),
+        ]
+    else:
+        m.d.comb += word.eq(macro_part)
+    if plan.ff_row_words:
+        rows = Memory(shape=unsigned(width), depth=plan.ff_row_words, init=[])
+        m.submodules.ff_rows = rows
+        rw_ = rows.write_port()
+        rr = rows.read_port(transparent_for=(rw_,) if transparent else ())
+        in_rows_q = Signal(name="in_ff_rows_q")
+        with m.If(rd_en):
+            m.d.sync += in_rows_q.eq(~r_in)
+        m.d.comb += [
+            rw_.addr.eq(wr_addr - mwords), rw_.data.eq(wr_data),
+            rw_.en.eq(wr_en & (wr_addr >= mwords)),
+            rr.addr.eq(rd_addr - mwords), rr.en.eq(rd_en),
+            rd_data.eq(Mux(in_rows_q, rr.data, word)),
+        ]
+    else:
+        m.d.comb += rd_data.eq(word)
+
+
+def resolve_binding(kind: str, macros: str | None,
+                    stdcell: tuple[str, float | None, float | None] | None = None
+                    ) -> MemoryBinding:
+    """The binding of a design whose configuration says ``memory=kind`` and ``macros``,
+    built for the standard-cell library ``stdcell`` (its liberty library name, nominal
+    voltage and temperature; ``None`` when no library is chosen, as in simulation).
+
+    ``macros`` names the macro library (shipped, or a ``library.toml`` path); unset, the
+    shipped library that goes with ``stdcell`` is used, and without one (no ``stdcell``,
+    or one with no macro library, such as OSU 0.18 um) every buffer is flip-flops and
+    the binding's note says so.
+
+    Raises
+    ------
+    UserError
+        A bad macro library, a ``kind`` that names no macro of it, or a ``stdcell`` of
+        another technology, voltage or temperature than the named macro library.
+    """
+    from ..errors import UserError
+    from ..flows.macros import find_macro_library, load_macro_library
+
+    def check_kind(lib: MacroLibrary) -> None:
+        if kind not in MEMORY_KINDS and kind not in lib.macro_names:
+            raise UserError(f"memory must be one of {', '.join(MEMORY_KINDS)} or a macro of "
+                            f"{lib.name} ({', '.join(lib.macro_names)}), not {kind!r}")
+
+    if macros is not None:
+        lib = load_macro_library(macros)
+        check_kind(lib)
+        if stdcell is not None:
+            why = lib.mismatch(*stdcell)
+            if why is not None:
+                raise UserError(f"macro library {lib.name!r} ({lib.describe()}) does not go "
+                                f"with liberty {stdcell[0]!r}, which {why}")
+        return MemoryBinding(kind, lib, f"memory={kind}, macro library {lib.name}")
+    if kind == "ff":
+        return FF_BINDING
+    if stdcell is None:
+        return MemoryBinding("ff", None, f"memory={kind} without a macro library (macros "
+                                         "unset): flip-flops")
+    lib = find_macro_library(*stdcell)
+    if lib is None:
+        return MemoryBinding("ff", None, f"memory={kind}, but liberty {stdcell[0]!r} has no "
+                                         "macro library: flip-flops")
+    check_kind(lib)
+    return MemoryBinding(kind, lib, f"memory={kind}, macro library {lib.name} (goes with "
+                                    f"liberty {stdcell[0]!r})")
