@@ -3,12 +3,11 @@ flip-flops or from SRAM macros (:mod:`rcm_gen.gateware.memory`)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .memory import MemoryBinding, binding_of, build_sram
+from .memory import MemoryBinding, binding_of, build_ff, build_sram
 
 __all__ = ["Buffer"]
 
@@ -105,11 +104,7 @@ class Buffer(wiring.Component):
                 "wr_addr": self.wr_addr, "wr_data": self.wr_data, "wr_en": self.wr_en,
                 "rd_addr": self.rd_addr, "rd_en": self.rd_en, "rd_data": self.rd_data})
             return m
-        m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
-        wr = mem.write_port()
-        rd = mem.read_port(transparent_for=(wr,) if self._transparent else ())
-        m.d.comb += [
-            wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
-            rd.addr.eq(self.rd_addr), rd.en.eq(self.rd_en), self.rd_data.eq(rd.data),
-        ]
+        m.d.comb += self.rd_data.eq(build_ff(
+            m, "mem", self._width, self._depth, self._transparent, self.wr_addr,
+            self.wr_data, self.wr_en, self.rd_addr, self.rd_en))
         return m

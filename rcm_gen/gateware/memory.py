@@ -26,7 +26,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, unsigned
+from amaranth.hdl import (
+    Cat,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    Mux,
+    Signal,
+    unsigned,
+)
 from amaranth.lib.memory import Memory
 
 from ..flows.macros import Macro, MacroLibrary
@@ -37,7 +47,9 @@ __all__ = [
     "MemoryBinding",
     "MemoryPlan",
     "MemoryPlatform",
+    "FF_SLICE_BITS",
     "binding_of",
+    "build_ff",
     "build_sram",
     "plan_memory",
     "resolve_binding",
@@ -45,6 +57,52 @@ __all__ = [
 
 #: Binding kinds a configuration may name (besides the name of a macro).
 MEMORY_KINDS = ("ff", "sram", "auto")
+#: Flip-flop memories wider than this are built from column slices of at most this many
+#: bits, each a module of its own: equal slices are equal modules, which hierarchical
+#: synthesis synthesizes once (:mod:`rcm_gen.flows.hier`).
+FF_SLICE_BITS = 64
+
+
+class _FFSlice(Elaboratable):
+    """``depth`` × ``width`` flip-flops with one write and one read port (an Amaranth
+    memory)."""
+
+    def __init__(self, width: int, depth: int, transparent: bool) -> None:
+        self.width, self.depth, self.transparent = width, depth, transparent
+        self.wr_addr = Signal(range(depth))
+        self.wr_data = Signal(width)
+        self.wr_en = Signal()
+        self.rd_addr = Signal(range(depth))
+        self.rd_en = Signal()
+        self.rd_data = Signal(width)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port(transparent_for=(wr,) if self.transparent else ())
+        m.d.comb += [
+            wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
+            rd.addr.eq(self.rd_addr), rd.en.eq(self.rd_en), self.rd_data.eq(rd.data),
+        ]
+        return m
+
+
+def build_ff(m: Module, name: str, width: int, depth: int, transparent: bool, wr_addr,
+             wr_data, wr_en, rd_addr, rd_en):
+    """Flip-flop memory ``name`` in ``m`` (column slices of at most :data:`FF_SLICE_BITS`
+    bits, as equal as possible); its read data."""
+    n = -(-width // FF_SLICE_BITS)
+    step = -(-width // n)
+    parts = []
+    for i, lo in enumerate(range(0, width, step)):
+        hi = min(width, lo + step)
+        s = _FFSlice(hi - lo, depth, transparent)
+        m.submodules[f"{name}{i}" if n > 1 else name] = s
+        m.d.comb += [s.wr_addr.eq(wr_addr), s.wr_data.eq(wr_data[lo:hi]), s.wr_en.eq(wr_en),
+                     s.rd_addr.eq(rd_addr), s.rd_en.eq(rd_en)]
+        parts.append(s.rd_data)
+    return Cat(*parts)
 
 
 @dataclass(frozen=True)
@@ -261,32 +319,19 @@ def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> N
     # Flip-flops beside and below the macros (Amaranth memories: they hold by themselves).
     word = Signal(width, name="word")
     if plan.ff_col_bits:
-        cols = Memory(shape=unsigned(plan.ff_col_bits), depth=mwords, init=[])
-        m.submodules.ff_cols = cols
-        cw = cols.write_port()
-        cr = cols.read_port(transparent_for=(cw,) if transparent else ())
-        m.d.comb += [
-            cw.addr.eq(wr_addr), cw.data.eq(wr_data[mbits:]),
-            cw.en.eq(wr_en & (wr_addr < mwords)),
-            cr.addr.eq(rd_addr), cr.en.eq(rd_en),
-            word.eq(Cat(macro_part, cr.data)),
-        ]
+        cols = build_ff(m, "ff_cols", plan.ff_col_bits, mwords, transparent, wr_addr,
+                        wr_data[mbits:], wr_en & (wr_addr < mwords), rd_addr, rd_en)
+        m.d.comb += word.eq(Cat(macro_part, cols))
     else:
         m.d.comb += word.eq(macro_part)
     if plan.ff_row_words:
-        rows = Memory(shape=unsigned(width), depth=plan.ff_row_words, init=[])
-        m.submodules.ff_rows = rows
-        rw_ = rows.write_port()
-        rr = rows.read_port(transparent_for=(rw_,) if transparent else ())
+        rows = build_ff(m, "ff_rows", width, plan.ff_row_words, transparent,
+                        wr_addr - mwords, wr_data, wr_en & (wr_addr >= mwords),
+                        rd_addr - mwords, rd_en)
         in_rows_q = Signal(name="in_ff_rows_q")
         with m.If(rd_en):
             m.d.sync += in_rows_q.eq(~r_in)
-        m.d.comb += [
-            rw_.addr.eq(wr_addr - mwords), rw_.data.eq(wr_data),
-            rw_.en.eq(wr_en & (wr_addr >= mwords)),
-            rr.addr.eq(rd_addr - mwords), rr.en.eq(rd_en),
-            rd_data.eq(Mux(in_rows_q, rr.data, word)),
-        ]
+        m.d.comb += rd_data.eq(Mux(in_rows_q, rows, word))
     else:
         m.d.comb += rd_data.eq(word)
 

@@ -1,0 +1,248 @@
+"""Hierarchical synthesis: each distinct module of a design synthesized once, cached, and
+the design composed from the results with its hierarchy kept.
+
+Amaranth writes every submodule instance as a module of its own, named after its instance
+path (``rcm_tile.mac0``, ``rcm_tile.mac1``, ...), so P identical MACs are P modules with
+identical bodies.  :func:`split_modules` cuts the Verilog into modules;
+:func:`dedupe` gives each module a content key (its text with its own name, its
+submodules' names and Amaranth's numbered internal names made canonical, computed from
+the leaves up) and keeps one module per key, the others' instances pointing at it.
+Each distinct module is then synthesized on its own with its submodules as black boxes
+(:func:`synthesize_modules`), in parallel, and its netlist and cell statistics are cached
+by key and flow settings, so a module that another design point shares (the MAC of a
+tile with more MACs, say) is not synthesized again.  The composed netlist is the
+concatenation of the modules' netlists; its area is each module's own area times its
+instance count.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ToolFailed
+from .yosys import run_yosys
+
+__all__ = ["Module", "dedupe", "split_modules", "synthesize_modules"]
+
+_MODULE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)\s*\(", re.M)
+#: Names Yosys numbers from a design-wide counter (``\$auto$rtlil.cc:2739:Not$18 ``).
+_NUMBERED = re.compile(r"(\\\$auto\$\S*?)\$(\d+)(?= )")
+#: Lines whose order does not matter among neighbours of the same kind: a declaration
+#: with no initial value, and a one-line continuous assignment.
+_DECL = re.compile(r"^\s*(?:wire|reg)\b[^=;()]*;$")
+_ASSIGN = re.compile(r"^\s*assign\b.*;$")
+
+
+@dataclass(frozen=True)
+class Module:
+    """One module of a design: its name as written (escaped names keep their ``\\``),
+    its text, and the names of the modules it instantiates (with how many times)."""
+
+    name: str
+    text: str
+    children: tuple[tuple[str, int], ...]
+
+
+def _plain(name: str) -> str:
+    return name[1:] if name.startswith("\\") else name
+
+
+def _ref(name: str) -> re.Pattern[str]:
+    """A reference to module ``name`` at the start of an instance line."""
+    return re.compile(rf"^(\s*){re.escape(name)}(?=\s)", re.M)
+
+
+def _renumber(text: str) -> str:
+    """``text`` with Yosys's counter-numbered names renumbered from 0 per module and name
+    prefix (in the order of their numbers), and each run of plain declarations or of
+    one-line continuous assignments sorted, so that modules that differ only in those
+    numbers read the same."""
+    numbers: dict[str, set[int]] = {}
+    for m in _NUMBERED.finditer(text):
+        numbers.setdefault(m.group(1), set()).add(int(m.group(2)))
+    rank = {(prefix, n): i for prefix, ns in numbers.items()
+            for i, n in enumerate(sorted(ns))}
+    text = _NUMBERED.sub(lambda m: f"{m.group(1)}${rank[m.group(1), int(m.group(2))]}", text)
+    out: list[str] = []
+    run: list[str] = []
+    kind = None
+    for line in text.split("\n"):
+        this = "decl" if _DECL.match(line) else "assign" if _ASSIGN.match(line) else None
+        if this != kind or this is None:
+            out += sorted(run)
+            run = []
+        kind = this
+        if this is None:
+            out.append(line)
+        else:
+            run.append(line)
+    return "\n".join(out + sorted(run))
+
+
+def split_modules(verilog: str) -> dict[str, Module]:
+    """The modules of ``verilog`` (Yosys/Amaranth output: ``module`` ... ``endmodule``),
+    by plain name, with numbered internal names renumbered per module so that identical
+    modules have identical text (:func:`_renumber`)."""
+    starts = [(m.start(), m.group(1)) for m in _MODULE.finditer(verilog)]
+    texts: dict[str, tuple[str, str]] = {}
+    for i, (pos, name) in enumerate(starts):
+        end = verilog.find("endmodule", pos)
+        if end < 0 or (i + 1 < len(starts) and end > starts[i + 1][0]):
+            raise ValueError(f"module {name} has no endmodule")
+        texts[_plain(name)] = (name, _renumber(verilog[pos:end + len("endmodule")] + "\n"))
+    modules = {}
+    for plain, (name, text) in texts.items():
+        body = text[text.index(";") + 1:]
+        children = []
+        for other, (oname, _) in texts.items():
+            if other != plain:
+                count = len(_ref(oname).findall(body))
+                if count:
+                    children.append((other, count))
+        modules[plain] = Module(name, text, tuple(sorted(children)))
+    return modules
+
+
+def _order(modules: dict[str, Module]) -> list[str]:
+    """Module names, children before parents."""
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str, depth: int = 0) -> None:
+        if name in seen:
+            return
+        if depth > len(modules):
+            raise ValueError(f"module hierarchy has a cycle through {name!r}")
+        for child, _ in modules[name].children:
+            visit(child, depth + 1)
+        seen.add(name)
+        done.append(name)
+
+    for name in sorted(modules):
+        visit(name)
+    return done
+
+
+def _canonical(text: str, own: str, names: dict[str, str]) -> str:
+    """``text`` with the module's own name and its submodules' names replaced by
+    ``names`` (plain name -> new plain identifier)."""
+    header_end = text.index("(")
+    text = f"module {names[_plain(own)]} " + text[header_end:]
+    for plain, new in names.items():
+        if plain == _plain(own):
+            continue
+        escaped = "\\" + plain if not re.fullmatch(r"[A-Za-z_][\w$]*", plain) else plain
+        text = _ref(escaped).sub(lambda m, new=new: m.group(1) + new, text)
+    return text
+
+
+def dedupe(modules: dict[str, Module]) -> tuple[dict[str, str], dict[str, str]]:
+    """Content keys of the modules, and their canonical texts.
+
+    Returns ``(key_of, text_of)``: ``key_of`` maps each module's plain name to its key;
+    ``text_of`` maps each key to the module's text in which the module is named
+    ``M_<key>`` and each submodule ``M_<its key>``.  Modules with equal keys are equal
+    up to names.
+    """
+    key_of: dict[str, str] = {}
+    text_of: dict[str, str] = {}
+    for name in _order(modules):
+        mod = modules[name]
+        names = {child: f"M_{key_of[child]}" for child, _ in mod.children}
+        names[name] = "M_SELF"
+        canon = _canonical(mod.text, mod.name, names)
+        key = hashlib.sha256(canon.encode()).hexdigest()[:20]
+        key_of[name] = key
+        text_of.setdefault(key, canon.replace("M_SELF", f"M_{key}", 1))
+    return key_of, text_of
+
+
+def instance_counts(modules: dict[str, Module], top: str) -> dict[str, int]:
+    """How many times each module is instantiated under ``top`` (``top`` once)."""
+    counts = dict.fromkeys(modules, 0)
+
+    def visit(name: str, times: int) -> None:
+        counts[name] += times
+        for child, k in modules[name].children:
+            visit(child, times * k)
+
+    visit(top, 1)
+    return counts
+
+
+def _wall(folder: Path) -> float | None:
+    try:
+        return float((folder / "wall_s").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def synthesize_modules(jobs: list[dict[str, Any]], cache: Path, workers: int | None = None
+                       ) -> dict[str, dict[str, Any]]:
+    """Run each job (``key``, ``script``: Yosys commands with ``{netlist}`` and ``{stat}``
+    placeholders for the output files, ``settings``: what else its result depends on),
+    ``workers`` at a time, unless ``cache`` holds its result; each result is ``netlist``
+    (the path of the module's netlist), ``stat`` (Yosys ``stat -json`` text), ``log``,
+    ``cached`` and ``wall_s`` (how long its synthesis took).
+
+    Raises
+    ------
+    ToolFailed
+        A Yosys run failed (the message names its log).
+    """
+    workers = workers or max(1, min(len(jobs), os.cpu_count() or 1))
+    results: dict[str, dict[str, Any]] = {}
+    todo = []
+    for job in jobs:
+        digest = hashlib.sha256(json.dumps([job["key"], job["script"], job["settings"]],
+                                           sort_keys=True).encode()).hexdigest()[:24]
+        folder = cache / digest
+        done = folder / "stat.json"
+        if done.exists():
+            results[job["key"]] = {"netlist": folder / "netlist.v",
+                                   "stat": done.read_text(), "log": folder / "synth.log",
+                                   "cached": True, "wall_s": _wall(folder)}
+        else:
+            todo.append((job, folder))
+
+    def run(job: dict[str, Any], folder: Path) -> dict[str, Any]:
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name, text in job.get("files", {}).items():
+            (tmp / name).write_text(text)
+        script = [line.format(netlist=(tmp / "netlist.v").resolve(),
+                              stat=(tmp / "stat.json").resolve(), dir=tmp.resolve())
+                  for line in job["script"]]
+        started = time.perf_counter()
+        run_yosys(script, tmp / "synth.log")
+        (tmp / "wall_s").write_text(f"{time.perf_counter() - started:.3f}\n")
+        # the netlist and log name the temporary folder; the final one replaces it
+        for name in ("netlist.v", "synth.log"):
+            path = tmp / name
+            path.write_text(path.read_text().replace(str(tmp.resolve()), str(folder.resolve())))
+        if not (tmp / "stat.json").exists():
+            raise ToolFailed(f"Yosys wrote no cell statistics; log: {folder / 'synth.log'}")
+        try:
+            tmp.rename(folder)
+        except OSError:  # another run finished the same module first
+            shutil.rmtree(tmp, ignore_errors=True)
+        return {"netlist": folder / "netlist.v", "stat": (folder / "stat.json").read_text(),
+                "log": folder / "synth.log", "cached": False, "wall_s": _wall(folder)}
+
+    # the largest modules first, so that the pool is not left waiting on one at the end
+    todo.sort(key=lambda jf: -jf[0].get("size", 0))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run, job, folder): job["key"] for job, folder in todo}
+        for future in concurrent.futures.as_completed(futures):
+            results[futures[future]] = future.result()
+    return results
