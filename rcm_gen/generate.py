@@ -66,25 +66,28 @@ def ports_of(component: wiring.Component) -> list[dict[str, Any]]:
     return ports
 
 
-def platform_for(config: Any, stdcell: tuple[str, float | None, float | None] | None = None
-                 ) -> Any:
+def platform_for(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,
+                 fpga: bool = False) -> Any:
     """The object a design point is elaborated with: for a tile, the memory binding of
     its buffers for the standard-cell library ``stdcell`` (name, nominal voltage and
-    temperature; ``None`` for none), see :func:`rcm_gen.gateware.memory.resolve_binding`."""
+    temperature; ``None`` for none), see :func:`rcm_gen.gateware.memory.resolve_binding`,
+    or for an FPGA (:func:`rcm_gen.gateware.memory.fpga_binding`)."""
     if not hasattr(config, "memory"):
         return None
-    from .gateware.memory import MemoryPlatform, resolve_binding
+    from .gateware.memory import MemoryPlatform, fpga_binding, resolve_binding
 
+    if fpga:
+        return MemoryPlatform(fpga_binding(config.memory))
     return MemoryPlatform(resolve_binding(config.memory, config.macros, stdcell))
 
 
-def to_verilog(config: Any, stdcell: tuple[str, float | None, float | None] | None = None
-               ) -> str:
+def to_verilog(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,
+               fpga: bool = False) -> str:
     """Verilog text of a design point (byte-identical for the same configuration and
-    standard-cell library)."""
+    standard-cell library or FPGA)."""
     component = build_component(config)
     return verilog.convert(component, name=top_name(config), emit_src=False,
-                           platform=platform_for(config, stdcell))
+                           platform=platform_for(config, stdcell, fpga))
 
 
 def _check_writable(out_dir: Path) -> None:

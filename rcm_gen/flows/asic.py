@@ -448,7 +448,7 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
             m = next(v for n, v in stats.items() if n.lstrip("\\") == f"M_{key}")
             by_type = {t.lstrip("\\"): int(c) for t, c in m.get("num_cells_by_type", {}).items()}
             subs = sum(c for t, c in by_type.items() if t.startswith("M_"))
-            own[key] = (float(m["area"]), int(m["num_cells"]) - subs,
+            own[key] = (float(m.get("area", 0.0)), int(m["num_cells"]) - subs,
                         {t: c for t, c in by_type.items() if not t.startswith("M_")})
         except (ValueError, KeyError, TypeError, StopIteration) as exc:
             raise ToolFailed(f"cannot read the area of module M_{key} from Yosys stat "

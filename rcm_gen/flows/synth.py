@@ -26,6 +26,7 @@ __all__ = [
     "format_report",
     "macs_per_cycle",
     "macs_per_cycle_at",
+    "memory_table",
     "precisions",
     "run_dir",
     "synthesize",
@@ -168,6 +169,27 @@ def synthesize_cached(config: Any, target: str = "asic",
     return report
 
 
+def memory_table(config: Any, liberty: str | None = None) -> str:
+    """What each buffer of a tile is built from, for the cell library ``liberty`` (a file
+    or a library of ``rcm_gen/flows/data/asic.toml``; ``None``: none, as in simulation):
+    the binding's note, then per buffer its words × bits, plan and estimated area."""
+    from ..gateware.memory import buffer_plans
+    from ..generate import build_component, platform_for
+
+    stdcell = None
+    if liberty is not None:
+        from .asic import _resolve_liberty, asic_constraints
+
+        stdcell = _resolve_liberty(asic_constraints({"liberty": liberty}))[0].corner
+    binding = platform_for(config, stdcell).memory_binding
+    lines = [f"memory: {binding.note}"]
+    rows = [("buffer", "words x bits", "built from", "estimate (um2)")]
+    for path, width, depth, plan in buffer_plans(build_component(config), binding):
+        area = f"{plan.area_um2:,.0f}" if plan.area_um2 is not None else "-"
+        rows.append((path, f"{depth} x {width}", plan.describe(), area))
+    return "\n".join([*lines, _table(rows)])
+
+
 def macs_per_cycle(config: Any) -> dict[int, int]:
     """Multiply-accumulates per cycle of a design point at each of its lane counts
     (lanes x P)."""
@@ -245,7 +267,9 @@ def footer(r: dict[str, Any]) -> list[str]:
                 f"library {r['liberty']['name']} ({r['liberty']['path']})",
                 *([f"memory: {mem['note']}"] if mem.get("note") else []),
                 f"logs {r['log']}, {r['sta_log']} ({r['wall_s']:.1f} s)"]
+    mem = r.get("memory") or {}
     return [f"post-route Fmax on {r['device']} (target {1000 / r['clock_ns']:.1f} MHz)",
+            *([f"memory: {mem['note']}"] if mem.get("note") else []),
             f"logs {r['synth_log']}, {r['log']} ({r['wall_s']:.1f} s)"]
 
 

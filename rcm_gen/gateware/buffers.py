@@ -106,5 +106,5 @@ class Buffer(wiring.Component):
             return m
         m.d.comb += self.rd_data.eq(build_ff(
             m, "mem", self._width, self._depth, self._transparent, self.wr_addr,
-            self.wr_data, self.wr_en, self.rd_addr, self.rd_en))
+            self.wr_data, self.wr_en, self.rd_addr, self.rd_en, plan.ram_style))
         return m

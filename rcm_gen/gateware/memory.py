@@ -49,8 +49,10 @@ __all__ = [
     "MemoryPlatform",
     "FF_SLICE_BITS",
     "binding_of",
+    "buffer_plans",
     "build_ff",
     "build_sram",
+    "fpga_binding",
     "plan_memory",
     "resolve_binding",
 ]
@@ -65,10 +67,12 @@ FF_SLICE_BITS = 64
 
 class _FFSlice(Elaboratable):
     """``depth`` × ``width`` flip-flops with one write and one read port (an Amaranth
-    memory)."""
+    memory, with Yosys's ``ram_style`` attribute if one is given)."""
 
-    def __init__(self, width: int, depth: int, transparent: bool) -> None:
+    def __init__(self, width: int, depth: int, transparent: bool,
+                 ram_style: str | None = None) -> None:
         self.width, self.depth, self.transparent = width, depth, transparent
+        self.ram_style = ram_style
         self.wr_addr = Signal(range(depth))
         self.wr_data = Signal(width)
         self.wr_en = Signal()
@@ -78,7 +82,9 @@ class _FFSlice(Elaboratable):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[])
+        attrs = {"ram_style": self.ram_style} if self.ram_style else None
+        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[],
+                                        attrs=attrs)
         wr = mem.write_port()
         rd = mem.read_port(transparent_for=(wr,) if self.transparent else ())
         m.d.comb += [
@@ -89,15 +95,25 @@ class _FFSlice(Elaboratable):
 
 
 def build_ff(m: Module, name: str, width: int, depth: int, transparent: bool, wr_addr,
-             wr_data, wr_en, rd_addr, rd_en):
+             wr_data, wr_en, rd_addr, rd_en, ram_style: str | None = None):
     """Flip-flop memory ``name`` in ``m`` (column slices of at most :data:`FF_SLICE_BITS`
-    bits, as equal as possible); its read data."""
-    n = -(-width // FF_SLICE_BITS)
+    bits); its read data.
+
+    The slices are equal where they can be: the fewest, in a power-of-two count, that cut
+    the word evenly, so that a word of P equal fields (P a power of two: P weights, P
+    accumulators) is cut on field boundaries and every slice sees the same ports (Amaranth
+    gives a module one input port per source, so a slice across two fields would differ
+    from one inside a field); otherwise as equal as possible."""
+    n = 1
+    while width % (2 * n) == 0 and width // n > FF_SLICE_BITS:
+        n *= 2
+    if width // n > FF_SLICE_BITS:
+        n = -(-width // FF_SLICE_BITS)
     step = -(-width // n)
     parts = []
     for i, lo in enumerate(range(0, width, step)):
         hi = min(width, lo + step)
-        s = _FFSlice(hi - lo, depth, transparent)
+        s = _FFSlice(hi - lo, depth, transparent, ram_style)
         m.submodules[f"{name}{i}" if n > 1 else name] = s
         m.d.comb += [s.wr_addr.eq(wr_addr), s.wr_data.eq(wr_data[lo:hi]), s.wr_en.eq(wr_en),
                      s.rd_addr.eq(rd_addr), s.rd_en.eq(rd_en)]
@@ -122,6 +138,9 @@ class MemoryPlan:
     rows: int = 0
     cols: int = 0
     area_um2: float | None = None
+    #: FPGA only: Yosys's ``ram_style`` for the flip-flop memories (``logic``: flip-flops,
+    #: ``block``: block RAM, ``None``: Yosys chooses)
+    ram_style: str | None = None
 
     @property
     def macro_words(self) -> int:
@@ -149,6 +168,8 @@ class MemoryPlan:
         return self.macro_words * self.ff_col_bits + self.ff_row_words * self.width
 
     def describe(self) -> str:
+        if self.ram_style is not None:
+            return f"fpga {self.ram_style} {self.depth}x{self.width}"
         if self.macro is None:
             return f"ff {self.depth}x{self.width}"
         text = f"sram {self.rows}x{self.cols} {self.macro.name}"
@@ -204,8 +225,13 @@ class MemoryBinding:
     kind: str = "ff"
     library: MacroLibrary | None = None
     note: str = "memory=ff"
+    #: for an FPGA: every buffer is an Amaranth memory with this Yosys ``ram_style``
+    #: (``logic``, ``block``; ``""``: Yosys chooses), and ``library`` is not used
+    fpga_ram_style: str | None = None
 
     def plan(self, width: int, depth: int) -> MemoryPlan:
+        if self.fpga_ram_style is not None:
+            return MemoryPlan(width, depth, ram_style=self.fpga_ram_style or None)
         return plan_memory(width, depth, self.kind, self.library)
 
 
@@ -383,3 +409,36 @@ def resolve_binding(kind: str, macros: str | None,
     check_kind(lib)
     return MemoryBinding(kind, lib, f"memory={kind}, macro library {lib.name} (goes with "
                                     f"liberty {stdcell[0]!r})")
+
+
+def fpga_binding(kind: str) -> MemoryBinding:
+    """The binding of a design whose configuration says ``memory=kind`` on an FPGA: ``ff``
+    keeps the buffers in flip-flops, ``sram`` (or a macro name) puts them in block RAM,
+    ``auto`` lets Yosys choose (block RAM, distributed RAM or flip-flops)."""
+    style = {"ff": "logic", "auto": ""}.get(kind, "block")
+    what = {"logic": "flip-flops", "block": "block RAM", "": "as Yosys infers"}[style]
+    return MemoryBinding(kind, None, f"memory={kind} on an FPGA: buffers in {what}", style)
+
+
+def buffer_plans(component, binding: MemoryBinding) -> list[tuple[str, int, int, MemoryPlan]]:
+    """(instance path, width, depth, plan) of every Buffer in ``component`` elaborated
+    with ``binding``, in elaboration order."""
+    from amaranth.hdl import Fragment
+
+    recorded: dict[int, tuple[int, int, MemoryPlan]] = {}
+    platform = MemoryPlatform(binding)
+    platform.record_buffer = lambda buf, plan: recorded.__setitem__(
+        id(buf), (buf.width, buf.depth, plan))
+    top = Fragment.get(component, platform)
+    found: list[tuple[str, int, int, MemoryPlan]] = []
+
+    def walk(fragment, path: str) -> None:
+        for origin in getattr(fragment, "origins", None) or ():
+            if id(origin) in recorded:
+                found.append((path, *recorded[id(origin)]))
+                return
+        for sub, name, _ in fragment.subfragments:
+            walk(sub, f"{path}.{name}" if path else str(name))
+
+    walk(top, "")
+    return found
