@@ -38,6 +38,7 @@ __all__ = [
     "instance_counts",
     "library_cells",
     "load_constraints",
+    "parse_macro_paths",
     "parse_sta",
     "parse_stat",
     "run_asic",
@@ -286,7 +287,8 @@ def parse_stat(text: str, top: str, log: Path | str) -> tuple[float, dict[str, f
 
 
 def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
-                driving_cell: str | None, macro_liberties: tuple[Path, ...] = ()) -> str:
+                driving_cell: str | None, macro_liberties: tuple[Path, ...] = (),
+                macro_names: tuple[str, ...] = ()) -> str:
     inputs = "[delete_from_list [all_inputs] [get_ports clk]]"
     lines = [
         f"read_liberty {lib.path}",
@@ -307,7 +309,43 @@ def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
         "report_worst_slack -digits 4",
         "report_tns -digits 4",
     ]
+    if macro_names:
+        # the worst paths out of and into the memory macros, reported on their own
+        cells = " ".join(f'[get_cells -hierarchical -filter "ref_name == {n}"]'
+                         for n in macro_names)
+        lines += [f"set rcm_macros [concat {cells}]",
+                  f"puts \"{_MACRO_MARKS[0]}\"",
+                  "report_checks -path_delay max -from $rcm_macros -digits 4",
+                  f"puts \"{_MACRO_MARKS[1]}\"",
+                  "report_checks -path_delay max -to $rcm_macros -digits 4"]
     return "\n".join(lines) + "\n"
+
+
+_MACRO_MARKS = ("rcm_gen: worst path from the memory macros",
+                "rcm_gen: worst path to the memory macros")
+
+
+def parse_macro_paths(text: str, log: Path | str) -> dict[str, Any] | None:
+    """The worst paths out of and into the memory macros (startpoint, endpoint,
+    arrival_ns, slack_ns) from an OpenSTA log, ``None`` if it has no such reports;
+    :class:`ToolFailed` naming ``log`` if one cannot be read."""
+    if _MACRO_MARKS[0] not in text:
+        return None
+    out = {}
+    for key, mark, end in (("from_macros", _MACRO_MARKS[0], _MACRO_MARKS[1]),
+                           ("to_macros", _MACRO_MARKS[1], None)):
+        start = text.find(mark)
+        part = text[start:text.find(end) if end else len(text)]
+        number = r"(-?[0-9]+(?:\.[0-9]+)?)"
+        found = [re.search(p, part, re.M) for p in (
+            r"^Startpoint:\s*(\S.*)$", r"^Endpoint:\s*(\S.*)$",
+            rf"^\s*{number}\s+data arrival time", rf"^\s*{number}\s+slack")]
+        if start < 0 or not all(found):
+            raise ToolFailed(f"OpenSTA report has no {key.replace('_', ' ')} path; log: {log}")
+        out[key] = {"startpoint": found[0].group(1).strip(),
+                    "endpoint": found[1].group(1).strip(),
+                    "arrival_ns": float(found[2].group(1)), "slack_ns": float(found[3].group(1))}
+    return out
 
 
 def parse_sta(text: str, log: Path | str) -> dict[str, Any]:
@@ -535,7 +573,15 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
     vfile = out_dir / f"{top}.v"
-    text = to_verilog(config, lib.corner)
+    if hierarchy == "hier":
+        # every MAC generated once (the design is the same up to module boundaries,
+        # which hierarchical synthesis keeps)
+        from ..generate import build_component
+        from .hier import shared_verilog
+
+        text = shared_verilog(build_component(config), top, platform)
+    else:
+        text = to_verilog(config, lib.corner)
     vfile.write_text(text)
     user_libs = tuple(m for m in [getattr(config, "macros", None)]
                       if isinstance(m, str) and m.endswith(".toml"))
@@ -558,7 +604,9 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
             tuple(m.name for m in macros), out_dir)
 
     sta_tcl = out_dir / "sta.tcl"
-    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving, macro_liberties))
+    used_macros = tuple(m.name for m in macros if by_type.get(m.name))
+    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving, macro_liberties,
+                                   used_macros))
     sta_log = out_dir / "sta.log"
     try:
         proc = subprocess.run([sta_exe, "-no_init", "-exit", str(sta_tcl)],
@@ -569,6 +617,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     if proc.returncode != 0:
         raise ToolFailed(f"OpenSTA failed (exit status {proc.returncode}); log: {sta_log}")
     timing = parse_sta(proc.stdout + proc.stderr, sta_log)
+    macro_paths = parse_macro_paths(proc.stdout + proc.stderr, sta_log)
     period = float(cons["clock_ns"])
     critical = period - timing["worst_slack"]
     if critical <= 0:
@@ -591,6 +640,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "worst_slack_ns": timing["worst_slack"],
         "tns_ns": timing["tns"],
         "fmax_mhz": 1000.0 / critical,
+        "macro_paths": macro_paths,
         "liberty": {"name": lib.name, "path": str(lib.source),
                     "tie_cells": [list(c) if c else None
                                   for c in (cells["tie_hi"], cells["tie_lo"])],

@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import ToolFailed
 from .yosys import run_yosys
 
-__all__ = ["Module", "dedupe", "split_modules", "synthesize_modules"]
+__all__ = ["Module", "dedupe", "shared_verilog", "split_modules", "synthesize_modules"]
 
 _MODULE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)\s*\(", re.M)
 #: Names Yosys numbers from a design-wide counter (``\$auto$rtlil.cc:2739:Not$18 ``).
@@ -246,3 +246,63 @@ def synthesize_modules(jobs: list[dict[str, Any]], cache: Path, workers: int | N
         for future in concurrent.futures.as_completed(futures):
             results[futures[future]] = future.result()
     return results
+
+
+def _share_key(obj: Any) -> Any:
+    """What makes a component shareable: a MAC (a component whose ``config`` is a
+    :class:`~rcm_gen.config.MacConfig`), keyed by its type and configuration."""
+    from amaranth.lib import wiring
+
+    from ..config import MacConfig
+
+    if isinstance(obj, wiring.Component) and isinstance(getattr(obj, "config", None),
+                                                        MacConfig):
+        return type(obj), obj.config
+    return None
+
+
+def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
+    """Verilog of ``component`` in which every MAC is an instance of one module per MAC
+    configuration (named after the component's first MAC, ``<name>.mac0``), generated
+    once, instead of one module per MAC.
+
+    Amaranth turns each MAC into logic of its own before writing it out, so a tile's
+    generation time grows with its MAC count; here each distinct MAC is generated once
+    and the others refer to it.  The result is the same design up to module boundaries
+    (a MAC module no longer sees which of its inputs its tile ties to constants), which
+    is what hierarchical synthesis keeps anyway.
+    """
+    from amaranth.back import verilog
+    from amaranth.hdl import ClockSignal, Instance, ResetSignal, _ast, _ir
+    from amaranth.lib import wiring
+
+    shared: dict[Any, tuple[str, Any]] = {}
+    original = _ir.Fragment.get
+
+    def stub(obj: Any, module: str) -> Instance:
+        ports: dict[str, Any] = {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
+        for path, member, value in obj.signature.flatten(obj):
+            if isinstance(value, _ast.ValueCastable):
+                value = value.as_value()
+            prefix = "i_" if member.flow == wiring.In else "o_"
+            ports[prefix + "__".join(map(str, path))] = value
+        return Instance(module, **ports)
+
+    def get(obj: Any, platform: Any) -> Any:
+        key = _share_key(obj)
+        if key is None or obj is component:
+            return original(obj, platform)
+        if key not in shared:
+            shared[key] = (f"{name}.{type(obj).__name__.lower()}{len(shared)}", obj)
+        obj._MustUse__used = True
+        return original(stub(obj, shared[key][0]), platform)
+
+    _ir.Fragment.get = staticmethod(get)
+    try:
+        text = verilog.convert(component, name=name, emit_src=False, platform=platform)
+    finally:
+        _ir.Fragment.get = original
+    parts = [text]
+    for module, obj in shared.values():
+        parts.append(verilog.convert(obj, name=module, emit_src=False, platform=platform))
+    return "".join(parts)
