@@ -48,6 +48,7 @@ __all__ = [
     "MemoryPlan",
     "MemoryPlatform",
     "FF_SLICE_BITS",
+    "FF_SLICE_WORDS",
     "binding_of",
     "buffer_plans",
     "build_ff",
@@ -63,6 +64,8 @@ MEMORY_KINDS = ("ff", "sram", "auto")
 #: bits, each a module of its own: equal slices are equal modules, which hierarchical
 #: synthesis synthesizes once (:mod:`rcm_gen.flows.hier`).
 FF_SLICE_BITS = 64
+#: ... and of row blocks of at most this many words (a power of two).
+FF_SLICE_WORDS = 64
 
 
 class _FFSlice(Elaboratable):
@@ -96,25 +99,49 @@ class _FFSlice(Elaboratable):
 
 def build_ff(m: Module, name: str, width: int, depth: int, transparent: bool, wr_addr,
              wr_data, wr_en, rd_addr, rd_en, ram_style: str | None = None):
-    """Flip-flop memory ``name`` in ``m`` (column slices of at most :data:`FF_SLICE_BITS`
-    bits); its read data.
+    """Flip-flop memory ``name`` in ``m``; its read data.
 
-    The slices are equal where they can be: the fewest, in a power-of-two count, that cut
-    the word evenly, so that a word of P equal fields (P a power of two: P weights, P
-    accumulators) is cut on field boundaries and every slice sees the same ports (Amaranth
-    gives a module one input port per source, so a slice across two fields would differ
-    from one inside a field); otherwise as equal as possible."""
+    Built from blocks of at most :data:`FF_SLICE_BITS` bits by :data:`FF_SLICE_WORDS`
+    words, each a module of its own, so that hierarchical synthesis handles a large
+    memory as one small module synthesized once.  Column slices are equal where they can
+    be: the fewest, in a power-of-two count, that cut the word evenly, so that a word of
+    P equal fields (P a power of two: P weights, P accumulators) is cut on field
+    boundaries and every slice sees the same ports (Amaranth gives a module one input
+    port per source, so a slice across two fields would differ from one inside a field);
+    otherwise as equal as possible.  Row blocks hold :data:`FF_SLICE_WORDS` words each
+    (the last the rest); the block a read addressed is remembered and its data selected.
+    On an FPGA (``ram_style`` given) the memory is not cut, so that Yosys sees it whole.
+    """
+    if ram_style is None and depth > FF_SLICE_WORDS:
+        rows = -(-depth // FF_SLICE_WORDS)
+        shift = (FF_SLICE_WORDS - 1).bit_length()
+        datas = []
+        for r in range(rows):
+            words = min(FF_SLICE_WORDS, depth - r * FF_SLICE_WORDS)
+            datas.append(build_ff(
+                m, f"{name}_r{r}_", width, words, transparent, wr_addr[:shift], wr_data,
+                wr_en & (wr_addr[shift:] == r), rd_addr[:shift], rd_en))
+        row_q = Signal(range(rows), name=f"{name}_row_q")
+        with m.If(rd_en):
+            m.d.sync += row_q.eq(rd_addr[shift:])
+        out = Signal(width, name=f"{name}_data")
+        m.d.comb += out.eq(datas[0])
+        for r in range(1, rows):
+            with m.If(row_q == r):
+                m.d.comb += out.eq(datas[r])
+        return out
     n = 1
-    while width % (2 * n) == 0 and width // n > FF_SLICE_BITS:
-        n *= 2
-    if width // n > FF_SLICE_BITS:
-        n = -(-width // FF_SLICE_BITS)
+    if ram_style is None:
+        while width % (2 * n) == 0 and width // n > FF_SLICE_BITS:
+            n *= 2
+        if width // n > FF_SLICE_BITS:
+            n = -(-width // FF_SLICE_BITS)
     step = -(-width // n)
     parts = []
     for i, lo in enumerate(range(0, width, step)):
         hi = min(width, lo + step)
         s = _FFSlice(hi - lo, depth, transparent, ram_style)
-        m.submodules[f"{name}{i}" if n > 1 else name] = s
+        m.submodules[f"{name}{i}" if n > 1 else name.rstrip("_")] = s
         m.d.comb += [s.wr_addr.eq(wr_addr), s.wr_data.eq(wr_data[lo:hi]), s.wr_en.eq(wr_en),
                      s.rd_addr.eq(rd_addr), s.rd_en.eq(rd_en)]
         parts.append(s.rd_data)
@@ -412,11 +439,14 @@ def resolve_binding(kind: str, macros: str | None,
 
 
 def fpga_binding(kind: str) -> MemoryBinding:
-    """The binding of a design whose configuration says ``memory=kind`` on an FPGA: ``ff``
-    keeps the buffers in flip-flops, ``sram`` (or a macro name) puts them in block RAM,
-    ``auto`` lets Yosys choose (block RAM, distributed RAM or flip-flops)."""
-    style = {"ff": "logic", "auto": ""}.get(kind, "block")
-    what = {"logic": "flip-flops", "block": "block RAM", "": "as Yosys infers"}[style]
+    """The binding of a design whose configuration says ``memory=kind`` on an FPGA:
+    ``sram`` (or a macro name) puts every buffer in block RAM; ``ff`` and ``auto`` leave
+    the buffers to Yosys, which infers block RAM, distributed RAM or flip-flops by size
+    (an FPGA's flip-flops are no cheaper than its RAM blocks, so ``ff`` does not force
+    them)."""
+    style = "" if kind in ("ff", "auto") else "block"
+    what = {"block": "block RAM", "": "block RAM, distributed RAM or flip-flops as Yosys "
+                                      "infers"}[style]
     return MemoryBinding(kind, None, f"memory={kind} on an FPGA: buffers in {what}", style)
 
 
