@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import subprocess
 import time
 import tomllib
@@ -475,7 +476,21 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         jobs.append({"key": key, "script": script, "settings": settings, "size": len(text),
                      "files": {"module.v": text, "children.v": children,
                                "abc.constr": abc_text}})
-    results = synthesize_modules(jobs, cache_dir() / "modules")
+    (out_dir / "synth.ys").write_text("".join(
+        f"# module {key_names[j['key']][0]} (M_{j['key']}), in {{dir}}: module.v, children.v "
+        "(black boxes), abc.constr\n" + "\n".join(j["script"]) + "\n\n"
+        for j in sorted(jobs, key=lambda j: key_names[j["key"]][0])))
+    try:
+        results = synthesize_modules(jobs, cache_dir() / "modules")
+    except ToolFailed as exc:
+        # the failed module's log is kept in the run folder, where the message points
+        text = str(exc)
+        where = text.rfind("; log: ")
+        log = out_dir / "synth.log"
+        if where >= 0 and Path(text[where + 7:]).is_file():
+            shutil.copyfile(text[where + 7:], log)
+            text = text[:where] + f"; log: {log}"
+        raise type(exc)(text) from None
 
     # own area, cells and cells by type of each distinct module
     own: dict[str, tuple[float, int, dict[str, int]]] = {}

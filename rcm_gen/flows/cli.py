@@ -68,20 +68,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError(f"--hierarchy applies to --target asic, not {args.target!r}")
     constraints = load_constraints_file(args.constraints) if args.constraints else None
     # Every input is checked before any synthesis starts.
+    lib = None
     if args.target == "asic":
-        from .asic import asic_constraints
+        from ..generate import platform_for
+        from .asic import _resolve_liberty, asic_constraints
 
         given = {"clock_ns": args.clock_ns, "liberty": args.liberty}
-        asic_constraints({**(constraints or {}),
-                          **{k: v for k, v in given.items() if v is not None}})
-        from .asic import _resolve_liberty
-
         lib, _ = _resolve_liberty(asic_constraints(
             {**(constraints or {}), **{k: v for k, v in given.items() if v is not None}}))
-        # the memory binding of each design for this liberty: a bad macro library or one
+        # the memory binding of the design for this liberty: a bad macro library or one
         # that does not go with the liberty is an error before anything runs
-        from ..generate import platform_for
-
         platform_for(config, lib.corner)
     else:
         from .fpga import fpga_constraints
@@ -95,6 +91,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             other = apply_overrides(preset(args.compare), args.set)
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
+        if lib is not None:
+            platform_for(other, lib.corner)
     if args.json:
         _check_json_path(args.json)
 
