@@ -43,7 +43,7 @@ def _row(label: str, r: dict) -> str:
     mods = r.get("modules") or {}
     return (f"{label:<24} {r['area_um2']:>14,.0f} {r['critical_path_ns']:>8.3f} "
             f"{r['cells']:>10,} {r['bench_wall_s']:>8.1f} {r['bench_cpu_s']:>8.1f}  "
-            f"{mods.get('distinct', '-')}/{mods.get('modules', '-')} {macros}")
+            f"{mods.get('distinct', '-')}/{mods.get('instances', '-')} {macros}")
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rcm_synth_scaling_"))
     os.environ["RCM_GEN_CACHE"] = str(work / "cache")  # an empty module cache
     print(f"{'run':<24} {'area (um2)':>14} {'cp (ns)':>8} {'cells':>10} {'wall s':>8} "
-          f"{'cpu s':>8}  distinct/modules macros")
+          f"{'cpu s':>8}  distinct/instances macros")
     if args.mode == "compare":
         cfg = apply_overrides(preset(args.preset or "rcm-small"), args.set)
         cold = _run(cfg, work / "hier", args.liberty, "hier")

@@ -440,7 +440,13 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
                                    dict[str, Any]]:
     """Each distinct module synthesized once (cached in ``<cache>/modules``), composed."""
     from ..tools import cache_dir, tool_versions
-    from .hier import dedupe, instance_counts, split_modules, synthesize_modules
+    from .hier import (
+        dedupe,
+        instance_counts,
+        output_fanouts,
+        split_modules,
+        synthesize_modules,
+    )
 
     modules = split_modules(verilog)
     if top not in modules:
@@ -456,10 +462,17 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
     settings = {"liberty": lib_digest, "macros": macro_digests, "clock_ns": cons["clock_ns"],
                 "cells": {k: v for k, v in cells.items()}, "abc": abc_text,
                 "yosys": tool_versions("yosys")["yosys"], "flow": _MODULE_FLOW_VERSION}
+    # ABC maps each module on its own: an output that drives many submodule inputs once
+    # composed (a buffer's read data broadcast to every MAC) is given the load of them all,
+    # so that ABC sizes and buffers its driver
+    fanouts = output_fanouts(modules)
     jobs = []
     for key, names in key_names.items():
         mod = modules[names[0]]
         text = text_of[key]
+        fanout = max(fanouts[n] for n in names)
+        abc = abc_text if fanout == 1 else abc_text.replace(
+            f"set_load {cons['output_load']}\n", f"set_load {cons['output_load'] * fanout:g}\n")
         children = "".join(text_of[key_of[c]] for c, _ in mod.children)
         used = tuple(p for p, n in zip(macro_liberties, macro_names, strict=True)
                      if re.search(rf"^\s*{re.escape(n)}\s", text, re.M))
@@ -473,9 +486,10 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
                    f"synth -top M_{key} -booth" + (" -noabc" if memory else "")]
         script += _map_script(lib, float(cons["clock_ns"]), cells, "{dir}/abc.constr", used,
                               "{stat}", "{netlist}")
-        jobs.append({"key": key, "script": script, "settings": settings, "size": len(text),
+        jobs.append({"key": key, "script": script, "settings": {**settings, "abc": abc},
+                     "size": len(text),
                      "files": {"module.v": text, "children.v": children,
-                               "abc.constr": abc_text}})
+                               "abc.constr": abc}})
     (out_dir / "synth.ys").write_text("".join(
         f"# module {key_names[j['key']][0]} (M_{j['key']}), in {{dir}}: module.v, children.v "
         "(black boxes), abc.constr\n" + "\n".join(j["script"]) + "\n\n"
@@ -540,7 +554,7 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         f"{'cached' if results[k]['cached'] else 'synthesized'} "
         f"({results[k]['wall_s'] or 0:.1f} s), log {results[k]['log']}\n"
         for k in sorted(key_names, key=lambda k: key_names[k][0])))
-    info = {"modules": len(counts), "distinct": len(key_names),
+    info = {"instances": sum(counts.values()), "distinct": len(key_names),
             "synthesized": sum(1 for r in results.values() if not r["cached"])}
     return total, groups, n_cells, by_type_all, netlist, log, info
 

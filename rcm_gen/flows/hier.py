@@ -249,14 +249,10 @@ def synthesize_modules(jobs: list[dict[str, Any]], cache: Path, workers: int | N
 
 
 def _share_key(obj: Any) -> Any:
-    """What makes a component shareable: a MAC (a component whose ``config`` is a
-    :class:`~rcm_gen.config.MacConfig`), keyed by its type and configuration."""
-    from amaranth.lib import wiring
+    """What makes a component shareable: a MAC, keyed by its type and configuration."""
+    from ..gateware.mac import MAC
 
-    from ..config import MacConfig
-
-    if isinstance(obj, wiring.Component) and isinstance(getattr(obj, "config", None),
-                                                        MacConfig):
+    if isinstance(obj, MAC):
         return type(obj), obj.config
     return None
 
@@ -306,3 +302,60 @@ def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
     for module, obj in shared.values():
         parts.append(verilog.convert(obj, name=module, emit_src=False, platform=platform))
     return "".join(parts)
+
+
+_INSTANCE = re.compile(r"^  (\\\S+|[A-Za-z_][\w$]*)\s+(\\\S+|[A-Za-z_][\w$]*)\s*\((.*?)^  \);",
+                       re.M | re.S)
+_CONNECTION = re.compile(r"^\s*\.(\\\S+|[A-Za-z_][\w$]*)\s*\((.*)\),?\s*$", re.M)
+_REFERENCE = re.compile(r"(\\\S+|[A-Za-z_][\w$]*)\s*(?:\[(\d+)(?::(\d+))?\])?")
+_PORT = re.compile(r"^\s*(input|output)\b\s*(?:\[(\d+):(\d+)\])?\s*(\\\S+|[A-Za-z_][\w$]*)\s*;",
+                   re.M)
+
+
+def _references(expr: str) -> list[tuple[str, int, int]]:
+    """(signal, low bit, high bit) of every signal an instance connection refers to
+    (a whole signal as bits 0 to 2^20)."""
+    out = []
+    for m in _REFERENCE.finditer(re.sub(r"\d+'[sS]?[bBoOdDhH][0-9a-fA-FxXzZ_]+", " ", expr)):
+        name = m.group(1).strip()
+        if name[0].isdigit():
+            continue
+        if m.group(2) is None:
+            out.append((name, 0, 1 << 20))
+        else:
+            hi = int(m.group(2))
+            lo = int(m.group(3)) if m.group(3) is not None else hi
+            out.append((name, min(lo, hi), max(lo, hi)))
+    return out
+
+
+def output_fanouts(modules: dict[str, Module]) -> dict[str, int]:
+    """For each module, the most submodule inputs that one bit of one of its outputs
+    drives in a parent (1 if none): the load its output drivers see once composed."""
+    directions = {name: {m.group(4): m.group(1) for m in _PORT.finditer(mod.text)}
+                  for name, mod in modules.items()}
+    fanout = dict.fromkeys(modules, 1)
+    for parent in modules.values():
+        sinks: dict[str, list[tuple[int, int]]] = {}
+        drivers: list[tuple[str, str, int, int]] = []
+        for inst in _INSTANCE.finditer(parent.text):
+            child = _plain(inst.group(1))
+            if child not in modules:
+                continue
+            for conn in _CONNECTION.finditer(inst.group(3)):
+                port, expr = conn.group(1), conn.group(2)
+                if port in ("clk", "rst"):
+                    continue
+                refs = _references(expr)
+                if directions[child].get(port) == "input":
+                    for name, lo, hi in refs:
+                        sinks.setdefault(name, []).append((lo, hi))
+                elif directions[child].get(port) == "output":
+                    drivers += [(child, name, lo, hi) for name, lo, hi in refs]
+        for child, name, lo, hi in drivers:
+            ranges = sinks.get(name, [])
+            edges = sorted({lo, hi + 1, *(a for a, _ in ranges), *(b + 1 for _, b in ranges)})
+            most = max((sum(1 for a, b in ranges if a <= x <= b) for x in edges
+                        if lo <= x <= hi), default=0)
+            fanout[child] = max(fanout[child], most)
+    return fanout
