@@ -10,7 +10,7 @@ import pytest
 from amaranth.back import verilog
 
 from rcm_gen.flows import asic
-from rcm_gen.flows.hier import dedupe, split_modules
+from rcm_gen.flows.hier import dedupe, output_fanouts, shared_verilog, split_modules
 from rcm_gen.flows.macros import load_macro_library
 from rcm_gen.flows.synth import synthesize
 from rcm_gen.gateware.buffers import Buffer
@@ -44,6 +44,22 @@ def test_identical_modules_share_one_key():
     # the fixed MAC is another module
     fixed = dedupe(split_modules(to_verilog(preset("rcm-small-fixed"))))[0]
     assert fixed["rcm_tile.mac0"] != key_of["rcm_tile.mac0"]
+
+
+def test_shared_macs_and_fanouts():
+    """Every MAC is one module generated once; the activations and the controller's
+    outputs reach every MAC, the weights one MAC each."""
+    from rcm_gen.generate import build_component, platform_for
+
+    cfg = apply_overrides(preset("rcm-small"), ["tm=8", "p=8"])
+    text = shared_verilog(build_component(cfg), "rcm_tile", platform_for(cfg))
+    modules = split_modules(text)
+    assert sorted(n for n in modules if "mac" in n) == ["rcm_tile.mac0",
+                                                        "rcm_tile.mac0.multiplier"]
+    assert len(re.findall(r"^  \\rcm_tile\.mac0  mac\d+ \(", text, re.M)) == 8
+    fanouts = output_fanouts(modules)
+    assert fanouts["rcm_tile.act_buf"] == 8 and fanouts["rcm_tile.controller"] == 8
+    assert fanouts["rcm_tile.weight_buf"] == 1 and fanouts["rcm_tile.mac0"] == 1
 
 
 @pytest.mark.synth

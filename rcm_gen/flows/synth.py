@@ -87,9 +87,15 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     -------
     dict
         ASIC: ``area_um2``, ``area_by_group`` (multipliers, accumulators, buffers,
-        control), ``cells``, ``critical_path_ns``, ``critical_path`` (startpoint,
-        endpoint, arrival_ns), ``wns_ns``, ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``,
-        ``clock_ns``, ``liberty``, ``constraints``, ``sta_log``, ``netlist``.  FPGA:
+        control; ``None`` when flat), ``mac_array_area_um2`` (multipliers and
+        accumulators), ``logic_area_um2`` (all but memory), ``memory`` (``binding``,
+        ``note``, ``macro_library``, ``macros`` by name with count and area,
+        ``macro_area_um2``, ``ff_area_um2``, ``area_um2``), ``macro_paths`` (the worst
+        paths out of and into the macros, or ``None``), ``cells``, ``critical_path_ns``,
+        ``critical_path`` (startpoint, endpoint, arrival_ns), ``wns_ns``,
+        ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``, ``clock_ns``, ``liberty``,
+        ``constraints``, ``hierarchy``, ``modules`` (instances, distinct, synthesized;
+        hierarchical only), ``sta_log``, ``netlist``.  FPGA:
         ``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz``, ``device``, ``clock_ns``,
         ``pnr_utilization`` (nextpnr's, harness included), ``synth_log``.  Both:
         ``config``, ``target``, ``top``, ``tools`` (versions), ``log`` (the kept log of

@@ -12,6 +12,10 @@ The binding of a design reaches its buffers through the object passed to ``elabo
 (:class:`MemoryPlatform`), so components that create buffers need not know it; a
 ``Buffer`` can also be given one of its own.
 
+Flip-flop memories are built from blocks of at most 64 bits by 64 words, each a module of
+its own (:func:`build_ff`), so that hierarchical synthesis handles a large memory as one
+small module synthesized once.
+
 Why a mapper of our own and not Yosys ``memory_libmap``: the macros' read data is valid
 only from the falling edge to the next rising edge and is not held, and reading the word
 being written is unknown, so a buffer needs a hold register, a forwarding path and (for
@@ -39,7 +43,7 @@ from amaranth.hdl import (
 )
 from amaranth.lib.memory import Memory
 
-from ..flows.macros import Macro, MacroLibrary
+from ..flows.macros import MEMORY_KINDS, Macro, MacroLibrary
 
 __all__ = [
     "FF_BINDING",
@@ -58,8 +62,6 @@ __all__ = [
     "resolve_binding",
 ]
 
-#: Binding kinds a configuration may name (besides the name of a macro).
-MEMORY_KINDS = ("ff", "sram", "auto")
 #: Flip-flop memories wider than this are built from column slices of at most this many
 #: bits, each a module of its own: equal slices are equal modules, which hierarchical
 #: synthesis synthesizes once (:mod:`rcm_gen.flows.hier`).

@@ -160,8 +160,7 @@ class TileConfig(_ConfigBase):
     def _check_memory(self) -> None:
         """``memory`` is ``ff``, ``sram``, ``auto`` or, with ``macros`` set, a macro of
         that library; ``macros`` is ``None``, a shipped library or a ``.toml`` path."""
-        from ..flows.macros import SHIPPED_LIBRARIES
-        from ..gateware.memory import MEMORY_KINDS
+        from ..flows.macros import MEMORY_KINDS, SHIPPED_LIBRARIES
 
         if not isinstance(self.memory, str):
             raise TypeError(f"Tile memory must be a string, not {self.memory!r}")
