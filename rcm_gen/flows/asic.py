@@ -434,6 +434,24 @@ def _flat(top: str, vfile: Path, lib: Liberty, cons: dict[str, Any], cells: dict
     return total, None, n_cells, by_type, netlist, log
 
 
+def _fanout_buffer(lib: Liberty, cells: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The buffer that drives high-fanout nets between modules: the largest one-input
+    cell whose output is its input, not a clock buffer, that no ``dont_use`` pattern
+    excludes (cell, input pin, output pin)."""
+    found = []
+    for cell in lib.cells.values():
+        if len(cell.inputs) != 1 or len(cell.outputs) != 1 \
+                or not _usable(cell.name, cells["dont_use"]):
+            continue
+        pin = next(iter(cell.outputs))
+        if _function(cell, pin) == cell.inputs[0]:
+            found.append(("clk" in cell.name.lower(), -cell.area, cell.name, pin))
+    if not found:
+        return None
+    _, _, name, pin = min(found)
+    return name, lib.cells[name].inputs[0], pin
+
+
 def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dict[str, Any],
           abc_text: str, macro_liberties: tuple[Path, ...], macro_names: tuple[str, ...],
           out_dir: Path) -> tuple[float, dict[str, float], int, dict[str, int], Path, Path,
@@ -441,6 +459,7 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
     """Each distinct module synthesized once (cached in ``<cache>/modules``), composed."""
     from ..tools import cache_dir, tool_versions
     from .hier import (
+        buffer_fanouts,
         dedupe,
         instance_counts,
         output_fanouts,
@@ -520,6 +539,20 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         except (ValueError, KeyError, TypeError, StopIteration) as exc:
             raise ToolFailed(f"cannot read the area of module M_{key} from Yosys stat "
                              f"({type(exc).__name__}: {exc}); log: {log}") from None
+    # nets that fan out to many submodules get buffer trees (each module was mapped on
+    # its own, its drivers sized for one load)
+    netlists = {f"M_{k}": Path(results[k]["netlist"]).read_text() for k in key_names}
+    fanout_cell = _fanout_buffer(lib, cells)
+    added: dict[str, int] = {}
+    if fanout_cell is not None:
+        netlists, added = buffer_fanouts(netlists, fanout_cell)
+        for name, count in added.items():
+            if count:
+                key = name[2:]
+                area, ncells, by_type = own[key]
+                by_type = {**by_type, fanout_cell[0]: by_type.get(fanout_cell[0], 0) + count}
+                own[key] = (area + count * lib.cells[fanout_cell[0]].area, ncells + count,
+                            by_type)
     groups = dict.fromkeys(AREA_GROUPS, 0.0)
     total, n_cells = 0.0, 0
     by_type_all: dict[str, int] = {}
@@ -544,8 +577,7 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
     parts = [f"// {top}: {len(key_names)} distinct modules of {used} instantiated, each "
              "synthesized once (rcm_gen.flows.hier)\n"]
     for key in sorted(key_names, key=lambda k: key_names[k][0]):
-        text = Path(results[key]["netlist"]).read_text()
-        parts.append(pattern.sub(lambda m: rename[m.group(0)], text))
+        parts.append(pattern.sub(lambda m: rename[m.group(0)], netlists[f"M_{key}"]))
     netlist = out_dir / "netlist.v"
     netlist.write_text("".join(parts))
     log = out_dir / "synth.log"
@@ -555,6 +587,9 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         f"({results[k]['wall_s'] or 0:.1f} s), log {results[k]['log']}\n"
         for k in sorted(key_names, key=lambda k: key_names[k][0])))
     info = {"instances": sum(counts.values()), "distinct": len(key_names),
+            "fanout_buffers": {"cell": fanout_cell[0] if fanout_cell else None,
+                               "count": sum(added.get(f"M_{key_of[n]}", 0) * t
+                                            for n, t in counts.items() if t)},
             "synthesized": sum(1 for r in results.values() if not r["cached"])}
     return total, groups, n_cells, by_type_all, netlist, log, info
 

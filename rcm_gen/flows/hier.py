@@ -31,7 +31,15 @@ from typing import Any
 from ..errors import ToolFailed
 from .yosys import run_yosys
 
-__all__ = ["Module", "dedupe", "shared_verilog", "split_modules", "synthesize_modules"]
+__all__ = [
+    "Module",
+    "buffer_fanouts",
+    "dedupe",
+    "output_fanouts",
+    "shared_verilog",
+    "split_modules",
+    "synthesize_modules",
+]
 
 _MODULE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)\s*\(", re.M)
 #: Names Yosys numbers from a design-wide counter (``\$auto$rtlil.cc:2739:Not$18 ``).
@@ -359,3 +367,105 @@ def output_fanouts(modules: dict[str, Module]) -> dict[str, int]:
                         if lo <= x <= hi), default=0)
             fanout[child] = max(fanout[child], most)
     return fanout
+
+
+_NET_INSTANCE = re.compile(r"^  (\S+)\s+(\S+)\s*\(\n(.*?)\n  \);\n", re.M | re.S)
+_PIN = re.compile(r"^    \.(\S+?)\s*\((.*)\),?$", re.M)
+
+
+def _bits(expr: str) -> list[str] | None:
+    """The one-bit nets of a connection (``{ a , b }`` or one net), each with the space
+    an escaped name needs after it; ``None`` for anything else (a range, a constant)."""
+    expr = expr.strip()
+    parts = [p.strip() for p in expr[1:-1].split(",")] if expr.startswith("{") else [expr]
+    out = []
+    for p in parts:
+        if not p or p[0].isdigit() or re.search(r"\[\d+:\d+\]$", p):
+            return None
+        out.append(p + " " if p.startswith("\\") else p)
+    return out
+
+
+def buffer_fanouts(netlists: dict[str, str], buffer: tuple[str, str, str], limit: int = 8
+                   ) -> tuple[dict[str, str], dict[str, int]]:
+    """Netlists (module name -> text of one synthesized module, as Yosys writes it) in
+    which every one-bit net that drives more than ``limit`` inputs of submodule instances
+    drives them through a tree of ``buffer`` cells (cell, input pin, output pin), at most
+    ``limit`` inputs per buffer; and the number of buffers added to each module.
+
+    Each module was mapped on its own, so a net that fans out to many submodules (one
+    buffer's read data to every MAC) has a driver sized for one load; the tree is what
+    a flat mapping would have added.
+    """
+    directions = {name: {m.group(4): m.group(1) for m in _PORT.finditer(text)}
+                  for name, text in netlists.items()}
+    out: dict[str, str] = {}
+    added: dict[str, int] = {}
+    for name, text in netlists.items():
+        out[name], added[name] = _buffer_module(text, directions, buffer, limit)
+    return out, added
+
+
+def _buffer_module(text: str, directions: dict[str, dict[str, str]],
+                   buffer: tuple[str, str, str], limit: int) -> tuple[str, int]:
+    cell, pin_in, pin_out = buffer
+
+    def sink_bits(child: str, port: str, expr: str) -> list[str] | None:
+        if directions[child].get(port) != "input" or port in ("clk", "rst"):
+            return None
+        return _bits(expr)
+
+    sinks: dict[str, int] = {}
+    instances = [i for i in _NET_INSTANCE.finditer(text) if i.group(1) in directions]
+    for inst in instances:
+        for pin in _PIN.finditer(inst.group(3)):
+            for net in sink_bits(inst.group(1), pin.group(1), pin.group(2)) or ():
+                sinks[net] = sinks.get(net, 0) + 1
+    wide = {net: n for net, n in sinks.items() if n > limit}
+    if not wide:
+        return text, 0
+    decls: list[str] = []
+    cells: list[str] = []
+
+    def new_buffer(src: str) -> str:
+        net = f"rcm_fanout_{len(cells)}"
+        decls.append(f"  wire {net};\n")
+        cells.append(f"  {cell} rcm_fanout_buf_{len(cells)} (.{pin_in}({src}), "
+                     f".{pin_out}({net}));\n")
+        return net
+
+    def leaves(src: str, count: int) -> list[str]:
+        if count <= limit:
+            return [new_buffer(src) for _ in range(count)]
+        mids = leaves(src, -(-count // limit))
+        return [new_buffer(mids[i // limit]) for i in range(count)]
+
+    trees = {net: leaves(net, -(-n // limit)) for net, n in sorted(wide.items())}
+    used = dict.fromkeys(wide, 0)
+
+    def rewire(match: re.Match[str], child: str) -> str:
+        bits = sink_bits(child, match.group(1), match.group(2))
+        if not bits or not any(b in wide for b in bits):
+            return match.group(0)
+        new = []
+        for b in bits:
+            if b in wide:
+                new.append(trees[b][used[b] // limit])
+                used[b] += 1
+            else:
+                new.append(b.rstrip())
+        comma = "," if match.group(0).rstrip().endswith(",") else ""
+        return f"    .{match.group(1)}({{ {' , '.join(new)} }}){comma}"
+
+    pieces, pos = [], 0
+    for inst in instances:
+        child = inst.group(1)
+        body = _PIN.sub(lambda m, child=child: rewire(m, child), inst.group(3))
+        pieces += [text[pos:inst.start(3)], body]
+        pos = inst.end(3)
+    pieces.append(text[pos:])
+    text = "".join(pieces)
+    header_end = text.index(";\n") + 2
+    end = text.rindex("endmodule")
+    return (text[:header_end] + "".join(decls) + text[header_end:end] + "".join(cells)
+            + text[end:], len(cells))
