@@ -94,7 +94,7 @@ def _tile_regression():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator, count", [("icarus", 4), ("verilator", 8)])
+@pytest.mark.parametrize("simulator, count", [("icarus", 3), ("verilator", 6)])
 def test_tile_with_sram_buffers(simulator, count):
     """The tile RTL regression with every buffer in sky130 SRAM macros."""
     from rcm_gen.flows.macros import instantiated_macros
