@@ -19,6 +19,7 @@ from rcm_gen.generate import to_verilog
 from rcm_gen.presets import apply_overrides, preset
 
 SKY130 = Path(__file__).resolve().parent / "data" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 # a tile small enough to synthesize in seconds, with every kind of module
 TINY = ["p=2", "tm=2", "tn=1", "tr=2", "tc=2", "k_max=3", "s_max=1", "mac.width=8"]
 
@@ -220,3 +221,38 @@ def test_config_shows_the_binding(cli):
     r = cli("config", "rcm-default", "--set", "memory=auto")
     assert r.stderr.splitlines()[0] == ("memory: memory=auto without a macro library (macros "
                                         "unset): flip-flops")
+
+
+def _netlists(sinks: int) -> dict[str, str]:
+    child = ("module M_child(a, y);\n  input [1:0] a;\n  wire [1:0] a;\n  output y;\n"
+             "  wire y;\n  AND2X2 _0_ (.A(a[0]), .B(a[1]), .Y(y));\nendmodule\n")
+    insts = "".join(f"  M_child c{i} (\n    .a({{ \\x$1[1] , d }}),\n    .y(y[{i}])\n  );\n"
+                    for i in range(sinks))
+    top = (f"module M_top(d, y);\n  input d;\n  wire d;\n  output [{sinks - 1}:0] y;\n"
+           f"  wire [{sinks - 1}:0] y;\n  wire \\x$1[1] ;\n"
+           f"  INVX1 _1_ (.A(d), .Y(\\x$1[1] ));\n{insts}endmodule\n")
+    return {"M_child": child, "M_top": top}
+
+
+def test_fanout_buffer_trees(tmp_path):
+    """A net that drives more than eight submodule inputs drives them through buffers,
+    at most eight each, in a tree; the netlist still links."""
+    from rcm_gen.flows.hier import buffer_fanouts
+    from rcm_gen.flows.yosys import run_yosys
+
+    out, added = buffer_fanouts(_netlists(8), ("BUFX4", "A", "Y"))
+    assert added == {"M_child": 0, "M_top": 0}
+    out, added = buffer_fanouts(_netlists(100), ("BUFX4", "A", "Y"))
+    # two nets of 100 sinks: 13 leaf buffers each, under 2 buffers each
+    assert added == {"M_child": 0, "M_top": 2 * (13 + 2)}
+    top = out["M_top"]
+    leaves = re.findall(r"\.a\(\{ (\S+) , (\S+) \}\)", top)
+    assert len(leaves) == 100
+    for column in zip(*leaves, strict=True):
+        counts = {n: column.count(n) for n in set(column)}
+        assert len(counts) == 13 and max(counts.values()) <= 8
+    drivers = re.findall(r"BUFX4 \S+ \(\.A\((\S+ ?)\), \.Y\((\S+)\)\);", top)
+    assert sum(1 for src, _ in drivers if src.strip() in ("d", "\\x$1[1]")) == 4
+    (tmp_path / "n.v").write_text(out["M_child"] + top)
+    run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
+               "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
