@@ -78,6 +78,16 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     config = design_from_args(args)
+    if hasattr(config, "memory"):
+        from .flows.synth import memory_table
+
+        # the buffers' memory binding, on standard error so that standard output stays
+        # the configuration's JSON
+        table = memory_table(config, args.liberty)
+        sys.stdout.write(config.to_json())
+        sys.stdout.flush()
+        print(table, file=sys.stderr)
+        return 0
     sys.stdout.write(config.to_json())
     return 0
 
@@ -131,8 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("presets", help="list the named design points")
     p.set_defaults(func=cmd_presets)
 
-    p = sub.add_parser("config", help="print a design point's configuration as JSON")
+    p = sub.add_parser("config", help="print a design point's configuration as JSON",
+                       description="Print a design point's configuration as JSON; for a tile, "
+                                   "also the memory each buffer is built from (on standard "
+                                   "error).")
     _add_design_args(p)
+    p.add_argument("--liberty", metavar="FILE|NAME",
+                   help="tile: resolve the buffers' memory for this cell library (default: "
+                        "none, as in simulation)")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("generate", help="write a design point's Verilog and manifest")

@@ -21,6 +21,7 @@ from .tools import tool_versions
 __all__ = [
     "build_component",
     "config_hash",
+    "platform_for",
     "ports_of",
     "top_name",
     "to_verilog",
@@ -65,10 +66,28 @@ def ports_of(component: wiring.Component) -> list[dict[str, Any]]:
     return ports
 
 
-def to_verilog(config: Any) -> str:
-    """Verilog text of a design point (byte-identical for the same configuration)."""
+def platform_for(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,
+                 fpga: bool = False) -> Any:
+    """The object a design point is elaborated with: for a tile, the memory binding of
+    its buffers for the standard-cell library ``stdcell`` (name, nominal voltage and
+    temperature; ``None`` for none), see :func:`rcm_gen.gateware.memory.resolve_binding`,
+    or for an FPGA (:func:`rcm_gen.gateware.memory.fpga_binding`)."""
+    if not hasattr(config, "memory"):
+        return None
+    from .gateware.memory import MemoryPlatform, fpga_binding, resolve_binding
+
+    if fpga:
+        return MemoryPlatform(fpga_binding(config.memory))
+    return MemoryPlatform(resolve_binding(config.memory, config.macros, stdcell))
+
+
+def to_verilog(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,
+               fpga: bool = False) -> str:
+    """Verilog text of a design point (byte-identical for the same configuration and
+    standard-cell library or FPGA)."""
     component = build_component(config)
-    return verilog.convert(component, name=top_name(config), emit_src=False)
+    return verilog.convert(component, name=top_name(config), emit_src=False,
+                           platform=platform_for(config, stdcell, fpga))
 
 
 def _check_writable(out_dir: Path) -> None:
@@ -93,7 +112,7 @@ def write_design(config: Any, out_dir: str | os.PathLike[str]) -> dict[str, Any]
     _check_writable(out_dir)
     component = build_component(config)
     top = top_name(config)
-    text = verilog.convert(component, name=top, emit_src=False)
+    text = verilog.convert(component, name=top, emit_src=False, platform=platform_for(config))
     vfile = f"{top}.v"
     manifest = {
         "top": top,

@@ -8,6 +8,7 @@ changes, so a simulator does not rebuild an unchanged design.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -19,10 +20,11 @@ from typing import Any
 
 from ..errors import ToolFailed, UserError
 from ..flows.lint import VERILATOR_WAIVERS
+from ..flows.macros import instantiated_macros, write_models
 from ..generate import config_hash, to_verilog, top_name
 from ..tools import cache_dir, require_executable, verilator_env
 
-__all__ = ["SIMULATORS", "SimResult", "SimulationFailed", "run_cocotb"]
+__all__ = ["SIMULATORS", "Design", "SimResult", "SimulationFailed", "run_cocotb"]
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -59,8 +61,33 @@ def _environ(env: dict[str, str]):
         os.environ.update(saved)
 
 
+@dataclass(frozen=True)
+class Design:
+    """A design that is not a design point (a component under test on its own): its top
+    module, its Verilog, and the parameters its testbench reads from ``RCM_CONFIG``."""
+
+    top: str
+    verilog: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def to_json(self) -> str:
+        return json.dumps(self.params, indent=2, sort_keys=True) + "\n"
+
+
+def _top_and_text(config: Any) -> tuple[str, str]:
+    if isinstance(config, Design):
+        return config.top, config.verilog
+    return top_name(config), to_verilog(config)
+
+
 def design_dir(config: Any, root: Path | None = None) -> Path:
     root = Path(root) if root is not None else cache_dir() / "sim"
+    if isinstance(config, Design):
+        key = hashlib.sha256((config.verilog + config.to_json()).encode()).hexdigest()[:12]
+        return root / f"{config.top}-{key}"
     return root / f"{top_name(config)}-{config_hash(config)}"
 
 
@@ -105,10 +132,15 @@ def run_cocotb(config: Any, simulator: str, test_module: str, *,
 
     logging.getLogger("cocotb_tools").setLevel(logging.WARNING)
     ddir = design_dir(config, build_root)
-    top = top_name(config)
+    top, text = _top_and_text(config)
     vfile = ddir / f"{top}.v"
-    _write_if_changed(vfile, to_verilog(config))
+    _write_if_changed(vfile, text)
     _write_if_changed(ddir / "config.json", config.to_json())
+    # The memory macros the design instantiates are black boxes in its Verilog: their
+    # behavioural models join the sources.
+    user_libs = tuple(lib for lib in [getattr(config, "macros", None)]
+                      if isinstance(lib, str) and lib.endswith(".toml"))
+    models = write_models(instantiated_macros(text, user_libs), ddir / "models")
     build_dir = ddir / simulator
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / f"{test_module}.log"
@@ -128,7 +160,7 @@ def run_cocotb(config: Any, simulator: str, test_module: str, *,
         build_log = build_dir / "build.log"
         try:
             runner.build(
-                sources=[vfile], hdl_toplevel=top, build_dir=build_dir,
+                sources=[vfile, *models], hdl_toplevel=top, build_dir=build_dir,
                 timescale=("1ns", "1ps"), waves=waves, log_file=build_log,
                 build_args=_VERILATOR_BUILD_ARGS if simulator == "verilator" else [],
                 always=False)

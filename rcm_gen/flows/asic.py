@@ -9,9 +9,11 @@ option the flow has, so that comparisons against the baseline are fair.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import math
 import re
+import shutil
 import subprocess
 import time
 import tomllib
@@ -28,6 +30,7 @@ from .yosys import run_yosys
 
 __all__ = [
     "AREA_GROUPS",
+    "HIERARCHY_MODES",
     "CONSTRAINT_FILES",
     "CONSTRAINT_KEYS",
     "asic_constraints",
@@ -36,6 +39,7 @@ __all__ = [
     "instance_counts",
     "library_cells",
     "load_constraints",
+    "parse_macro_paths",
     "parse_sta",
     "parse_stat",
     "run_asic",
@@ -284,10 +288,14 @@ def parse_stat(text: str, top: str, log: Path | str) -> tuple[float, dict[str, f
 
 
 def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
-                driving_cell: str | None) -> str:
+                driving_cell: str | None, macro_liberties: tuple[Path, ...] = (),
+                macro_names: tuple[str, ...] = ()) -> str:
     inputs = "[delete_from_list [all_inputs] [get_ports clk]]"
     lines = [
         f"read_liberty {lib.path}",
+        # the memory macros' own liberties: their pins' timing, so that paths into and
+        # out of the macros are timed
+        *(f"read_liberty {path.resolve()}" for path in macro_liberties),
         f"read_verilog {netlist}",
         f"link_design {top}",
         f"create_clock -name clk -period {cons['clock_ns']} [get_ports clk]",
@@ -302,7 +310,43 @@ def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
         "report_worst_slack -digits 4",
         "report_tns -digits 4",
     ]
+    if macro_names:
+        # the worst paths out of and into the memory macros, reported on their own
+        cells = " ".join(f'[get_cells -hierarchical -filter "ref_name == {n}"]'
+                         for n in macro_names)
+        lines += [f"set rcm_macros [concat {cells}]",
+                  f"puts \"{_MACRO_MARKS[0]}\"",
+                  "report_checks -path_delay max -from $rcm_macros -digits 4",
+                  f"puts \"{_MACRO_MARKS[1]}\"",
+                  "report_checks -path_delay max -to $rcm_macros -digits 4"]
     return "\n".join(lines) + "\n"
+
+
+_MACRO_MARKS = ("rcm_gen: worst path from the memory macros",
+                "rcm_gen: worst path to the memory macros")
+
+
+def parse_macro_paths(text: str, log: Path | str) -> dict[str, Any] | None:
+    """The worst paths out of and into the memory macros (startpoint, endpoint,
+    arrival_ns, slack_ns) from an OpenSTA log, ``None`` if it has no such reports;
+    :class:`ToolFailed` naming ``log`` if one cannot be read."""
+    if _MACRO_MARKS[0] not in text:
+        return None
+    out = {}
+    for key, mark, end in (("from_macros", _MACRO_MARKS[0], _MACRO_MARKS[1]),
+                           ("to_macros", _MACRO_MARKS[1], None)):
+        start = text.find(mark)
+        part = text[start:text.find(end) if end else len(text)]
+        number = r"(-?[0-9]+(?:\.[0-9]+)?)"
+        found = [re.search(p, part, re.M) for p in (
+            r"^Startpoint:\s*(\S.*)$", r"^Endpoint:\s*(\S.*)$",
+            rf"^\s*{number}\s+data arrival time", rf"^\s*{number}\s+slack")]
+        if start < 0 or not all(found):
+            raise ToolFailed(f"OpenSTA report has no {key.replace('_', ' ')} path; log: {log}")
+        out[key] = {"startpoint": found[0].group(1).strip(),
+                    "endpoint": found[1].group(1).strip(),
+                    "arrival_ns": float(found[2].group(1)), "slack_ns": float(found[3].group(1))}
+    return out
 
 
 def parse_sta(text: str, log: Path | str) -> dict[str, Any]:
@@ -328,15 +372,15 @@ def parse_sta(text: str, log: Path | str) -> dict[str, Any]:
     }
 
 
-def _yosys_script(top: str, vfile: Path, lib: Liberty, clock_ns: float, cells: dict[str, Any],
-                  abc_constr: Path, stat_file: Path, netlist: Path) -> list[str]:
+def _map_script(lib: Liberty, clock_ns: float, cells: dict[str, Any], abc_constr: str,
+                macro_liberties: tuple[Path, ...], stat_file: str, netlist: str) -> list[str]:
+    """The Yosys commands after ``synth``: cell mapping, constants, buffers, statistics
+    and the netlist."""
     avoid = "".join(f" -dont_use {pattern}" for pattern in cells["dont_use"])
     script = [
-        f"read_verilog {vfile.resolve()}",
-        f"synth -top {top} -booth",
         f"dfflibmap{avoid} -liberty {lib.path}",
         f"abc{avoid} -liberty {lib.path} -D {int(round(clock_ns * 1000))} "
-        f"-constr {abc_constr.resolve()}",
+        f"-constr {abc_constr}",
         "opt_clean",
         "setundef -zero",
     ]
@@ -348,17 +392,211 @@ def _yosys_script(top: str, vfile: Path, lib: Liberty, clock_ns: float, cells: d
         # plain connections (port to port, net to port) become buffer cells, so that the
         # netlist is made of library cells only and their delay is timed
         script.append("insbuf -buf {} {} {}".format(*cells["buffer"]))
+    liberties = "".join(f" -liberty {p.resolve()}" for p in (lib.path, *macro_liberties))
     script += [
-        f"tee -q -o {stat_file.resolve()} stat -json -liberty {lib.path}",
-        f"stat -liberty {lib.path}",
-        f"write_verilog -noattr -noexpr -nohex -nodec {netlist.resolve()}",
+        f"tee -q -o {stat_file} stat -json{liberties}",
+        f"stat{liberties}",
+        f"write_verilog -noattr -noexpr -nohex -nodec {netlist}",
     ]
     return script
 
 
+#: How a design is synthesized: ``hier`` (each distinct module once, cached, composed
+#: with the hierarchy kept) or ``flat`` (the whole design in one run, flattened, so that
+#: optimization crosses module boundaries; no area by group).
+HIERARCHY_MODES = ("hier", "flat")
+#: Bumped when the per-module synthesis changes in a way its cache key does not show.
+_MODULE_FLOW_VERSION = 1
+
+
+def _flat(top: str, vfile: Path, lib: Liberty, cons: dict[str, Any], cells: dict[str, Any],
+          abc_constr: Path, macro_liberties: tuple[Path, ...], out_dir: Path
+          ) -> tuple[float, dict[str, float] | None, int, dict[str, int], Path, Path]:
+    stat_file, netlist, log = out_dir / "stat.json", out_dir / "netlist.v", out_dir / "synth.log"
+    script = [*(f"read_liberty -lib {p.resolve()}" for p in macro_liberties),
+              f"read_verilog {vfile.resolve()}", f"synth -top {top} -flatten -booth"]
+    script += _map_script(lib, float(cons["clock_ns"]), cells, str(abc_constr.resolve()),
+                          macro_liberties, str(stat_file.resolve()), str(netlist.resolve()))
+    run_yosys(script, log)
+    try:
+        stat_text = stat_file.read_text()
+    except OSError as exc:
+        raise ToolFailed(f"Yosys wrote no area report ({exc.strerror}); log: {log}") from None
+    total, _, n_cells = parse_stat(stat_text, top, log)
+    try:
+        by_type = json.loads(stat_text)["modules"]
+        by_type = {k.lstrip("\\"): int(v) for k, v in
+                   next(m for n, m in by_type.items() if n.lstrip("\\") == top)
+                   ["num_cells_by_type"].items()}
+    except (ValueError, KeyError, StopIteration) as exc:
+        raise ToolFailed(f"cannot read the cells of {top} from Yosys stat ({exc}); "
+                         f"log: {log}") from None
+    return total, None, n_cells, by_type, netlist, log
+
+
+def _fanout_buffer(lib: Liberty, cells: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The buffer that drives high-fanout nets between modules: the largest one-input
+    cell whose output is its input, not a clock buffer, that no ``dont_use`` pattern
+    excludes (cell, input pin, output pin)."""
+    found = []
+    for cell in lib.cells.values():
+        if len(cell.inputs) != 1 or len(cell.outputs) != 1 \
+                or not _usable(cell.name, cells["dont_use"]):
+            continue
+        pin = next(iter(cell.outputs))
+        if _function(cell, pin) == cell.inputs[0]:
+            found.append(("clk" in cell.name.lower(), -cell.area, cell.name, pin))
+    if not found:
+        return None
+    _, _, name, pin = min(found)
+    return name, lib.cells[name].inputs[0], pin
+
+
+def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dict[str, Any],
+          abc_text: str, macro_liberties: tuple[Path, ...], macro_names: tuple[str, ...],
+          out_dir: Path) -> tuple[float, dict[str, float], int, dict[str, int], Path, Path,
+                                   dict[str, Any]]:
+    """Each distinct module synthesized once (cached in ``<cache>/modules``), composed."""
+    from ..tools import cache_dir, tool_versions
+    from .hier import (
+        buffer_fanouts,
+        dedupe,
+        instance_counts,
+        output_fanouts,
+        split_modules,
+        synthesize_modules,
+    )
+
+    modules = split_modules(verilog)
+    if top not in modules:
+        raise ToolFailed(f"the Verilog of {top} has no module {top}")
+    key_of, text_of = dedupe(modules)
+    counts = instance_counts(modules, top)
+    key_names: dict[str, list[str]] = {}
+    for name in sorted(modules):
+        if counts[name]:
+            key_names.setdefault(key_of[name], []).append(name)
+    lib_digest = hashlib.sha256(lib.path.read_bytes()).hexdigest()
+    macro_digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in macro_liberties]
+    settings = {"liberty": lib_digest, "macros": macro_digests, "clock_ns": cons["clock_ns"],
+                "cells": {k: v for k, v in cells.items()}, "abc": abc_text,
+                "yosys": tool_versions("yosys")["yosys"], "flow": _MODULE_FLOW_VERSION}
+    # ABC maps each module on its own: an output that drives many submodule inputs once
+    # composed (a buffer's read data broadcast to every MAC) is given the load of them all,
+    # so that ABC sizes and buffers its driver
+    fanouts = output_fanouts(modules)
+    jobs = []
+    for key, names in key_names.items():
+        mod = modules[names[0]]
+        text = text_of[key]
+        fanout = max(fanouts[n] for n in names)
+        abc = abc_text if fanout == 1 else abc_text.replace(
+            f"set_load {cons['output_load']}\n", f"set_load {cons['output_load'] * fanout:g}\n")
+        children = "".join(text_of[key_of[c]] for c, _ in mod.children)
+        used = tuple(p for p, n in zip(macro_liberties, macro_names, strict=True)
+                     if re.search(rf"^\s*{re.escape(n)}\s", text, re.M))
+        script = [*(f"read_liberty -lib {p.resolve()}" for p in used)]
+        if children:
+            script.append("read_verilog -lib {dir}/children.v")
+        # A memory's flip-flops and multiplexers gain nothing from synth's own ABC run
+        # before the liberty mapping (measured: smaller without it, and 3x faster).
+        memory = re.search(r"^\s*reg\b[^;]*\]\s*\S+\s*\[[^;]*;", text, re.M)
+        script += ["read_verilog {dir}/module.v", f"hierarchy -top M_{key}",
+                   f"synth -top M_{key} -booth" + (" -noabc" if memory else "")]
+        script += _map_script(lib, float(cons["clock_ns"]), cells, "{dir}/abc.constr", used,
+                              "{stat}", "{netlist}")
+        jobs.append({"key": key, "script": script, "settings": {**settings, "abc": abc},
+                     "size": len(text),
+                     "files": {"module.v": text, "children.v": children,
+                               "abc.constr": abc}})
+    (out_dir / "synth.ys").write_text("".join(
+        f"# module {key_names[j['key']][0]} (M_{j['key']}), in {{dir}}: module.v, children.v "
+        "(black boxes), abc.constr\n" + "\n".join(j["script"]) + "\n\n"
+        for j in sorted(jobs, key=lambda j: key_names[j["key"]][0])))
+    try:
+        results = synthesize_modules(jobs, cache_dir() / "modules")
+    except ToolFailed as exc:
+        # the failed module's log is kept in the run folder, where the message points
+        text = str(exc)
+        where = text.rfind("; log: ")
+        log = out_dir / "synth.log"
+        if where >= 0 and Path(text[where + 7:]).is_file():
+            shutil.copyfile(text[where + 7:], log)
+            text = text[:where] + f"; log: {log}"
+        raise type(exc)(text) from None
+
+    # own area, cells and cells by type of each distinct module
+    own: dict[str, tuple[float, int, dict[str, int]]] = {}
+    for key, res in results.items():
+        log = res["log"]
+        try:
+            stats = json.loads(res["stat"])["modules"]
+            m = next(v for n, v in stats.items() if n.lstrip("\\") == f"M_{key}")
+            by_type = {t.lstrip("\\"): int(c) for t, c in m.get("num_cells_by_type", {}).items()}
+            subs = sum(c for t, c in by_type.items() if t.startswith("M_"))
+            own[key] = (float(m.get("area", 0.0)), int(m["num_cells"]) - subs,
+                        {t: c for t, c in by_type.items() if not t.startswith("M_")})
+        except (ValueError, KeyError, TypeError, StopIteration) as exc:
+            raise ToolFailed(f"cannot read the area of module M_{key} from Yosys stat "
+                             f"({type(exc).__name__}: {exc}); log: {log}") from None
+    # nets that fan out to many submodules get buffer trees (each module was mapped on
+    # its own, its drivers sized for one load)
+    netlists = {f"M_{k}": Path(results[k]["netlist"]).read_text() for k in key_names}
+    fanout_cell = _fanout_buffer(lib, cells)
+    added: dict[str, int] = {}
+    if fanout_cell is not None:
+        netlists, added = buffer_fanouts(netlists, fanout_cell)
+        for name, count in added.items():
+            if count:
+                key = name[2:]
+                area, ncells, by_type = own[key]
+                by_type = {**by_type, fanout_cell[0]: by_type.get(fanout_cell[0], 0) + count}
+                own[key] = (area + count * lib.cells[fanout_cell[0]].area, ncells + count,
+                            by_type)
+    groups = dict.fromkeys(AREA_GROUPS, 0.0)
+    total, n_cells = 0.0, 0
+    by_type_all: dict[str, int] = {}
+    for name, times in counts.items():
+        if not times:
+            continue
+        area, ncells, by_type = own[key_of[name]]
+        groups[group_of(name, top)] += area * times
+        total += area * times
+        n_cells += ncells * times
+        for t, c in by_type.items():
+            by_type_all[t] = by_type_all.get(t, 0) + c * times
+    if not total > 0 or n_cells <= 0:
+        raise ToolFailed(f"Yosys reported no area for {top}; log: {out_dir / 'synth.log'}")
+
+    # the composed netlist: every distinct module once, named after its first instance
+    rename = {f"M_{key}": (names[0] if re.fullmatch(r"[A-Za-z_][\w$]*", names[0])
+                          else "\\" + names[0] + " ")
+              for key, names in key_names.items()}
+    pattern = re.compile(r"\bM_[0-9a-f]{20}\b")
+    used = sum(1 for c in counts.values() if c)
+    parts = [f"// {top}: {len(key_names)} distinct modules of {used} instantiated, each "
+             "synthesized once (rcm_gen.flows.hier)\n"]
+    for key in sorted(key_names, key=lambda k: key_names[k][0]):
+        parts.append(pattern.sub(lambda m: rename[m.group(0)], netlists[f"M_{key}"]))
+    netlist = out_dir / "netlist.v"
+    netlist.write_text("".join(parts))
+    log = out_dir / "synth.log"
+    log.write_text("".join(
+        f"module {key_names[k][0]} (M_{k}, instances: {', '.join(key_names[k])}): "
+        f"{'cached' if results[k]['cached'] else 'synthesized'} "
+        f"({results[k]['wall_s'] or 0:.1f} s), log {results[k]['log']}\n"
+        for k in sorted(key_names, key=lambda k: key_names[k][0])))
+    info = {"instances": sum(counts.values()), "distinct": len(key_names),
+            "fanout_buffers": {"cell": fanout_cell[0] if fanout_cell else None,
+                               "count": sum(added.get(f"M_{key_of[n]}", 0) * t
+                                            for n, t in counts.items() if t)},
+            "synthesized": sum(1 for r in results.values() if not r["cached"])}
+    return total, groups, n_cells, by_type_all, netlist, log, info
+
+
 def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
-             clock_ns: float | None = None, constraints: dict[str, Any] | None = None
-             ) -> dict[str, Any]:
+             clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+             hierarchy: str = "hier") -> dict[str, Any]:
     """Synthesize ``config`` onto a liberty library and time it; the report dict.
 
     ``liberty`` and ``clock_ns`` override the same keys of ``constraints``, which
@@ -366,47 +604,73 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     worst slack (the shortest period the mapped netlist meets, as OpenSTA times it) and
     Fmax its inverse: ``1000 / (period - slack)``; WNS is ``min(0, slack)``.
 
+    A tile's buffers are bound to memory for the liberty's technology
+    (:func:`rcm_gen.gateware.memory.resolve_binding`): SRAM macros are black boxes in
+    synthesis, their area comes from their liberty, and OpenSTA reads that liberty too.
+    ``hierarchy`` is one of :data:`HIERARCHY_MODES`.
+
     Raises
     ------
     UserError
-        Bad constraints or liberty, or OpenSTA not installed.
+        Bad constraints, liberty or macro library (one of another technology or corner
+        than the liberty), or OpenSTA not installed.
     ToolFailed
         Yosys or OpenSTA failed, or their reports cannot be read (the message names the
         log).
     """
+    from ..flows.macros import instantiated_macros
+    from ..generate import platform_for
+
     started = time.perf_counter()
+    if hierarchy not in HIERARCHY_MODES:
+        raise UserError(f"--hierarchy must be one of {', '.join(HIERARCHY_MODES)}, not "
+                        f"{hierarchy!r}")
     given = {"clock_ns": clock_ns, "liberty": liberty}
     cons = asic_constraints({**(constraints or {}),
                              **{k: v for k, v in given.items() if v is not None}})
     lib, lib_settings = _resolve_liberty(cons)
     cells = library_cells(lib, {**lib_settings, **{k: cons[k] for k in (*_CELLS, "dont_use")
                                                    if cons[k] is not None}})
+    platform = platform_for(config, lib.corner)  # raises on a mismatched macro library
     sta_exe = require_executable("sta")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
     vfile = out_dir / f"{top}.v"
-    vfile.write_text(to_verilog(config))
-    netlist = out_dir / "netlist.v"
-    stat_file = out_dir / "stat.json"
+    if hierarchy == "hier":
+        # every MAC generated once (the design is the same up to module boundaries,
+        # which hierarchical synthesis keeps)
+        from ..generate import build_component
+        from .hier import shared_verilog
+
+        text = shared_verilog(build_component(config), top, platform)
+    else:
+        text = to_verilog(config, lib.corner)
+    vfile.write_text(text)
+    user_libs = tuple(m for m in [getattr(config, "macros", None)]
+                      if isinstance(m, str) and m.endswith(".toml"))
+    macros = instantiated_macros(text, user_libs)
+    macro_liberties = tuple(m.liberty for m in macros)
     driving = cells["driving_cell"]
     # ABC maps each module on its own: tell it what drives the module's inputs and what
     # its outputs drive, so that it sizes and buffers nets that cross module boundaries.
+    abc_text = ((f"set_driving_cell {driving}\n" if driving else "")
+                + f"set_load {cons['output_load']}\n")
     abc_constr = out_dir / "abc.constr"
-    abc_constr.write_text((f"set_driving_cell {driving}\n" if driving else "")
-                          + f"set_load {cons['output_load']}\n")
-    synth_log = out_dir / "synth.log"
-    run_yosys(_yosys_script(top, vfile, lib, float(cons["clock_ns"]), cells, abc_constr,
-                            stat_file, netlist), synth_log)
-    try:
-        stat_text = stat_file.read_text()
-    except OSError as exc:
-        raise ToolFailed(f"Yosys wrote no area report ({exc.strerror}); log: {synth_log}"
-                         ) from None
-    total, groups, n_cells = parse_stat(stat_text, top, synth_log)
+    abc_constr.write_text(abc_text)
+    hier_info = None
+    if hierarchy == "flat":
+        total, groups, n_cells, by_type, netlist, synth_log = _flat(
+            top, vfile, lib, cons, cells, abc_constr, macro_liberties, out_dir)
+    else:
+        total, groups, n_cells, by_type, netlist, synth_log, hier_info = _hier(
+            top, text, lib, cons, cells, abc_text, macro_liberties,
+            tuple(m.name for m in macros), out_dir)
 
     sta_tcl = out_dir / "sta.tcl"
-    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving))
+    used_macros = tuple(m.name for m in macros if by_type.get(m.name))
+    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving, macro_liberties,
+                                   used_macros))
     sta_log = out_dir / "sta.log"
     try:
         proc = subprocess.run([sta_exe, "-no_init", "-exit", str(sta_tcl)],
@@ -417,16 +681,20 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     if proc.returncode != 0:
         raise ToolFailed(f"OpenSTA failed (exit status {proc.returncode}); log: {sta_log}")
     timing = parse_sta(proc.stdout + proc.stderr, sta_log)
+    macro_paths = parse_macro_paths(proc.stdout + proc.stderr, sta_log)
     period = float(cons["clock_ns"])
     critical = period - timing["worst_slack"]
     if critical <= 0:
         raise ToolFailed(f"OpenSTA slack {timing['worst_slack']} exceeds the period; "
                          f"log: {sta_log}")
+    memory = _memory_report(macros, by_type, groups, total, platform)
     return {
         "target": "asic",
         "top": top,
+        "hierarchy": hierarchy,
         "area_um2": total,
         "area_by_group": groups,
+        **memory,
         "cells": n_cells,
         "clock_ns": period,
         "critical_path_ns": critical,
@@ -436,12 +704,14 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "worst_slack_ns": timing["worst_slack"],
         "tns_ns": timing["tns"],
         "fmax_mhz": 1000.0 / critical,
+        "macro_paths": macro_paths,
         "liberty": {"name": lib.name, "path": str(lib.source),
                     "tie_cells": [list(c) if c else None
                                   for c in (cells["tie_hi"], cells["tie_lo"])],
                     "buffer_cell": cells["buffer"][0] if cells["buffer"] else None,
                     "driving_cell": driving, "dont_use": cells["dont_use"]},
         "constraints": {k: cons[k] for k in _NUMBERS},
+        "modules": hier_info,
         "config": config.to_dict(),
         "tools": tool_versions("rcm_gen", "amaranth", "yosys", "opensta"),
         "log": str(synth_log),
@@ -449,3 +719,34 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "netlist": str(netlist),
         "wall_s": time.perf_counter() - started,
     }
+
+
+def _memory_report(macros: list[Any], by_type: dict[str, int], groups: dict[str, float] | None,
+                   total: float, platform: Any) -> dict[str, Any]:
+    """Memory, MAC-array and logic area of a report (``None`` parts where a flat run
+    cannot tell them apart)."""
+    used = {}
+    for macro in macros:
+        count = by_type.get(macro.name, 0)
+        if count:
+            used[macro.name] = {"count": count, "area_um2": count * macro.area_um2,
+                                "words": macro.words, "bits": macro.bits}
+    macro_area = sum(u["area_um2"] for u in used.values())
+    binding = getattr(platform, "memory_binding", None)
+    memory: dict[str, Any] = {
+        "binding": binding.kind if binding else None,
+        "note": binding.note if binding else None,
+        "macro_library": binding.library.name if binding and binding.library else None,
+        "macros": used,
+        "macro_area_um2": macro_area,
+        "ff_area_um2": None,
+        "area_um2": None,
+    }
+    out: dict[str, Any] = {"memory": memory, "mac_array_area_um2": None,
+                           "logic_area_um2": None}
+    if groups is not None:
+        memory["area_um2"] = groups["buffers"]
+        memory["ff_area_um2"] = groups["buffers"] - macro_area
+        out["mac_array_area_um2"] = groups["multipliers"] + groups["accumulators"]
+        out["logic_area_um2"] = total - groups["buffers"]
+    return out

@@ -59,18 +59,26 @@ def cmd_synth(args: argparse.Namespace) -> int:
     check_clock(args.clock_ns)
     if args.liberty is not None and args.target != "asic":
         raise UserError(f"--liberty applies to --target asic, not {args.target!r}")
+    from .asic import HIERARCHY_MODES
+
+    if args.hierarchy not in HIERARCHY_MODES:
+        raise UserError(f"--hierarchy must be one of {', '.join(HIERARCHY_MODES)}, not "
+                        f"{args.hierarchy!r}")
+    if args.hierarchy != "hier" and args.target != "asic":
+        raise UserError(f"--hierarchy applies to --target asic, not {args.target!r}")
     constraints = load_constraints_file(args.constraints) if args.constraints else None
     # Every input is checked before any synthesis starts.
+    lib = None
     if args.target == "asic":
-        from .asic import asic_constraints
+        from ..generate import platform_for
+        from .asic import _resolve_liberty, asic_constraints
 
         given = {"clock_ns": args.clock_ns, "liberty": args.liberty}
-        asic_constraints({**(constraints or {}),
-                          **{k: v for k, v in given.items() if v is not None}})
-        if args.liberty:
-            from .liberty import load_liberty
-
-            load_liberty(args.liberty)
+        lib, _ = _resolve_liberty(asic_constraints(
+            {**(constraints or {}), **{k: v for k, v in given.items() if v is not None}}))
+        # the memory binding of the design for this liberty: a bad macro library or one
+        # that does not go with the liberty is an error before anything runs
+        platform_for(config, lib.corner)
     else:
         from .fpga import fpga_constraints
 
@@ -83,15 +91,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
             other = apply_overrides(preset(args.compare), args.set)
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
+        if lib is not None:
+            platform_for(other, lib.corner)
     if args.json:
         _check_json_path(args.json)
 
     def run(cfg: Any, name: str) -> dict[str, Any]:
         out = (Path(args.out) / name if args.out else
-               run_dir(cfg, args.target, args.liberty, args.clock_ns, constraints))
+               run_dir(cfg, args.target, args.liberty, args.clock_ns, constraints,
+                       args.hierarchy))
         print(f"synthesizing {name} for {args.target} in {out} ...", flush=True)
         return synthesize(cfg, args.target, out_dir=out, liberty=args.liberty,
-                          clock_ns=args.clock_ns, constraints=constraints)
+                          clock_ns=args.clock_ns, constraints=constraints,
+                          hierarchy=args.hierarchy)
 
     name = args.preset or Path(args.config).stem
     report = run(config, name)
@@ -132,6 +144,9 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--constraints", metavar="FILE.toml",
                    help="override constraints: keys of rcm_gen/flows/data/asic.toml (asic) or "
                         "clock_ns and device (ecp5, ice40)")
+    p.add_argument("--hierarchy", default="hier", metavar="hier|flat",
+                   help="asic: synthesize each distinct module once and compose (hier, the "
+                        "default) or the whole design flattened in one run (flat)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--out", metavar="DIR",
                    help="keep scripts, netlists and logs in DIR/<name> (default: the cache)")

@@ -238,6 +238,16 @@ def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool
     return netlist, log, text
 
 
+def _memory_note(config: Any) -> dict[str, Any] | None:
+    from ..generate import platform_for
+
+    platform = platform_for(config, fpga=True)
+    if platform is None:
+        return None
+    b = platform.memory_binding
+    return {"binding": b.kind, "ram_style": b.fpga_ram_style or None, "note": b.note}
+
+
 def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float | None = None,
              constraints: dict[str, Any] | None = None) -> dict[str, Any]:
     """Synthesize, place and route ``config`` for ``target``; the report dict.
@@ -258,7 +268,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
     out_dir.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
     vfile = out_dir / f"{top}.v"
-    vfile.write_text(to_verilog(config))
+    vfile.write_text(to_verilog(config, fpga=True))
     component = build_component(config)
     component._MustUse__silence = True  # only its ports are needed here
     harness = out_dir / "harness.v"
@@ -305,6 +315,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
         "fmax_mhz": pnr["fmax_mhz"],
         "clock_ns": float(cons["clock_ns"]),
         "pnr_utilization": pnr["utilization"],
+        "memory": _memory_note(config),
         "config": config.to_dict(),
         "tools": tool_versions("rcm_gen", "amaranth", "yosys", f"nextpnr_{target}"),
         "log": str(pnr_log),

@@ -32,6 +32,15 @@ class Liberty:
     path: Path
     name: str
     cells: dict[str, Cell]
+    #: ``nom_voltage`` and ``nom_temperature`` of the library group (``None`` if absent)
+    voltage: float | None = None
+    temperature: float | None = None
+
+    @property
+    def corner(self) -> tuple[str, float | None, float | None]:
+        """(library name, nominal voltage, nominal temperature): what decides which macro
+        libraries go with it."""
+        return self.name, self.voltage, self.temperature
 
     def tie_cells(self) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
         """(cell, pin) driving constant 1 and constant 0, if the library has them."""
@@ -140,4 +149,8 @@ def load_liberty(path: str | os.PathLike[str], option: str = "--liberty") -> Lib
             os.replace(tmp, plain)
     else:
         plain = src.resolve()
-    return Liberty(src, plain, lib.group(1), cells)
+    nominal = []
+    for key in ("nom_voltage", "nom_temperature"):
+        found = re.search(rf"^\s*{key}\s*:\s*([-+0-9.eE]+)\s*;", text[:200000], re.M)
+        nominal.append(float(found.group(1)) if found else None)
+    return Liberty(src, plain, lib.group(1), cells, *nominal)

@@ -28,10 +28,23 @@ class LintResult:
     messages: tuple[str, ...]
 
 
-def lint_yosys(verilog: Path, top: str, log: Path) -> LintResult:
-    """``hierarchy; proc; check -assert`` on ``verilog``."""
+def _models(verilog: Path, log: Path, libraries: tuple[str, ...]) -> list[Path]:
+    """Behavioural models of the memory macros ``verilog`` instantiates, written beside
+    ``log`` (``models/``)."""
+    from .macros import instantiated_macros, write_models
+
+    return write_models(instantiated_macros(verilog.read_text(), libraries),
+                        log.parent / "models")
+
+
+def lint_yosys(verilog: Path, top: str, log: Path, libraries: tuple[str, ...] = ()
+               ) -> LintResult:
+    """``hierarchy; proc; check -assert`` on ``verilog`` (memory macros it instantiates,
+    of the shipped macro libraries or of ``libraries``, are black boxes)."""
+    models = _models(verilog, log, libraries)
     try:
-        run_yosys([f"read_verilog {verilog.resolve()}", f"hierarchy -check -top {top}",
+        run_yosys([*(f"read_verilog -lib {m.resolve()}" for m in models),
+                   f"read_verilog {verilog.resolve()}", f"hierarchy -check -top {top}",
                    "proc", "check -assert"], log)
         return LintResult("yosys", True, log, ())
     except YosysError:
@@ -40,11 +53,14 @@ def lint_yosys(verilog: Path, top: str, log: Path) -> LintResult:
         return LintResult("yosys", False, log, msgs)
 
 
-def lint_verilator(verilog: Path, top: str, log: Path) -> LintResult:
-    """``verilator --lint-only -Wall`` with only :data:`VERILATOR_WAIVERS` waived."""
+def lint_verilator(verilog: Path, top: str, log: Path, libraries: tuple[str, ...] = ()
+                   ) -> LintResult:
+    """``verilator --lint-only -Wall`` with only :data:`VERILATOR_WAIVERS` waived (with
+    the behavioural models of the memory macros ``verilog`` instantiates, linted too)."""
     exe = verilator_root() / "bin" / "verilator"
+    models = _models(verilog, log, libraries)
     cmd = [str(exe), "--lint-only", "-Wall", *(f"-Wno-{w}" for w in VERILATOR_WAIVERS),
-           "--top-module", top, str(verilog.resolve())]
+           "--top-module", top, str(verilog.resolve()), *(str(m.resolve()) for m in models)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=verilator_env())
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)

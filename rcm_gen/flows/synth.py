@@ -26,6 +26,7 @@ __all__ = [
     "format_report",
     "macs_per_cycle",
     "macs_per_cycle_at",
+    "memory_table",
     "precisions",
     "run_dir",
     "synthesize",
@@ -54,7 +55,8 @@ def check_clock(clock_ns: Any, option: str = "--clock-ns") -> None:
 
 def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
                liberty: str | None = None, clock_ns: float | None = None,
-               constraints: dict[str, Any] | None = None) -> dict[str, Any]:
+               constraints: dict[str, Any] | None = None, hierarchy: str = "hier"
+               ) -> dict[str, Any]:
     """Generate the Verilog of ``config``, run the ``target`` flow in ``out_dir`` (its
     scripts, netlists and logs are kept there) and return the report.
 
@@ -77,14 +79,23 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
         Overrides of ``rcm_gen/flows/data/asic.toml`` (:data:`rcm_gen.flows.asic.CONSTRAINT_KEYS`)
         or of the target's section of ``rcm_gen/flows/data/fpga.toml`` (``clock_ns``,
         ``device``).  ``liberty`` and ``clock_ns`` take precedence over these.
+    hierarchy : str
+        ASIC only: ``hier`` (each distinct module synthesized once, cached, composed
+        with the hierarchy kept) or ``flat`` (one flattened run; no area by group).
 
     Returns
     -------
     dict
         ASIC: ``area_um2``, ``area_by_group`` (multipliers, accumulators, buffers,
-        control), ``cells``, ``critical_path_ns``, ``critical_path`` (startpoint,
-        endpoint, arrival_ns), ``wns_ns``, ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``,
-        ``clock_ns``, ``liberty``, ``constraints``, ``sta_log``, ``netlist``.  FPGA:
+        control; ``None`` when flat), ``mac_array_area_um2`` (multipliers and
+        accumulators), ``logic_area_um2`` (all but memory), ``memory`` (``binding``,
+        ``note``, ``macro_library``, ``macros`` by name with count and area,
+        ``macro_area_um2``, ``ff_area_um2``, ``area_um2``), ``macro_paths`` (the worst
+        paths out of and into the macros, or ``None``), ``cells``, ``critical_path_ns``,
+        ``critical_path`` (startpoint, endpoint, arrival_ns), ``wns_ns``,
+        ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``, ``clock_ns``, ``liberty``,
+        ``constraints``, ``hierarchy``, ``modules`` (instances, distinct, synthesized;
+        hierarchical only), ``sta_log``, ``netlist``.  FPGA:
         ``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz``, ``device``, ``clock_ns``,
         ``pnr_utilization`` (nextpnr's, harness included), ``synth_log``.  Both:
         ``config``, ``target``, ``top``, ``tools`` (versions), ``log`` (the kept log of
@@ -109,10 +120,12 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     (out_dir / "report.json").unlink(missing_ok=True)
     if target == "asic":
         report = run_asic(config, out_dir, liberty=liberty, clock_ns=clock_ns,
-                          constraints=constraints)
+                          constraints=constraints, hierarchy=hierarchy)
     else:
         if liberty is not None:
             raise UserError(f"--liberty applies to --target asic, not {target!r}")
+        if hierarchy != "hier":
+            raise UserError(f"--hierarchy applies to --target asic, not {target!r}")
         report = run_fpga(config, target, out_dir, clock_ns=clock_ns, constraints=constraints)
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -121,7 +134,8 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
 
 
 def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
-            clock_ns: float | None = None, constraints: dict[str, Any] | None = None) -> Path:
+            clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+            hierarchy: str = "hier") -> Path:
     """The cache folder of a synthesis run: one per design point, target, library, clock,
     constraints (the shipped files in ``rcm_gen/flows/data/`` and any overrides) and tool
     versions."""
@@ -131,6 +145,8 @@ def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
                         tool_versions("rcm_gen", "amaranth", "yosys"), shipped]
     if constraints:
         parts.append(constraints)
+    if hierarchy != "hier":
+        parts.append({"hierarchy": hierarchy})
     settings = json.dumps(parts, sort_keys=True, default=str)
     key = hashlib.sha256(settings.encode()).hexdigest()[:8]
     return cache_dir() / "synth" / f"{top_name(config)}-{config_hash(config)}-{target}-{key}"
@@ -157,6 +173,27 @@ def synthesize_cached(config: Any, target: str = "asic",
             on_run()
         report = synthesize(config, target, out_dir=run_dir(config, target))
     return report
+
+
+def memory_table(config: Any, liberty: str | None = None) -> str:
+    """What each buffer of a tile is built from, for the cell library ``liberty`` (a file
+    or a library of ``rcm_gen/flows/data/asic.toml``; ``None``: none, as in simulation):
+    the binding's note, then per buffer its words × bits, plan and estimated area."""
+    from ..gateware.memory import buffer_plans
+    from ..generate import build_component, platform_for
+
+    stdcell = None
+    if liberty is not None:
+        from .asic import _resolve_liberty, asic_constraints
+
+        stdcell = _resolve_liberty(asic_constraints({"liberty": liberty}))[0].corner
+    binding = platform_for(config, stdcell).memory_binding
+    lines = [f"memory: {binding.note}"]
+    rows = [("buffer", "words x bits", "built from", "estimate (um2)")]
+    for path, width, depth, plan in buffer_plans(build_component(config), binding):
+        area = f"{plan.area_um2:,.0f}" if plan.area_um2 is not None else "-"
+        rows.append((path, f"{depth} x {width}", plan.describe(), area))
+    return "\n".join([*lines, _table(rows)])
 
 
 def macs_per_cycle(config: Any) -> dict[int, int]:
@@ -196,7 +233,18 @@ def _metrics(r: dict[str, Any]) -> list[tuple[str, str, float | None]]:
     if r["target"] == "asic":
         rows: list[tuple[str, str, float | None]] = [
             ("area (um2)", f"{r['area_um2']:,.0f}", r["area_um2"])]
-        rows += [(f"  {g}", f"{v:,.0f}", v) for g, v in r["area_by_group"].items()]
+        rows += [(f"  {g}", f"{v:,.0f}", v) for g, v in (r["area_by_group"] or {}).items()]
+        if r.get("mac_array_area_um2") is not None:
+            mem = r["memory"]
+            rows += [("MAC array (um2)", f"{r['mac_array_area_um2']:,.0f}",
+                      r["mac_array_area_um2"]),
+                     ("logic (um2)", f"{r['logic_area_um2']:,.0f}", r["logic_area_um2"]),
+                     ("memory (um2)", f"{mem['area_um2']:,.0f}", mem["area_um2"]),
+                     ("  macros", f"{mem['macro_area_um2']:,.0f}", mem["macro_area_um2"]),
+                     ("  flip-flops and glue", f"{mem['ff_area_um2']:,.0f}",
+                      mem["ff_area_um2"])]
+            rows += [(f"  {name}", f"{u['count']} x", u["count"])
+                     for name, u in mem["macros"].items()]
         rows += [
             ("cells", f"{r['cells']:,}", r["cells"]),
             ("critical path (ns)", f"{r['critical_path_ns']:.3f}", r["critical_path_ns"]),
@@ -219,11 +267,15 @@ def footer(r: dict[str, Any]) -> list[str]:
     """Lines naming the critical path (ASIC), the device, the library and the logs."""
     if r["target"] == "asic":
         cp = r["critical_path"]
+        mem = r.get("memory") or {}
         return [f"critical path from {cp['startpoint']}",
                 f"              to   {cp['endpoint']}",
                 f"library {r['liberty']['name']} ({r['liberty']['path']})",
+                *([f"memory: {mem['note']}"] if mem.get("note") else []),
                 f"logs {r['log']}, {r['sta_log']} ({r['wall_s']:.1f} s)"]
+    mem = r.get("memory") or {}
     return [f"post-route Fmax on {r['device']} (target {1000 / r['clock_ns']:.1f} MHz)",
+            *([f"memory: {mem['note']}"] if mem.get("note") else []),
             f"logs {r['synth_log']}, {r['log']} ({r['wall_s']:.1f} s)"]
 
 

@@ -1,26 +1,36 @@
-"""Tile buffers: a memory with one write port and one synchronous read port."""
+"""Tile buffers: a memory with one write port and one synchronous read port, built from
+flip-flops or from SRAM macros (:mod:`rcm_gen.gateware.memory`)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from .memory import MemoryBinding, binding_of, build_ff, build_sram
 
 __all__ = ["Buffer"]
 
 
 class Buffer(wiring.Component):
     """``depth`` words of ``width`` bits; one write port, one read port whose data appear
-    the cycle after the address (and hold while ``rd_en`` is low).  A read of the address
-    written in the same cycle returns the old word, or the new one if ``transparent``.
+    the cycle after the address and hold while ``rd_en`` is low.
+
+    A write takes effect at the end of its cycle: a read in a later cycle returns it.  A
+    read of the address written in the same cycle returns the old word, or with
+    ``transparent`` the new one.  The contract is the same whatever the memory is built
+    from: flip-flops, or SRAM macros with the registers and forwarding they need.
 
     Parameters
     ----------
     width, depth : int
         Word width and number of words.
     transparent : bool
-        Reads see a write of the same cycle.
+        Whether a read of the address being written returns the new word.
+    binding : MemoryBinding, optional
+        What the memory is built from; by default the binding of the platform the design
+        is elaborated with (:class:`rcm_gen.gateware.memory.MemoryPlatform`), else
+        flip-flops.
 
     Members
     -------
@@ -30,16 +40,29 @@ class Buffer(wiring.Component):
         Read port address and enable.
     rd_data : Out(width)
         Read data.
+
+    Raises
+    ------
+    TypeError
+        A parameter of the wrong type.
+    ValueError
+        A width or depth below 1.
     """
 
-    def __init__(self, width: int, depth: int, *, transparent: bool = False) -> None:
+    def __init__(self, width: int, depth: int, *, transparent: bool = False,
+                 binding: MemoryBinding | None = None) -> None:
         for name, value in (("width", width), ("depth", depth)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"Buffer {name} must be an integer, not {value!r}")
             if value < 1:
                 raise ValueError(f"Buffer {name} must be at least 1, not {value!r}")
+        if not isinstance(transparent, bool):
+            raise TypeError(f"Buffer transparent must be a bool, not {transparent!r}")
+        if binding is not None and not isinstance(binding, MemoryBinding):
+            raise TypeError(f"Buffer binding must be a MemoryBinding, not {binding!r}")
         self._width, self._depth = width, depth
-        self._transparent = bool(transparent)
+        self._transparent = transparent
+        self._binding = binding
         super().__init__({
             "wr_addr": In(range(depth)),
             "wr_data": In(width),
@@ -57,13 +80,31 @@ class Buffer(wiring.Component):
     def depth(self) -> int:
         return self._depth
 
+    @property
+    def transparent(self) -> bool:
+        return self._transparent
+
+    @property
+    def binding(self) -> MemoryBinding | None:
+        return self._binding
+
+    def plan(self, platform=None):
+        """The :class:`~rcm_gen.gateware.memory.MemoryPlan` this buffer is built by."""
+        binding = self._binding if self._binding is not None else binding_of(platform)
+        return binding.plan(self._width, self._depth)
+
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
-        wr = mem.write_port()
-        rd = mem.read_port(transparent_for=(wr,) if self._transparent else ())
-        m.d.comb += [
-            wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
-            rd.addr.eq(self.rd_addr), rd.en.eq(self.rd_en), self.rd_data.eq(rd.data),
-        ]
+        plan = self.plan(platform)
+        recorder = getattr(platform, "record_buffer", None)
+        if recorder is not None:
+            recorder(self, plan)
+        if plan.macro is not None:
+            build_sram(m, plan, self._transparent, {
+                "wr_addr": self.wr_addr, "wr_data": self.wr_data, "wr_en": self.wr_en,
+                "rd_addr": self.rd_addr, "rd_en": self.rd_en, "rd_data": self.rd_data})
+            return m
+        m.d.comb += self.rd_data.eq(build_ff(
+            m, "mem", self._width, self._depth, self._transparent, self.wr_addr,
+            self.wr_data, self.wr_en, self.rd_addr, self.rd_en, plan.ram_style))
         return m

@@ -58,6 +58,14 @@ class TileConfig(_ConfigBase):
         Post-processing units (each requantizes one output channel per cycle); a divisor
         of ``p``.  A result row of P channels leaves the tile every ``p / ppu_lanes``
         cycles.
+    memory : str
+        What the buffers are built from: ``ff`` (flip-flops), ``sram`` (macros of the
+        macro library, the remainder in flip-flops), ``auto`` (per buffer, the smaller by
+        the library's estimate), or the name of one macro of ``macros``.
+    macros : str or None
+        The macro library: ``sky130_sram`` or the path of a ``library.toml``; ``None``
+        takes the library that goes with the synthesis liberty, and without one the
+        buffers are flip-flops (see :func:`rcm_gen.gateware.memory.resolve_binding`).
 
     Raises
     ------
@@ -86,6 +94,13 @@ class TileConfig(_ConfigBase):
     MULTIPLIER_BITS: ClassVar[int] = 32
     SHIFT_BITS: ClassVar[int] = 6
 
+    # -- memory technology of the buffers (see _check_memory) -------------------------------
+    #: ``ff``, ``sram``, ``auto`` or the name of a macro of ``macros``, for every buffer.
+    memory: str = "ff"
+    #: Macro library: a shipped one (``sky130_sram``) or a ``library.toml`` path; ``None``:
+    #: the one that goes with the synthesis liberty, if any (flip-flops otherwise).
+    macros: str | None = None
+
     def __post_init__(self) -> None:
         if not isinstance(self.mac, MacConfig):
             raise TypeError(f"Tile mac must be a MacConfig, not {self.mac!r}")
@@ -113,6 +128,7 @@ class TileConfig(_ConfigBase):
         mac = mac.replace(acc_width=self._acc_width_with_bias(mac))
         if mac != self.mac:
             object.__setattr__(self, "mac", mac)
+        self._check_memory()
 
     def _acc_width_with_bias(self, mac: MacConfig) -> int:
         lo = min(mac.product_range(n, s)[0] for n in mac.lanes for s in (True, False))
@@ -187,6 +203,38 @@ class TileConfig(_ConfigBase):
     def fixed_twin(self) -> TileConfig:
         """The same tile with the fixed-multiplier baseline MAC."""
         return self.replace(mac=self.mac.fixed_twin())
+
+    # -- memory technology of the buffers ---------------------------------------------------
+
+    def _check_memory(self) -> None:
+        """``memory`` is ``ff``, ``sram``, ``auto`` or, with ``macros`` set, a macro of
+        that library; ``macros`` is ``None``, a shipped library or a ``.toml`` path."""
+        from ..flows.macros import MEMORY_KINDS, SHIPPED_LIBRARIES
+
+        if not isinstance(self.memory, str):
+            raise TypeError(f"Tile memory must be a string, not {self.memory!r}")
+        if self.macros is not None:
+            if not isinstance(self.macros, str):
+                raise TypeError(f"Tile macros must be a string or None, not {self.macros!r}")
+            if self.macros not in SHIPPED_LIBRARIES and not self.macros.endswith(".toml"):
+                raise ValueError(f"Tile macros must be one of {', '.join(SHIPPED_LIBRARIES)} "
+                                 f"or a macro library file (.toml), not {self.macros!r}")
+        if self.memory in MEMORY_KINDS:
+            return
+        if self.macros is None:
+            raise ValueError(f"Tile memory must be one of {', '.join(MEMORY_KINDS)}, or a "
+                             f"macro name with macros set, not {self.memory!r}")
+        from ..errors import UserError
+        from ..flows.macros import load_macro_library
+
+        try:
+            names = load_macro_library(self.macros).macro_names
+        except UserError as exc:
+            raise ValueError(f"Tile macros: {exc}") from None
+        if self.memory not in names:
+            raise ValueError(f"Tile memory must be one of {', '.join(MEMORY_KINDS)} or a "
+                             f"macro of {self.macros} ({', '.join(names)}), not "
+                             f"{self.memory!r}")
 
     @classmethod
     def _convert_fields(cls, data: dict[str, Any]) -> dict[str, Any]:

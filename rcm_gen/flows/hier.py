@@ -1,0 +1,471 @@
+"""Hierarchical synthesis: each distinct module of a design synthesized once, cached, and
+the design composed from the results with its hierarchy kept.
+
+Amaranth writes every submodule instance as a module of its own, named after its instance
+path (``rcm_tile.mac0``, ``rcm_tile.mac1``, ...), so P identical MACs are P modules with
+identical bodies.  :func:`split_modules` cuts the Verilog into modules;
+:func:`dedupe` gives each module a content key (its text with its own name, its
+submodules' names and Amaranth's numbered internal names made canonical, computed from
+the leaves up) and keeps one module per key, the others' instances pointing at it.
+Each distinct module is then synthesized on its own with its submodules as black boxes
+(:func:`synthesize_modules`), in parallel, and its netlist and cell statistics are cached
+by key and flow settings, so a module that another design point shares (the MAC of a
+tile with more MACs, say) is not synthesized again.  The composed netlist is the
+concatenation of the modules' netlists; its area is each module's own area times its
+instance count.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ToolFailed
+from .yosys import run_yosys
+
+__all__ = [
+    "Module",
+    "buffer_fanouts",
+    "dedupe",
+    "output_fanouts",
+    "shared_verilog",
+    "split_modules",
+    "synthesize_modules",
+]
+
+_MODULE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)\s*\(", re.M)
+#: Names Yosys numbers from a design-wide counter (``\$auto$rtlil.cc:2739:Not$18 ``).
+_NUMBERED = re.compile(r"(\\\$auto\$\S*?)\$(\d+)(?= )")
+#: Lines whose order does not matter among neighbours of the same kind: a declaration
+#: with no initial value, and a one-line continuous assignment.
+_DECL = re.compile(r"^\s*(?:wire|reg)\b[^=;()]*;$")
+_ASSIGN = re.compile(r"^\s*assign\b.*;$")
+
+
+@dataclass(frozen=True)
+class Module:
+    """One module of a design: its name as written (escaped names keep their ``\\``),
+    its text, and the names of the modules it instantiates (with how many times)."""
+
+    name: str
+    text: str
+    children: tuple[tuple[str, int], ...]
+
+
+def _plain(name: str) -> str:
+    return name[1:] if name.startswith("\\") else name
+
+
+def _ref(name: str) -> re.Pattern[str]:
+    """A reference to module ``name`` at the start of an instance line."""
+    return re.compile(rf"^(\s*){re.escape(name)}(?=\s)", re.M)
+
+
+def _renumber(text: str) -> str:
+    """``text`` with Yosys's counter-numbered names renumbered from 0 per module and name
+    prefix (in the order of their numbers), and each run of plain declarations or of
+    one-line continuous assignments sorted, so that modules that differ only in those
+    numbers read the same."""
+    numbers: dict[str, set[int]] = {}
+    for m in _NUMBERED.finditer(text):
+        numbers.setdefault(m.group(1), set()).add(int(m.group(2)))
+    rank = {(prefix, n): i for prefix, ns in numbers.items()
+            for i, n in enumerate(sorted(ns))}
+    text = _NUMBERED.sub(lambda m: f"{m.group(1)}${rank[m.group(1), int(m.group(2))]}", text)
+    out: list[str] = []
+    run: list[str] = []
+    kind = None
+    for line in text.split("\n"):
+        this = "decl" if _DECL.match(line) else "assign" if _ASSIGN.match(line) else None
+        if this != kind or this is None:
+            out += sorted(run)
+            run = []
+        kind = this
+        if this is None:
+            out.append(line)
+        else:
+            run.append(line)
+    return "\n".join(out + sorted(run))
+
+
+def split_modules(verilog: str) -> dict[str, Module]:
+    """The modules of ``verilog`` (Yosys/Amaranth output: ``module`` ... ``endmodule``),
+    by plain name, with numbered internal names renumbered per module so that identical
+    modules have identical text (:func:`_renumber`)."""
+    starts = [(m.start(), m.group(1)) for m in _MODULE.finditer(verilog)]
+    texts: dict[str, tuple[str, str]] = {}
+    for i, (pos, name) in enumerate(starts):
+        end = verilog.find("endmodule", pos)
+        if end < 0 or (i + 1 < len(starts) and end > starts[i + 1][0]):
+            raise ValueError(f"module {name} has no endmodule")
+        texts[_plain(name)] = (name, _renumber(verilog[pos:end + len("endmodule")] + "\n"))
+    modules = {}
+    for plain, (name, text) in texts.items():
+        body = text[text.index(";") + 1:]
+        children = []
+        for other, (oname, _) in texts.items():
+            if other != plain:
+                count = len(_ref(oname).findall(body))
+                if count:
+                    children.append((other, count))
+        modules[plain] = Module(name, text, tuple(sorted(children)))
+    return modules
+
+
+def _order(modules: dict[str, Module]) -> list[str]:
+    """Module names, children before parents."""
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str, depth: int = 0) -> None:
+        if name in seen:
+            return
+        if depth > len(modules):
+            raise ValueError(f"module hierarchy has a cycle through {name!r}")
+        for child, _ in modules[name].children:
+            visit(child, depth + 1)
+        seen.add(name)
+        done.append(name)
+
+    for name in sorted(modules):
+        visit(name)
+    return done
+
+
+def _canonical(text: str, own: str, names: dict[str, str]) -> str:
+    """``text`` with the module's own name and its submodules' names replaced by
+    ``names`` (plain name -> new plain identifier)."""
+    header_end = text.index("(")
+    text = f"module {names[_plain(own)]} " + text[header_end:]
+    for plain, new in names.items():
+        if plain == _plain(own):
+            continue
+        escaped = "\\" + plain if not re.fullmatch(r"[A-Za-z_][\w$]*", plain) else plain
+        text = _ref(escaped).sub(lambda m, new=new: m.group(1) + new, text)
+    return text
+
+
+def dedupe(modules: dict[str, Module]) -> tuple[dict[str, str], dict[str, str]]:
+    """Content keys of the modules, and their canonical texts.
+
+    Returns ``(key_of, text_of)``: ``key_of`` maps each module's plain name to its key;
+    ``text_of`` maps each key to the module's text in which the module is named
+    ``M_<key>`` and each submodule ``M_<its key>``.  Modules with equal keys are equal
+    up to names.
+    """
+    key_of: dict[str, str] = {}
+    text_of: dict[str, str] = {}
+    for name in _order(modules):
+        mod = modules[name]
+        names = {child: f"M_{key_of[child]}" for child, _ in mod.children}
+        names[name] = "M_SELF"
+        canon = _canonical(mod.text, mod.name, names)
+        key = hashlib.sha256(canon.encode()).hexdigest()[:20]
+        key_of[name] = key
+        text_of.setdefault(key, canon.replace("M_SELF", f"M_{key}", 1))
+    return key_of, text_of
+
+
+def instance_counts(modules: dict[str, Module], top: str) -> dict[str, int]:
+    """How many times each module is instantiated under ``top`` (``top`` once)."""
+    counts = dict.fromkeys(modules, 0)
+
+    def visit(name: str, times: int) -> None:
+        counts[name] += times
+        for child, k in modules[name].children:
+            visit(child, times * k)
+
+    visit(top, 1)
+    return counts
+
+
+def _wall(folder: Path) -> float | None:
+    try:
+        return float((folder / "wall_s").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def synthesize_modules(jobs: list[dict[str, Any]], cache: Path, workers: int | None = None
+                       ) -> dict[str, dict[str, Any]]:
+    """Run each job (``key``, ``script``: Yosys commands with ``{netlist}`` and ``{stat}``
+    placeholders for the output files, ``settings``: what else its result depends on),
+    ``workers`` at a time, unless ``cache`` holds its result; each result is ``netlist``
+    (the path of the module's netlist), ``stat`` (Yosys ``stat -json`` text), ``log``,
+    ``cached`` and ``wall_s`` (how long its synthesis took).
+
+    Raises
+    ------
+    ToolFailed
+        A Yosys run failed (the message names its log).
+    """
+    workers = workers or max(1, min(len(jobs), os.cpu_count() or 1))
+    results: dict[str, dict[str, Any]] = {}
+    todo = []
+    for job in jobs:
+        digest = hashlib.sha256(json.dumps([job["key"], job["script"], job["settings"]],
+                                           sort_keys=True).encode()).hexdigest()[:24]
+        folder = cache / digest
+        done = folder / "stat.json"
+        if done.exists():
+            results[job["key"]] = {"netlist": folder / "netlist.v",
+                                   "stat": done.read_text(), "log": folder / "synth.log",
+                                   "cached": True, "wall_s": _wall(folder)}
+        else:
+            todo.append((job, folder))
+
+    def run(job: dict[str, Any], folder: Path) -> dict[str, Any]:
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name, text in job.get("files", {}).items():
+            (tmp / name).write_text(text)
+        script = [line.format(netlist=(tmp / "netlist.v").resolve(),
+                              stat=(tmp / "stat.json").resolve(), dir=tmp.resolve())
+                  for line in job["script"]]
+        started = time.perf_counter()
+        run_yosys(script, tmp / "synth.log")
+        (tmp / "wall_s").write_text(f"{time.perf_counter() - started:.3f}\n")
+        # the netlist and log name the temporary folder; the final one replaces it
+        for name in ("netlist.v", "synth.log"):
+            path = tmp / name
+            path.write_text(path.read_text().replace(str(tmp.resolve()), str(folder.resolve())))
+        if not (tmp / "stat.json").exists():
+            raise ToolFailed(f"Yosys wrote no cell statistics; log: {folder / 'synth.log'}")
+        try:
+            tmp.rename(folder)
+        except OSError:  # another run finished the same module first
+            shutil.rmtree(tmp, ignore_errors=True)
+        return {"netlist": folder / "netlist.v", "stat": (folder / "stat.json").read_text(),
+                "log": folder / "synth.log", "cached": False, "wall_s": _wall(folder)}
+
+    # the largest modules first, so that the pool is not left waiting on one at the end
+    todo.sort(key=lambda jf: -jf[0].get("size", 0))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run, job, folder): job["key"] for job, folder in todo}
+        for future in concurrent.futures.as_completed(futures):
+            results[futures[future]] = future.result()
+    return results
+
+
+def _share_key(obj: Any) -> Any:
+    """What makes a component shareable: a MAC, keyed by its type and configuration."""
+    from ..gateware.mac import MAC
+
+    if isinstance(obj, MAC):
+        return type(obj), obj.config
+    return None
+
+
+def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
+    """Verilog of ``component`` in which every MAC is an instance of one module per MAC
+    configuration (named after the component's first MAC, ``<name>.mac0``), generated
+    once, instead of one module per MAC.
+
+    Amaranth turns each MAC into logic of its own before writing it out, so a tile's
+    generation time grows with its MAC count; here each distinct MAC is generated once
+    and the others refer to it.  The result is the same design up to module boundaries
+    (a MAC module no longer sees which of its inputs its tile ties to constants), which
+    is what hierarchical synthesis keeps anyway.
+    """
+    from amaranth.back import verilog
+    from amaranth.hdl import ClockSignal, Instance, ResetSignal, _ast, _ir
+    from amaranth.lib import wiring
+
+    shared: dict[Any, tuple[str, Any]] = {}
+    original = _ir.Fragment.get
+
+    def stub(obj: Any, module: str) -> Instance:
+        ports: dict[str, Any] = {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
+        for path, member, value in obj.signature.flatten(obj):
+            if isinstance(value, _ast.ValueCastable):
+                value = value.as_value()
+            prefix = "i_" if member.flow == wiring.In else "o_"
+            ports[prefix + "__".join(map(str, path))] = value
+        return Instance(module, **ports)
+
+    def get(obj: Any, platform: Any) -> Any:
+        key = _share_key(obj)
+        if key is None or obj is component:
+            return original(obj, platform)
+        if key not in shared:
+            shared[key] = (f"{name}.{type(obj).__name__.lower()}{len(shared)}", obj)
+        obj._MustUse__used = True
+        return original(stub(obj, shared[key][0]), platform)
+
+    _ir.Fragment.get = staticmethod(get)
+    try:
+        text = verilog.convert(component, name=name, emit_src=False, platform=platform)
+    finally:
+        _ir.Fragment.get = original
+    parts = [text]
+    for module, obj in shared.values():
+        parts.append(verilog.convert(obj, name=module, emit_src=False, platform=platform))
+    return "".join(parts)
+
+
+_INSTANCE = re.compile(r"^  (\\\S+|[A-Za-z_][\w$]*)\s+(\\\S+|[A-Za-z_][\w$]*)\s*\((.*?)^  \);",
+                       re.M | re.S)
+_CONNECTION = re.compile(r"^\s*\.(\\\S+|[A-Za-z_][\w$]*)\s*\((.*)\),?\s*$", re.M)
+_REFERENCE = re.compile(r"(\\\S+|[A-Za-z_][\w$]*)\s*(?:\[(\d+)(?::(\d+))?\])?")
+_PORT = re.compile(r"^\s*(input|output)\b\s*(?:\[(\d+):(\d+)\])?\s*(\\\S+|[A-Za-z_][\w$]*)\s*;",
+                   re.M)
+
+
+def _references(expr: str) -> list[tuple[str, int, int]]:
+    """(signal, low bit, high bit) of every signal an instance connection refers to
+    (a whole signal as bits 0 to 2^20)."""
+    out = []
+    for m in _REFERENCE.finditer(re.sub(r"\d+'[sS]?[bBoOdDhH][0-9a-fA-FxXzZ_]+", " ", expr)):
+        name = m.group(1).strip()
+        if name[0].isdigit():
+            continue
+        if m.group(2) is None:
+            out.append((name, 0, 1 << 20))
+        else:
+            hi = int(m.group(2))
+            lo = int(m.group(3)) if m.group(3) is not None else hi
+            out.append((name, min(lo, hi), max(lo, hi)))
+    return out
+
+
+def output_fanouts(modules: dict[str, Module]) -> dict[str, int]:
+    """For each module, the most submodule inputs that one bit of one of its outputs
+    drives in a parent (1 if none): the load its output drivers see once composed."""
+    directions = {name: {m.group(4): m.group(1) for m in _PORT.finditer(mod.text)}
+                  for name, mod in modules.items()}
+    fanout = dict.fromkeys(modules, 1)
+    for parent in modules.values():
+        sinks: dict[str, list[tuple[int, int]]] = {}
+        drivers: list[tuple[str, str, int, int]] = []
+        for inst in _INSTANCE.finditer(parent.text):
+            child = _plain(inst.group(1))
+            if child not in modules:
+                continue
+            for conn in _CONNECTION.finditer(inst.group(3)):
+                port, expr = conn.group(1), conn.group(2)
+                if port in ("clk", "rst"):
+                    continue
+                refs = _references(expr)
+                if directions[child].get(port) == "input":
+                    for name, lo, hi in refs:
+                        sinks.setdefault(name, []).append((lo, hi))
+                elif directions[child].get(port) == "output":
+                    drivers += [(child, name, lo, hi) for name, lo, hi in refs]
+        for child, name, lo, hi in drivers:
+            ranges = sinks.get(name, [])
+            edges = sorted({lo, hi + 1, *(a for a, _ in ranges), *(b + 1 for _, b in ranges)})
+            most = max((sum(1 for a, b in ranges if a <= x <= b) for x in edges
+                        if lo <= x <= hi), default=0)
+            fanout[child] = max(fanout[child], most)
+    return fanout
+
+
+_NET_INSTANCE = re.compile(r"^  (\S+)\s+(\S+)\s*\(\n(.*?)\n  \);\n", re.M | re.S)
+_PIN = re.compile(r"^    \.(\S+?)\s*\((.*)\),?$", re.M)
+
+
+def _bits(expr: str) -> list[str] | None:
+    """The one-bit nets of a connection (``{ a , b }`` or one net), each with the space
+    an escaped name needs after it; ``None`` for anything else (a range, a constant)."""
+    expr = expr.strip()
+    parts = [p.strip() for p in expr[1:-1].split(",")] if expr.startswith("{") else [expr]
+    out = []
+    for p in parts:
+        if not p or p[0].isdigit() or re.search(r"\[\d+:\d+\]$", p):
+            return None
+        out.append(p + " " if p.startswith("\\") else p)
+    return out
+
+
+def buffer_fanouts(netlists: dict[str, str], buffer: tuple[str, str, str], limit: int = 8
+                   ) -> tuple[dict[str, str], dict[str, int]]:
+    """Netlists (module name -> text of one synthesized module, as Yosys writes it) in
+    which every one-bit net that drives more than ``limit`` inputs of submodule instances
+    drives them through a tree of ``buffer`` cells (cell, input pin, output pin), at most
+    ``limit`` inputs per buffer; and the number of buffers added to each module.
+
+    Each module was mapped on its own, so a net that fans out to many submodules (one
+    buffer's read data to every MAC) has a driver sized for one load; the tree is what
+    a flat mapping would have added.
+    """
+    directions = {name: {m.group(4): m.group(1) for m in _PORT.finditer(text)}
+                  for name, text in netlists.items()}
+    out: dict[str, str] = {}
+    added: dict[str, int] = {}
+    for name, text in netlists.items():
+        out[name], added[name] = _buffer_module(text, directions, buffer, limit)
+    return out, added
+
+
+def _buffer_module(text: str, directions: dict[str, dict[str, str]],
+                   buffer: tuple[str, str, str], limit: int) -> tuple[str, int]:
+    cell, pin_in, pin_out = buffer
+
+    def sink_bits(child: str, port: str, expr: str) -> list[str] | None:
+        if directions[child].get(port) != "input" or port in ("clk", "rst"):
+            return None
+        return _bits(expr)
+
+    sinks: dict[str, int] = {}
+    instances = [i for i in _NET_INSTANCE.finditer(text) if i.group(1) in directions]
+    for inst in instances:
+        for pin in _PIN.finditer(inst.group(3)):
+            for net in sink_bits(inst.group(1), pin.group(1), pin.group(2)) or ():
+                sinks[net] = sinks.get(net, 0) + 1
+    wide = {net: n for net, n in sinks.items() if n > limit}
+    if not wide:
+        return text, 0
+    decls: list[str] = []
+    cells: list[str] = []
+
+    def new_buffer(src: str) -> str:
+        net = f"rcm_fanout_{len(cells)}"
+        decls.append(f"  wire {net};\n")
+        cells.append(f"  {cell} rcm_fanout_buf_{len(cells)} (.{pin_in}({src}), "
+                     f".{pin_out}({net}));\n")
+        return net
+
+    def leaves(src: str, count: int) -> list[str]:
+        if count <= limit:
+            return [new_buffer(src) for _ in range(count)]
+        mids = leaves(src, -(-count // limit))
+        return [new_buffer(mids[i // limit]) for i in range(count)]
+
+    trees = {net: leaves(net, -(-n // limit)) for net, n in sorted(wide.items())}
+    used = dict.fromkeys(wide, 0)
+
+    def rewire(match: re.Match[str], child: str) -> str:
+        bits = sink_bits(child, match.group(1), match.group(2))
+        if not bits or not any(b in wide for b in bits):
+            return match.group(0)
+        new = []
+        for b in bits:
+            if b in wide:
+                new.append(trees[b][used[b] // limit])
+                used[b] += 1
+            else:
+                new.append(b.rstrip())
+        comma = "," if match.group(0).rstrip().endswith(",") else ""
+        return f"    .{match.group(1)}({{ {' , '.join(new)} }}){comma}"
+
+    pieces, pos = [], 0
+    for inst in instances:
+        child = inst.group(1)
+        body = _PIN.sub(lambda m, child=child: rewire(m, child), inst.group(3))
+        pieces += [text[pos:inst.start(3)], body]
+        pos = inst.end(3)
+    pieces.append(text[pos:])
+    text = "".join(pieces)
+    header_end = text.index(";\n") + 2
+    end = text.rindex("endmodule")
+    return (text[:header_end] + "".join(decls) + text[header_end:end] + "".join(cells)
+            + text[end:], len(cells))

@@ -1,0 +1,476 @@
+"""Memory technology binding: which storage a :class:`~rcm_gen.gateware.buffers.Buffer`
+is built from, and the SRAM-macro implementation of one.
+
+A *binding* (:class:`MemoryBinding`) says how every buffer of a design is built: ``ff``
+(flip-flop arrays, ``amaranth.lib.memory``), ``sram`` (macros of a macro library, tiled by
+width and depth, the remainder in flip-flops), ``auto`` (per buffer, whichever of those
+is estimated smaller), or the name of one macro of the library (``sram`` with that macro
+only).  A binding without a macro library builds every buffer from flip-flops and says
+why (:attr:`MemoryBinding.note`).
+
+The binding of a design reaches its buffers through the object passed to ``elaborate``
+(:class:`MemoryPlatform`), so components that create buffers need not know it; a
+``Buffer`` can also be given one of its own.
+
+Flip-flop memories are built from blocks of at most 64 bits by 64 words, each a module of
+its own (:func:`build_ff`), so that hierarchical synthesis handles a large memory as one
+small module synthesized once.
+
+Why a mapper of our own and not Yosys ``memory_libmap``: the macros' read data is valid
+only from the falling edge to the next rising edge and is not held, and reading the word
+being written is unknown, so a buffer needs a hold register, a forwarding path and (for
+old-data reads) a delayed write around the macros; the generated Verilog must instantiate
+the macros so that it simulates with their models, before any synthesis; and the choice
+between macros and flip-flops is an area decision made per buffer from the library's
+figures.  ``memory_libmap`` maps inside synthesis only, and cannot express any of these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from amaranth.hdl import (
+    Cat,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    Mux,
+    Signal,
+    unsigned,
+)
+from amaranth.lib.memory import Memory
+
+from ..flows.macros import MEMORY_KINDS, Macro, MacroLibrary
+
+__all__ = [
+    "FF_BINDING",
+    "MEMORY_KINDS",
+    "MemoryBinding",
+    "MemoryPlan",
+    "MemoryPlatform",
+    "FF_SLICE_BITS",
+    "FF_SLICE_WORDS",
+    "binding_of",
+    "buffer_plans",
+    "build_ff",
+    "build_sram",
+    "fpga_binding",
+    "plan_memory",
+    "resolve_binding",
+]
+
+#: Flip-flop memories wider than this are built from column slices of at most this many
+#: bits, each a module of its own: equal slices are equal modules, which hierarchical
+#: synthesis synthesizes once (:mod:`rcm_gen.flows.hier`).
+FF_SLICE_BITS = 64
+#: ... and of row blocks of at most this many words (a power of two).
+FF_SLICE_WORDS = 64
+
+
+class _FFSlice(Elaboratable):
+    """``depth`` × ``width`` flip-flops with one write and one read port (an Amaranth
+    memory, with Yosys's ``ram_style`` attribute if one is given)."""
+
+    def __init__(self, width: int, depth: int, transparent: bool,
+                 ram_style: str | None = None) -> None:
+        self.width, self.depth, self.transparent = width, depth, transparent
+        self.ram_style = ram_style
+        self.wr_addr = Signal(range(depth))
+        self.wr_data = Signal(width)
+        self.wr_en = Signal()
+        self.rd_addr = Signal(range(depth))
+        self.rd_en = Signal()
+        self.rd_data = Signal(width)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        attrs = {"ram_style": self.ram_style} if self.ram_style else None
+        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[],
+                                        attrs=attrs)
+        wr = mem.write_port()
+        rd = mem.read_port(transparent_for=(wr,) if self.transparent else ())
+        m.d.comb += [
+            wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
+            rd.addr.eq(self.rd_addr), rd.en.eq(self.rd_en), self.rd_data.eq(rd.data),
+        ]
+        return m
+
+
+def build_ff(m: Module, name: str, width: int, depth: int, transparent: bool, wr_addr,
+             wr_data, wr_en, rd_addr, rd_en, ram_style: str | None = None):
+    """Flip-flop memory ``name`` in ``m``; its read data.
+
+    Built from blocks of at most :data:`FF_SLICE_BITS` bits by :data:`FF_SLICE_WORDS`
+    words, each a module of its own, so that hierarchical synthesis handles a large
+    memory as one small module synthesized once.  Column slices are equal where they can
+    be: the fewest, in a power-of-two count, that cut the word evenly, so that a word of
+    P equal fields (P a power of two: P weights, P accumulators) is cut on field
+    boundaries and every slice sees the same ports (Amaranth gives a module one input
+    port per source, so a slice across two fields would differ from one inside a field);
+    otherwise as equal as possible.  Row blocks hold :data:`FF_SLICE_WORDS` words each
+    (the last the rest); the block a read addressed is remembered and its data selected.
+    On an FPGA (``ram_style`` given) the memory is not cut, so that Yosys sees it whole.
+    """
+    if ram_style is None and depth > FF_SLICE_WORDS:
+        rows = -(-depth // FF_SLICE_WORDS)
+        shift = (FF_SLICE_WORDS - 1).bit_length()
+        datas = []
+        for r in range(rows):
+            words = min(FF_SLICE_WORDS, depth - r * FF_SLICE_WORDS)
+            datas.append(build_ff(
+                m, f"{name}_r{r}_", width, words, transparent, wr_addr[:shift], wr_data,
+                wr_en & (wr_addr[shift:] == r), rd_addr[:shift], rd_en))
+        row_q = Signal(range(rows), name=f"{name}_row_q")
+        with m.If(rd_en):
+            m.d.sync += row_q.eq(rd_addr[shift:])
+        out = Signal(width, name=f"{name}_data")
+        m.d.comb += out.eq(datas[0])
+        for r in range(1, rows):
+            with m.If(row_q == r):
+                m.d.comb += out.eq(datas[r])
+        return out
+    n = 1
+    if ram_style is None:
+        while width % (2 * n) == 0 and width // n > FF_SLICE_BITS:
+            n *= 2
+        if width // n > FF_SLICE_BITS:
+            n = -(-width // FF_SLICE_BITS)
+    step = -(-width // n)
+    parts = []
+    for i, lo in enumerate(range(0, width, step)):
+        hi = min(width, lo + step)
+        s = _FFSlice(hi - lo, depth, transparent, ram_style)
+        m.submodules[f"{name}{i}" if n > 1 else name.rstrip("_")] = s
+        m.d.comb += [s.wr_addr.eq(wr_addr), s.wr_data.eq(wr_data[lo:hi]), s.wr_en.eq(wr_en),
+                     s.rd_addr.eq(rd_addr), s.rd_en.eq(rd_en)]
+        parts.append(s.rd_data)
+    return Cat(*parts)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How one memory of ``depth`` × ``width`` is built.
+
+    With a ``macro``: ``rows`` × ``cols`` macros hold words ``[0, macro_words)`` and bits
+    ``[0, macro_bits)`` (the last row or column may be partly used); flip-flops hold the
+    bits beside them (``ff_col_bits`` wide, ``macro_words`` deep) and the words below them
+    (``ff_row_words`` deep, full width).  Without one, the memory is flip-flops.
+    ``area_um2`` is the estimate the choice was made on (``None`` without a library).
+    """
+
+    width: int
+    depth: int
+    macro: Macro | None = None
+    rows: int = 0
+    cols: int = 0
+    area_um2: float | None = None
+    #: FPGA only: Yosys's ``ram_style`` for the flip-flop memories (``logic``: flip-flops,
+    #: ``block``: block RAM, ``None``: Yosys chooses)
+    ram_style: str | None = None
+
+    @property
+    def macro_words(self) -> int:
+        return min(self.depth, self.rows * self.macro.words) if self.macro else 0
+
+    @property
+    def macro_bits(self) -> int:
+        return min(self.width, self.cols * self.macro.bits) if self.macro else 0
+
+    @property
+    def ff_col_bits(self) -> int:
+        return self.width - self.macro_bits if self.macro else 0
+
+    @property
+    def ff_row_words(self) -> int:
+        return self.depth - self.macro_words if self.macro else self.depth
+
+    @property
+    def macros(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def ff_bits(self) -> int:
+        """Flip-flop storage bits (not counting the hold and forwarding registers)."""
+        return self.macro_words * self.ff_col_bits + self.ff_row_words * self.width
+
+    def describe(self) -> str:
+        if self.ram_style is not None:
+            return f"fpga {self.ram_style} {self.depth}x{self.width}"
+        if self.macro is None:
+            return f"ff {self.depth}x{self.width}"
+        text = f"sram {self.rows}x{self.cols} {self.macro.name}"
+        extra = []
+        if self.ff_col_bits:
+            extra.append(f"{self.macro_words}x{self.ff_col_bits}")
+        if self.ff_row_words:
+            extra.append(f"{self.ff_row_words}x{self.width}")
+        return text + (f" + ff {' + '.join(extra)}" if extra else "")
+
+
+def _estimate(width: int, depth: int, macro: Macro | None, rows: int, cols: int,
+              library: MacroLibrary) -> MemoryPlan:
+    plan = MemoryPlan(width, depth, macro, rows, cols)
+    ff = library.ff_bit_area_um2
+    area = plan.ff_bits * ff
+    if macro is not None:
+        # macros, and the glue around them: a hold register, a forwarding register and an
+        # output multiplexer per bit of the macro columns, counted as two flip-flop bits
+        area += plan.macros * macro.area_um2 + 2 * plan.macro_bits * ff
+    return MemoryPlan(width, depth, macro, rows, cols, area)
+
+
+def plan_memory(width: int, depth: int, kind: str, library: MacroLibrary | None
+                ) -> MemoryPlan:
+    """The plan of a ``depth`` × ``width`` memory under binding ``kind`` (one of
+    :data:`MEMORY_KINDS` or a macro of ``library``).
+
+    ``sram`` takes, of every macro and every way of tiling it (whole rows and columns
+    only, the rest in flip-flops, or a partly used last row or column), the one with the
+    smallest estimated area; ``auto`` also considers flip-flops alone; a macro name
+    restricts ``sram`` to that macro.  Without a library every kind gives flip-flops.
+    """
+    if library is None or kind == "ff":
+        if library is None:
+            return MemoryPlan(width, depth)
+        return _estimate(width, depth, None, 0, 0, library)
+    macros = library.macros if kind in ("sram", "auto") else (library.macro(kind),)
+    candidates = [_estimate(width, depth, None, 0, 0, library)] if kind == "auto" else []
+    for macro in macros:
+        for rows in sorted({depth // macro.words, math.ceil(depth / macro.words)} - {0}):
+            for cols in sorted({width // macro.bits, math.ceil(width / macro.bits)} - {0}):
+                candidates.append(_estimate(width, depth, macro, rows, cols, library))
+    return min(candidates, key=lambda p: (p.area_um2, p.macros))
+
+
+@dataclass(frozen=True)
+class MemoryBinding:
+    """How a design's buffers are built: ``kind`` (see :data:`MEMORY_KINDS`, or a macro
+    name), the macro ``library`` (``None``: flip-flops), and a ``note`` saying how the
+    binding was resolved (for example why it fell back to flip-flops)."""
+
+    kind: str = "ff"
+    library: MacroLibrary | None = None
+    note: str = "memory=ff"
+    #: for an FPGA: every buffer is an Amaranth memory with this Yosys ``ram_style``
+    #: (``logic``, ``block``; ``""``: Yosys chooses), and ``library`` is not used
+    fpga_ram_style: str | None = None
+
+    def plan(self, width: int, depth: int) -> MemoryPlan:
+        if self.fpga_ram_style is not None:
+            return MemoryPlan(width, depth, ram_style=self.fpga_ram_style or None)
+        return plan_memory(width, depth, self.kind, self.library)
+
+
+#: Flip-flops, with no macro library.
+FF_BINDING = MemoryBinding()
+
+
+class MemoryPlatform:
+    """The object a design is elaborated with so that its buffers find their binding."""
+
+    def __init__(self, binding: MemoryBinding) -> None:
+        if not isinstance(binding, MemoryBinding):
+            raise TypeError(f"Memory binding must be a MemoryBinding, not {binding!r}")
+        self.memory_binding = binding
+
+
+def binding_of(platform) -> MemoryBinding:
+    """The binding a platform carries (flip-flops if none)."""
+    binding = getattr(platform, "memory_binding", None)
+    return binding if isinstance(binding, MemoryBinding) else FF_BINDING
+
+
+def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> None:
+    """Build the memory of ``plan`` (with a macro) into ``m``, driving ``ports["rd_data"]``
+    from the Buffer ports ``wr_addr``, ``wr_data``, ``wr_en``, ``rd_addr``, ``rd_en``.
+
+    Read data of the macros is taken combinationally in the cycle after the address (it
+    is valid from the falling edge) and copied into a hold register at the next rising
+    edge, so that it holds while ``rd_en`` is low.  A read of a word whose write reaches
+    the macros at the same falling edge (unknown in the macro) is answered from a
+    forwarding register: with ``transparent`` the write of the same cycle (new data);
+    without, writes reach the macros one cycle late, so a read sees the old word, and a
+    read of the word written in the previous cycle takes it from the delayed write.
+    """
+    macro = plan.macro
+    width = plan.width
+    wr_addr, wr_data, wr_en = ports["wr_addr"], ports["wr_data"], ports["wr_en"]
+    rd_addr, rd_en, rd_data = ports["rd_addr"], ports["rd_en"], ports["rd_data"]
+    abits = macro.addr_bits
+    mwords, mbits = plan.macro_words, plan.macro_bits
+
+    # The write that reaches the macros in this cycle.
+    if transparent:
+        w_addr, w_data, w_en = wr_addr, wr_data, wr_en
+    else:
+        w_addr = Signal.like(wr_addr, name="pend_addr")
+        w_data = Signal.like(wr_data, name="pend_data")
+        w_en = Signal(name="pend_en")
+        m.d.sync += [w_addr.eq(wr_addr), w_data.eq(wr_data), w_en.eq(wr_en)]
+
+    w_in = Signal(name="w_in_macros")
+    r_in = Signal(name="r_in_macros")
+    m.d.comb += [w_in.eq(w_en & (w_addr < mwords)), r_in.eq(rd_addr < mwords)]
+
+    # The macros: row i holds words [i·words, (i+1)·words), column j bits [j·bits, ...).
+    row_data = []
+    for i in range(plan.rows):
+        douts = []
+        for j in range(plan.cols):
+            lo, hi = j * macro.bits, min((j + 1) * macro.bits, mbits)
+            din = Signal(macro.bits, name=f"din_{i}_{j}")
+            dout = Signal(macro.bits, name=f"dout_{i}_{j}")
+            unused = Signal(macro.bits, name=f"dout0_{i}_{j}")
+            m.d.comb += din.eq(w_data[lo:hi])
+            wsel = w_in & (w_addr[abits:] == i) if plan.rows > 1 else w_in
+            rsel = rd_en & r_in & (rd_addr[abits:] == i) if plan.rows > 1 else rd_en & r_in
+            pins = {
+                f"i_{macro.pin('rw_clk')}": ClockSignal("sync"),
+                f"i_{macro.pin('rw_csb')}": ~wsel,
+                f"i_{macro.pin('rw_web')}": Const(0, 1),
+                f"i_{macro.pin('rw_wmask')}": Const((1 << macro.mask_width) - 1,
+                                                   macro.mask_width),
+                f"i_{macro.pin('rw_addr')}": w_addr[:abits],
+                f"i_{macro.pin('rw_din')}": din,
+                f"o_{macro.pin('rw_dout')}": unused,
+                f"i_{macro.pin('r_clk')}": ClockSignal("sync"),
+                f"i_{macro.pin('r_csb')}": ~rsel,
+                f"i_{macro.pin('r_addr')}": rd_addr[:abits],
+                f"o_{macro.pin('r_dout')}": dout,
+            }
+            m.submodules[f"sram_{i}_{j}"] = Instance(macro.name, **pins)
+            douts.append(dout[:hi - lo])
+        row_data.append(Cat(*douts))
+
+    # Which macro row the last read addressed, and whether its data is still on dout
+    # (a read was issued at the last edge and was not forwarded).
+    macro_word = Signal(mbits, name="macro_word")
+    if plan.rows > 1:
+        row_q = Signal(range(plan.rows), name="row_q")
+        with m.If(rd_en):
+            m.d.sync += row_q.eq(rd_addr[abits:])
+        m.d.comb += macro_word.eq(row_data[0])
+        for i in range(1, plan.rows):
+            with m.If(row_q == i):
+                m.d.comb += macro_word.eq(row_data[i])
+    else:
+        m.d.comb += macro_word.eq(row_data[0])
+    hold = Signal(mbits, name="hold")
+    live = Signal(name="live")  # 1: the macro output is this cycle's read data
+    collide = Signal(name="collide")
+    m.d.comb += collide.eq(rd_en & w_en & (rd_addr == w_addr))
+    with m.If(rd_en):
+        m.d.sync += live.eq(~collide)
+        with m.If(collide):
+            m.d.sync += hold.eq(w_data[:mbits])
+    with m.Elif(live):
+        m.d.sync += [hold.eq(macro_word), live.eq(0)]
+    macro_part = Signal(mbits, name="macro_part")
+    m.d.comb += macro_part.eq(Mux(live, macro_word, hold))
+
+    # Flip-flops beside and below the macros (Amaranth memories: they hold by themselves).
+    word = Signal(width, name="word")
+    if plan.ff_col_bits:
+        cols = build_ff(m, "ff_cols", plan.ff_col_bits, mwords, transparent, wr_addr,
+                        wr_data[mbits:], wr_en & (wr_addr < mwords), rd_addr, rd_en)
+        m.d.comb += word.eq(Cat(macro_part, cols))
+    else:
+        m.d.comb += word.eq(macro_part)
+    if plan.ff_row_words:
+        rows = build_ff(m, "ff_rows", width, plan.ff_row_words, transparent,
+                        wr_addr - mwords, wr_data, wr_en & (wr_addr >= mwords),
+                        rd_addr - mwords, rd_en)
+        in_rows_q = Signal(name="in_ff_rows_q")
+        with m.If(rd_en):
+            m.d.sync += in_rows_q.eq(~r_in)
+        m.d.comb += rd_data.eq(Mux(in_rows_q, rows, word))
+    else:
+        m.d.comb += rd_data.eq(word)
+
+
+def resolve_binding(kind: str, macros: str | None,
+                    stdcell: tuple[str, float | None, float | None] | None = None
+                    ) -> MemoryBinding:
+    """The binding of a design whose configuration says ``memory=kind`` and ``macros``,
+    built for the standard-cell library ``stdcell`` (its liberty library name, nominal
+    voltage and temperature; ``None`` when no library is chosen, as in simulation).
+
+    ``macros`` names the macro library (shipped, or a ``library.toml`` path); unset, the
+    shipped library that goes with ``stdcell`` is used, and without one (no ``stdcell``,
+    or one with no macro library, such as OSU 0.18 um) every buffer is flip-flops and
+    the binding's note says so.
+
+    Raises
+    ------
+    UserError
+        A bad macro library, a ``kind`` that names no macro of it, or a ``stdcell`` of
+        another technology, voltage or temperature than the named macro library.
+    """
+    from ..errors import UserError
+    from ..flows.macros import find_macro_library, load_macro_library
+
+    def check_kind(lib: MacroLibrary) -> None:
+        if kind not in MEMORY_KINDS and kind not in lib.macro_names:
+            raise UserError(f"memory must be one of {', '.join(MEMORY_KINDS)} or a macro of "
+                            f"{lib.name} ({', '.join(lib.macro_names)}), not {kind!r}")
+
+    if macros is not None:
+        lib = load_macro_library(macros)
+        check_kind(lib)
+        if stdcell is not None:
+            why = lib.mismatch(*stdcell)
+            if why is not None:
+                raise UserError(f"macro library {lib.name!r} ({lib.describe()}) does not go "
+                                f"with liberty {stdcell[0]!r}, which {why}")
+        return MemoryBinding(kind, lib, f"memory={kind}, macro library {lib.name}")
+    if kind == "ff":
+        return FF_BINDING
+    if stdcell is None:
+        return MemoryBinding("ff", None, f"memory={kind} without a macro library (macros "
+                                         "unset): flip-flops")
+    lib = find_macro_library(*stdcell)
+    if lib is None:
+        return MemoryBinding("ff", None, f"memory={kind}, but liberty {stdcell[0]!r} has no "
+                                         "macro library: flip-flops")
+    check_kind(lib)
+    return MemoryBinding(kind, lib, f"memory={kind}, macro library {lib.name} (goes with "
+                                    f"liberty {stdcell[0]!r})")
+
+
+def fpga_binding(kind: str) -> MemoryBinding:
+    """The binding of a design whose configuration says ``memory=kind`` on an FPGA:
+    ``sram`` (or a macro name) puts every buffer in block RAM; ``ff`` and ``auto`` leave
+    the buffers to Yosys, which infers block RAM, distributed RAM or flip-flops by size
+    (an FPGA's flip-flops are no cheaper than its RAM blocks, so ``ff`` does not force
+    them)."""
+    style = "" if kind in ("ff", "auto") else "block"
+    what = {"block": "block RAM", "": "block RAM, distributed RAM or flip-flops as Yosys "
+                                      "infers"}[style]
+    return MemoryBinding(kind, None, f"memory={kind} on an FPGA: buffers in {what}", style)
+
+
+def buffer_plans(component, binding: MemoryBinding) -> list[tuple[str, int, int, MemoryPlan]]:
+    """(instance path, width, depth, plan) of every Buffer in ``component`` elaborated
+    with ``binding``, in elaboration order."""
+    from amaranth.hdl import Fragment
+
+    recorded: dict[int, tuple[int, int, MemoryPlan]] = {}
+    platform = MemoryPlatform(binding)
+    platform.record_buffer = lambda buf, plan: recorded.__setitem__(
+        id(buf), (buf.width, buf.depth, plan))
+    top = Fragment.get(component, platform)
+    found: list[tuple[str, int, int, MemoryPlan]] = []
+
+    def walk(fragment, path: str) -> None:
+        for origin in getattr(fragment, "origins", None) or ():
+            if id(origin) in recorded:
+                found.append((path, *recorded[id(origin)]))
+                return
+        for sub, name, _ in fragment.subfragments:
+            walk(sub, f"{path}.{name}" if path else str(name))
+
+    walk(top, "")
+    return found

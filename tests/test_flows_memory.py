@@ -1,0 +1,258 @@
+"""Synthesis with memories: hierarchical against flat synthesis, SRAM macros as black boxes
+on sky130 (area from their liberty, timed by OpenSTA), the flip-flop fallback on OSU
+0.18 um, block RAM on ECP5, and bad macro libraries and bindings on the command line."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from amaranth.back import verilog
+
+from rcm_gen.flows import asic
+from rcm_gen.flows.hier import dedupe, output_fanouts, shared_verilog, split_modules
+from rcm_gen.flows.macros import load_macro_library
+from rcm_gen.flows.synth import synthesize
+from rcm_gen.gateware.buffers import Buffer
+from rcm_gen.gateware.memory import MemoryBinding
+from rcm_gen.generate import to_verilog
+from rcm_gen.presets import apply_overrides, preset
+
+SKY130 = Path(__file__).resolve().parent / "data" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+# a tile small enough to synthesize in seconds, with every kind of module
+TINY = ["p=2", "tm=2", "tn=1", "tr=2", "tc=2", "k_max=3", "s_max=1", "mac.width=8"]
+
+
+def _tiny(*sets):
+    return apply_overrides(preset("rcm-small"), [*TINY, *sets])
+
+
+def test_identical_modules_share_one_key():
+    text = to_verilog(preset("rcm-small"))
+    modules = split_modules(text)
+    key_of, text_of = dedupe(modules)
+    assert key_of["rcm_tile.mac0"] == key_of["rcm_tile.mac1"]
+    assert key_of["rcm_tile.mac0.multiplier"] == key_of["rcm_tile.mac1.multiplier"]
+    # the output buffer's word (two 39-bit accumulators) is cut into two equal slices,
+    # the activation buffer's 288 words into four equal blocks of 64 and one of 32
+    assert key_of["rcm_tile.out_buf.mem0"] == key_of["rcm_tile.out_buf.mem1"]
+    rows = {key_of[f"rcm_tile.act_buf.mem_r{r}"] for r in range(5)}
+    assert len(rows) == 2 and key_of["rcm_tile.act_buf.mem_r4"] in rows
+    duplicates = 2 + 1 + 3 + 1  # MAC and multiplier, output slice, activation and
+    assert len(set(key_of.values())) == len(modules) - duplicates  # weight blocks
+    assert key_of["rcm_tile.act_buf"] != key_of["rcm_tile.weight_buf"]
+    # the fixed MAC is another module
+    fixed = dedupe(split_modules(to_verilog(preset("rcm-small-fixed"))))[0]
+    assert fixed["rcm_tile.mac0"] != key_of["rcm_tile.mac0"]
+
+
+def test_shared_macs_and_fanouts():
+    """Every MAC is one module generated once; the activations and the controller's
+    outputs reach every MAC, the weights one MAC each."""
+    from rcm_gen.generate import build_component, platform_for
+
+    cfg = apply_overrides(preset("rcm-small"), ["tm=8", "p=8"])
+    text = shared_verilog(build_component(cfg), "rcm_tile", platform_for(cfg))
+    modules = split_modules(text)
+    assert sorted(n for n in modules if "mac" in n) == ["rcm_tile.mac0",
+                                                        "rcm_tile.mac0.multiplier"]
+    assert len(re.findall(r"^  \\rcm_tile\.mac0  mac\d+ \(", text, re.M)) == 8
+    fanouts = output_fanouts(modules)
+    assert fanouts["rcm_tile.act_buf"] == 8 and fanouts["rcm_tile.controller"] == 8
+    assert fanouts["rcm_tile.weight_buf"] == 1 and fanouts["rcm_tile.mac0"] == 1
+
+
+@pytest.mark.synth
+def test_hierarchical_against_flat(tmp_path):
+    cfg = _tiny()
+    hier = synthesize(cfg, out_dir=tmp_path / "hier", clock_ns=10.0)
+    flat = synthesize(cfg, out_dir=tmp_path / "flat", clock_ns=10.0, hierarchy="flat")
+    assert hier["hierarchy"] == "hier" and flat["hierarchy"] == "flat"
+    assert flat["area_by_group"] is None and flat["mac_array_area_um2"] is None
+    assert sum(hier["area_by_group"].values()) == pytest.approx(hier["area_um2"])
+    # logic is everything but memory; the MAC array is part of it
+    assert hier["logic_area_um2"] + hier["memory"]["area_um2"] == pytest.approx(
+        hier["area_um2"])
+    assert 0 < hier["mac_array_area_um2"] < hier["logic_area_um2"]
+    mods = hier["modules"]
+    assert mods["distinct"] < mods["instances"]
+    # flattening optimizes across module boundaries: never much larger, and the
+    # hierarchical result is close
+    assert hier["area_um2"] == pytest.approx(flat["area_um2"], rel=0.15)
+    assert hier["critical_path_ns"] == pytest.approx(flat["critical_path_ns"], rel=0.3)
+    # a second run takes every module from the cache, with the same result
+    again = synthesize(cfg, out_dir=tmp_path / "again", clock_ns=10.0)
+    assert again["modules"]["synthesized"] == 0
+    assert again["area_um2"] == hier["area_um2"]
+    assert again["critical_path_ns"] == hier["critical_path_ns"]
+
+
+@pytest.mark.synth
+def test_sram_macros_on_sky130(tmp_path):
+    cfg = _tiny("memory=sram", "macros=sky130_sram")
+    r = synthesize(cfg, out_dir=tmp_path, liberty=str(SKY130), clock_ns=10.0)
+    lib = load_macro_library("sky130_sram")
+    mem = r["memory"]
+    assert mem["binding"] == "sram" and mem["macro_library"] == "sky130_sram"
+    assert mem["macros"], mem
+    for name, used in mem["macros"].items():
+        assert used["area_um2"] == pytest.approx(used["count"] * lib.macro(name).area_um2)
+    netlist = Path(r["netlist"]).read_text()
+    instances = sum(len(re.findall(rf"^\s*{n}\s", netlist, re.M)) for n in mem["macros"])
+    assert instances == sum(u["count"] for u in mem["macros"].values())
+    assert mem["macro_area_um2"] == pytest.approx(sum(u["area_um2"] for u in mem["macros"]
+                                                      .values()))
+    assert mem["area_um2"] == pytest.approx(r["area_by_group"]["buffers"])
+    assert 0 < mem["ff_area_um2"] < mem["area_um2"]
+    assert r["area_um2"] == pytest.approx(r["logic_area_um2"] + mem["area_um2"])
+    # OpenSTA reads the macros' liberties and times paths out of them
+    tcl = Path(r["sta_log"]).with_name("sta.tcl").read_text()
+    for name in mem["macros"]:
+        assert str(lib.macro(name).liberty) in tcl
+    assert r["macro_paths"]["from_macros"]["startpoint"].startswith(tuple(
+        f"{p}" for p in ("act_buf", "weight_buf", "out_buf")))
+    assert r["macro_paths"]["from_macros"]["arrival_ns"] > 0
+
+
+@pytest.mark.synth
+def test_flip_flop_fallback_on_osu018(tmp_path):
+    cfg = _tiny("memory=sram")
+    r = synthesize(cfg, out_dir=tmp_path, clock_ns=10.0)
+    assert r["memory"]["note"] == ("memory=sram, but liberty 'osu018_stdcells' has no macro "
+                                   "library: flip-flops")
+    assert r["memory"]["macros"] == {} and r["memory"]["macro_area_um2"] == 0
+    assert r["memory"]["ff_area_um2"] == pytest.approx(r["area_by_group"]["buffers"])
+
+
+@pytest.mark.synth
+def test_flip_flop_bit_area_of_the_macro_library(tmp_path):
+    """The figure ``auto`` weighs macros against is that of a synthesized buffer."""
+    lib = load_macro_library("sky130_sram")
+    cons = asic.asic_constraints({"liberty": str(SKY130)})
+    liberty, settings = asic._resolve_liberty(cons)
+    cells = asic.library_cells(liberty, settings)
+    text = verilog.convert(Buffer(16, 64, binding=MemoryBinding()), name="buf",
+                           emit_src=False)
+    total = asic._hier("buf", text, liberty, cons, cells,
+                       "set_driving_cell sky130_fd_sc_hd__buf_1\nset_load 0.01\n", (), (),
+                       tmp_path)[0]
+    assert total / (16 * 64) == pytest.approx(lib.ff_bit_area_um2, rel=0.02)
+
+
+@pytest.mark.synth
+def test_block_ram_on_ecp5(tmp_path):
+    """SRAM buffers are block RAM on an FPGA; flip-flop ones are left to Yosys (which puts
+    these small ones in distributed RAM)."""
+    ff = synthesize(_tiny("memory=ff"), "ecp5", out_dir=tmp_path / "ff")
+    sram = synthesize(_tiny("memory=sram", "macros=sky130_sram"), "ecp5",
+                      out_dir=tmp_path / "sram")
+    assert sram["brams"] >= 3 and sram["brams"] > ff["brams"]
+    assert sram["memory"]["note"] == "memory=sram on an FPGA: buffers in block RAM"
+    assert ff["memory"]["note"] == ("memory=ff on an FPGA: buffers in block RAM, distributed "
+                                    "RAM or flip-flops as Yosys infers")
+    assert "sky130" not in Path(sram["synth_log"]).with_name("rcm_tile.v").read_text()
+
+
+def _one_line_error(r, pattern):
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"rcm-gen: error: {pattern}", lines[0]), r.stderr
+
+
+def _bad_library(tmp_path: Path) -> Path:
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    src = load_macro_library("sky130_sram").source.parent
+    for f in src.iterdir():
+        text = f.read_text()
+        if f.name.startswith("sky130_sram_2kbyte") and f.suffix == ".lib":
+            text = text.replace("area : 284538.474;", "")
+        (folder / f.name).write_text(text)
+    return folder / "library.toml"
+
+
+_FF_CORNER = """library (sky130_fd_sc_hd__ff_100C_1v95) {
+  nom_voltage : 1.95;
+  nom_temperature : 100.0;
+  cell (sky130_fd_sc_hd__buf_1) { area : 3.75; pin (A) { direction : input; }
+    pin (X) { direction : output; function : "A"; } }
+}
+"""
+
+
+def test_bad_memory_input_on_the_command_line(cli, tmp_path):
+    out = tmp_path / "runs"
+    ff_corner = tmp_path / "sky130_fd_sc_hd__ff_100C_1v95.lib"
+    ff_corner.write_text(_FF_CORNER)
+    bad = _bad_library(tmp_path)
+    cases = [
+        (["--set", "macros=sky130_sram", "--set", "memory=sram"],
+         r"macro library 'sky130_sram' \(sky130, tt, 1.8 V, 25 C\) does not go with liberty "
+         r"'osu018_stdcells', which is not a sky130 library \(sky130_fd_sc_\*\)"),
+        (["--set", "macros=sky130_sram", "--set", "memory=auto", "--liberty", str(ff_corner)],
+         r"macro library 'sky130_sram' \(sky130, tt, 1.8 V, 25 C\) does not go with liberty "
+         r"'sky130_fd_sc_hd__ff_100C_1v95', which is at 1.95 V, 100 C"),
+        (["--set", "macros=sky130_sram", "--set", "memory=sky130_sram_8kbyte"],
+         r"--set memory=sky130_sram_8kbyte: Tile memory must be one of ff, sram, auto or a "
+         r"macro of sky130_sram \(.*\), not 'sky130_sram_8kbyte'"),
+        (["--set", f"macros={bad}", "--set", "memory=sram", "--liberty", str(SKY130)],
+         r"macro library 'sky130_sram', macro 'sky130_sram_2kbyte_1rw1r_32x512_8': cell "
+         r"'sky130_sram_2kbyte_1rw1r_32x512_8' in liberty '[^']+' has no area"),
+        (["--hierarchy", "deep"], r"--hierarchy must be one of hier, flat, not 'deep'"),
+        (["--target", "ecp5", "--hierarchy", "flat"],
+         r"--hierarchy applies to --target asic, not 'ecp5'"),
+    ]
+    for args, pattern in cases:
+        _one_line_error(cli("synth", "rcm-small", *args, "--out", str(out)), pattern)
+        assert not out.exists()
+
+
+def test_config_shows_the_binding(cli):
+    r = cli("config", "rcm-default", "--set", "memory=auto", "--liberty", str(SKY130))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["memory"] == "auto"
+    lines = r.stderr.splitlines()
+    assert lines[0] == ("memory: memory=auto, macro library sky130_sram (goes with liberty "
+                        "'sky130_fd_sc_hd__tt_025C_1v80')")
+    rows = {ln.split()[0]: ln for ln in lines[2:]}
+    assert set(rows) == {"act_buf", "weight_buf", "out_buf"}
+    assert "sram" in rows["weight_buf"]
+    r = cli("config", "rcm-default", "--set", "memory=auto")
+    assert r.stderr.splitlines()[0] == ("memory: memory=auto without a macro library (macros "
+                                        "unset): flip-flops")
+
+
+def _netlists(sinks: int) -> dict[str, str]:
+    child = ("module M_child(a, y);\n  input [1:0] a;\n  wire [1:0] a;\n  output y;\n"
+             "  wire y;\n  AND2X2 _0_ (.A(a[0]), .B(a[1]), .Y(y));\nendmodule\n")
+    insts = "".join(f"  M_child c{i} (\n    .a({{ \\x$1[1] , d }}),\n    .y(y[{i}])\n  );\n"
+                    for i in range(sinks))
+    top = (f"module M_top(d, y);\n  input d;\n  wire d;\n  output [{sinks - 1}:0] y;\n"
+           f"  wire [{sinks - 1}:0] y;\n  wire \\x$1[1] ;\n"
+           f"  INVX1 _1_ (.A(d), .Y(\\x$1[1] ));\n{insts}endmodule\n")
+    return {"M_child": child, "M_top": top}
+
+
+def test_fanout_buffer_trees(tmp_path):
+    """A net that drives more than eight submodule inputs drives them through buffers,
+    at most eight each, in a tree; the netlist still links."""
+    from rcm_gen.flows.hier import buffer_fanouts
+    from rcm_gen.flows.yosys import run_yosys
+
+    out, added = buffer_fanouts(_netlists(8), ("BUFX4", "A", "Y"))
+    assert added == {"M_child": 0, "M_top": 0}
+    out, added = buffer_fanouts(_netlists(100), ("BUFX4", "A", "Y"))
+    # two nets of 100 sinks: 13 leaf buffers each, under 2 buffers each
+    assert added == {"M_child": 0, "M_top": 2 * (13 + 2)}
+    top = out["M_top"]
+    leaves = re.findall(r"\.a\(\{ (\S+) , (\S+) \}\)", top)
+    assert len(leaves) == 100
+    for column in zip(*leaves, strict=True):
+        counts = {n: column.count(n) for n in set(column)}
+        assert len(counts) == 13 and max(counts.values()) <= 8
+    drivers = re.findall(r"BUFX4 \S+ \(\.A\((\S+ ?)\), \.Y\((\S+)\)\);", top)
+    assert sum(1 for src, _ in drivers if src.strip() in ("d", "\\x$1[1]")) == 4
+    (tmp_path / "n.v").write_text(out["M_child"] + top)
+    run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
+               "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
