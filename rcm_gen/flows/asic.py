@@ -32,6 +32,7 @@ __all__ = [
     "CONSTRAINT_KEYS",
     "asic_constraints",
     "constraints_file",
+    "design_top",
     "group_of",
     "instance_counts",
     "library_cells",
@@ -44,10 +45,11 @@ __all__ = [
 #: Area groups of a report, in print order.
 AREA_GROUPS = ("multipliers", "accumulators", "buffers", "control")
 
-_NUMBERS = ("clock_ns", "input_delay_ns", "output_delay_ns", "output_load")
+_NUMBERS = ("clock_ns", "input_delay_ns", "output_delay_ns", "output_load",
+            "input_transition_ns", "wire_cap_per_fanout")
 _CELLS = ("driving_cell", "tie_cell", "buffer_cell")
 #: Keys of ``rcm_gen/flows/data/asic.toml`` that a run can override.
-CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS, "dont_use")
+CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS, "dont_use", "wire_load")
 
 
 #: Constraint files shipped with the package (``rcm_gen/flows/data/``), in the order
@@ -107,7 +109,7 @@ def asic_constraints(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in _NUMBERS[1:]:
         if out[key] < 0:
             raise UserError(f"ASIC constraint {key} must not be negative, not {out[key]!r}")
-    for key in ("liberty", *_CELLS):
+    for key in ("liberty", "wire_load", *_CELLS):
         if out[key] is not None and not isinstance(out[key], str):
             raise UserError(f"ASIC constraint {key} must be a string, not {out[key]!r}")
     dont_use = out["dont_use"]
@@ -328,11 +330,31 @@ def parse_sta(text: str, log: Path | str) -> dict[str, Any]:
     }
 
 
-def _yosys_script(top: str, vfile: Path, lib: Liberty, clock_ns: float, cells: dict[str, Any],
-                  abc_constr: Path, stat_file: Path, netlist: Path) -> list[str]:
+def design_top(config: Any) -> str:
+    """Top module name of a design point or of a user design."""
+    from .user_design import UserDesign
+
+    return config.top if isinstance(config, UserDesign) else top_name(config)
+
+
+def _design_sources(config: Any, out_dir: Path) -> list[str]:
+    """Yosys commands that read the design: the generated Verilog (written to
+    ``out_dir``) or the user's files (SystemVerilog where Yosys reads it)."""
+    from .user_design import UserDesign
+
+    if isinstance(config, UserDesign):
+        return [f"read_verilog -sv {f}" for f in config.files]
+    vfile = out_dir / f"{top_name(config)}.v"
+    vfile.write_text(to_verilog(config))
+    return [f"read_verilog {vfile.resolve()}"]
+
+
+def _yosys_script(top: str, reads: list[str], lib: Liberty, clock_ns: float,
+                  cells: dict[str, Any], abc_constr: Path, stat_file: Path, netlist: Path
+                  ) -> list[str]:
     avoid = "".join(f" -dont_use {pattern}" for pattern in cells["dont_use"])
     script = [
-        f"read_verilog {vfile.resolve()}",
+        *reads,
         f"synth -top {top} -booth",
         f"dfflibmap{avoid} -liberty {lib.path}",
         f"abc{avoid} -liberty {lib.path} -D {int(round(clock_ns * 1000))} "
@@ -384,9 +406,8 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     sta_exe = require_executable("sta")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = top_name(config)
-    vfile = out_dir / f"{top}.v"
-    vfile.write_text(to_verilog(config))
+    top = design_top(config)
+    reads = _design_sources(config, out_dir)
     netlist = out_dir / "netlist.v"
     stat_file = out_dir / "stat.json"
     driving = cells["driving_cell"]
@@ -396,7 +417,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     abc_constr.write_text((f"set_driving_cell {driving}\n" if driving else "")
                           + f"set_load {cons['output_load']}\n")
     synth_log = out_dir / "synth.log"
-    run_yosys(_yosys_script(top, vfile, lib, float(cons["clock_ns"]), cells, abc_constr,
+    run_yosys(_yosys_script(top, reads, lib, float(cons["clock_ns"]), cells, abc_constr,
                             stat_file, netlist), synth_log)
     try:
         stat_text = stat_file.read_text()
