@@ -425,6 +425,13 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         raise ToolFailed(f"Yosys wrote no area report ({exc.strerror}); log: {synth_log}"
                          ) from None
     total, groups, n_cells = parse_stat(stat_text, top, synth_log)
+    # OpenSTA's Verilog reader rejects `signed` declarations; a gate-level netlist has no
+    # arithmetic, so they carry no meaning there (user designs may declare signed ports)
+    text = netlist.read_text()
+    plain = re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1", text,
+                   flags=re.M)
+    if plain != text:
+        netlist.write_text(plain)
 
     sta_tcl = out_dir / "sta.tcl"
     sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving))
