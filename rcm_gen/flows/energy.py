@@ -181,9 +181,11 @@ class EnergyModel:
         # output-pin internal energy: one row per (output pin, related input) pair
         pair_out, pair_in, pair_rise, pair_fall, pair_owner, pair_group = [], [], [], [], [], []
         owner = 0
+        #: (instance index, output pin) of each owner of output-pin pairs
+        self.owner_pins: list[tuple[int, str]] = []
         leak = np.zeros(g_count)
         self.missing_power: set[str] = set()
-        for inst in netlist.instances:
+        for i_inst, inst in enumerate(netlist.instances):
             cell = lib.cells[inst.cell]
             g = gidx[group(inst.module)]
             if cell.leakage_nw is not None:
@@ -207,6 +209,7 @@ class EnergyModel:
                     pair_fall.append(f_e)
                     pair_owner.append(owner)
                     pair_group.append(g)
+                self.owner_pins.append((i_inst, pin_name))
                 owner += 1
         self.pair_out = np.array(pair_out, dtype=int)
         self.pair_in = np.array(pair_in, dtype=int)
