@@ -319,7 +319,7 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
             },
             "toggles_per_cycle": float((r + f).sum() / n_cycles),
         })
-    versions = tool_versions("rcm_gen", "yosys", simulator if simulator == "icarus"
+    versions = tool_versions("rcm_gen", "yosys", "iverilog" if simulator == "icarus"
                              else "verilator")
     versions.update({"liberty-parser": python_package_version("liberty-parser"),
                      "pywellen": python_package_version("pywellen")})

@@ -73,7 +73,7 @@ def _yosys_check(files: list[Path], top: str) -> str | None:
     if proc.returncode == 0:
         return None
     text = proc.stdout + proc.stderr
-    errors = [ln.strip() for ln in text.splitlines() if ln.startswith("ERROR:")]
+    errors = [ln.strip() for ln in text.splitlines() if "ERROR:" in ln]
     return errors[0] if errors else f"exit status {proc.returncode}"
 
 
