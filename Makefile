@@ -3,7 +3,7 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 clean
+.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-power clean
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,10 @@ bench-sim: setup
 
 bench-resnet18: setup
 	$(PY) benchmarks/resnet18_table.py rcm-default
+
+# Gate-level power of mac16 in its six modes, 10,000 cycles each (goal: 60 s, warm cache).
+bench-power: setup
+	$(PY) benchmarks/power_mac.py --preset mac16 --cycles 10000
 
 clean:
 	rm -rf out build .pytest_cache

@@ -273,18 +273,35 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
     cons = asic_constraints({**cons_in, **({"liberty": liberty} if liberty else {})})
     period = float(cons["clock_ns"])
 
+    timing: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(what: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timing[what] = timing.get(what, 0.0) + now - mark
+        mark = now
+
+    lap("stimulus")
     report = _synthesized(design, liberty, clock_ns, constraints, on_synth)
     lib, cons = _library(report, liberty, {**(constraints or {}), **cons_in})
+    lap("synthesis_and_liberty")
     work = Path(report["netlist"]).parent / "power"
     top = design_top(design)
     netlist = read_netlist(report["netlist"], lib, top, work)
     ports.check(netlist.ports, "--ports" if isinstance(design, UserDesign) else "design")
+    lap("netlist")
     model = EnergyModel(netlist, lib, ports.clock, _energy_constraints(cons),
                         top_module=top)
+    lap("energy_model")
     sim = GateSim(netlist, lib, ports.clock, simulator)
+    sim.build()
+    lap("simulator_build")
     inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, accumulate,
                                                     sim.inputs)
+    lap("schedule")
     run = sim.run(inputs, windows, tag=f"power-{Path(str(stimulus)).stem}")
+    lap("simulation")
     acc_bits = len(netlist.ports[ports.acc][1])
     got = run.outputs[ports.acc]
     lat = ports.latency
@@ -300,6 +317,7 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
                 f"{want:#x} ({simulator}); log: {run.log}")
         checked += 1
     model.check_power_data(run.rises, run.falls)
+    lap("check")
     mode_reports = []
     for m, (start, stop), r, f in zip(modes, windows, run.rises, run.falls, strict=True):
         e = model.window(r, f, stop - start, period)
@@ -319,6 +337,7 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
             },
             "toggles_per_cycle": float((r + f).sum() / n_cycles),
         })
+    lap("energy")
     versions = tool_versions("rcm_gen", "yosys", "iverilog" if simulator == "icarus"
                              else "verilator")
     versions.update({"liberty-parser": python_package_version("liberty-parser"),
@@ -342,6 +361,7 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         "constraints": {k: cons[k] for k in ("output_load", *POWER_KEYS)},
         "ops_per_mac": OPS_PER_MAC,
         "sim_log": str(run.log),
+        "timing_s": timing,
         "wall_s": time.perf_counter() - started,
     }
 
