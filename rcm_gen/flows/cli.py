@@ -190,12 +190,20 @@ def cmd_power(args: argparse.Namespace) -> int:
         ports = load_port_map(args.ports)
     elif args.ports:
         raise UserError(f"--ports {args.ports!r} applies to --verilog designs")
+    from ..config import MacConfig
+
+    if not isinstance(design, (MacConfig, type(None))) and args.verilog is None:
+        raise UserError(f"power runs on a MAC (a mac preset, a MAC --config or --verilog), "
+                        f"not a {design.kind}")
     others = []
     for name in args.compare or []:
         try:
-            others.append((name, apply_overrides(preset(name), [])))
+            other = apply_overrides(preset(name), [])
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
+        if not isinstance(other, MacConfig):
+            raise UserError(f"--compare {name!r}: power compares MACs, not a {other.kind}")
+        others.append((name, other))
     if args.json:
         _check_json_path(args.json)
 

@@ -27,7 +27,7 @@ __all__ = ["Cell", "Liberty", "Pin", "PowerArc", "Sequential", "Table", "TimingA
            "load_liberty"]
 
 #: Bumped whenever the cached form changes.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,9 @@ def _numbers(value: Any) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _table(group: Any, templates: dict[str, Any], scale: float) -> Table:
+def _table(group: Any, templates: dict[str, Any], scale: float, units: dict[str, float]
+           ) -> Table:
+    """A table with values times ``scale`` and its axes in ns and pF."""
     template = templates.get(_str(group.args[0])) if group.args else None
     variables, index = [], []
     for k in (1, 2, 3):
@@ -241,8 +243,11 @@ def _table(group: Any, templates: dict[str, Any], scale: float) -> Table:
         axis = _numbers(own) if own is not None else (template or {}).get(f"index_{k}")
         if var is None and axis is None:
             break
-        variables.append(var or "")
-        index.append(tuple(axis or ()))
+        var = var or ""
+        unit = units["time"] if "transition" in var else (
+            units["cap"] if "capacitance" in var else 1.0)
+        variables.append(var)
+        index.append(tuple(x * unit for x in (axis or ())))
     values = tuple(v * scale for v in _numbers(group["values"]))
     if len(index) > 2:
         raise ValueError(f"{len(index)}-dimensional table")
@@ -265,8 +270,8 @@ def _templates(lib: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _pin(group: Any, name: str, templates: dict[str, Any], energy: float, cap: float,
-         time: float) -> Pin:
+def _pin(group: Any, name: str, templates: dict[str, Any], units: dict[str, float]) -> Pin:
+    energy, cap, time = units["energy"], units["cap"], units["time"]
     direction = _str(group.get("direction", "")).lower()
     c = group.get("capacitance")
     if c is None and (group.get("rise_capacitance") is not None):
@@ -280,7 +285,7 @@ def _pin(group: Any, name: str, templates: dict[str, Any], energy: float, cap: f
         for kind in ("rise_power", "fall_power", "power"):
             sub = ip.get_groups(kind)
             if sub:
-                tables[kind] = _table(sub[0], templates, energy)
+                tables[kind] = _table(sub[0], templates, energy, units)
         rise = tables.get("rise_power", tables.get("power"))
         fall = tables.get("fall_power", tables.get("power"))
         for r in (_str(rel).split() if rel is not None else [None]):
@@ -298,7 +303,7 @@ def _pin(group: Any, name: str, templates: dict[str, Any], energy: float, cap: f
         for kind in ("rise_transition", "fall_transition"):
             sub = tg.get_groups(kind)
             if sub:
-                tables[kind] = _table(sub[0], templates, time)
+                tables[kind] = _table(sub[0], templates, time, units)
         sense = tg.get("timing_sense")
         for r in _str(rel).split():
             timing.append(TimingArc(r, _str(sense) if sense is not None else None,
@@ -332,8 +337,7 @@ def _cell(group: Any, templates: dict[str, Any], units: dict[str, float]) -> Cel
     for pg in pin_groups:
         for name in pg.args:
             name = _str(name)
-            pins[name] = _pin(pg, name, templates, units["energy"], units["cap"],
-                              units["time"])
+            pins[name] = _pin(pg, name, templates, units)
     inputs = tuple(p.name for p in pins.values() if p.direction == "input")
     outputs = {p.name: p.function or "" for p in pins.values()
                if p.direction in ("output", "inout")}
