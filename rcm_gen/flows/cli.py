@@ -198,7 +198,7 @@ def cmd_power(args: argparse.Namespace) -> int:
     others = []
     for name in args.compare or []:
         try:
-            other = apply_overrides(preset(name), [])
+            other = apply_overrides(preset(name), args.set)  # as synth --compare does
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
         if not isinstance(other, MacConfig):
@@ -298,7 +298,7 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="stimulus seed (default 1)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--compare", action="append", metavar="PRESET",
-                   help="also run PRESET on the same data and print pJ/MAC ratios "
-                        "(repeatable)")
+                   help="also run PRESET (with the same --set) on the same data and print "
+                        "pJ/MAC ratios (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_power)
