@@ -49,20 +49,22 @@ def make_stream(kind: str, bits: int, act_signed: bool, count: int, seed: int = 
     if kind not in STIMULUS_KINDS:
         raise UserError(f"--stimulus must be one of {', '.join(STIMULUS_KINDS)} or a .npz "
                         f"file, not {kind!r}")
-    rng = np.random.default_rng([seed, STIMULUS_KINDS.index(kind), bits, int(act_signed)])
+    # one generator per drawn array: a longer stream starts with the pairs of a shorter one
+    base = [seed, STIMULUS_KINDS.index(kind), bits, int(act_signed)]
+    r = [np.random.default_rng([*base, k]) for k in range(4)]
     a_lo, a_hi = value_range(bits, act_signed)
     w_lo, w_hi = value_range(bits, True)
     if kind == "random":
-        a = rng.integers(a_lo, a_hi + 1, count)
-        w = rng.integers(w_lo, w_hi + 1, count)
+        a = r[0].integers(a_lo, a_hi + 1, count)
+        w = r[1].integers(w_lo, w_hi + 1, count)
     elif kind == "relu":
         scale = max(a_hi / 16.0, 1.0)
-        a = np.minimum(rng.geometric(1.0 / (scale + 1.0), count), a_hi)
-        a = np.where(rng.random(count) < 0.5, 0, a)
-        w = np.clip(np.rint(rng.normal(0.0, max(w_hi / 4.0, 0.5), count)), w_lo, w_hi)
+        a = np.minimum(r[0].geometric(1.0 / (scale + 1.0), count), a_hi)
+        a = np.where(r[2].random(count) < 0.5, 0, a)
+        w = np.clip(np.rint(r[1].normal(0.0, max(w_hi / 4.0, 0.5), count)), w_lo, w_hi)
     else:
-        a = np.where(rng.random(count) < 0.75, 0, rng.integers(a_lo, a_hi + 1, count))
-        w = np.where(rng.random(count) < 0.5, 0, rng.integers(w_lo, w_hi + 1, count))
+        a = np.where(r[2].random(count) < 0.75, 0, r[0].integers(a_lo, a_hi + 1, count))
+        w = np.where(r[3].random(count) < 0.5, 0, r[1].integers(w_lo, w_hi + 1, count))
     return OperandStream(bits, act_signed, np.asarray(a, dtype=np.int64),
                          np.asarray(w, dtype=np.int64))
 
