@@ -14,9 +14,12 @@ class ProgressLine:
     """``total`` steps; :meth:`update` sets how many are done and a status text.
 
     On a terminal, a ``rich`` bar with the text, elapsed and remaining time, redrawn in
-    place; otherwise one line ``[done/total] text; elapsed`` each time the text or the
-    count changes (and once at the end).  ``enabled=False`` prints nothing.
+    place; otherwise one line ``[done/total] text; elapsed`` each time the text changes,
+    at most every ``interval`` seconds while only the count changes, and at the end.
+    ``enabled=False`` prints nothing.
     """
+
+    interval = 10.0
 
     def __init__(self, total: int, description: str = "", enabled: bool = True,
                  stream: TextIO | None = None) -> None:
@@ -25,6 +28,7 @@ class ProgressLine:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.monotonic()
         self.last: tuple[int, str] | None = None
+        self.last_time = 0.0
         self._bar: Any = None
         self._task: Any = None
         if enabled and self.tty:
@@ -58,9 +62,12 @@ class ProgressLine:
                 self._bar.stop()
                 self._bar = None
             return
-        if (done, text) == self.last and not final:
+        now = time.monotonic()
+        if not final and self.last is not None and (
+                (done, text) == self.last
+                or (text == self.last[1] and now - self.last_time < self.interval)):
             return
-        self.last = (done, text)
+        self.last, self.last_time = (done, text), now
         elapsed = _fmt(time.monotonic() - self.start)
         self.stream.write(f"[{done}/{self.total}] {text or self.description}; "
                           f"{elapsed} elapsed\n")

@@ -22,7 +22,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,10 +193,12 @@ class GateSim:
     # -- run ------------------------------------------------------------------------------
 
     def run(self, inputs: dict[str, np.ndarray], windows: Sequence[tuple[int, int]],
-            tag: str = "run") -> GateRun:
+            tag: str = "run", on_progress: Callable[[int, int], None] | None = None
+            ) -> GateRun:
         """Simulate: ``inputs`` gives every input port (clock excepted) one value per
         cycle; toggles are counted in each window ``[start, stop)`` of cycles (windows in
-        order, not overlapping)."""
+        order, not overlapping).  ``on_progress(done, total)`` is called with the cycles
+        simulated so far while the simulator runs."""
         missing = [p for p in self.inputs if p not in inputs]
         if missing:
             raise ValueError(f"inputs missing for ports {', '.join(missing)}")
@@ -230,8 +232,17 @@ class GateSim:
             cmd = [str(exe), *args]
         else:
             cmd = [require_executable("vvp"), "-n", str(exe), *args]
+        # each output line has the same length (%h pads to the port's width): the size of
+        # the output file tells how many cycles are done
+        line = sum((self._width(p) + 3) // 4 for p in self.outputs) + len(self.outputs)
         with open(log, "w") as f:
-            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=run)
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=run)
+            while proc.poll() is None:
+                if on_progress is not None and out.exists():
+                    on_progress(min(out.stat().st_size // max(line, 1), cycles), cycles)
+                time.sleep(0.25)
+        if on_progress is not None:
+            on_progress(cycles, cycles)
         if proc.returncode != 0:
             raise ToolFailed(f"{self.simulator} gate-level simulation failed (exit status "
                              f"{proc.returncode}); log: {log}")

@@ -59,3 +59,14 @@ def test_dse_progress_lines_in_a_log(capsys):
                         lines[0])
     assert re.fullmatch(r"\[3/4 points\] 2 computed, 0 failed, 1 cached, 0 skipped; 0s "
                         r"elapsed, ~0s left", lines[1])
+
+
+def test_plain_lines_are_rate_limited_while_only_the_count_moves():
+    out = io.StringIO()
+    bar = ProgressLine(1000, "sim", stream=out)
+    for done in range(0, 1000, 10):
+        bar.update(done, "simulating")
+    bar.update(1000, "simulating", final=True)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[0/1000]") and lines[1].startswith(
+        "[1000/1000]")

@@ -208,17 +208,23 @@ def cmd_power(args: argparse.Namespace) -> int:
         _check_json_path(args.json)
 
     runs = [(_name(args), design, ports), *((n, c, None) for n, c in others)]
+    # the bar counts simulated cycles of all designs (each is simulated once)
     bar = ProgressLine(len(runs), "power", enabled=not args.quiet)
     reports = []
     try:
         for i, (name, cfg, pmap) in enumerate(runs):
-            bar.update(i, f"{name}: netlist and gate-level simulation")
+            bar.update(0, f"{name} ({i + 1}/{len(runs)}): netlist and gate-level build")
+
+            def progress(done: int, total: int, n: str = name, k: int = i) -> None:
+                bar.update(done, f"{n} ({k + 1}/{len(runs)}): simulating cycles",
+                           total=total)
+
             reports.append(mac_energy(
                 cfg, stimulus=args.stimulus, cycles=args.cycles, liberty=args.liberty,
                 clock_ns=args.clock_ns, constraints=constraints, simulator=args.simulator,
-                ports=pmap, seed=args.seed,
-                on_synth=lambda out, n=name, k=i: bar.update(k, f"{n}: synthesizing in {out}")))
-            bar.update(i + 1, f"{name}: done")
+                ports=pmap, seed=args.seed, on_progress=progress,
+                on_synth=lambda out, n=name: bar.update(0, f"{n}: synthesizing in {out}")))
+        bar.update(bar.total, "done", final=True)
     finally:
         bar.close()
     for (name, _, _), r in zip(runs, reports, strict=True):

@@ -212,7 +212,8 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
                liberty: str | None = None, clock_ns: float | None = None,
                constraints: dict[str, Any] | None = None, simulator: str = "verilator",
                ports: PortMap | None = None, seed: int = 1, accumulate: int = 128,
-               on_synth: Callable[[str], None] | None = None) -> dict[str, Any]:
+               on_synth: Callable[[str], None] | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Energy of a MAC in each of its modes, from a gate-level simulation of its netlist.
 
     Parameters
@@ -232,6 +233,9 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         ``verilator`` (toggle coverage) or ``icarus`` (VCD read with pywellen).
     accumulate : int
         Cycles per sum: ``clear`` starts a new one every ``accumulate`` cycles.
+    on_synth, on_progress
+        Called when synthesis starts (with its folder) and as the simulation advances
+        (cycles done, cycles in all).
 
     Returns
     -------
@@ -300,7 +304,8 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
     inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, accumulate,
                                                     sim.inputs)
     lap("schedule")
-    run = sim.run(inputs, windows, tag=f"power-{Path(str(stimulus)).stem}")
+    run = sim.run(inputs, windows, tag=f"power-{Path(str(stimulus)).stem}",
+                  on_progress=on_progress)
     lap("simulation")
     acc_bits = len(netlist.ports[ports.acc][1])
     got = run.outputs[ports.acc]
