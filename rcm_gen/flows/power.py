@@ -33,6 +33,7 @@ from .liberty import Liberty
 from .user_design import PortMap, UserDesign
 
 __all__ = [
+    "GatePower",
     "POWER_KEYS",
     "PowerMode",
     "compare_power",
@@ -208,6 +209,73 @@ def _streams(stimulus: str, modes: list[PowerMode], cycles: int, settle: int, se
                    for m in modes}
 
 
+@dataclass
+class GatePower:
+    """A synthesized netlist ready for gate-level energy runs: the design's netlist (from
+    the synthesis cache, synthesized if absent), its energy model and its built
+    simulation.  What a MAC run uses, and what a tile or network energy model can drive
+    with its own per-cycle inputs.
+
+    Use :meth:`prepare`, then :meth:`run` with one value per cycle for the input ports
+    (those not given are held at 0) and windows of cycles to measure.
+    """
+
+    design: Any
+    report: dict[str, Any]
+    lib: Liberty
+    constraints: dict[str, Any]
+    netlist: Any
+    model: EnergyModel
+    sim: Any
+    clock_ns: float
+
+    @classmethod
+    def prepare(cls, design: Any, *, clock: str = "clk", liberty: str | None = None,
+                clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                simulator: str = "verilator", check_ports: Callable[[Any], None] | None = None,
+                on_synth: Callable[[str], None] | None = None,
+                lap: Callable[[str], None] | None = None) -> GatePower:
+        """Synthesize (or take from the cache) ``design``, read its netlist, build its
+        energy model and its simulation; ``check_ports(netlist)`` may refuse the netlist's
+        ports (before the simulation is built)."""
+        from ..sim.gate_level import GateSim
+        from .netlist import read_netlist
+
+        lap = lap or (lambda _what: None)
+        cons_in = dict(constraints or {})
+        if clock_ns is not None:
+            cons_in["clock_ns"] = clock_ns
+        report = _synthesized(design, liberty, clock_ns, constraints, on_synth)
+        lib, cons = _library(report, liberty, cons_in)
+        lap("synthesis_and_liberty")
+        top = design_top(design)
+        netlist = read_netlist(report["netlist"], lib, top,
+                               Path(report["netlist"]).parent / "power")
+        if check_ports is not None:
+            check_ports(netlist)
+        lap("netlist")
+        model = EnergyModel(netlist, lib, clock, _energy_constraints(cons), top_module=top)
+        lap("energy_model")
+        sim = GateSim(netlist, lib, clock, simulator)
+        sim.build()
+        lap("simulator_build")
+        return cls(design, report, lib, cons, netlist, model, sim, float(cons["clock_ns"]))
+
+    def run(self, inputs: dict[str, np.ndarray], windows: list[tuple[int, int]], *,
+            tag: str = "run", on_progress: Callable[[int, int], None] | None = None
+            ) -> tuple[list[Any], Any]:
+        """Simulate ``inputs`` and return the energy of each window
+        (:class:`rcm_gen.flows.energy.WindowEnergy`, at this design's clock) and the
+        simulation (its outputs per cycle, for checking)."""
+        cycles = len(next(iter(inputs.values())))
+        full = {p: inputs.get(p, np.zeros(cycles, dtype=np.int64)) for p in self.sim.inputs}
+        run = self.sim.run(full, windows, tag=tag, on_progress=on_progress)
+        self.model.check_power_data(run.rises, run.falls)
+        energies = [self.model.window(r, f, b - a, self.clock_ns)
+                    for (a, b), r, f in zip(windows, run.rises, run.falls, strict=True)]
+        return energies, run
+
+
 def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycles: int = 1000,
                liberty: str | None = None, clock_ns: float | None = None,
                constraints: dict[str, Any] | None = None, simulator: str = "verilator",
@@ -256,9 +324,6 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         A tool failed, or the gate-level results differ from numpy (the message names the
         log).
     """
-    from ..sim.gate_level import GateSim
-    from .netlist import read_netlist
-
     started = time.perf_counter()
     if isinstance(design, MacConfig):
         ports = mac_port_map(design)
@@ -287,25 +352,17 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         mark = now
 
     lap("stimulus")
-    report = _synthesized(design, liberty, clock_ns, constraints, on_synth)
-    lib, cons = _library(report, liberty, {**(constraints or {}), **cons_in})
-    lap("synthesis_and_liberty")
-    work = Path(report["netlist"]).parent / "power"
-    top = design_top(design)
-    netlist = read_netlist(report["netlist"], lib, top, work)
-    ports.check(netlist.ports, "--ports" if isinstance(design, UserDesign) else "design")
-    lap("netlist")
-    model = EnergyModel(netlist, lib, ports.clock, _energy_constraints(cons),
-                        top_module=top)
-    lap("energy_model")
-    sim = GateSim(netlist, lib, ports.clock, simulator)
-    sim.build()
-    lap("simulator_build")
+    gp = GatePower.prepare(
+        design, clock=ports.clock, liberty=liberty, clock_ns=clock_ns, constraints=constraints,
+        simulator=simulator, on_synth=on_synth, lap=lap,
+        check_ports=lambda net: ports.check(
+            net.ports, "--ports" if isinstance(design, UserDesign) else "design"))
+    report, lib, cons, netlist, model = gp.report, gp.lib, gp.constraints, gp.netlist, gp.model
     inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, accumulate,
-                                                    sim.inputs)
+                                                    gp.sim.inputs)
     lap("schedule")
-    run = sim.run(inputs, windows, tag=f"power-{Path(str(stimulus)).stem}",
-                  on_progress=on_progress)
+    energies, run = gp.run(inputs, windows, tag=f"power-{Path(str(stimulus)).stem}",
+                           on_progress=on_progress)
     lap("simulation")
     acc_bits = len(netlist.ports[ports.acc][1])
     got = run.outputs[ports.acc]
@@ -321,11 +378,10 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
                 f"gate-level accumulator differs from numpy at cycle {t}: {g:#x}, expected "
                 f"{want:#x} ({simulator}); log: {run.log}")
         checked += 1
-    model.check_power_data(run.rises, run.falls)
     lap("check")
     mode_reports = []
-    for m, (start, stop), r, f in zip(modes, windows, run.rises, run.falls, strict=True):
-        e = model.window(r, f, stop - start, period)
+    for m, (start, stop), r, f, e in zip(modes, windows, run.rises, run.falls, energies,
+                                         strict=True):
         n_cycles = stop - start
         per_cycle = e.total / n_cycles
         macs = m.lanes
@@ -358,7 +414,7 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
                     "wire_load_model": model.wire_model},
         "tools": versions,
         "config": design.to_dict(),
-        "top": top,
+        "top": design_top(design),
         "simulator": simulator,
         "checked": checked,
         "synthesis": {"area_um2": report["area_um2"], "cells": report["cells"],
