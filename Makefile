@@ -10,8 +10,9 @@ setup:
 
 # The main job on the built-in defaults: generate the default MAC and lint it, simulate it on
 # both simulators against numpy, synthesize it against its fixed baseline (area, timing),
-# sweep the example design space (latency-vs-area fronts), and map ResNet-18 onto the small
-# tile at its synthesized clock.
+# sweep the example design space (latency-vs-area fronts), map ResNet-18 onto the small
+# tile at its synthesized clock, and measure the MAC's energy per operation against the fixed
+# MAC's at gate level.
 demo: setup
 	$(RCM) generate mac16 -o out/mac16 --lint
 	$(RCM) verify mac16
@@ -19,6 +20,7 @@ demo: setup
 	$(RCM) dse --example --out out/dse -j $(JOBS)
 	$(RCM) map rcm-small --network resnet18 --bits latency0.5 --synthesize \
 	    --json out/resnet18-rcm-small.json
+	$(RCM) power mac16 --compare mac16-fixed --cycles 2000 --json out/mac16-power.json
 
 # Everything, as CI runs it.
 test: setup
