@@ -65,10 +65,17 @@ def test_power_report_and_compare(cli, tmp_path):
 @pytest.mark.synth
 def test_user_rtl_synth_and_power_beside_mac8(cli, tmp_path):
     synth_json = tmp_path / "s.json"
-    r = cli("synth", "--verilog", str(USER_MAC), "--top", "user_mac", "--json", str(synth_json))
+    r = cli("synth", "--verilog", str(USER_MAC), "--top", "user_mac", "--clock-port", "clock",
+            "--compare", "mac8", "--json", str(synth_json))
     assert r.returncode == 0, r.stderr
     s = json.loads(synth_json.read_text())
     assert s["top"] == "user_mac" and s["area_um2"] > 0 and s["config"]["kind"] == "verilog"
+    assert s["compare"]["preset"] == "mac8" and s["config"]["clock"] == "clock"
+    # timed on its clock: a register-to-register path of a multiply-add, not a few gates
+    assert 1.0 < s["critical_path_ns"] < 20.0
+    assert s["compare"]["ratios"]["area"] == pytest.approx(
+        s["area_um2"] / s["compare"]["report"]["area_um2"])
+    assert re.search(r"^area \(um2\)\s+[\d,]+\s+[\d,]+\s+[\d.]+x$", r.stdout, re.M)
     out = tmp_path / "p.json"
     r = cli("power", "--verilog", str(USER_MAC), "--top", "user_mac", "--ports",
             str(USER_PORTS), "--simulator", "icarus", "--cycles", "30", "--compare", "mac8",
@@ -149,6 +156,10 @@ def test_bad_stimulus_files(cli, tmp_path):
     (["--verilog", str(USER_MAC), "--top", "nope"],
      r"--verilog: Yosys cannot read the design \(ERROR: Module `nope' not found!\)"),
     (["--verilog", "/nonexistent.v", "--top", "x"], r"--verilog '/nonexistent.v': file not found"),
+    (["--verilog", str(USER_MAC), "--top", "user_mac"],
+     r"--verilog: top 'user_mac' has no input 'clk' to time as the clock \(name it with "
+     r"--clock-port\)"),
+    (["mac8", "--clock-port", "clock"], r"--clock-port 'clock' applies to --verilog designs"),
     (["--verilog", str(USER_MAC)], r"--verilog needs --top NAME \(the top module\)"),
     (["mac8", "--top", "x"], r"--top 'x' applies to --verilog designs"),
     (["mac8", "--verilog", str(USER_MAC), "--top", "user_mac"],

@@ -286,13 +286,13 @@ def parse_stat(text: str, top: str, log: Path | str) -> tuple[float, dict[str, f
 
 
 def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
-                driving_cell: str | None) -> str:
-    inputs = "[delete_from_list [all_inputs] [get_ports clk]]"
+                driving_cell: str | None, clock: str = "clk") -> str:
+    inputs = f"[delete_from_list [all_inputs] [get_ports {clock}]]"
     lines = [
         f"read_liberty {lib.path}",
         f"read_verilog {netlist}",
         f"link_design {top}",
-        f"create_clock -name clk -period {cons['clock_ns']} [get_ports clk]",
+        f"create_clock -name clk -period {cons['clock_ns']} [get_ports {clock}]",
         f"set_input_delay {cons['input_delay_ns']} -clock clk {inputs}",
         f"set_output_delay {cons['output_delay_ns']} -clock clk [all_outputs]",
         f"set_load {cons['output_load']} [all_outputs]",
@@ -434,7 +434,8 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         netlist.write_text(plain)
 
     sta_tcl = out_dir / "sta.tcl"
-    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving))
+    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving,
+                                   getattr(config, "clock", "clk")))
     sta_log = out_dir / "sta.log"
     try:
         proc = subprocess.run([sta_exe, "-no_init", "-exit", str(sta_tcl)],

@@ -38,13 +38,16 @@ def _check_json_path(path: str) -> None:
                         "writable")
 
 
-def _design(args: argparse.Namespace) -> Any:
-    """The design: PRESET or --config (with --set), or --verilog FILE... --top NAME."""
+def _design(args: argparse.Namespace, clock: str | None = None) -> Any:
+    """The design: PRESET or --config (with --set), or --verilog FILE... --top NAME (its
+    clock input ``clock``, else --clock-port)."""
     from ..cli import design_from_args
 
     if args.verilog is None:
         if args.top is not None:
             raise UserError(f"--top {args.top!r} applies to --verilog designs")
+        if getattr(args, "clock_port", None) is not None:
+            raise UserError(f"--clock-port {args.clock_port!r} applies to --verilog designs")
         return design_from_args(args)
     if args.preset or args.config:
         raise UserError(f"give PRESET, --config or --verilog, not both "
@@ -54,7 +57,8 @@ def _design(args: argparse.Namespace) -> Any:
                         f"({args.set[0]!r})")
     from .user_design import user_design
 
-    return user_design(args.verilog, args.top)
+    return user_design(args.verilog, args.top,
+                       clock or getattr(args, "clock_port", None) or "clk")
 
 
 def _name(args: argparse.Namespace) -> str:
@@ -182,7 +186,6 @@ def cmd_power(args: argparse.Namespace) -> int:
         from .liberty import load_liberty
 
         load_liberty(args.liberty)
-    design = _design(args)
     ports = None
     if args.verilog is not None:
         if not args.ports:
@@ -190,6 +193,7 @@ def cmd_power(args: argparse.Namespace) -> int:
         ports = load_port_map(args.ports)
     elif args.ports:
         raise UserError(f"--ports {args.ports!r} applies to --verilog designs")
+    design = _design(args, ports.clock if ports else None)
     from ..config import MacConfig
 
     if not isinstance(design, (MacConfig, type(None))) and args.verilog is None:
@@ -272,6 +276,8 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--compare", metavar="PRESET",
                    help="also synthesize PRESET (with the same --set) and print the ratios")
     _verilog_args(p)
+    p.add_argument("--clock-port", metavar="NAME",
+                   help="--verilog: the clock input that static timing clocks (default clk)")
     p.set_defaults(func=cmd_synth)
 
     p = subparsers.add_parser(

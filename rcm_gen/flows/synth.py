@@ -248,7 +248,9 @@ def compare(a: dict[str, Any], b: dict[str, Any], config_a: Any, config_b: Any
         out["area"] = a["area_um2"] / b["area_um2"]
         out["critical_path"] = a["critical_path_ns"] / b["critical_path_ns"]
         density = {}
-        for bits in precisions(config_a):
+        known = all(hasattr(getattr(c, "mac", c), "lanes") for c in (config_a, config_b))
+        # a user design's lanes are not known to synth: no MACs/cycle for it
+        for bits in precisions(config_a) if known else []:
             da = macs_per_cycle_at(config_a, bits) / (a["area_um2"] / 1e6)
             db = macs_per_cycle_at(config_b, bits) / (b["area_um2"] / 1e6)
             density[bits] = {"a": da, "b": db, "ratio": da / db if db else None}

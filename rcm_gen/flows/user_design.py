@@ -44,17 +44,19 @@ __all__ = ["PortMap", "UserDesign", "load_port_map", "user_design"]
 
 @dataclass(frozen=True)
 class UserDesign:
-    """User HDL files (absolute paths) and the top module; ``sha256`` hashes their
-    contents, so a changed file is synthesized again."""
+    """User HDL files (absolute paths), the top module and its clock input (timed by
+    static timing); ``sha256`` hashes the files' contents, so a changed file is
+    synthesized again."""
 
     files: tuple[str, ...]
     top: str
     sha256: str
+    clock: str = "clk"
     kind: str = "verilog"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": list(self.files), "top": self.top,
-                "sha256": self.sha256}
+                "clock": self.clock, "sha256": self.sha256}
 
     def to_json(self) -> str:
         import json
@@ -62,10 +64,11 @@ class UserDesign:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
-def _yosys_check(files: list[Path], top: str) -> str | None:
-    """Yosys's first error reading ``files`` and elaborating ``top``, or None."""
+def _yosys_check(files: list[Path], top: str, clock: str) -> str | None:
+    """Yosys's first error reading ``files``, elaborating ``top`` and finding its input
+    ``clock``, or None."""
     script = "; ".join([*(f"read_verilog -sv {f}" for f in files),
-                        f"hierarchy -check -top {top}"])
+                        f"hierarchy -check -top {top}", f"select -assert-any {top}/i:{clock}"])
     code = ("import sys\nfrom pyosys import libyosys as ys\nd = ys.Design()\n"
             "for cmd in sys.argv[1].split('; '):\n    ys.run_pass(cmd, d)\n")
     proc = subprocess.run([sys.executable, "-c", code, script], capture_output=True,
@@ -77,13 +80,15 @@ def _yosys_check(files: list[Path], top: str) -> str | None:
     return errors[0] if errors else f"exit status {proc.returncode}"
 
 
-def user_design(files: list[str], top: str | None) -> UserDesign:
-    """Check the user's HDL: files exist and Yosys reads them and finds ``top``.
+def user_design(files: list[str], top: str | None, clock: str = "clk") -> UserDesign:
+    """Check the user's HDL: files exist and Yosys reads them and finds ``top`` with an
+    input ``clock``.
 
     Raises
     ------
     UserError
-        ``--top`` missing, a file missing, or Yosys's first error line.
+        ``--top`` missing, a file missing, Yosys's first error line, or no input
+        ``clock``.
     """
     if not files:
         raise UserError("--verilog needs at least one file")
@@ -97,10 +102,13 @@ def user_design(files: list[str], top: str | None) -> UserDesign:
             raise UserError(f"--verilog {f!r}: file not found")
         digest.update(p.read_bytes())
         paths.append(p.resolve())
-    error = _yosys_check(paths, top)
+    error = _yosys_check(paths, top, clock)
+    if error and "selection is empty" in error:
+        raise UserError(f"--verilog: top {top!r} has no input {clock!r} to time as the clock "
+                        "(name it with --clock-port)")
     if error:
         raise UserError(f"--verilog: Yosys cannot read the design ({error})")
-    return UserDesign(tuple(str(p) for p in paths), top, digest.hexdigest())
+    return UserDesign(tuple(str(p) for p in paths), top, digest.hexdigest(), clock)
 
 
 @dataclass(frozen=True)
