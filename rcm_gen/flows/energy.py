@@ -193,7 +193,7 @@ class EnergyModel:
             for pin_name, net in inst.pins.items():
                 pin = cell.pins[pin_name]
                 if pin.direction == "input":
-                    arcs = [a for a in pin.power if a.related in (None, pin_name)]
+                    arcs = list(pin.power)  # energy per transition of this input
                     if arcs:
                         s = slew[net]
                         self.in_rise[g, net] += _mean([a.rise for a in arcs], s, 0.0)
