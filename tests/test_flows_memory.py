@@ -34,13 +34,18 @@ def test_identical_modules_share_one_key():
     key_of, text_of = dedupe(modules)
     assert key_of["rcm_tile.mac0"] == key_of["rcm_tile.mac1"]
     assert key_of["rcm_tile.mac0.multiplier"] == key_of["rcm_tile.mac1.multiplier"]
-    # the output buffer's word (two 39-bit accumulators) is cut into two equal slices,
-    # the activation buffer's 288 words into four equal blocks of 64 and one of 32
-    assert key_of["rcm_tile.out_buf.mem0"] == key_of["rcm_tile.out_buf.mem1"]
+    # each output bank's word (two 46-bit accumulators) is cut into two equal slices, and
+    # the two banks are the same module; the activation buffer's 288 words into four equal
+    # blocks of 64 and one of 32
+    slices = {key_of[f"rcm_tile.out_buf{b}.mem{i}"] for b in (0, 1) for i in (0, 1)}
+    assert len(slices) == 1
+    assert key_of["rcm_tile.out_buf0"] == key_of["rcm_tile.out_buf1"]
     rows = {key_of[f"rcm_tile.act_buf.mem_r{r}"] for r in range(5)}
     assert len(rows) == 2 and key_of["rcm_tile.act_buf.mem_r4"] in rows
-    duplicates = 2 + 1 + 3 + 1  # MAC and multiplier, output slice, activation and
-    assert len(set(key_of.values())) == len(modules) - duplicates  # weight blocks
+    # repeats: a MAC and its multiplier, three output slices and a bank, three activation
+    # blocks, one weight block, one slice of each parameter memory (three of the input one)
+    duplicates = 2 + 3 + 1 + 3 + 1 + 1 + 3
+    assert len(set(key_of.values())) == len(modules) - duplicates
     assert key_of["rcm_tile.act_buf"] != key_of["rcm_tile.weight_buf"]
     # the fixed MAC is another module
     fixed = dedupe(split_modules(to_verilog(preset("rcm-small-fixed"))))[0]
@@ -48,8 +53,9 @@ def test_identical_modules_share_one_key():
 
 
 def test_shared_macs_and_fanouts():
-    """Every MAC is one module generated once; the activations and the controller's
-    outputs reach every MAC, the weights one MAC each."""
+    """Every MAC is one module generated once; the controller's outputs (the activation
+    operand among them) reach every MAC, the weights one MAC each, and each MAC's sum
+    both output banks."""
     from rcm_gen.generate import build_component, platform_for
 
     cfg = apply_overrides(preset("rcm-small"), ["tm=8", "p=8"])
@@ -59,8 +65,8 @@ def test_shared_macs_and_fanouts():
                                                         "rcm_tile.mac0.multiplier"]
     assert len(re.findall(r"^  \\rcm_tile\.mac0  mac\d+ \(", text, re.M)) == 8
     fanouts = output_fanouts(modules)
-    assert fanouts["rcm_tile.act_buf"] == 8 and fanouts["rcm_tile.controller"] == 8
-    assert fanouts["rcm_tile.weight_buf"] == 1 and fanouts["rcm_tile.mac0"] == 1
+    assert fanouts["rcm_tile.act_buf"] == 1 and fanouts["rcm_tile.controller"] == 8
+    assert fanouts["rcm_tile.weight_buf"] == 1 and fanouts["rcm_tile.mac0"] == 2
 
 
 @pytest.mark.synth
@@ -216,7 +222,8 @@ def test_config_shows_the_binding(cli):
     assert lines[0] == ("memory: memory=auto, macro library sky130_sram (goes with liberty "
                         "'sky130_fd_sc_hd__tt_025C_1v80')")
     rows = {ln.split()[0]: ln for ln in lines[2:]}
-    assert set(rows) == {"act_buf", "weight_buf", "out_buf"}
+    assert set(rows) == {"act_buf", "weight_buf", "param_buf", "outpar_buf", "out_buf0",
+                         "out_buf1"}
     assert "sram" in rows["weight_buf"]
     r = cli("config", "rcm-default", "--set", "memory=auto")
     assert r.stderr.splitlines()[0] == ("memory: memory=auto without a macro library (macros "

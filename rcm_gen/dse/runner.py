@@ -87,14 +87,19 @@ class SweepStats:
 
 
 class _Progress:
-    """One status line: points done, failed, cached, skipped, and the time left."""
+    """Points done, failed, cached, skipped, and the time left: a progress bar (``rich``)
+    on a terminal, one line per change of the counts otherwise."""
 
     def __init__(self, stats: SweepStats, enabled: bool = True) -> None:
         self.stats, self.enabled = stats, enabled
         self.start = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.last = ""
-        self.last_time = 0.0
+        self.bar = None
+        if enabled and self.tty:
+            from ..progress import ProgressLine
+
+            self.bar = ProgressLine(max(stats.points, 1), "sweep")
 
     def update(self, final: bool = False) -> None:
         if not self.enabled:
@@ -110,17 +115,16 @@ class _Progress:
         counts = (f"[{settled}/{s.points} points] {s.computed} computed, "
                   f"{s.failed + s.failed_cached} failed, {s.cached} cached, "
                   f"{s.skipped} skipped")
-        line = f"{counts}; {_fmt(elapsed)} elapsed{eta}"
-        now = time.monotonic()
-        if self.tty:  # redrawn in place, at most once a second unless the counts change
-            if (counts == self.last and now - self.last_time < 1.0) and not final:
-                return
-            sys.stderr.write("\r" + line.ljust(96) + ("\n" if final else ""))
-        else:  # a log: one line per change
-            if counts == self.last and not final:
-                return
-            sys.stderr.write(line + "\n")
-        self.last, self.last_time = counts, now
+        if self.bar is not None:  # redrawn in place by rich
+            text = (f"{s.computed} computed, {s.failed + s.failed_cached} failed, "
+                    f"{s.cached} cached, {s.skipped} skipped")
+            self.bar.update(settled, text, total=max(s.points, 1), final=final)
+            return
+        # a log: one line per change
+        if counts == self.last and not final:
+            return
+        sys.stderr.write(f"{counts}; {_fmt(elapsed)} elapsed{eta}\n")
+        self.last = counts
         sys.stderr.flush()
 
 

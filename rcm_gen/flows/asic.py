@@ -35,6 +35,7 @@ __all__ = [
     "CONSTRAINT_KEYS",
     "asic_constraints",
     "constraints_file",
+    "design_top",
     "group_of",
     "instance_counts",
     "library_cells",
@@ -48,10 +49,11 @@ __all__ = [
 #: Area groups of a report, in print order.
 AREA_GROUPS = ("multipliers", "accumulators", "buffers", "control")
 
-_NUMBERS = ("clock_ns", "input_delay_ns", "output_delay_ns", "output_load")
+_NUMBERS = ("clock_ns", "input_delay_ns", "output_delay_ns", "output_load",
+            "input_transition_ns", "wire_cap_per_fanout")
 _CELLS = ("driving_cell", "tie_cell", "buffer_cell")
 #: Keys of ``rcm_gen/flows/data/asic.toml`` that a run can override.
-CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS, "dont_use")
+CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS, "dont_use", "wire_load")
 
 
 #: Constraint files shipped with the package (``rcm_gen/flows/data/``), in the order
@@ -111,7 +113,7 @@ def asic_constraints(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in _NUMBERS[1:]:
         if out[key] < 0:
             raise UserError(f"ASIC constraint {key} must not be negative, not {out[key]!r}")
-    for key in ("liberty", *_CELLS):
+    for key in ("liberty", "wire_load", *_CELLS):
         if out[key] is not None and not isinstance(out[key], str):
             raise UserError(f"ASIC constraint {key} must be a string, not {out[key]!r}")
     dont_use = out["dont_use"]
@@ -289,8 +291,8 @@ def parse_stat(text: str, top: str, log: Path | str) -> tuple[float, dict[str, f
 
 def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
                 driving_cell: str | None, macro_liberties: tuple[Path, ...] = (),
-                macro_names: tuple[str, ...] = ()) -> str:
-    inputs = "[delete_from_list [all_inputs] [get_ports clk]]"
+                macro_names: tuple[str, ...] = (), clock: str = "clk") -> str:
+    inputs = f"[delete_from_list [all_inputs] [get_ports {clock}]]"
     lines = [
         f"read_liberty {lib.path}",
         # the memory macros' own liberties: their pins' timing, so that paths into and
@@ -298,7 +300,7 @@ def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
         *(f"read_liberty {path.resolve()}" for path in macro_liberties),
         f"read_verilog {netlist}",
         f"link_design {top}",
-        f"create_clock -name clk -period {cons['clock_ns']} [get_ports clk]",
+        f"create_clock -name clk -period {cons['clock_ns']} [get_ports {clock}]",
         f"set_input_delay {cons['input_delay_ns']} -clock clk {inputs}",
         f"set_output_delay {cons['output_delay_ns']} -clock clk [all_outputs]",
         f"set_load {cons['output_load']} [all_outputs]",
@@ -409,12 +411,13 @@ HIERARCHY_MODES = ("hier", "flat")
 _MODULE_FLOW_VERSION = 1
 
 
-def _flat(top: str, vfile: Path, lib: Liberty, cons: dict[str, Any], cells: dict[str, Any],
-          abc_constr: Path, macro_liberties: tuple[Path, ...], out_dir: Path
-          ) -> tuple[float, dict[str, float] | None, int, dict[str, int], Path, Path]:
+def _flat(top: str, reads: list[str], lib: Liberty, cons: dict[str, Any],
+          cells: dict[str, Any], abc_constr: Path, macro_liberties: tuple[Path, ...],
+          out_dir: Path) -> tuple[float, dict[str, float] | None, int, dict[str, int], Path,
+                                  Path]:
     stat_file, netlist, log = out_dir / "stat.json", out_dir / "netlist.v", out_dir / "synth.log"
     script = [*(f"read_liberty -lib {p.resolve()}" for p in macro_liberties),
-              f"read_verilog {vfile.resolve()}", f"synth -top {top} -flatten -booth"]
+              *reads, f"synth -top {top} -flatten -booth"]
     script += _map_script(lib, float(cons["clock_ns"]), cells, str(abc_constr.resolve()),
                           macro_liberties, str(stat_file.resolve()), str(netlist.resolve()))
     run_yosys(script, log)
@@ -594,6 +597,13 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
     return total, groups, n_cells, by_type_all, netlist, log, info
 
 
+def design_top(config: Any) -> str:
+    """Top module name of a design point or of a user design."""
+    from .user_design import UserDesign
+
+    return config.top if isinstance(config, UserDesign) else top_name(config)
+
+
 def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
              clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
              hierarchy: str = "hier") -> dict[str, Any]:
@@ -607,7 +617,9 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     A tile's buffers are bound to memory for the liberty's technology
     (:func:`rcm_gen.gateware.memory.resolve_binding`): SRAM macros are black boxes in
     synthesis, their area comes from their liberty, and OpenSTA reads that liberty too.
-    ``hierarchy`` is one of :data:`HIERARCHY_MODES`.
+    ``hierarchy`` is one of :data:`HIERARCHY_MODES`.  A user design
+    (:class:`~rcm_gen.flows.user_design.UserDesign`: Verilog or SystemVerilog files and a
+    top) goes through the same flow, flattened.
 
     Raises
     ------
@@ -620,6 +632,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     """
     from ..flows.macros import instantiated_macros
     from ..generate import platform_for
+    from .user_design import UserDesign
 
     started = time.perf_counter()
     if hierarchy not in HIERARCHY_MODES:
@@ -631,13 +644,19 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     lib, lib_settings = _resolve_liberty(cons)
     cells = library_cells(lib, {**lib_settings, **{k: cons[k] for k in (*_CELLS, "dont_use")
                                                    if cons[k] is not None}})
-    platform = platform_for(config, lib.corner)  # raises on a mismatched macro library
+    user = isinstance(config, UserDesign)
+    # raises on a mismatched macro library
+    platform = None if user else platform_for(config, lib.corner)
     sta_exe = require_executable("sta")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = top_name(config)
+    top = design_top(config)
     vfile = out_dir / f"{top}.v"
-    if hierarchy == "hier":
+    if user:
+        hierarchy = "flat"
+        text = "\n".join(Path(f).read_text(errors="replace") for f in config.files)
+        reads = [f"read_verilog -sv {Path(f).resolve()}" for f in config.files]
+    elif hierarchy == "hier":
         # every MAC generated once (the design is the same up to module boundaries,
         # which hierarchical synthesis keeps)
         from ..generate import build_component
@@ -646,7 +665,9 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         text = shared_verilog(build_component(config), top, platform)
     else:
         text = to_verilog(config, lib.corner)
-    vfile.write_text(text)
+    if not user:
+        vfile.write_text(text)
+        reads = [f"read_verilog {vfile.resolve()}"]
     user_libs = tuple(m for m in [getattr(config, "macros", None)]
                       if isinstance(m, str) and m.endswith(".toml"))
     macros = instantiated_macros(text, user_libs)
@@ -661,16 +682,23 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     hier_info = None
     if hierarchy == "flat":
         total, groups, n_cells, by_type, netlist, synth_log = _flat(
-            top, vfile, lib, cons, cells, abc_constr, macro_liberties, out_dir)
+            top, reads, lib, cons, cells, abc_constr, macro_liberties, out_dir)
     else:
         total, groups, n_cells, by_type, netlist, synth_log, hier_info = _hier(
             top, text, lib, cons, cells, abc_text, macro_liberties,
             tuple(m.name for m in macros), out_dir)
 
+    # OpenSTA's Verilog reader rejects `signed` declarations; a gate-level netlist has no
+    # arithmetic, so they carry no meaning there (user designs may declare signed ports)
+    net_text = netlist.read_text()
+    plain = re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1", net_text,
+                   flags=re.M)
+    if plain != net_text:
+        netlist.write_text(plain)
     sta_tcl = out_dir / "sta.tcl"
     used_macros = tuple(m.name for m in macros if by_type.get(m.name))
     sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving, macro_liberties,
-                                   used_macros))
+                                   used_macros, getattr(config, "clock", "clk")))
     sta_log = out_dir / "sta.log"
     try:
         proc = subprocess.run([sta_exe, "-no_init", "-exit", str(sta_tcl)],

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import UserError
 
-__all__ = ["add_parser", "cmd_synth", "load_constraints_file"]
+__all__ = ["add_parser", "cmd_power", "cmd_synth", "load_constraints_file"]
 
 _TARGETS = ("asic", "ecp5", "ice40")
 
@@ -38,9 +38,37 @@ def _check_json_path(path: str) -> None:
                         "writable")
 
 
+def _design(args: argparse.Namespace, clock: str | None = None) -> Any:
+    """The design: PRESET or --config (with --set), or --verilog FILE... --top NAME (its
+    clock input ``clock``, else --clock-port)."""
+    from ..cli import design_from_args
+
+    if args.verilog is None:
+        if args.top is not None:
+            raise UserError(f"--top {args.top!r} applies to --verilog designs")
+        if getattr(args, "clock_port", None) is not None:
+            raise UserError(f"--clock-port {args.clock_port!r} applies to --verilog designs")
+        return design_from_args(args)
+    if args.preset or args.config:
+        raise UserError(f"give PRESET, --config or --verilog, not both "
+                        f"({args.preset or args.config!r} and --verilog)")
+    if args.set:
+        raise UserError(f"--set applies to PRESET or --config designs, not --verilog "
+                        f"({args.set[0]!r})")
+    from .user_design import user_design
+
+    return user_design(args.verilog, args.top,
+                       clock or getattr(args, "clock_port", None) or "clk")
+
+
+def _name(args: argparse.Namespace) -> str:
+    if getattr(args, "verilog", None):
+        return args.top
+    return args.preset or Path(args.config).stem
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     """Run ``rcm-gen synth``; exit status 0 (UserError and ToolFailed propagate)."""
-    from ..cli import design_from_args
     from ..presets import apply_overrides, preset
     from .synth import (
         TARGETS,
@@ -53,9 +81,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
         synthesize,
     )
 
-    config = design_from_args(args)
     if args.target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, not {args.target!r}")
+    if args.verilog is not None and args.target != "asic":
+        raise UserError(f"--verilog designs are synthesized for --target asic, not "
+                        f"{args.target!r}")
+    config = _design(args)
     check_clock(args.clock_ns)
     if args.liberty is not None and args.target != "asic":
         raise UserError(f"--liberty applies to --target asic, not {args.target!r}")
@@ -105,7 +136,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                           clock_ns=args.clock_ns, constraints=constraints,
                           hierarchy=args.hierarchy)
 
-    name = args.preset or Path(args.config).stem
+    name = _name(args)
     report = run(config, name)
     if other is None:
         print(format_report(report, name))
@@ -126,8 +157,115 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verilog_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verilog", nargs="+", metavar="FILE",
+                   help="the user's own Verilog/SystemVerilog files instead of a preset")
+    p.add_argument("--top", metavar="NAME", help="top module of the --verilog files")
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    """Run ``rcm-gen power``; exit status 0 (UserError and ToolFailed propagate)."""
+    from ..presets import apply_overrides, preset
+    from ..progress import ProgressLine
+    from .power import compare_power, format_power, mac_energy
+    from .synth import check_clock
+    from .user_design import load_port_map
+
+    if args.target != "asic":
+        raise UserError(f"--target must be asic for power, not {args.target!r}")
+    check_clock(args.clock_ns)
+    if args.cycles < 1:
+        raise UserError(f"--cycles must be at least 1, not {args.cycles}")
+    from ..sim.gate_level import GATE_SIMULATORS
+
+    if args.simulator not in GATE_SIMULATORS:
+        raise UserError(f"--simulator must be one of {', '.join(GATE_SIMULATORS)}, not "
+                        f"{args.simulator!r}")
+    from ..sim.power_stimulus import STIMULUS_KINDS
+
+    if not args.stimulus.endswith(".npz") and args.stimulus not in STIMULUS_KINDS:
+        raise UserError(f"--stimulus must be one of {', '.join(STIMULUS_KINDS)} or a .npz "
+                        f"file, not {args.stimulus!r}")
+    if args.stimulus.endswith(".npz") and not Path(args.stimulus).is_file():
+        raise UserError(f"--stimulus {args.stimulus!r}: file not found")
+    constraints = load_constraints_file(args.constraints) if args.constraints else None
+    from .asic import asic_constraints
+
+    asic_constraints({**(constraints or {}),
+                      **{k: v for k, v in {"clock_ns": args.clock_ns,
+                                           "liberty": args.liberty}.items() if v is not None}})
+    if args.liberty:
+        from .liberty import load_liberty
+
+        load_liberty(args.liberty)
+    ports = None
+    if args.verilog is not None:
+        if not args.ports:
+            raise UserError("--verilog needs --ports FILE.toml (the roles of its ports)")
+        ports = load_port_map(args.ports)
+    elif args.ports:
+        raise UserError(f"--ports {args.ports!r} applies to --verilog designs")
+    design = _design(args, ports.clock if ports else None)
+    from ..config import MacConfig
+
+    if not isinstance(design, (MacConfig, type(None))) and args.verilog is None:
+        raise UserError(f"power runs on a MAC (a mac preset, a MAC --config or --verilog), "
+                        f"not a {design.kind}")
+    others = []
+    for name in args.compare or []:
+        try:
+            other = apply_overrides(preset(name), args.set)  # as synth --compare does
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"--compare: {exc}") from None
+        if not isinstance(other, MacConfig):
+            raise UserError(f"--compare {name!r}: power compares MACs, not a {other.kind}")
+        others.append((name, other))
+    if args.json:
+        _check_json_path(args.json)
+
+    runs = [(_name(args), design, ports), *((n, c, None) for n, c in others)]
+    # the bar counts simulated cycles of all designs (each is simulated once)
+    bar = ProgressLine(len(runs), "power", enabled=not args.quiet)
+    reports = []
+    try:
+        for i, (name, cfg, pmap) in enumerate(runs):
+            bar.update(0, f"{name} ({i + 1}/{len(runs)}): netlist and gate-level build")
+
+            def progress(done: int, total: int, n: str = name, k: int = i) -> None:
+                bar.update(done, f"{n} ({k + 1}/{len(runs)}): simulating cycles",
+                           total=total)
+
+            reports.append(mac_energy(
+                cfg, stimulus=args.stimulus, cycles=args.cycles, liberty=args.liberty,
+                clock_ns=args.clock_ns, constraints=constraints, simulator=args.simulator,
+                ports=pmap, seed=args.seed, on_progress=progress,
+                on_synth=lambda out, n=name: bar.update(0, f"{n}: synthesizing in {out}")))
+        bar.update(bar.total, "done", final=True)
+    finally:
+        bar.close()
+    for (name, _, _), r in zip(runs, reports, strict=True):
+        print(format_power(r, name))
+    report = reports[0]
+    if others:
+        report = {**report, "compare": []}
+        for (name, _, _), other in zip(runs[1:], reports[1:], strict=True):
+            ratios = compare_power(reports[0], other)
+            report["compare"].append({"preset": name, "report": other, "ratios": ratios})
+            print(f"pJ/MAC of {runs[0][0]} / {name} on the same data:")
+            for r in ratios:
+                print(f"  {r['act_bits']:2d}-bit {'signed' if r['act_signed'] else 'unsigned'}"
+                      f" activations: {r['pj_per_mac']:.3f} / {r['other_pj_per_mac']:.3f} = "
+                      f"{r['ratio']:.3f}x")
+    if args.json:
+        tmp = Path(args.json + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        os.replace(tmp, args.json)
+        print(f"report {args.json}")
+    return 0
+
+
 def add_parser(subparsers: Any, design_args: Any) -> None:
-    """Add the ``synth`` subcommand."""
+    """Add the ``synth`` and ``power`` subcommands."""
     p = subparsers.add_parser(
         "synth", help="synthesize a design point: ASIC area and timing, or FPGA resources",
         description="Synthesize with Yosys onto a liberty library and time with OpenSTA "
@@ -152,4 +290,42 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
                    help="keep scripts, netlists and logs in DIR/<name> (default: the cache)")
     p.add_argument("--compare", metavar="PRESET",
                    help="also synthesize PRESET (with the same --set) and print the ratios")
+    _verilog_args(p)
+    p.add_argument("--clock-port", metavar="NAME",
+                   help="--verilog: the clock input that static timing clocks (default clk)")
     p.set_defaults(func=cmd_synth)
+
+    p = subparsers.add_parser(
+        "power", help="energy per operation of a MAC from a gate-level simulation",
+        description="Simulate the synthesized netlist (the synth cache) at gate level with "
+                    "cell models written from the liberty, in every lane mode and activation "
+                    "signedness, check every result against numpy, count each net's "
+                    "toggles and turn them into energy with the liberty's internal_power "
+                    "tables, 1/2 C V^2 per transition and leakage. Prints pJ/cycle, pJ/MAC "
+                    "and TOPS/W (2 operations per MAC) per mode; --json writes the report.")
+    design_args(p)
+    _verilog_args(p)
+    p.add_argument("--ports", metavar="FILE.toml",
+                   help="--verilog: the roles of the design's ports and its mode encoding "
+                        "(see rcm_gen/flows/user_design.py)")
+    p.add_argument("--target", default="asic", metavar="asic", help="flow (asic only)")
+    p.add_argument("--liberty", metavar="FILE",
+                   help="cell library (.lib or .lib.gz) instead of the default OSU 0.18 um")
+    p.add_argument("--clock-ns", type=float, metavar="T",
+                   help="clock period in ns: synthesis target, leakage per cycle, TOPS/W "
+                        "(default from rcm_gen/flows/data/asic.toml)")
+    p.add_argument("--constraints", metavar="FILE.toml",
+                   help="override keys of rcm_gen/flows/data/asic.toml (slews, wire load, ...)")
+    p.add_argument("--stimulus", default="random", metavar="random|relu|sparse|FILE.npz",
+                   help="operands (default random); a .npz holds arrays a_<bits>, w_<bits>")
+    p.add_argument("--cycles", type=int, default=1000, metavar="N",
+                   help="measured cycles per mode (default 1000)")
+    p.add_argument("--simulator", default="verilator", metavar="verilator|icarus",
+                   help="gate-level simulator (default verilator)")
+    p.add_argument("--seed", type=int, default=1, help="stimulus seed (default 1)")
+    p.add_argument("--json", metavar="R.json", help="write the report as JSON")
+    p.add_argument("--compare", action="append", metavar="PRESET",
+                   help="also run PRESET (with the same --set) on the same data and print "
+                        "pJ/MAC ratios (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_power)

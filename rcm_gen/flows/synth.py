@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..generate import config_hash, top_name
+from ..generate import config_hash
 from ..tools import cache_dir, tool_versions
-from .asic import CONSTRAINT_FILES, constraints_file, run_asic
+from .asic import CONSTRAINT_FILES, constraints_file, design_top, run_asic
 from .fpga import FPGA_TARGETS, run_fpga
 
 __all__ = [
@@ -39,9 +39,11 @@ TARGETS = ("asic", *FPGA_TARGETS)
 def _check_config(config: Any) -> None:
     from ..config import MacConfig
     from ..tile.config import TileConfig
+    from .user_design import UserDesign
 
-    if not isinstance(config, (MacConfig, TileConfig)):
-        raise TypeError(f"Design point must be a MacConfig or a TileConfig, not {config!r}")
+    if not isinstance(config, (MacConfig, TileConfig, UserDesign)):
+        raise TypeError(f"Design point must be a MacConfig, a TileConfig or a UserDesign, not "
+                        f"{config!r}")
 
 
 def check_clock(clock_ns: Any, option: str = "--clock-ns") -> None:
@@ -149,7 +151,7 @@ def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
         parts.append({"hierarchy": hierarchy})
     settings = json.dumps(parts, sort_keys=True, default=str)
     key = hashlib.sha256(settings.encode()).hexdigest()[:8]
-    return cache_dir() / "synth" / f"{top_name(config)}-{config_hash(config)}-{target}-{key}"
+    return cache_dir() / "synth" / f"{design_top(config)}-{config_hash(config)}-{target}-{key}"
 
 
 def cached_report(config: Any, target: str = "asic", liberty: str | None = None,
@@ -298,7 +300,9 @@ def compare(a: dict[str, Any], b: dict[str, Any], config_a: Any, config_b: Any
         out["area"] = a["area_um2"] / b["area_um2"]
         out["critical_path"] = a["critical_path_ns"] / b["critical_path_ns"]
         density = {}
-        for bits in precisions(config_a):
+        known = all(hasattr(getattr(c, "mac", c), "lanes") for c in (config_a, config_b))
+        # a user design's lanes are not known to synth: no MACs/cycle for it
+        for bits in precisions(config_a) if known else []:
             da = macs_per_cycle_at(config_a, bits) / (a["area_um2"] / 1e6)
             db = macs_per_cycle_at(config_b, bits) / (b["area_um2"] / 1e6)
             density[bits] = {"a": da, "b": db, "ratio": da / db if db else None}

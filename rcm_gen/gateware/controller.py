@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -68,8 +68,11 @@ class Controller(wiring.Component):
         ``done_rows`` rows in all; ``done_last`` if the job completed its block.
     act_rd_addr, wgt_rd_addr : Out
         Read addresses of the activation and weight buffers (bank in the MSB part).
-    use_pad : Out(1)
-        The MACs' activation operand is the pad word ``pad``, not the buffer's data.
+    act_data : In(W)
+        The activation buffer's read data.
+    act_operand : Out(W)
+        The MACs' activation operand: ``act_data``, or the job's pad word at padded
+        positions (one driver for all the MACs).
     mac_en, mac_clear : Out(1)
         MAC controls, aligned with the buffers' read data.
     mode : Out(LaneMode)
@@ -106,8 +109,8 @@ class Controller(wiring.Component):
             "done_last": Out(1),
             "act_rd_addr": Out(range(2 * config.act_buffer_depth)),
             "wgt_rd_addr": Out(range(2 * config.weight_buffer_depth)),
-            "use_pad": Out(1),
-            "pad": Out(config.mac.width),
+            "act_data": In(config.mac.width),
+            "act_operand": Out(config.mac.width),
             "mac_en": Out(1),
             "mac_clear": Out(1),
             "mode": Out(LaneMode),
@@ -212,7 +215,7 @@ class Controller(wiring.Component):
         ]
         m.d.comb += [self.mac_en.eq(en1), self.mac_clear.eq(clear1),
                      self.mode.eq(mode1), self.act_signed.eq(signed1),
-                     self.use_pad.eq(pad1), self.pad.eq(padword1)]
+                     self.act_operand.eq(Mux(pad1, padword1, self.act_data))]
 
         # The partial sums and biases are read in the cycle before the step's accumulator
         # update (issue + lat), its start value chosen in that cycle.

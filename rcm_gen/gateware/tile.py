@@ -155,16 +155,13 @@ class Tile(wiring.Component):
         ]
 
         # The MACs: MAC i computes output channel i of each P-wide block.
-        act_operand = Signal(w)
-        m.d.comb += act_operand.eq(act_buf.rd_data)
-        with m.If(ctrl.use_pad):
-            m.d.comb += act_operand.eq(ctrl.pad)
+        m.d.comb += ctrl.act_data.eq(act_buf.rd_data)
         accs = []
         for i in range(cfg.p):
             mac = MAC(cfg.mac, with_init=True)
             m.submodules[f"mac{i}"] = mac
             m.d.comb += [
-                mac.a.eq(act_operand),
+                mac.a.eq(ctrl.act_operand),
                 mac.w.eq(wgt_buf.rd_data[i * w:(i + 1) * w]),
                 mac.mode.eq(ctrl.mode),
                 mac.act_signed.eq(ctrl.act_signed),

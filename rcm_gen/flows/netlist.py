@@ -1,0 +1,294 @@
+"""Synthesized netlists for gate-level work: the hierarchical netlist that ``synth``
+writes, flattened into nets and leaf cell instances (each remembering the module it came
+from), written back as one flat Verilog module, and Verilog models of the library's cells
+generated from their liberty ``function``, ``ff`` and ``latch`` groups.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ToolFailed, UserError
+from .liberty import Cell, Liberty
+from .yosys import run_yosys
+
+__all__ = ["CONST0", "CONST1", "FlatNetlist", "Instance", "cell_models", "flatten_netlist",
+           "liberty_verilog_expr", "read_netlist", "write_flat_verilog"]
+
+#: Net ids of the constants; every other net is numbered from 2.
+CONST0, CONST1 = 0, 1
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A leaf cell: its instance path, library cell, pin → net id, and the Verilog module
+    (hierarchical name, as in the synthesized netlist) it was instantiated in."""
+
+    path: str
+    cell: str
+    pins: dict[str, int]
+    module: str
+
+
+@dataclass(frozen=True)
+class FlatNetlist:
+    """A flattened gate-level netlist.
+
+    ``ports`` maps each top-level port to its direction and its bits' net ids (LSB
+    first); ``names`` gives one hierarchical name per net id (``0`` and ``1`` are the
+    constants); ``instances`` are the leaf cells.
+    """
+
+    top: str
+    ports: dict[str, tuple[str, tuple[int, ...]]]
+    names: tuple[str, ...]
+    instances: tuple[Instance, ...]
+
+    @property
+    def net_count(self) -> int:
+        return len(self.names)
+
+    def port_nets(self, direction: str | None = None) -> set[int]:
+        return {n for d, bits in self.ports.values() if direction in (None, d) for n in bits
+                if n > CONST1}
+
+
+def read_netlist(netlist: str | Path, lib: Liberty, top: str, work: str | Path
+                 ) -> FlatNetlist:
+    """Read a synthesized Verilog netlist of ``lib``'s cells (Yosys, in a subprocess:
+    ``read_liberty -lib``, ``read_verilog``, ``hierarchy -top``, ``write_json``) and
+    flatten it.
+
+    Raises
+    ------
+    ToolFailed
+        Yosys failed (the message names the log).
+    UserError
+        The netlist instantiates a cell that is neither a module of it nor a cell of
+        ``lib``.
+    """
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / "netlist.json"
+    out.unlink(missing_ok=True)
+    run_yosys([f"read_liberty -lib {lib.path}", f"read_verilog {Path(netlist).resolve()}",
+               f"hierarchy -check -top {top}", f"write_json {out.resolve()}"],
+              work / "read_netlist.log")
+    try:
+        data = json.loads(out.read_text())
+    except (OSError, ValueError) as exc:
+        raise ToolFailed(f"Yosys wrote no readable netlist JSON ({exc}); log: "
+                         f"{work / 'read_netlist.log'}") from None
+    return flatten_netlist(data, lib, top)
+
+
+def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str) -> FlatNetlist:
+    """Flatten the Yosys JSON ``data`` of a netlist whose leaves are cells of ``lib``."""
+    modules = data["modules"]
+    names: list[str] = ["1'b0", "1'b1"]
+    instances: list[Instance] = []
+
+    def new_net(name: str) -> int:
+        names.append(name)
+        return len(names) - 1
+
+    def const(bit: Any) -> int | None:
+        if bit in ("0", "x", "z"):
+            return CONST0
+        if bit == "1":
+            return CONST1
+        return None
+
+    def visit(mod_name: str, prefix: str, bound: dict[int, int], depth: int) -> None:
+        if depth > 64:
+            raise UserError(f"netlist hierarchy under {top!r} is deeper than 64 levels")
+        mod = modules[mod_name]
+        local = dict(bound)
+        for net_name, net in sorted(mod.get("netnames", {}).items(),
+                                    key=lambda kv: kv[1].get("hide_name", 0)):
+            for i, bit in enumerate(net["bits"]):
+                if const(bit) is None and bit not in local:
+                    suffix = f"[{i}]" if len(net["bits"]) > 1 else ""
+                    local[bit] = new_net(f"{prefix}{net_name}{suffix}")
+
+        def net_of(bit: Any) -> int:
+            c = const(bit)
+            if c is not None:
+                return c
+            if bit not in local:
+                local[bit] = new_net(f"{prefix}$bit{bit}")
+            return local[bit]
+
+        for cell_name, cell in mod.get("cells", {}).items():
+            kind = cell["type"]
+            conns = cell.get("connections", {})
+            if kind in modules and not modules[kind].get("attributes", {}).get("blackbox"):
+                child = modules[kind]
+                child_bound: dict[int, int] = {}
+                for port, pdata in child.get("ports", {}).items():
+                    bits = conns.get(port, [])
+                    for cbit, pbit in zip(pdata["bits"], bits, strict=False):
+                        child_bound[cbit] = net_of(pbit)
+                visit(kind, f"{prefix}{cell_name}.", child_bound, depth + 1)
+            elif kind in lib.cells:
+                pins = {}
+                for pin, bits in conns.items():
+                    if len(bits) != 1:
+                        raise UserError(f"cell {cell_name!r} of {mod_name!r}: pin {pin} of "
+                                        f"{kind} is {len(bits)} bits wide")
+                    pins[pin] = net_of(bits[0])
+                instances.append(Instance(f"{prefix}{cell_name}", kind, pins,
+                                          mod_name.lstrip("\\")))
+            else:
+                raise UserError(f"netlist cell {cell_name!r} of module {mod_name!r} is a "
+                                f"{kind!r}, which is neither a module of the netlist nor a "
+                                f"cell of liberty {lib.name!r}")
+
+    if top not in modules:
+        raise UserError(f"netlist has no module {top!r}")
+    ports: dict[str, tuple[str, tuple[int, ...]]] = {}
+    bound: dict[int, int] = {}
+    for port, pdata in modules[top].get("ports", {}).items():
+        bits = []
+        for i, bit in enumerate(pdata["bits"]):
+            c = const(bit)
+            if c is not None:
+                bits.append(c)
+                continue
+            if bit not in bound:
+                suffix = f"[{i}]" if len(pdata["bits"]) > 1 else ""
+                bound[bit] = new_net(f"{port}{suffix}")
+            bits.append(bound[bit])
+        ports[port] = (pdata["direction"], tuple(bits))
+    visit(top, "", bound, 0)
+    return FlatNetlist(top, ports, tuple(names), tuple(instances))
+
+
+# -- Verilog ------------------------------------------------------------------------------
+
+
+def liberty_verilog_expr(function: str, where: str = "") -> str:
+    """A liberty boolean function (``!A & (B | C')``, ``A ^ B``, ``1``) as a Verilog
+    expression, through ``liberty-parser``'s function grammar."""
+    from liberty.boolean_functions import parse_boolean_function
+    from sympy.logic import boolalg
+
+    try:
+        expr = parse_boolean_function(function.strip())
+    except Exception:
+        raise UserError(f"liberty function {function!r}{where} cannot be read") from None
+
+    def text(e: Any) -> str:
+        if e is True or isinstance(e, boolalg.BooleanTrue):
+            return "1'b1"
+        if e is False or isinstance(e, boolalg.BooleanFalse):
+            return "1'b0"
+        if e.is_Symbol:
+            return str(e)
+        if isinstance(e, boolalg.Not):
+            return f"~{text(e.args[0])}"
+        op = {boolalg.And: " & ", boolalg.Or: " | ", boolalg.Xor: " ^ "}.get(type(e))
+        if op is None:
+            raise UserError(f"liberty function {function!r}{where} has an operator rcm_gen "
+                            f"does not model ({type(e).__name__})")
+        return "(" + op.join(text(a) for a in e.args) + ")"
+
+    return text(expr)
+
+
+def _cell_model(cell: Cell) -> str:
+    where = f" of cell {cell.name}"
+    if cell.statetable:
+        raise UserError(f"cell {cell.name} is described by a statetable, which rcm_gen "
+                        "cannot model; exclude it with dont_use")
+    ports = sorted(cell.pins)
+    lines = [f"module {cell.name} ({', '.join(ports)});"]
+    for name in ports:
+        pin = cell.pins[name]
+        kind = "input" if pin.direction == "input" else "output"
+        lines.append(f"  {kind} {name};")
+    for i, seq in enumerate(cell.sequential):
+        lines.append(f"  reg {seq.state};")
+        if seq.state_n:
+            lines.append(f"  wire {seq.state_n} = ~{seq.state};")
+        clock = liberty_verilog_expr(seq.clock, where)
+        data = liberty_verilog_expr(seq.data, where)
+        clear = liberty_verilog_expr(seq.clear, where) if seq.clear else None
+        preset = liberty_verilog_expr(seq.preset, where) if seq.preset else None
+        both = {"L": "1'b0", "H": "1'b1"}.get(seq.clear_preset_var1 or "L", "1'b0")
+        lines.append(f"  wire _c{i} = {clock};")
+        if clear:
+            lines.append(f"  wire _r{i} = {clear};")
+        if preset:
+            lines.append(f"  wire _s{i} = {preset};")
+        body = []
+        if clear and preset:
+            body.append(f"if (_r{i} & _s{i}) {seq.state} <= {both};")
+            body.append(f"else if (_r{i}) {seq.state} <= 1'b0;")
+            body.append(f"else if (_s{i}) {seq.state} <= 1'b1;")
+        elif clear:
+            body.append(f"if (_r{i}) {seq.state} <= 1'b0;")
+        elif preset:
+            body.append(f"if (_s{i}) {seq.state} <= 1'b1;")
+        if seq.kind == "ff":
+            events = [f"posedge _c{i}"] + ([f"posedge _r{i}"] if clear else []) + (
+                [f"posedge _s{i}"] if preset else [])
+            body.append(("else " if body else "") + f"{seq.state} <= {data};")
+            lines.append(f"  always @({' or '.join(events)}) begin")
+        else:
+            body.append(("else " if body else "") + f"if (_c{i}) {seq.state} <= {data};")
+            lines.append("  always @* begin")
+        lines += [f"    {b}" for b in body]
+        lines.append("  end")
+    for name in ports:
+        pin = cell.pins[name]
+        if pin.direction in ("output", "inout"):
+            if not pin.function:
+                raise UserError(f"output {name} of cell {cell.name} has no function")
+            lines.append(f"  assign {name} = {liberty_verilog_expr(pin.function, where)};")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+def cell_models(lib: Liberty, cells: set[str]) -> str:
+    """Verilog models of ``cells`` of ``lib``, written from the liberty: combinational
+    outputs from their ``function``, flip-flops and latches from their ``ff``/``latch``
+    groups (clear and preset included).  Zero-delay: activity without glitches.
+
+    Raises
+    ------
+    UserError
+        A cell the library describes with a ``statetable`` or an output without a
+        function.
+    """
+    header = (f"// Cell models of liberty {lib.name}, written by rcm_gen from the cells'\n"
+              "// function, ff and latch groups.\n")
+    return header + "\n".join(_cell_model(lib.cells[c]) for c in sorted(cells))
+
+
+def write_flat_verilog(net: FlatNetlist, module: str) -> str:
+    """The flat netlist as one Verilog module ``module`` with the top's ports; net ``k``
+    is the wire ``n<k>``."""
+    ports = list(net.ports)
+    lines = [f"module {module} ({', '.join(ports)});"]
+    for port, (direction, bits) in net.ports.items():
+        width = f"[{len(bits) - 1}:0] " if len(bits) > 1 else ""
+        lines.append(f"  {direction} {width}{port};")
+    lines.append("  wire " + ", ".join(f"n{k}" for k in range(2, net.net_count)) + ";")
+    lines.append("  wire n0 = 1'b0, n1 = 1'b1;")
+    for port, (direction, bits) in net.ports.items():
+        for i, k in enumerate(bits):
+            ref = f"{port}[{i}]" if len(bits) > 1 else port
+            if direction == "input":
+                if k > CONST1:
+                    lines.append(f"  assign n{k} = {ref};")
+            else:
+                lines.append(f"  assign {ref} = n{k};")
+    for i, inst in enumerate(net.instances):
+        conns = ", ".join(f".{p}(n{k})" for p, k in sorted(inst.pins.items()))
+        lines.append(f"  {inst.cell} u{i} ({conns});")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,467 @@
+"""``power`` flow: energy per operation of a MAC from a gate-level simulation of its
+synthesized netlist.
+
+The netlist is the one the ASIC synthesis flow writes (the same cache folder as
+``rcm-gen synth``).  It is simulated with cell models written from the liberty
+(:mod:`rcm_gen.flows.netlist`, :mod:`rcm_gen.sim.gate_level`), driven in every lane mode and
+activation signedness with operand streams (:mod:`rcm_gen.sim.power_stimulus`); every
+accumulator value is checked against numpy, so a power run is also a gate-level check of
+the netlist.  Toggle counts of every net in each mode's window of cycles give energy
+through :class:`rcm_gen.flows.energy.EnergyModel`.
+
+The entry point for other energy models (a tile, a network) is :func:`mac_energy`: a
+design point and a stimulus in, energy per cycle and per MAC of each mode out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import MacConfig
+from ..errors import ToolFailed, UserError
+from ..reference import pack_lanes, st_dot
+from ..tools import python_package_version, tool_versions
+from .asic import asic_constraints, design_top
+from .energy import ENERGY_GROUPS, EnergyModel
+from .liberty import Liberty
+from .user_design import PortMap, UserDesign
+
+__all__ = [
+    "GatePower",
+    "POWER_KEYS",
+    "PowerMode",
+    "compare_power",
+    "format_power",
+    "mac_energy",
+    "mac_port_map",
+    "power_modes",
+]
+
+#: Keys of ``rcm_gen/flows/data/asic.toml`` that only the power flow reads.
+POWER_KEYS = ("input_transition_ns", "wire_load", "wire_cap_per_fanout")
+
+#: Operations per multiply-accumulate in TOPS/W (a multiply and an add).
+OPS_PER_MAC = 2
+
+#: Cycles after each mode switch that are simulated but not measured (the pipeline fills
+#: with the new mode's operands), beyond the design's latency.
+_SETTLE = 2
+
+
+@dataclass(frozen=True)
+class PowerMode:
+    """One measured operating point: operand precision, lanes (MACs per cycle) and
+    activation signedness."""
+
+    bits: int
+    lanes: int
+    act_signed: bool
+
+    def key(self) -> tuple[int, bool]:
+        return (self.bits, self.act_signed)
+
+
+def mac_port_map(config: MacConfig) -> PortMap:
+    """The port roles of rcm_gen's MAC (``rcm_mac``)."""
+    return PortMap(clock="clk", a="a", w="w", clear="clear", acc="acc", width=config.width,
+                   lanes=config.lanes, latency=config.latency, reset="rst", reset_active=1,
+                   mode="mode", act_signed="act_signed", en="en",
+                   mode_encoding={n: n.bit_length() - 1 for n in config.lanes})
+
+
+def power_modes(ports: PortMap, signedness: tuple[bool, ...] = (False, True)
+                ) -> list[PowerMode]:
+    """The modes a power run measures: each lane count at its precision W/N; a one-lane
+    (fixed) design at W, W/2 and W/4 bits as well (one product per cycle), so that it
+    meets a Sum-Together design on the same data at every precision."""
+    if ports.lanes == (1,):
+        precisions = [(ports.width // d, 1) for d in (1, 2, 4) if ports.width // d >= 2]
+    else:
+        precisions = [(ports.width // n, n) for n in ports.lanes]
+    signs = signedness if ports.act_signed is not None else (True,)
+    return [PowerMode(bits, n, s) for bits, n in precisions for s in signs]
+
+
+def _energy_constraints(cons: dict[str, Any]) -> dict[str, Any]:
+    return {k: cons[k] for k in ("output_load", *POWER_KEYS)}
+
+
+def _synthesized(design: Any, liberty: str | None, clock_ns: float | None,
+                 constraints: dict[str, Any] | None,
+                 on_synth: Callable[[str], None] | None) -> dict[str, Any]:
+    from .synth import cached_report, run_dir, synthesize
+
+    report = cached_report(design, "asic", liberty, clock_ns, constraints)
+    if report is None:
+        out = run_dir(design, "asic", liberty, clock_ns, constraints)
+        if on_synth:
+            on_synth(str(out))
+        report = synthesize(design, "asic", out_dir=out, liberty=liberty, clock_ns=clock_ns,
+                            constraints=constraints)
+    return report
+
+
+def _library(report: dict[str, Any], liberty: str | None, constraints: dict[str, Any] | None
+             ) -> tuple[Liberty, dict[str, Any]]:
+    from .asic import _resolve_liberty
+
+    cons = asic_constraints({**(constraints or {}),
+                             **({"liberty": liberty} if liberty else {})})
+    lib, _ = _resolve_liberty(cons)
+    if lib.name != report["liberty"]["name"]:
+        raise ToolFailed(f"synthesis report names liberty {report['liberty']['name']!r}, "
+                         f"not {lib.name!r}; log: {report['log']}")
+    return lib, cons
+
+
+def _schedule(ports: PortMap, modes: list[PowerMode], streams: dict[tuple[int, bool], Any],
+              cycles: int, accumulate: int, inputs: list[str]
+              ) -> tuple[dict[str, np.ndarray], list[tuple[int, int]], np.ndarray, np.ndarray,
+                         np.ndarray]:
+    """Per-cycle input values for the whole run (reset, then each mode: settling cycles
+    and ``cycles`` measured ones), the measured windows, the expected accumulator after
+    each cycle, and which cycles to check."""
+    reset_cycles = 2
+    settle = ports.latency + _SETTLE
+    total = reset_cycles + len(modes) * (settle + cycles)
+    a = np.zeros(total, dtype=np.int64)
+    w = np.zeros(total, dtype=np.int64)
+    mode = np.zeros(total, dtype=np.int64)
+    signed = np.zeros(total, dtype=np.int64)
+    en = np.zeros(total, dtype=np.int64)
+    clear = np.zeros(total, dtype=np.int64)
+    rst = np.zeros(total, dtype=np.int64)
+    product = np.zeros(total, dtype=np.int64)
+    rst[:reset_cycles] = 1
+    windows = []
+    t = reset_cycles
+    for m in modes:
+        s = streams[m.key()]
+        run = settle + cycles
+        pairs_a = s.a[: run * m.lanes] if len(s.a) >= run * m.lanes else np.resize(
+            s.a, run * m.lanes)
+        pairs_w = s.w[: run * m.lanes] if len(s.w) >= run * m.lanes else np.resize(
+            s.w, run * m.lanes)
+        # the settling cycles take the stream's last pairs, the measured ones its first
+        pairs_a = np.concatenate([pairs_a[cycles * m.lanes:], pairs_a[: cycles * m.lanes]])
+        pairs_w = np.concatenate([pairs_w[cycles * m.lanes:], pairs_w[: cycles * m.lanes]])
+        av = pairs_a.reshape(run, m.lanes)
+        wv = pairs_w.reshape(run, m.lanes)
+        words_a = pack_lanes(av, ports.width, m.act_signed) if m.lanes > 1 else (
+            av[:, 0] & ((1 << ports.width) - 1))
+        words_w = pack_lanes(wv, ports.width, True) if m.lanes > 1 else (
+            wv[:, 0] & ((1 << ports.width) - 1))
+        sl = slice(t, t + run)
+        a[sl], w[sl] = words_a, words_w
+        mode[sl] = ports.mode_encoding.get(m.lanes, 0)
+        signed[sl] = int(m.act_signed)
+        en[sl] = 1
+        local = np.arange(run)
+        clear[sl] = ((local - settle) % accumulate == 0) | (local == 0)
+        product[sl] = st_dot(words_a, words_w, ports.width, m.lanes, m.act_signed)
+        windows.append((t + settle, t + run))
+        t += run
+    # expected accumulator after each cycle's inputs
+    expected = np.zeros(total, dtype=object)
+    acc = 0
+    for i in range(total):
+        if rst[i]:
+            acc = 0
+        else:
+            acc = (0 if clear[i] else acc) + (int(product[i]) if en[i] else 0)
+        expected[i] = acc
+    check = ~rst.astype(bool)
+    values = {"a": a, "w": w, "mode": mode, "act_signed": signed, "en": en, "clear": clear,
+              "reset": rst if ports.reset_active else 1 - rst}
+    by_port: dict[str, np.ndarray] = {}
+    for role, name in (("a", ports.a), ("w", ports.w), ("mode", ports.mode),
+                       ("act_signed", ports.act_signed), ("en", ports.en),
+                       ("clear", ports.clear), ("reset", ports.reset)):
+        if name is not None:
+            by_port[name] = values[role]
+    for name in inputs:
+        by_port.setdefault(name, np.zeros(total, dtype=np.int64))
+    return by_port, windows, expected, check, product
+
+
+def _streams(stimulus: str, modes: list[PowerMode], cycles: int, settle: int, seed: int
+             ) -> tuple[list[PowerMode], dict[tuple[int, bool], Any]]:
+    from ..sim.power_stimulus import load_npz_streams, make_stream
+
+    need = {m.bits: (cycles + settle) * m.lanes for m in modes}
+    if stimulus.endswith(".npz"):
+        if not Path(stimulus).is_file():
+            raise UserError(f"--stimulus {stimulus!r}: file not found")
+        streams = {(s.bits, s.act_signed): s for s in load_npz_streams(stimulus, need)}
+        kept = [m for m in modes if m.key() in streams]
+        if not kept:
+            raise UserError(f"--stimulus {stimulus!r}: its arrays fit none of the design's "
+                            f"modes")
+        return kept, streams
+    # the longest stream any design needs at a precision, so that designs share data
+    return modes, {m.key(): make_stream(stimulus, m.bits, m.act_signed, need[m.bits], seed)
+                   for m in modes}
+
+
+@dataclass
+class GatePower:
+    """A synthesized netlist ready for gate-level energy runs: the design's netlist (from
+    the synthesis cache, synthesized if absent), its energy model and its built
+    simulation.  What a MAC run uses, and what a tile or network energy model can drive
+    with its own per-cycle inputs.
+
+    Use :meth:`prepare`, then :meth:`run` with one value per cycle for the input ports
+    (those not given are held at 0) and windows of cycles to measure.
+    """
+
+    design: Any
+    report: dict[str, Any]
+    lib: Liberty
+    constraints: dict[str, Any]
+    netlist: Any
+    model: EnergyModel
+    sim: Any
+    clock_ns: float
+
+    @classmethod
+    def prepare(cls, design: Any, *, clock: str = "clk", liberty: str | None = None,
+                clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                simulator: str = "verilator", check_ports: Callable[[Any], None] | None = None,
+                on_synth: Callable[[str], None] | None = None,
+                lap: Callable[[str], None] | None = None) -> GatePower:
+        """Synthesize (or take from the cache) ``design``, read its netlist, build its
+        energy model and its simulation; ``check_ports(netlist)`` may refuse the netlist's
+        ports (before the simulation is built)."""
+        from ..sim.gate_level import GateSim
+        from .netlist import read_netlist
+
+        lap = lap or (lambda _what: None)
+        cons_in = dict(constraints or {})
+        if clock_ns is not None:
+            cons_in["clock_ns"] = clock_ns
+        report = _synthesized(design, liberty, clock_ns, constraints, on_synth)
+        lib, cons = _library(report, liberty, cons_in)
+        lap("synthesis_and_liberty")
+        top = design_top(design)
+        netlist = read_netlist(report["netlist"], lib, top,
+                               Path(report["netlist"]).parent / "power")
+        if check_ports is not None:
+            check_ports(netlist)
+        lap("netlist")
+        model = EnergyModel(netlist, lib, clock, _energy_constraints(cons), top_module=top)
+        lap("energy_model")
+        sim = GateSim(netlist, lib, clock, simulator)
+        sim.build()
+        lap("simulator_build")
+        return cls(design, report, lib, cons, netlist, model, sim, float(cons["clock_ns"]))
+
+    def run(self, inputs: dict[str, np.ndarray], windows: list[tuple[int, int]], *,
+            tag: str = "run", on_progress: Callable[[int, int], None] | None = None
+            ) -> tuple[list[Any], Any]:
+        """Simulate ``inputs`` and return the energy of each window
+        (:class:`rcm_gen.flows.energy.WindowEnergy`, at this design's clock) and the
+        simulation (its outputs per cycle, for checking)."""
+        cycles = len(next(iter(inputs.values())))
+        full = {p: inputs.get(p, np.zeros(cycles, dtype=np.int64)) for p in self.sim.inputs}
+        run = self.sim.run(full, windows, tag=tag, on_progress=on_progress)
+        self.model.check_power_data(run.rises, run.falls)
+        energies = [self.model.window(r, f, b - a, self.clock_ns)
+                    for (a, b), r, f in zip(windows, run.rises, run.falls, strict=True)]
+        return energies, run
+
+
+def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycles: int = 1000,
+               liberty: str | None = None, clock_ns: float | None = None,
+               constraints: dict[str, Any] | None = None, simulator: str = "verilator",
+               ports: PortMap | None = None, seed: int = 1, accumulate: int = 128,
+               on_synth: Callable[[str], None] | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Energy of a MAC in each of its modes, from a gate-level simulation of its netlist.
+
+    Parameters
+    ----------
+    design : MacConfig or UserDesign
+        A generated MAC, or the user's design with ``ports`` saying which port is which.
+    stimulus : str
+        ``random``, ``relu``, ``sparse`` or a ``.npz`` file of operand streams
+        (:mod:`rcm_gen.sim.power_stimulus`).
+    cycles : int
+        Measured cycles per mode (each mode also runs its latency plus two cycles first).
+    liberty, clock_ns, constraints
+        As for :func:`rcm_gen.flows.synth.synthesize`; the netlist synthesized with them is
+        used (synthesized now if the cache has none).  The power keys of the constraints
+        (:data:`POWER_KEYS`) set slews and wire loads.
+    simulator : str
+        ``verilator`` (toggle coverage) or ``icarus`` (VCD read with pywellen).
+    accumulate : int
+        Cycles per sum: ``clear`` starts a new one every ``accumulate`` cycles.
+    on_synth, on_progress
+        Called when synthesis starts (with its folder) and as the simulation advances
+        (cycles done, cycles in all).
+
+    Returns
+    -------
+    dict
+        The report: ``modes`` (one entry per mode: ``act_bits``, ``weight_bits``,
+        ``lanes``, ``act_signed``, ``macs_per_cycle``, ``pj_per_cycle``, ``pj_per_mac``,
+        ``tops_per_w``, ``breakdown``), ``stimulus``, ``cycles``, ``clock_ns``,
+        ``library``, ``tools``, ``config``, ``checked`` (accumulator values compared with
+        numpy), ``simulator``, ``synthesis`` (area and the netlist), ``constraints``,
+        ``wall_s``.
+
+    Raises
+    ------
+    UserError
+        Bad input: options, stimulus file, port map, or a liberty without
+        ``internal_power`` for a cell the netlist uses.
+    ToolFailed
+        A tool failed, or the gate-level results differ from numpy (the message names the
+        log).
+    """
+    started = time.perf_counter()
+    if isinstance(design, MacConfig):
+        ports = mac_port_map(design)
+    elif not isinstance(design, UserDesign):
+        raise UserError(f"power runs on a MAC (a mac preset, a MAC --config or --verilog), "
+                        f"not a {getattr(design, 'kind', type(design).__name__)}")
+    elif ports is None:
+        raise UserError("--verilog needs --ports FILE (the roles of its ports)")
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+        raise UserError(f"--cycles must be an integer of at least 1, not {cycles!r}")
+    modes = power_modes(ports)
+    modes, streams = _streams(stimulus, modes, cycles, ports.latency + _SETTLE, seed)
+    cons_in = dict(constraints or {})
+    if clock_ns is not None:
+        cons_in["clock_ns"] = clock_ns
+    cons = asic_constraints({**cons_in, **({"liberty": liberty} if liberty else {})})
+    period = float(cons["clock_ns"])
+
+    timing: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(what: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timing[what] = timing.get(what, 0.0) + now - mark
+        mark = now
+
+    lap("stimulus")
+    gp = GatePower.prepare(
+        design, clock=ports.clock, liberty=liberty, clock_ns=clock_ns, constraints=constraints,
+        simulator=simulator, on_synth=on_synth, lap=lap,
+        check_ports=lambda net: ports.check(
+            net.ports, "--ports" if isinstance(design, UserDesign) else "design"))
+    report, lib, cons, netlist, model = gp.report, gp.lib, gp.constraints, gp.netlist, gp.model
+    inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, accumulate,
+                                                    gp.sim.inputs)
+    lap("schedule")
+    energies, run = gp.run(inputs, windows, tag=f"power-{Path(str(stimulus)).stem}",
+                           on_progress=on_progress)
+    lap("simulation")
+    acc_bits = len(netlist.ports[ports.acc][1])
+    got = run.outputs[ports.acc]
+    lat = ports.latency
+    checked = 0
+    for t in range(len(expected) - lat + 1):
+        if not check[t]:
+            continue
+        g = got[t + lat - 1]
+        want = int(expected[t]) & ((1 << acc_bits) - 1)
+        if g != want:
+            raise ToolFailed(
+                f"gate-level accumulator differs from numpy at cycle {t}: {g:#x}, expected "
+                f"{want:#x} ({simulator}); log: {run.log}")
+        checked += 1
+    lap("check")
+    mode_reports = []
+    for m, (start, stop), r, f, e in zip(modes, windows, run.rises, run.falls, energies,
+                                         strict=True):
+        n_cycles = stop - start
+        per_cycle = e.total / n_cycles
+        macs = m.lanes
+        mode_reports.append({
+            "act_bits": m.bits, "weight_bits": m.bits, "lanes": m.lanes,
+            "act_signed": m.act_signed, "macs_per_cycle": macs,
+            "pj_per_cycle": per_cycle, "pj_per_mac": per_cycle / macs,
+            "tops_per_w": OPS_PER_MAC * macs / per_cycle,
+            "breakdown": {
+                "internal_pj_per_cycle": e.internal / n_cycles,
+                "switching_pj_per_cycle": e.switching / n_cycles,
+                "leakage_pj_per_cycle": e.leakage / n_cycles,
+                "groups_pj_per_cycle": {g: e.by_group[g] / n_cycles for g in ENERGY_GROUPS},
+            },
+            "toggles_per_cycle": float((r + f).sum() / n_cycles),
+        })
+    lap("energy")
+    versions = tool_versions("rcm_gen", "yosys", "iverilog" if simulator == "icarus"
+                             else "verilator")
+    versions.update({"liberty-parser": python_package_version("liberty-parser"),
+                     "pywellen": python_package_version("pywellen")})
+    return {
+        "modes": mode_reports,
+        "stimulus": {"kind": "file" if str(stimulus).endswith(".npz") else stimulus,
+                     "file": str(stimulus) if str(stimulus).endswith(".npz") else None,
+                     "seed": seed, "accumulate": accumulate},
+        "cycles": cycles,
+        "clock_ns": period,
+        "library": {"name": lib.name, "path": str(lib.source), "voltage": lib.voltage,
+                    "wire_load_model": model.wire_model},
+        "tools": versions,
+        "config": design.to_dict(),
+        "top": design_top(design),
+        "simulator": simulator,
+        "checked": checked,
+        "synthesis": {"area_um2": report["area_um2"], "cells": report["cells"],
+                      "fmax_mhz": report["fmax_mhz"], "netlist": report["netlist"]},
+        "constraints": {k: cons[k] for k in ("output_load", *POWER_KEYS)},
+        "ops_per_mac": OPS_PER_MAC,
+        "sim_log": str(run.log),
+        "timing_s": timing,
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def compare_power(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """pJ/MAC of report ``a`` over report ``b`` at each precision and signedness both
+    measured (the same operand data)."""
+    index = {(m["act_bits"], m["act_signed"]): m for m in b["modes"]}
+    out = []
+    for m in a["modes"]:
+        other = index.get((m["act_bits"], m["act_signed"]))
+        if other:
+            out.append({"act_bits": m["act_bits"], "act_signed": m["act_signed"],
+                        "pj_per_mac": m["pj_per_mac"], "other_pj_per_mac": other["pj_per_mac"],
+                        "ratio": m["pj_per_mac"] / other["pj_per_mac"]})
+    return out
+
+
+def format_power(r: dict[str, Any], name: str) -> str:
+    """A readable table of a power report."""
+    head = ("mode", "MACs/cyc", "pJ/cycle", "pJ/MAC", "TOPS/W", "internal", "switching",
+            "leakage", *ENERGY_GROUPS)
+    rows = [head]
+    for m in r["modes"]:
+        b = m["breakdown"]
+        rows.append((
+            f"{m['act_bits']}b {'s' if m['act_signed'] else 'u'} x{m['lanes']}",
+            str(m["macs_per_cycle"]), f"{m['pj_per_cycle']:.3f}", f"{m['pj_per_mac']:.3f}",
+            f"{m['tops_per_w']:.3f}", f"{b['internal_pj_per_cycle']:.3f}",
+            f"{b['switching_pj_per_cycle']:.3f}", f"{b['leakage_pj_per_cycle']:.4f}",
+            *(f"{b['groups_pj_per_cycle'][g]:.3f}" for g in ENERGY_GROUPS)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [f"{name}: {r['stimulus']['kind']} stimulus, {r['cycles']} cycles per mode, "
+             f"clock {r['clock_ns']:g} ns, {r['library']['name']} at {r['library']['voltage']:g} V"]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    lines.append(f"{r['checked']} accumulator values checked against numpy on "
+                 f"{r['simulator']} (gate level); energy in pJ per cycle; "
+                 f"TOPS/W counts {r['ops_per_mac']} operations per MAC")
+    lines.append(f"netlist {r['synthesis']['netlist']} ({r['wall_s']:.1f} s)")
+    return "\n".join(lines)
