@@ -25,7 +25,9 @@ port) or ``inputs``.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +38,37 @@ from .asic import AREA_GROUPS, group_of
 from .liberty import Liberty, Pin, Table
 from .netlist import CONST1, FlatNetlist
 
-__all__ = ["ENERGY_GROUPS", "EnergyModel", "WindowEnergy"]
+__all__ = ["ENERGY_GROUPS", "TILE_ENERGY_GROUPS", "EnergyModel", "WindowEnergy",
+           "tile_group_of"]
 
 #: Groups of an energy breakdown: the area groups, the clock net, the input-port nets.
 ENERGY_GROUPS = (*AREA_GROUPS, "clock", "inputs")
+
+#: Groups of a tile's energy breakdown (:func:`tile_group_of`), the clock net and the
+#: input-port nets.
+TILE_ENERGY_GROUPS = ("multipliers", "accumulators", "buffers", "post_processing", "control",
+                      "clock", "inputs")
+
+
+def tile_group_of(module: str, top: str) -> str:
+    """Energy group of a tile's synthesized module, from its hierarchical name
+    (``rcm_tile.mac0.multiplier``, ``rcm_tile.out_buf1.mem0``): a ``multiplier`` instance
+    anywhere is *multipliers*; the rest of a MAC instance (a path element that starts with
+    ``mac``) *accumulators*; buffer instances (``act_buf``, ``out_buf0``: ending in
+    ``_buf`` and an optional number) and everything in them, SRAM macros included,
+    *buffers*; the output path (``drain``, ``ppu``: draining, requantization, packing)
+    *post_processing*; everything else (loader, controller, the top's glue) *control*."""
+    name = module.lstrip("\\")
+    path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else []
+    if "multiplier" in path:
+        return "multipliers"
+    if any(re.fullmatch(r"mac\w*", p) for p in path):
+        return "accumulators"
+    if any(re.fullmatch(r"\w*_buf\d*", p) for p in path):
+        return "buffers"
+    if any(p in ("drain", "ppu") for p in path):
+        return "post_processing"
+    return "control"
 
 
 @dataclass(frozen=True)
@@ -78,6 +107,12 @@ class EnergyModel:
         applies).
     top_module : str
         Name by which :func:`group_of` knows the top (``rcm_mac``, ``rcm_tile``).
+    groups, group_of_module : optional
+        The groups of the breakdown and the function (module, top) → group that sorts
+        cells into them; default :data:`ENERGY_GROUPS` and the area groups of
+        :func:`rcm_gen.flows.asic.group_of` (a group it names that ``groups`` lacks counts
+        as ``control``).  Nets driven by ports go to ``clock`` and ``inputs``, which
+        ``groups`` must contain.
 
     Raises
     ------
@@ -87,7 +122,9 @@ class EnergyModel:
     """
 
     def __init__(self, netlist: FlatNetlist, lib: Liberty, clock: str,
-                 constraints: dict[str, Any], top_module: str | None = None) -> None:
+                 constraints: dict[str, Any], top_module: str | None = None,
+                 groups: tuple[str, ...] | None = None,
+                 group_of_module: Callable[[str, str], str] | None = None) -> None:
         self.netlist, self.lib = netlist, lib
         self.voltage = float(lib.voltage)
         if not self.voltage > 0:
@@ -95,11 +132,12 @@ class EnergyModel:
                             "operating_conditions voltage)")
         top = top_module or netlist.top
         n = netlist.net_count
-        self.groups = list(ENERGY_GROUPS)
+        self.groups = list(groups or ENERGY_GROUPS)
         gidx = {g: i for i, g in enumerate(self.groups)}
+        sort = group_of_module or group_of
 
         def group(module: str) -> str:
-            g = group_of(module, top)
+            g = sort(module, top)
             return g if g in gidx else "control"
 
         # -- loads ----------------------------------------------------------------------

@@ -277,7 +277,11 @@ def write_flat_verilog(net: FlatNetlist, module: str) -> str:
     for port, (direction, bits) in net.ports.items():
         width = f"[{len(bits) - 1}:0] " if len(bits) > 1 else ""
         lines.append(f"  {direction} {width}{port};")
-    lines.append("  wire " + ", ".join(f"n{k}" for k in range(2, net.net_count)) + ";")
+    # one declaration per line of nets: Verilator's preprocessor refuses lines of more
+    # than 40,000 tokens
+    for start in range(2, net.net_count, 64):
+        stop = min(start + 64, net.net_count)
+        lines.append("  wire " + ", ".join(f"n{k}" for k in range(start, stop)) + ";")
     lines.append("  wire n0 = 1'b0, n1 = 1'b1;")
     for port, (direction, bits) in net.ports.items():
         for i, k in enumerate(bits):
