@@ -137,8 +137,8 @@ def case_cycles(config: TileConfig, case: dict[str, Any],
                "lanes": lc.lanes, "jobs": lc.jobs, "bytes": lc.bytes_total,
                "memory_bound": [case["workload"]] if binding == "memory" else []}
         if model is not None:
-            pj = model.layer_energy(lc, case["act_bits"], case["weight_bits"], cycles=cycles,
-                                    clock_ns=clock)["pj"]
+            pj = model.layer_energy(lc, shape, case["act_bits"], case["weight_bits"],
+                                    cycles=cycles, clock_ns=clock)["pj"]
             out.update(energy_pj=pj, pj_per_mac=pj / lc.macs)
         return out
     from ..workloads import load_network
@@ -161,8 +161,8 @@ def case_cycles(config: TileConfig, case: dict[str, Any],
                                                                 strict=True)
                             if b == "memory"]}
     if model is not None:
-        pj = sum(model.layer_energy(lc, layer.act_bits, layer.weight_bits, cycles=c,
-                                    clock_ns=clock)["pj"]
+        pj = sum(model.layer_energy(lc, layer.shape, layer.act_bits, layer.weight_bits,
+                                    cycles=c, clock_ns=clock)["pj"]
                  for layer, lc, (c, _) in zip(net.layers, layers, latencies, strict=True))
         out.update(energy_pj=pj, pj_per_mac=pj / net.macs)
     return out

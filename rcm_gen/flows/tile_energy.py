@@ -27,11 +27,12 @@ The energy model
 For a network, a layer's energy is predicted from what the cycle model gives it::
 
     E = Σ_group  e_cycle · T  +  e_step[mode] · S  +  e_in · B_in  +  e_out · B_out
-                 + P_leak · T · t_clk
+                 +  e_value · V  +  P_leak · T · t_clk
 
 ``T`` the cycles the layer occupies the tile (its latency, with a bandwidth's roofline the
 extra cycles being idle ones), ``S`` the compute steps (cycles the MACs step), ``B_in`` and
-``B_out`` the bytes into and out of the tile, ``t_clk`` the clock period and ``P_leak`` the
+``B_out`` the bytes into and out of the tile, ``V`` the output values (each drained and
+post-processed, whatever its width), ``t_clk`` the clock period and ``P_leak`` the
 netlist's leakage power (from the liberty, exact).  The mode is the layer's lane count and
 the smallest calibrated precision that holds its operands.  The coefficients (pJ per cycle,
 per step in each mode, per byte in and out) of every group are fitted, non-negative, by
@@ -424,15 +425,17 @@ class TileGate:
 def _features(rec: Recording, a: int, b: int, modes: list[TileMode], mode: TileMode
               ) -> dict[str, float]:
     """What the model multiplies in window [a, b): cycles, steps in ``mode``, bytes in and
-    out (the layer's bytes as the cycle model counts them, spread over its cycles in
-    proportion to the payload bits that moved)."""
+    out and output values (the layer's, as the cycle model counts them, spread over its
+    cycles in proportion to the payload bits that moved)."""
     t0, t1 = rec.layer_window()
     traffic = rec.result["traffic"]
+    shape = rec.case.shape
     f = {"cycle": float(b - a), **{f"step:{m.key}": 0.0 for m in modes},
-         "byte_in": 0.0, "byte_out": 0.0}
+         "byte_in": 0.0, "byte_out": 0.0, "out_value": 0.0}
     f[f"step:{mode.key}"] = float(rec.steps()[a:b].sum())
-    for into, key, total in ((True, "byte_in", traffic["in"]), (False, "byte_out",
-                                                                  traffic["out"])):
+    for into, key, total in ((True, "byte_in", traffic["in"]),
+                             (False, "byte_out", traffic["out"]),
+                             (False, "out_value", shape.m * shape.ho * shape.wo)):
         bits = rec.payload_bits(into)
         layer = bits[t0:t1].sum()
         f[key] = float(total * bits[a:b].sum() / layer) if layer else 0.0
@@ -622,8 +625,8 @@ def fit_nonnegative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class TileEnergyModel:
     """Energy of a tile per cycle, per compute step in each mode, per byte in and out,
-    by group (pJ), and its leakage power (nW) by group: the model of the module
-    documentation, calibrated at gate level (:func:`calibrate`).
+    per output value, by group (pJ), and its leakage power (nW) by group: the model of the
+    module documentation, calibrated at gate level (:func:`calibrate`).
 
     ``validation`` is the model against a gate-level run of a layer it was not fitted on
     (``gate_pj``, ``model_pj``, ``error``), ``fit`` the calibration layers' own errors.
@@ -642,18 +645,21 @@ class TileEnergyModel:
 
     @property
     def features(self) -> list[str]:
-        return ["cycle", *(f"step:{m.key}" for m in self.modes), "byte_in", "byte_out"]
+        return ["cycle", *(f"step:{m.key}" for m in self.modes), "byte_in", "byte_out",
+                "out_value"]
 
     def mode_for(self, lanes: int, act_bits: int, weight_bits: int) -> TileMode:
         return _mode_of(list(self.modes), lanes, max(act_bits, weight_bits))
 
     def energy(self, *, cycles: int, steps: int, bytes_in: int, bytes_out: int,
-               mode: TileMode, clock_ns: float | None = None) -> dict[str, float]:
+               outputs: int, mode: TileMode, clock_ns: float | None = None
+               ) -> dict[str, float]:
         """Energy by group (pJ, leakage at ``clock_ns``, default the calibration's) of
-        ``cycles`` cycles with ``steps`` compute steps in ``mode`` and the bytes moved."""
+        ``cycles`` cycles with ``steps`` compute steps in ``mode``, the bytes moved and
+        ``outputs`` values sent."""
         period = self.clock_ns if clock_ns is None else clock_ns
         f = {"cycle": cycles, f"step:{mode.key}": steps, "byte_in": bytes_in,
-             "byte_out": bytes_out}
+             "byte_out": bytes_out, "out_value": outputs}
         out = {}
         for g in self.groups:
             c = self.coefficients[g]
@@ -661,16 +667,18 @@ class TileEnergyModel:
             out[g] = dyn + self.leakage_nw[g] * period * cycles * 1e-6
         return out
 
-    def layer_energy(self, lc: Any, act_bits: int, weight_bits: int, *,
+    def layer_energy(self, lc: Any, shape: ConvShape, act_bits: int, weight_bits: int, *,
                      cycles: int | None = None, clock_ns: float | None = None
                      ) -> dict[str, Any]:
-        """Energy of a layer from its :class:`~rcm_gen.tile.cycles.LayerCycles` (``cycles``:
-        the cycles it occupies the tile, default ``lc.total``; more with a bandwidth
-        roofline): ``pj`` and ``groups_pj``."""
+        """Energy of a layer of ``shape`` from its
+        :class:`~rcm_gen.tile.cycles.LayerCycles` (``cycles``: the cycles it occupies the
+        tile, default ``lc.total``; more with a bandwidth roofline): ``pj``, ``groups_pj``
+        and the calibrated ``mode`` used."""
         mode = self.mode_for(lc.lanes, act_bits, weight_bits)
         t = lc.total if cycles is None else cycles
         by = self.energy(cycles=t, steps=lc.compute, bytes_in=lc.traffic["in"],
-                         bytes_out=lc.traffic["out"], mode=mode, clock_ns=clock_ns)
+                         bytes_out=lc.traffic["out"], outputs=shape.m * shape.ho * shape.wo,
+                         mode=mode, clock_ns=clock_ns)
         return {"pj": sum(by.values()), "groups_pj": by, "mode": mode.key}
 
     def to_dict(self) -> dict[str, Any]:
@@ -711,15 +719,17 @@ def _sources_digest() -> str:
 def calibration_path(config: TileConfig, *, liberty: str | None = None,
                      clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
                      seed: int = 1, rtl_simulator: str = "verilator") -> Path:
-    """Where the calibration of ``config`` with these settings is cached: beside nothing
-    else, under ``<cache>/energy``, keyed by the synthesis run's folder (design point,
-    liberty, clock, constraints, tool versions), the sources of this flow and the seed."""
+    """Where the calibration of ``config`` with these settings is cached: under
+    ``<cache>/energy``, keyed by the synthesis run's folder (design point, liberty, clock,
+    constraints, tool versions), the sources of this flow and the seed."""
     from ..generate import config_hash
     from ..tools import cache_dir
     from .synth import run_dir
 
     synth = run_dir(config, "asic", liberty, clock_ns, constraints)
-    key = hashlib.sha256(json.dumps([synth.name, _sources_digest(), seed, rtl_simulator],
+    # not the RTL simulator: both record the same port values (the testbench checks
+    # every output against numpy and the cycles against the model on either)
+    key = hashlib.sha256(json.dumps([synth.name, _sources_digest(), seed],
                                     sort_keys=True).encode()).hexdigest()[:12]
     return cache_dir() / "energy" / f"rcm_tile-{config_hash(config)}-{key}.json"
 
@@ -776,7 +786,7 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
         constraints=constraints, rtl_simulator=rtl_simulator, log=log, report=report)
     period = gate.power.clock_ns
     groups = gate.groups
-    names = ["cycle", *(f"step:{m.key}" for m in modes), "byte_in", "byte_out"]
+    names = ["cycle", *(f"step:{m.key}" for m in modes), "byte_in", "byte_out", "out_value"]
     rows, targets, where = [], [], []
     for (mode, kind), rec, wins, parts in zip(kinds, recs, windows, energies, strict=True):
         if kind == "check":
@@ -801,7 +811,8 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
         case = rec.case
         plan = plan_layer(config, case.shape, case.act_bits, case.weight_bits,
                           case.act_signed, post=case.post, pad_value=case.pad_value)
-        return model.layer_energy(plan_cycles(plan), case.act_bits, case.weight_bits)["pj"]
+        return model.layer_energy(plan_cycles(plan), case.shape, case.act_bits,
+                                  case.weight_bits)["pj"]
 
     layers = []
     for (mode, kind), rec, wins, parts in zip(kinds, recs, windows, energies, strict=True):
@@ -822,7 +833,7 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
     context = {**_context(gate, recs, facts, rtl_simulator), "seed": seed,
                "wall_s": time.perf_counter() - started,
                "model": "E = sum over groups of e_cycle*T + e_step[mode]*S + e_in*B_in + "
-                        "e_out*B_out + P_leak*T*t_clk"}
+                        "e_out*B_out + e_value*V + P_leak*T*t_clk"}
     model = dataclasses.replace(model, validation=validation, fit=fit, context=context)
     if report is None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -195,9 +195,9 @@ def mapping_energy(mapping: NetworkMapping, model: Any, fixed_model: Any) -> dic
     groups: dict[str, float] = {}
     for m in mapping.layers:
         layer = m.layer
-        e = model.layer_energy(m.cycles, layer.act_bits, layer.weight_bits,
+        e = model.layer_energy(m.cycles, layer.shape, layer.act_bits, layer.weight_bits,
                                cycles=m.latency, clock_ns=clock)
-        f = fixed_model.layer_energy(m.fixed, layer.act_bits, layer.weight_bits,
+        f = fixed_model.layer_energy(m.fixed, layer.shape, layer.act_bits, layer.weight_bits,
                                      cycles=m.fixed_latency, clock_ns=fixed_clock)
         total += e["pj"]
         fixed_total += f["pj"]
