@@ -243,17 +243,18 @@ def group_of(module: str, top: str) -> str:
     Amaranth names each submodule's Verilog module after its instance path
     (``rcm_tile.mac0.multiplier``).  In a MAC (top ``rcm_mac``) the ``multiplier``
     instance is *multipliers* and the rest of the MAC *accumulators*; in a tile, the
-    ``multiplier`` inside each ``mac<i>`` instance is *multipliers*, the rest of each
-    ``mac<i>`` *accumulators*, instances whose names end in ``_buf`` *buffers*, and
-    everything else *control*.
+    ``multiplier`` inside each ``mac<i>`` (``mac<p>_<q>`` in a P×Q array) instance is
+    *multipliers*, the rest of each MAC *accumulators*, the buffer instances
+    (``<name>_buf``, numbered per bank ``_buf<b>`` / ``_buf<side>_<column>``) *buffers*,
+    and everything else *control*.
     """
     name = module.lstrip("\\")
     path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else []
     if top == "rcm_mac":
         return "multipliers" if path[:1] == ["multiplier"] else "accumulators"
-    if path and re.fullmatch(r"mac\d+", path[0]):
+    if path and re.fullmatch(r"mac\d+(_\d+)?", path[0]):
         return "multipliers" if path[1:2] == ["multiplier"] else "accumulators"
-    if path and path[0].endswith("_buf"):
+    if path and re.fullmatch(r"\w+_buf(\d+(_\d+)?)?", path[0]):
         return "buffers"
     return "control"
 

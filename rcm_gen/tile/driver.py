@@ -168,8 +168,10 @@ class Job:
         """Result rows the job sends (0 unless it completes its block)."""
         return self.mb * self.tr * self.tc if self.last else 0
 
-    def compute_steps(self, k: int) -> int:
-        return self.mb * self.tr * self.tc * self.ng * k * k
+    def compute_steps(self, k: int, qr: int = 1, qc: int = 1) -> int:
+        """Controller steps: one per qr × qc patch of output pixels, channel word and
+        kernel position."""
+        return self.mb * -(-self.tr // qr) * -(-self.tc // qc) * self.ng * k * k
 
     def descriptor(self, plan: LayerPlan) -> dict[str, int]:
         """Members of the job descriptor (see ``gateware.layouts.job_layout``)."""
@@ -360,7 +362,9 @@ def _fits(config: TileConfig, shape: ConvShape, tm: int, tr: int, tc: int,
     in_h = _in_extent(tr, shape.stride, shape.k, shape.h, shape.pad_top + shape.pad_bottom)
     in_w = _in_extent(tc, shape.stride, shape.k, shape.w, shape.pad_left + shape.pad_right)
     mb = math.ceil(tm / config.p)
-    return (groups <= config.tn and groups * in_h * in_w <= config.act_buffer_depth
+    by, bx = config.act_banks_yx
+    return (groups <= config.tn
+            and groups * -(-in_h // by) * -(-in_w // bx) <= config.act_buffer_depth
             and mb * groups * shape.k * shape.k <= config.weight_buffer_depth)
 
 
