@@ -27,8 +27,9 @@ A space file::
     bits = ["uniform8", "latency0.5"]  # or a .json / .onnx file (its own widths)
     bandwidth = 16               # optional: off-chip bytes per cycle (a roofline per layer)
 
-Knobs: the tile's fields (``p``, ``tm``, ``tn``, ``tr``, ``tc``, ``k_max``, ``s_max``,
-``act_depth``, ``weight_depth``), the MAC's (``arch``, ``width``, ``lanes`` — a list of
+Knobs: the tile's fields (``p``, ``qr``, ``qc`` — the P × Q array —, ``tm``, ``tn``, ``tr``,
+``tc``, ``k_max``, ``s_max``, ``act_depth``, ``weight_depth``, ``ppu_lanes``, and the buffers'
+memory binding ``memory`` with its macro library ``macros``), the MAC's (``arch``, ``width``, ``lanes`` — a list of
 lane sets —, ``pipeline``), ``tm_per_p`` (``tm`` as a multiple of ``p``), ``fixed``
 (``true``: the point's fixed-multiplier twin) and ``clock_ns``.  A combination the tile
 rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason.
@@ -53,8 +54,10 @@ __all__ = ["KNOBS", "TARGETS", "Point", "Space", "Workload", "load_space"]
 #: Knob → the configuration field it sets ("mac." for the MAC's), or None.
 KNOBS: dict[str, str | None] = {
     "arch": "mac.arch", "width": "mac.width", "lanes": "mac.lanes", "pipeline": "mac.pipeline",
-    "p": "p", "tm": "tm", "tn": "tn", "tr": "tr", "tc": "tc", "k_max": "k_max",
-    "s_max": "s_max", "act_depth": "act_depth", "weight_depth": "weight_depth",
+    "p": "p", "qr": "qr", "qc": "qc", "tm": "tm", "tn": "tn", "tr": "tr", "tc": "tc",
+    "k_max": "k_max", "s_max": "s_max", "act_depth": "act_depth",
+    "weight_depth": "weight_depth", "ppu_lanes": "ppu_lanes", "memory": "memory",
+    "macros": "macros",
     "tm_per_p": None, "fixed": None, "clock_ns": None,
 }
 TARGETS = ("asic", "ecp5", "ice40")

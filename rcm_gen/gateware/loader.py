@@ -57,8 +57,10 @@ class Loader(wiring.Component):
     act_wr_*, wgt_wr_*, par_wr_* : Out
         Write ports of the activation, weight and parameter buffers (bank in the address
         MSB part).  The activation word of input pixel (y, x) of channel group g goes to
-        the interleaved bank ``act_wr_bank`` = (y mod By, x mod Bx) (``config.act_banks_yx``),
-        at ``(g·⌈in_h/By⌉ + y / By)·⌈in_w/Bx⌉ + x / Bx``.
+        the interleaved bank (y mod By, x mod Bx) (``config.act_banks_yx``), at
+        ``(g·⌈in_h/By⌉ + y / By)·⌈in_w/Bx⌉ + x / Bx``: a beat's ``act_beat`` words
+        (columns x0 … x0 + act_beat − 1) to bank row ``act_wr_row``, bank columns
+        ``act_wr_col``·act_beat … (``act_wr_mask``: the words inside the row).
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -76,8 +78,10 @@ class Loader(wiring.Component):
             "desc": Out(job_layout(config)),
             "error": Out(TileError),
             "act_wr_addr": Out(range(2 * config.act_buffer_depth)),
-            "act_wr_bank": Out(range(max(2, config.act_banks))),
-            "act_wr_data": Out(w),
+            "act_wr_row": Out(range(max(2, config.act_banks_yx[0]))),
+            "act_wr_col": Out(range(max(2, config.act_banks_yx[1] // config.act_beat))),
+            "act_wr_mask": Out(config.act_beat),
+            "act_wr_data": Out(config.act_beat * w),
             "act_wr_en": Out(1),
             "wgt_wr_addr": Out(range(2 * config.weight_buffer_depth)),
             "wgt_wr_data": Out(config.p * w),
@@ -98,8 +102,8 @@ class Loader(wiring.Component):
 
         steps = Signal(range(cfg.tn * cfg.k_max ** 2 + 1))
         m.d.comb += steps.eq(j.ng * j.k * j.k)
-        act_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
-        m.d.comb += act_words.eq(j.ng * j.in_h * j.in_w)
+        act_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))  # beats
+        m.d.comb += act_words.eq(j.ng * j.in_h * _ceil_div(j.in_w, cfg.act_beat))
         # words of the job in each activation bank (the most any bank gets)
         bank_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
         m.d.comb += bank_words.eq(j.ng * _ceil_div(j.in_h, cfg.act_banks_yx[0])
@@ -145,9 +149,10 @@ class Loader(wiring.Component):
         cfg = self._config
         by, bx = cfg.act_banks_yx
         ly, lx = by.bit_length() - 1, bx.bit_length() - 1
+        v = cfg.act_beat
         g = Signal(range(cfg.tn + 1))
         y = Signal(range(cfg.in_rows_max + 1))
-        x = Signal(range(cfg.in_cols_max + 1))
+        x = Signal(range(cfg.in_cols_max + v))     # the beat's first column
         in_h = Signal.like(j.in_h)
         in_w = Signal.like(j.in_w)
         hb = Signal(range(cfg.in_rows_max + 1))   # rows of a channel group in a bank
@@ -156,16 +161,19 @@ class Loader(wiring.Component):
             m.d.sync += [g.eq(0), y.eq(0), x.eq(0), in_h.eq(j.in_h), in_w.eq(j.in_w),
                          hb.eq(_ceil_div(j.in_h, by)), wb.eq(_ceil_div(j.in_w, bx))]
         with m.If(beat):
-            m.d.sync += x.eq(x + 1)
-            with m.If(x == in_w - 1):
+            m.d.sync += x.eq(x + v)
+            with m.If(x + v >= in_w):
                 m.d.sync += [x.eq(0), y.eq(y + 1)]
                 with m.If(y == in_h - 1):
                     m.d.sync += [y.eq(0), g.eq(g + 1)]
         addr = Signal(range(cfg.act_buffer_depth))
+        lv = v.bit_length() - 1
         m.d.comb += [
             addr.eq(((g * hb + (y >> ly)) * wb + (x >> lx))[:len(addr)]),
             self.act_wr_addr.eq(addr + self.bank * cfg.act_buffer_depth),
-            self.act_wr_bank.eq(Cat(x[:lx], y[:ly])),
+            self.act_wr_row.eq(y[:ly]),
+            self.act_wr_col.eq(x[lv:lx]),
+            self.act_wr_mask.eq(Cat(*[x + i < in_w for i in range(v)])),
         ]
 
     def elaborate(self, platform) -> Module:

@@ -108,10 +108,22 @@ class Tile(wiring.Component):
         wiring.connect(m, drain.out, wiring.flipped(self.out))
 
         # Input buffers: written by the loader, read by the controller.
+        # bank (row, column) takes word column mod act_beat of a beat addressed to its row
+        # and its group of act_beat columns
+        by, bx = cfg.act_banks_yx
+        beat = cfg.act_beat
         for b, buf in enumerate(act_bufs):
+            row, col = divmod(b, bx)
+            word = col % beat
+            hit = loader.act_wr_en & loader.act_wr_mask[word]
+            if by > 1:
+                hit &= loader.act_wr_row == row
+            if bx > beat:
+                hit &= loader.act_wr_col == col // beat
             m.d.comb += [
-                buf.wr_addr.eq(loader.act_wr_addr), buf.wr_data.eq(loader.act_wr_data),
-                buf.wr_en.eq(loader.act_wr_en & ((loader.act_wr_bank == b) if nb > 1 else 1)),
+                buf.wr_addr.eq(loader.act_wr_addr),
+                buf.wr_data.eq(loader.act_wr_data[word * w:(word + 1) * w]),
+                buf.wr_en.eq(hit),
                 buf.rd_addr.eq(ctrl.act_rd_addr[b]), ctrl.act_data[b].eq(buf.rd_data),
             ]
         m.d.comb += [

@@ -62,6 +62,11 @@ class TileConfig(_ConfigBase):
         Longest accumulation the tile accepts for one output pixel, in MAC steps (each
         adds one N-lane dot product), summed over the jobs of an output block.  A job
         that would exceed it is refused.
+    act_beat : int
+        Activation words per beat of the ``act`` stream (consecutive input columns of one
+        row, written into as many interleaved banks at once): a power of two up to the
+        column interleaving (1 for a single-column patch).  A large array consumes up to
+        ``q`` words a cycle and needs the wider stream to keep loads behind compute.
     ppu_lanes : int
         Post-processing units (each requantizes one output channel per cycle); a divisor
         of ``p``.  A result row of P channels leaves the tile every ``p / ppu_lanes``
@@ -97,6 +102,7 @@ class TileConfig(_ConfigBase):
     weight_depth: int | None = None
     max_reduction: int = 8192
     ppu_lanes: int = 1
+    act_beat: int = 1
 
     #: Widths of the per-channel post-processing parameters (TFLite's int32 bias and
     #: fixed-point multiplier, and a shift from −31 to 31).
@@ -147,6 +153,13 @@ class TileConfig(_ConfigBase):
         if self.ppu_lanes not in divisors:
             raise ValueError(f"Tile ppu_lanes must be a divisor of p={self.p} "
                              f"({', '.join(map(str, divisors))}), not {self.ppu_lanes!r}")
+        _check_int("Tile", "act_beat", self.act_beat)
+        bx = self.act_banks_yx[1]
+        beats = [1 << i for i in range(bx.bit_length())]
+        if self.act_beat not in beats:
+            raise ValueError(f"Tile act_beat must be one of {', '.join(map(str, beats))} "
+                             f"(a power of two up to the {bx} column banks), not "
+                             f"{self.act_beat!r}")
         mac = self.mac.replace(reduction=self.max_reduction, acc_width=None)
         mac = mac.replace(acc_width=self._acc_width_with_bias(mac))
         if mac != self.mac:
@@ -299,6 +312,13 @@ class TileConfig(_ConfigBase):
 _MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="booth", pipeline=1)
 _SMALL = TileConfig(mac=_MAC, p=2, tm=4, tn=4, tr=4, tc=4, k_max=7, s_max=2)
 _DEFAULT = TileConfig(mac=_MAC, p=4, tm=8, tn=8, tr=4, tc=4, k_max=7, s_max=2)
+# Accelerator-scale arrays: P x Q MACs (P output channels x a qr x qc patch of pixels),
+# one post-processing unit per output channel, buffers bound to SRAM macros where the
+# library has them and they are smaller (flip-flops otherwise).
+_ARRAY8 = TileConfig(mac=_MAC, p=8, qr=2, qc=4, tm=16, tn=8, tr=4, tc=8, k_max=7, s_max=2,
+                     ppu_lanes=8, act_beat=8, memory="auto")
+_ARRAY16 = TileConfig(mac=_MAC, p=16, qr=4, qc=4, tm=32, tn=16, tr=8, tc=8, k_max=7, s_max=2,
+                      ppu_lanes=16, act_beat=8, memory="auto")
 
 #: name → (description, factory)
 TILE_PRESETS = {
@@ -309,4 +329,10 @@ TILE_PRESETS = {
                     lambda: _DEFAULT),
     "rcm-default-fixed": ("rcm-default with the fixed 16x16 MAC",
                           lambda: _DEFAULT.fixed_twin()),
+    "rcm-8x8": ("RCM array, 8x8 MACs (8 channels x 2x4 pixels), 4x8 outputs x 8 channels, "
+                "SRAM/auto buffers, ST Booth MAC", lambda: _ARRAY8),
+    "rcm-8x8-fixed": ("rcm-8x8 with the fixed 16x16 MAC", lambda: _ARRAY8.fixed_twin()),
+    "rcm-16x16": ("RCM array, 16x16 MACs (16 channels x 4x4 pixels), 8x8 outputs x 16 "
+                  "channels, SRAM/auto buffers, ST Booth MAC", lambda: _ARRAY16),
+    "rcm-16x16-fixed": ("rcm-16x16 with the fixed 16x16 MAC", lambda: _ARRAY16.fixed_twin()),
 }

@@ -163,7 +163,8 @@ def _shifted(state: _State, d: int) -> _State:
 
 def _job_leaf(plan: LayerPlan, job: Job) -> tuple:
     k = plan.shape.k
-    return (job.act_words, job.weight_rows(k), job.mb if plan.job_params(job) else 0,
+    return (job.act_beats(plan.config.act_beat), job.weight_rows(k),
+            job.mb if plan.job_params(job) else 0,
             job.compute_steps(k, plan.config.qr, plan.config.qc), job.out_rows, job.first,
             job.last)
 
@@ -204,9 +205,9 @@ def _rle(items: list) -> tuple:
 
 def _job_tree(plan: LayerPlan) -> tuple:
     """The plan's jobs as nested runs ((child, repeats), ...); a leaf is a job's
-    (act_words, weight_rows, par_rows, steps, out_rows, first, last)."""
+    (act_beats, weight_rows, par_rows, steps, out_rows, first, last)."""
     k2, p, n = plan.shape.k ** 2, plan.config.p, plan.lanes
-    qr, qc = plan.config.qr, plan.config.qc
+    qr, qc, beat = plan.config.qr, plan.config.qc, plan.config.act_beat
     first_params = plan.post is not None
     last_params = first_params and not plan.raw
     rows = _rle([(tr, in_h) for _, tr, _, in_h, _ in plan.row_blocks()])
@@ -219,7 +220,7 @@ def _job_tree(plan: LayerPlan) -> tuple:
         for i, ng in enumerate(ngs):
             first, last = i == 0, i == len(ngs) - 1
             par = first_params and first or last_params and last
-            out.append((ng * in_h * in_w, mb * ng * k2, mb if par else 0,
+            out.append((ng * in_h * -(-in_w // beat), mb * ng * k2, mb if par else 0,
                         mb * -(-tr // qr) * -(-tc // qc) * ng * k2, mb * tr * tc if last else 0,
                         first, last))
         return _rle(out)
@@ -297,7 +298,7 @@ def plan_traffic(plan: LayerPlan, tree: tuple | None = None) -> dict[str, int]:
     w = cfg.mac.width
     bits = {
         "descriptor": jobs * job_layout(cfg).size,
-        "activations": _sum(tree, 0) * w,
+        "activations": _sum(tree, 0) * cfg.act_beat * w,
         "weights": _sum(tree, 1) * cfg.p * w,
         "params": _sum(tree, 2) * cfg.p * cfg.param_bits,
         "outputs": _sum(tree, 4) * plan.out_row_bits(),

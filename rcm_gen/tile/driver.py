@@ -158,7 +158,12 @@ class Job:
 
     @property
     def act_words(self) -> int:
+        """Activation words (input pixels × channel groups)."""
         return self.ng * self.in_h * self.in_w
+
+    def act_beats(self, beat: int = 1) -> int:
+        """Beats of the activation stream, ``beat`` words of one row each."""
+        return self.ng * self.in_h * -(-self.in_w // beat)
 
     def weight_rows(self, k: int) -> int:
         return self.mb * self.ng * k * k
@@ -316,7 +321,7 @@ class LayerPlan:
 
         return {
             "descriptor": job_layout(cfg).size,
-            "activations": job.act_words * w,
+            "activations": job.act_beats(cfg.act_beat) * cfg.act_beat * w,
             "weights": job.weight_rows(self.shape.k) * cfg.p * w,
             "params": (job.mb * cfg.p * cfg.param_bits) if self.job_params(job) else 0,
             "outputs": job.out_rows * self.out_row_bits(),
@@ -486,8 +491,9 @@ def job_weights(plan: LayerPlan, job: Job, w: np.ndarray) -> np.ndarray:
 
 def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int, int]]]]:
-    """Activation words (``[g][row][col]``), weight rows (``[mb][g][ky][kx]``, each an
-    array of P words) as unsigned integers, and parameter rows (per block, P channels'
+    """Activation beats (``[g][row][col]``; with ``act_beat`` > 1 an array of that many
+    words per beat), weight rows (``[mb][g][ky][kx]``, each an array of P words) as
+    unsigned integers, and parameter rows (per block, P channels'
     (bias, multiplier, shift); empty unless the job carries parameters)."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
     width = cfg.mac.width
@@ -496,7 +502,15 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
     region[:job.chcount] = x[job.ch0:job.ch0 + job.chcount,
                              job.y_lo:job.y_lo + job.in_h, job.x_lo:job.x_lo + job.in_w]
     lanes_last = region.reshape(job.ng, n, job.in_h, job.in_w).transpose(0, 2, 3, 1)
-    act_words = pack_lanes(lanes_last, width, plan.act_signed).reshape(-1)
+    words = pack_lanes(lanes_last, width, plan.act_signed)  # (ng, in_h, in_w)
+    # beats of act_beat words of one row (the row's last beat padded with zeros)
+    v = cfg.act_beat
+    padded = np.zeros((job.ng, job.in_h, -(-job.in_w // v) * v), dtype=np.int64)
+    padded[:, :, :job.in_w] = words
+    beats = padded.reshape(job.ng, job.in_h, -1, v)
+    act_words = beats.reshape(-1, v)
+    if v == 1:
+        act_words = act_words.reshape(-1)
     # Weights: (mb·P, ng·N, k, k) with zeros beyond the job's channels.
     k = s.k
     wt = np.zeros((job.mb * cfg.p, job.ng * n, k, k), dtype=np.int64)
