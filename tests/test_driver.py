@@ -60,6 +60,7 @@ SHAPES = [
     ConvShape(40, 20, 8, 8, 3, 1, 1), ConvShape(3, 64, 30, 30, 7, 2, 3),
     ConvShape(12, 12, 7, 6, 3, 2, groups=12, pads=(0, 1, 1, 0)),
     ConvShape(6, 12, 5, 5, 3, 1, 1, groups=3), ConvShape(5, 10, 4, 4, 3, 1, 1, groups=5),
+    ConvShape(9, 6, 7, 8, 1, 2, 0),
 ]
 
 

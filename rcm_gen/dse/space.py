@@ -28,10 +28,11 @@ A space file::
     bandwidth = 16               # optional: off-chip bytes per cycle (a roofline per layer)
 
 Knobs: the tile's fields (``p``, ``qr``, ``qc`` — the P × Q array —, ``tm``, ``tn``, ``tr``,
-``tc``, ``k_max``, ``s_max``, ``act_depth``, ``weight_depth``, ``ppu_lanes``, and the buffers'
-memory binding ``memory`` with its macro library ``macros``), the MAC's (``arch``, ``width``, ``lanes`` — a list of
-lane sets —, ``pipeline``), ``tm_per_p`` (``tm`` as a multiple of ``p``), ``fixed``
-(``true``: the point's fixed-multiplier twin) and ``clock_ns``.  A combination the tile
+``tc``, ``k_max``, ``s_max``, ``act_depth``, ``weight_depth``, ``ppu_lanes``, ``act_beat``,
+and the buffers' memory binding ``memory`` with its macro library ``macros``), the MAC's
+(``arch``, ``width``, ``lanes`` — a list of lane sets —, ``pipeline``), ``tm_per_p``
+(``tm`` as a multiple of ``p``), ``fixed`` (``true``: the point's fixed-multiplier twin) and
+``clock_ns``.  A combination the tile
 rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason.
 """
 
@@ -56,7 +57,8 @@ KNOBS: dict[str, str | None] = {
     "arch": "mac.arch", "width": "mac.width", "lanes": "mac.lanes", "pipeline": "mac.pipeline",
     "p": "p", "qr": "qr", "qc": "qc", "tm": "tm", "tn": "tn", "tr": "tr", "tc": "tc",
     "k_max": "k_max", "s_max": "s_max", "act_depth": "act_depth",
-    "weight_depth": "weight_depth", "ppu_lanes": "ppu_lanes", "memory": "memory",
+    "weight_depth": "weight_depth", "ppu_lanes": "ppu_lanes", "act_beat": "act_beat",
+    "memory": "memory",
     "macros": "macros",
     "tm_per_p": None, "fixed": None, "clock_ns": None,
 }

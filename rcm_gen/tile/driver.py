@@ -220,6 +220,8 @@ class LayerPlan:
 
     ``post`` is how the sums are post-processed (``None``: the raw sums leave the tile);
     ``pad_value`` is what padded activations hold (TFLite: the input zero point).
+    ``input_stride`` > 1: a 1×1 layer of that stride, run as the stride-1 layer ``shape``
+    on the input pixels it reads (the host sends only those).
     """
 
     config: TileConfig
@@ -231,6 +233,7 @@ class LayerPlan:
     tiling: Tiling
     post: PostProcess | None = None
     pad_value: int = 0
+    input_stride: int = 1
     out_lanes: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -466,10 +469,17 @@ def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits:
     if not lo <= pad_value <= hi:
         raise ValueError(f"padding value {pad_value} does not fit the activations "
                          f"({lo}..{hi})")
+    input_stride = 1
+    if shape.k == 1 and shape.stride > 1 and not any(
+            (shape.pad_top, shape.pad_bottom, shape.pad_left, shape.pad_right)):
+        # a strided 1x1 layer reads every stride-th pixel: the host sends just those
+        input_stride = shape.stride
+        shape = ConvShape(c=shape.c, m=shape.m, h=shape.ho, w=shape.wo, k=1,
+                          groups=shape.groups)
     if tiling is None:
         tiling = choose_tiling(config, shape, lanes, post)
     return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling, post,
-                     pad_value)
+                     pad_value, input_stride)
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -497,6 +507,8 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
     (bias, multiplier, shift); empty unless the job carries parameters)."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
     width = cfg.mac.width
+    if plan.input_stride > 1:
+        x = np.asarray(x)[:, ::plan.input_stride, ::plan.input_stride]
     # Activations: (ng·N, in_h, in_w) channels padded with zeros to whole words.
     region = np.zeros((job.ng * n, job.in_h, job.in_w), dtype=np.int64)
     region[:job.chcount] = x[job.ch0:job.ch0 + job.chcount,
