@@ -389,6 +389,13 @@ def _max_groups(config: TileConfig, shape: ConvShape, tm: int, tr: int, tc: int,
     return lo
 
 
+def _extents(tile: int, size: int, patch: int) -> list[int]:
+    """Output rows (or columns) per job to try: whole patches up to the tile's, and the
+    layer's own extent when it is smaller (a partial patch only pays off at its edge)."""
+    top = min(tile, size)
+    return sorted({top, *range(patch, top + 1, patch)}, reverse=True)
+
+
 def _span_size(shape: ConvShape, tm: int) -> int:
     """Input channels of the largest block of ``tm`` output channels."""
     return max(hi - lo for lo, hi in (_span(shape, m0, min(tm, shape.m - m0))
@@ -409,7 +416,8 @@ def _tm_options(config: TileConfig, shape: ConvShape) -> list[int]:
 def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int,
                   post: PostProcess | None = None) -> Tiling:
     """The tiling of ``shape`` onto ``config`` with the fewest cycles, by the exact cycle
-    model: every output-channel, row and column extent up to the tile's, each with as many
+    model: every output-channel, row and column extent up to the tile's (in whole pixel
+    patches, or the layer's extent where it is smaller), each with as many
     input channels per job as the buffers hold, spread evenly over the block's jobs (ties:
     the larger job).  (Cycles depend on whether sums are post-processed, not on the
     parameters' values, so the choice is remembered per layer shape.)"""
@@ -435,8 +443,8 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) 
     for tm in options:
         lo, hi = _span(shape, 0, tm)
         span_words = math.ceil((hi - lo) / lanes)
-        for tr in range(min(config.tr, shape.ho), 0, -1):
-            for tc in range(min(config.tc, shape.wo), 0, -1):
+        for tr in _extents(config.tr, shape.ho, config.qr):
+            for tc in _extents(config.tc, shape.wo, config.qc):
                 groups = _max_groups(config, shape, tm, tr, tc, span_words)
                 if not groups:
                     continue
