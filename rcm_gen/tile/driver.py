@@ -404,13 +404,25 @@ def _span_size(shape: ConvShape, tm: int) -> int:
 
 def _tm_options(config: TileConfig, shape: ConvShape) -> list[int]:
     """Output channels per block to try: multiples of P up to ``tm`` (and the layer's
-    channel count); for grouped layers only those whose blocks align with the groups."""
+    channel count); for grouped layers only those whose blocks align with the groups
+    (a group's channel count and its divisors included)."""
     top = min(config.tm, shape.m)
     options = sorted({*range(config.p, top + 1, config.p), top}, reverse=True)
     if shape.groups > 1:
         mg = shape.group_out
-        options = [t for t in options if t % mg == 0 or mg % t == 0] or [min(top, mg)]
+        divisors = {t for t in range(1, min(top, mg) + 1) if mg % t == 0}
+        options = sorted({t for t in options if t % mg == 0 or mg % t == 0} | {max(divisors)},
+                         reverse=True)
     return options
+
+
+def _smaller_tm_options(config: TileConfig, shape: ConvShape, tried: list[int]) -> list[int]:
+    """Fewer output channels per block than P (or than a group holds), for layers whose
+    kernels are so large that P of them do not fit the weight buffer at once."""
+    top = min(config.tm, shape.m)
+    mg = shape.group_out if shape.groups > 1 else None
+    return [t for t in range(top, 0, -1) if t not in tried
+            and (mg is None or t % mg == 0 or mg % t == 0)]
 
 
 def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int,
@@ -440,21 +452,28 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) 
     if not options:
         tm = _tm_options(config, shape)[-1]
         _check_reduction(config, math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2)
-    for tm in options:
-        lo, hi = _span(shape, 0, tm)
-        span_words = math.ceil((hi - lo) / lanes)
-        for tr in _extents(config.tr, shape.ho, config.qr):
-            for tc in _extents(config.tc, shape.wo, config.qc):
-                groups = _max_groups(config, shape, tm, tr, tc, span_words)
-                if not groups:
-                    continue
-                n_ch = math.ceil(span_words / groups)
-                spread = math.ceil(span_words / n_ch)
-                tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
-                plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
-                key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
-                if best is None or key < best[:2]:
-                    best = (*key, tiling)
+    for attempt in range(2):
+        if attempt:  # nothing fitted: blocks of fewer output channels
+            options = [tm for tm in _smaller_tm_options(config, shape, options)
+                       if math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
+                       <= config.max_reduction]
+        for tm in options:
+            lo, hi = _span(shape, 0, tm)
+            span_words = math.ceil((hi - lo) / lanes)
+            for tr in _extents(config.tr, shape.ho, config.qr):
+                for tc in _extents(config.tc, shape.wo, config.qc):
+                    groups = _max_groups(config, shape, tm, tr, tc, span_words)
+                    if not groups:
+                        continue
+                    n_ch = math.ceil(span_words / groups)
+                    spread = math.ceil(span_words / n_ch)
+                    tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
+                    plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
+                    key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
+                    if best is None or key < best[:2]:
+                        best = (*key, tiling)
+        if best is not None:
+            break
     if best is None:  # buffers hold at least one k_max x k_max kernel of one channel group
         raise AssertionError("no job of one output pixel fits the buffers")
     return best[2]
