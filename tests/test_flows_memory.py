@@ -10,7 +10,13 @@ import pytest
 from amaranth.back import verilog
 
 from rcm_gen.flows import asic
-from rcm_gen.flows.hier import dedupe, output_fanouts, shared_verilog, split_modules
+from rcm_gen.flows.hier import (
+    dedupe,
+    instance_counts,
+    output_fanouts,
+    shared_verilog,
+    split_modules,
+)
 from rcm_gen.flows.macros import load_macro_library
 from rcm_gen.flows.synth import synthesize
 from rcm_gen.gateware.buffers import Buffer
@@ -104,8 +110,12 @@ def test_sram_macros_on_sky130(tmp_path):
     assert mem["macros"], mem
     for name, used in mem["macros"].items():
         assert used["area_um2"] == pytest.approx(used["count"] * lib.macro(name).area_um2)
-    netlist = Path(r["netlist"]).read_text()
-    instances = sum(len(re.findall(rf"^\s*{n}\s", netlist, re.M)) for n in mem["macros"])
+    # the composed netlist holds each distinct module once: its macros count once per
+    # instance of the module
+    modules = split_modules(Path(r["netlist"]).read_text())
+    times = instance_counts(modules, r["top"])
+    instances = sum(len(re.findall(rf"^\s*{n}\s", m.text, re.M)) * times[name]
+                    for name, m in modules.items() for n in mem["macros"])
     assert instances == sum(u["count"] for u in mem["macros"].values())
     assert mem["macro_area_um2"] == pytest.approx(sum(u["area_um2"] for u in mem["macros"]
                                                       .values()))

@@ -103,6 +103,7 @@ def test_missing_nextpnr_is_named(monkeypatch, capsys, tmp_path):
 
 def test_missing_pyosys_is_named(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "pyosys", None)  # import pyosys raises ImportError
+    monkeypatch.setenv("RCM_GEN_CACHE", str(tmp_path / "cache"))  # nothing synthesized yet
     assert main(["synth", "mac8", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["rcm-gen: error: tool 'yosys' (pyosys) is not installed: pip install pyosys"]

@@ -318,7 +318,18 @@ def format_comparison(a: dict[str, Any], b: dict[str, Any], name_a: str, name_b:
                       ratios: dict[str, Any]) -> str:
     """A readable table of two reports side by side, with the ratio a / b."""
     rows = [("metric", name_a, name_b, f"{name_a} / {name_b}")]
-    for (label, va, xa), (_, vb, xb) in zip(_metrics(a), _metrics(b), strict=True):
+    # the two reports may have different rows (area groups, macros, a user design without
+    # a MAC array): every row of either, in order, '-' where a design has none
+    ma = {label: (v, x) for label, v, x in _metrics(a)}
+    mb = {label: (v, x) for label, v, x in _metrics(b)}
+    labels = list(ma)
+    for i, label in enumerate(mb):
+        if label not in ma:
+            prev = next((lb for lb in reversed(list(mb)[:i]) if lb in labels), None)
+            labels.insert(labels.index(prev) + 1 if prev else 0, label)
+    for label in labels:
+        va, xa = ma.get(label, ("-", None))
+        vb, xb = mb.get(label, ("-", None))
         ratio = f"{xa / xb:.3f}x" if xa is not None and xb else ""
         rows.append((label, va, vb, ratio))
     for bits, d in ratios.get("macs_per_cycle_per_mm2", {}).items():
