@@ -3,7 +3,7 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 bench-power clean
+.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 bench-array bench-power clean
 
 setup:
 	@bash scripts/setup.sh
@@ -40,6 +40,11 @@ bench-resnet18: setup
 # The MLPerf Tiny ResNet-8 (int8) layer by layer, checked against LiteRT on 100 inputs.
 bench-resnet8: setup
 	$(PY) benchmarks/resnet8_infer.py --preset rcm-default
+
+# Utilisation of the 64-MAC array in RTL at 16/8/4 bits, flip-flop and SRAM-macro buffers.
+bench-array: setup
+	$(PY) benchmarks/tile_utilisation.py --preset rcm-8x8 --spatial 1 --memory ff
+	$(PY) benchmarks/tile_utilisation.py --preset rcm-8x8 --spatial 1 --memory sram --no-fixed
 
 # Gate-level power of mac16 in its six modes, 10,000 cycles each (goal: 60 s, warm cache).
 bench-power: setup

@@ -8,6 +8,7 @@ changes, so a simulator does not rebuild an unchanged design.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -84,7 +85,12 @@ def _top_and_text(config: Any) -> tuple[str, str]:
 
 
 def design_dir(config: Any, root: Path | None = None) -> Path:
-    root = Path(root) if root is not None else cache_dir() / "sim"
+    """Folder of ``config``'s simulation builds: under ``root``, else
+    ``$RCM_GEN_SIM_CACHE``, else the cache's ``sim`` folder."""
+    if root is None:
+        shared = os.environ.get("RCM_GEN_SIM_CACHE")
+        root = Path(shared) if shared else cache_dir() / "sim"
+    root = Path(root)
     if isinstance(config, Design):
         key = hashlib.sha256((config.verilog + config.to_json()).encode()).hexdigest()[:12]
         return root / f"{config.top}-{key}"
@@ -128,10 +134,22 @@ def run_cocotb(config: Any, simulator: str, test_module: str, *,
     # The runner behaves differently (and calls sys.exit) under pytest; rcm_gen checks the
     # results itself, the same way everywhere.
     base_env.pop("PYTEST_CURRENT_TEST", None)
-    from cocotb_tools.runner import get_runner
-
     logging.getLogger("cocotb_tools").setLevel(logging.WARNING)
     ddir = design_dir(config, build_root)
+    ddir.mkdir(parents=True, exist_ok=True)
+    # One process at a time writes, builds and runs a design's simulation (its sources, log
+    # and result files are the design folder's); others wait, then reuse the build.
+    with open(ddir / "sim.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_and_test(config, simulator, test_module, env, waves, testcase, seed,
+                               base_env, ddir)
+
+
+def _build_and_test(config: Any, simulator: str, test_module: str,
+                    env: dict[str, str] | None, waves: bool, testcase: str | None, seed: int,
+                    base_env: dict[str, str], ddir: Path) -> SimResult:
+    from cocotb_tools.runner import get_runner
+
     top, text = _top_and_text(config)
     vfile = ddir / f"{top}.v"
     _write_if_changed(vfile, text)
