@@ -97,6 +97,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
                         f"{args.hierarchy!r}")
     if args.hierarchy != "hier" and args.target != "asic":
         raise UserError(f"--hierarchy applies to --target asic, not {args.target!r}")
+    if args.sta is not None:
+        if args.target != "asic":
+            raise UserError(f"--sta applies to --target asic, not {args.target!r}")
+        from .asic import check_sta_mode
+
+        check_sta_mode(args.sta, "flat" if args.verilog is not None else args.hierarchy)
     constraints = load_constraints_file(args.constraints) if args.constraints else None
     # Every input is checked before any synthesis starts.
     lib = None
@@ -130,11 +136,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     def run(cfg: Any, name: str) -> dict[str, Any]:
         out = (Path(args.out) / name if args.out else
                run_dir(cfg, args.target, args.liberty, args.clock_ns, constraints,
-                       args.hierarchy))
+                       args.hierarchy, args.sta))
         print(f"synthesizing {name} for {args.target} in {out} ...", flush=True)
         return synthesize(cfg, args.target, out_dir=out, liberty=args.liberty,
                           clock_ns=args.clock_ns, constraints=constraints,
-                          hierarchy=args.hierarchy)
+                          hierarchy=args.hierarchy, sta=args.sta)
 
     name = _name(args)
     report = run(config, name)
@@ -285,6 +291,10 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--hierarchy", default="hier", metavar="hier|flat",
                    help="asic: synthesize each distinct module once and compose (hier, the "
                         "default) or the whole design flattened in one run (flat)")
+    p.add_argument("--sta", default=None, metavar="models|full",
+                   help="asic: time each distinct module once and the top with a timing "
+                        "model per instance (models, the default with --hierarchy hier) or "
+                        "the whole composed netlist (full)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--out", metavar="DIR",
                    help="keep scripts, netlists and logs in DIR/<name> (default: the cache)")

@@ -57,8 +57,8 @@ def check_clock(clock_ns: Any, option: str = "--clock-ns") -> None:
 
 def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
                liberty: str | None = None, clock_ns: float | None = None,
-               constraints: dict[str, Any] | None = None, hierarchy: str = "hier"
-               ) -> dict[str, Any]:
+               constraints: dict[str, Any] | None = None, hierarchy: str = "hier",
+               sta: str | None = None) -> dict[str, Any]:
     """Generate the Verilog of ``config``, run the ``target`` flow in ``out_dir`` (its
     scripts, netlists and logs are kept there) and return the report.
 
@@ -84,6 +84,10 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     hierarchy : str
         ASIC only: ``hier`` (each distinct module synthesized once, cached, composed
         with the hierarchy kept) or ``flat`` (one flattened run; no area by group).
+    sta : str, optional
+        ASIC only: ``models`` (each distinct module timed once and replaced by a timing
+        model of it; the default for ``hier``) or ``full`` (the whole composed netlist;
+        the only mode for ``flat``).
 
     Returns
     -------
@@ -97,7 +101,12 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
         ``critical_path`` (startpoint, endpoint, arrival_ns), ``wns_ns``,
         ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``, ``clock_ns``, ``liberty``,
         ``constraints``, ``hierarchy``, ``modules`` (instances, distinct, synthesized;
-        hierarchical only), ``sta_log``, ``netlist``.  FPGA:
+        hierarchical only), ``sta`` (the mode), ``timing_levels`` (with models: per
+        distinct module its instances, worst slack, TNS and critical path),
+        ``timing_models`` (with models: how many were made and reused), ``phases``
+        (wall and CPU time of Verilog generation, synthesis, composition and STA),
+        ``sta_log``, ``netlist``.  ``critical_path`` has a ``level``: the module whose
+        own paths hold it (the top for a path between modules).  FPGA:
         ``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz``, ``device``, ``clock_ns``,
         ``pnr_utilization`` (nextpnr's, harness included), ``synth_log``.  Both:
         ``config``, ``target``, ``top``, ``tools`` (versions), ``log`` (the kept log of
@@ -122,12 +131,14 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     (out_dir / "report.json").unlink(missing_ok=True)
     if target == "asic":
         report = run_asic(config, out_dir, liberty=liberty, clock_ns=clock_ns,
-                          constraints=constraints, hierarchy=hierarchy)
+                          constraints=constraints, hierarchy=hierarchy, sta=sta)
     else:
         if liberty is not None:
             raise UserError(f"--liberty applies to --target asic, not {target!r}")
         if hierarchy != "hier":
             raise UserError(f"--hierarchy applies to --target asic, not {target!r}")
+        if sta is not None:
+            raise UserError(f"--sta applies to --target asic, not {target!r}")
         report = run_fpga(config, target, out_dir, clock_ns=clock_ns, constraints=constraints)
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -137,7 +148,7 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
 
 def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
             clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
-            hierarchy: str = "hier") -> Path:
+            hierarchy: str = "hier", sta: str | None = None) -> Path:
     """The cache folder of a synthesis run: one per design point, target, library, clock,
     constraints (the shipped files in ``rcm_gen/flows/data/`` and any overrides) and tool
     versions."""
@@ -149,6 +160,8 @@ def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
         parts.append(constraints)
     if hierarchy != "hier":
         parts.append({"hierarchy": hierarchy})
+    if sta is not None and sta != ("models" if hierarchy == "hier" else "full"):
+        parts.append({"sta": sta})
     settings = json.dumps(parts, sort_keys=True, default=str)
     key = hashlib.sha256(settings.encode()).hexdigest()[:8]
     return cache_dir() / "synth" / f"{design_top(config)}-{config_hash(config)}-{target}-{key}"
