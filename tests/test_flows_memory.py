@@ -273,3 +273,35 @@ def test_fanout_buffer_trees(tmp_path):
     (tmp_path / "n.v").write_text(out["M_child"] + top)
     run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
                "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
+
+
+def test_fanout_buffer_trees_of_vectors(tmp_path):
+    """A whole vector or a part-select that reaches many submodule inputs is buffered bit
+    by bit, its width kept (a bus must not become one net)."""
+    from rcm_gen.flows.hier import buffer_fanouts
+    from rcm_gen.flows.yosys import run_yosys
+
+    child = ("module M_child(a, y);\n  input [3:0] a;\n  wire [3:0] a;\n  output y;\n"
+             "  wire y;\n  wire n;\n  AND2X2 _0_ (.A(a[0]), .B(a[1]), .Y(n));\n"
+             "  AOI21X1 _1_ (.A(a[2]), .B(a[3]), .C(n), .Y(y));\nendmodule\n")
+    whole = "".join(f"  M_child w{i} (\n    .a(d),\n    .y(y[{i}])\n  );\n" for i in range(10))
+    part = "".join(f"  M_child p{i} (\n    .a(\\q$1 [4:1]),\n    .y(y[{i + 10}])\n  );\n"
+                   for i in range(10))
+    top = ("module M_top(d, \\q$1 , y);\n  input [3:0] d;\n  wire [3:0] d;\n"
+           "  input [4:0] \\q$1 ;\n  wire [4:0] \\q$1 ;\n  output [19:0] y;\n"
+           f"  wire [19:0] y;\n{whole}{part}endmodule\n")
+    out, added = buffer_fanouts({"M_child": child, "M_top": top}, ("BUFX4", "A", "Y"))
+    # eight bits of ten sinks each: two buffers per bit
+    assert added == {"M_child": 0, "M_top": 16}
+    conns = re.findall(r"\.a\(\{ (.*?) \}\)", out["M_top"])
+    assert len(conns) == 20 and all(len(c.split(" , ")) == 4 for c in conns)
+    drivers = {y: a for a, y in re.findall(r"BUFX4 \S+ \(\.A\((.+?)\), \.Y\((\S+)\)\);",
+                                           out["M_top"])}
+    # the first instance's bits come, most significant first, from buffers of d[3]..d[0]
+    assert [drivers[n] for n in conns[0].split(" , ")] == ["d[3]", "d[2]", "d[1]", "d[0]"]
+    assert [drivers[n].strip() for n in conns[10].split(" , ")] == [
+        "\\q$1 [4]", "\\q$1 [3]", "\\q$1 [2]", "\\q$1 [1]"]
+    (tmp_path / "n.v").write_text(out["M_child"] + out["M_top"])
+    log = run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
+                     "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
+    assert "Resizing" not in log

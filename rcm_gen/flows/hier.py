@@ -373,16 +373,54 @@ _NET_INSTANCE = re.compile(r"^  (\S+)\s+(\S+)\s*\(\n(.*?)\n  \);\n", re.M | re.S
 _PIN = re.compile(r"^    \.(\S+?)\s*\((.*)\),?$", re.M)
 
 
-def _bits(expr: str) -> list[str] | None:
-    """The one-bit nets of a connection (``{ a , b }`` or one net), each with the space
-    an escaped name needs after it; ``None`` for anything else (a range, a constant)."""
+_DECLARED = re.compile(r"^\s*(?:wire|input|output|inout)\s+(?:signed\s+)?"
+                       r"(?:\[(\d+):(\d+)\]\s*)?(\\\S+|[A-Za-z_][\w$]*)\s*;", re.M)
+_SELECT = re.compile(r"^(\\\S+|[A-Za-z_][\w$]*)\s*(?:\[(\d+)(?::(\d+))?\])?$")
+
+
+def _widths(text: str) -> dict[str, tuple[int, int]]:
+    """(msb, lsb) of every vector a netlist module declares (one-bit nets are absent)."""
+    return {m.group(3): (int(m.group(1)), int(m.group(2)))
+            for m in _DECLARED.finditer(text) if m.group(1) is not None}
+
+
+def _bit(name: str, index: int) -> str:
+    """One bit of a vector as Yosys writes it, with the space an escaped name needs."""
+    return f"{name} [{index}] " if name.startswith("\\") else f"{name}[{index}]"
+
+
+def _bits(expr: str, widths: dict[str, tuple[int, int]] | None = None
+          ) -> list[tuple[str, bool]] | None:
+    """The parts of a connection, most significant first: each one-bit net (a net, a
+    bit-select, or a bit of a whole vector or of a part-select, each with the space an
+    escaped name needs after it) as ``(net, True)``, and each constant as ``(text,
+    False)``; ``None`` if it cannot be read.  ``widths`` gives the vectors' ranges
+    (:func:`_widths`); a name not in it is one bit."""
+    widths = widths or {}
     expr = expr.strip()
     parts = [p.strip() for p in expr[1:-1].split(",")] if expr.startswith("{") else [expr]
-    out = []
+    out: list[tuple[str, bool]] = []
     for p in parts:
-        if not p or p[0].isdigit() or re.search(r"\[\d+:\d+\]$", p):
+        if not p:
             return None
-        out.append(p + " " if p.startswith("\\") else p)
+        if p[0].isdigit():
+            out.append((p, False))
+            continue
+        m = _SELECT.match(p)
+        if not m:
+            return None
+        name = m.group(1)
+        if m.group(2) is None:
+            if name in widths:
+                hi, lo = widths[name]
+            else:
+                out.append((name + " " if name.startswith("\\") else name, True))
+                continue
+        else:
+            hi = int(m.group(2))
+            lo = int(m.group(3)) if m.group(3) is not None else hi
+        step = -1 if hi >= lo else 1
+        out += [(_bit(name, i), True) for i in range(hi, lo + step, step)]
     return out
 
 
@@ -409,18 +447,20 @@ def buffer_fanouts(netlists: dict[str, str], buffer: tuple[str, str, str], limit
 def _buffer_module(text: str, directions: dict[str, dict[str, str]],
                    buffer: tuple[str, str, str], limit: int) -> tuple[str, int]:
     cell, pin_in, pin_out = buffer
+    widths = _widths(text)
 
-    def sink_bits(child: str, port: str, expr: str) -> list[str] | None:
+    def sink_bits(child: str, port: str, expr: str) -> list[tuple[str, bool]] | None:
         if directions[child].get(port) != "input" or port in ("clk", "rst"):
             return None
-        return _bits(expr)
+        return _bits(expr, widths)
 
     sinks: dict[str, int] = {}
     instances = [i for i in _NET_INSTANCE.finditer(text) if i.group(1) in directions]
     for inst in instances:
         for pin in _PIN.finditer(inst.group(3)):
-            for net in sink_bits(inst.group(1), pin.group(1), pin.group(2)) or ():
-                sinks[net] = sinks.get(net, 0) + 1
+            for net, is_net in sink_bits(inst.group(1), pin.group(1), pin.group(2)) or ():
+                if is_net:
+                    sinks[net] = sinks.get(net, 0) + 1
     wide = {net: n for net, n in sinks.items() if n > limit}
     if not wide:
         return text, 0
@@ -445,11 +485,11 @@ def _buffer_module(text: str, directions: dict[str, dict[str, str]],
 
     def rewire(match: re.Match[str], child: str) -> str:
         bits = sink_bits(child, match.group(1), match.group(2))
-        if not bits or not any(b in wide for b in bits):
+        if not bits or not any(is_net and b in wide for b, is_net in bits):
             return match.group(0)
         new = []
-        for b in bits:
-            if b in wide:
+        for b, is_net in bits:
+            if is_net and b in wide:
                 new.append(trees[b][used[b] // limit])
                 used[b] += 1
             else:

@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 #: Bumped when the characterization or the model format changes.
-MODEL_FLOW_VERSION = 3
+MODEL_FLOW_VERSION = 4
 
 _PORT = re.compile(r"^\s*(input|output|inout)\s+(?:\[(\d+):(\d+)\]\s*)?"
                    r"(\\\S+|[A-Za-z_][\w$]*)\s*;", re.M)
@@ -171,7 +171,6 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
     inputs = [b for p in ports if p.direction == "input" and p.name != clock for b in p.bits]
     outputs = [b for p in ports if p.direction == "output" for b in p.bits]
     has_clock = any(p.name == clock and p.direction == "input" for p in ports)
-    half = period / 2
     lines = [f"read_liberty {lib_path}", *(f"read_liberty {p.resolve()}" for p in macros),
              *(f"read_liberty -no_latch_infer {p.resolve()}" for p in models),
              f"read_verilog {netlist.resolve()}", f"link_design {block.cell}"]
@@ -188,35 +187,23 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
                   f'puts "{_MARKS[2]}"',
                   "report_checks -path_delay max -to $rcm_macros -digits 6"]
     lines.append(f'puts "{_MARKS[3]}"')
-    # each data input launched by virtual clocks of its own at the clock's edges, one
-    # for its rising and one for its falling transitions
-    lines.append("set rcm_in {}")
-    for i, name in enumerate(inputs):
-        port = f"[get_ports {_tcl_name(name)}]"
-        lines += [f"create_clock -name rcm_r{i} -period {period} -waveform {{0 {half}}}",
-                  f"create_clock -name rcm_f{i} -period {period} -waveform {{0 {half}}}",
-                  f"set_input_delay -rise 0 -clock rcm_r{i} {port}",
-                  f"set_input_delay -fall 0 -clock rcm_f{i} -add_delay {port}",
-                  f"lappend rcm_in {_tcl_name(name)} [list [get_clocks rcm_r{i}] "
-                  f"[get_clocks rcm_f{i}]]"]
+    lines.append("set rcm_data {" + " ".join(_tcl_name(n) for n in inputs) + "}")
     lines.append("set rcm_out {" + " ".join(_tcl_name(n) for n in outputs) + "}")
-    lines.append("set rcm_data_inputs [list " + " ".join(
-        f"[get_ports {_tcl_name(n)}]" for n in inputs) + "]" if inputs else
-        "set rcm_data_inputs {}")
     lines.append(f"set rcm_clock {'[get_clocks clk]' if has_clock else 'NULL'}")
     lines.append(f"set rcm_clock_port {_tcl_name(clock) if has_clock else '{}'}")
+    lines.append(f"set rcm_period {period}")
     lines.append(_PROCS)
+    lines.append("rcm_launch")
     lines.append("rcm_caps")
-    lines.append("rcm_comb_fanin")
     s_ref, l_ref = ref
     if outputs:
         lines.append(f"set_load {loads[l_ref]} [all_outputs]")
     for k, slew in enumerate(slews):
         if inputs:
-            lines.append(f"set_input_transition {slew} $rcm_data_inputs")
+            lines.append(f"set_input_transition {slew} $rcm_data_ports")
         lines.append(f"rcm_dump s{k}")
     if inputs:
-        lines.append(f"set_input_transition {slews[s_ref]} $rcm_data_inputs")
+        lines.append(f"set_input_transition {slews[s_ref]} $rcm_data_ports")
     for m, load in enumerate(loads):
         if m == l_ref:
             continue
@@ -245,16 +232,45 @@ proc rcm_caps {} {
     puts "P $name [$net capacitance rise $corner max] [$net capacitance fall $corner max]"
   }
 }
-proc rcm_comb_fanin {} {
-  global rcm_in rcm_out rcm_comb
-  array set clock_of $rcm_in
+# Every data input is launched at the clock's edges by virtual clocks, one for its rising
+# and one for its falling transitions: its required times give its constraints.  An input
+# with a combinational path to an output gets clocks of its own, so that the arrivals at
+# the outputs tell the inputs apart; the others share a pair.
+proc rcm_launch {} {
+  global rcm_data rcm_out rcm_in rcm_comb rcm_period rcm_data_ports
+  foreach name $rcm_data { set data($name) 1 }
   foreach name $rcm_out {
     set rcm_comb($name) {}
     foreach pin [get_fanin -to [get_ports $name] -flat -startpoints_only] {
       if {![$pin is_top_level_port]} { continue }
       set in [get_full_name $pin]
-      if {[info exists clock_of($in)]} { lappend rcm_comb($name) $in $clock_of($in) }
+      if {[info exists data($in)]} {
+        lappend fanout($in) $name
+      }
     }
+  }
+  set half [expr {$rcm_period / 2.0}]
+  create_clock -name rcm_r -period $rcm_period -waveform [list 0 $half]
+  create_clock -name rcm_f -period $rcm_period -waveform [list 0 $half]
+  set shared [list [get_clocks rcm_r] [get_clocks rcm_f]]
+  set rcm_in {}
+  set rcm_data_ports {}
+  set i 0
+  foreach name $rcm_data {
+    set port [get_ports $name]
+    lappend rcm_data_ports $port
+    if {[info exists fanout($name)]} {
+      create_clock -name rcm_r$i -period $rcm_period -waveform [list 0 $half]
+      create_clock -name rcm_f$i -period $rcm_period -waveform [list 0 $half]
+      set clks [list [get_clocks rcm_r$i] [get_clocks rcm_f$i]]
+      foreach out $fanout($name) { lappend rcm_comb($out) $name $clks }
+      incr i
+    } else {
+      set clks $shared
+    }
+    set_input_delay -rise 0 -clock [lindex $clks 0] $port
+    set_input_delay -fall 0 -clock [lindex $clks 1] -add_delay $port
+    lappend rcm_in $name $clks
   }
 }
 proc rcm_req {v clks} {
