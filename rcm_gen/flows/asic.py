@@ -640,6 +640,7 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
                                          for c, k in modules[name].children)
     parts = {"top": key_of[top], "names": key_names, "netlists": netlists, "counts": counts,
              "children": children, "areas": area_of,
+             "cells": {key: own[key][1] for key in key_names},
              "macros": {key: tuple((n, p) for n, p in zip(macro_names, macro_liberties,
                                                           strict=True)
                                    if re.search(rf"^\s*{re.escape(n)}\s", text, re.M))

@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 #: Bumped when the characterization or the model format changes.
-MODEL_FLOW_VERSION = 4
+MODEL_FLOW_VERSION = 7
 
 _PORT = re.compile(r"^\s*(input|output|inout)\s+(?:\[(\d+):(\d+)\]\s*)?"
                    r"(\\\S+|[A-Za-z_][\w$]*)\s*;", re.M)
@@ -128,21 +128,23 @@ def characterization_points(lib: Liberty, buffer: str | None, input_transition: 
                             ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Input transitions (ns) and output loads (pF) at which blocks are characterized.
 
-    The loads are 1, 4, 16 and 64 input capacitances of the library's buffer ``buffer``
-    (a net inside a composed tile drives a few to a few tens of pins: fanout trees keep it
-    to eight block inputs); the transitions are those of that buffer driving those loads
-    from ``input_transition``, so both axes are in the library's own range.
+    The loads are 1 to 1024 input capacitances of the library's buffer ``buffer``, four
+    times apart (a net inside a composed tile drives one to a few hundred pins' worth:
+    fanout trees keep it to eight block inputs, but one block input may be a wide net
+    inside the block); the transitions are those of that buffer driving 1, 8, 64 and 512
+    such loads from ``input_transition``.  Both axes are in the library's own range, and
+    wide enough that OpenSTA rarely extrapolates a model's tables.
     """
     cell = lib.cells.get(buffer) if buffer else None
     if cell is None or not cell.inputs:
         raise ToolFailed(f"liberty {lib.name!r} has no buffer to characterize blocks with")
     pin_in = cell.pins.get(cell.inputs[0])
     cap = pin_in.capacitance if pin_in is not None and pin_in.capacitance > 0 else 0.005
-    loads = tuple(round(cap * k, 6) for k in (1, 4, 16, 64))
+    loads = tuple(round(cap * k, 6) for k in (1, 4, 16, 64, 256, 1024))
     out = cell.pins.get(next(iter(cell.outputs)))
     arcs = [a for a in (out.timing if out else ()) if a.rise is not None or a.fall is not None]
     slews: list[float] = []
-    for load in loads:
+    for load in (cap * k for k in (1, 8, 64, 512)):
         values = [t.lookup(input_transition, load) for a in arcs for t in (a.rise, a.fall)
                   if t is not None]
         slews.append(max(values) if values else input_transition)
@@ -179,7 +181,7 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
     lines += [f'puts "{_MARKS[0]}"', "report_checks -path_delay max -digits 6",
               "report_worst_slack -digits 6", "report_tns -digits 6"]
     if block.macros and has_clock:
-        cells = " ".join(f'[get_cells -filter "ref_name == {n}"]'
+        cells = " ".join(f'[get_cells -hierarchical -filter "ref_name == {n}"]'
                          for n in sorted({n for n, _ in block.macros}))
         lines += [f"set rcm_macros [concat {cells}]",
                   f'puts "{_MARKS[1]}"',
@@ -193,6 +195,7 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
     lines.append(f"set rcm_clock_port {_tcl_name(clock) if has_clock else '{}'}")
     lines.append(f"set rcm_period {period}")
     lines.append(_PROCS)
+    lines.append("rcm_ports")
     lines.append("rcm_launch")
     lines.append("rcm_caps")
     s_ref, l_ref = ref
@@ -201,7 +204,7 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
     for k, slew in enumerate(slews):
         if inputs:
             lines.append(f"set_input_transition {slew} $rcm_data_ports")
-        lines.append(f"rcm_dump s{k}")
+        lines.append(f"rcm_dump s{k} 1 {int(k == s_ref)}")
     if inputs:
         lines.append(f"set_input_transition {slews[s_ref]} $rcm_data_ports")
     for m, load in enumerate(loads):
@@ -209,26 +212,37 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
             continue
         if outputs:
             lines.append(f"set_load {load} [all_outputs]")
-        lines.append(f"rcm_dump l{m}")
+        lines.append(f"rcm_dump l{m} 0 1")
     return "\n".join(lines) + "\n"
 
 
 # Tcl procedures of the characterization script.  Requireds and arrivals come from the
 # vertices of the ports (min and max, ns); slews and capacitances are in seconds and farads.
 _PROCS = r"""
+# The port objects and top-level pins of the block, by name, looked up once (a lookup by
+# name searches every port).
+proc rcm_ports {} {
+  global rcm_port rcm_pin
+  foreach port [concat [all_inputs] [all_outputs]] {
+    set name [get_full_name $port]
+    set rcm_port($name) $port
+    set rcm_pin($name) [sta::get_port_pin_error "pin" $port]
+  }
+}
 proc rcm_vertex {name} {
-  set pin [sta::get_port_pin_error "pin" [get_ports $name]]
-  return [lindex [$pin vertices] 0]
+  global rcm_pin
+  return [lindex [$rcm_pin($name) vertices] 0]
 }
 proc rcm_caps {} {
-  global rcm_in rcm_clock_port
+  global rcm_in rcm_clock_port rcm_pin
   set corner [sta::cmd_corner]
   set names {}
   foreach {name clks} $rcm_in { lappend names $name }
   if {$rcm_clock_port != {}} { lappend names $rcm_clock_port }
   foreach name $names {
-    set net [get_nets -quiet $name]
-    if {$net == {}} { puts "P $name 0 0"; continue }
+    set term [$rcm_pin($name) term]
+    set net [expr {$term == "NULL" ? "NULL" : [$term net]}]
+    if {$net == "NULL"} { puts "P $name 0 0"; continue }
     puts "P $name [$net capacitance rise $corner max] [$net capacitance fall $corner max]"
   }
 }
@@ -237,11 +251,11 @@ proc rcm_caps {} {
 # with a combinational path to an output gets clocks of its own, so that the arrivals at
 # the outputs tell the inputs apart; the others share a pair.
 proc rcm_launch {} {
-  global rcm_data rcm_out rcm_in rcm_comb rcm_period rcm_data_ports
+  global rcm_data rcm_out rcm_in rcm_comb rcm_period rcm_data_ports rcm_port
   foreach name $rcm_data { set data($name) 1 }
   foreach name $rcm_out {
     set rcm_comb($name) {}
-    foreach pin [get_fanin -to [get_ports $name] -flat -startpoints_only] {
+    foreach pin [get_fanin -to $rcm_port($name) -flat -startpoints_only] {
       if {![$pin is_top_level_port]} { continue }
       set in [get_full_name $pin]
       if {[info exists data($in)]} {
@@ -255,22 +269,28 @@ proc rcm_launch {} {
   set shared [list [get_clocks rcm_r] [get_clocks rcm_f]]
   set rcm_in {}
   set rcm_data_ports {}
+  set shared_ports {}
   set i 0
   foreach name $rcm_data {
-    set port [get_ports $name]
+    set port $rcm_port($name)
     lappend rcm_data_ports $port
     if {[info exists fanout($name)]} {
       create_clock -name rcm_r$i -period $rcm_period -waveform [list 0 $half]
       create_clock -name rcm_f$i -period $rcm_period -waveform [list 0 $half]
       set clks [list [get_clocks rcm_r$i] [get_clocks rcm_f$i]]
       foreach out $fanout($name) { lappend rcm_comb($out) $name $clks }
+      set_input_delay -rise 0 -clock [lindex $clks 0] $port
+      set_input_delay -fall 0 -clock [lindex $clks 1] -add_delay $port
       incr i
     } else {
       set clks $shared
+      lappend shared_ports $port
     }
-    set_input_delay -rise 0 -clock [lindex $clks 0] $port
-    set_input_delay -fall 0 -clock [lindex $clks 1] -add_delay $port
     lappend rcm_in $name $clks
+  }
+  if {$shared_ports != {}} {
+    set_input_delay -rise 0 -clock rcm_r $shared_ports
+    set_input_delay -fall 0 -clock rcm_f -add_delay $shared_ports
   }
 }
 proc rcm_req {v clks} {
@@ -281,15 +301,20 @@ proc rcm_req {v clks} {
 proc rcm_arr {v clk edge} {
   return "[$v arrivals_clk_delays rise $clk $edge 6] [$v arrivals_clk_delays fall $clk $edge 6]"
 }
-proc rcm_dump {tag} {
+# The boundary at the present slew and load: the inputs' required times (when
+# `inputs`), the outputs' slews, their arrivals from the clock (when `clocked`) and from
+# the inputs with combinational paths to them.
+proc rcm_dump {tag inputs clocked} {
   global rcm_in rcm_out rcm_comb rcm_clock
-  foreach {name clks} $rcm_in {
-    puts "I $tag $name [rcm_req [rcm_vertex $name] $clks]"
+  if {$inputs} {
+    foreach {name clks} $rcm_in {
+      puts "I $tag $name [rcm_req [rcm_vertex $name] $clks]"
+    }
   }
   foreach name $rcm_out {
     set v [rcm_vertex $name]
     puts "S $tag $name [$v slews rise] [$v slews fall]"
-    if {$rcm_clock != "NULL"} {
+    if {$clocked && $rcm_clock != "NULL"} {
       puts "C $tag $name [rcm_arr $v $rcm_clock rise] [rcm_arr $v $rcm_clock fall]"
     }
     foreach {in clks} $rcm_comb($name) {
@@ -751,18 +776,51 @@ def _prefixed(path: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None
             "endpoint": prefix + path["endpoint"]}
 
 
+#: A module instantiated once is timed as part of its parent (its netlist read with the
+#: parent's) unless it has at least this many cells per boundary bit: a model of a
+#: module that is mostly wiring (a buffer's glue, a wide multiplexer) is as large as its
+#: netlist and slower to make than to time.
+MODEL_CELLS_PER_PIN = 8
+
+
+def plan(parts: dict[str, Any], clock: str) -> tuple[set[str], dict[str, list[str]]]:
+    """Which distinct modules of a composed design (``parts`` of
+    :func:`rcm_gen.flows.asic._hier`) get a timing model, and for the top and each of
+    those, the modules whose netlists are read with its own (itself first, then the
+    modules it holds that get no model, recursively)."""
+    top = parts["top"]
+    counts = parts["counts"]
+    modelled = set()
+    for key, names in parts["names"].items():
+        if key == top:
+            continue
+        instances = sum(counts[n] for n in names)
+        pins = sum(len(p.bits) for p in model_ports(parts["netlists"][f"M_{key}"])
+                   if p.name != clock)
+        if instances > 1 or parts["cells"][key] >= MODEL_CELLS_PER_PIN * max(1, pins):
+            modelled.add(key)
+    reads: dict[str, list[str]] = {}
+    for key in [top, *sorted(modelled)]:
+        order = [key]
+        for k in order:
+            order += [c for c in parts["children"][k] if c not in modelled and c not in order]
+        reads[key] = order
+    return modelled, reads
+
+
 def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[str, Any],
                      driving_cell: str | None, buffer: str | None,
                      macro_liberties: tuple[Path, ...], sta_exe: str, out_dir: Path,
                      clock: str, cache: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """Time a composed design (``parts`` of :func:`rcm_gen.flows.asic._hier`) with a
-    model of every module below ``top``; the worst path over all levels.
+    model of the modules below ``top`` that :func:`plan` chooses; the worst path over all
+    levels.
 
     Returns ``worst_slack``, ``tns``, ``startpoint``, ``endpoint``, ``arrival``,
-    ``level`` (the module whose own paths hold the critical path, or ``top``),
-    ``levels`` (per distinct module: instances, worst slack, TNS, critical path),
-    ``macro_paths``, ``models`` (how many were characterized and taken from the cache,
-    and the characterization's wall time), ``sta_log`` and ``top_wall_s``.
+    ``level`` (the modelled module whose own paths hold the critical path, or ``top``),
+    ``levels`` (per modelled module and the top: instances, worst slack, TNS, critical
+    path), ``macro_paths``, ``models`` (how many were characterized and taken from the
+    cache, and the characterization's wall time), ``sta_log`` and ``top_wall_s``.
     """
     from .asic import _sta_script
 
@@ -771,9 +829,16 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
     top_key = parts["top"]
     names = parts["names"]
     netlists = {k[2:]: _plain(t) for k, t in parts["netlists"].items()}
-    blocks = {key: Block(key, names[key][0], netlists[key], parts["children"][key],
-                         parts["areas"][key], parts["macros"][key])
-              for key in names if key != top_key}
+    modelled, reads = plan(parts, clock)
+
+    def cells_below(key: str) -> tuple[str, ...]:
+        return tuple(sorted({c for k in reads[key] for c in parts["children"][k]
+                             if c in modelled}))
+
+    blocks = {key: Block(key, names[key][0], "".join(netlists[k] for k in reads[key]),
+                         cells_below(key), parts["areas"][key],
+                         tuple(m for k in reads[key] for m in parts["macros"][k]))
+              for key in modelled}
     started = time.perf_counter()
     models = characterize(blocks, lib, sta_exe, cache, settings, clock, period, slews, loads)
     char_wall = time.perf_counter() - started
@@ -782,11 +847,11 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
     top_text = re.sub(rf"^module M_{top_key}\b", f"module {top}", netlists[top_key], count=1,
                       flags=re.M)
     netlist = out_dir / "top_models.v"
-    netlist.write_text(top_text)
-    used = [models[c]["liberty"] for c in parts["children"][top_key]]
-    top_macros = parts["macros"][top_key]
+    netlist.write_text(top_text + "".join(netlists[k] for k in reads[top_key][1:]))
+    used = [models[c]["liberty"] for c in cells_below(top_key)]
+    top_macros = tuple(m for k in reads[top_key] for m in parts["macros"][k])
     script = _sta_script(cons, lib, netlist.resolve(), top, driving_cell, macro_liberties,
-                         tuple(n for n, _ in top_macros), clock, tuple(used))
+                         tuple(sorted({n for n, _ in top_macros})), clock, tuple(used))
     # model libraries of grandchildren are not needed: each model cell stands alone
     tcl = out_dir / "sta.tcl"
     tcl.write_text(script)
