@@ -732,10 +732,10 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     elif hierarchy == "hier":
         # every MAC generated once (the design is the same up to module boundaries,
         # which hierarchical synthesis keeps)
-        from ..generate import build_component
-        from .hier import shared_verilog
+        from ..tools import cache_dir
+        from .hier import cached_shared_verilog
 
-        text = shared_verilog(build_component(config), top, platform)
+        text = cached_shared_verilog(config, top, platform, cache_dir() / "verilog")
     else:
         text = to_verilog(config, lib.corner)
     if not user:

@@ -18,6 +18,7 @@ instance count.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from .yosys import run_yosys
 __all__ = [
     "Module",
     "buffer_fanouts",
+    "cached_shared_verilog",
     "dedupe",
     "output_fanouts",
     "shared_verilog",
@@ -48,6 +50,8 @@ _NUMBERED = re.compile(r"(\\\$auto\$\S*?)\$(\d+)(?= )")
 #: with no initial value, and a one-line continuous assignment.
 _DECL = re.compile(r"^\s*(?:wire|reg)\b[^=;()]*;$")
 _ASSIGN = re.compile(r"^\s*assign\b.*;$")
+#: The first name on a line.
+_FIRST = re.compile(r"^\s*(\\\S+|[A-Za-z_][\w$]*)(?=\s)", re.M)
 
 
 @dataclass(frozen=True)
@@ -107,16 +111,17 @@ def split_modules(verilog: str) -> dict[str, Module]:
         if end < 0 or (i + 1 < len(starts) and end > starts[i + 1][0]):
             raise ValueError(f"module {name} has no endmodule")
         texts[_plain(name)] = (name, _renumber(verilog[pos:end + len("endmodule")] + "\n"))
+    written = {name: plain for plain, (name, _) in texts.items()}
     modules = {}
     for plain, (name, text) in texts.items():
         body = text[text.index(";") + 1:]
-        children = []
-        for other, (oname, _) in texts.items():
-            if other != plain:
-                count = len(_ref(oname).findall(body))
-                if count:
-                    children.append((other, count))
-        modules[plain] = Module(name, text, tuple(sorted(children)))
+        counts: dict[str, int] = {}
+        # an instance line starts with the name of the module it instantiates
+        for first in _FIRST.findall(body):
+            other = written.get(first)
+            if other is not None and other != plain:
+                counts[other] = counts.get(other, 0) + 1
+        modules[plain] = Module(name, text, tuple(sorted(counts.items())))
     return modules
 
 
@@ -310,6 +315,41 @@ def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
     for module, obj in shared.values():
         parts.append(verilog.convert(obj, name=module, emit_src=False, platform=platform))
     return "".join(parts)
+
+
+@functools.cache
+def _source_digest() -> str:
+    """A digest of rcm_gen's own source: what generated Verilog depends on besides the
+    configuration and the Amaranth version."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def cached_shared_verilog(config: Any, name: str, platform: Any, cache: Path) -> str:
+    """:func:`shared_verilog` of ``config``'s component, kept in ``cache`` by the
+    configuration, the platform's memory binding, the Amaranth version and rcm_gen's
+    source, so that a design point generated before is not generated again."""
+    from ..generate import build_component
+    from ..tools import tool_versions
+
+    key = hashlib.sha256(json.dumps(
+        [config.to_dict(), repr(getattr(platform, "memory_binding", None)),
+         tool_versions("amaranth")["amaranth"], _source_digest()],
+        sort_keys=True, default=str).encode()).hexdigest()[:24]
+    path = cache / f"{name}-{key}.v"
+    try:
+        return path.read_text()
+    except OSError:
+        pass
+    text = shared_verilog(build_component(config), name, platform)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return text
 
 
 _INSTANCE = re.compile(r"^  (\\\S+|[A-Za-z_][\w$]*)\s+(\\\S+|[A-Za-z_][\w$]*)\s*\((.*?)^  \);",

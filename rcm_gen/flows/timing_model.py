@@ -23,16 +23,23 @@ capacitance of the net each input drives inside the block, ``setup_rising`` and
 (combinational ones also on ``input_net_transition``), and the block's area.  Models are
 cached by the block's netlist, its children's models and the timing settings.
 
+Modules that are mostly wiring, and modules used once that are small beside their
+boundary, get no model: their netlists are read with their parent's (:func:`plan`).
+
 The model is exact, up to the wire load of the nets that cross the block boundary, for a
 block whose inputs reach registers and whose outputs come from registers: the constraint
 at an input and the delay to an output are those OpenSTA computes inside the block for the
 same slew and load, and the composition adds the same register-to-register paths.  It is
-approximate where a block has combinational input-to-output paths: a combinational arc
-keeps the worst delay over both input edges for each output edge (non-unate), and its
-table over slew and load is built from the two one-dimensional sweeps (the input slew
-acts on the first stages, the load on the last).  Hold arcs are the block's minimum
-requirements, but its clock-to-output delays are the maximum ones, so hold analysis
-through a model is optimistic; the flow reports setup timing only.
+approximate where a block has combinational input-to-output paths: each input edge and
+output edge pair keeps its worst delay (a positive-unate and a negative-unate arc), and
+its table over slew and load is built from the two one-dimensional sweeps (the input slew
+acts on the first stages, the load on the last); the output transition of every arc into
+an output is the worst over all of them.  Between table points OpenSTA interpolates
+linearly.  Hold arcs are the block's minimum requirements, but its clock-to-output delays
+are the maximum ones, so hold analysis through a model is optimistic; the flow reports
+setup timing only.  TNS is summed over levels: an endpoint inside a block is counted once
+per instance for its internal paths, and once more (at the model's input pin) if the
+paths into it from outside the block also fail.
 """
 
 from __future__ import annotations
@@ -776,10 +783,11 @@ def _prefixed(path: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None
             "endpoint": prefix + path["endpoint"]}
 
 
-#: A module instantiated once is timed as part of its parent (its netlist read with the
-#: parent's) unless it has at least this many cells per boundary bit: a model of a
-#: module that is mostly wiring (a buffer's glue, a wide multiplexer) is as large as its
-#: netlist and slower to make than to time.
+#: A module is timed as part of its parent (its netlist read with the parent's) unless
+#: it has at least this many cells per boundary bit, or is instantiated more than once
+#: and has at least as many cells as boundary bits: the model of a module that is
+#: mostly wiring (a buffer's glue, a wide multiplexer) is as large as its netlist and
+#: slower to make than to time.
 MODEL_CELLS_PER_PIN = 8
 
 
@@ -797,7 +805,8 @@ def plan(parts: dict[str, Any], clock: str) -> tuple[set[str], dict[str, list[st
         instances = sum(counts[n] for n in names)
         pins = sum(len(p.bits) for p in model_ports(parts["netlists"][f"M_{key}"])
                    if p.name != clock)
-        if instances > 1 or parts["cells"][key] >= MODEL_CELLS_PER_PIN * max(1, pins):
+        cells = parts["cells"][key]
+        if cells >= MODEL_CELLS_PER_PIN * max(1, pins) or (instances > 1 and cells >= pins):
             modelled.add(key)
     reads: dict[str, list[str]] = {}
     for key in [top, *sorted(modelled)]:
