@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 #: Bumped when the characterization or the model format changes.
-MODEL_FLOW_VERSION = 7
+MODEL_FLOW_VERSION = 8
 
 _PORT = re.compile(r"^\s*(input|output|inout)\s+(?:\[(\d+):(\d+)\]\s*)?"
                    r"(\\\S+|[A-Za-z_][\w$]*)\s*;", re.M)
@@ -787,20 +787,31 @@ def _prefixed(path: dict[str, Any] | None, prefix: str) -> dict[str, Any] | None
 #: it has at least this many cells per boundary bit, or is instantiated more than once
 #: and has at least as many cells as boundary bits: the model of a module that is
 #: mostly wiring (a buffer's glue, a wide multiplexer) is as large as its netlist and
-#: slower to make than to time.
+#: slower to make than to time.  A module that holds memory macros (itself or below) is
+#: always timed with its parent, so that the paths into and out of every macro are
+#: reported from the top.
 MODEL_CELLS_PER_PIN = 8
 
 
 def plan(parts: dict[str, Any], clock: str) -> tuple[set[str], dict[str, list[str]]]:
     """Which distinct modules of a composed design (``parts`` of
-    :func:`rcm_gen.flows.asic._hier`) get a timing model, and for the top and each of
-    those, the modules whose netlists are read with its own (itself first, then the
-    modules it holds that get no model, recursively)."""
+    :func:`rcm_gen.flows.asic._hier`) get a timing model (see
+    :data:`MODEL_CELLS_PER_PIN`), and for the top and each of those, the modules whose
+    netlists are read with its own (itself first, then the modules it holds that get no
+    model, recursively)."""
     top = parts["top"]
     counts = parts["counts"]
+    holds_macros: dict[str, bool] = {}
+
+    def macros_below(key: str) -> bool:
+        if key not in holds_macros:
+            holds_macros[key] = bool(parts["macros"][key]) or any(
+                macros_below(c) for c in parts["children"][key])
+        return holds_macros[key]
+
     modelled = set()
     for key, names in parts["names"].items():
-        if key == top:
+        if key == top or macros_below(key):
             continue
         instances = sum(counts[n] for n in names)
         pins = sum(len(p.bits) for p in model_ports(parts["netlists"][f"M_{key}"])
