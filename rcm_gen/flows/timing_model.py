@@ -61,12 +61,17 @@ from ..errors import ToolFailed
 from .liberty import Liberty
 
 __all__ = [
+    "MODEL_CELLS_PER_PIN",
     "Block",
     "Port",
+    "boundary_slacks",
     "characterization_points",
     "characterize",
+    "model_instances",
     "model_ports",
     "parse_path",
+    "plan",
+    "time_with_models",
     "write_model_liberty",
 ]
 
@@ -935,3 +940,72 @@ def _plain(text: str) -> str:
     """A netlist without ``signed`` declarations, which OpenSTA's reader rejects (a
     gate-level netlist has no arithmetic, so they carry no meaning there)."""
     return re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1", text, flags=re.M)
+
+
+def model_instances(netlist: str, top: str) -> list[tuple[str, str]]:
+    """(model cell, instance path) of every model cell instance in a netlist the top is
+    timed with (the top and the modules read with it)."""
+    bodies = {m.group(1): m.group(2) for m in re.finditer(
+        r"^module (\S+)\s*\((.*?)^endmodule", netlist, re.M | re.S)}
+    out: list[tuple[str, str]] = []
+
+    def walk(module: str, prefix: str) -> None:
+        for cell, inst in re.findall(r"^  (M_[0-9a-f]{20})\s+(\S+)\s*\(", bodies[module],
+                                     re.M):
+            if cell in bodies:
+                walk(cell, prefix + inst + "/")
+            else:
+                out.append((cell, prefix + inst))
+
+    walk(top, "")
+    return out
+
+
+def boundary_slacks(report: dict[str, Any], full: bool, sta_exe: str = "sta"
+                    ) -> dict[tuple[str, str], float | None]:
+    """The worst slack of the paths through the input pins, and through the output pins,
+    of every model instance of a run with models (``report``), timed with the models
+    (``full`` false) or on the whole composed netlist (``full`` true): what validates the
+    models.  Keys are (instance path, ``input`` or ``output``); ``None`` where no path
+    goes through."""
+    run = Path(report["sta_log"]).parent
+    tcl = (run / "sta.tcl").read_text()
+    top = report["top"]
+    header = tcl.split("report_checks", 1)[0]
+    models_netlist = run / "top_models.v"
+    libs = dict(re.findall(r"^read_liberty -no_latch_infer (\S+/([0-9a-f]+)/model\.lib)$",
+                           header, re.M))
+    cell_dir = {}
+    for lib_path in libs:
+        m = re.search(r"^\s*cell \((M_[0-9a-f]{20})\)", Path(lib_path).read_text(), re.M)
+        if m:
+            cell_dir[m.group(1)] = Path(lib_path).parent
+    if full:
+        plain = run / "netlist_sta.v"
+        plain.write_text(_plain(Path(report["netlist"]).read_text()))
+        header = re.sub(r"^read_liberty -no_latch_infer \S+\n", "", header, flags=re.M)
+        header = header.replace(str(models_netlist.resolve()), str(plain.resolve()))
+    lines = [header]
+    keys = []
+    for cell, inst in model_instances(models_netlist.read_text(), top):
+        ports = model_ports((cell_dir[cell] / "netlist.v").read_text())
+        for direction in ("input", "output"):
+            bits = [b for p in ports if p.direction == direction and p.name != "clk"
+                    for b in p.bits]
+            if not bits:
+                continue
+            pins = " ".join("{" + f"{inst}/{b}" + "}" for b in bits)
+            keys.append((inst, direction))
+            lines += [f"set rcm_ends [find_timing_paths -through [get_pins [list {pins}]] "
+                      "-path_delay max]",
+                      f'puts "rcm_slack {len(keys) - 1} [expr {{[llength $rcm_ends] ? '
+                      f'[get_property [lindex $rcm_ends 0] slack] : "none"}}]"']
+    script = run / f"boundary_{'full' if full else 'models'}.tcl"
+    script.write_text("\n".join(lines) + "\n")
+    text = run_sta(sta_exe, script, script.with_suffix(".log"))
+    found = {int(i): None if v == "none" else float(v)
+             for i, v in re.findall(r"^rcm_slack (\d+) (\S+)$", text, re.M)}
+    if len(found) != len(keys):
+        raise ToolFailed(f"OpenSTA reported {len(found)} of {len(keys)} boundary slacks; "
+                         f"log: {script.with_suffix('.log')}")
+    return {key: found[i] for i, key in enumerate(keys)}
