@@ -3,7 +3,8 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 bench-array bench-power clean
+.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 bench-array \
+	bench-power bench-synth clean
 
 setup:
 	@bash scripts/setup.sh
@@ -49,6 +50,17 @@ bench-array: setup
 # Gate-level power of mac16 in its six modes, 10,000 cycles each (goal: 60 s, warm cache).
 bench-power: setup
 	$(PY) benchmarks/power_mac.py --preset mac16 --cycles 10000
+
+# Hierarchical synthesis and timing of a large tile, with empty and with filled caches,
+# wall and CPU time per phase, on OSU 0.18 um and on sky130 with SRAM macros (goal: 60 s
+# each on two cores).  BENCH_TILE picks the design point, e.g.
+# make bench-synth BENCH_TILE="--preset rcm-16x16"
+BENCH_TILE ?= --preset rcm-default --set tm=64 --set p=64
+bench-synth: setup
+	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE)
+	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE) \
+	    --liberty tests/data/sky130_fd_sc_hd__tt_025C_1v80.lib.gz \
+	    --set memory=sram --set macros=sky130_sram
 
 clean:
 	rm -rf out build .pytest_cache
