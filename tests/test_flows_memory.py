@@ -305,3 +305,25 @@ def test_fanout_buffer_trees_of_vectors(tmp_path):
     log = run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
                      "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
     assert "Resizing" not in log
+
+
+def test_fanout_buffers_on_an_escaped_port(tmp_path):
+    """A rewired connection to a port whose name is escaped (``\\wr_addr$1``) keeps the
+    space that ends the name, so the netlist still parses."""
+    from rcm_gen.flows.hier import buffer_fanouts
+    from rcm_gen.flows.yosys import run_yosys
+
+    child = ("module M_child(\\a$1 , y);\n  input [1:0] \\a$1 ;\n  wire [1:0] \\a$1 ;\n"
+             "  output y;\n  wire y;\n  AND2X2 _0_ (.A(\\a$1 [0]), .B(\\a$1 [1]), .Y(y));\n"
+             "endmodule\n")
+    insts = "".join(f"  M_child c{i} (\n    .\\a$1 (d),\n    .y(y[{i}])\n  );\n"
+                    for i in range(10))
+    top = ("module M_top(d, y);\n  input [1:0] d;\n  wire [1:0] d;\n  output [9:0] y;\n"
+           f"  wire [9:0] y;\n{insts}endmodule\n")
+    out, added = buffer_fanouts({"M_child": child, "M_top": top}, ("BUFX4", "A", "Y"))
+    assert added == {"M_child": 0, "M_top": 4}
+    assert len(re.findall(r"^    \.\\a\$1 \(\{ rcm_fanout_\d+ , rcm_fanout_\d+ \}\),$",
+                          out["M_top"], re.M)) == 10
+    (tmp_path / "n.v").write_text(out["M_child"] + out["M_top"])
+    run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
+               "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")

@@ -535,7 +535,8 @@ def _buffer_module(text: str, directions: dict[str, dict[str, str]],
             else:
                 new.append(b.rstrip())
         comma = "," if match.group(0).rstrip().endswith(",") else ""
-        return f"    .{match.group(1)}({{ {' , '.join(new)} }}){comma}"
+        port = match.group(1) + (" " if match.group(1).startswith("\\") else "")
+        return f"    .{port}({{ {' , '.join(new)} }}){comma}"
 
     pieces, pos = [], 0
     for inst in instances:
