@@ -5,7 +5,7 @@ wall time); no pass/fail.
 
     python benchmarks/synth_scaling.py compare [--preset rcm-small] [--liberty FILE]
     python benchmarks/synth_scaling.py scale --p 16 64 [--liberty FILE] [--set memory=sram]
-    python benchmarks/synth_scaling.py tile [--preset rcm-default] [--set tm=64 --set p=64]
+    python benchmarks/synth_scaling.py tile [--preset rcm-16x16] [--set KEY=VALUE]
         [--liberty FILE] [--full]
 
 ``compare`` runs the hierarchical flow with an empty module cache and again with the
@@ -97,8 +97,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rcm_synth_scaling_"))
     os.environ["RCM_GEN_CACHE"] = str(_fresh_cache(work))
     if args.mode == "tile":
-        cfg = apply_overrides(preset(args.preset or "rcm-default"), args.set)
-        print(f"{args.preset or 'rcm-default'} {' '.join(args.set)} on "
+        cfg = apply_overrides(preset(args.preset or "rcm-16x16"), args.set)
+        print(f"{args.preset or 'rcm-16x16'} {' '.join(args.set)} on "
               f"{args.liberty or 'osu018'}: {os.cpu_count()} cores, load "
               f"{os.getloadavg()[0]:.1f}")
         head = "  ".join(f"{n[:14]:>14}" for n in PHASES)
