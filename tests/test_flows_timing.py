@@ -24,12 +24,12 @@ BOUND_NS = 0.05
 
 
 @pytest.mark.synth
-@pytest.mark.parametrize("liberty, sets", [
-    (None, []),
-    (str(SKY130), ["memory=sram", "macros=sky130_sram"]),
-], ids=["osu018", "sky130-sram"])
-def test_models_against_the_whole_netlist(tmp_path, liberty, sets):
-    cfg = apply_overrides(preset("rcm-small"), [*TINY, *sets])
+def test_models_against_the_whole_netlist(tmp_path):
+    """On sky130 with SRAM macros: blocks of flip-flops, of logic and with macros.  (The
+    same on OSU 0.18 um differs by as little; it is left to the benchmarks to keep this
+    suite's time down: every run here synthesizes the tile.)"""
+    liberty = str(SKY130)
+    cfg = apply_overrides(preset("rcm-small"), [*TINY, "memory=sram", "macros=sky130_sram"])
     models = synthesize(cfg, out_dir=tmp_path / "models", liberty=liberty, clock_ns=10.0)
     full = synthesize(cfg, out_dir=tmp_path / "full", liberty=liberty, clock_ns=10.0,
                       sta="full")
@@ -46,10 +46,10 @@ def test_models_against_the_whole_netlist(tmp_path, liberty, sets):
     assert len(compared) >= 6 and {k[0] for k, _, _ in compared} >= {"mac0", "mac1"}
     for key, a, b in compared:
         assert a is not None and abs(a - b) <= BOUND_NS, (key, a, b)
-    if models["memory"]["macros"]:
-        for kind in ("from_macros", "to_macros"):
-            assert abs(models["macro_paths"][kind]["slack_ns"]
-                       - full["macro_paths"][kind]["slack_ns"]) <= BOUND_NS
+    assert models["memory"]["macros"]
+    for kind in ("from_macros", "to_macros"):
+        assert abs(models["macro_paths"][kind]["slack_ns"]
+                   - full["macro_paths"][kind]["slack_ns"]) <= BOUND_NS
     # the level of the critical path is the one with the worst slack
     levels = {lv["level"]: lv for lv in models["timing_levels"]}
     assert levels[models["critical_path"]["level"]]["worst_slack_ns"] == \
