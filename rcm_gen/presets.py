@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 _MAC16 = MacConfig(width=16, lanes=(1, 2, 4), arch="booth")
+_MAC16_FUSION = _MAC16.replace(arch="fusion", lanes=(1, 2, 4, 8))
 
 #: name → (description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
@@ -32,6 +33,13 @@ PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
     "mac16-fixed": ("fixed 16x16 baseline MAC", lambda: _MAC16.fixed_twin()),
     "mac8": ("ST MAC, W=8, lanes 1/2/4, radix-4 Booth", lambda: _MAC16.replace(width=8)),
     "mac8-fixed": ("fixed 8x8 baseline MAC", lambda: _MAC16.replace(width=8).fixed_twin()),
+    "mac16-fusion": ("fusion MAC, W=16, 2-bit bricks, activation x weight bits 16/8/4/2 "
+                     "each (16 modes)", lambda: _MAC16_FUSION),
+    "mac16-fusion-b4": ("fusion MAC, W=16, 4-bit bricks, activation x weight bits 16/8/4 "
+                        "each (9 modes)",
+                        lambda: _MAC16_FUSION.replace(brick=4, lanes=(1, 2, 4))),
+    "mac8-fusion": ("fusion MAC, W=8, 2-bit bricks, activation x weight bits 8/4/2 each "
+                    "(9 modes)", lambda: _MAC16_FUSION.replace(width=8, lanes=(1, 2, 4))),
     **TILE_PRESETS,
 }
 

@@ -3,24 +3,47 @@
 import pytest
 
 from rcm_gen.presets import preset
+from rcm_gen.sim.mac_stimulus import mode_key
 from rcm_gen.sim.runner import run_cocotb
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8"])
+@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8", "mac16-fusion",
+                                  "mac8-fusion"])
 def test_mac_regression(simulator, name):
     cfg = preset(name)
-    res = run_cocotb(cfg, simulator, "mac_tb", env={"RCM_COUNT": "1500", "RCM_SEED": "7"})
+    count = 1500 if len(cfg.mac_modes) < 9 else 3000
+    res = run_cocotb(cfg, simulator, "mac_tb", env={"RCM_COUNT": str(count), "RCM_SEED": "7"})
     r = res.results
-    assert r["cycles"] == 1500
-    modes = {f"x{n}_{s}" for n in cfg.lanes for s in "su"}
+    assert r["cycles"] == count
+    modes = {mode_key(m, s) for m in cfg.mac_modes for s in (False, True)}
     assert set(r["by_mode"]) == modes, r["by_mode"]
     assert all(v > 50 for v in r["by_mode"].values())
     if len(cfg.lanes) > 1:
-        assert r["mode_switches"] > 500
+        assert r["mode_switches"] > count // 3
     print(f"{name} on {simulator}: {r['products_checked']} products checked, "
           f"{res.wall_s:.1f} s")
+
+
+@pytest.mark.slow
+def test_fusion_exhaustive_w8():
+    """mac8-fusion on Verilator: every operand value pair in every term of each of the nine
+    modes, both signednesses (all 65,536 operand pairs of the 8x8 mode), one product per
+    cycle against numpy.  (The Amaranth simulator takes about 3 ms per operand pair of this
+    array, so this sweep runs on the generated Verilog.)"""
+    cfg = preset("mac8-fusion")
+    res = run_cocotb(cfg, "verilator", "mac_exhaustive_tb")
+    r = res.results
+    by_mode = r["by_mode"]
+    assert set(by_mode) == {mode_key(m, s) for m in cfg.mac_modes for s in (False, True)}
+    for m in cfg.mac_modes:
+        for s in (False, True):
+            pairs = 1 << (m.act_bits + m.weight_bits)
+            terms = m.products + 1 if m.products > 1 else 1
+            assert by_mode[mode_key(m, s)] == pairs * terms
+    assert r["products_checked"] == r["cycles"] > 200_000
+    print(f"mac8-fusion exhaustive: {r['products_checked']} products, {res.wall_s:.1f} s")
 
 
 def test_failure_is_reported_with_log():
