@@ -349,8 +349,8 @@ class MacConfig(_ConfigBase):
                 ok = [m for m in (1 << i for i in range(6)) if self.width // m >= brick]
                 raise ValueError(
                     f"Lane count of the fusion architecture must be one of "
-                    f"{', '.join(map(str, ok))} (lanes of {self.width} over N bits, a "
-                    f"multiple of brick {brick}), not {n!r}")
+                    f"{', '.join(map(str, ok))} ({self.width}/N bits a multiple of brick "
+                    f"{brick}), not {n!r}")
         if self.modes is None:
             return
         modes = self.modes

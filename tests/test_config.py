@@ -171,8 +171,8 @@ def test_fusion_product_and_accumulator_widths():
     ({"brick": 16}, ValueError, r"Brick size must be one of 2, 4, 8 .*, not 16"),
     ({"brick": "2"}, TypeError, r"Brick size must be an integer, not '2'"),
     ({"brick": 4}, ValueError,
-     r"Lane count of the fusion architecture must be one of 1, 2, 4 \(lanes of 16 over N "
-     r"bits, a multiple of brick 4\), not 8"),
+     r"Lane count of the fusion architecture must be one of 1, 2, 4 \(16/N bits a multiple "
+     r"of brick 4\), not 8"),
     ({"modes": ("3x4",)}, ValueError,
      r"Fusion mode activation bits must be one of 16, 8, 4, 2 \(multiples of brick 2 up to "
      r"width 16: the lane widths of lanes 1, 2, 4, 8\), not 3 in '3x4'"),
