@@ -75,7 +75,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         check_clock,
         compare,
         footer,
-        format_comparison,
+        format_comparisons,
         format_report,
         run_dir,
         synthesize,
@@ -116,14 +116,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
         fpga_constraints(args.target, {
             **(constraints or {}),
             **({"clock_ns": args.clock_ns} if args.clock_ns is not None else {})})
-    other = None
-    if args.compare:
+    others = []
+    for name in args.compare or []:
         try:
-            other = apply_overrides(preset(args.compare), args.set)
+            other = apply_overrides(preset(name), args.set)
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
         if lib is not None:
             platform_for(other, lib.corner)
+        others.append((name, other))
     if args.json:
         _check_json_path(args.json)
 
@@ -138,17 +139,21 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     name = _name(args)
     report = run(config, name)
-    if other is None:
+    if not others:
         print(format_report(report, name))
     else:
-        second = run(other, args.compare)
-        ratios = compare(report, second, config, other)
-        print(format_comparison(report, second, name, args.compare, ratios))
-        for r, label in ((report, name), (second, args.compare)):
+        comparisons = []
+        for other_name, other in others:
+            second = run(other, other_name)
+            comparisons.append({"preset": other_name, "report": second,
+                                "ratios": compare(report, second, config, other)})
+        print(format_comparisons(report, name, [(c["report"], c["preset"], c["ratios"])
+                                                for c in comparisons]))
+        for r, label in ((report, name), *((c["report"], c["preset"]) for c in comparisons)):
             print(f"{label}:")
             print("\n".join(f"  {line}" for line in footer(r)))
-        report = {**report, "compare": {"preset": args.compare, "report": second,
-                                        "ratios": ratios}}
+        # "compare": the first comparison (as with one --compare); "comparisons": all
+        report = {**report, "compare": comparisons[0], "comparisons": comparisons}
     if args.json:
         tmp = Path(args.json + ".tmp")
         tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -288,8 +293,10 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--out", metavar="DIR",
                    help="keep scripts, netlists and logs in DIR/<name> (default: the cache)")
-    p.add_argument("--compare", metavar="PRESET",
-                   help="also synthesize PRESET (with the same --set) and print the ratios")
+    p.add_argument("--compare", action="append", metavar="PRESET",
+                   help="also synthesize PRESET (with the same --set) and print the ratios, "
+                        "and MACs per cycle (per mm2) in each mode of the design beside it "
+                        "(repeatable)")
     _verilog_args(p)
     p.add_argument("--clock-port", metavar="NAME",
                    help="--verilog: the clock input that static timing clocks (default clk)")
