@@ -240,10 +240,14 @@ def cmd_power(args: argparse.Namespace) -> int:
                 bar.update(done, f"{n} ({k + 1}/{len(runs)}): simulating cycles",
                            total=total)
 
+            # compared designs run the first design's data widths, each in its own mode
+            points = ([(m["act_bits"], m["weight_bits"]) for m in reports[0]["modes"]]
+                      if reports else None)
             reports.append(mac_energy(
                 cfg, stimulus=args.stimulus, cycles=args.cycles, liberty=args.liberty,
                 clock_ns=args.clock_ns, constraints=constraints, simulator=args.simulator,
                 ports=pmap, seed=args.seed, on_progress=progress,
+                points=list(dict.fromkeys(points)) if points else None,
                 on_synth=lambda out, n=name: bar.update(0, f"{n}: synthesizing in {out}")))
         bar.update(bar.total, "done", final=True)
     finally:
@@ -259,8 +263,9 @@ def cmd_power(args: argparse.Namespace) -> int:
             print(f"pJ/MAC of {runs[0][0]} / {name} on the same data:")
             for r in ratios:
                 print(f"  {r['act_bits']:2d}-bit {'signed' if r['act_signed'] else 'unsigned'}"
-                      f" activations: {r['pj_per_mac']:.3f} / {r['other_pj_per_mac']:.3f} = "
-                      f"{r['ratio']:.3f}x")
+                      f" activations x {r['weight_bits']:2d}-bit weights ({r['mode']} / "
+                      f"{r['other_mode']}): {r['pj_per_mac']:.3f} / "
+                      f"{r['other_pj_per_mac']:.3f} = {r['ratio']:.3f}x")
     if args.json:
         tmp = Path(args.json + ".tmp")
         tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -305,7 +310,7 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p = subparsers.add_parser(
         "power", help="energy per operation of a MAC from a gate-level simulation",
         description="Simulate the synthesized netlist (the synth cache) at gate level with "
-                    "cell models written from the liberty, in every lane mode and activation "
+                    "cell models written from the liberty, in every mode and activation "
                     "signedness, check every result against numpy, count each net's "
                     "toggles and turn them into energy with the liberty's internal_power "
                     "tables, 1/2 C V^2 per transition and leakage. Prints pJ/cycle, pJ/MAC "
@@ -332,7 +337,8 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="stimulus seed (default 1)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--compare", action="append", metavar="PRESET",
-                   help="also run PRESET (with the same --set) on the same data and print "
-                        "pJ/MAC ratios (repeatable)")
+                   help="also run PRESET (with the same --set) on the same data (the first "
+                        "design's activation x weight widths, each in PRESET's fastest mode "
+                        "that holds them) and print pJ/MAC ratios (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_power)
