@@ -123,9 +123,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     if hasattr(config, "memory"):
         from .flows.synth import memory_table
 
-        # the buffers' memory binding
-        table = (f"{table}\n(per MAC; the tile has p={config.p})\n"
-                 f"{memory_table(config, args.liberty)}")
+        # the buffers' memory binding, then the modes of each of the tile's MACs
+        table = (f"{memory_table(config, args.liberty)}\n{table}\n(per MAC; the tile has "
+                 f"{config.macs} MACs: p={config.p} x q={config.q})")
     sys.stdout.write(config.to_json())
     sys.stdout.flush()
     print(table, file=sys.stderr)
