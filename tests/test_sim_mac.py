@@ -26,26 +26,6 @@ def test_mac_regression(simulator, name):
           f"{res.wall_s:.1f} s")
 
 
-@pytest.mark.slow
-def test_fusion_exhaustive_w8():
-    """mac8-fusion on Verilator: every operand value pair in every term of each of the nine
-    modes, both signednesses (all 65,536 operand pairs of the 8x8 mode), one product per
-    cycle against numpy.  (The Amaranth simulator takes about 3 ms per operand pair of this
-    array, so this sweep runs on the generated Verilog.)"""
-    cfg = preset("mac8-fusion")
-    res = run_cocotb(cfg, "verilator", "mac_exhaustive_tb")
-    r = res.results
-    by_mode = r["by_mode"]
-    assert set(by_mode) == {mode_key(m, s) for m in cfg.mac_modes for s in (False, True)}
-    for m in cfg.mac_modes:
-        for s in (False, True):
-            pairs = 1 << (m.act_bits + m.weight_bits)
-            terms = m.products + 1 if m.products > 1 else 1
-            assert by_mode[mode_key(m, s)] == pairs * terms
-    assert r["products_checked"] == r["cycles"] > 200_000
-    print(f"mac8-fusion exhaustive: {r['products_checked']} products, {res.wall_s:.1f} s")
-
-
 def test_failure_is_reported_with_log():
     """A testbench that disagrees with the RTL fails, and the failure names the log: the
     bench is told the pipeline is one stage deeper than the Verilog it drives."""
