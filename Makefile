@@ -3,7 +3,7 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 bench-array bench-power clean
+.PHONY: setup demo test test-fast test-long lint bench-sim bench-resnet18 bench-resnet8 bench-array bench-power clean
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +30,11 @@ test: setup
 # Without the slow and synthesis suites.
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) -m "not slow and not synth"
+
+# The long checks CI leaves out (minutes each: the W=16 fusion MAC on both simulators, its
+# multiplier in every mode in the Amaranth simulator).
+test-long: setup
+	RCM_LONG_TESTS=1 $(PY) -m pytest -n $(JOBS) -m long --durations=15
 
 bench-sim: setup
 	$(PY) benchmarks/sim_speed.py

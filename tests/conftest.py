@@ -37,3 +37,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` run only when ``RCM_LONG_TESTS=1`` (``make test-long``)."""
+    if os.environ.get("RCM_LONG_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="long: run with RCM_LONG_TESTS=1 (make test-long)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)

@@ -224,19 +224,8 @@ def test_fusion_exhaustive_w8():
                           f"{got[bad[0]]} != {stim.product[bad[0]]}")
 
 
-def test_fusion_amaranth_simulator_agrees_with_the_verilog():
-    """The fusion multiplier's Amaranth description and its generated Verilog agree (random
-    words, every mode and signedness)."""
-    cfg = preset("mac8-fusion")
-    cases, _ = _mode_cases(cfg, random=10, seed=4, corners=_extremes)
-    compiled = _compiled(cfg)(a=np.array([c[2] for c in cases]),
-                              w=np.array([c[3] for c in cases]),
-                              mode=np.array([mode_port_value(cfg, c[0]) for c in cases]),
-                              act_signed=np.array([int(c[1]) for c in cases]))["product"]
-    assert _evaluate_cases(cfg, cases) == [int(x) for x in compiled]
-
-
 @pytest.mark.slow
+@pytest.mark.long
 def test_fusion_corners_and_random_w16():
     """mac16-fusion: extreme values and random words in all sixteen modes, both
     signednesses (the cocotb regression adds thousands more on the Verilog)."""
@@ -244,12 +233,14 @@ def test_fusion_corners_and_random_w16():
     _check(cfg, *_mode_cases(cfg, random=2, seed=1, corners=_extremes))
 
 
-@pytest.mark.parametrize("changes", [
-    {"brick": 4, "lanes": (1, 2, 4)},                       # 4-bit bricks
-    {"modes": ("8x8", "8x4", "4x2", "16x2")},               # a subset of the pairings
-], ids=["brick4", "mode-subset"])
-def test_fusion_variants_w16(changes):
-    cfg = preset("mac16-fusion").replace(**changes)
+@pytest.mark.parametrize("name, changes", [
+    ("mac8-fusion", {"brick": 4, "lanes": (1, 2)}),                 # 4-bit bricks
+    ("mac16-fusion", {"modes": ("8x8", "8x4", "4x2", "16x2")}),     # a subset of the pairings
+    pytest.param("mac16-fusion", {"brick": 4, "lanes": (1, 2, 4)}, marks=pytest.mark.long),
+], ids=["brick4-w8", "mode-subset-w16", "brick4-w16"])
+def test_fusion_variants(name, changes):
+    """Extreme values and random words in every mode of other fusion configurations."""
+    cfg = preset(name).replace(**changes)
     _check(cfg, *_mode_cases(cfg, random=3, seed=2, corners=_extremes))
 
 

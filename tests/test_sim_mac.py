@@ -6,11 +6,20 @@ from rcm_gen.presets import preset
 from rcm_gen.sim.mac_stimulus import mode_key
 from rcm_gen.sim.runner import run_cocotb
 
+_LONG = pytest.mark.long
+
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8", "mac16-fusion",
-                                  "mac8-fusion"])
+@pytest.mark.parametrize("name, simulator", [
+    *((n, s) for n in ("mac16", "mac16-ppa", "mac16-fixed", "mac8")
+      for s in ("icarus", "verilator")),
+    ("mac8-fusion", "icarus"),
+    # the fusion MAC's Verilator build takes minutes; its multiplier's Verilog is swept
+    # exhaustively on Verilator in tests/test_multiplier.py
+    pytest.param("mac8-fusion", "verilator", marks=_LONG),
+    pytest.param("mac16-fusion", "icarus", marks=_LONG),
+    pytest.param("mac16-fusion", "verilator", marks=_LONG),
+])
 def test_mac_regression(simulator, name):
     cfg = preset(name)
     count = 1500 if len(cfg.mac_modes) < 9 else 3000
