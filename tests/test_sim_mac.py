@@ -22,7 +22,7 @@ _LONG = pytest.mark.long
 ])
 def test_mac_regression(simulator, name):
     cfg = preset(name)
-    count = 1500 if len(cfg.mac_modes) < 9 else 3000
+    count = max(1500, 220 * len(cfg.mac_modes))  # about 100 checked cycles per mode and sign
     res = run_cocotb(cfg, simulator, "mac_tb", env={"RCM_COUNT": str(count), "RCM_SEED": "7"})
     r = res.results
     assert r["cycles"] == count
