@@ -3,8 +3,8 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 bench-array \
-	bench-power bench-synth clean
+.PHONY: setup demo test test-fast test-long lint bench-sim bench-resnet18 bench-resnet8 \
+	bench-array bench-power bench-synth clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,11 +26,16 @@ demo: setup
 # Everything, as CI runs it.
 test: setup
 	$(PY) -m ruff check rcm_gen sim tests benchmarks
-	$(PY) -m pytest -n $(JOBS) --durations=15
+	$(PY) -m pytest -n $(JOBS) -m "not long" --durations=15
 
 # Without the slow and synthesis suites.
 test-fast: setup
-	$(PY) -m pytest -n $(JOBS) -m "not slow and not synth"
+	$(PY) -m pytest -n $(JOBS) -m "not slow and not synth and not long"
+
+# The long checks CI leaves out (minutes each: the W=16 fusion MAC on both simulators, its
+# multiplier in every mode in the Amaranth simulator).
+test-long: setup
+	$(PY) -m pytest -n $(JOBS) -m long --durations=15
 
 bench-sim: setup
 	$(PY) benchmarks/sim_speed.py

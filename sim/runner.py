@@ -113,7 +113,9 @@ def run_cocotb(config: Any, simulator: str, test_module: str, *,
     """Run cocotb ``test_module`` (a module of :mod:`rcm_gen.sim`) on ``config``'s RTL.
 
     The test reads the configuration from ``RCM_CONFIG`` and writes its own JSON results
-    to ``RCM_RESULTS``; that JSON is returned.
+    to ``RCM_RESULTS``; that JSON is returned.  A fusion MAC's Verilator model is compiled
+    without C++ optimisation: its tens of thousands of nets take minutes to optimise, far
+    longer than a regression runs.
 
     Raises
     ------
@@ -130,7 +132,10 @@ def run_cocotb(config: Any, simulator: str, test_module: str, *,
         base_env = dict(os.environ)
     else:
         base_env = verilator_env()
-        base_env["MAKEFLAGS"] = (base_env.get("MAKEFLAGS", "") + " " + _VERILATOR_MAKEFLAGS).strip()
+        flags = _VERILATOR_MAKEFLAGS
+        if getattr(config, "is_fused", False):
+            flags += " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+        base_env["MAKEFLAGS"] = (base_env.get("MAKEFLAGS", "") + " " + flags).strip()
     # The runner behaves differently (and calls sys.exit) under pytest; rcm_gen checks the
     # results itself, the same way everywhere.
     base_env.pop("PYTEST_CURRENT_TEST", None)

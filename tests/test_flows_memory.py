@@ -228,7 +228,10 @@ def test_config_shows_the_binding(cli):
     r = cli("config", "rcm-default", "--set", "memory=auto", "--liberty", str(SKY130))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["memory"] == "auto"
-    lines = r.stderr.splitlines()
+    binding, modes = r.stderr.split("\nMAC modes ")
+    tile = preset("rcm-default")
+    assert modes.endswith(f"(per MAC; the tile has {tile.macs} MACs: p={tile.p} x q={tile.q})\n")
+    lines = binding.splitlines()
     assert lines[0] == ("memory: memory=auto, macro library sky130_sram (goes with liberty "
                         "'sky130_fd_sc_hd__tt_025C_1v80')")
     rows = {ln.split()[0]: ln for ln in lines[2:]}

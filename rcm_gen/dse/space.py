@@ -30,10 +30,11 @@ A space file::
 Knobs: the tile's fields (``p``, ``qr``, ``qc`` — the P × Q array —, ``tm``, ``tn``, ``tr``,
 ``tc``, ``k_max``, ``s_max``, ``act_depth``, ``weight_depth``, ``ppu_lanes``, ``act_beat``,
 and the buffers' memory binding ``memory`` with its macro library ``macros``), the MAC's
-(``arch``, ``width``, ``lanes`` — a list of lane sets —, ``pipeline``), ``tm_per_p``
-(``tm`` as a multiple of ``p``), ``fixed`` (``true``: the point's fixed-multiplier twin) and
-``clock_ns``.  A combination the tile
-rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason.
+(``arch`` — ``booth``, ``ppa``, ``fusion`` or ``fixed`` —, ``width``, ``lanes`` — a list of
+lane sets —, ``pipeline``), ``tm_per_p`` (``tm`` as a multiple of ``p``), ``fixed``
+(``true``: the point's fixed-multiplier twin) and ``clock_ns``.  A combination the tile
+rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason; so, until
+the tile takes the fusion MAC's wide operand words, is every ``arch = "fusion"`` point.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Space:
         ValueError
             With the reason, if the combination is not a legal design point.
         """
-        from ..presets import preset
+        from ..presets import check_tile_mac, preset
 
         config = preset(self.base)
         mac = config.mac
@@ -154,7 +155,7 @@ class Space:
             if fixed:  # the fixed twin: one lane, whatever the lane knob says
                 mac_changes.update(arch="fixed", lanes=(1,))
             new_mac = mac.replace(**mac_changes)
-            cfg = config.replace(mac=new_mac, **changes)
+            cfg = check_tile_mac(config.replace(mac=new_mac, **changes))
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
         return Point(dict(knobs), cfg, knobs.get("clock_ns"),
