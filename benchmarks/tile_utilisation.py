@@ -51,7 +51,8 @@ def main() -> None:
         fx_res, fx_sim = [None] * len(cases), None
     else:
         fx_res, fx_sim = simulate_layers(fixed, cases, args.simulator)
-    print(f"{args.preset} (P={st.p}, Q={st.q}, memory {st.memory}) vs {args.preset}-fixed "
+    versus = "" if args.no_fixed else f" vs {args.preset}-fixed"
+    print(f"{args.preset} (P={st.p}, Q={st.q}, memory {st.memory}){versus} "
           f"on {args.simulator}; layers fill "
           f"the tile: C = tn x N, M = tm, {args.spatial}x{args.spatial} jobs of "
           f"{st.tr}x{st.tc} outputs, 3x3")
