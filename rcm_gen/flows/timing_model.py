@@ -585,15 +585,33 @@ def _input_arcs(d: dict[str, list[float | None]] | None, clock: str) -> list[str
     if d is None:
         return out
     for kind in ("setup", "hold"):
-        rise, fall = _filled(d[f"{kind}_rise"]), _filled(d[f"{kind}_fall"])
-        if rise is None and fall is None:
+        pair = _rise_fall(d[f"{kind}_rise"], d[f"{kind}_fall"])
+        if pair is None:
             continue
-        rise, fall = rise or fall, fall or rise
-        out += ["timing () {", f'  related_pin : "{clock}";',
-                f"  timing_type : {kind}_rising;",
-                f"  rise_constraint (rcm_slew) {{ {_values(rise)} }}",
-                f"  fall_constraint (rcm_slew) {{ {_values(fall)} }}", "}"]
+        rise, fall = pair
+        out += _timing_group(clock, [f"timing_type : {kind}_rising;"],
+                             [("rise_constraint", "rcm_slew", _values(rise)),
+                              ("fall_constraint", "rcm_slew", _values(fall))])
     return out
+
+
+def _rise_fall(rise: list[float | None], fall: list[float | None]
+               ) -> tuple[list[float], list[float]] | None:
+    """The filled rise and fall rows of an arc, one standing in for the other when it is
+    missing; None when both are."""
+    r, f = _filled(rise), _filled(fall)
+    if r is None and f is None:
+        return None
+    return r or f, f or r
+
+
+def _timing_group(pin: str, attributes: list[str],
+                  tables: list[tuple[str, str, str]]) -> list[str]:
+    """A liberty ``timing`` group related to ``pin``: its attributes, then each table as
+    (name, template, values)."""
+    return ["timing () {", f'  related_pin : "{pin}";', *(f"  {a}" for a in attributes),
+            *(f"  {name} ({template}) {{ {values} }}" for name, template, values in tables),
+            "}"]
 
 
 def _output_arcs(bit: str, data: dict[str, Any], clock: str, n_slews: int,
@@ -609,16 +627,15 @@ def _output_arcs(bit: str, data: dict[str, Any], clock: str, n_slews: int,
     for edge in ("rise", "fall"):
         if clocked is None:
             break
-        rise, fall = _filled(clocked[f"{edge}_rise"]), _filled(clocked[f"{edge}_fall"])
-        if rise is None and fall is None:
+        pair = _rise_fall(clocked[f"{edge}_rise"], clocked[f"{edge}_fall"])
+        if pair is None:
             continue
-        rise, fall = rise or fall, fall or rise
-        out += ["timing () {", f'  related_pin : "{clock}";',
-                f"  timing_type : {'rising' if edge == 'rise' else 'falling'}_edge;",
-                f"  cell_rise (rcm_load) {{ {_values(rise)} }}",
-                f"  cell_fall (rcm_load) {{ {_values(fall)} }}",
-                f"  rise_transition (rcm_load) {{ {_values(s_rise)} }}",
-                f"  fall_transition (rcm_load) {{ {_values(s_fall)} }}", "}"]
+        rise, fall = pair
+        out += _timing_group(
+            clock, [f"timing_type : {'rising' if edge == 'rise' else 'falling'}_edge;"],
+            [("cell_rise", "rcm_load", _values(rise)), ("cell_fall", "rcm_load", _values(fall)),
+             ("rise_transition", "rcm_load", _values(s_rise)),
+             ("fall_transition", "rcm_load", _values(s_fall))])
     # a combinational arc's output transition over (slew, load), built as its delay is
     tr = {}
     for edge, row in (("rise", s_rise), ("fall", s_fall)):
@@ -633,14 +650,13 @@ def _output_arcs(bit: str, data: dict[str, Any], clock: str, n_slews: int,
                                   ("negative_unate", "fall_rise", "rise_fall")):
             if rise not in table and fall not in table:
                 continue
-            out += ["timing () {", f'  related_pin : "{inp}";',
-                    f"  timing_sense : {sense};", "  timing_type : combinational;"]
+            tables = []
             for key, edge in ((rise, "rise"), (fall, "fall")):
                 if key in table:
-                    out += [f"  cell_{edge} (rcm_comb) {{ {_table_values(table[key])} }}",
-                            f"  {edge}_transition (rcm_comb) "
-                            f"{{ {_table_values(tr[edge])} }}"]
-            out.append("}")
+                    tables += [(f"cell_{edge}", "rcm_comb", _table_values(table[key])),
+                               (f"{edge}_transition", "rcm_comb", _table_values(tr[edge]))]
+            out += _timing_group(inp, [f"timing_sense : {sense};",
+                                       "timing_type : combinational;"], tables)
     return out
 
 
