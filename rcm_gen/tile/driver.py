@@ -445,19 +445,18 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) 
     if mode != "none":
         post = dataclasses.replace(PostProcess.for_timing(shape.m, 1),
                                    requantize=mode == "requantize")
+    def reduction(tm: int) -> int:  # accumulation length of a block of tm channels
+        return math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
+
+    preferred = _tm_options(config, shape)
+    if all(reduction(tm) > config.max_reduction for tm in preferred):
+        _check_reduction(config, reduction(preferred[-1]))
     best: tuple[int, int, Tiling] | None = None
-    options = [tm for tm in _tm_options(config, shape)
-               if math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
-               <= config.max_reduction]
-    if not options:
-        tm = _tm_options(config, shape)[-1]
-        _check_reduction(config, math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2)
-    for attempt in range(2):
-        if attempt:  # nothing fitted: blocks of fewer output channels
-            options = [tm for tm in _smaller_tm_options(config, shape, options)
-                       if math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
-                       <= config.max_reduction]
+    # blocks of fewer output channels only when none of the preferred ones fits
+    for options in (preferred, _smaller_tm_options(config, shape, preferred)):
         for tm in options:
+            if reduction(tm) > config.max_reduction:
+                continue
             lo, hi = _span(shape, 0, tm)
             span_words = math.ceil((hi - lo) / lanes)
             for tr in _extents(config.tr, shape.ho, config.qr):
