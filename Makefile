@@ -3,7 +3,8 @@ PY := .venv/bin/python
 RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
-.PHONY: setup demo test test-fast lint bench-sim bench-resnet18 bench-resnet8 bench-power clean
+.PHONY: setup demo test test-fast test-long lint bench-sim bench-resnet18 bench-resnet8 \
+	bench-array bench-power bench-synth clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,11 +26,16 @@ demo: setup
 # Everything, as CI runs it.
 test: setup
 	$(PY) -m ruff check rcm_gen sim tests benchmarks
-	$(PY) -m pytest -n $(JOBS) --durations=15
+	$(PY) -m pytest -n $(JOBS) -m "not long" --durations=15
 
 # Without the slow and synthesis suites.
 test-fast: setup
-	$(PY) -m pytest -n $(JOBS) -m "not slow and not synth"
+	$(PY) -m pytest -n $(JOBS) -m "not slow and not synth and not long"
+
+# The long checks CI leaves out (minutes each: the W=16 fusion MAC on both simulators, its
+# multiplier in every mode in the Amaranth simulator).
+test-long: setup
+	$(PY) -m pytest -n $(JOBS) -m long --durations=15
 
 bench-sim: setup
 	$(PY) benchmarks/sim_speed.py
@@ -41,9 +47,24 @@ bench-resnet18: setup
 bench-resnet8: setup
 	$(PY) benchmarks/resnet8_infer.py --preset rcm-default
 
+# Utilisation of the 64-MAC array in RTL at 16/8/4 bits, flip-flop and SRAM-macro buffers.
+bench-array: setup
+	$(PY) benchmarks/tile_utilisation.py --preset rcm-8x8 --spatial 1 --memory ff
+	$(PY) benchmarks/tile_utilisation.py --preset rcm-8x8 --spatial 1 --memory sram --no-fixed
+
 # Gate-level power of mac16 in its six modes, 10,000 cycles each (goal: 60 s, warm cache).
 bench-power: setup
 	$(PY) benchmarks/power_mac.py --preset mac16 --cycles 10000
+
+# Hierarchical synthesis and timing of a large tile, with empty and with filled caches,
+# wall and CPU time per phase, on OSU 0.18 um (flip-flop buffers) and on sky130 (buffers
+# bound as the design point says: SRAM macros where smaller).  BENCH_TILE picks the design
+# point, e.g. make bench-synth BENCH_TILE="--preset rcm-8x8"
+BENCH_TILE ?= --preset rcm-16x16
+bench-synth: setup
+	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE)
+	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE) \
+	    --liberty tests/data/sky130_fd_sc_hd__tt_025C_1v80.lib.gz
 
 clean:
 	rm -rf out build .pytest_cache

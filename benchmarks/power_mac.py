@@ -1,4 +1,4 @@
-"""Gate-level power of a MAC in all six mode x signedness combinations: pJ/cycle, pJ/MAC and
+"""Gate-level power of a MAC in each of its modes and activation signedness: pJ/cycle, pJ/MAC and
 TOPS/W per mode, and where the time goes.  Goal: mac16, 10,000 cycles per mode, within
 60 s on 2 cores with a warm synthesis cache.  Prints figures; no pass/fail.
 

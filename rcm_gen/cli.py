@@ -76,19 +76,59 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def mode_table(mac: Any) -> str:
+    """The run-time modes of a MAC configuration for every pairing of operand widths W/2^k:
+    the mode each runs in, its MACs per cycle and the operand bits it uses, then the
+    operand word widths and what the architecture does with asymmetric widths."""
+    bits = [mac.width >> k for k in range(6) if mac.width >> k >= 2]
+    rows = [("request", "runs in", "MACs/cycle", "act word bits", "weight word bits")]
+    for a in bits:
+        for w in bits:
+            try:
+                m = mac.mode_for_bits(a, w)
+            except ValueError:
+                rows.append((f"{a}x{w}", "-", "-", "-", "-"))
+                continue
+            rows.append((f"{a}x{w}", m.name, str(m.products), str(m.act_word_bits),
+                         str(m.weight_word_bits)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"MAC modes (activation x weight bits; a narrower value is held in its lane; "
+             f"modes {', '.join(m.name for m in mac.mac_modes)}):"]
+    lines += ["  ".join(c.ljust(n) if i == 0 else c.rjust(n)
+                        for i, (c, n) in enumerate(zip(r, widths, strict=True))).rstrip()
+              for r in rows]
+    lines.append(f"operand words: activations {mac.act_word_bits} bits, weights "
+                 f"{mac.weight_word_bits} bits")
+    if mac.is_fused:
+        lines.append(
+            f"fusion: {mac.brick_bits}-bit bricks; mode AxB takes (W/A)(W/B) terms: the "
+            f"activation word is W/B blocks of W bits, each W/A activations in term order; "
+            f"the weight word is W/A blocks of W/B weights, lane g of block h holding term "
+            f"g*(W/A)+h")
+    elif mac.is_fixed:
+        lines.append("fixed: one product per cycle at any widths up to W")
+    else:
+        lines.append(
+            f"{mac.arch}: an asymmetric request runs in the lane mode of its wider operand "
+            f"(no gain from the narrower one: the W-bit ports hold W/N values of each operand "
+            f"and a product takes one of each)")
+    return "\n".join(lines)
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     config = design_from_args(args)
+    mac = getattr(config, "mac", config)
+    # derived tables go to standard error, so that standard output stays the JSON
+    table = mode_table(mac)
     if hasattr(config, "memory"):
         from .flows.synth import memory_table
 
-        # the buffers' memory binding, on standard error so that standard output stays
-        # the configuration's JSON
-        table = memory_table(config, args.liberty)
-        sys.stdout.write(config.to_json())
-        sys.stdout.flush()
-        print(table, file=sys.stderr)
-        return 0
+        # the buffers' memory binding, then the modes of each of the tile's MACs
+        table = (f"{memory_table(config, args.liberty)}\n{table}\n(per MAC; the tile has "
+                 f"{config.macs} MACs: p={config.p} x q={config.q})")
     sys.stdout.write(config.to_json())
+    sys.stdout.flush()
+    print(table, file=sys.stderr)
     return 0
 
 
@@ -142,9 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("config", help="print a design point's configuration as JSON",
-                       description="Print a design point's configuration as JSON; for a tile, "
-                                   "also the memory each buffer is built from (on standard "
-                                   "error).")
+                       description="Print a design point's configuration as JSON; on standard "
+                                   "error, its MAC's modes (MACs per cycle for each pairing "
+                                   "of activation and weight widths, operand word widths) "
+                                   "and for a tile the memory each buffer is built from.")
     _add_design_args(p)
     p.add_argument("--liberty", metavar="FILE|NAME",
                    help="tile: resolve the buffers' memory for this cell library (default: "

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 __all__ = [
     "ARCHITECTURES",
     "MacConfig",
+    "MacMode",
+    "fastest_mode",
     "signed_bits",
     "value_range",
 ]
 
-#: Multiplier architectures.  ``fixed`` is the non-configurable baseline.
-ARCHITECTURES = ("booth", "ppa", "fixed")
+#: Multiplier architectures.  ``fixed`` is the non-configurable baseline; ``fusion`` fuses
+#: b×b bit-bricks into dot products whose operand widths differ per mode.
+ARCHITECTURES = ("booth", "ppa", "fusion", "fixed")
+
+#: Brick size of the fusion architecture when the configuration does not give one.
+DEFAULT_BRICK = 2
 
 _MIN_WIDTH, _MAX_WIDTH = 4, 32
 
@@ -56,15 +64,120 @@ def _check_int(owner: str, name: str, value: Any) -> None:
         raise TypeError(f"{owner} {name} must be an integer, not {value!r}")
 
 
+@dataclass(frozen=True)
+class MacMode:
+    """One run-time mode of a MAC: the lane width of each operand and what a cycle does.
+
+    A Sum-Together (or fixed) mode has N lanes of W/N bits in each W-bit operand word and
+    returns the N-term dot product (``products`` = N).  A fusion mode ``A``x``B`` has
+    ``act_lanes`` = W/A activations in each W-bit block of the activation word and
+    ``weight_lanes`` = W/B weights in each W-bit block of the weight word, and returns a
+    dot product of ``products`` = (W/A)·(W/B) terms; its operand words are laid out as
+    :meth:`weight_order` says.
+
+    Members
+    -------
+    act_bits, weight_bits : int
+        Lane width of an activation and of a weight; any narrower value is held in its lane
+        (sign- or zero-extended).
+    act_lanes, weight_lanes : int
+        W // act_bits and W // weight_bits.
+    products : int
+        Multiply-accumulates per cycle (terms of the dot product).
+    fused : bool
+        A fusion mode (products = act_lanes·weight_lanes) rather than a Sum-Together one
+        (products = act_lanes = weight_lanes).
+    """
+
+    act_bits: int
+    weight_bits: int
+    act_lanes: int
+    weight_lanes: int
+    products: int
+    fused: bool
+
+    @classmethod
+    def lane_mode(cls, width: int, lanes: int) -> MacMode:
+        """The Sum-Together mode of ``lanes`` lanes of a ``width``-bit datapath."""
+        return cls(width // lanes, width // lanes, lanes, lanes, lanes, False)
+
+    @classmethod
+    def fusion_mode(cls, width: int, act_bits: int, weight_bits: int) -> MacMode:
+        """The fusion mode ``act_bits``x``weight_bits`` of a ``width``-bit datapath."""
+        na, nw = width // act_bits, width // weight_bits
+        return cls(act_bits, weight_bits, na, nw, na * nw, True)
+
+    @property
+    def name(self) -> str:
+        """``"AxB"`` (activation bits x weight bits)."""
+        return f"{self.act_bits}x{self.weight_bits}"
+
+    @property
+    def act_word_bits(self) -> int:
+        """Bits of the activation word this mode uses (from bit 0)."""
+        return self.products * self.act_bits
+
+    @property
+    def weight_word_bits(self) -> int:
+        """Bits of the weight word this mode uses (from bit 0)."""
+        return self.products * self.weight_bits
+
+    def holds(self, act_bits: int, weight_bits: int) -> bool:
+        """Whether ``act_bits``-bit activations and ``weight_bits``-bit weights fit its
+        lanes (an unsigned activation of b bits needs a lane of b bits, as a signed one)."""
+        return act_bits <= self.act_bits and weight_bits <= self.weight_bits
+
+    def weight_order(self) -> tuple[int, ...]:
+        """The term of the dot product held in each weight lane, lane 0 first.
+
+        Activation lane k (bits ``k·act_bits`` up) holds term k: consecutive terms (input
+        channels of a convolution) in consecutive lanes.  In a Sum-Together mode weight lane
+        k holds term k too.  In a fusion mode the weight word is transposed: it is
+        ``act_lanes`` W-bit blocks, and lane g of block h (lane ``h·weight_lanes + g``)
+        holds term ``g·act_lanes + h`` — the activation word's block g is the terms
+        ``g·act_lanes`` to ``g·act_lanes + act_lanes - 1``, so activation lane h of block g
+        meets weight lane g of block h.
+        """
+        if not self.fused:
+            return tuple(range(self.products))
+        na, nw = self.act_lanes, self.weight_lanes
+        return tuple(g * na + h for h in range(na) for g in range(nw))
+
+
+def fastest_mode(modes: Iterable[MacMode], act_bits: int, weight_bits: int
+                 ) -> MacMode | None:
+    """The mode of ``modes`` with the most products per cycle whose lanes hold both operand
+    widths (ties: the one with fewer operand bits per product, then narrower activations);
+    ``None`` if none holds them."""
+    fits = [m for m in modes if m.holds(act_bits, weight_bits)]
+    if not fits:
+        return None
+    return min(fits, key=lambda m: (-m.products, m.act_bits + m.weight_bits, m.act_bits))
+
+
+def _parse_mode(text: Any) -> tuple[int, int]:
+    if isinstance(text, str) and text.count("x") == 1 and all(
+            part.isdigit() for part in text.split("x")):
+        a, w = text.split("x")
+        return int(a), int(w)
+    raise ValueError(f"Fusion mode must be a string \"AxW\" (activation bits x weight bits), "
+                     f"not {text!r}")
+
+
 class _ConfigBase:
     """JSON round-tripping shared by every configuration dataclass."""
 
     kind: ClassVar[str]
+    #: Fields added after the first release that are written only when set (not ``None``),
+    #: so that earlier design points keep their JSON and their hash.
+    _optional_fields: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
+            if value is None and f.name in self._optional_fields:
+                continue
             if isinstance(value, _ConfigBase):
                 value = value.to_dict()
             elif isinstance(value, tuple):
@@ -112,22 +225,38 @@ class MacConfig(_ConfigBase):
         Datapath width W in bits (a power of two from 4 to 32).  In one-lane mode the
         multiplier takes W-bit operands.
     lanes : tuple of int
-        Lane counts N the multiplier can be switched between at run time.  Each is a power
-        of two dividing W with at least 2 bits per lane.  In N-lane mode the multiplier
-        returns the sum of N products of W/N-bit operands.
+        Lane counts N an operand can be split into at run time (W/N bits each).  Each is a
+        power of two dividing W with at least 2 bits per lane.  For ``booth``, ``ppa`` and
+        ``fixed`` these are the modes: in N-lane mode the multiplier returns the sum of N
+        products of W/N-bit operands.  For ``fusion`` the modes pair an activation width
+        with a weight width, each one of the W/N.
     arch : str
         Multiplier architecture: ``booth`` (radix-4 Booth with lane-aware recoding),
-        ``ppa`` (partial-product array, off-lane blocks gated) or ``fixed`` (a plain W×W
-        multiplier, the non-configurable baseline; only one lane).
+        ``ppa`` (partial-product array, off-lane blocks gated), ``fusion`` (a W×W array of
+        b×b bit-bricks fused by shift-add; a mode ``A``x``B`` returns a dot product of
+        (W/A)·(W/B) terms) or ``fixed`` (a plain W×W multiplier, the non-configurable
+        baseline; only one lane).
     reduction : int
         Longest reduction the accumulator must hold without overflow, counted in
-        accumulate cycles (each cycle adds one N-term dot product).
+        accumulate cycles (each cycle adds one dot product).
     acc_width : int or None
         Accumulator width in bits.  ``None`` derives the narrowest width that holds
         ``reduction`` worst-case products; an explicit value may only be wider.
     pipeline : int
         Register stages between the operand ports and the accumulator (0, 1 or 2):
         1 registers the product, 2 registers the operands as well.
+    brick : int or None
+        ``fusion`` only: brick size b in bits (a power of two dividing W, at most W/2;
+        ``None``: 2).  Every lane width W/N must be a multiple of it.
+    modes : tuple of str or None
+        ``fusion`` only: the run-time modes as ``"AxW"`` strings (activation bits x weight
+        bits, each one of the lane widths W/N); ``None``: every pairing of the lane widths.
+
+    Members
+    -------
+    mac_modes : tuple of MacMode
+        The run-time modes (widest first); :attr:`act_word_bits` and
+        :attr:`weight_word_bits` the operand port widths they need.
 
     Raises
     ------
@@ -138,6 +267,7 @@ class MacConfig(_ConfigBase):
     """
 
     kind: ClassVar[str] = "mac"
+    _optional_fields: ClassVar[tuple[str, ...]] = ("brick", "modes")
 
     width: int = 16
     lanes: tuple[int, ...] = (1, 2, 4)
@@ -145,6 +275,8 @@ class MacConfig(_ConfigBase):
     reduction: int = 1024
     acc_width: int | None = None
     pipeline: int = 1
+    brick: int | None = None
+    modes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_int("Datapath", "width", self.width)
@@ -176,6 +308,7 @@ class MacConfig(_ConfigBase):
         if self.arch == "fixed" and self.lanes != (1,):
             raise ValueError(
                 f"Lane set of the fixed architecture must be [1], not {list(self.lanes)!r}")
+        self._check_fusion()
         _check_int("Accumulator", "reduction", self.reduction)
         if not 1 <= self.reduction <= 1 << 24:
             raise ValueError(
@@ -191,11 +324,139 @@ class MacConfig(_ConfigBase):
         if self.pipeline not in (0, 1, 2):
             raise ValueError(f"Pipeline depth must be one of 0, 1, 2, not {self.pipeline!r}")
 
+    def _check_fusion(self) -> None:
+        """Brick size, lane widths and the mode list of the fusion architecture."""
+        if self.arch != "fusion":
+            if self.brick is not None:
+                raise ValueError(f"Brick size applies to arch fusion, not arch {self.arch!r} "
+                                 f"(brick {self.brick!r})")
+            if self.modes is not None:
+                raise ValueError(
+                    f"Mode list applies to arch fusion (booth, ppa and fixed run the "
+                    f"symmetric modes of their lanes), not arch {self.arch!r} (modes "
+                    f"{self.modes!r})")
+            return
+        bricks = [b for b in (2, 4, 8, 16) if b <= self.width // 2]
+        if self.brick is not None:
+            _check_int("Brick", "size", self.brick)
+            if self.brick not in bricks:
+                raise ValueError(
+                    f"Brick size must be one of {', '.join(map(str, bricks))} (a power of two "
+                    f"dividing width {self.width}, at most half of it), not {self.brick!r}")
+        brick = self.brick_bits
+        for n in self.lanes:
+            if (self.width // n) % brick:
+                ok = [m for m in (1 << i for i in range(6)) if self.width // m >= brick]
+                raise ValueError(
+                    f"Lane count of the fusion architecture must be one of "
+                    f"{', '.join(map(str, ok))} ({self.width}/N bits a multiple of brick "
+                    f"{brick}), not {n!r}")
+        if self.modes is None:
+            return
+        modes = self.modes
+        if isinstance(modes, str):
+            modes = [m.strip() for m in modes.split(",") if m.strip()]
+        if not isinstance(modes, (list, tuple)) or not modes:
+            raise TypeError(f"Fusion mode list must be a non-empty list of \"AxW\" strings, "
+                            f"not {self.modes!r}")
+        bits = [self.width // n for n in self.lanes]
+        bits_text = ", ".join(map(str, bits))
+        pairs = []
+        for text in modes:
+            a, w = _parse_mode(text)
+            for what, value in (("activation", a), ("weight", w)):
+                if value not in bits:
+                    raise ValueError(
+                        f"Fusion mode {what} bits must be one of {bits_text} (multiples of "
+                        f"brick {brick} up to width {self.width}: the lane widths of lanes "
+                        f"{', '.join(map(str, self.lanes))}), not {value!r} in {text!r}")
+            pairs.append((a, w))
+        if len(set(pairs)) != len(pairs):
+            raise ValueError(f"Fusion mode list must not repeat a mode, not {list(modes)!r}")
+        pairs.sort(key=lambda p: (-p[0], -p[1]))
+        object.__setattr__(self, "modes", tuple(f"{a}x{w}" for a, w in pairs))
+
     # -- derived values ---------------------------------------------------------------------
 
     @property
     def max_lanes(self) -> int:
         return max(self.lanes)
+
+    @property
+    def is_fused(self) -> bool:
+        """The fusion architecture (modes are activation x weight width pairs)."""
+        return self.arch == "fusion"
+
+    @property
+    def brick_bits(self) -> int | None:
+        """Brick size of the fusion architecture (``None`` for the others)."""
+        if not self.is_fused:
+            return None
+        return self.brick if self.brick is not None else DEFAULT_BRICK
+
+    @cached_property
+    def mac_modes(self) -> tuple[MacMode, ...]:
+        """The run-time modes, widest activations first, then widest weights."""
+        if not self.is_fused:
+            return tuple(MacMode.lane_mode(self.width, n) for n in self.lanes)
+        if self.modes is None:
+            bits = [self.width // n for n in self.lanes]
+            pairs = [(a, w) for a in bits for w in bits]
+        else:
+            pairs = [_parse_mode(m) for m in self.modes]
+        return tuple(MacMode.fusion_mode(self.width, a, w) for a, w in pairs)
+
+    @property
+    def act_lane_counts(self) -> tuple[int, ...]:
+        """Activation lane counts (W/A) of the modes, ascending."""
+        return tuple(sorted({m.act_lanes for m in self.mac_modes}))
+
+    @property
+    def weight_lane_counts(self) -> tuple[int, ...]:
+        """Weight lane counts (W/B) of the modes, ascending."""
+        return tuple(sorted({m.weight_lanes for m in self.mac_modes}))
+
+    @property
+    def act_word_bits(self) -> int:
+        """Width of the activation operand port: the most activation bits a mode takes in
+        a cycle (W, except for fusion: W times the most weight lanes)."""
+        return max(m.act_word_bits for m in self.mac_modes)
+
+    @property
+    def weight_word_bits(self) -> int:
+        """Width of the weight operand port (W, except for fusion: W times the most
+        activation lanes)."""
+        return max(m.weight_word_bits for m in self.mac_modes)
+
+    def mode(self, act_bits: int, weight_bits: int) -> MacMode:
+        """The mode whose lanes are exactly ``act_bits`` and ``weight_bits`` wide."""
+        for m in self.mac_modes:
+            if (m.act_bits, m.weight_bits) == (act_bits, weight_bits):
+                return m
+        raise ValueError(f"Mode must be one of {', '.join(m.name for m in self.mac_modes)}, "
+                         f"not '{act_bits}x{weight_bits}'")
+
+    def mode_for_bits(self, act_bits: int, weight_bits: int) -> MacMode:
+        """The fastest mode (most products per cycle) whose lanes hold ``act_bits``-bit
+        activations and ``weight_bits``-bit weights.  Sum-Together and fixed MACs have no
+        asymmetric modes: their W-bit operand ports hold W/N values of each operand and a
+        product takes one of each, so they run ``A``x``B`` in the mode of max(A, B) bits.
+        """
+        for what, bits in (("Activation", act_bits), ("Weight", weight_bits)):
+            _check_int(what, "bits", bits)
+            if not 1 <= bits <= self.width:
+                raise ValueError(f"{what} bits must be from 1 to {self.width}, not {bits!r}")
+        mode = fastest_mode(self.mac_modes, act_bits, weight_bits)
+        if mode is None:
+            raise ValueError(
+                f"Operand bits {act_bits}x{weight_bits} must fit one of the modes "
+                f"{', '.join(m.name for m in self.mac_modes)}")
+        return mode
+
+    def products_per_cycle(self, act_bits: int, weight_bits: int) -> int:
+        """Multiply-accumulates per cycle on ``act_bits``-bit activations and
+        ``weight_bits``-bit weights (in the mode of :meth:`mode_for_bits`)."""
+        return self.mode_for_bits(act_bits, weight_bits).products
 
     def lane_width(self, lanes: int) -> int:
         """Operand width in bits of one lane in ``lanes``-lane mode."""
@@ -206,7 +467,14 @@ class MacConfig(_ConfigBase):
 
     def lanes_for_bits(self, act_bits: int, weight_bits: int) -> int:
         """Most lanes whose lane width holds both operands (an unsigned activation of b
-        bits needs a lane of b bits, as does a signed one)."""
+        bits needs a lane of b bits, as does a signed one).
+
+        For Sum-Together and fixed MACs, where a mode is a lane count; a fusion MAC's modes
+        are pairs: use :meth:`mode_for_bits`.
+        """
+        if self.is_fused:
+            raise ValueError("Lane count applies to booth, ppa and fixed MACs; a fusion "
+                             "MAC's modes are activation x weight pairs (mode_for_bits)")
         fits = [n for n in self.lanes if max(act_bits, weight_bits) <= self.width // n]
         if not fits:
             raise ValueError(
@@ -214,26 +482,41 @@ class MacConfig(_ConfigBase):
                 f"not {max(act_bits, weight_bits)!r}")
         return max(fits)
 
-    def product_range(self, lanes: int, act_signed: bool) -> tuple[int, int]:
-        """Range of one cycle's dot product in ``lanes``-lane mode."""
-        n = self.lane_width(lanes)
-        lo, hi = _product_range(n, act_signed, n)
-        return lanes * lo, lanes * hi
+    def _as_mode(self, mode: int | MacMode) -> MacMode:
+        if isinstance(mode, MacMode):
+            if mode not in self.mac_modes:
+                raise ValueError(f"Mode must be one of "
+                                 f"{', '.join(m.name for m in self.mac_modes)}, not {mode!r}")
+            return mode
+        n = self.lane_width(mode)
+        return self.mode(n, n)
 
-    def product_width_for(self, lanes: int) -> int:
-        """Two's-complement width of one cycle's dot product in ``lanes``-lane mode."""
-        ranges = [self.product_range(lanes, s) for s in (True, False)]
+    def product_range(self, mode: int | MacMode, act_signed: bool) -> tuple[int, int]:
+        """Range of one cycle's dot product in ``mode`` (a :class:`MacMode`, or a lane count:
+        the mode with that many lanes of each operand)."""
+        m = self._as_mode(mode)
+        lo, hi = _product_range(m.act_bits, act_signed, m.weight_bits)
+        return m.products * lo, m.products * hi
+
+    def product_width_for(self, mode: int | MacMode) -> int:
+        """Two's-complement width of one cycle's dot product in ``mode``."""
+        ranges = [self.product_range(mode, s) for s in (True, False)]
         return signed_bits(min(r[0] for r in ranges), max(r[1] for r in ranges))
 
     @property
     def product_width(self) -> int:
         """Width of the multiplier output (widest over all modes)."""
-        return max(self.product_width_for(n) for n in self.lanes)
+        return max(self.product_width_for(m) for m in self.mac_modes)
+
+    @property
+    def product_bounds(self) -> tuple[int, int]:
+        """Smallest and largest dot product of one cycle over every mode and signedness."""
+        ranges = [self.product_range(m, s) for m in self.mac_modes for s in (True, False)]
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
     @property
     def required_acc_width(self) -> int:
-        lo = min(self.product_range(n, s)[0] for n in self.lanes for s in (True, False))
-        hi = max(self.product_range(n, s)[1] for n in self.lanes for s in (True, False))
+        lo, hi = self.product_bounds
         return signed_bits(lo * self.reduction, hi * self.reduction)
 
     @property
@@ -243,8 +526,7 @@ class MacConfig(_ConfigBase):
     @property
     def max_reduction(self) -> int:
         """Longest reduction (accumulate cycles) the accumulator holds without overflow."""
-        lo = min(self.product_range(n, s)[0] for n in self.lanes for s in (True, False))
-        hi = max(self.product_range(n, s)[1] for n in self.lanes for s in (True, False))
+        lo, hi = self.product_bounds
         a_lo, a_hi = value_range(self.accumulator_width, True)
         return min(a_lo // lo, a_hi // hi)
 
@@ -259,11 +541,11 @@ class MacConfig(_ConfigBase):
 
     def fixed_twin(self) -> MacConfig:
         """The non-configurable baseline of this design point."""
-        return self.replace(arch="fixed", lanes=(1,))
+        return self.replace(arch="fixed", lanes=(1,), brick=None, modes=None)
 
     @classmethod
     def _convert_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(data.get("lanes"), list):
-            data["lanes"] = tuple(data["lanes"])
+        for key in ("lanes", "modes"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
         return data
-

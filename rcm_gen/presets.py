@@ -17,12 +17,14 @@ from .tile.config import TILE_PRESETS, TileConfig
 __all__ = [
     "PRESETS",
     "apply_overrides",
+    "check_tile_mac",
     "config_from_dict",
     "load_config_file",
     "preset",
 ]
 
 _MAC16 = MacConfig(width=16, lanes=(1, 2, 4), arch="booth")
+_MAC16_FUSION = _MAC16.replace(arch="fusion", lanes=(1, 2, 4, 8))
 
 #: name → (description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
@@ -32,10 +34,30 @@ PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
     "mac16-fixed": ("fixed 16x16 baseline MAC", lambda: _MAC16.fixed_twin()),
     "mac8": ("ST MAC, W=8, lanes 1/2/4, radix-4 Booth", lambda: _MAC16.replace(width=8)),
     "mac8-fixed": ("fixed 8x8 baseline MAC", lambda: _MAC16.replace(width=8).fixed_twin()),
+    "mac16-fusion": ("fusion MAC, W=16, 2-bit bricks, activation x weight bits 16/8/4/2 "
+                     "each (16 modes)", lambda: _MAC16_FUSION),
+    "mac16-fusion-b4": ("fusion MAC, W=16, 4-bit bricks, activation x weight bits 16/8/4 "
+                        "each (9 modes)",
+                        lambda: _MAC16_FUSION.replace(brick=4, lanes=(1, 2, 4))),
+    "mac8-fusion": ("fusion MAC, W=8, 2-bit bricks, activation x weight bits 8/4/2 each "
+                    "(9 modes)", lambda: _MAC16_FUSION.replace(width=8, lanes=(1, 2, 4))),
     **TILE_PRESETS,
 }
 
 _KINDS: dict[str, Any] = {"mac": MacConfig, "tile": TileConfig}
+
+
+def check_tile_mac(config: Any) -> Any:
+    """``config``, unless it is a tile whose MAC the tile cannot take yet (``ValueError``).
+
+    The tile drives its MACs with W-bit operand words and a lane-count mode; a fusion MAC
+    takes wider words and an (activation, weight) mode pair.
+    """
+    mac = getattr(config, "mac", None)
+    if isinstance(config, TileConfig) and mac is not None and mac.is_fused:
+        raise ValueError("Tile mac arch must be one of booth, ppa, fixed (the tile does not "
+                         "take the fusion MAC's wide operand words yet), not 'fusion'")
+    return config
 
 
 def preset(name: str) -> Any:
@@ -53,7 +75,7 @@ def config_from_dict(data: Any) -> Any:
     kind = data.get("kind")
     if kind not in kinds:
         raise ValueError(f"Configuration kind must be one of {', '.join(kinds)}, not {kind!r}")
-    return kinds[kind].from_dict(data)
+    return check_tile_mac(kinds[kind].from_dict(data))
 
 
 def load_config_file(path: str | os.PathLike[str]) -> Any:
@@ -124,7 +146,7 @@ def apply_overrides(config: Any, sets: list[str]) -> Any:
         key, text = item.split("=", 1)
         key = key.strip()
         try:
-            config = _set_one(config, key.split("."), text.strip(), key)
+            config = check_tile_mac(_set_one(config, key.split("."), text.strip(), key))
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"--set {item}: {exc}") from None
     return config

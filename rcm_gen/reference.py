@@ -1,5 +1,5 @@
-"""numpy reference models: lane packing, the Sum-Together dot product, integer convolution,
-and TFLite's fixed-point requantization.
+"""numpy reference models: lane packing, the Sum-Together and fusion dot products, integer
+convolution, and TFLite's fixed-point requantization.
 
 The vectorised functions here are what the hardware is checked against; each has a naive
 plain-loop twin (``*_naive``) that the unit tests use to check the vectorised one.
@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import value_range
+from .config import MacMode, value_range
 
 __all__ = [
+    "mode_dot",
+    "mode_dot_naive",
+    "pack_operands",
+    "pack_words",
+    "unpack_operands",
+    "unpack_words",
     "INT32_MAX",
     "INT32_MIN",
     "check_fits",
@@ -95,6 +101,107 @@ def st_dot_naive(a: int, w: int, width: int, lanes: int, act_signed: bool) -> in
     for lane in range(lanes):
         total += (_lane_value_naive(int(a), width, lanes, lane, act_signed)
                   * _lane_value_naive(int(w), width, lanes, lane, True))
+    return total
+
+
+# -- any mode: Sum-Together lanes and fusion blocks ---------------------------------------------
+#
+# Words wider than 62 bits (a fusion MAC's operands) are numpy object arrays of Python ints.
+
+
+def pack_words(values: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
+    """Pack the last axis of ``values`` into words of ``bits``-bit lanes, lane 0 lowest.
+
+    Values must fit a lane (signed or unsigned; two's complement in the word).  The words
+    are ``int64`` when they fit 62 bits, else an object array of Python ints.
+    """
+    values = np.asarray(values, dtype=np.int64)
+    lanes = values.shape[-1]
+    check_fits("lane value", values, bits, signed)
+    raw = values & ((1 << bits) - 1)
+    if lanes * bits <= 62:
+        shifts = np.arange(lanes, dtype=np.int64) * bits
+        return np.sum(raw << shifts, axis=-1, dtype=np.int64)
+    shifts = np.array([i * bits for i in range(lanes)], dtype=object)
+    return np.sum(raw.astype(object) << shifts, axis=-1)
+
+
+def unpack_words(words: np.ndarray, bits: int, lanes: int, signed: bool = True) -> np.ndarray:
+    """Inverse of :func:`pack_words`: a new last axis of ``lanes`` lane values (int64)."""
+    words = np.asarray(words)
+    if words.dtype != object and lanes * bits <= 62:
+        shifts = np.arange(lanes, dtype=np.int64) * bits
+        raw = (words.astype(np.int64)[..., None] >> shifts) & ((1 << bits) - 1)
+    else:
+        shifts = np.array([i * bits for i in range(lanes)], dtype=object)
+        raw = ((words.astype(object)[..., None] >> shifts) & ((1 << bits) - 1)).astype(np.int64)
+    if signed:
+        raw = np.where(raw >= 1 << (bits - 1), raw - (1 << bits), raw)
+    return raw
+
+
+def pack_operands(act: np.ndarray, weights: np.ndarray, mode: MacMode, act_signed: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The activation and weight words of ``mode`` for dot products of ``act`` and
+    ``weights`` (last axes: the ``mode.products`` terms, in order — e.g. consecutive input
+    channels).  Activations go to the activation word in order; weights go to the weight
+    word in :meth:`rcm_gen.config.MacMode.weight_order` (transposed in a fusion mode)."""
+    act = np.asarray(act, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.int64)
+    for name, v in (("activations", act), ("weights", weights)):
+        if v.shape[-1] != mode.products:
+            raise ValueError(f"Mode {mode.name} takes {mode.products} terms of {name}, not "
+                             f"{v.shape[-1]}")
+    order = np.array(mode.weight_order(), dtype=np.int64)
+    return (pack_words(act, mode.act_bits, act_signed),
+            pack_words(weights[..., order], mode.weight_bits, True))
+
+
+def unpack_operands(a: np.ndarray, w: np.ndarray, mode: MacMode, act_signed: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`pack_operands`: the terms of the activation and weight words."""
+    av = unpack_words(a, mode.act_bits, mode.products, act_signed)
+    wl = unpack_words(w, mode.weight_bits, mode.products, True)
+    wv = np.empty_like(wl)
+    wv[..., np.array(mode.weight_order(), dtype=np.int64)] = wl
+    return av, wv
+
+
+def mode_dot(a: np.ndarray, w: np.ndarray, mode: MacMode, act_signed: bool) -> np.ndarray:
+    """What a MAC's multiplier returns in ``mode`` for the words ``a`` and ``w``: the dot
+    product of their terms (weights always signed)."""
+    av, wv = unpack_operands(a, w, mode, act_signed)
+    return np.sum(av * wv, axis=-1, dtype=np.int64)
+
+
+def _field_naive(word: int, low: int, bits: int, signed: bool) -> int:
+    value = 0
+    for bit in range(bits):
+        if (word >> (low + bit)) & 1:
+            weight = 1 << bit
+            if signed and bit == bits - 1:
+                weight = -weight
+            value += weight
+    return value
+
+
+def mode_dot_naive(a: int, w: int, mode: MacMode, act_signed: bool) -> int:
+    """Plain-loop twin of :func:`mode_dot` for one pair of words, from the word layout as
+    the hardware sees it: Sum-Together lane k of each word, or in a fusion mode activation
+    lane h of W-bit block g times weight lane g of block h."""
+    a, w = int(a), int(w)
+    total = 0
+    if not mode.fused:
+        for k in range(mode.products):
+            total += (_field_naive(a, k * mode.act_bits, mode.act_bits, act_signed)
+                      * _field_naive(w, k * mode.weight_bits, mode.weight_bits, True))
+        return total
+    width = mode.act_lanes * mode.act_bits
+    for g in range(mode.weight_lanes):
+        for h in range(mode.act_lanes):
+            total += (_field_naive(a, g * width + h * mode.act_bits, mode.act_bits, act_signed)
+                      * _field_naive(w, h * width + g * mode.weight_bits, mode.weight_bits,
+                                     True))
     return total
 
 

@@ -99,13 +99,15 @@ def _beats(cfg: TileConfig, plan, jobs, x, w, inject: list[dict]):
                 desc.update(spoil["set"])
         beats["job"].append(pack_payload(jl, desc))
         acts, wgts, pars = job_streams(plan, job, x, w)
+        v = cfg.act_beat
         streams = {
-            "act": [int(a) for a in acts.tolist()],
+            "act": [sum(int(a) << (i * width) for i, a in enumerate(beat))
+                    for beat in np.asarray(acts).reshape(-1, v).tolist()],
             "wgt": [sum(int(v) << (j * width) for j, v in enumerate(row))
                     for row in wgts.tolist()],
             "par": [_par_word(cfg, row) for row in pars],
         }
-        flag_bits = {"act": width, "wgt": cfg.p * width, "par": pl["last"].offset}
+        flag_bits = {"act": v * width, "wgt": cfg.p * width, "par": pl["last"].offset}
         for name, words in streams.items():
             for spoil in spoils:
                 if spoil["kind"] == "drop_beat" and spoil["stream"] == name:

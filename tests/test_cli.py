@@ -23,6 +23,26 @@ def test_config_prints_json_with_overrides(cli):
     assert data["arch"] == "ppa" and data["lanes"] == [1, 2] and data["kind"] == "mac"
 
 
+def test_config_shows_modes_and_word_widths(cli):
+    """Standard output is the JSON; standard error the modes: MACs per cycle for every
+    pairing of widths, the operand words, and what the architecture does with asymmetry."""
+    r = cli("config", "mac16-fusion")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["arch"] == "fusion"
+    rows = {ln.split()[0]: ln.split()[1:] for ln in r.stderr.splitlines()
+            if ln[:1].isdigit()}
+    assert rows["8x4"] == ["8x4", "8", "64", "32"] and rows["2x2"] == ["2x2", "64", "128",
+                                                                       "128"]
+    assert len(rows) == 16
+    assert "operand words: activations 128 bits, weights 128 bits" in r.stderr
+    r = cli("config", "mac16")
+    rows = {ln.split()[0]: ln.split()[1:] for ln in r.stderr.splitlines()
+            if ln[:1].isdigit()}
+    assert rows["8x4"] == ["8x8", "2", "16", "16"] and rows["2x2"][:2] == ["4x4", "4"]
+    assert "booth: an asymmetric request runs in the lane mode of its wider operand" \
+        in r.stderr
+
+
 def test_help_for_every_subcommand(cli):
     r = cli("--help")
     assert r.returncode == 0
@@ -31,7 +51,7 @@ def test_help_for_every_subcommand(cli):
         assert cli(sub, "--help").returncode == 0
 
 
-@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8"])
+@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8", "mac8-fusion"])
 def test_generate_is_deterministic_and_lint_clean(cli, tmp_path, name):
     (tmp_path / "a").mkdir()
     (tmp_path / "b" / "deeper").mkdir(parents=True)
@@ -70,6 +90,24 @@ def test_lint_waivers_are_only_amaranth_classes():
     (["config", "--config", "/nonexistent/x.json"],
      r"--config '/nonexistent/x.json': file not found"),
     (["config"], r"a design is required: give PRESET or --config FILE"),
+    (["config", "mac16-fusion", "--set", "modes=16x16,3x4"],
+     r"--set modes=16x16,3x4: Fusion mode activation bits must be one of 16, 8, 4, 2 "
+     r"\(multiples of brick 2 up to width 16: the lane widths of lanes 1, 2, 4, 8\), not 3 "
+     r"in '3x4'$"),
+    (["config", "mac16-fusion", "--set", "modes=8x32"],
+     r"--set modes=8x32: Fusion mode weight bits must be one of 16, 8, 4, 2 .*, not 32 in "
+     r"'8x32'$"),
+    (["config", "mac16-fusion", "--set", "brick=3"],
+     r"--set brick=3: Brick size must be one of 2, 4, 8 \(a power of two dividing width 16, "
+     r"at most half of it\), not 3$"),
+    (["config", "mac8-fusion", "--set", "brick=8"],
+     r"--set brick=8: Brick size must be one of 2, 4 \(.*\), not 8$"),
+    (["config", "mac16-fusion", "--set", "brick=4"],
+     r"--set brick=4: Lane count of the fusion architecture must be one of 1, 2, 4 \(16/N "
+     r"bits a multiple of brick 4\), not 8$"),
+    (["config", "rcm-default", "--set", "mac.arch=fusion"],
+     r"--set mac.arch=fusion: Tile mac arch must be one of booth, ppa, fixed \(the tile does "
+     r"not take the fusion MAC's wide operand words yet\), not 'fusion'$"),
     (["frobnicate"], r"argument COMMAND: invalid choice: 'frobnicate'"),
 ])
 def test_bad_input_is_one_line_exit_2(cli, args, message):

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from rcm_gen.config import MacConfig, signed_bits
+from rcm_gen.config import MacConfig, MacMode, signed_bits
 from rcm_gen.presets import PRESETS, apply_overrides, config_from_dict, preset
 
 
@@ -41,7 +41,7 @@ def test_json_round_trip(cfg):
     ({"lanes": (1, 1)}, ValueError, r"Lane set must not repeat a lane count, not \[1, 1\]"),
     ({"lanes": ()}, TypeError, r"Lane set must be a non-empty list of integers, not \(\)"),
     ({"arch": "wallace"}, ValueError,
-     r"Multiplier architecture must be one of booth, ppa, fixed, not 'wallace'"),
+     r"Multiplier architecture must be one of booth, ppa, fusion, fixed, not 'wallace'"),
     ({"arch": "fixed"}, ValueError,
      r"Lane set of the fixed architecture must be \[1\], not \[1, 2, 4\]"),
     ({"acc_width": 20}, ValueError,
@@ -80,10 +80,130 @@ def test_overrides():
     assert apply_overrides(cfg, ["lanes=[1,4]"]).lanes == (1, 4)
     with pytest.raises(ValueError, match=re.escape(
             "--set foo=1: Configuration key must be one of width, lanes, arch, reduction, "
-            "acc_width, pipeline, not 'foo'")):
+            "acc_width, pipeline, brick, modes, not 'foo'")):
         apply_overrides(cfg, ["foo=1"])
     with pytest.raises(TypeError, match=re.escape(
             "--set width=abc: Datapath width must be an integer, not 'abc'")):
         apply_overrides(cfg, ["width=abc"])
     with pytest.raises(ValueError, match=re.escape("--set must be KEY=VALUE, not 'width'")):
         apply_overrides(cfg, ["width"])
+
+
+# -- modes and the fusion architecture ----------------------------------------------------------
+
+FUSION = MacConfig(arch="fusion", lanes=(1, 2, 4, 8))
+
+
+def test_fusion_modes_and_word_widths():
+    assert preset("mac16-fusion") == FUSION and FUSION.brick_bits == 2
+    names = [m.name for m in FUSION.mac_modes]
+    assert names == [f"{a}x{w}" for a in (16, 8, 4, 2) for w in (16, 8, 4, 2)]
+    for m in FUSION.mac_modes:
+        assert m.products == (16 // m.act_bits) * (16 // m.weight_bits)
+        assert (m.act_lanes, m.weight_lanes) == (16 // m.act_bits, 16 // m.weight_bits)
+        # a mode uses weight_lanes W-bit activation blocks and act_lanes weight blocks
+        assert m.act_word_bits == 16 * m.weight_lanes
+        assert m.weight_word_bits == 16 * m.act_lanes
+    assert FUSION.mode(2, 2).products == 64 and FUSION.mode(8, 4).products == 8
+    assert FUSION.act_word_bits == FUSION.weight_word_bits == 128
+    # the words follow the modes: 8-bit activations with 4-bit weights at the narrowest
+    sub = FUSION.replace(modes=("8x8", "8x4", "16x16"))
+    assert sub.modes == ("16x16", "8x8", "8x4")  # normalised, widest first
+    assert (sub.act_word_bits, sub.weight_word_bits) == (64, 32)
+    # Sum-Together and fixed MACs: W-bit words, N products in N-lane mode
+    for cfg in (MacConfig(), MacConfig(arch="ppa"), MacConfig(arch="fixed", lanes=(1,))):
+        assert cfg.act_word_bits == cfg.weight_word_bits == 16
+        assert [(m.name, m.products) for m in cfg.mac_modes] == [
+            (f"{16 // n}x{16 // n}", n) for n in cfg.lanes]
+
+
+def test_mode_for_bits():
+    # the fastest mode that holds both widths: fusion gains from narrow weights alone
+    assert FUSION.mode_for_bits(8, 4) == MacMode.fusion_mode(16, 8, 4)
+    assert FUSION.products_per_cycle(8, 4) == 8
+    assert FUSION.products_per_cycle(8, 2) == 16
+    assert FUSION.products_per_cycle(3, 5) == 4 * 2   # held in 4x8 lanes
+    assert FUSION.products_per_cycle(16, 1) == 8
+    # Sum-Together: the symmetric mode of the wider operand (no gain from asymmetry)
+    booth = MacConfig()
+    for a, w, n in ((8, 4, 2), (4, 8, 2), (4, 4, 4), (16, 2, 1), (3, 3, 4)):
+        assert booth.mode_for_bits(a, w) == MacMode.lane_mode(16, n)
+        assert booth.lanes_for_bits(a, w) == n  # the lane-count path agrees
+    assert MacConfig(arch="fixed", lanes=(1,)).products_per_cycle(2, 2) == 1
+    # a subset of modes: the fastest one that holds both; ties to narrower activations
+    sub = FUSION.replace(modes=("16x16", "8x4", "4x8"))
+    assert sub.mode_for_bits(4, 4).name == "4x8" and sub.mode_for_bits(8, 8).name == "16x16"
+    with pytest.raises(ValueError, match=r"^Activation bits must be from 1 to 16, not 17$"):
+        FUSION.mode_for_bits(17, 8)
+    with pytest.raises(ValueError, match=r"^Weight bits must be from 1 to 16, not 0$"):
+        FUSION.mode_for_bits(8, 0)
+    with pytest.raises(ValueError, match=r"^Operand bits 16x8 must fit one of the modes "
+                                         r"8x8, 8x4$"):
+        FUSION.replace(modes=("8x8", "8x4")).mode_for_bits(16, 8)
+    with pytest.raises(ValueError, match=r"^Lane count applies to booth, ppa and fixed MACs; "
+                                         r"a fusion MAC's modes are activation x weight "
+                                         r"pairs \(mode_for_bits\)$"):
+        FUSION.lanes_for_bits(8, 8)
+
+
+def test_weight_order_pairs_activation_blocks_with_weight_lanes():
+    m = FUSION.mode(8, 4)  # 2 activations per block, 4 blocks; 4 weights per block, 2 blocks
+    assert m.weight_order() == (0, 2, 4, 6, 1, 3, 5, 7)
+    assert MacConfig().mode(8, 8).weight_order() == (0, 1)
+    for md in FUSION.mac_modes:
+        assert sorted(md.weight_order()) == list(range(md.products))
+
+
+def test_fusion_product_and_accumulator_widths():
+    # the widest dot product is the 16x16 one; the narrow modes sum many small products
+    assert FUSION.product_width == 32
+    lo, hi = FUSION.product_range(FUSION.mode(2, 2), False)
+    assert (lo, hi) == (64 * 3 * -2, 64 * 3 * 1)
+    assert FUSION.product_range(2, True) == (4 * -128 * 127, 4 * 128 * 128)  # 8x8 lanes
+    assert FUSION.product_bounds == (65535 * -32768, 65535 * 32767)
+    assert FUSION.accumulator_width == MacConfig().accumulator_width
+
+
+@pytest.mark.parametrize("changes, exc, message", [
+    ({"brick": 3}, ValueError,
+     r"Brick size must be one of 2, 4, 8 \(a power of two dividing width 16, at most half "
+     r"of it\), not 3"),
+    ({"brick": 16}, ValueError, r"Brick size must be one of 2, 4, 8 .*, not 16"),
+    ({"brick": "2"}, TypeError, r"Brick size must be an integer, not '2'"),
+    ({"brick": 4}, ValueError,
+     r"Lane count of the fusion architecture must be one of 1, 2, 4 \(16/N bits a multiple "
+     r"of brick 4\), not 8"),
+    ({"modes": ("3x4",)}, ValueError,
+     r"Fusion mode activation bits must be one of 16, 8, 4, 2 \(multiples of brick 2 up to "
+     r"width 16: the lane widths of lanes 1, 2, 4, 8\), not 3 in '3x4'"),
+    ({"modes": ("8x32",)}, ValueError,
+     r"Fusion mode weight bits must be one of 16, 8, 4, 2 .*, not 32 in '8x32'"),
+    ({"modes": ("8by4",)}, ValueError,
+     r"Fusion mode must be a string \"AxW\" \(activation bits x weight bits\), "
+     r"not '8by4'"),
+    ({"modes": ("8x4", "8x4")}, ValueError,
+     r"Fusion mode list must not repeat a mode, not \['8x4', '8x4'\]"),
+    ({"modes": ()}, TypeError,
+     r"Fusion mode list must be a non-empty list of \"AxW\" strings, not \(\)"),
+    ({"arch": "booth", "brick": 2}, ValueError,
+     r"Brick size applies to arch fusion, not arch 'booth' \(brick 2\)"),
+    ({"arch": "ppa", "modes": ("8x4",)}, ValueError,
+     r"Mode list applies to arch fusion \(booth, ppa and fixed run the symmetric modes of "
+     r"their lanes\), not arch 'ppa' \(modes \('8x4',\)\)"),
+])
+def test_fusion_validation_messages(changes, exc, message):
+    with pytest.raises(exc, match=rf"^{message}$"):
+        FUSION.replace(**changes)
+
+
+def test_fusion_json_round_trip_and_stable_hashes():
+    for cfg in (FUSION, FUSION.replace(brick=4, lanes=(1, 2, 4)),
+                FUSION.replace(modes=("8x8", "8x2"))):
+        assert MacConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert FUSION.replace(modes=("8x8", "8x2")).to_dict()["modes"] == ["8x8", "8x2"]
+    # unset fusion fields are not written: other design points keep their JSON and hash
+    assert "brick" not in preset("mac16").to_dict() and "modes" not in FUSION.to_dict()
+    assert FUSION.fixed_twin() == preset("mac16-fixed")
+    # --set takes a comma-separated mode list
+    cfg = apply_overrides(preset("mac16-fusion"), ["modes=8x8,4x2", "brick=2"])
+    assert cfg.modes == ("8x8", "4x2") and cfg.brick == 2

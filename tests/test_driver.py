@@ -22,7 +22,8 @@ def emulate_job(plan, job, acts, wgts, pars, sums):
     post-processed or raw rows returned when the job completes its block."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
     width = cfg.mac.width
-    a = unpack_lanes(acts, width, n, plan.act_signed).reshape(job.ng, job.in_h, job.in_w, n)
+    words = np.asarray(acts).reshape(job.ng, job.in_h, -1)[:, :, :job.in_w]  # beats → words
+    a = unpack_lanes(words, width, n, plan.act_signed).reshape(job.ng, job.in_h, job.in_w, n)
     pad = unpack_lanes(np.array([plan.pad_word]), width, n, plan.act_signed)[0]
     wv = unpack_lanes(wgts, width, n, True).reshape(job.mb, job.ng, s.k, s.k, cfg.p, n)
     if job.first:
@@ -59,10 +60,11 @@ SHAPES = [
     ConvShape(40, 20, 8, 8, 3, 1, 1), ConvShape(3, 64, 30, 30, 7, 2, 3),
     ConvShape(12, 12, 7, 6, 3, 2, groups=12, pads=(0, 1, 1, 0)),
     ConvShape(6, 12, 5, 5, 3, 1, 1, groups=3), ConvShape(5, 10, 4, 4, 3, 1, 1, groups=5),
+    ConvShape(9, 6, 7, 8, 1, 2, 0),
 ]
 
 
-@pytest.mark.parametrize("name", ["rcm-small", "rcm-default", "rcm-default-fixed"])
+@pytest.mark.parametrize("name", ["rcm-small", "rcm-default", "rcm-default-fixed", "rcm-8x8"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("bits, act_signed, post", [(16, True, False), (8, False, True),
                                                     (4, True, True), (2, False, False),
@@ -84,9 +86,12 @@ def test_jobs_reproduce_the_reference(name, shape, bits, act_signed, post):
     for job in plan.jobs():
         acts, wgts, pars = job_streams(plan, job, x, w)
         # every job fits the buffers and the accumulator's reduction
-        assert len(acts) == job.act_words <= cfg.act_buffer_depth
+        by, bx = cfg.act_banks_yx
+        assert len(acts) == job.act_beats(cfg.act_beat)
+        assert job.ng * -(-job.in_h // by) * -(-job.in_w // bx) <= cfg.act_buffer_depth
         assert len(wgts) == job.weight_rows(shape.k) <= cfg.weight_buffer_depth
-        assert job.ng <= cfg.tn and job.mb * job.tr * job.tc <= cfg.out_buffer_depth
+        patches = -(-job.tr // cfg.qr) * -(-job.tc // cfg.qc)
+        assert job.ng <= cfg.tn and job.mb * patches <= cfg.out_buffer_depth
         carries = pp is not None and (job.first or (job.last and pp.requantize))
         assert len(pars) == (job.mb if carries else 0)
         if job.first:

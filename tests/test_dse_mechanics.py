@@ -369,3 +369,14 @@ def test_outputs_and_fronts(tmp_path):
     lines = summary.splitlines()
     assert lines[0].split()[:3] == ["workload", "bits", "points"]
     assert [ln.split()[:3] for ln in lines[1:]] == [["conv", p, "24"] for p in ("16", "8", "4")]
+
+
+def test_fusion_points_are_skipped_until_the_tile_takes_them(tmp_path):
+    text = SPACE.replace('arch = ["booth", "fixed"]', 'arch = ["booth", "fusion"]').replace(
+        "p = [1, 2, 4]", "p = [1]").replace("clock_ns = [5.0, 10.0]", "clock_ns = [5.0]")
+    space = _space(tmp_path, text)
+    stats = run_sweep(space, tmp_path / "st.sqlite", jobs=1, synthesizer=FAKE, progress=False)
+    assert stats.skipped == 2 and stats.computed == 2
+    assert stats.skip_reasons == {
+        "Tile mac arch must be one of booth, ppa, fixed (the tile does not take the fusion "
+        "MAC's wide operand words yet), not 'fusion'": 2}

@@ -143,6 +143,9 @@ def test_groups_follow_instance_names():
     assert group_of("\\rcm_tile.mac12", "rcm_tile") == "accumulators"
     assert group_of("\\rcm_tile.weight_buf", "rcm_tile") == "buffers"
     assert group_of("\\rcm_tile.act_buf.bank0", "rcm_tile") == "buffers"
+    # the two banks of the output double buffer
+    assert group_of("\\rcm_tile.out_buf1", "rcm_tile") == "buffers"
+    assert group_of("\\rcm_tile.out_buf0.mem3", "rcm_tile") == "buffers"
     assert group_of("\\rcm_tile.controller", "rcm_tile") == "control"
     assert group_of("\\rcm_tile.loader.multiplier", "rcm_tile") == "control"
     assert group_of("\\rcm_tile", "rcm_tile") == "control"

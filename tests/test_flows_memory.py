@@ -10,7 +10,14 @@ import pytest
 from amaranth.back import verilog
 
 from rcm_gen.flows import asic
-from rcm_gen.flows.hier import dedupe, output_fanouts, shared_verilog, split_modules
+from rcm_gen.flows.fpga import fpga_resources
+from rcm_gen.flows.hier import (
+    dedupe,
+    instance_counts,
+    output_fanouts,
+    shared_verilog,
+    split_modules,
+)
 from rcm_gen.flows.macros import load_macro_library
 from rcm_gen.flows.synth import synthesize
 from rcm_gen.gateware.buffers import Buffer
@@ -104,8 +111,12 @@ def test_sram_macros_on_sky130(tmp_path):
     assert mem["macros"], mem
     for name, used in mem["macros"].items():
         assert used["area_um2"] == pytest.approx(used["count"] * lib.macro(name).area_um2)
-    netlist = Path(r["netlist"]).read_text()
-    instances = sum(len(re.findall(rf"^\s*{n}\s", netlist, re.M)) for n in mem["macros"])
+    # the composed netlist holds each distinct module once: its macros count once per
+    # instance of the module
+    modules = split_modules(Path(r["netlist"]).read_text())
+    times = instance_counts(modules, r["top"])
+    instances = sum(len(re.findall(rf"^\s*{n}\s", m.text, re.M)) * times[name]
+                    for name, m in modules.items() for n in mem["macros"])
     assert instances == sum(u["count"] for u in mem["macros"].values())
     assert mem["macro_area_um2"] == pytest.approx(sum(u["area_um2"] for u in mem["macros"]
                                                       .values()))
@@ -148,9 +159,9 @@ def test_flip_flop_bit_area_of_the_macro_library(tmp_path):
 
 @pytest.mark.synth
 def test_block_ram_on_ecp5(tmp_path):
-    """SRAM buffers are block RAM on an FPGA; flip-flop ones are left to Yosys (which puts
-    these small ones in distributed RAM)."""
-    ff = synthesize(_tiny("memory=ff"), "ecp5", out_dir=tmp_path / "ff")
+    """SRAM buffers are block RAM on an FPGA (placed and routed); flip-flop ones are left to
+    Yosys (which puts these small ones in distributed RAM; synthesis alone)."""
+    ff = fpga_resources(_tiny("memory=ff"), "ecp5", tmp_path / "ff")
     sram = synthesize(_tiny("memory=sram", "macros=sky130_sram"), "ecp5",
                       out_dir=tmp_path / "sram")
     assert sram["brams"] >= 3 and sram["brams"] > ff["brams"]
@@ -218,7 +229,10 @@ def test_config_shows_the_binding(cli):
     r = cli("config", "rcm-default", "--set", "memory=auto", "--liberty", str(SKY130))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["memory"] == "auto"
-    lines = r.stderr.splitlines()
+    binding, modes = r.stderr.split("\nMAC modes ")
+    tile = preset("rcm-default")
+    assert modes.endswith(f"(per MAC; the tile has {tile.macs} MACs: p={tile.p} x q={tile.q})\n")
+    lines = binding.splitlines()
     assert lines[0] == ("memory: memory=auto, macro library sky130_sram (goes with liberty "
                         "'sky130_fd_sc_hd__tt_025C_1v80')")
     rows = {ln.split()[0]: ln for ln in lines[2:]}
@@ -261,5 +275,59 @@ def test_fanout_buffer_trees(tmp_path):
     drivers = re.findall(r"BUFX4 \S+ \(\.A\((\S+ ?)\), \.Y\((\S+)\)\);", top)
     assert sum(1 for src, _ in drivers if src.strip() in ("d", "\\x$1[1]")) == 4
     (tmp_path / "n.v").write_text(out["M_child"] + top)
+    run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
+               "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
+
+
+def test_fanout_buffer_trees_of_vectors(tmp_path):
+    """A whole vector or a part-select that reaches many submodule inputs is buffered bit
+    by bit, its width kept (a bus must not become one net)."""
+    from rcm_gen.flows.hier import buffer_fanouts
+    from rcm_gen.flows.yosys import run_yosys
+
+    child = ("module M_child(a, y);\n  input [3:0] a;\n  wire [3:0] a;\n  output y;\n"
+             "  wire y;\n  wire n;\n  AND2X2 _0_ (.A(a[0]), .B(a[1]), .Y(n));\n"
+             "  AOI21X1 _1_ (.A(a[2]), .B(a[3]), .C(n), .Y(y));\nendmodule\n")
+    whole = "".join(f"  M_child w{i} (\n    .a(d),\n    .y(y[{i}])\n  );\n" for i in range(10))
+    part = "".join(f"  M_child p{i} (\n    .a(\\q$1 [4:1]),\n    .y(y[{i + 10}])\n  );\n"
+                   for i in range(10))
+    top = ("module M_top(d, \\q$1 , y);\n  input [3:0] d;\n  wire [3:0] d;\n"
+           "  input [4:0] \\q$1 ;\n  wire [4:0] \\q$1 ;\n  output [19:0] y;\n"
+           f"  wire [19:0] y;\n{whole}{part}endmodule\n")
+    out, added = buffer_fanouts({"M_child": child, "M_top": top}, ("BUFX4", "A", "Y"))
+    # eight bits of ten sinks each: two buffers per bit
+    assert added == {"M_child": 0, "M_top": 16}
+    conns = re.findall(r"\.a\(\{ (.*?) \}\)", out["M_top"])
+    assert len(conns) == 20 and all(len(c.split(" , ")) == 4 for c in conns)
+    drivers = {y: a for a, y in re.findall(r"BUFX4 \S+ \(\.A\((.+?)\), \.Y\((\S+)\)\);",
+                                           out["M_top"])}
+    # the first instance's bits come, most significant first, from buffers of d[3]..d[0]
+    assert [drivers[n] for n in conns[0].split(" , ")] == ["d[3]", "d[2]", "d[1]", "d[0]"]
+    assert [drivers[n].strip() for n in conns[10].split(" , ")] == [
+        "\\q$1 [4]", "\\q$1 [3]", "\\q$1 [2]", "\\q$1 [1]"]
+    (tmp_path / "n.v").write_text(out["M_child"] + out["M_top"])
+    log = run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
+                     "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
+    assert "Resizing" not in log
+
+
+def test_fanout_buffers_on_an_escaped_port(tmp_path):
+    """A rewired connection to a port whose name is escaped (``\\wr_addr$1``) keeps the
+    space that ends the name, so the netlist still parses."""
+    from rcm_gen.flows.hier import buffer_fanouts
+    from rcm_gen.flows.yosys import run_yosys
+
+    child = ("module M_child(\\a$1 , y);\n  input [1:0] \\a$1 ;\n  wire [1:0] \\a$1 ;\n"
+             "  output y;\n  wire y;\n  AND2X2 _0_ (.A(\\a$1 [0]), .B(\\a$1 [1]), .Y(y));\n"
+             "endmodule\n")
+    insts = "".join(f"  M_child c{i} (\n    .\\a$1 (d),\n    .y(y[{i}])\n  );\n"
+                    for i in range(10))
+    top = ("module M_top(d, y);\n  input [1:0] d;\n  wire [1:0] d;\n  output [9:0] y;\n"
+           f"  wire [9:0] y;\n{insts}endmodule\n")
+    out, added = buffer_fanouts({"M_child": child, "M_top": top}, ("BUFX4", "A", "Y"))
+    assert added == {"M_child": 0, "M_top": 4}
+    assert len(re.findall(r"^    \.\\a\$1 \(\{ rcm_fanout_\d+ , rcm_fanout_\d+ \}\),$",
+                          out["M_top"], re.M)) == 10
+    (tmp_path / "n.v").write_text(out["M_child"] + out["M_top"])
     run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
                "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")

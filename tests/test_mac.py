@@ -6,6 +6,7 @@ from amaranth.sim import Simulator
 from rcm_gen.config import MacConfig
 from rcm_gen.gateware.mac import MAC
 from rcm_gen.gateware.modes import LaneMode
+from rcm_gen.presets import preset
 from rcm_gen.reference import pack_lanes
 from rcm_gen.sim.mac_stimulus import mac_stimulus
 
@@ -19,7 +20,7 @@ def _run(cfg: MacConfig, stim) -> list[int]:
             if t < len(stim):
                 ctx.set(dut.a, int(stim.a[t]))
                 ctx.set(dut.w, int(stim.w[t]))
-                ctx.set(dut.mode, LaneMode.for_lanes(int(stim.lanes[t])))
+                ctx.set(dut.mode.as_value(), int(stim.mode_value[t]))
                 ctx.set(dut.act_signed, int(stim.act_signed[t]))
                 ctx.set(dut.en, int(stim.en[t]))
                 ctx.set(dut.clear, int(stim.clear[t]))
@@ -43,6 +44,16 @@ def test_mac_random_with_mode_switches(arch, pipeline):
     cfg = MacConfig(width=16, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4),
                     pipeline=pipeline)
     stim = mac_stimulus(cfg, 300, seed=pipeline)
+    assert _run(cfg, stim) == [int(x) for x in stim.expected]
+
+
+@pytest.mark.parametrize("pipeline", [2])
+def test_fusion_mac_random_with_mode_switches(pipeline):
+    """The fusion MAC (W=8: 32-bit operand words, nine modes) switching mode every cycle;
+    its mode, like its operands, travels down the pipeline."""
+    cfg = preset("mac8-fusion").replace(pipeline=pipeline)
+    stim = mac_stimulus(cfg, 150, seed=pipeline)
+    assert len({stim.key(t) for t in range(len(stim))}) == 18
     assert _run(cfg, stim) == [int(x) for x in stim.expected]
 
 

@@ -11,6 +11,7 @@ import pytest
 from rcm_gen.errors import UserError
 from rcm_gen.presets import preset
 from rcm_gen.tile.cycles import layer_cycles
+from rcm_gen.tile.simulate import LayerCase, random_post, simulate_layers
 from rcm_gen.workloads import load_network
 from rcm_gen.workloads.mapping import layer_post, map_network
 from rcm_gen.workloads.resnet18 import resnet18
@@ -86,30 +87,29 @@ def test_map_synthesize_uses_the_cache(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_mapper_cycles_equal_rtl_on_resnet18_layers(cli, tmp_path):
+def test_mapper_cycles_equal_rtl_on_resnet18_layers():
     """s1.u1.c1 (64->64, 8-bit) and s2.u1.c2 (128->128, 4-bit) of ResNet-18 latency0.5,
-    spatially reduced, on rcm-default's RTL: `rcm-gen run` measures the mapper's cycles."""
+    spatially reduced, requantized on the tile as the mapper has them: rcm-default's RTL
+    measures the mapper's cycles (and computes the layer bit-exactly)."""
     cfg = preset("rcm-default")
     net = load_network("resnet18", "latency0.5")
     rng = np.random.default_rng(3)
-    for name, size in (("s1.u1.c1", 8), ("s2.u1.c2", 4)):
+    cases, mapped = [], []
+    for name, size in (("s1.u1.c1", 4), ("s2.u1.c2", 2)):
         layer = net.layer(name)
         shape = dataclasses.replace(layer.shape, h=size, w=size)
         reduced = dataclasses.replace(layer, shape=shape)
-        mapped = map_network(cfg, dataclasses.replace(net, layers=(reduced,))).layers[0]
+        mapped.append(map_network(cfg, dataclasses.replace(net, layers=(reduced,))).layers[0])
         bits = layer.act_bits
         x = rng.integers(0, 1 << bits, size=(shape.c, size, size))
         w = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(shape.m, shape.c, 3, 3))
-        np.save(tmp_path / "x.npy", x)
-        np.save(tmp_path / "w.npy", w)
-        r = cli("run", "rcm-default", "--input", str(tmp_path / "x.npy"), "--weights",
-                str(tmp_path / "w.npy"), "--act-bits", str(bits), "--weight-bits", str(bits),
-                "--unsigned-act", "--stride", str(shape.stride), "--padding",
-                str(shape.padding), "--simulator", "verilator",
-                "--output", str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json"))
-        assert r.returncode == 0, r.stdout + r.stderr
-        report = json.loads((tmp_path / "r.json").read_text())
-        assert report["cycles"] == mapped.cycles.total, name
-        assert report["lanes"] == mapped.cycles.lanes
-        print(f"{name} at {size}x{size}: RTL {report['cycles']} cycles = mapper "
-              f"{mapped.cycles.total}, lanes {report['lanes']}, {report['wall_s']:.1f} s")
+        values = random_post(rng, shape, bits, bits, cfg.mac.width, out_bits=bits)
+        post = dataclasses.replace(layer_post(reduced), bias=values.bias,
+                                   multiplier=values.multiplier, shift=values.shift)
+        cases.append(LayerCase(shape, x, w, bits, bits, layer.act_signed, post=post))
+    results, _ = simulate_layers(cfg, cases, "verilator")
+    for r, m in zip(results, mapped, strict=True):
+        assert r["error"] == "NONE" and r["output_ok"], r["mismatch"]
+        assert r["cycles"] == m.cycles.total, m.layer.name
+        print(f"{m.layer.name} at {m.layer.shape.h}x{m.layer.shape.w}: RTL {r['cycles']} "
+              f"cycles = mapper {m.cycles.total}, lanes {m.cycles.lanes}")

@@ -62,6 +62,36 @@ def test_power_report_and_compare(cli, tmp_path):
     assert "pJ/MAC of mac8 / mac8-fixed on the same data" in r.stdout
 
 
+
+@pytest.mark.synth
+def test_fusion_power_in_asymmetric_modes_beside_mac8(cli, tmp_path):
+    """A fusion MAC (W = 4, 2-bit bricks) in each of its modes, asymmetric ones included,
+    every accumulator value checked at gate level against numpy; mac8 on the same data in
+    the mode of max(activation, weight) bits."""
+    cfg = tmp_path / "fusion4.json"
+    cfg.write_text(json.dumps({"kind": "mac", "width": 4, "lanes": [1, 2], "arch": "fusion"}))
+    out = tmp_path / "p.json"
+    r = cli("power", "--config", str(cfg), "--simulator", "icarus", "--cycles", "20",
+            "--compare", "mac8", "--quiet", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.read_text())
+    points = [(a, b, s) for a in (4, 2) for b in (4, 2) for s in (False, True)]
+    assert [(m["act_bits"], m["weight_bits"], m["act_signed"]) for m in rep["modes"]] == points
+    for m in rep["modes"]:
+        assert MODE_KEYS <= m.keys()
+        assert m["mode"] == f"{m['act_bits']}x{m['weight_bits']}"
+        assert m["lanes"] == m["macs_per_cycle"] == (4 // m["act_bits"]) * (4 // m["weight_bits"])
+        assert m["pj_per_mac"] == pytest.approx(m["pj_per_cycle"] / m["lanes"], rel=1e-12)
+    assert rep["checked"] >= len(points) * 20
+    other = rep["compare"][0]
+    assert other["preset"] == "mac8" and other["report"]["checked"] >= len(points) * 20
+    for m in other["report"]["modes"]:
+        bits = max(m["act_bits"], m["weight_bits"])
+        assert (m["mode"], m["lanes"]) == (f"{bits}x{bits}", 8 // bits)
+    assert [(x["act_bits"], x["weight_bits"], x["act_signed"]) for x in other["ratios"]] == points
+    assert re.search(r"4-bit signed activations x  2-bit weights \(4x2 / 4x4\): "
+                     r"[\d.]+ / [\d.]+ = [\d.]+x", r.stdout)
+
 @pytest.mark.synth
 def test_user_rtl_synth_and_power_beside_mac8(cli, tmp_path):
     synth_json = tmp_path / "s.json"

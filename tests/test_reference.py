@@ -1,16 +1,24 @@
 import numpy as np
 import pytest
 
+from rcm_gen.config import MacConfig
+from rcm_gen.presets import preset
 from rcm_gen.reference import (
     check_fits,
     conv2d,
     conv2d_naive,
+    mode_dot,
+    mode_dot_naive,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_naive,
     pack_lanes,
+    pack_operands,
+    pack_words,
     st_dot,
     st_dot_naive,
     unpack_lanes,
+    unpack_operands,
+    unpack_words,
 )
 
 
@@ -96,3 +104,49 @@ def test_requantization_matches_its_plain_integer_twin():
             for j in range(len(ms)):
                 want = multiply_by_quantized_multiplier_naive(int(xs[i]), int(ms[j]), shift)
                 assert got[i, j] == want, (int(xs[i]), int(ms[j]), shift)
+
+
+# -- modes: Sum-Together lanes and fusion blocks ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mac8-fusion", "mac16-fusion", "mac16", "mac32-fusion"])
+def test_mode_dot_matches_naive_twin(name):
+    """Every mode of the design: the vectorised model (terms in weight_order) against the
+    plain-loop twin that reads the words as the hardware does (blocks and lanes)."""
+    cfg = (preset(name) if name != "mac32-fusion" else
+           MacConfig(width=32, arch="fusion", lanes=(1, 2, 4, 8), brick=4))
+    rng = np.random.default_rng(5)
+    for md in cfg.mac_modes:
+        for s in (False, True):
+            a_lo = -(1 << (md.act_bits - 1)) if s else 0
+            a_hi = (1 << (md.act_bits - 1)) if s else 1 << md.act_bits
+            av = rng.integers(a_lo, a_hi, size=(30, md.products))
+            wv = rng.integers(-(1 << (md.weight_bits - 1)), 1 << (md.weight_bits - 1),
+                              size=(30, md.products))
+            av[0], wv[0] = a_lo, -(1 << (md.weight_bits - 1))  # the extreme corner
+            a, w = pack_operands(av, wv, md, s)
+            got = mode_dot(a, w, md, s)
+            assert np.array_equal(got, np.sum(av * wv, axis=1))
+            assert [mode_dot_naive(x, y, md, s) for x, y in zip(a, w, strict=True)] \
+                == got.tolist()
+            back_a, back_w = unpack_operands(a, w, md, s)
+            assert np.array_equal(back_a, av) and np.array_equal(back_w, wv)
+
+
+def test_fusion_word_layout():
+    """8x4 at W=16: activations in order, four W-bit blocks of two; weights transposed,
+    two W-bit blocks of four: activation lane h of block g meets weight lane g of block h."""
+    md = preset("mac16-fusion").mode(8, 4)
+    act = np.arange(1, 9)           # terms 0..7
+    weights = np.arange(-4, 4)      # terms 0..7
+    a, w = pack_operands(act, weights, md, False)
+    assert int(a) == sum(int(x) << (8 * k) for k, x in enumerate(act))
+    wl = unpack_words(w, 4, 8)
+    for g in range(4):          # activation block (and weight lane within a block)
+        for h in range(2):      # activation lane within a block (and weight block)
+            term = g * 2 + h
+            assert unpack_words(a, 8, 8, False)[term] == act[term]
+            assert wl[h * 4 + g] == weights[term]
+    assert pack_words(np.array([[1] * 40]), 2, False).dtype == object  # 80-bit words
+    with pytest.raises(ValueError, match=r"^Mode 8x4 takes 8 terms of weights, not 4$"):
+        pack_operands(act, weights[:4], md, False)

@@ -3,22 +3,34 @@
 import pytest
 
 from rcm_gen.presets import preset
+from rcm_gen.sim.mac_stimulus import mode_key
 from rcm_gen.sim.runner import run_cocotb
+
+_LONG = pytest.mark.long
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8"])
+@pytest.mark.parametrize("name, simulator", [
+    *((n, s) for n in ("mac16", "mac16-ppa", "mac16-fixed", "mac8")
+      for s in ("icarus", "verilator")),
+    ("mac8-fusion", "icarus"),
+    # the fusion MAC's Verilator build takes minutes; its multiplier's Verilog is swept
+    # exhaustively on Verilator in tests/test_multiplier.py
+    pytest.param("mac8-fusion", "verilator", marks=_LONG),
+    pytest.param("mac16-fusion", "icarus", marks=_LONG),
+    pytest.param("mac16-fusion", "verilator", marks=_LONG),
+])
 def test_mac_regression(simulator, name):
     cfg = preset(name)
-    res = run_cocotb(cfg, simulator, "mac_tb", env={"RCM_COUNT": "1500", "RCM_SEED": "7"})
+    count = max(1500, 220 * len(cfg.mac_modes))  # about 100 checked cycles per mode and sign
+    res = run_cocotb(cfg, simulator, "mac_tb", env={"RCM_COUNT": str(count), "RCM_SEED": "7"})
     r = res.results
-    assert r["cycles"] == 1500
-    modes = {f"x{n}_{s}" for n in cfg.lanes for s in "su"}
+    assert r["cycles"] == count
+    modes = {mode_key(m, s) for m in cfg.mac_modes for s in (False, True)}
     assert set(r["by_mode"]) == modes, r["by_mode"]
     assert all(v > 50 for v in r["by_mode"].values())
     if len(cfg.lanes) > 1:
-        assert r["mode_switches"] > 500
+        assert r["mode_switches"] > count // 3
     print(f"{name} on {simulator}: {r['products_checked']} products checked, "
           f"{res.wall_s:.1f} s")
 

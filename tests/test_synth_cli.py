@@ -103,6 +103,7 @@ def test_missing_nextpnr_is_named(monkeypatch, capsys, tmp_path):
 
 def test_missing_pyosys_is_named(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "pyosys", None)  # import pyosys raises ImportError
+    monkeypatch.setenv("RCM_GEN_CACHE", str(tmp_path / "cache"))  # nothing synthesized yet
     assert main(["synth", "mac8", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["rcm-gen: error: tool 'yosys' (pyosys) is not installed: pip install pyosys"]
@@ -202,3 +203,33 @@ def test_default_run_folder_is_the_cache(cli, tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     report = cached_report(preset("mac8-fixed"))
     assert report is not None and report["log"].startswith(str(cache))
+
+
+@pytest.mark.synth
+def test_compare_fusion_with_two_designs_per_mode(cli, tmp_path):
+    """mac8-fusion beside mac8 and mac8-fixed: per mode of the fusion MAC, MACs/cycle of
+    each design (its fastest mode that holds the widths) and MACs/cycle/mm2."""
+    out = tmp_path / "r.json"
+    r = cli("synth", "mac8-fusion", "--compare", "mac8", "--compare", "mac8-fixed",
+            "--json", str(out), "--out", str(tmp_path / "runs"))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    comps = data["comparisons"]
+    assert [c["preset"] for c in comps] == ["mac8", "mac8-fixed"]
+    assert data["compare"] == comps[0]
+    fusion, st = preset("mac8-fusion"), preset("mac8")
+    for c, other in zip(comps, (st, preset("mac8-fixed")), strict=True):
+        per_cycle = c["ratios"]["macs_per_cycle"]
+        density = c["ratios"]["macs_per_cycle_per_mm2"]
+        assert len(per_cycle) == len(density) == 9
+        for m in fusion.mac_modes:
+            label = str(m.act_bits) if m.act_bits == m.weight_bits else m.name
+            b = other.products_per_cycle(m.act_bits, m.weight_bits)
+            assert per_cycle[label] == {"a": m.products, "b": b, "ratio": m.products / b}
+            assert density[label]["a"] == pytest.approx(m.products / data["area_um2"] * 1e6)
+            assert density[label]["b"] == pytest.approx(b / c["report"]["area_um2"] * 1e6)
+    assert per_cycle["8x2"]["a"] == 4 and comps[0]["ratios"]["macs_per_cycle"]["8x2"]["b"] == 1
+    # one table: the three designs side by side, a ratio column per comparison
+    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("MACs/cycle at 4x2 bits"))
+    assert row.split()[4:] == ["8", "2", "1", "4.000x", "8.000x"]
+    assert "mac8-fusion / mac8-fixed" in r.stdout

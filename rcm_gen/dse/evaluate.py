@@ -133,7 +133,7 @@ def case_cycles(config: TileConfig, case: dict[str, Any],
             return {"cycles": None, "not_runnable": str(exc)}
         cycles, binding = lc.latency(bandwidth)
         out = {"cycles": cycles, "ideal_cycles": lc.ideal,
-               "utilisation": lc.macs / (cycles * lc.p * lc.lanes), "macs": lc.macs,
+               "utilisation": lc.macs / (cycles * lc.mac_count * lc.lanes), "macs": lc.macs,
                "lanes": lc.lanes, "jobs": lc.jobs, "bytes": lc.bytes_total,
                "memory_bound": [case["workload"]] if binding == "memory" else []}
         if model is not None:
@@ -151,7 +151,7 @@ def case_cycles(config: TileConfig, case: dict[str, Any],
         return {"cycles": None, "not_runnable": str(exc)}
     latencies = [lc.latency(bandwidth) for lc in layers]
     cycles = sum(c for c, _ in latencies)
-    lane_cycles = sum(c * config.p * lc.lanes for (c, _), lc in zip(latencies, layers,
+    lane_cycles = sum(c * config.macs * lc.lanes for (c, _), lc in zip(latencies, layers,
                                                                     strict=True))
     out = {"cycles": cycles, "ideal_cycles": sum(lc.ideal for lc in layers),
            "utilisation": net.macs / lane_cycles, "macs": net.macs,

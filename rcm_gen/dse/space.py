@@ -28,11 +28,14 @@ A space file::
     bits = ["uniform8", "latency0.5"]  # or a .json / .onnx file (its own widths)
     bandwidth = 16               # optional: off-chip bytes per cycle (a roofline per layer)
 
-Knobs: the tile's fields (``p``, ``tm``, ``tn``, ``tr``, ``tc``, ``k_max``, ``s_max``,
-``act_depth``, ``weight_depth``), the MAC's (``arch``, ``width``, ``lanes`` — a list of
+Knobs: the tile's fields (``p``, ``qr``, ``qc`` — the P × Q array —, ``tm``, ``tn``, ``tr``,
+``tc``, ``k_max``, ``s_max``, ``act_depth``, ``weight_depth``, ``ppu_lanes``, ``act_beat``,
+and the buffers' memory binding ``memory`` with its macro library ``macros``), the MAC's
+(``arch`` — ``booth``, ``ppa``, ``fusion`` or ``fixed`` —, ``width``, ``lanes`` — a list of
 lane sets —, ``pipeline``), ``tm_per_p`` (``tm`` as a multiple of ``p``), ``fixed``
 (``true``: the point's fixed-multiplier twin) and ``clock_ns``.  A combination the tile
-rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason.
+rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason; so, until
+the tile takes the fusion MAC's wide operand words, is every ``arch = "fusion"`` point.
 
 ``energy = true`` (ASIC targets only) calibrates every point's tile energy model at gate
 level (:func:`rcm_gen.flows.tile_energy.calibrate`: a few layers recorded in RTL and
@@ -59,8 +62,11 @@ __all__ = ["KNOBS", "TARGETS", "Point", "Space", "Workload", "load_space"]
 #: Knob → the configuration field it sets ("mac." for the MAC's), or None.
 KNOBS: dict[str, str | None] = {
     "arch": "mac.arch", "width": "mac.width", "lanes": "mac.lanes", "pipeline": "mac.pipeline",
-    "p": "p", "tm": "tm", "tn": "tn", "tr": "tr", "tc": "tc", "k_max": "k_max",
-    "s_max": "s_max", "act_depth": "act_depth", "weight_depth": "weight_depth",
+    "p": "p", "qr": "qr", "qc": "qc", "tm": "tm", "tn": "tn", "tr": "tr", "tc": "tc",
+    "k_max": "k_max", "s_max": "s_max", "act_depth": "act_depth",
+    "weight_depth": "weight_depth", "ppu_lanes": "ppu_lanes", "act_beat": "act_beat",
+    "memory": "memory",
+    "macros": "macros",
     "tm_per_p": None, "fixed": None, "clock_ns": None,
 }
 TARGETS = ("asic", "ecp5", "ice40")
@@ -132,7 +138,7 @@ class Space:
         ValueError
             With the reason, if the combination is not a legal design point.
         """
-        from ..presets import preset
+        from ..presets import check_tile_mac, preset
 
         config = preset(self.base)
         mac = config.mac
@@ -156,7 +162,7 @@ class Space:
             if fixed:  # the fixed twin: one lane, whatever the lane knob says
                 mac_changes.update(arch="fixed", lanes=(1,))
             new_mac = mac.replace(**mac_changes)
-            cfg = config.replace(mac=new_mac, **changes)
+            cfg = check_tile_mac(config.replace(mac=new_mac, **changes))
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
         return Point(dict(knobs), cfg, knobs.get("clock_ns"),

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import resource
 import shutil
 import subprocess
 import time
@@ -31,9 +32,11 @@ from .yosys import run_yosys
 __all__ = [
     "AREA_GROUPS",
     "HIERARCHY_MODES",
+    "STA_MODES",
     "CONSTRAINT_FILES",
     "CONSTRAINT_KEYS",
     "asic_constraints",
+    "check_sta_mode",
     "constraints_file",
     "design_top",
     "group_of",
@@ -243,17 +246,18 @@ def group_of(module: str, top: str) -> str:
     Amaranth names each submodule's Verilog module after its instance path
     (``rcm_tile.mac0.multiplier``).  In a MAC (top ``rcm_mac``) the ``multiplier``
     instance is *multipliers* and the rest of the MAC *accumulators*; in a tile, the
-    ``multiplier`` inside each ``mac<i>`` instance is *multipliers*, the rest of each
-    ``mac<i>`` *accumulators*, instances whose names end in ``_buf`` *buffers*, and
-    everything else *control*.
+    ``multiplier`` inside each ``mac<i>`` (``mac<p>_<q>`` in a P×Q array) instance is
+    *multipliers*, the rest of each MAC *accumulators*, the buffer instances
+    (``<name>_buf``, numbered per bank ``_buf<b>`` / ``_buf<side>_<column>``) *buffers*,
+    and everything else *control*.
     """
     name = module.lstrip("\\")
     path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else []
     if top == "rcm_mac":
         return "multipliers" if path[:1] == ["multiplier"] else "accumulators"
-    if path and re.fullmatch(r"mac\d+", path[0]):
+    if path and re.fullmatch(r"mac\d+(_\d+)?", path[0]):
         return "multipliers" if path[1:2] == ["multiplier"] else "accumulators"
-    if path and path[0].endswith("_buf"):
+    if path and re.fullmatch(r"\w+_buf(\d+(_\d+)?)?", path[0]):
         return "buffers"
     return "control"
 
@@ -291,13 +295,17 @@ def parse_stat(text: str, top: str, log: Path | str) -> tuple[float, dict[str, f
 
 def _sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
                 driving_cell: str | None, macro_liberties: tuple[Path, ...] = (),
-                macro_names: tuple[str, ...] = (), clock: str = "clk") -> str:
+                macro_names: tuple[str, ...] = (), clock: str = "clk",
+                model_liberties: tuple[Path, ...] = ()) -> str:
     inputs = f"[delete_from_list [all_inputs] [get_ports {clock}]]"
     lines = [
         f"read_liberty {lib.path}",
         # the memory macros' own liberties: their pins' timing, so that paths into and
         # out of the macros are timed
         *(f"read_liberty {path.resolve()}" for path in macro_liberties),
+        # block timing models: a model's input-to-output arc beside a clock-to-output arc
+        # and a setup check on that input is not a latch
+        *(f"read_liberty -no_latch_infer {path.resolve()}" for path in model_liberties),
         f"read_verilog {netlist}",
         f"link_design {top}",
         f"create_clock -name clk -period {cons['clock_ns']} [get_ports {clock}]",
@@ -403,6 +411,28 @@ def _map_script(lib: Liberty, clock_ns: float, cells: dict[str, Any], abc_constr
     return script
 
 
+class Phases:
+    """Wall and CPU time (this process's threads and the tools it waited for) of the
+    phases of a run, each :meth:`lap` closing the phase named."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, dict[str, float]] = {}
+        self._last = (time.perf_counter(), _cpu())
+
+    def lap(self, name: str) -> None:
+        now = (time.perf_counter(), _cpu())
+        t = self.times.setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0})
+        t["wall_s"] += now[0] - self._last[0]
+        t["cpu_s"] += now[1] - self._last[1]
+        self._last = now
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 #: How a design is synthesized: ``hier`` (each distinct module once, cached, composed
 #: with the hierarchy kept) or ``flat`` (the whole design in one run, flattened, so that
 #: optimization crosses module boundaries; no area by group).
@@ -457,8 +487,9 @@ def _fanout_buffer(lib: Liberty, cells: dict[str, Any]) -> tuple[str, str, str] 
 
 def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dict[str, Any],
           abc_text: str, macro_liberties: tuple[Path, ...], macro_names: tuple[str, ...],
-          out_dir: Path) -> tuple[float, dict[str, float], int, dict[str, int], Path, Path,
-                                   dict[str, Any]]:
+          out_dir: Path, phases: Phases | None = None
+          ) -> tuple[float, dict[str, float], int, dict[str, int], Path, Path, dict[str, Any],
+                     dict[str, Any]]:
     """Each distinct module synthesized once (cached in ``<cache>/modules``), composed."""
     from ..tools import cache_dir, tool_versions
     from .hier import (
@@ -516,6 +547,8 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         f"# module {key_names[j['key']][0]} (M_{j['key']}), in {{dir}}: module.v, children.v "
         "(black boxes), abc.constr\n" + "\n".join(j["script"]) + "\n\n"
         for j in sorted(jobs, key=lambda j: key_names[j["key"]][0])))
+    if phases is not None:
+        phases.lap("composition")
     try:
         results = synthesize_modules(jobs, cache_dir() / "modules")
     except ToolFailed as exc:
@@ -527,6 +560,8 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
             shutil.copyfile(text[where + 7:], log)
             text = text[:where] + f"; log: {log}"
         raise type(exc)(text) from None
+    if phases is not None:
+        phases.lap("synthesis")
 
     # own area, cells and cells by type of each distinct module
     own: dict[str, tuple[float, int, dict[str, int]]] = {}
@@ -594,7 +629,42 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
                                "count": sum(added.get(f"M_{key_of[n]}", 0) * t
                                             for n, t in counts.items() if t)},
             "synthesized": sum(1 for r in results.values() if not r["cached"])}
-    return total, groups, n_cells, by_type_all, netlist, log, info
+    # what timing with block models needs: each distinct module's netlist, children, area
+    # (its own and its submodules') and the macros it instantiates
+    children = {key: tuple(sorted({key_of[c] for c, _ in modules[names[0]].children}))
+                for key, names in key_names.items()}
+    area_of: dict[str, float] = {}
+    for name in _order_children_first(modules, key_names, key_of):
+        key = key_of[name]
+        area_of[key] = own[key][0] + sum(k * area_of[key_of[c]]
+                                         for c, k in modules[name].children)
+    parts = {"top": key_of[top], "names": key_names, "netlists": netlists, "counts": counts,
+             "children": children, "areas": area_of,
+             "cells": {key: own[key][1] for key in key_names},
+             "macros": {key: tuple((n, p) for n, p in zip(macro_names, macro_liberties,
+                                                          strict=True)
+                                   if re.search(rf"^\s*{re.escape(n)}\s", text, re.M))
+                        for key, text in ((k[2:], t) for k, t in netlists.items())}}
+    return total, groups, n_cells, by_type_all, netlist, log, info, parts
+
+
+def _order_children_first(modules: dict[str, Any], key_names: dict[str, list[str]],
+                          key_of: dict[str, str]) -> list[str]:
+    """One module name per distinct module, each after the modules it instantiates."""
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if key_of[name] in seen:
+            return
+        for child, _ in modules[name].children:
+            visit(child)
+        seen.add(key_of[name])
+        done.append(name)
+
+    for names in key_names.values():
+        visit(names[0])
+    return done
 
 
 def design_top(config: Any) -> str:
@@ -606,7 +676,7 @@ def design_top(config: Any) -> str:
 
 def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
              clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
-             hierarchy: str = "hier") -> dict[str, Any]:
+             hierarchy: str = "hier", sta: str | None = None) -> dict[str, Any]:
     """Synthesize ``config`` onto a liberty library and time it; the report dict.
 
     ``liberty`` and ``clock_ns`` override the same keys of ``constraints``, which
@@ -617,7 +687,8 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     A tile's buffers are bound to memory for the liberty's technology
     (:func:`rcm_gen.gateware.memory.resolve_binding`): SRAM macros are black boxes in
     synthesis, their area comes from their liberty, and OpenSTA reads that liberty too.
-    ``hierarchy`` is one of :data:`HIERARCHY_MODES`.  A user design
+    ``hierarchy`` is one of :data:`HIERARCHY_MODES`, ``sta`` one of :data:`STA_MODES`
+    (default ``models`` for a hierarchical run, ``full`` for a flat one).  A user design
     (:class:`~rcm_gen.flows.user_design.UserDesign`: Verilog or SystemVerilog files and a
     top) goes through the same flow, flattened.
 
@@ -625,7 +696,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     ------
     UserError
         Bad constraints, liberty or macro library (one of another technology or corner
-        than the liberty), or OpenSTA not installed.
+        than the liberty), an STA mode that does not apply, or OpenSTA not installed.
     ToolFailed
         Yosys or OpenSTA failed, or their reports cannot be read (the message names the
         log).
@@ -635,16 +706,18 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     from .user_design import UserDesign
 
     started = time.perf_counter()
+    phases = Phases()
     if hierarchy not in HIERARCHY_MODES:
         raise UserError(f"--hierarchy must be one of {', '.join(HIERARCHY_MODES)}, not "
                         f"{hierarchy!r}")
+    user = isinstance(config, UserDesign)
+    sta = check_sta_mode(sta, "flat" if user else hierarchy)
     given = {"clock_ns": clock_ns, "liberty": liberty}
     cons = asic_constraints({**(constraints or {}),
                              **{k: v for k, v in given.items() if v is not None}})
     lib, lib_settings = _resolve_liberty(cons)
     cells = library_cells(lib, {**lib_settings, **{k: cons[k] for k in (*_CELLS, "dont_use")
                                                    if cons[k] is not None}})
-    user = isinstance(config, UserDesign)
     # raises on a mismatched macro library
     platform = None if user else platform_for(config, lib.corner)
     sta_exe = require_executable("sta")
@@ -659,10 +732,10 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     elif hierarchy == "hier":
         # every MAC generated once (the design is the same up to module boundaries,
         # which hierarchical synthesis keeps)
-        from ..generate import build_component
-        from .hier import shared_verilog
+        from ..tools import cache_dir
+        from .hier import cached_shared_verilog
 
-        text = shared_verilog(build_component(config), top, platform)
+        text = cached_shared_verilog(config, top, platform, cache_dir() / "verilog")
     else:
         text = to_verilog(config, lib.corner)
     if not user:
@@ -679,38 +752,39 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
                 + f"set_load {cons['output_load']}\n")
     abc_constr = out_dir / "abc.constr"
     abc_constr.write_text(abc_text)
+    phases.lap("verilog")
     hier_info = None
     if hierarchy == "flat":
         total, groups, n_cells, by_type, netlist, synth_log = _flat(
             top, reads, lib, cons, cells, abc_constr, macro_liberties, out_dir)
+        phases.lap("synthesis")
     else:
-        total, groups, n_cells, by_type, netlist, synth_log, hier_info = _hier(
+        total, groups, n_cells, by_type, netlist, synth_log, hier_info, parts = _hier(
             top, text, lib, cons, cells, abc_text, macro_liberties,
-            tuple(m.name for m in macros), out_dir)
+            tuple(m.name for m in macros), out_dir, phases)
+        phases.lap("composition")
 
-    # OpenSTA's Verilog reader rejects `signed` declarations; a gate-level netlist has no
-    # arithmetic, so they carry no meaning there (user designs may declare signed ports)
-    net_text = netlist.read_text()
-    plain = re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1", net_text,
-                   flags=re.M)
-    if plain != net_text:
-        netlist.write_text(plain)
-    sta_tcl = out_dir / "sta.tcl"
-    used_macros = tuple(m.name for m in macros if by_type.get(m.name))
-    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving, macro_liberties,
-                                   used_macros, getattr(config, "clock", "clk")))
-    sta_log = out_dir / "sta.log"
-    try:
-        proc = subprocess.run([sta_exe, "-no_init", "-exit", str(sta_tcl)],
-                              capture_output=True, text=True, timeout=3600)
-    except subprocess.TimeoutExpired:
-        raise ToolFailed(f"OpenSTA did not finish within an hour; log: {sta_log}") from None
-    sta_log.write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise ToolFailed(f"OpenSTA failed (exit status {proc.returncode}); log: {sta_log}")
-    timing = parse_sta(proc.stdout + proc.stderr, sta_log)
-    macro_paths = parse_macro_paths(proc.stdout + proc.stderr, sta_log)
+    clock = getattr(config, "clock", "clk")
     period = float(cons["clock_ns"])
+    levels = models = None
+    if sta == "models":
+        from ..tools import cache_dir
+        from .timing_model import time_with_models
+
+        settings = {"liberty": lib.sha256 or hashlib.sha256(lib.path.read_bytes()).hexdigest(),
+                    "constraints": {k: cons[k] for k in _NUMBERS}, "cells": cells,
+                    "opensta": tool_versions("opensta")["opensta"]}
+        timing = time_with_models(parts, top, lib, cons, driving,
+                                  cells["buffer"][0] if cells["buffer"] else None,
+                                  macro_liberties, sta_exe, out_dir, clock,
+                                  cache_dir() / "models", settings)
+        sta_log = timing["sta_log"]
+        macro_paths = timing["macro_paths"]
+        levels, models = timing["levels"], timing["models"]
+    else:
+        timing, macro_paths, sta_log = _sta_full(cons, lib, netlist, top, driving, macros,
+                                                 by_type, clock, sta_exe, out_dir)
+    phases.lap("sta")
     critical = period - timing["worst_slack"]
     if critical <= 0:
         raise ToolFailed(f"OpenSTA slack {timing['worst_slack']} exceeds the period; "
@@ -720,6 +794,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "target": "asic",
         "top": top,
         "hierarchy": hierarchy,
+        "sta": sta,
         "area_um2": total,
         "area_by_group": groups,
         **memory,
@@ -727,12 +802,15 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "clock_ns": period,
         "critical_path_ns": critical,
         "critical_path": {"startpoint": timing["startpoint"], "endpoint": timing["endpoint"],
-                          "arrival_ns": timing["arrival"]},
+                          "arrival_ns": timing["arrival"],
+                          "level": timing.get("level", top)},
         "wns_ns": min(0.0, timing["worst_slack"]),
         "worst_slack_ns": timing["worst_slack"],
         "tns_ns": timing["tns"],
         "fmax_mhz": 1000.0 / critical,
         "macro_paths": macro_paths,
+        "timing_levels": levels,
+        "timing_models": models,
         "liberty": {"name": lib.name, "path": str(lib.source),
                     "tie_cells": [list(c) if c else None
                                   for c in (cells["tie_hi"], cells["tie_lo"])],
@@ -745,8 +823,56 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "log": str(synth_log),
         "sta_log": str(sta_log),
         "netlist": str(netlist),
+        "phases": phases.times,
         "wall_s": time.perf_counter() - started,
     }
+
+
+#: How a hierarchical design is timed: ``models`` (each distinct module once, as a
+#: liberty cell of its boundary timing; the composed top with one cell per instance) or
+#: ``full`` (the whole composed netlist, flattened by OpenSTA).
+STA_MODES = ("models", "full")
+
+
+def check_sta_mode(sta: str | None, hierarchy: str) -> str:
+    """The STA mode of a run (``sta``, or the default for ``hierarchy``);
+    :class:`UserError` for an unknown mode or ``models`` on a flat design."""
+    if sta is None:
+        return "models" if hierarchy == "hier" else "full"
+    if sta not in STA_MODES:
+        raise UserError(f"--sta must be one of {', '.join(STA_MODES)}, not {sta!r}")
+    if sta == "models" and hierarchy != "hier":
+        raise UserError(f"--sta models applies to --hierarchy hier, not {hierarchy!r}")
+    return sta
+
+
+def _sta_full(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
+              driving: str | None, macros: list[Any], by_type: dict[str, int], clock: str,
+              sta_exe: str, out_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None,
+                                                    Path]:
+    """OpenSTA on the whole composed netlist: timing, macro paths and the log."""
+    # OpenSTA's Verilog reader rejects `signed` declarations; a gate-level netlist has no
+    # arithmetic, so they carry no meaning there (user designs may declare signed ports)
+    net_text = netlist.read_text()
+    plain = re.sub(r"^(\s*(?:input|output|inout|wire|reg))\s+signed\b", r"\1", net_text,
+                   flags=re.M)
+    if plain != net_text:
+        netlist.write_text(plain)
+    sta_tcl = out_dir / "sta.tcl"
+    used_macros = tuple(m.name for m in macros if by_type.get(m.name))
+    sta_tcl.write_text(_sta_script(cons, lib, netlist.resolve(), top, driving,
+                                   tuple(m.liberty for m in macros), used_macros, clock))
+    sta_log = out_dir / "sta.log"
+    try:
+        proc = subprocess.run([sta_exe, "-no_init", "-exit", str(sta_tcl)],
+                              capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        raise ToolFailed(f"OpenSTA did not finish within an hour; log: {sta_log}") from None
+    sta_log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise ToolFailed(f"OpenSTA failed (exit status {proc.returncode}); log: {sta_log}")
+    timing = parse_sta(proc.stdout + proc.stderr, sta_log)
+    return timing, parse_macro_paths(proc.stdout + proc.stderr, sta_log), sta_log
 
 
 def _memory_report(macros: list[Any], by_type: dict[str, int], groups: dict[str, float] | None,

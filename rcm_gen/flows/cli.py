@@ -75,7 +75,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         check_clock,
         compare,
         footer,
-        format_comparison,
+        format_comparisons,
         format_report,
         run_dir,
         synthesize,
@@ -97,6 +97,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
                         f"{args.hierarchy!r}")
     if args.hierarchy != "hier" and args.target != "asic":
         raise UserError(f"--hierarchy applies to --target asic, not {args.target!r}")
+    if args.sta is not None:
+        if args.target != "asic":
+            raise UserError(f"--sta applies to --target asic, not {args.target!r}")
+        from .asic import check_sta_mode
+
+        check_sta_mode(args.sta, "flat" if args.verilog is not None else args.hierarchy)
     constraints = load_constraints_file(args.constraints) if args.constraints else None
     # Every input is checked before any synthesis starts.
     lib = None
@@ -116,39 +122,44 @@ def cmd_synth(args: argparse.Namespace) -> int:
         fpga_constraints(args.target, {
             **(constraints or {}),
             **({"clock_ns": args.clock_ns} if args.clock_ns is not None else {})})
-    other = None
-    if args.compare:
+    others = []
+    for name in args.compare or []:
         try:
-            other = apply_overrides(preset(args.compare), args.set)
+            other = apply_overrides(preset(name), args.set)
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
         if lib is not None:
             platform_for(other, lib.corner)
+        others.append((name, other))
     if args.json:
         _check_json_path(args.json)
 
     def run(cfg: Any, name: str) -> dict[str, Any]:
         out = (Path(args.out) / name if args.out else
                run_dir(cfg, args.target, args.liberty, args.clock_ns, constraints,
-                       args.hierarchy))
+                       args.hierarchy, args.sta))
         print(f"synthesizing {name} for {args.target} in {out} ...", flush=True)
         return synthesize(cfg, args.target, out_dir=out, liberty=args.liberty,
                           clock_ns=args.clock_ns, constraints=constraints,
-                          hierarchy=args.hierarchy)
+                          hierarchy=args.hierarchy, sta=args.sta)
 
     name = _name(args)
     report = run(config, name)
-    if other is None:
+    if not others:
         print(format_report(report, name))
     else:
-        second = run(other, args.compare)
-        ratios = compare(report, second, config, other)
-        print(format_comparison(report, second, name, args.compare, ratios))
-        for r, label in ((report, name), (second, args.compare)):
+        comparisons = []
+        for other_name, other in others:
+            second = run(other, other_name)
+            comparisons.append({"preset": other_name, "report": second,
+                                "ratios": compare(report, second, config, other)})
+        print(format_comparisons(report, name, [(c["report"], c["preset"], c["ratios"])
+                                                for c in comparisons]))
+        for r, label in ((report, name), *((c["report"], c["preset"]) for c in comparisons)):
             print(f"{label}:")
             print("\n".join(f"  {line}" for line in footer(r)))
-        report = {**report, "compare": {"preset": args.compare, "report": second,
-                                        "ratios": ratios}}
+        # "compare": the first comparison (as with one --compare); "comparisons": all
+        report = {**report, "compare": comparisons[0], "comparisons": comparisons}
     if args.json:
         tmp = Path(args.json + ".tmp")
         tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -238,12 +249,16 @@ def cmd_power(args: argparse.Namespace) -> int:
                 bar.update(done, f"{n} ({k + 1}/{len(runs)}): simulating cycles",
                            total=total)
 
+            # compared designs run the first design's data widths, each in its own mode
+            points = ([(m["act_bits"], m["weight_bits"]) for m in reports[0]["modes"]]
+                      if reports else None)
             reports.append(mac_energy(
                 cfg, stimulus=args.stimulus, liberty=args.liberty,
                 clock_ns=args.clock_ns, constraints=constraints,
                 simulator=args.simulator or "verilator", ports=pmap, seed=args.seed,
                 on_progress=progress,
                 cycles=1000 if args.cycles is None else args.cycles,
+                points=list(dict.fromkeys(points)) if points else None,
                 on_synth=lambda out, n=name: bar.update(0, f"{n}: synthesizing in {out}")))
         bar.update(bar.total, "done", final=True)
     finally:
@@ -259,8 +274,9 @@ def cmd_power(args: argparse.Namespace) -> int:
             print(f"pJ/MAC of {runs[0][0]} / {name} on the same data:")
             for r in ratios:
                 print(f"  {r['act_bits']:2d}-bit {'signed' if r['act_signed'] else 'unsigned'}"
-                      f" activations: {r['pj_per_mac']:.3f} / {r['other_pj_per_mac']:.3f} = "
-                      f"{r['ratio']:.3f}x")
+                      f" activations x {r['weight_bits']:2d}-bit weights ({r['mode']} / "
+                      f"{r['other_mode']}): {r['pj_per_mac']:.3f} / "
+                      f"{r['other_pj_per_mac']:.3f} = {r['ratio']:.3f}x")
     if args.json:
         tmp = Path(args.json + ".tmp")
         tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -352,11 +368,17 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--hierarchy", default="hier", metavar="hier|flat",
                    help="asic: synthesize each distinct module once and compose (hier, the "
                         "default) or the whole design flattened in one run (flat)")
+    p.add_argument("--sta", default=None, metavar="models|full",
+                   help="asic: time each distinct module once and the top with a timing "
+                        "model per instance (models, the default with --hierarchy hier) or "
+                        "the whole composed netlist (full)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--out", metavar="DIR",
                    help="keep scripts, netlists and logs in DIR/<name> (default: the cache)")
-    p.add_argument("--compare", metavar="PRESET",
-                   help="also synthesize PRESET (with the same --set) and print the ratios")
+    p.add_argument("--compare", action="append", metavar="PRESET",
+                   help="also synthesize PRESET (with the same --set) and print the ratios, "
+                        "and MACs per cycle (per mm2) in each mode of the design beside it "
+                        "(repeatable)")
     _verilog_args(p)
     p.add_argument("--clock-port", metavar="NAME",
                    help="--verilog: the clock input that static timing clocks (default clk)")
@@ -365,7 +387,7 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p = subparsers.add_parser(
         "power", help="energy per operation of a MAC or a tile from a gate-level simulation",
         description="Simulate the synthesized netlist (the synth cache) at gate level with "
-                    "cell models written from the liberty, in every lane mode and activation "
+                    "cell models written from the liberty, in every mode and activation "
                     "signedness, check every result against numpy, count each net's "
                     "toggles and turn them into energy with the liberty's internal_power "
                     "tables, 1/2 C V^2 per transition and leakage. Prints pJ/cycle, pJ/MAC "
@@ -397,7 +419,8 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="stimulus seed (default 1)")
     p.add_argument("--json", metavar="R.json", help="write the report as JSON")
     p.add_argument("--compare", action="append", metavar="PRESET",
-                   help="also run PRESET (with the same --set) on the same data and print "
-                        "pJ/MAC ratios (repeatable)")
+                   help="also run PRESET (with the same --set) on the same data (the first "
+                        "design's activation x weight widths, each in PRESET's fastest mode "
+                        "that holds them) and print pJ/MAC ratios (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_power)

@@ -37,6 +37,7 @@ __all__ = [
     "count_resources",
     "fpga_constraints",
     "harness_verilog",
+    "fpga_resources",
     "parse_nextpnr_report",
     "pick_device",
     "run_fpga",
@@ -264,35 +265,9 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
     cons = fpga_constraints(target, {**(constraints or {}),
                                      **({"clock_ns": clock_ns} if clock_ns is not None else {})})
     nextpnr = _nextpnr(target)
+    device, counts, netlist, synth_log, top = _synthesize_for_device(config, target, out_dir,
+                                                                     cons)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    top = top_name(config)
-    vfile = out_dir / f"{top}.v"
-    vfile.write_text(to_verilog(config, fpga=True))
-    component = build_component(config)
-    component._MustUse__silence = True  # only its ports are needed here
-    harness = out_dir / "harness.v"
-    harness.write_text(harness_verilog(ports_of(component), top))
-
-    synthesized: dict[bool, tuple[Path, Path, str]] = {}
-    tried = []
-    device = None
-    for dev in cons["devices"]:
-        dsp = int(dev["dsps"]) > 0
-        if dsp not in synthesized:
-            synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
-        netlist, synth_log, stat_text = synthesized[dsp]
-        whole = count_resources(stat_text, target, synth_log, skip=())
-        tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
-                     f"{whole['dsps']} DSPs, {whole['brams']} BRAMs")
-        if pick_device(whole, [dev]):
-            device = dev
-            break
-    if device is None:
-        raise UserError(f"--target {target}: the design does not fit any configured device "
-                        f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
-    counts = count_resources(stat_text, target, synth_log)
-
     pnr_log = out_dir / "pnr.log"
     report = out_dir / "nextpnr-report.json"
     freq = 1000.0 / float(cons["clock_ns"])
@@ -322,3 +297,48 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
         "synth_log": str(synth_log),
         "wall_s": time.perf_counter() - started,
     }
+
+
+def fpga_resources(config: Any, target: str, out_dir: str | Path) -> dict[str, Any]:
+    """Yosys synthesis alone (no place and route): the resources of ``config`` on the
+    first configured ``target`` device it fits (``luts``, ``ffs``, ``dsps``, ``brams``,
+    ``device``, ``memory``)."""
+    cons = fpga_constraints(target, {})
+    device, counts, *_ = _synthesize_for_device(config, target, out_dir, cons)
+    return {**counts, "device": f"{device['name']} ({device['package']})",
+            "memory": _memory_note(config)}
+
+
+def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
+                           cons: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any],
+                                                         Path, Path, str]:
+    """Synthesize ``config`` for the configured devices in order until one holds it; the
+    device, the resource counts, the netlist, the synthesis log and the top's name."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = top_name(config)
+    vfile = out_dir / f"{top}.v"
+    vfile.write_text(to_verilog(config, fpga=True))
+    component = build_component(config)
+    component._MustUse__silence = True  # only its ports are needed here
+    harness = out_dir / "harness.v"
+    harness.write_text(harness_verilog(ports_of(component), top))
+
+    synthesized: dict[bool, tuple[Path, Path, str]] = {}
+    tried = []
+    device = None
+    for dev in cons["devices"]:
+        dsp = int(dev["dsps"]) > 0
+        if dsp not in synthesized:
+            synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
+        netlist, synth_log, stat_text = synthesized[dsp]
+        whole = count_resources(stat_text, target, synth_log, skip=())
+        tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
+                     f"{whole['dsps']} DSPs, {whole['brams']} BRAMs")
+        if pick_device(whole, [dev]):
+            device = dev
+            break
+    if device is None:
+        raise UserError(f"--target {target}: the design does not fit any configured device "
+                        f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
+    return device, count_resources(stat_text, target, synth_log), netlist, synth_log, top

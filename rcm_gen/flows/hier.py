@@ -18,6 +18,7 @@ instance count.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from .yosys import run_yosys
 __all__ = [
     "Module",
     "buffer_fanouts",
+    "cached_shared_verilog",
     "dedupe",
     "output_fanouts",
     "shared_verilog",
@@ -48,6 +50,8 @@ _NUMBERED = re.compile(r"(\\\$auto\$\S*?)\$(\d+)(?= )")
 #: with no initial value, and a one-line continuous assignment.
 _DECL = re.compile(r"^\s*(?:wire|reg)\b[^=;()]*;$")
 _ASSIGN = re.compile(r"^\s*assign\b.*;$")
+#: The first name on a line.
+_FIRST = re.compile(r"^\s*(\\\S+|[A-Za-z_][\w$]*)(?=\s)", re.M)
 
 
 @dataclass(frozen=True)
@@ -107,16 +111,17 @@ def split_modules(verilog: str) -> dict[str, Module]:
         if end < 0 or (i + 1 < len(starts) and end > starts[i + 1][0]):
             raise ValueError(f"module {name} has no endmodule")
         texts[_plain(name)] = (name, _renumber(verilog[pos:end + len("endmodule")] + "\n"))
+    written = {name: plain for plain, (name, _) in texts.items()}
     modules = {}
     for plain, (name, text) in texts.items():
         body = text[text.index(";") + 1:]
-        children = []
-        for other, (oname, _) in texts.items():
-            if other != plain:
-                count = len(_ref(oname).findall(body))
-                if count:
-                    children.append((other, count))
-        modules[plain] = Module(name, text, tuple(sorted(children)))
+        counts: dict[str, int] = {}
+        # an instance line starts with the name of the module it instantiates
+        for first in _FIRST.findall(body):
+            other = written.get(first)
+            if other is not None and other != plain:
+                counts[other] = counts.get(other, 0) + 1
+        modules[plain] = Module(name, text, tuple(sorted(counts.items())))
     return modules
 
 
@@ -312,6 +317,41 @@ def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
     return "".join(parts)
 
 
+@functools.cache
+def _source_digest() -> str:
+    """A digest of rcm_gen's own source: what generated Verilog depends on besides the
+    configuration and the Amaranth version."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def cached_shared_verilog(config: Any, name: str, platform: Any, cache: Path) -> str:
+    """:func:`shared_verilog` of ``config``'s component, kept in ``cache`` by the
+    configuration, the platform's memory binding, the Amaranth version and rcm_gen's
+    source, so that a design point generated before is not generated again."""
+    from ..generate import build_component
+    from ..tools import tool_versions
+
+    key = hashlib.sha256(json.dumps(
+        [config.to_dict(), repr(getattr(platform, "memory_binding", None)),
+         tool_versions("amaranth")["amaranth"], _source_digest()],
+        sort_keys=True, default=str).encode()).hexdigest()[:24]
+    path = cache / f"{name}-{key}.v"
+    try:
+        return path.read_text()
+    except OSError:
+        pass
+    text = shared_verilog(build_component(config), name, platform)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return text
+
+
 _INSTANCE = re.compile(r"^  (\\\S+|[A-Za-z_][\w$]*)\s+(\\\S+|[A-Za-z_][\w$]*)\s*\((.*?)^  \);",
                        re.M | re.S)
 _CONNECTION = re.compile(r"^\s*\.(\\\S+|[A-Za-z_][\w$]*)\s*\((.*)\),?\s*$", re.M)
@@ -373,16 +413,54 @@ _NET_INSTANCE = re.compile(r"^  (\S+)\s+(\S+)\s*\(\n(.*?)\n  \);\n", re.M | re.S
 _PIN = re.compile(r"^    \.(\S+?)\s*\((.*)\),?$", re.M)
 
 
-def _bits(expr: str) -> list[str] | None:
-    """The one-bit nets of a connection (``{ a , b }`` or one net), each with the space
-    an escaped name needs after it; ``None`` for anything else (a range, a constant)."""
+_DECLARED = re.compile(r"^\s*(?:wire|input|output|inout)\s+(?:signed\s+)?"
+                       r"(?:\[(\d+):(\d+)\]\s*)?(\\\S+|[A-Za-z_][\w$]*)\s*;", re.M)
+_SELECT = re.compile(r"^(\\\S+|[A-Za-z_][\w$]*)\s*(?:\[(\d+)(?::(\d+))?\])?$")
+
+
+def _widths(text: str) -> dict[str, tuple[int, int]]:
+    """(msb, lsb) of every vector a netlist module declares (one-bit nets are absent)."""
+    return {m.group(3): (int(m.group(1)), int(m.group(2)))
+            for m in _DECLARED.finditer(text) if m.group(1) is not None}
+
+
+def _bit(name: str, index: int) -> str:
+    """One bit of a vector as Yosys writes it, with the space an escaped name needs."""
+    return f"{name} [{index}] " if name.startswith("\\") else f"{name}[{index}]"
+
+
+def _bits(expr: str, widths: dict[str, tuple[int, int]] | None = None
+          ) -> list[tuple[str, bool]] | None:
+    """The parts of a connection, most significant first: each one-bit net (a net, a
+    bit-select, or a bit of a whole vector or of a part-select, each with the space an
+    escaped name needs after it) as ``(net, True)``, and each constant as ``(text,
+    False)``; ``None`` if it cannot be read.  ``widths`` gives the vectors' ranges
+    (:func:`_widths`); a name not in it is one bit."""
+    widths = widths or {}
     expr = expr.strip()
     parts = [p.strip() for p in expr[1:-1].split(",")] if expr.startswith("{") else [expr]
-    out = []
+    out: list[tuple[str, bool]] = []
     for p in parts:
-        if not p or p[0].isdigit() or re.search(r"\[\d+:\d+\]$", p):
+        if not p:
             return None
-        out.append(p + " " if p.startswith("\\") else p)
+        if p[0].isdigit():
+            out.append((p, False))
+            continue
+        m = _SELECT.match(p)
+        if not m:
+            return None
+        name = m.group(1)
+        if m.group(2) is None:
+            if name in widths:
+                hi, lo = widths[name]
+            else:
+                out.append((name + " " if name.startswith("\\") else name, True))
+                continue
+        else:
+            hi = int(m.group(2))
+            lo = int(m.group(3)) if m.group(3) is not None else hi
+        step = -1 if hi >= lo else 1
+        out += [(_bit(name, i), True) for i in range(hi, lo + step, step)]
     return out
 
 
@@ -409,18 +487,20 @@ def buffer_fanouts(netlists: dict[str, str], buffer: tuple[str, str, str], limit
 def _buffer_module(text: str, directions: dict[str, dict[str, str]],
                    buffer: tuple[str, str, str], limit: int) -> tuple[str, int]:
     cell, pin_in, pin_out = buffer
+    widths = _widths(text)
 
-    def sink_bits(child: str, port: str, expr: str) -> list[str] | None:
+    def sink_bits(child: str, port: str, expr: str) -> list[tuple[str, bool]] | None:
         if directions[child].get(port) != "input" or port in ("clk", "rst"):
             return None
-        return _bits(expr)
+        return _bits(expr, widths)
 
     sinks: dict[str, int] = {}
     instances = [i for i in _NET_INSTANCE.finditer(text) if i.group(1) in directions]
     for inst in instances:
         for pin in _PIN.finditer(inst.group(3)):
-            for net in sink_bits(inst.group(1), pin.group(1), pin.group(2)) or ():
-                sinks[net] = sinks.get(net, 0) + 1
+            for net, is_net in sink_bits(inst.group(1), pin.group(1), pin.group(2)) or ():
+                if is_net:
+                    sinks[net] = sinks.get(net, 0) + 1
     wide = {net: n for net, n in sinks.items() if n > limit}
     if not wide:
         return text, 0
@@ -445,17 +525,18 @@ def _buffer_module(text: str, directions: dict[str, dict[str, str]],
 
     def rewire(match: re.Match[str], child: str) -> str:
         bits = sink_bits(child, match.group(1), match.group(2))
-        if not bits or not any(b in wide for b in bits):
+        if not bits or not any(is_net and b in wide for b, is_net in bits):
             return match.group(0)
         new = []
-        for b in bits:
-            if b in wide:
+        for b, is_net in bits:
+            if is_net and b in wide:
                 new.append(trees[b][used[b] // limit])
                 used[b] += 1
             else:
                 new.append(b.rstrip())
         comma = "," if match.group(0).rstrip().endswith(",") else ""
-        return f"    .{match.group(1)}({{ {' , '.join(new)} }}){comma}"
+        port = match.group(1) + (" " if match.group(1).startswith("\\") else "")
+        return f"    .{port}({{ {' , '.join(new)} }}){comma}"
 
     pieces, pos = [], 0
     for inst in instances:

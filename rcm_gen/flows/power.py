@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import MacConfig
+from ..config import MacConfig, MacMode, fastest_mode
 from ..errors import ToolFailed, UserError
-from ..reference import pack_lanes, st_dot
+from ..reference import mode_dot, pack_operands
 from ..tools import python_package_version, tool_versions
 from .asic import asic_constraints, design_top
 from .energy import ENERGY_GROUPS, EnergyModel
@@ -34,6 +34,7 @@ from .user_design import PortMap, UserDesign
 
 __all__ = [
     "GatePower",
+    "MacPortMap",
     "POWER_KEYS",
     "PowerMode",
     "compare_power",
@@ -41,6 +42,7 @@ __all__ = [
     "mac_energy",
     "mac_port_map",
     "power_modes",
+    "power_points",
 ]
 
 #: Keys of ``rcm_gen/flows/data/asic.toml`` that only the power flow reads.
@@ -56,36 +58,74 @@ _SETTLE = 2
 
 @dataclass(frozen=True)
 class PowerMode:
-    """One measured operating point: operand precision, lanes (MACs per cycle) and
-    activation signedness."""
+    """One measured operating point: the data's activation and weight widths, the MAC mode
+    that runs them (its MACs per cycle) and the activations' signedness."""
 
     bits: int
-    lanes: int
+    weight_bits: int
+    mode: MacMode
     act_signed: bool
 
-    def key(self) -> tuple[int, bool]:
-        return (self.bits, self.act_signed)
+    @property
+    def lanes(self) -> int:
+        """MACs per cycle (operand pairs the MAC takes each cycle)."""
+        return self.mode.products
+
+    def key(self) -> tuple[int, int, bool]:
+        return (self.bits, self.weight_bits, self.act_signed)
 
 
-def mac_port_map(config: MacConfig) -> PortMap:
+@dataclass(frozen=True)
+class MacPortMap(PortMap):
+    """The port roles of a MAC rcm_gen generates, with its modes and operand words."""
+
+    config: MacConfig | None = None
+
+    def mac_modes(self) -> tuple[MacMode, ...]:
+        return self.config.mac_modes  # type: ignore[union-attr]
+
+    def mode_value(self, mode: MacMode) -> int:
+        from ..gateware.modes import mode_port_value
+
+        return mode_port_value(self.config, mode)  # type: ignore[arg-type]
+
+    @property
+    def port_widths(self) -> tuple[int, int]:
+        return self.config.act_word_bits, self.config.weight_word_bits  # type: ignore[union-attr]
+
+
+def mac_port_map(config: MacConfig) -> MacPortMap:
     """The port roles of rcm_gen's MAC (``rcm_mac``)."""
-    return PortMap(clock="clk", a="a", w="w", clear="clear", acc="acc", width=config.width,
-                   lanes=config.lanes, latency=config.latency, reset="rst", reset_active=1,
-                   mode="mode", act_signed="act_signed", en="en",
-                   mode_encoding={n: n.bit_length() - 1 for n in config.lanes})
+    return MacPortMap(clock="clk", a="a", w="w", clear="clear", acc="acc", width=config.width,
+                      lanes=config.lanes, latency=config.latency, reset="rst", reset_active=1,
+                      mode="mode", act_signed="act_signed", en="en",
+                      mode_encoding={n: n.bit_length() - 1 for n in config.lanes},
+                      config=config)
 
 
-def power_modes(ports: PortMap, signedness: tuple[bool, ...] = (False, True)
-                ) -> list[PowerMode]:
-    """The modes a power run measures: each lane count at its precision W/N; a one-lane
-    (fixed) design at W, W/2 and W/4 bits as well (one product per cycle), so that it
-    meets a Sum-Together design on the same data at every precision."""
-    if ports.lanes == (1,):
-        precisions = [(ports.width // d, 1) for d in (1, 2, 4) if ports.width // d >= 2]
-    else:
-        precisions = [(ports.width // n, n) for n in ports.lanes]
+def power_points(ports: PortMap) -> list[tuple[int, int]]:
+    """The data widths (activation bits, weight bits) a power run of a design measures by
+    default: those of each of its modes; a one-mode, one-product (fixed) design's at W,
+    W/2 and W/4 bits (one product per cycle), so that it meets a precision-scalable
+    design on the same data at every precision."""
+    modes = ports.mac_modes()
+    if len(modes) == 1 and modes[0].products == 1:
+        return [(ports.width // d,) * 2 for d in (1, 2, 4) if ports.width // d >= 2]
+    return [(m.act_bits, m.weight_bits) for m in modes]
+
+
+def power_modes(ports: PortMap, signedness: tuple[bool, ...] = (False, True),
+                points: list[tuple[int, int]] | None = None) -> list[PowerMode]:
+    """The operating points a power run measures: at each data width pair of ``points``
+    (default :func:`power_points`) the design's fastest mode that holds them, for each
+    activation signedness; a pair no mode holds is left out."""
     signs = signedness if ports.act_signed is not None else (True,)
-    return [PowerMode(bits, n, s) for bits, n in precisions for s in signs]
+    out = []
+    for bits, wbits in points if points is not None else power_points(ports):
+        mode = fastest_mode(ports.mac_modes(), bits, wbits)
+        if mode is not None:
+            out += [PowerMode(bits, wbits, mode, s) for s in signs]
+    return out
 
 
 def _energy_constraints(cons: dict[str, Any]) -> dict[str, Any]:
@@ -120,8 +160,9 @@ def _library(report: dict[str, Any], liberty: str | None, constraints: dict[str,
     return lib, cons
 
 
-def _schedule(ports: PortMap, modes: list[PowerMode], streams: dict[tuple[int, bool], Any],
-              cycles: int, accumulate: int, inputs: list[str]
+def _schedule(ports: PortMap, modes: list[PowerMode],
+              streams: dict[tuple[int, int, bool], Any], cycles: int, accumulate: int,
+              inputs: list[str]
               ) -> tuple[dict[str, np.ndarray], list[tuple[int, int]], np.ndarray, np.ndarray,
                          np.ndarray]:
     """Per-cycle input values for the whole run (reset, then each mode: settling cycles
@@ -130,8 +171,9 @@ def _schedule(ports: PortMap, modes: list[PowerMode], streams: dict[tuple[int, b
     reset_cycles = 2
     settle = ports.latency + _SETTLE
     total = reset_cycles + len(modes) * (settle + cycles)
-    a = np.zeros(total, dtype=np.int64)
-    w = np.zeros(total, dtype=np.int64)
+    wide = max(ports.port_widths) > 62  # words as Python ints
+    a = np.zeros(total, dtype=object if wide else np.int64)
+    w = np.zeros(total, dtype=object if wide else np.int64)
     mode = np.zeros(total, dtype=np.int64)
     signed = np.zeros(total, dtype=np.int64)
     en = np.zeros(total, dtype=np.int64)
@@ -153,18 +195,15 @@ def _schedule(ports: PortMap, modes: list[PowerMode], streams: dict[tuple[int, b
         pairs_w = np.concatenate([pairs_w[cycles * m.lanes:], pairs_w[: cycles * m.lanes]])
         av = pairs_a.reshape(run, m.lanes)
         wv = pairs_w.reshape(run, m.lanes)
-        words_a = pack_lanes(av, ports.width, m.act_signed) if m.lanes > 1 else (
-            av[:, 0] & ((1 << ports.width) - 1))
-        words_w = pack_lanes(wv, ports.width, True) if m.lanes > 1 else (
-            wv[:, 0] & ((1 << ports.width) - 1))
+        words_a, words_w = pack_operands(av, wv, m.mode, m.act_signed)
         sl = slice(t, t + run)
         a[sl], w[sl] = words_a, words_w
-        mode[sl] = ports.mode_encoding.get(m.lanes, 0)
+        mode[sl] = ports.mode_value(m.mode)
         signed[sl] = int(m.act_signed)
         en[sl] = 1
         local = np.arange(run)
         clear[sl] = ((local - settle) % accumulate == 0) | (local == 0)
-        product[sl] = st_dot(words_a, words_w, ports.width, m.lanes, m.act_signed)
+        product[sl] = mode_dot(words_a, words_w, m.mode, m.act_signed)
         windows.append((t + settle, t + run))
         t += run
     # expected accumulator after each cycle's inputs
@@ -191,21 +230,26 @@ def _schedule(ports: PortMap, modes: list[PowerMode], streams: dict[tuple[int, b
 
 
 def _streams(stimulus: str, modes: list[PowerMode], cycles: int, settle: int, seed: int
-             ) -> tuple[list[PowerMode], dict[tuple[int, bool], Any]]:
+             ) -> tuple[list[PowerMode], dict[tuple[int, int, bool], Any]]:
     from ..sim.power_stimulus import load_npz_streams, make_stream
 
-    need = {m.bits: (cycles + settle) * m.lanes for m in modes}
+    need: dict[tuple[int, int], int] = {}
+    for m in modes:
+        point = (m.bits, m.weight_bits)
+        need[point] = max(need.get(point, 0), (cycles + settle) * m.lanes)
     if stimulus.endswith(".npz"):
         if not Path(stimulus).is_file():
             raise UserError(f"--stimulus {stimulus!r}: file not found")
-        streams = {(s.bits, s.act_signed): s for s in load_npz_streams(stimulus, need)}
+        counts = {(p if p[0] != p[1] else p[0]): n for p, n in need.items()}
+        streams = {s.key(): s for s in load_npz_streams(stimulus, counts)}
         kept = [m for m in modes if m.key() in streams]
         if not kept:
             raise UserError(f"--stimulus {stimulus!r}: its arrays fit none of the design's "
                             f"modes")
         return kept, streams
-    # the longest stream any design needs at a precision, so that designs share data
-    return modes, {m.key(): make_stream(stimulus, m.bits, m.act_signed, need[m.bits], seed)
+    # every design draws the same stream at a precision (a longer one starts with a shorter)
+    return modes, {m.key(): make_stream(stimulus, m.bits, m.act_signed,
+                                        need[m.bits, m.weight_bits], seed, m.weight_bits)
                    for m in modes}
 
 
@@ -289,6 +333,7 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
                liberty: str | None = None, clock_ns: float | None = None,
                constraints: dict[str, Any] | None = None, simulator: str = "verilator",
                ports: PortMap | None = None, seed: int = 1, accumulate: int = 128,
+               points: list[tuple[int, int]] | None = None,
                on_synth: Callable[[str], None] | None = None,
                on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Energy of a MAC in each of its modes, from a gate-level simulation of its netlist.
@@ -310,6 +355,10 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         ``verilator`` (toggle coverage) or ``icarus`` (VCD read with pywellen).
     accumulate : int
         Cycles per sum: ``clear`` starts a new one every ``accumulate`` cycles.
+    points : list of (int, int), optional
+        Data widths (activation bits, weight bits) to measure, each in the design's fastest
+        mode that holds them (one it cannot take is left out); default
+        :func:`power_points` (each mode of the design).
     on_synth, on_progress
         Called when synthesis starts (with its folder) and as the simulation advances
         (cycles done, cycles in all).
@@ -317,9 +366,11 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
     Returns
     -------
     dict
-        The report: ``modes`` (one entry per mode: ``act_bits``, ``weight_bits``,
-        ``lanes``, ``act_signed``, ``macs_per_cycle``, ``pj_per_cycle``, ``pj_per_mac``,
-        ``tops_per_w``, ``breakdown``), ``stimulus``, ``cycles``, ``clock_ns``,
+        The report: ``modes`` (one entry per operating point: ``act_bits``,
+        ``weight_bits`` (the data's widths), ``mode`` (the MAC mode that ran them, e.g.
+        ``"8x8"``), ``lanes`` and ``macs_per_cycle`` (its MACs per cycle), ``act_signed``,
+        ``pj_per_cycle``, ``pj_per_mac``, ``tops_per_w``, ``breakdown``), ``stimulus``,
+        ``cycles``, ``clock_ns``,
         ``library``, ``tools``, ``config``, ``checked`` (accumulator values compared with
         numpy), ``simulator``, ``synthesis`` (area and the netlist), ``constraints``,
         ``wall_s``.
@@ -343,7 +394,10 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         raise UserError("--verilog needs --ports FILE (the roles of its ports)")
     if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
         raise UserError(f"--cycles must be an integer of at least 1, not {cycles!r}")
-    modes = power_modes(ports)
+    modes = power_modes(ports, points=points)
+    if not modes:
+        raise UserError(f"power: {design_top(design)} runs none of the data widths "
+                        f"{', '.join(f'{a}x{b}' for a, b in points or [])}")
     modes, streams = _streams(stimulus, modes, cycles, ports.latency + _SETTLE, seed)
     cons_in = dict(constraints or {})
     if clock_ns is not None:
@@ -395,8 +449,8 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         per_cycle = e.total / n_cycles
         macs = m.lanes
         mode_reports.append({
-            "act_bits": m.bits, "weight_bits": m.bits, "lanes": m.lanes,
-            "act_signed": m.act_signed, "macs_per_cycle": macs,
+            "act_bits": m.bits, "weight_bits": m.weight_bits, "mode": m.mode.name,
+            "lanes": m.lanes, "act_signed": m.act_signed, "macs_per_cycle": macs,
             "pj_per_cycle": per_cycle, "pj_per_mac": per_cycle / macs,
             "tops_per_w": OPS_PER_MAC * macs / per_cycle,
             "breakdown": {
@@ -437,30 +491,32 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
 
 
 def compare_power(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """pJ/MAC of report ``a`` over report ``b`` at each precision and signedness both
+    """pJ/MAC of report ``a`` over report ``b`` at each data width pair and signedness both
     measured (the same operand data)."""
-    index = {(m["act_bits"], m["act_signed"]): m for m in b["modes"]}
+    index = {(m["act_bits"], m["weight_bits"], m["act_signed"]): m for m in b["modes"]}
     out = []
     for m in a["modes"]:
-        other = index.get((m["act_bits"], m["act_signed"]))
+        other = index.get((m["act_bits"], m["weight_bits"], m["act_signed"]))
         if other:
-            out.append({"act_bits": m["act_bits"], "act_signed": m["act_signed"],
-                        "pj_per_mac": m["pj_per_mac"], "other_pj_per_mac": other["pj_per_mac"],
+            out.append({"act_bits": m["act_bits"], "weight_bits": m["weight_bits"],
+                        "act_signed": m["act_signed"], "mode": m["mode"],
+                        "other_mode": other["mode"], "pj_per_mac": m["pj_per_mac"],
+                        "other_pj_per_mac": other["pj_per_mac"],
                         "ratio": m["pj_per_mac"] / other["pj_per_mac"]})
     return out
 
 
 def format_power(r: dict[str, Any], name: str) -> str:
     """A readable table of a power report."""
-    head = ("mode", "MACs/cyc", "pJ/cycle", "pJ/MAC", "TOPS/W", "internal", "switching",
-            "leakage", *ENERGY_GROUPS)
+    head = ("data", "mode", "MACs/cyc", "pJ/cycle", "pJ/MAC", "TOPS/W", "internal",
+            "switching", "leakage", *ENERGY_GROUPS)
     rows = [head]
     for m in r["modes"]:
         b = m["breakdown"]
         rows.append((
-            f"{m['act_bits']}b {'s' if m['act_signed'] else 'u'} x{m['lanes']}",
-            str(m["macs_per_cycle"]), f"{m['pj_per_cycle']:.3f}", f"{m['pj_per_mac']:.3f}",
-            f"{m['tops_per_w']:.3f}", f"{b['internal_pj_per_cycle']:.3f}",
+            f"{m['act_bits']}x{m['weight_bits']} {'s' if m['act_signed'] else 'u'}",
+            m["mode"], str(m["macs_per_cycle"]), f"{m['pj_per_cycle']:.3f}",
+            f"{m['pj_per_mac']:.3f}", f"{m['tops_per_w']:.3f}", f"{b['internal_pj_per_cycle']:.3f}",
             f"{b['switching_pj_per_cycle']:.3f}", f"{b['leakage_pj_per_cycle']:.4f}",
             *(f"{b['groups_pj_per_cycle'][g]:.3f}" for g in ENERGY_GROUPS)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -470,7 +526,8 @@ def format_power(r: dict[str, Any], name: str) -> str:
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     lines.append(f"{r['checked']} accumulator values checked against numpy on "
-                 f"{r['simulator']} (gate level); energy in pJ per cycle; "
+                 f"{r['simulator']} (gate level); data: activation x weight bits and "
+                 f"activation signedness, run in the MAC mode shown; energy in pJ per cycle; "
                  f"TOPS/W counts {r['ops_per_mac']} operations per MAC")
     lines.append(f"netlist {r['synthesis']['netlist']} ({r['wall_s']:.1f} s)")
     return "\n".join(lines)

@@ -22,11 +22,13 @@ __all__ = [
     "check_clock",
     "compare",
     "format_comparison",
+    "format_comparisons",
     "footer",
     "format_report",
     "macs_per_cycle",
     "macs_per_cycle_at",
     "memory_table",
+    "precision_label",
     "precisions",
     "run_dir",
     "synthesize",
@@ -57,8 +59,8 @@ def check_clock(clock_ns: Any, option: str = "--clock-ns") -> None:
 
 def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
                liberty: str | None = None, clock_ns: float | None = None,
-               constraints: dict[str, Any] | None = None, hierarchy: str = "hier"
-               ) -> dict[str, Any]:
+               constraints: dict[str, Any] | None = None, hierarchy: str = "hier",
+               sta: str | None = None) -> dict[str, Any]:
     """Generate the Verilog of ``config``, run the ``target`` flow in ``out_dir`` (its
     scripts, netlists and logs are kept there) and return the report.
 
@@ -84,6 +86,10 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     hierarchy : str
         ASIC only: ``hier`` (each distinct module synthesized once, cached, composed
         with the hierarchy kept) or ``flat`` (one flattened run; no area by group).
+    sta : str, optional
+        ASIC only: ``models`` (each distinct module timed once and replaced by a timing
+        model of it; the default for ``hier``) or ``full`` (the whole composed netlist;
+        the only mode for ``flat``).
 
     Returns
     -------
@@ -97,7 +103,12 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
         ``critical_path`` (startpoint, endpoint, arrival_ns), ``wns_ns``,
         ``worst_slack_ns``, ``tns_ns``, ``fmax_mhz``, ``clock_ns``, ``liberty``,
         ``constraints``, ``hierarchy``, ``modules`` (instances, distinct, synthesized;
-        hierarchical only), ``sta_log``, ``netlist``.  FPGA:
+        hierarchical only), ``sta`` (the mode), ``timing_levels`` (with models: per
+        distinct module its instances, worst slack, TNS and critical path),
+        ``timing_models`` (with models: how many were made and reused), ``phases``
+        (wall and CPU time of Verilog generation, synthesis, composition and STA),
+        ``sta_log``, ``netlist``.  ``critical_path`` has a ``level``: the module whose
+        own paths hold it (the top for a path between modules).  FPGA:
         ``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz``, ``device``, ``clock_ns``,
         ``pnr_utilization`` (nextpnr's, harness included), ``synth_log``.  Both:
         ``config``, ``target``, ``top``, ``tools`` (versions), ``log`` (the kept log of
@@ -122,12 +133,14 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     (out_dir / "report.json").unlink(missing_ok=True)
     if target == "asic":
         report = run_asic(config, out_dir, liberty=liberty, clock_ns=clock_ns,
-                          constraints=constraints, hierarchy=hierarchy)
+                          constraints=constraints, hierarchy=hierarchy, sta=sta)
     else:
         if liberty is not None:
             raise UserError(f"--liberty applies to --target asic, not {target!r}")
         if hierarchy != "hier":
             raise UserError(f"--hierarchy applies to --target asic, not {target!r}")
+        if sta is not None:
+            raise UserError(f"--sta applies to --target asic, not {target!r}")
         report = run_fpga(config, target, out_dir, clock_ns=clock_ns, constraints=constraints)
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -137,7 +150,7 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
 
 def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
             clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
-            hierarchy: str = "hier") -> Path:
+            hierarchy: str = "hier", sta: str | None = None) -> Path:
     """The cache folder of a synthesis run: one per design point, target, library, clock,
     constraints (the shipped files in ``rcm_gen/flows/data/`` and any overrides) and tool
     versions."""
@@ -149,6 +162,8 @@ def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
         parts.append(constraints)
     if hierarchy != "hier":
         parts.append({"hierarchy": hierarchy})
+    if sta is not None and sta != ("models" if hierarchy == "hier" else "full"):
+        parts.append({"sta": sta})
     settings = json.dumps(parts, sort_keys=True, default=str)
     key = hashlib.sha256(settings.encode()).hexdigest()[:8]
     return cache_dir() / "synth" / f"{design_top(config)}-{config_hash(config)}-{target}-{key}"
@@ -198,26 +213,39 @@ def memory_table(config: Any, liberty: str | None = None) -> str:
     return "\n".join([*lines, _table(rows)])
 
 
-def macs_per_cycle(config: Any) -> dict[int, int]:
-    """Multiply-accumulates per cycle of a design point at each of its lane counts
-    (lanes x P)."""
+def macs_per_cycle(config: Any) -> dict[str, int]:
+    """Multiply-accumulates per cycle of a design point in each of its MAC's modes (keyed
+    by :func:`precision_label`; products per cycle x P)."""
     p = getattr(config, "p", 1)
     mac = getattr(config, "mac", config)
-    return {n: n * p for n in mac.lanes}
+    return {precision_label(m.act_bits, m.weight_bits): m.products * p for m in mac.mac_modes}
 
 
-def macs_per_cycle_at(config: Any, bits: int) -> int:
-    """Multiply-accumulates per cycle of a design point on ``bits``-bit operands: the most
-    lanes whose width holds them, times P (0 if the point cannot take such operands)."""
+def macs_per_cycle_at(config: Any, bits: int, weight_bits: int | None = None) -> int:
+    """Multiply-accumulates per cycle of a design point on ``bits``-bit activations and
+    ``weight_bits``-bit weights (default ``bits``): its MAC's fastest mode that holds both,
+    times P (0 if the point cannot take such operands)."""
     mac = getattr(config, "mac", config)
-    fits = [n for n in mac.lanes if mac.width // n >= bits]
-    return max(fits) * getattr(config, "p", 1) if fits else 0
+    weight_bits = bits if weight_bits is None else weight_bits
+    if max(bits, weight_bits) > mac.width:
+        return 0
+    try:
+        products = mac.products_per_cycle(bits, weight_bits)
+    except ValueError:  # no mode holds them (a fusion MAC with a subset of modes)
+        return 0
+    return products * getattr(config, "p", 1)
 
 
-def precisions(config: Any) -> list[int]:
-    """Operand widths (bits) at which a design point runs each of its lane counts."""
+def precisions(config: Any) -> list[tuple[int, int]]:
+    """(activation bits, weight bits) of each mode of a design point's MAC, widest first."""
     mac = getattr(config, "mac", config)
-    return [mac.width // n for n in sorted(mac.lanes)]
+    return [(m.act_bits, m.weight_bits) for m in mac.mac_modes]
+
+
+def precision_label(act_bits: int, weight_bits: int) -> str:
+    """``"8"`` for 8-bit activations and weights, ``"8x4"`` for 8-bit activations and
+    4-bit weights."""
+    return str(act_bits) if act_bits == weight_bits else f"{act_bits}x{weight_bits}"
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -291,7 +319,9 @@ def format_report(r: dict[str, Any], name: str = "") -> str:
 def compare(a: dict[str, Any], b: dict[str, Any], config_a: Any, config_b: Any
             ) -> dict[str, Any]:
     """Ratios of report ``a`` to report ``b`` (same target): area or resources, critical
-    path, Fmax, and for ASIC the MACs/cycle/mm2 of both at each precision of ``a``."""
+    path, Fmax, and for ASIC the MACs/cycle and MACs/cycle/mm2 of both at each mode of
+    ``a`` (keyed by :func:`precision_label`; ``b`` in its fastest mode that holds the
+    widths)."""
     if a["target"] != b["target"]:
         raise ValueError(f"Reports must be of one target, not {a['target']!r} and "
                          f"{b['target']!r}")
@@ -299,13 +329,18 @@ def compare(a: dict[str, Any], b: dict[str, Any], config_a: Any, config_b: Any
     if a["target"] == "asic":
         out["area"] = a["area_um2"] / b["area_um2"]
         out["critical_path"] = a["critical_path_ns"] / b["critical_path_ns"]
-        density = {}
+        density, per_cycle = {}, {}
         known = all(hasattr(getattr(c, "mac", c), "lanes") for c in (config_a, config_b))
         # a user design's lanes are not known to synth: no MACs/cycle for it
-        for bits in precisions(config_a) if known else []:
-            da = macs_per_cycle_at(config_a, bits) / (a["area_um2"] / 1e6)
-            db = macs_per_cycle_at(config_b, bits) / (b["area_um2"] / 1e6)
-            density[bits] = {"a": da, "b": db, "ratio": da / db if db else None}
+        for bits, wbits in precisions(config_a) if known else []:
+            label = precision_label(bits, wbits)
+            ma = macs_per_cycle_at(config_a, bits, wbits)
+            mb = macs_per_cycle_at(config_b, bits, wbits)
+            per_cycle[label] = {"a": ma, "b": mb, "ratio": ma / mb if mb else None}
+            da = ma / (a["area_um2"] / 1e6)
+            db = mb / (b["area_um2"] / 1e6)
+            density[label] = {"a": da, "b": db, "ratio": da / db if db else None}
+        out["macs_per_cycle"] = per_cycle
         out["macs_per_cycle_per_mm2"] = density
     else:
         for key in ("luts", "ffs", "dsps", "brams"):
@@ -317,11 +352,38 @@ def compare(a: dict[str, Any], b: dict[str, Any], config_a: Any, config_b: Any
 def format_comparison(a: dict[str, Any], b: dict[str, Any], name_a: str, name_b: str,
                       ratios: dict[str, Any]) -> str:
     """A readable table of two reports side by side, with the ratio a / b."""
-    rows = [("metric", name_a, name_b, f"{name_a} / {name_b}")]
-    for (label, va, xa), (_, vb, xb) in zip(_metrics(a), _metrics(b), strict=True):
-        ratio = f"{xa / xb:.3f}x" if xa is not None and xb else ""
-        rows.append((label, va, vb, ratio))
-    for bits, d in ratios.get("macs_per_cycle_per_mm2", {}).items():
-        rows.append((f"MACs/cycle/mm2 at {bits} bits", f"{d['a']:,.2f}", f"{d['b']:,.2f}",
-                     f"{d['ratio']:.3f}x" if d["ratio"] else ""))
+    return format_comparisons(a, name_a, [(b, name_b, ratios)])
+
+
+def format_comparisons(a: dict[str, Any], name_a: str,
+                       others: list[tuple[dict[str, Any], str, dict[str, Any]]]) -> str:
+    """A readable table of report ``a`` beside each of ``others`` (report, name, ratios of
+    :func:`compare`), with the ratios a / other: the metrics, then per mode of ``a`` the
+    MACs per cycle and MACs per cycle per mm2."""
+    rows = [("metric", name_a, *(n for _, n, _ in others),
+             *(f"{name_a} / {n}" for _, n, _ in others))]
+    # the reports may have different rows (area groups, macros, a user design without a
+    # MAC array): every row of any, in order, '-' where a design has none
+    tables = [{label: (v, x) for label, v, x in _metrics(r)}
+              for r in (a, *(b for b, _, _ in others))]
+    labels = list(tables[0])
+    for t in tables[1:]:
+        keys = list(t)
+        for i, label in enumerate(keys):
+            if label not in labels:
+                prev = next((lb for lb in reversed(keys[:i]) if lb in labels), None)
+                labels.insert(labels.index(prev) + 1 if prev else 0, label)
+    for label in labels:
+        va, xa = tables[0].get(label, ("-", None))
+        cells = [t.get(label, ("-", None)) for t in tables[1:]]
+        rows.append((label, va, *(v for v, _ in cells),
+                     *(f"{xa / xb:.3f}x" if xa is not None and xb else "" for _, xb in cells)))
+    first = others[0][2] if others else {}
+    for key, label, fmt in (("macs_per_cycle", "MACs/cycle", "{:,}"),
+                            ("macs_per_cycle_per_mm2", "MACs/cycle/mm2", "{:,.2f}")):
+        for prec, d in first.get(key, {}).items():
+            cells = [other.get(key, {}).get(prec) for _, _, other in others]
+            rows.append((f"{label} at {prec} bits", fmt.format(d["a"]),
+                         *(fmt.format(c["b"]) if c else "" for c in cells),
+                         *(f"{c['ratio']:.3f}x" if c and c["ratio"] else "" for c in cells)))
     return _table(rows)

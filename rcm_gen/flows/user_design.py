@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import MacMode
 from ..errors import UserError
 
 __all__ = ["PortMap", "UserDesign", "load_port_map", "user_design"]
@@ -130,6 +131,19 @@ class PortMap:
     en: str | None = None
     mode_encoding: dict[int, int] = field(default_factory=dict)
 
+    def mac_modes(self) -> tuple[MacMode, ...]:
+        """The design's modes: a Sum-Together mode per lane count."""
+        return tuple(MacMode.lane_mode(self.width, n) for n in sorted(self.lanes))
+
+    def mode_value(self, mode: MacMode) -> int:
+        """The value on the mode port that selects ``mode``."""
+        return self.mode_encoding.get(mode.act_lanes, 0)
+
+    @property
+    def port_widths(self) -> tuple[int, int]:
+        """Widths of the activation and weight ports."""
+        return self.width, self.width
+
     def check(self, ports: dict[str, tuple[str, tuple[int, ...]]], option: str) -> None:
         """:class:`UserError` unless the mapped ports exist with the right direction and
         widths."""
@@ -145,11 +159,11 @@ class PortMap:
             want = "output" if role == "acc" else "input"
             if ports[name][0] != want:
                 raise UserError(f"{option}: port {name!r} ({role}) must be an {want}")
-        for role in ("a", "w"):
+        for role, want in zip(("a", "w"), self.port_widths, strict=True):
             got = len(ports[roles[role]][1])
-            if got != self.width:
+            if got != want:
                 raise UserError(f"{option}: port {roles[role]!r} ({role}) is {got} bits, not "
-                                f"width {self.width}")
+                                f"width {want}")
 
 
 def load_port_map(path: str | Path) -> PortMap:

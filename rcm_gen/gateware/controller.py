@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import enum, wiring
+import functools
+import operator
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
@@ -38,17 +41,19 @@ class Controller(wiring.Component):
     a continuing job works in the block's bank.  It copies the descriptor ``desc`` (the
     tile presents the descriptor of ``in_bank``).  Then, one cycle per step, it walks
 
-        for mb, r, c (output pixel), for g, ky, kx (reduction)
+        for mb, patch row, patch column (a qr × qc patch of output pixels),
+            for g, ky, kx (reduction)
 
-    reading one activation word (at padded positions the MACs see the job's ``pad`` word
-    instead) and one P-word weight row, so each MAC adds one N-lane dot product per
-    cycle.  A pixel's sum starts from the bias (first job of a block), or from the partial
-    sum the block's earlier jobs left in the output buffer, read in the cycle before the
-    accumulator needs it.  The cycle after a pixel's last step reaches the accumulators,
-    the P sums are written back as one row of the output bank.  The next job can start the
-    cycle after the last step of the current one; its MAC operations follow the current
-    ones without a gap in the pipeline (the output buffer's read of a row written in the
-    same cycle returns the new row).
+    reading, for each of the q pixels of the patch, one activation word from the interleaved
+    activation banks (the pixels read distinct banks; at padded positions, and for pixels beyond
+    the job's edge, the MACs see the job's ``pad`` word instead) and one P-word weight row, so
+    each MAC adds one N-lane dot product per cycle.  A pixel's sum starts from the bias (first
+    job of a block), or from the partial sum the block's earlier jobs left in the output buffer,
+    read in the cycle before the accumulator needs it.  The cycle after a pixel's last step
+    reaches the accumulators, the P sums are written back as one row of the output bank.  The
+    next job can start the cycle after the last step of the current one; its MAC operations
+    follow the current ones without a gap in the pipeline (the output buffer's read of a row
+    written in the same cycle returns the new row).
 
     Members
     -------
@@ -64,15 +69,17 @@ class Controller(wiring.Component):
         Pulses: a job started (in ``in_bank``/``out_bank``); its last step was issued (its
         input bank may be reloaded).
     done : Out(1)
-        Pulse: the last result row of a job was written to bank ``done_bank``,
-        ``done_rows`` rows in all; ``done_last`` if the job completed its block.
-    act_rd_addr, wgt_rd_addr : Out
-        Read addresses of the activation and weight buffers (bank in the MSB part).
-    act_data : In(W)
-        The activation buffer's read data.
-    act_operand : Out(W)
-        The MACs' activation operand: ``act_data``, or the job's pad word at padded
-        positions (one driver for all the MACs).
+        Pulse: the last result row of a job was written to bank ``done_bank``;
+        ``done_last`` if the job completed its block.
+    act_rd_addr : Out(ArrayLayout(range(2·depth), act_banks))
+        Read address of each interleaved activation bank (side in the MSB part).
+    wgt_rd_addr : Out
+        Read address of the weight buffer (side in the MSB part).
+    act_data : In(ArrayLayout(W, act_banks))
+        The activation banks' read data.
+    act_operand : Out(ArrayLayout(W, q))
+        The activation operand of each MAC column: its bank's data, or the job's pad word
+        at padded positions (one driver for the column's P MACs).
     mac_en, mac_clear : Out(1)
         MAC controls, aligned with the buffers' read data.
     mode : Out(LaneMode)
@@ -80,7 +87,8 @@ class Controller(wiring.Component):
     act_signed : Out(1)
         Activation signedness of the operation at the MAC inputs.
     psum_rd_addr, psum_rd_bank : Out
-        Output-buffer row to read for the partial sums, one cycle before ``init_from``.
+        Output-buffer row (of every MAC column's memory) to read for the partial sums, one
+        cycle before ``init_from``.
     par_rd_addr : Out
         Parameter-buffer row (bank in the MSB part) to read for the biases, one cycle
         before ``init_from``.
@@ -90,7 +98,8 @@ class Controller(wiring.Component):
         Copy the parameter buffer's read data into the output bank's parameter memory
         (blocks that are post-processed; bank in the MSB part).
     out_wr_en, out_wr_addr, out_wr_bank : Out
-        Output buffer write (the data are the accumulators).
+        Output buffer write, the same row of every MAC column's memory (the data are the
+        accumulators).
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -105,12 +114,12 @@ class Controller(wiring.Component):
             "release": Out(1),
             "done": Out(1),
             "done_bank": Out(1),
-            "done_rows": Out(range(config.out_buffer_depth + 1)),
             "done_last": Out(1),
-            "act_rd_addr": Out(range(2 * config.act_buffer_depth)),
+            "act_rd_addr": Out(data.ArrayLayout(range(2 * config.act_buffer_depth),
+                                                config.act_banks)),
             "wgt_rd_addr": Out(range(2 * config.weight_buffer_depth)),
-            "act_data": In(config.mac.width),
-            "act_operand": Out(config.mac.width),
+            "act_data": In(data.ArrayLayout(config.mac.width, config.act_banks)),
+            "act_operand": Out(data.ArrayLayout(config.mac.width, config.q)),
             "mac_en": Out(1),
             "mac_clear": Out(1),
             "mode": Out(LaneMode),
@@ -134,14 +143,23 @@ class Controller(wiring.Component):
         d = Signal(layout)  # the running job's descriptor
         run = Signal()
 
+        qr, qc = cfg.qr, cfg.qc
+        lqr, lqc = qr.bit_length() - 1, qc.bit_length() - 1
+        by, bx = cfg.act_banks_yx
+        ly, lx = by.bit_length() - 1, bx.bit_length() - 1
         mbi = Signal.like(d.mb)
-        r, c = Signal.like(d.tr), Signal.like(d.tc)
+        r = Signal(range(cfg.tr // qr + 1))       # patch row, column
+        c = Signal(range(cfg.tc // qc + 1))
+        r_last_at = Signal.like(r)                # the job's last patch row, column
+        c_last_at = Signal.like(c)
         g = Signal.like(d.ng)
         ky, kx = Signal.like(d.k), Signal.like(d.k)
         coord_bits = max(cfg.in_rows_max, cfg.in_cols_max).bit_length() + 2
-        y0 = Signal(signed(coord_bits))  # input row of the pixel's window, may be < 0
+        y0 = Signal(signed(coord_bits))  # input row of the patch's window, may be < 0
         x0 = Signal(signed(coord_bits))
-        grow = Signal(range(cfg.tn * cfg.in_rows_max + 1))  # g · in_h
+        hb = Signal(range(cfg.in_rows_max + 1))  # rows of a channel group in a bank
+        wb = Signal(range(cfg.in_cols_max + 1))  # columns of a row in a bank
+        grow = Signal(range(cfg.tn * cfg.in_rows_max + 1))  # g · hb
         w_addr = Signal(range(cfg.weight_buffer_depth + 1))
         mb_base = Signal.like(w_addr)
         o_addr = Signal(range(cfg.out_buffer_depth + 1))
@@ -150,30 +168,53 @@ class Controller(wiring.Component):
                      & (~self.desc.first | self.out_free.bit_select(self.out_bank, 1)))
         m.d.comb += self.start.eq(can_start)
         with m.If(can_start):
+            nd = self.desc
             m.d.sync += [
-                run.eq(1), d.eq(self.desc),
+                run.eq(1), d.eq(nd),
                 mbi.eq(0), r.eq(0), c.eq(0), g.eq(0), ky.eq(0), kx.eq(0),
-                y0.eq(-self.desc.pad_top), x0.eq(-self.desc.pad_left),
+                r_last_at.eq((nd.tr - 1) >> lqr), c_last_at.eq((nd.tc - 1) >> lqc),
+                y0.eq(-nd.pad_top), x0.eq(-nd.pad_left),
+                hb.eq((nd.in_h + (by - 1)) >> ly), wb.eq((nd.in_w + (bx - 1)) >> lx),
                 grow.eq(0), w_addr.eq(0), mb_base.eq(0), o_addr.eq(0),
             ]
 
-        # -- the step issued this cycle -----------------------------------------------------
-        iy = Signal(signed(coord_bits))
-        ix = Signal(signed(coord_bits))
-        m.d.comb += [iy.eq(y0 + ky), ix.eq(x0 + kx)]
-        inside = (iy >= 0) & (iy < d.in_h) & (ix >= 0) & (ix < d.in_w)
-        act_addr = Signal(range(cfg.act_buffer_depth))
-        m.d.comb += act_addr.eq(((grow + iy) * d.in_w + ix)[:len(act_addr)])
-        m.d.comb += [
-            self.act_rd_addr.eq(act_addr + self.in_bank * cfg.act_buffer_depth),
-            self.wgt_rd_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth),
-        ]
+        # -- the step issued this cycle: each MAC column's pixel, bank and address -----------
+        bank_terms: list[list] = [[] for _ in range(cfg.act_banks)]
+        pad_q, bank_q = [], []
+        for qy in range(qr):
+            for qx in range(qc):
+                q = qy * qc + qx
+                iy = Signal(signed(coord_bits), name=f"iy{q}")
+                ix = Signal(signed(coord_bits), name=f"ix{q}")
+                m.d.comb += [iy.eq(y0 + d.s * qy + ky), ix.eq(x0 + d.s * qx + kx)]
+                valid = ((((r << lqr) + qy) < d.tr) & (((c << lqc) + qx) < d.tc)
+                         if q else 1)
+                inside = Signal(name=f"inside{q}")
+                m.d.comb += inside.eq(valid & (iy >= 0) & (iy < d.in_h) & (ix >= 0)
+                                      & (ix < d.in_w))
+                bank = Signal(range(max(2, cfg.act_banks)), name=f"bank{q}")
+                m.d.comb += bank.eq(Cat(ix[:lx], iy[:ly]))
+                addr = Signal(range(cfg.act_buffer_depth), name=f"addr{q}")
+                m.d.comb += addr.eq(((grow + (iy >> ly)) * wb + (ix >> lx))[:len(addr)])
+                # the bank this pixel reads takes its address (the patch's pixels read
+                # distinct banks; pixels outside the input drive none)
+                for b in range(cfg.act_banks):
+                    hit = inside & (bank == b) if cfg.act_banks > 1 else inside
+                    bank_terms[b].append(Mux(hit, addr, 0))
+                pad_q.append(~inside)
+                bank_q.append(bank)
+        for b, terms in enumerate(bank_terms):
+            bank_addr = Signal(range(cfg.act_buffer_depth), name=f"bank_addr{b}")
+            m.d.comb += [bank_addr.eq(functools.reduce(operator.or_, terms)),
+                         self.act_rd_addr[b].eq(bank_addr
+                                                + self.in_bank * cfg.act_buffer_depth)]
+        m.d.comb += self.wgt_rd_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth)
 
         kx_last = kx == d.k - 1
         ky_last = ky == d.k - 1
         g_last = g == d.ng - 1
-        c_last = c == d.tc - 1
-        r_last = r == d.tr - 1
+        c_last = c == c_last_at
+        r_last = r == r_last_at
         mb_last = mbi == d.mb - 1
         first = (g == 0) & (ky == 0) & (kx == 0)
         pixel_last = kx_last & ky_last & g_last
@@ -184,15 +225,16 @@ class Controller(wiring.Component):
             with m.If(kx_last):
                 m.d.sync += [kx.eq(0), ky.eq(ky + 1)]
                 with m.If(ky_last):
-                    m.d.sync += [ky.eq(0), g.eq(g + 1), grow.eq(grow + d.in_h)]
+                    m.d.sync += [ky.eq(0), g.eq(g + 1), grow.eq(grow + hb)]
                     with m.If(g_last):
                         m.d.sync += [g.eq(0), grow.eq(0)]
             m.d.sync += w_addr.eq(w_addr + 1)
             with m.If(pixel_last):
                 m.d.sync += [w_addr.eq(mb_base), o_addr.eq(o_addr + 1),
-                             c.eq(c + 1), x0.eq(x0 + d.s)]
+                             c.eq(c + 1), x0.eq(x0 + (d.s << lqc))]
                 with m.If(c_last):
-                    m.d.sync += [c.eq(0), x0.eq(-d.pad_left), r.eq(r + 1), y0.eq(y0 + d.s)]
+                    m.d.sync += [c.eq(0), x0.eq(-d.pad_left), r.eq(r + 1),
+                                 y0.eq(y0 + (d.s << lqr))]
                     with m.If(r_last):
                         m.d.sync += [r.eq(0), y0.eq(-d.pad_top), mbi.eq(mbi + 1),
                                      w_addr.eq(w_addr + 1), mb_base.eq(w_addr + 1)]
@@ -204,18 +246,24 @@ class Controller(wiring.Component):
 
         # -- pipeline: read data (1 cycle), then the MAC's latency --------------------------
         # Stage 1 (aligned with read data and the MAC inputs).
-        en1, clear1, last1, jlast1, pad1 = Signal(), Signal(), Signal(), Signal(), Signal()
+        en1, clear1, last1, jlast1 = Signal(), Signal(), Signal(), Signal()
         mode1 = Signal(LaneMode)
         signed1 = Signal()
         padword1 = Signal(cfg.mac.width)
         m.d.sync += [
             en1.eq(run), clear1.eq(run & first), last1.eq(run & pixel_last),
             jlast1.eq(run & job_last), mode1.eq(d.mode), signed1.eq(d.act_signed),
-            pad1.eq(~inside), padword1.eq(d.pad),
+            padword1.eq(d.pad),
         ]
         m.d.comb += [self.mac_en.eq(en1), self.mac_clear.eq(clear1),
-                     self.mode.eq(mode1), self.act_signed.eq(signed1),
-                     self.act_operand.eq(Mux(pad1, padword1, self.act_data))]
+                     self.mode.eq(mode1), self.act_signed.eq(signed1)]
+        for q in range(cfg.q):
+            pad1 = Signal(name=f"pad1_{q}")
+            bank1 = Signal.like(bank_q[q], name=f"bank1_{q}")
+            m.d.sync += [pad1.eq(pad_q[q]), bank1.eq(bank_q[q])]
+            data1 = (self.act_data[0] if cfg.act_banks == 1
+                     else self.act_data.as_value().word_select(bank1, cfg.mac.width))
+            m.d.comb += self.act_operand[q].eq(Mux(pad1, padword1, data1))
 
         # The partial sums and biases are read in the cycle before the step's accumulator
         # update (issue + lat), its start value chosen in that cycle.
@@ -243,15 +291,12 @@ class Controller(wiring.Component):
 
         # The write: the cycle after the pixel's last step reached the accumulator.
         wr_addr = _delay(m, o_addr_now, 1 + lat, "out_addr")
-        rows = Signal.like(self.done_rows)
-        m.d.comb += rows.eq(o_addr + 1)
         m.d.comb += [
             self.out_wr_en.eq(_delay(m, last1, lat, "last")),
             self.out_wr_addr.eq(wr_addr),
             self.out_wr_bank.eq(_delay(m, self.out_bank, 1 + lat, "out_bank")),
             self.done.eq(_delay(m, jlast1, lat, "jlast")),
             self.done_bank.eq(_delay(m, self.out_bank, 1 + lat, "done_bank")),
-            self.done_rows.eq(_delay(m, rows, 1 + lat, "rows")),
             self.done_last.eq(_delay(m, d.last, 1 + lat, "done_last")),
         ]
         return m

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,12 +15,14 @@ __all__ = ["Drain", "drain_layout"]
 
 
 def drain_layout(cfg: TileConfig) -> data.StructLayout:
-    """What the drain needs to know of a finished block: its rows, pixels per
-    output-channel block, and how its sums leave the tile."""
+    """What the drain needs to know of a finished block: its result rows (pixels of all
+    its output-channel blocks), its output rows and columns, and how its sums leave the
+    tile."""
     j = job_layout(cfg)
     return data.StructLayout({
-        "rows": range(cfg.out_buffer_depth + 1),
-        "pixels": range(cfg.tr * cfg.tc + 1),
+        "rows": range(cfg.m_blocks * cfg.tr * cfg.tc + 1),
+        "tr": j["tr"].shape,
+        "tc": j["tc"].shape,
         "raw": 1,
         "out_mode": LaneMode,
         "out_zp": j["out_zp"].shape,
@@ -38,13 +40,14 @@ def _case(m: Module, k: int, count: int):
 class Drain(wiring.Component):
     """Streams the rows of a finished output bank, in order, honouring backpressure.
 
-    When bank ``bank`` holds a finished block (``bank_ready[bank]``), ``start`` pulses and
-    rows ``0 .. rows-1`` go out on ``out``, the last with ``last`` set; when that beat is
-    taken, ``done`` pulses and the drain moves to the other bank.  A raw block's rows are
-    the sums themselves.  Otherwise each row's P sums pass ``ppu_lanes`` at a time through
-    the post-processing units (with the multipliers and shifts of the row's
-    output-channel block, from the bank's parameter memory) and are packed at the output
-    lane width.  The whole pipeline holds while a row waits to be taken.
+    When bank ``bank`` holds a finished block (``bank_ready[bank]``), ``start`` pulses and its
+    rows go out on ``out`` in ``[mb][r][c]`` order, one per output pixel (from the memory of the
+    MAC column that computed the pixel), the last with ``last`` set; when that beat is taken,
+    ``done`` pulses and the drain moves to the other bank.  A raw block's rows are the sums
+    themselves.  Otherwise each row's P sums pass ``ppu_lanes`` at a time through the
+    post-processing units (with the multipliers and shifts of the row's output-channel block,
+    from the bank's parameter memory) and are packed at the output lane width.  The whole
+    pipeline holds while a row waits to be taken.
 
     Members
     -------
@@ -58,8 +61,8 @@ class Drain(wiring.Component):
         The bank drained next (or being drained).
     start, done : Out(1)
         Pulses: draining ``bank`` began / ended.
-    rd_addr, rd_en, rd_data : the output bank's read port (one cycle of latency, data held
-        while ``rd_en`` is low).
+    rd_addr, rd_en, rd_data : the output bank's read ports: one address for the memories of
+        all q MAC columns, their data (one cycle of latency, held while ``rd_en`` is low).
     par_rd_addr, par_rd_en, par_rd_data : the parameter memory's read port (bank in the
         MSB part).
     saturated : Out(1)
@@ -78,7 +81,7 @@ class Drain(wiring.Component):
             "done": Out(1),
             "rd_addr": Out(range(config.out_buffer_depth)),
             "rd_en": Out(1),
-            "rd_data": In(config.p * config.mac.accumulator_width),
+            "rd_data": In(data.ArrayLayout(config.p * config.mac.accumulator_width, config.q)),
             "par_rd_addr": Out(range(2 * config.m_blocks)),
             "par_rd_en": Out(1),
             "par_rd_data": In(data.ArrayLayout(requant_layout(config), config.p)),
@@ -93,9 +96,11 @@ class Drain(wiring.Component):
         chunks = cfg.ppu_chunks
         info = Signal(drain_layout(cfg))  # the block being drained
         running = Signal()
-        idx = Signal(range(cfg.out_buffer_depth + 1))   # next row to issue
+        lqr, lqc = cfg.qr.bit_length() - 1, cfg.qc.bit_length() - 1
+        idx = Signal(range(cfg.m_blocks * cfg.tr * cfg.tc + 1))  # next row to issue
         chunk = Signal(max(1, (chunks - 1).bit_length()))  # next chunk of that row
-        pix = Signal(range(cfg.tr * cfg.tc + 1))           # pixel of the row in its block
+        r = Signal(range(cfg.tr + 1))                      # the row's output pixel
+        c = Signal(range(cfg.tc + 1))
         blk = Signal(range(cfg.m_blocks + 1))              # its output-channel block
 
         out_valid = Signal()
@@ -106,30 +111,44 @@ class Drain(wiring.Component):
         m.d.comb += self.start.eq(~running & self.bank_ready.bit_select(self.bank, 1))
         with m.If(self.start):
             m.d.sync += [running.eq(1), info.eq(self.info), idx.eq(0), chunk.eq(0),
-                         pix.eq(0), blk.eq(0)]
+                         r.eq(0), c.eq(0), blk.eq(0)]
 
         # Issue: one chunk of a row per cycle (the whole row when raw).
         row_chunks_last = info.raw | (chunk == chunks - 1)
         issue = running & adv & (idx < info.rows)
+        # the pixel's patch (its row of the MAC columns' memories) and MAC column
+        patches_r = (info.tr + (cfg.qr - 1)) >> lqr
+        patches_c = (info.tc + (cfg.qc - 1)) >> lqc
+        addr = ((blk * patches_r + (r >> lqr)) * patches_c + (c >> lqc))
+        column = Signal(max(1, (cfg.q - 1).bit_length()))
+        m.d.comb += column.eq(Cat(c[:lqc], r[:lqr]))
         m.d.comb += [
-            self.rd_addr.eq(idx[:len(self.rd_addr)]),
+            self.rd_addr.eq(addr[:len(self.rd_addr)]),
             self.rd_en.eq(issue & (chunk == 0)),
             self.par_rd_addr.eq(blk + self.bank * cfg.m_blocks),
             self.par_rd_en.eq(issue & (chunk == 0)),
         ]
         with m.If(issue):
             with m.If(row_chunks_last):
-                m.d.sync += [idx.eq(idx + 1), chunk.eq(0), pix.eq(pix + 1)]
-                with m.If(pix == info.pixels - 1):
-                    m.d.sync += [pix.eq(0), blk.eq(blk + 1)]
+                m.d.sync += [idx.eq(idx + 1), chunk.eq(0), c.eq(c + 1)]
+                with m.If(c == info.tc - 1):
+                    m.d.sync += [c.eq(0), r.eq(r + 1)]
+                    with m.If(r == info.tr - 1):
+                        m.d.sync += [r.eq(0), blk.eq(blk + 1)]
             with m.Else():
                 m.d.sync += chunk.eq(chunk + 1)
 
         # Stage 1: the row (and its block's parameters) out of the memories.
         v1, last1, chunk1, end1 = Signal(), Signal(), Signal.like(chunk), Signal()
+        column1 = Signal.like(column)
         with m.If(adv):
             m.d.sync += [v1.eq(issue), last1.eq(idx == info.rows - 1), chunk1.eq(chunk),
                          end1.eq(row_chunks_last)]
+        with m.If(issue & (chunk == 0)):
+            m.d.sync += column1.eq(column)
+        row = Signal(cfg.p * acc_w)
+        m.d.comb += row.eq(self.rd_data[0] if cfg.q == 1 else
+                           self.rd_data.as_value().word_select(column1, cfg.p * acc_w))
 
         # Raw rows go straight to the output register.
         # Post-processed ones: the chunk's sums and parameters into the units.
@@ -142,7 +161,7 @@ class Drain(wiring.Component):
                     for i in range(u):
                         ch = k * u + i
                         m.d.comb += [
-                            ppu.acc[i].eq(self.rd_data[ch * acc_w:(ch + 1) * acc_w]),
+                            ppu.acc[i].eq(row[ch * acc_w:(ch + 1) * acc_w]),
                             ppu.param[i].eq(self.par_rd_data[ch]),
                         ]
         m.d.comb += self.saturated.eq(v1 & adv & ~info.raw & ppu.saturated.any())
@@ -160,7 +179,7 @@ class Drain(wiring.Component):
         with m.If(taken):
             m.d.sync += out_valid.eq(0)
         with m.If(adv & v1 & info.raw):
-            m.d.sync += [out_data.eq(self.rd_data), out_valid.eq(1), out_last.eq(last1)]
+            m.d.sync += [out_data.eq(row), out_valid.eq(1), out_last.eq(last1)]
         with m.If(adv & vq):
             with m.If(chunkq == 0):  # a new row: the bits above its packed values are 0
                 m.d.sync += out_data.eq(0)

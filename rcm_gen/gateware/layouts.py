@@ -91,8 +91,11 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
 
 
 def act_layout(cfg: TileConfig) -> data.StructLayout:
-    """One activation word (N lanes packed) and the job's last-word flag."""
-    return data.StructLayout({"data": unsigned(cfg.mac.width), "last": unsigned(1)})
+    """One activation beat: ``act_beat`` words (each N lanes packed) of consecutive input
+    columns of one row, word 0 lowest (a row's last beat padded), and the job's last-beat
+    flag."""
+    return data.StructLayout({"data": unsigned(cfg.act_beat * cfg.mac.width),
+                              "last": unsigned(1)})
 
 
 def wgt_layout(cfg: TileConfig) -> data.StructLayout:

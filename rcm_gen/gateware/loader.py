@@ -14,6 +14,12 @@ from .modes import LaneMode, TileError
 __all__ = ["Loader"]
 
 
+def _ceil_div(value, n: int):
+    """⌈value / n⌉ for a power of two ``n``."""
+    shift = n.bit_length() - 1
+    return (value + (n - 1)) >> shift if shift else value
+
+
 class Loader(wiring.Component):
     """Accepts job descriptors, refuses the invalid ones, and streams the data of valid
     ones into alternate buffer banks.
@@ -50,7 +56,11 @@ class Loader(wiring.Component):
         Why a job was refused (``NONE`` until then).
     act_wr_*, wgt_wr_*, par_wr_* : Out
         Write ports of the activation, weight and parameter buffers (bank in the address
-        MSB part).
+        MSB part).  The activation word of input pixel (y, x) of channel group g goes to
+        the interleaved bank (y mod By, x mod Bx) (``config.act_banks_yx``), at
+        ``(g·⌈in_h/By⌉ + y / By)·⌈in_w/Bx⌉ + x / Bx``: a beat's ``act_beat`` words
+        (columns x0 … x0 + act_beat − 1) to bank row ``act_wr_row``, bank columns
+        ``act_wr_col``·act_beat … (``act_wr_mask``: the words inside the row).
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -68,7 +78,10 @@ class Loader(wiring.Component):
             "desc": Out(job_layout(config)),
             "error": Out(TileError),
             "act_wr_addr": Out(range(2 * config.act_buffer_depth)),
-            "act_wr_data": Out(w),
+            "act_wr_row": Out(range(max(2, config.act_banks_yx[0]))),
+            "act_wr_col": Out(range(max(2, config.act_banks_yx[1] // config.act_beat))),
+            "act_wr_mask": Out(config.act_beat),
+            "act_wr_data": Out(config.act_beat * w),
             "act_wr_en": Out(1),
             "wgt_wr_addr": Out(range(2 * config.weight_buffer_depth)),
             "wgt_wr_data": Out(config.p * w),
@@ -89,8 +102,12 @@ class Loader(wiring.Component):
 
         steps = Signal(range(cfg.tn * cfg.k_max ** 2 + 1))
         m.d.comb += steps.eq(j.ng * j.k * j.k)
-        act_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
-        m.d.comb += act_words.eq(j.ng * j.in_h * j.in_w)
+        act_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))  # beats
+        m.d.comb += act_words.eq(j.ng * j.in_h * _ceil_div(j.in_w, cfg.act_beat))
+        # words of the job in each activation bank (the most any bank gets)
+        bank_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
+        m.d.comb += bank_words.eq(j.ng * _ceil_div(j.in_h, cfg.act_banks_yx[0])
+                                  * _ceil_div(j.in_w, cfg.act_banks_yx[1]))
         wgt_rows = Signal(range(cfg.m_blocks * cfg.tn * cfg.k_max ** 2 + 1))
         m.d.comb += wgt_rows.eq(j.mb * steps)
         red_new = Signal(range(cfg.max_reduction + cfg.tn * cfg.k_max ** 2 + 1))
@@ -111,7 +128,7 @@ class Loader(wiring.Component):
             m.d.comb += code.eq(TileError.MODE)
         with m.Elif(~size_ok):
             m.d.comb += code.eq(TileError.SIZE)
-        with m.Elif((act_words > cfg.act_buffer_depth)
+        with m.Elif((bank_words > cfg.act_buffer_depth)
                     | (wgt_rows > cfg.weight_buffer_depth)):
             m.d.comb += code.eq(TileError.BUFFER)
         with m.Elif((j.first & open_) | (~j.first & ~open_)
@@ -126,11 +143,43 @@ class Loader(wiring.Component):
             m.d.comb += code.eq(TileError.NONE)
         return code, red_new, act_words, wgt_rows
 
+    def _act_addresses(self, m: Module, j, beat) -> None:
+        """Bank and address of each activation word, from the pixel it holds: counters
+        over (g, y, x) in the stream's order, and the job's interleaved row length."""
+        cfg = self._config
+        by, bx = cfg.act_banks_yx
+        ly, lx = by.bit_length() - 1, bx.bit_length() - 1
+        v = cfg.act_beat
+        g = Signal(range(cfg.tn + 1))
+        y = Signal(range(cfg.in_rows_max + 1))
+        x = Signal(range(cfg.in_cols_max + v))     # the beat's first column
+        in_h = Signal.like(j.in_h)
+        in_w = Signal.like(j.in_w)
+        hb = Signal(range(cfg.in_rows_max + 1))   # rows of a channel group in a bank
+        wb = Signal(range(cfg.in_cols_max + 1))   # columns of a row in a bank
+        with m.If(self.accept):
+            m.d.sync += [g.eq(0), y.eq(0), x.eq(0), in_h.eq(j.in_h), in_w.eq(j.in_w),
+                         hb.eq(_ceil_div(j.in_h, by)), wb.eq(_ceil_div(j.in_w, bx))]
+        with m.If(beat):
+            m.d.sync += x.eq(x + v)
+            with m.If(x + v >= in_w):
+                m.d.sync += [x.eq(0), y.eq(y + 1)]
+                with m.If(y == in_h - 1):
+                    m.d.sync += [y.eq(0), g.eq(g + 1)]
+        addr = Signal(range(cfg.act_buffer_depth))
+        lv = v.bit_length() - 1
+        m.d.comb += [
+            addr.eq(((g * hb + (y >> ly)) * wb + (x >> lx))[:len(addr)]),
+            self.act_wr_addr.eq(addr + self.bank * cfg.act_buffer_depth),
+            self.act_wr_row.eq(y[:ly]),
+            self.act_wr_col.eq(x[lv:lx]),
+            self.act_wr_mask.eq(Cat(*[x + i < in_w for i in range(v)])),
+        ]
+
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        act_depth, wgt_depth, par_depth = cfg.act_buffer_depth, cfg.weight_buffer_depth, \
-            cfg.m_blocks
+        wgt_depth, par_depth = cfg.weight_buffer_depth, cfg.m_blocks
         j = self.job.payload
         failed = Signal()
         loading = Signal()
@@ -147,9 +196,9 @@ class Loader(wiring.Component):
         ]
 
         # Expected beats of the job being loaded, and what has arrived.
+        act_max = cfg.tn * cfg.in_rows_max * cfg.in_cols_max
         streams = [
-            ("act", self.act, act_depth, self.act_wr_addr, self.act_wr_data, self.act_wr_en,
-             act_words),
+            ("act", self.act, act_max, None, self.act_wr_data, self.act_wr_en, act_words),
             ("wgt", self.wgt, wgt_depth, self.wgt_wr_addr, self.wgt_wr_data, self.wgt_wr_en,
              wgt_rows),
             ("par", self.par, par_depth, self.par_wr_addr, self.par_wr_data, self.par_wr_en,
@@ -157,6 +206,7 @@ class Loader(wiring.Component):
         ]
         dones = []
         beat_error = Signal(TileError)
+        act_ok = None
         for name, port, depth, wr_addr, wr_data, wr_en, expected in streams:
             count = Signal(range(depth + 1), name=f"{name}_count")
             need = Signal(range(depth + 1), name=f"{name}_need")
@@ -167,10 +217,13 @@ class Loader(wiring.Component):
             ok = beat & ~failed & (port.payload.last == final)
             m.d.comb += [
                 port.ready.eq(failed | (loading & ~done)),
-                wr_addr.eq(count + self.bank * depth),
                 wr_data.eq(port.payload.data),
                 wr_en.eq(ok),
             ]
+            if wr_addr is not None:
+                m.d.comb += wr_addr.eq(count + self.bank * depth)
+            else:
+                act_ok = ok
             with m.If(self.accept):
                 m.d.sync += [count.eq(0), need.eq(expected), done.eq(expected == 0)]
             with m.If(ok):
@@ -182,6 +235,7 @@ class Loader(wiring.Component):
             with m.If(beat & ~failed & ~port.payload.last & final):
                 m.d.comb += beat_error.eq(TileError.EXTRA_BEAT)
 
+        self._act_addresses(m, j, act_ok)
         m.d.comb += self.loaded.eq(loading & Cat(*dones).all() & ~failed)
         with m.If(self.accept):
             m.d.sync += [loading.eq(1), open_.eq(~j.last), red.eq(red_new)]

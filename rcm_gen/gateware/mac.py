@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MacConfig
-from .modes import LaneMode
+from .modes import LaneMode, Mode
 from .multiplier import make_multiplier
 
 __all__ = ["MAC"]
@@ -33,10 +33,14 @@ class MAC(wiring.Component):
 
     Members
     -------
-    a, w : In(W)
-        Packed activations and weights.
-    mode : In(LaneMode)
-        Lane count of this operation.
+    a : In(config.act_word_bits)
+        Packed activations (W bits; wider for fusion, see
+        :class:`~rcm_gen.gateware.multiplier.FusionMultiplier`).
+    w : In(config.weight_word_bits)
+        Packed weights.
+    mode : In(LaneMode), or In(Mode) for fusion
+        Lane count of this operation, or the (activation, weight) lane counts of a fusion
+        mode (:func:`~rcm_gen.gateware.modes.mode_port_value`).
     act_signed : In(1)
         Activations are signed.
     en : In(1)
@@ -55,9 +59,9 @@ class MAC(wiring.Component):
         self._config = config
         self._with_init = bool(with_init)
         ports = {
-            "a": In(config.width),
-            "w": In(config.width),
-            "mode": In(LaneMode),
+            "a": In(config.act_word_bits),
+            "w": In(config.weight_word_bits),
+            "mode": In(Mode if config.is_fused else LaneMode),
             "act_signed": In(1),
             "en": In(1),
             "clear": In(1),

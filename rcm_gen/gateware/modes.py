@@ -1,8 +1,12 @@
 """Run-time operating modes shared by the gateware and its drivers."""
 
-from amaranth.lib import enum
+# (no ``from __future__ import annotations``: a data.Struct reads its annotations as shapes)
 
-__all__ = ["TILE_ERROR_TEXT", "LaneMode", "TileError"]
+from amaranth.lib import data, enum
+
+from ..config import MacConfig, MacMode
+
+__all__ = ["TILE_ERROR_TEXT", "LaneMode", "Mode", "TileError", "mode_port_value"]
 
 
 class LaneMode(enum.Enum, shape=3):
@@ -28,6 +32,34 @@ class LaneMode(enum.Enum, shape=3):
     @property
     def lanes(self) -> int:
         return 1 << self.value
+
+
+class Mode(data.Struct):
+    """Mode of a fusion multiplier: activation lanes and weight lanes, each a
+    :class:`LaneMode` (the lane count per W-bit block of its operand word; W/lanes bits per
+    lane).
+
+    A pair that is not one of the configured modes gives an unspecified product (a tile
+    refuses such jobs); an encoding of an operand's lane count outside the configured ones
+    selects its smallest configured lane count.
+    """
+
+    act: LaneMode
+    weight: LaneMode
+
+
+def mode_port_value(config: MacConfig, mode: MacMode) -> int:
+    """The value a MAC of ``config`` takes on its ``mode`` port for ``mode``: the
+    :class:`LaneMode` of the lane count (booth, ppa, fixed) or the :class:`Mode` pair
+    (fusion)."""
+    if mode not in config.mac_modes:
+        raise ValueError(f"Mode must be one of {', '.join(m.name for m in config.mac_modes)}, "
+                         f"not {mode.name!r}")
+    act = LaneMode.for_lanes(mode.act_lanes).value
+    if not config.is_fused:
+        return act
+    weight = LaneMode.for_lanes(mode.weight_lanes).value
+    return act | weight << LaneMode.as_shape().width
 
 
 class TileError(enum.Enum, shape=4):

@@ -8,6 +8,9 @@ Both ST architectures use the same trick: the weight's lanes are reversed (lane 
 lane N-1-i), so that the wanted products a_i·w_i all land at the same weight 2**((N-1)·W/N)
 of one W×W product while the unwanted cross-lane products are suppressed; the dot product is
 then read from a mode-selected slice of that sum.
+
+The fusion multiplier (Bit Fusion style, Sum-Together) takes wider operand words and a mode
+that pairs an activation width with a weight width: see :class:`FusionMultiplier`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import MacConfig
+from ..config import MacConfig, MacMode
 from .arith import Columns, reduce_columns
-from .modes import LaneMode
+from .modes import LaneMode, Mode
 
 __all__ = [
     "BoothMultiplier",
     "FixedMultiplier",
+    "FusionMultiplier",
     "Multiplier",
     "PPAMultiplier",
     "make_multiplier",
@@ -39,12 +43,12 @@ class Multiplier(wiring.Component):
 
     Members
     -------
-    a : In(W)
-        Packed activations.
-    w : In(W)
-        Packed weights (signed).
-    mode : In(LaneMode)
-        Lane count.
+    a : In(config.act_word_bits)
+        Packed activations (W bits, except for fusion).
+    w : In(config.weight_word_bits)
+        Packed weights (signed; W bits, except for fusion).
+    mode : In(LaneMode), or In(Mode) for fusion
+        Lane count, or the (activation, weight) lane counts of a fusion mode.
     act_signed : In(1)
         Activations are signed when 1, unsigned when 0.
     product : Out(signed(config.product_width))
@@ -56,9 +60,9 @@ class Multiplier(wiring.Component):
             raise TypeError(f"Multiplier config must be a MacConfig, not {config!r}")
         self._config = config
         super().__init__({
-            "a": In(config.width),
-            "w": In(config.width),
-            "mode": In(LaneMode),
+            "a": In(config.act_word_bits),
+            "w": In(config.weight_word_bits),
+            "mode": In(Mode if config.is_fused else LaneMode),
             "act_signed": In(1),
             "product": Out(signed(config.product_width)),
         })
@@ -72,16 +76,7 @@ class Multiplier(wiring.Component):
     def _mode_selects(self, m: Module) -> dict[int, Value]:
         """One select signal per configured lane count; unconfigured encodings select the
         smallest configured lane count."""
-        lanes = self._config.lanes
-        sels: dict[int, Value] = {}
-        for n in lanes[1:]:
-            sel = Signal(name=f"mode_x{n}")
-            m.d.comb += sel.eq(self.mode == LaneMode.for_lanes(n))
-            sels[n] = sel
-        smallest = Signal(name=f"mode_x{lanes[0]}")
-        m.d.comb += smallest.eq(~Cat(*sels.values()).any() if sels else 1)
-        sels[lanes[0]] = smallest
-        return dict(sorted(sels.items()))
+        return _lane_selects(m, self.mode, self._config.lanes, "mode_x")
 
     def _select(self, m: Module, sels: dict[int, Value], values: dict[int, Value],
                 width: int, name: str) -> Signal:
@@ -117,6 +112,25 @@ class Multiplier(wiring.Component):
                     m.d.comb += self.product.eq(values[n])
             with m.Default():  # unreachable: the selects are one-hot
                 m.d.comb += self.product.eq(0)
+
+
+def _lane_selects(m: Module, field: Value, lanes: tuple[int, ...], prefix: str
+                  ) -> dict[int, Value]:
+    """One-hot selects of the lane counts ``lanes`` (ascending) from the :class:`LaneMode`
+    ``field``; an encoding outside them selects the smallest."""
+    sels: dict[int, Value] = {}
+    for n in lanes[1:]:
+        sel = Signal(name=f"{prefix}{n}")
+        m.d.comb += sel.eq(field == LaneMode.for_lanes(n))
+        sels[n] = sel
+    smallest = Signal(name=f"{prefix}{lanes[0]}")
+    m.d.comb += smallest.eq(~Cat(*sels.values()).any() if sels else 1)
+    sels[lanes[0]] = smallest
+    return dict(sorted(sels.items()))
+
+
+def _any(bits: list[Value]) -> Value:
+    return Cat(*bits).any() if bits else C(0, 1)
 
 
 class FixedMultiplier(Multiplier):
@@ -254,9 +268,144 @@ class PPAMultiplier(Multiplier):
         return m
 
 
+class FusionMultiplier(Multiplier):
+    """Bit-level fusion (Bit Fusion style) Sum-Together multiplier.
+
+    A W×W array of b×b bit-bricks (b = ``config.brick_bits``), R = W/b bricks on a side.
+    In mode ``A``x``B`` (``config.mac_modes``) the array computes a dot product of
+    (W/A)·(W/B) terms: the activation word is W/B blocks of W bits, each holding W/A
+    activations of A bits, the weight word W/A blocks of W bits, each holding W/B weights of
+    B bits, and activation lane h of block g meets weight lane g of block h (see
+    :meth:`rcm_gen.config.MacMode.weight_order` for the order of terms).
+
+    Brick (r, c) takes b bits of activation at ``(c // (B/b))·W + r·b`` and b bits of weight
+    at ``(r // (A/b))·W + c·b``; it is slice ``r mod (A/b)`` of its activation and slice
+    ``c mod (B/b)`` of its weight, so its partial products weigh ``2**(b·(r mod (A/b) +
+    c mod (B/b)))``.  All products of a dot product have the same weights, so the bricks'
+    partial-product bits go straight into one Dadda tree at the position of the current
+    mode (a bit with several positions over the modes enters once per position, gated by
+    the modes that put it there).  Signed slices (the top slice of a signed activation,
+    the top slice of every weight) are handled the Baugh-Wooley way: a negative term is
+    inverted and a mode- and sign-dependent constant compensates.
+    """
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.config
+        width, b = cfg.width, cfg.brick_bits
+        rows = width // b
+        modes = cfg.mac_modes
+        sel_a = _lane_selects(m, self.mode.act, cfg.act_lane_counts, "mode_act_x")
+        sel_w = _lane_selects(m, self.mode.weight, cfg.weight_lane_counts, "mode_wgt_x")
+        pair = {}
+        for md in modes:
+            sel = Signal(name=f"mode_{md.name}")
+            m.d.comb += sel.eq(sel_a[md.act_lanes] & sel_w[md.weight_lanes])
+            pair[md] = sel
+        gates: dict[tuple[str, frozenset], Value] = {}
+
+        def gate(sels: dict, keys: frozenset, name: str) -> Value | None:
+            """OR of the selects ``keys`` (None: all of them, always on), shared by every
+            use of the same ``name`` (one name per dict of selects)."""
+            if keys == frozenset(sels):
+                return None
+            if (name, keys) not in gates:
+                sig = Signal(name=f"{name}_{len(gates)}")
+                m.d.comb += sig.eq(_any([sels[k] for k in sorted(keys, key=str)]))
+                gates[name, keys] = sig
+            return gates[name, keys]
+
+        def routed(word: Value, sources: dict[int, list[int]], sels: dict[int, Value],
+                   kind: str, offset: int, name: str) -> Value:
+            """b bits of ``word`` at ``block·W + offset`` for the block each lane count
+            selects (``sources``: block -> lane counts that read it)."""
+            if len(sources) == 1:
+                (block,) = sources
+                return word[block * width + offset:block * width + offset + b]
+            out = Signal(b, name=name)
+            terms = []
+            for block, counts in sorted(sources.items()):
+                g = gate(sels, frozenset(counts), kind)
+                terms.append(Mux(g, word[block * width + offset:block * width + offset + b], 0))
+            expr = terms[0]
+            for t in terms[1:]:
+                expr = expr | t
+            m.d.comb += out.eq(expr)
+            return out
+
+        # Per row: which weight block each activation lane count reads, and whether the row
+        # is the top slice of an activation; per column, the same for the weight side.
+        act_k = {n: rows // n for n in cfg.act_lane_counts}     # bricks per activation
+        wgt_k = {n: rows // n for n in cfg.weight_lane_counts}  # bricks per weight
+        top_a, top_w = [], []
+        for r in range(rows):
+            t = Signal(name=f"top_a{r}")
+            m.d.comb += t.eq(self.act_signed
+                             & _any([sel_a[n] for n, k in act_k.items() if r % k == k - 1]))
+            top_a.append(t)
+        for c in range(rows):
+            top = [n for n, k in wgt_k.items() if c % k == k - 1]
+            g = gate(sel_w, frozenset(top), "top_w") if top else C(0, 1)
+            top_w.append(C(1, 1) if g is None else g)
+
+        columns = Columns(cfg.product_width)
+        # constant compensating the inverted negative terms, per (mode, act_signed)
+        constants = {(md, s): 0 for md in modes for s in (0, 1)}
+        for r in range(rows):
+            for c in range(rows):
+                a_src: dict[int, list[int]] = {}
+                for n, k in wgt_k.items():
+                    a_src.setdefault(c // k, []).append(n)
+                w_src: dict[int, list[int]] = {}
+                for n, k in act_k.items():
+                    w_src.setdefault(r // k, []).append(n)
+                a = routed(self.a, a_src, sel_w, "src_a", r * b, f"br{r}_{c}_a")
+                w = routed(self.w, w_src, sel_a, "src_w", c * b, f"br{r}_{c}_w")
+                # the brick's weight exponent (in bricks) in each mode
+                shift: dict[int, list[MacMode]] = {}
+                for md in modes:
+                    ka, kw = act_k[md.act_lanes], wgt_k[md.weight_lanes]
+                    shift.setdefault(r % ka + c % kw, []).append(md)
+                for u in range(b):
+                    for v in range(b):
+                        neg = C(0, 1)
+                        if u == b - 1:
+                            neg = neg ^ top_a[r]
+                        if v == b - 1:
+                            neg = neg ^ top_w[c]
+                        bit = Signal(name=f"br{r}_{c}_pp{u}{v}")
+                        m.d.comb += bit.eq((a[u] & w[v]) ^ neg)
+                        for s, mds in shift.items():
+                            pos = b * s + u + v
+                            g = gate(pair, frozenset(mds), "pos")
+                            columns.add_bit(pos, bit if g is None else bit & g)
+                            for md in mds:
+                                ka = act_k[md.act_lanes]
+                                kw = wgt_k[md.weight_lanes]
+                                neg_w = v == b - 1 and c % kw == kw - 1
+                                for sg in (0, 1):
+                                    neg_a = u == b - 1 and r % ka == ka - 1 and sg == 1
+                                    if neg_a != neg_w:
+                                        constants[md, sg] -= 1 << pos
+        pw = cfg.product_width
+        const_sig = Signal(pw, name="bw_const")
+        expr = C(0, pw)
+        for (md, sg), value in constants.items():
+            value %= 1 << pw
+            if value:
+                on = pair[md] & (self.act_signed if sg else ~self.act_signed)
+                expr = expr | Mux(on, C(value, pw), 0)
+        m.d.comb += const_sig.eq(expr)
+        columns.add_value(0, const_sig)
+        total = reduce_columns(m, columns, "fusion_csa")
+        m.d.comb += self.product.eq(total.as_signed())
+        return m
+
+
 _ARCHS = {
     "booth": BoothMultiplier,
     "ppa": PPAMultiplier,
+    "fusion": FusionMultiplier,
     "fixed": FixedMultiplier,
 }
 

@@ -87,14 +87,19 @@ class Tile(wiring.Component):
         m.submodules.loader = loader = Loader(cfg)
         m.submodules.controller = ctrl = Controller(cfg)
         m.submodules.drain = drain = Drain(cfg)
-        m.submodules.act_buf = act_buf = Buffer(w, 2 * cfg.act_buffer_depth)
+        nb, q = cfg.act_banks, cfg.q
+        act_bufs = [Buffer(w, 2 * cfg.act_buffer_depth) for _ in range(nb)]
+        for b, buf in enumerate(act_bufs):
+            m.submodules["act_buf" if nb == 1 else f"act_buf{b}"] = buf
         m.submodules.weight_buf = wgt_buf = Buffer(cfg.p * w, 2 * cfg.weight_buffer_depth)
         m.submodules.param_buf = par_buf = Buffer(params.size, 2 * cfg.m_blocks)
         m.submodules.outpar_buf = outpar_buf = Buffer(requants.size, 2 * cfg.m_blocks)
-        out_bufs = [Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
-                    for _ in range(2)]
-        for b, buf in enumerate(out_bufs):
-            m.submodules[f"out_buf{b}"] = buf
+        # an output bank per side, each a memory per MAC column (its P accumulators)
+        out_bufs = [[Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
+                     for _ in range(q)] for _ in range(2)]
+        for b, side in enumerate(out_bufs):
+            for j, buf in enumerate(side):
+                m.submodules[f"out_buf{b}" if q == 1 else f"out_buf{b}_{j}"] = buf
 
         wiring.connect(m, wiring.flipped(self.job), loader.job)
         wiring.connect(m, wiring.flipped(self.act), loader.act)
@@ -103,14 +108,30 @@ class Tile(wiring.Component):
         wiring.connect(m, drain.out, wiring.flipped(self.out))
 
         # Input buffers: written by the loader, read by the controller.
+        # bank (row, column) takes word column mod act_beat of a beat addressed to its row
+        # and its group of act_beat columns
+        by, bx = cfg.act_banks_yx
+        beat = cfg.act_beat
+        for b, buf in enumerate(act_bufs):
+            row, col = divmod(b, bx)
+            word = col % beat
+            hit = loader.act_wr_en & loader.act_wr_mask[word]
+            if by > 1:
+                hit &= loader.act_wr_row == row
+            if bx > beat:
+                hit &= loader.act_wr_col == col // beat
+            m.d.comb += [
+                buf.wr_addr.eq(loader.act_wr_addr),
+                buf.wr_data.eq(loader.act_wr_data[word * w:(word + 1) * w]),
+                buf.wr_en.eq(hit),
+                buf.rd_addr.eq(ctrl.act_rd_addr[b]), ctrl.act_data[b].eq(buf.rd_data),
+            ]
         m.d.comb += [
-            act_buf.wr_addr.eq(loader.act_wr_addr), act_buf.wr_data.eq(loader.act_wr_data),
-            act_buf.wr_en.eq(loader.act_wr_en),
             wgt_buf.wr_addr.eq(loader.wgt_wr_addr), wgt_buf.wr_data.eq(loader.wgt_wr_data),
             wgt_buf.wr_en.eq(loader.wgt_wr_en),
             par_buf.wr_addr.eq(loader.par_wr_addr), par_buf.wr_data.eq(loader.par_wr_data),
             par_buf.wr_en.eq(loader.par_wr_en),
-            act_buf.rd_addr.eq(ctrl.act_rd_addr), wgt_buf.rd_addr.eq(ctrl.wgt_rd_addr),
+            wgt_buf.rd_addr.eq(ctrl.wgt_rd_addr),
             par_buf.rd_addr.eq(ctrl.par_rd_addr),
         ]
         par_row = params(par_buf.rd_data)
@@ -124,22 +145,24 @@ class Tile(wiring.Component):
             m.d.sync += drain_running.eq(0)
         psum_bank = Signal()
         m.d.sync += psum_bank.eq(ctrl.psum_rd_bank)
-        psum = Signal(cfg.p * acc)
-        for b, buf in enumerate(out_bufs):
+        psums = [Signal(cfg.p * acc, name=f"psum{j}") for j in range(q)]
+        for b, side in enumerate(out_bufs):
             # (Muxes, not conditional assignments with constant defaults: Icarus would not
             # evaluate those before one of their inputs changes.)
             drains = drain_running & (drain.bank == b)
+            for buf in side:
+                m.d.comb += [
+                    buf.wr_addr.eq(ctrl.out_wr_addr),
+                    buf.wr_en.eq(ctrl.out_wr_en & (ctrl.out_wr_bank == b)),
+                    buf.rd_addr.eq(Mux(drains, drain.rd_addr, ctrl.psum_rd_addr)),
+                    buf.rd_en.eq(~drains | drain.rd_en),
+                ]
+        for j in range(q):
             m.d.comb += [
-                buf.wr_addr.eq(ctrl.out_wr_addr),
-                buf.wr_en.eq(ctrl.out_wr_en & (ctrl.out_wr_bank == b)),
-                buf.rd_addr.eq(Mux(drains, drain.rd_addr, ctrl.psum_rd_addr)),
-                buf.rd_en.eq(~drains | drain.rd_en),
+                psums[j].eq(Mux(psum_bank, out_bufs[1][j].rd_data, out_bufs[0][j].rd_data)),
+                drain.rd_data[j].eq(Mux(drain.bank, out_bufs[1][j].rd_data,
+                                        out_bufs[0][j].rd_data)),
             ]
-        m.d.comb += [psum.eq(out_bufs[0].rd_data), drain.rd_data.eq(out_bufs[0].rd_data)]
-        with m.If(psum_bank):
-            m.d.comb += psum.eq(out_bufs[1].rd_data)
-        with m.If(drain.bank):
-            m.d.comb += drain.rd_data.eq(out_bufs[1].rd_data)
 
         # The output banks' requantization parameters: copied by the controller from the
         # parameter buffer (the block's last job), read by the drain.
@@ -154,14 +177,15 @@ class Tile(wiring.Component):
             drain.par_rd_data.eq(outpar_buf.rd_data),
         ]
 
-        # The MACs: MAC i computes output channel i of each P-wide block.
-        m.d.comb += ctrl.act_data.eq(act_buf.rd_data)
-        accs = []
-        for i in range(cfg.p):
+        # The MACs: MAC (i, j) computes output channel i of each P-wide block at pixel j of
+        # the patch.
+        accs: list[list] = [[] for _ in range(q)]
+        for i, j in ((i, j) for i in range(cfg.p) for j in range(q)):
             mac = MAC(cfg.mac, with_init=True)
-            m.submodules[f"mac{i}"] = mac
+            m.submodules[f"mac{i}" if q == 1 else f"mac{i}_{j}"] = mac
+            psum = psums[j]
             m.d.comb += [
-                mac.a.eq(ctrl.act_operand),
+                mac.a.eq(ctrl.act_operand[j]),
                 mac.w.eq(wgt_buf.rd_data[i * w:(i + 1) * w]),
                 mac.mode.eq(ctrl.mode),
                 mac.act_signed.eq(ctrl.act_signed),
@@ -175,9 +199,10 @@ class Tile(wiring.Component):
                     m.d.comb += mac.init.eq(par_row[i].bias)
                 with m.Default():
                     m.d.comb += mac.init.eq(0)
-            accs.append(mac.acc)
-        for buf in out_bufs:
-            m.d.comb += buf.wr_data.eq(Cat(*accs))
+            accs[j].append(mac.acc)
+        for side in out_bufs:
+            for j, buf in enumerate(side):
+                m.d.comb += buf.wr_data.eq(Cat(*accs[j]))
 
         # Bank hand-over between loader, controller and drain.  An input bank is busy from
         # the loader accepting a job into it until the controller issued the job's last
@@ -204,7 +229,8 @@ class Tile(wiring.Component):
                 m.d.sync += out_busy[b].eq(0)
             with m.If(ctrl.start & ctrl.desc.last & (ctrl.out_bank == b)):
                 m.d.sync += [
-                    info[b].pixels.eq(ctrl.desc.tr * ctrl.desc.tc),
+                    info[b].rows.eq(ctrl.desc.mb * ctrl.desc.tr * ctrl.desc.tc),
+                    info[b].tr.eq(ctrl.desc.tr), info[b].tc.eq(ctrl.desc.tc),
                     info[b].raw.eq(ctrl.desc.raw),
                     info[b].out_mode.eq(ctrl.desc.out_mode),
                     info[b].out_zp.eq(ctrl.desc.out_zp),
@@ -212,7 +238,7 @@ class Tile(wiring.Component):
                     info[b].out_max.eq(ctrl.desc.out_max),
                 ]
             with m.If(ctrl.done & ctrl.done_last & (ctrl.done_bank == b)):
-                m.d.sync += [out_ready[b].eq(1), info[b].rows.eq(ctrl.done_rows)]
+                m.d.sync += out_ready[b].eq(1)
             with m.If(drain.start & (drain.bank == b)):
                 m.d.sync += out_ready[b].eq(0)
         m.d.comb += [

@@ -113,8 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         "cycles": r["cycles"], "model_cycles": r["model_cycles"],
         "ideal_cycles": r["ideal_cycles"],
         "compute_cycles": r["compute_cycles"], "model_compute_cycles": r["model_compute_cycles"],
-        "utilisation": r["macs"] / (r["cycles"] * config.p * r["lanes"]),
-        "compute_utilisation": r["macs"] / (r["compute_cycles"] * config.p * r["lanes"]),
+        "utilisation": r["macs"] / (r["cycles"] * config.macs * r["lanes"]),
+        "compute_utilisation": r["macs"] / (r["compute_cycles"] * config.macs
+                                             * r["lanes"]),
         "macs": r["macs"], "lanes": r["lanes"], "tiles": r["jobs"], "tiling": r["tiling"],
         "simulator": args.simulator, "act_bits": args.act_bits,
         "weight_bits": args.weight_bits, "act_signed": act_signed,

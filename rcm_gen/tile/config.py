@@ -23,8 +23,12 @@ class TileConfig(_ConfigBase):
     A *job* is the part of a layer the tile computes from its local buffers: up to ``tm``
     output channels × ``tr`` × ``tc`` output pixels, from up to ``tn`` words per input
     pixel (a word packs N input channels in N-lane mode, so up to ``tn``·N channels).
-    ``p`` MACs work in parallel on ``p`` output channels; each accumulates one output
-    pixel over the job's channel words and kernel positions.  The jobs of one *output
+    The MAC array is ``p`` × ``q``: ``p`` output channels (each weight word broadcast to
+    a row of ``q`` MACs) × ``q`` output pixels, a ``qr`` × ``qc`` patch (each activation
+    word broadcast to a column of ``p`` MACs); each MAC accumulates one output pixel of one
+    channel over the job's channel words and kernel positions.  The activation buffer is
+    interleaved over ``act_banks`` banks by input row and column so that the ``q`` MACs
+    read ``q`` different words every cycle; ``q = 1`` is a single bank.  The jobs of one *output
     block* (the same output channels and pixels, successive input channels) accumulate in
     the output buffer: only the last one's sums leave the tile, post-processed (bias,
     TFLite requantization, zero point, clamp, packing) or raw.  Buffers are double-banked,
@@ -37,23 +41,32 @@ class TileConfig(_ConfigBase):
         accumulator width to hold that many worst-case products plus a 32-bit bias, so the
         accumulator can never overflow on a job the tile accepts.
     p : int
-        MACs in parallel (output channels computed at once).
+        Output channels computed at once (rows of the MAC array).
+    qr, qc : int
+        Output rows and columns of the pixel patch computed at once (``q = qr·qc``
+        columns of the MAC array).
     tm : int
         Output channels per job (a multiple of ``p``).
     tn : int
         Words (channel groups) per input pixel per job.
     tr, tc : int
-        Output rows and columns per job.
+        Output rows and columns per job (multiples of ``qr`` and ``qc``).
     k_max, s_max : int
         Largest kernel and stride the tile runs.
     act_depth, weight_depth : int or None
-        Words per activation-buffer bank and P-word rows per weight-buffer bank.  ``None``
-        sizes them for a 3×3, stride-1 job at full ``tn``/``tm``/``tr``/``tc`` (and never
-        below one ``k_max``×``k_max`` kernel).
+        Words per activation-buffer bank (of each of its ``act_banks`` interleaved banks)
+        and P-word rows per weight-buffer bank.  ``None`` sizes them for a 3×3, stride-1
+        job at full ``tn``/``tm``/``tr``/``tc`` (and never below one ``k_max``×``k_max``
+        kernel).
     max_reduction : int
         Longest accumulation the tile accepts for one output pixel, in MAC steps (each
         adds one N-lane dot product), summed over the jobs of an output block.  A job
         that would exceed it is refused.
+    act_beat : int
+        Activation words per beat of the ``act`` stream (consecutive input columns of one
+        row, written into as many interleaved banks at once): a power of two up to the
+        column interleaving (1 for a single-column patch).  A large array consumes up to
+        ``q`` words a cycle and needs the wider stream to keep loads behind compute.
     ppu_lanes : int
         Post-processing units (each requantizes one output channel per cycle); a divisor
         of ``p``.  A result row of P channels leaves the tile every ``p / ppu_lanes``
@@ -77,6 +90,8 @@ class TileConfig(_ConfigBase):
 
     mac: MacConfig = field(default_factory=MacConfig)
     p: int = 4
+    qr: int = 1
+    qc: int = 1
     tm: int = 8
     tn: int = 8
     tr: int = 4
@@ -87,6 +102,7 @@ class TileConfig(_ConfigBase):
     weight_depth: int | None = None
     max_reduction: int = 8192
     ppu_lanes: int = 1
+    act_beat: int = 1
 
     #: Widths of the per-channel post-processing parameters (TFLite's int32 bias and
     #: fixed-point multiplier, and a shift from −31 to 31).
@@ -109,12 +125,25 @@ class TileConfig(_ConfigBase):
         if self.tm % self.p:
             raise ValueError(f"Tile tm must be a multiple of p={self.p}, not {self.tm!r}")
         _range("tn", self.tn, 1, 256)
+        for name in ("qr", "qc"):
+            _check_int("Tile", name, getattr(self, name))
+            if getattr(self, name) not in (1, 2, 4, 8, 16):
+                raise ValueError(f"Tile {name} must be one of 1, 2, 4, 8, 16, not "
+                                 f"{getattr(self, name)!r}")
         _range("tr", self.tr, 1, 64)
         _range("tc", self.tc, 1, 64)
+        if self.tr % self.qr:
+            raise ValueError(f"Tile tr must be a multiple of qr={self.qr}, not {self.tr!r}")
+        if self.tc % self.qc:
+            raise ValueError(f"Tile tc must be a multiple of qc={self.qc}, not {self.tc!r}")
+        if self.p * self.q > 1024:
+            raise ValueError(f"Tile MAC array p x q must be at most 1024 MACs, not "
+                             f"{self.p}x{self.q}")
         _range("k_max", self.k_max, 1, 15)
         _range("s_max", self.s_max, 1, 4)
-        floor = self.k_max * self.k_max
-        for name in ("act_depth", "weight_depth"):
+        by, bx = self.act_banks_yx
+        act_floor = -(-self.k_max // by) * -(-self.k_max // bx)
+        for name, floor in (("act_depth", act_floor), ("weight_depth", self.k_max ** 2)):
             value = getattr(self, name)
             if value is not None:
                 _range(name, value, floor, 1 << 16)
@@ -124,6 +153,13 @@ class TileConfig(_ConfigBase):
         if self.ppu_lanes not in divisors:
             raise ValueError(f"Tile ppu_lanes must be a divisor of p={self.p} "
                              f"({', '.join(map(str, divisors))}), not {self.ppu_lanes!r}")
+        _check_int("Tile", "act_beat", self.act_beat)
+        bx = self.act_banks_yx[1]
+        beats = [1 << i for i in range(bx.bit_length())]
+        if self.act_beat not in beats:
+            raise ValueError(f"Tile act_beat must be one of {', '.join(map(str, beats))} "
+                             f"(a power of two up to the {bx} column banks), not "
+                             f"{self.act_beat!r}")
         mac = self.mac.replace(reduction=self.max_reduction, acc_width=None)
         mac = mac.replace(acc_width=self._acc_width_with_bias(mac))
         if mac != self.mac:
@@ -153,10 +189,37 @@ class TileConfig(_ConfigBase):
         return (self.tc - 1) * self.s_max + self.k_max
 
     @property
+    def q(self) -> int:
+        """Output pixels computed at once (columns of the MAC array)."""
+        return self.qr * self.qc
+
+    @property
+    def macs(self) -> int:
+        """MACs in the array."""
+        return self.p * self.q
+
+    @property
+    def act_banks_yx(self) -> tuple[int, int]:
+        """Interleaving of the activation buffer: banks by input row and by input column
+        (a power of two at least ``s_max·qr`` and ``s_max·qc``, so that the patch's pixels
+        read distinct banks at any stride; 1 where the patch is one pixel wide)."""
+        def banks(n: int) -> int:
+            return 1 if n == 1 else 1 << (self.s_max * n - 1).bit_length()
+        return banks(self.qr), banks(self.qc)
+
+    @property
+    def act_banks(self) -> int:
+        by, bx = self.act_banks_yx
+        return by * bx
+
+    @property
     def act_buffer_depth(self) -> int:
+        """Words per activation-buffer bank in each of the ``act_banks`` banks."""
         if self.act_depth is not None:
             return self.act_depth
-        return max(self.tn * (self.tr + 2) * (self.tc + 2), self.k_max * self.k_max)
+        by, bx = self.act_banks_yx
+        return max(self.tn * -(-(self.tr + 2) // by) * -(-(self.tc + 2) // bx),
+                   -(-self.k_max // by) * -(-self.k_max // bx))
 
     @property
     def weight_buffer_depth(self) -> int:
@@ -166,8 +229,9 @@ class TileConfig(_ConfigBase):
 
     @property
     def out_buffer_depth(self) -> int:
-        """Rows of P accumulators per output-buffer bank."""
-        return self.m_blocks * self.tr * self.tc
+        """Rows of P accumulators per output-buffer bank, in each of the ``q`` memories
+        (one per MAC column)."""
+        return self.m_blocks * (self.tr // self.qr) * (self.tc // self.qc)
 
     @property
     def param_bits(self) -> int:
@@ -190,10 +254,10 @@ class TileConfig(_ConfigBase):
         """Storage of each buffer, both banks."""
         w = self.mac.width
         return {
-            "act": 2 * self.act_buffer_depth * w,
+            "act": 2 * self.act_banks * self.act_buffer_depth * w,
             "weight": 2 * self.weight_buffer_depth * self.p * w,
             "param": 2 * self.m_blocks * self.p * self.param_bits,
-            "out": 2 * self.out_buffer_depth * self.p * self.mac.accumulator_width,
+            "out": 2 * self.q * self.out_buffer_depth * self.p * self.mac.accumulator_width,
         }
 
     @property
@@ -248,6 +312,13 @@ class TileConfig(_ConfigBase):
 _MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="booth", pipeline=1)
 _SMALL = TileConfig(mac=_MAC, p=2, tm=4, tn=4, tr=4, tc=4, k_max=7, s_max=2)
 _DEFAULT = TileConfig(mac=_MAC, p=4, tm=8, tn=8, tr=4, tc=4, k_max=7, s_max=2)
+# Accelerator-scale arrays: P x Q MACs (P output channels x a qr x qc patch of pixels),
+# one post-processing unit per output channel, buffers bound to SRAM macros where the
+# library has them and they are smaller (flip-flops otherwise).
+_ARRAY8 = TileConfig(mac=_MAC, p=8, qr=2, qc=4, tm=16, tn=8, tr=4, tc=8, k_max=7, s_max=2,
+                     ppu_lanes=8, act_beat=8, memory="auto")
+_ARRAY16 = TileConfig(mac=_MAC, p=16, qr=4, qc=4, tm=32, tn=16, tr=8, tc=8, k_max=7, s_max=2,
+                      ppu_lanes=16, act_beat=8, memory="auto")
 
 #: name → (description, factory)
 TILE_PRESETS = {
@@ -258,4 +329,10 @@ TILE_PRESETS = {
                     lambda: _DEFAULT),
     "rcm-default-fixed": ("rcm-default with the fixed 16x16 MAC",
                           lambda: _DEFAULT.fixed_twin()),
+    "rcm-8x8": ("RCM array, 8x8 MACs (8 channels x 2x4 pixels), 4x8 outputs x 8 channels, "
+                "SRAM/auto buffers, ST Booth MAC", lambda: _ARRAY8),
+    "rcm-8x8-fixed": ("rcm-8x8 with the fixed 16x16 MAC", lambda: _ARRAY8.fixed_twin()),
+    "rcm-16x16": ("RCM array, 16x16 MACs (16 channels x 4x4 pixels), 8x8 outputs x 16 "
+                  "channels, SRAM/auto buffers, ST Booth MAC", lambda: _ARRAY16),
+    "rcm-16x16-fixed": ("rcm-16x16 with the fixed 16x16 MAC", lambda: _ARRAY16.fixed_twin()),
 }

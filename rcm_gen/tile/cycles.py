@@ -63,6 +63,8 @@ class LayerCycles:
         Lane count N the layer runs at.
     jobs : int
         Tile jobs.
+    mac_count : int
+        MACs of the array (P·Q).
     traffic : dict
         Bytes moved into the tile (``descriptor``, ``activations``, ``weights``,
         ``params``) and out of it (``outputs``), with ``in`` and ``out`` totals.
@@ -74,19 +76,19 @@ class LayerCycles:
     macs: int
     lanes: int
     jobs: int
-    p: int
+    mac_count: int
     tiling: dict[str, int] = field(default_factory=dict)
     traffic: dict[str, int] = field(default_factory=dict)
 
     @property
     def utilisation(self) -> float:
         """Useful MAC-lane operations over the available ones, overall."""
-        return self.macs / (self.total * self.p * self.lanes)
+        return self.macs / (self.total * self.mac_count * self.lanes)
 
     @property
     def compute_utilisation(self) -> float:
         """Useful MAC-lane operations over those available in the compute phase."""
-        return self.macs / (self.compute * self.p * self.lanes)
+        return self.macs / (self.compute * self.mac_count * self.lanes)
 
     @property
     def bytes_total(self) -> int:
@@ -161,8 +163,10 @@ def _shifted(state: _State, d: int) -> _State:
 
 def _job_leaf(plan: LayerPlan, job: Job) -> tuple:
     k = plan.shape.k
-    return (job.act_words, job.weight_rows(k), job.mb if plan.job_params(job) else 0,
-            job.compute_steps(k), job.out_rows, job.first, job.last)
+    return (job.act_beats(plan.config.act_beat), job.weight_rows(k),
+            job.mb if plan.job_params(job) else 0,
+            job.compute_steps(k, plan.config.qr, plan.config.qc), job.out_rows, job.first,
+            job.last)
 
 
 def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTiming]:
@@ -201,8 +205,9 @@ def _rle(items: list) -> tuple:
 
 def _job_tree(plan: LayerPlan) -> tuple:
     """The plan's jobs as nested runs ((child, repeats), ...); a leaf is a job's
-    (act_words, weight_rows, par_rows, steps, out_rows, first, last)."""
+    (act_beats, weight_rows, par_rows, steps, out_rows, first, last)."""
     k2, p, n = plan.shape.k ** 2, plan.config.p, plan.lanes
+    qr, qc, beat = plan.config.qr, plan.config.qc, plan.config.act_beat
     first_params = plan.post is not None
     last_params = first_params and not plan.raw
     rows = _rle([(tr, in_h) for _, tr, _, in_h, _ in plan.row_blocks()])
@@ -215,8 +220,9 @@ def _job_tree(plan: LayerPlan) -> tuple:
         for i, ng in enumerate(ngs):
             first, last = i == 0, i == len(ngs) - 1
             par = first_params and first or last_params and last
-            out.append((ng * in_h * in_w, mb * ng * k2, mb if par else 0,
-                        mb * tr * tc * ng * k2, mb * tr * tc if last else 0, first, last))
+            out.append((ng * in_h * -(-in_w // beat), mb * ng * k2, mb if par else 0,
+                        mb * -(-tr // qr) * -(-tc // qc) * ng * k2, mb * tr * tc if last else 0,
+                        first, last))
         return _rle(out)
 
     return tuple(
@@ -292,7 +298,7 @@ def plan_traffic(plan: LayerPlan, tree: tuple | None = None) -> dict[str, int]:
     w = cfg.mac.width
     bits = {
         "descriptor": jobs * job_layout(cfg).size,
-        "activations": _sum(tree, 0) * w,
+        "activations": _sum(tree, 0) * cfg.act_beat * w,
         "weights": _sum(tree, 1) * cfg.p * w,
         "params": _sum(tree, 2) * cfg.p * cfg.param_bits,
         "outputs": _sum(tree, 4) * plan.out_row_bits(),
@@ -315,11 +321,11 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
     cfg, shape = plan.config, plan.shape
     tree = _job_tree(plan)
     last_done = _advance(_START, tree, plan, cfg.mac.latency, {})[4]
-    ideal = -(-shape.macs // (cfg.p * plan.lanes))
+    ideal = -(-shape.macs // (cfg.macs * plan.lanes))
     t = plan.tiling
     return LayerCycles(
         total=last_done + 1, compute=_sum(tree, 3),
-        ideal=ideal, macs=shape.macs, lanes=plan.lanes, jobs=_count(tree), p=cfg.p,
+        ideal=ideal, macs=shape.macs, lanes=plan.lanes, jobs=_count(tree), mac_count=cfg.macs,
         tiling={"tm": t.tm, "tr": t.tr, "tc": t.tc, "channels": t.channels},
         traffic=plan_traffic(plan, tree))
 

@@ -158,7 +158,12 @@ class Job:
 
     @property
     def act_words(self) -> int:
+        """Activation words (input pixels × channel groups)."""
         return self.ng * self.in_h * self.in_w
+
+    def act_beats(self, beat: int = 1) -> int:
+        """Beats of the activation stream, ``beat`` words of one row each."""
+        return self.ng * self.in_h * -(-self.in_w // beat)
 
     def weight_rows(self, k: int) -> int:
         return self.mb * self.ng * k * k
@@ -168,8 +173,10 @@ class Job:
         """Result rows the job sends (0 unless it completes its block)."""
         return self.mb * self.tr * self.tc if self.last else 0
 
-    def compute_steps(self, k: int) -> int:
-        return self.mb * self.tr * self.tc * self.ng * k * k
+    def compute_steps(self, k: int, qr: int = 1, qc: int = 1) -> int:
+        """Controller steps: one per qr × qc patch of output pixels, channel word and
+        kernel position."""
+        return self.mb * -(-self.tr // qr) * -(-self.tc // qc) * self.ng * k * k
 
     def descriptor(self, plan: LayerPlan) -> dict[str, int]:
         """Members of the job descriptor (see ``gateware.layouts.job_layout``)."""
@@ -213,6 +220,8 @@ class LayerPlan:
 
     ``post`` is how the sums are post-processed (``None``: the raw sums leave the tile);
     ``pad_value`` is what padded activations hold (TFLite: the input zero point).
+    ``input_stride`` > 1: a 1×1 layer of that stride, run as the stride-1 layer ``shape``
+    on the input pixels it reads (the host sends only those).
     """
 
     config: TileConfig
@@ -224,6 +233,7 @@ class LayerPlan:
     tiling: Tiling
     post: PostProcess | None = None
     pad_value: int = 0
+    input_stride: int = 1
     out_lanes: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -314,7 +324,7 @@ class LayerPlan:
 
         return {
             "descriptor": job_layout(cfg).size,
-            "activations": job.act_words * w,
+            "activations": job.act_beats(cfg.act_beat) * cfg.act_beat * w,
             "weights": job.weight_rows(self.shape.k) * cfg.p * w,
             "params": (job.mb * cfg.p * cfg.param_bits) if self.job_params(job) else 0,
             "outputs": job.out_rows * self.out_row_bits(),
@@ -360,7 +370,9 @@ def _fits(config: TileConfig, shape: ConvShape, tm: int, tr: int, tc: int,
     in_h = _in_extent(tr, shape.stride, shape.k, shape.h, shape.pad_top + shape.pad_bottom)
     in_w = _in_extent(tc, shape.stride, shape.k, shape.w, shape.pad_left + shape.pad_right)
     mb = math.ceil(tm / config.p)
-    return (groups <= config.tn and groups * in_h * in_w <= config.act_buffer_depth
+    by, bx = config.act_banks_yx
+    return (groups <= config.tn
+            and groups * -(-in_h // by) * -(-in_w // bx) <= config.act_buffer_depth
             and mb * groups * shape.k * shape.k <= config.weight_buffer_depth)
 
 
@@ -377,6 +389,13 @@ def _max_groups(config: TileConfig, shape: ConvShape, tm: int, tr: int, tc: int,
     return lo
 
 
+def _extents(tile: int, size: int, patch: int) -> list[int]:
+    """Output rows (or columns) per job to try: whole patches up to the tile's, and the
+    layer's own extent when it is smaller (a partial patch only pays off at its edge)."""
+    top = min(tile, size)
+    return sorted({top, *range(patch, top + 1, patch)}, reverse=True)
+
+
 def _span_size(shape: ConvShape, tm: int) -> int:
     """Input channels of the largest block of ``tm`` output channels."""
     return max(hi - lo for lo, hi in (_span(shape, m0, min(tm, shape.m - m0))
@@ -385,19 +404,32 @@ def _span_size(shape: ConvShape, tm: int) -> int:
 
 def _tm_options(config: TileConfig, shape: ConvShape) -> list[int]:
     """Output channels per block to try: multiples of P up to ``tm`` (and the layer's
-    channel count); for grouped layers only those whose blocks align with the groups."""
+    channel count); for grouped layers only those whose blocks align with the groups
+    (a group's channel count and its divisors included)."""
     top = min(config.tm, shape.m)
     options = sorted({*range(config.p, top + 1, config.p), top}, reverse=True)
     if shape.groups > 1:
         mg = shape.group_out
-        options = [t for t in options if t % mg == 0 or mg % t == 0] or [min(top, mg)]
+        divisors = {t for t in range(1, min(top, mg) + 1) if mg % t == 0}
+        options = sorted({t for t in options if t % mg == 0 or mg % t == 0} | {max(divisors)},
+                         reverse=True)
     return options
+
+
+def _smaller_tm_options(config: TileConfig, shape: ConvShape, tried: list[int]) -> list[int]:
+    """Fewer output channels per block than P (or than a group holds), for layers whose
+    kernels are so large that P of them do not fit the weight buffer at once."""
+    top = min(config.tm, shape.m)
+    mg = shape.group_out if shape.groups > 1 else None
+    return [t for t in range(top, 0, -1) if t not in tried
+            and (mg is None or t % mg == 0 or mg % t == 0)]
 
 
 def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int,
                   post: PostProcess | None = None) -> Tiling:
     """The tiling of ``shape`` onto ``config`` with the fewest cycles, by the exact cycle
-    model: every output-channel, row and column extent up to the tile's, each with as many
+    model: every output-channel, row and column extent up to the tile's (in whole pixel
+    patches, or the layer's extent where it is smaller), each with as many
     input channels per job as the buffers hold, spread evenly over the block's jobs (ties:
     the larger job).  (Cycles depend on whether sums are post-processed, not on the
     parameters' values, so the choice is remembered per layer shape.)"""
@@ -413,28 +445,34 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) 
     if mode != "none":
         post = dataclasses.replace(PostProcess.for_timing(shape.m, 1),
                                    requantize=mode == "requantize")
+    def reduction(tm: int) -> int:  # accumulation length of a block of tm channels
+        return math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
+
+    preferred = _tm_options(config, shape)
+    if all(reduction(tm) > config.max_reduction for tm in preferred):
+        _check_reduction(config, reduction(preferred[-1]))
     best: tuple[int, int, Tiling] | None = None
-    options = [tm for tm in _tm_options(config, shape)
-               if math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
-               <= config.max_reduction]
-    if not options:
-        tm = _tm_options(config, shape)[-1]
-        _check_reduction(config, math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2)
-    for tm in options:
-        lo, hi = _span(shape, 0, tm)
-        span_words = math.ceil((hi - lo) / lanes)
-        for tr in range(min(config.tr, shape.ho), 0, -1):
-            for tc in range(min(config.tc, shape.wo), 0, -1):
-                groups = _max_groups(config, shape, tm, tr, tc, span_words)
-                if not groups:
-                    continue
-                n_ch = math.ceil(span_words / groups)
-                spread = math.ceil(span_words / n_ch)
-                tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
-                plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
-                key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
-                if best is None or key < best[:2]:
-                    best = (*key, tiling)
+    # blocks of fewer output channels only when none of the preferred ones fits
+    for options in (preferred, _smaller_tm_options(config, shape, preferred)):
+        for tm in options:
+            if reduction(tm) > config.max_reduction:
+                continue
+            lo, hi = _span(shape, 0, tm)
+            span_words = math.ceil((hi - lo) / lanes)
+            for tr in _extents(config.tr, shape.ho, config.qr):
+                for tc in _extents(config.tc, shape.wo, config.qc):
+                    groups = _max_groups(config, shape, tm, tr, tc, span_words)
+                    if not groups:
+                        continue
+                    n_ch = math.ceil(span_words / groups)
+                    spread = math.ceil(span_words / n_ch)
+                    tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
+                    plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
+                    key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
+                    if best is None or key < best[:2]:
+                        best = (*key, tiling)
+        if best is not None:
+            break
     if best is None:  # buffers hold at least one k_max x k_max kernel of one channel group
         raise AssertionError("no job of one output pixel fits the buffers")
     return best[2]
@@ -457,10 +495,17 @@ def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits:
     if not lo <= pad_value <= hi:
         raise ValueError(f"padding value {pad_value} does not fit the activations "
                          f"({lo}..{hi})")
+    input_stride = 1
+    if shape.k == 1 and shape.stride > 1 and not any(
+            (shape.pad_top, shape.pad_bottom, shape.pad_left, shape.pad_right)):
+        # a strided 1x1 layer reads every stride-th pixel: the host sends just those
+        input_stride = shape.stride
+        shape = ConvShape(c=shape.c, m=shape.m, h=shape.ho, w=shape.wo, k=1,
+                          groups=shape.groups)
     if tiling is None:
         tiling = choose_tiling(config, shape, lanes, post)
     return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling, post,
-                     pad_value)
+                     pad_value, input_stride)
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -482,17 +527,28 @@ def job_weights(plan: LayerPlan, job: Job, w: np.ndarray) -> np.ndarray:
 
 def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int, int]]]]:
-    """Activation words (``[g][row][col]``), weight rows (``[mb][g][ky][kx]``, each an
-    array of P words) as unsigned integers, and parameter rows (per block, P channels'
+    """Activation beats (``[g][row][col]``; with ``act_beat`` > 1 an array of that many
+    words per beat), weight rows (``[mb][g][ky][kx]``, each an array of P words) as
+    unsigned integers, and parameter rows (per block, P channels'
     (bias, multiplier, shift); empty unless the job carries parameters)."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
     width = cfg.mac.width
+    if plan.input_stride > 1:
+        x = np.asarray(x)[:, ::plan.input_stride, ::plan.input_stride]
     # Activations: (ng·N, in_h, in_w) channels padded with zeros to whole words.
     region = np.zeros((job.ng * n, job.in_h, job.in_w), dtype=np.int64)
     region[:job.chcount] = x[job.ch0:job.ch0 + job.chcount,
                              job.y_lo:job.y_lo + job.in_h, job.x_lo:job.x_lo + job.in_w]
     lanes_last = region.reshape(job.ng, n, job.in_h, job.in_w).transpose(0, 2, 3, 1)
-    act_words = pack_lanes(lanes_last, width, plan.act_signed).reshape(-1)
+    words = pack_lanes(lanes_last, width, plan.act_signed)  # (ng, in_h, in_w)
+    # beats of act_beat words of one row (the row's last beat padded with zeros)
+    v = cfg.act_beat
+    padded = np.zeros((job.ng, job.in_h, -(-job.in_w // v) * v), dtype=np.int64)
+    padded[:, :, :job.in_w] = words
+    beats = padded.reshape(job.ng, job.in_h, -1, v)
+    act_words = beats.reshape(-1, v)
+    if v == 1:
+        act_words = act_words.reshape(-1)
     # Weights: (mb·P, ng·N, k, k) with zeros beyond the job's channels.
     k = s.k
     wt = np.zeros((job.mb * cfg.p, job.ng * n, k, k), dtype=np.int64)

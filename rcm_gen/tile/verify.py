@@ -21,9 +21,9 @@ def verify_tile(config: TileConfig, simulators: list[str], count: int = 16,
                          stalls=i % 3 == 2, max_c=8, max_m=6, max_hw=8)
              for i in range(count)]
     mac = config.mac
-    print(f"tile P={config.p} tm={config.tm} tn={config.tn} tr={config.tr} tc={config.tc} "
-          f"k_max={config.k_max} s_max={config.s_max}; MAC W={mac.width} "
-          f"lanes={list(mac.lanes)} arch={mac.arch}")
+    print(f"tile P={config.p} Q={config.q} ({config.qr}x{config.qc}) tm={config.tm} "
+          f"tn={config.tn} tr={config.tr} tc={config.tc} k_max={config.k_max} "
+          f"s_max={config.s_max}; MAC W={mac.width} lanes={list(mac.lanes)} arch={mac.arch}")
     for sim in simulators:
         results, res = simulate_layers(config, cases, sim)
         exact = stalled = 0
@@ -42,7 +42,10 @@ def verify_tile(config: TileConfig, simulators: list[str], count: int = 16,
             stalled += not full_rate
         lanes = sorted({r["lanes"] for r in results})
         cycles = sum(r["sim_cycles"] for r in results)
-        print(f"{sim:9s} PASS  {len(results)} layers equal to numpy conv2d (lanes {lanes}); "
+        post = sum(1 for c in cases if c.post is not None)
+        grouped = sum(1 for c in cases if c.shape.groups > 1)
+        print(f"{sim:9s} PASS  {len(results)} layers equal to numpy ({post} post-processed as "
+              f"TFLite does, {grouped} grouped or depthwise; lanes {lanes}); "
               f"cycles equal to the model on all {exact} full-rate layers, compute cycles "
               f"on all {len(results)} ({stalled} with random stalls); {cycles} cycles in "
               f"{res.wall_s:.1f} s")

@@ -39,7 +39,7 @@ def _bytes(n: int) -> str:
 def format_mapping(mapping) -> str:
     cfg = mapping.config
     bw = mapping.bandwidth
-    lines = [f"{mapping.network.name} on P={cfg.p} tm={cfg.tm} tn={cfg.tn} tr={cfg.tr} "
+    lines = [f"{mapping.network.name} on P={cfg.p} Q={cfg.q} tm={cfg.tm} tn={cfg.tn} tr={cfg.tr} "
              f"tc={cfg.tc} ({cfg.mac.arch} MAC) and its fixed twin"
              + (f"; off-chip bandwidth {bw:g} bytes/cycle" if bw else ""),
              f"{'layer':<10} {'C->M':>10} {'HxW':>9} {'k/s':>4} {'bits':>5} {'N':>2} "
@@ -50,7 +50,7 @@ def format_mapping(mapping) -> str:
         bits = f"{layer.act_bits}{'s' if layer.act_signed else 'u'}"
         if layer.weight_bits != layer.act_bits:
             bits += f"/{layer.weight_bits}"
-        util = m.cycles.macs / (m.latency * cfg.p * m.cycles.lanes)
+        util = m.cycles.macs / (m.latency * cfg.macs * m.cycles.lanes)
         lines.append(
             f"{layer.name:<10} {f'{s.c}->{s.m}':>10} {f'{s.h}x{s.w}':>9} "
             f"{f'{s.k}/{s.stride}':>4} {bits:>5} {m.cycles.lanes:>2} "

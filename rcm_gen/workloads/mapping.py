@@ -97,7 +97,7 @@ class NetworkMapping:
     @property
     def utilisation(self) -> float:
         """Useful MAC-lane operations over the available ones, whole network."""
-        avail = sum(m.latency * self.config.p * m.cycles.lanes for m in self.layers)
+        avail = sum(m.latency * self.config.macs * m.cycles.lanes for m in self.layers)
         return self.network.macs / avail
 
     @property
@@ -126,7 +126,7 @@ class NetworkMapping:
                 "jobs": m.cycles.jobs, "macs": m.cycles.macs, "cycles": m.latency,
                 "tile_cycles": m.cycles.total, "compute_cycles": m.cycles.compute,
                 "ideal_cycles": m.cycles.ideal,
-                "utilisation": m.cycles.macs / (m.latency * self.config.p * m.cycles.lanes),
+                "utilisation": m.cycles.macs / (m.latency * self.config.macs * m.cycles.lanes),
                 "bytes_in": m.cycles.traffic["in"], "bytes_out": m.cycles.traffic["out"],
                 "traffic": m.cycles.traffic, "binding": m.binding,
                 "fixed_cycles": m.fixed_latency, "speedup": m.speedup,

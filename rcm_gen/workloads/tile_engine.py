@@ -110,7 +110,7 @@ def _stats(run: TileRun, plan: LayerPlan, lc: LayerCycles, items: int,
     return {
         "bits": _BITS, "lanes": lc.lanes, "cycles": cycles * items,
         "compute_cycles": lc.total * items, "ideal": lc.ideal * items,
-        "utilisation": lc.macs * items / (cycles * items * plan.config.p * lc.lanes),
+        "utilisation": lc.macs * items / (cycles * items * plan.config.macs * lc.lanes),
         "bytes_in": lc.traffic["in"] * items, "bytes_out": lc.traffic["out"] * items,
         "binding": binding, "jobs": lc.jobs * items, "tiling": lc.tiling,
         "groups": run.shape.groups,
