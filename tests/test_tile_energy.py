@@ -262,6 +262,59 @@ def test_map_energy_is_calibration_times_cycles(cli, tmp_path, small_model, smal
     assert t["fixed_energy_mj"] > 0
 
 
+CHAIN = ((1, 6, 6, 4), [
+    dict(op="conv", m=4, k=3, stride=1, padding="SAME", out_zp=-3, act="RELU"),
+    dict(op="depthwise", k=3, stride=1, dm=1, padding="SAME", out_zp=5),
+    dict(op="reshape", shape=[1, 144]),
+    dict(op="fc", m=5, per_channel=False, out_zp=-128)])
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_infer_energy_is_calibration_times_cycles(cli, tmp_path, small_model):
+    """`rcm-gen infer --energy`: each tile layer's energy is the cached calibration applied
+    to that layer's cycle-model figures at the design's Fmax; the total is their sum and
+    the EDP the total times the tile layers' latency."""
+    from tflite_builder import write_chain
+
+    from rcm_gen.flows.synth import cached_report
+    from rcm_gen.workloads.tflite_model import load_tflite
+    from rcm_gen.workloads.tile_engine import tile_run
+
+    path = write_chain(tmp_path / "chain.tflite", *CHAIN, seed=5)
+    out = tmp_path / "i.json"
+    sets = [x for s in SMALL_SETS for x in ("--set", s)]
+    r = cli("infer", "rcm-small", *sets, "--model", str(path), "--energy", "--json",
+            str(out), timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "energy per inference" in r.stdout
+    report = json.loads(out.read_text())
+    assert report["match"]
+    energy = report["energy"]
+    assert energy["model"]["calibration"] == small_model.to_dict()
+    cfg = small_tile()
+    fmax = cached_report(cfg)["fmax_mhz"]
+    assert energy["totals"]["fmax_mhz"] == pytest.approx(fmax)
+    model = load_tflite(path)
+    rows = {row["op"]: row for row in report["layers"]}
+    total, cycles = 0.0, 0
+    assert len(energy["layers"]) == 3
+    for e in energy["layers"]:
+        layer = model.layers[e["op"]]
+        run = tile_run(layer, np.zeros(layer.input_shape, dtype=np.int64))
+        lc = plan_cycles(run.plan(cfg))
+        layer_cycles = rows[e["op"]]["cycles"]
+        want = small_model.layer_energy(lc, run.shape, 8, 8, cycles=layer_cycles,
+                                        clock_ns=1000.0 / fmax)["pj"]
+        assert e["energy_uj"] == pytest.approx(want * 1e-6, rel=1e-9)
+        total += want
+        cycles += layer_cycles
+    t = energy["totals"]
+    assert t["energy_uj"] == pytest.approx(total * 1e-6, rel=1e-9)
+    assert t["latency_ms"] == pytest.approx(cycles * 1e-3 / fmax, rel=1e-9)
+    assert t["edp_uj_s"] == pytest.approx(t["energy_uj"] * t["latency_ms"] * 1e-3, rel=1e-9)
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 
