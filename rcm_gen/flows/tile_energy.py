@@ -573,7 +573,7 @@ def format_tile_energy(r: dict[str, Any], name: str) -> str:
         rows.append((f"{m['act_bits']}b x{m['lanes']}",
                      f"{s['c']}->{s['m']} {s['h']}x{s['w']} k{s['k']}", f"{m['macs']:,}",
                      f"{m['cycles']:,}", f"{m['pj_per_cycle']:.1f}", f"{m['pj_per_mac']:.2f}",
-                     f"{m['tops_per_w']:.4f}", *(f"{per_mac[g]:.2f}" for g in groups)))
+                     f"{m['tops_per_w']:.3g}", *(f"{per_mac[g]:.2f}" for g in groups)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [f"{name}: a real layer per mode at gate level, clock {r['clock_ns']:g} ns, "
              f"{r['library']['name']} at {r['library']['voltage']:g} V (groups in pJ/MAC)"]
