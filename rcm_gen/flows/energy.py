@@ -17,6 +17,12 @@ cycles:
 - **leakage**: the cells' leakage power (``cell_leakage_power``, else the mean of their
   ``leakage_power`` groups) times the clock period.
 
+Memory macros (black boxes of a macro library, their cells given as ``macro_cells``) count
+the same way from their own liberty: their input pins' capacitance loads the nets, their
+input pins' ``internal_power`` is energy per transition of those pins (an OpenRAM macro
+gives it on its clock pins, the same for a read, a write and a deselected cycle), their
+output pins drive their nets (switching energy to the macro's group), and their leakage.
+
 Energies are in pJ.  Each cell's energy (and the switching energy of the net it drives)
 goes to the area group of the module it was synthesized in
 (:func:`rcm_gen.flows.asic.group_of`); nets driven by input ports go to ``clock`` (the clock
@@ -124,7 +130,8 @@ class EnergyModel:
     def __init__(self, netlist: FlatNetlist, lib: Liberty, clock: str,
                  constraints: dict[str, Any], top_module: str | None = None,
                  groups: tuple[str, ...] | None = None,
-                 group_of_module: Callable[[str, str], str] | None = None) -> None:
+                 group_of_module: Callable[[str, str], str] | None = None,
+                 macro_cells: dict[str, Any] | None = None) -> None:
         self.netlist, self.lib = netlist, lib
         self.voltage = float(lib.voltage)
         if not self.voltage > 0:
@@ -158,6 +165,27 @@ class EnergyModel:
                     fanout[net] += 1
                 else:
                     driver[net] = (i, pin_name)
+        # memory macros: their input pins load their nets, their outputs drive theirs
+        macro_pins = []  # (macro instance, liberty pin, nets)
+        macro_driven: dict[int, str] = {}
+        for m in netlist.macros:
+            mcell = (macro_cells or {}).get(m.cell)
+            if mcell is None:
+                raise UserError(f"macro {m.cell!r} of the netlist has no liberty cell")
+            by_bus = {re.sub(r"\[.*\]$", "", name): pin for name, pin in mcell.pins.items()}
+            for pin_name, nets in m.pins.items():
+                pin = by_bus.get(pin_name)
+                if pin is None:
+                    raise UserError(f"macro {m.cell} has no pin {pin_name!r} in its liberty")
+                macro_pins.append((m, pin, nets))
+                for net in nets:
+                    if net <= CONST1:
+                        continue
+                    if pin.direction == "input":
+                        cap[net] += pin.capacitance
+                        fanout[net] += 1
+                    else:
+                        macro_driven[net] = m.module
         outputs = [k for p, (d, bits) in netlist.ports.items() if d != "input" for k in bits]
         for k in outputs:
             cap[k] += float(constraints["output_load"])
@@ -206,6 +234,8 @@ class EnergyModel:
         for k in range(CONST1 + 1, n):
             if k in driver:
                 g = group(netlist.instances[driver[k][0]].module)
+            elif k in macro_driven:
+                g = group(macro_driven[k])
             elif k in clock_bits:
                 g = "clock"
             elif k in input_bits:
@@ -249,6 +279,21 @@ class EnergyModel:
                     pair_group.append(g)
                 self.owner_pins.append((i_inst, pin_name))
                 owner += 1
+        # a macro's energy: its liberty's internal energy per transition of its input
+        # pins (OpenRAM's: per clock edge, read, write or deselected alike) and its leakage
+        for m in netlist.macros:
+            g = gidx[group(m.module)]
+            if macro_cells[m.cell].leakage_nw is not None:
+                leak[g] += macro_cells[m.cell].leakage_nw
+        for m, pin, nets in macro_pins:
+            if pin.direction != "input" or not pin.power:
+                continue
+            g = gidx[group(m.module)]
+            for net in nets:
+                if net > CONST1:
+                    s = float(slew[net])
+                    self.in_rise[g, net] += _mean([a.rise for a in pin.power], s, 0.0)
+                    self.in_fall[g, net] += _mean([a.fall for a in pin.power], s, 0.0)
         self.pair_out = np.array(pair_out, dtype=int)
         self.pair_in = np.array(pair_in, dtype=int)
         self.pair_rise = np.array(pair_rise, dtype=float)
