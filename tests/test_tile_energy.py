@@ -150,6 +150,52 @@ def test_energy_scales_with_the_work(small_gate):
                                            "control", "clock"))
 
 
+SKY130 = HERE / "data" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+
+
+@pytest.mark.synth
+def test_sram_macros_replayed_at_gate_level():
+    """A tile whose buffers are SkyWater 130 OpenRAM macros: the cycle simulator runs the
+    macros (every output equal to the RTL's, which ran the macros' Verilog models), and
+    the buffers' energy holds each macro's clock energy per cycle from its liberty and
+    its leakage."""
+    from rcm_gen.flows.macros import load_macro_library
+    from rcm_gen.flows.synth import run_dir, synthesize
+
+    cfg = apply_overrides(preset("rcm-small"), [
+        "p=2", "tm=2", "tn=1", "tr=2", "tc=2", "k_max=3", "s_max=1", "mac.width=8",
+        "memory=sram", "macros=sky130_sram"])
+    report = synthesize(cfg, out_dir=run_dir(cfg, "asic", str(SKY130)), liberty=str(SKY130))
+    used = report["memory"]["macros"]
+    assert used
+    gate = TileGate.prepare(cfg, liberty=str(SKY130), report=report)
+    macros = gate.power.netlist.macros
+    assert len(macros) == sum(u["count"] for u in used.values())
+    recs = record_layers(cfg, [energy_case(cfg, 4, "conv3x3")], simulator="verilator")
+    t0, t1 = recs[0].layer_window()
+    (e,), facts = gate.replay(recs, [[(t0, t1)]])
+    (e,) = e
+    assert facts["checked"] > 0
+    model = gate.power.model
+    per_cycle = 0.0
+    leak_nw = 0.0
+    library = {x.name: x for x in load_macro_library("sky130_sram").macros}
+    for m in macros:
+        cell = load_liberty(library[m.cell].liberty).cells[m.cell]
+        leak_nw += cell.leakage_nw
+        for pin in ("clk0", "clk1"):
+            arcs = cell.pins[pin].power
+            per_cycle += (np.mean([a.rise.values[0] for a in arcs])
+                          + np.mean([a.fall.values[0] for a in arcs]))
+    buffers = model.groups.index("buffers")
+    assert model.leakage_nw[buffers] >= leak_nw
+    # the buffers' internal energy: at least the macros' clocks, every cycle of the layer
+    internal_buffers = e.by_group["buffers"] - model.leakage_nw[buffers] * gate.power.clock_ns \
+        * (t1 - t0) * 1e-6
+    assert internal_buffers >= per_cycle * (t1 - t0) * 0.999
+    assert per_cycle * (t1 - t0) > 0.5 * internal_buffers  # the macros dominate the buffers
+
+
 def test_fit_nonnegative_recovers_coefficients():
     rng = np.random.default_rng(1)
     a = rng.uniform(0, 100, size=(40, 4))

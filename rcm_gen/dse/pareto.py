@@ -244,7 +244,7 @@ def summary(groups: dict[tuple[str, str, str], dict[str, Any]]) -> str:
 def energy_summary(groups: dict[tuple[str, str, str], dict[str, Any]]) -> str:
     """The energy lines of the terminal summary: per panel, the best energy of each kind
     and how many points are on the latency-energy front."""
-    lines = [f"{'workload':<16}{'bits':>8}{'unit':>14}{'best conf.':>12}{'best fixed':>12}"
+    lines = [f"{'workload':<16}{'bits':>8}{'unit':>14}{'best conf.':>15}{'best fixed':>15}"
              f"{'front c/f':>11}  (latency-energy)"]
     for (target, wl, prec), g in groups.items():
         best = {}
@@ -254,8 +254,8 @@ def energy_summary(groups: dict[tuple[str, str, str], dict[str, Any]]) -> str:
         front = g["front"]
         conf = sum(r["configurable"] for r in front)
         name = wl if target == "asic" else f"{wl} [{target}]"
-        lines.append(f"{name:<16}{prec:>8}{g['items'][0]['energy_unit']:>14}{best[True]:>12}"
-                     f"{best[False]:>12}{f'{conf}/{len(front) - conf}':>11}")
+        lines.append(f"{name:<16}{prec:>8}{g['items'][0]['energy_unit']:>14}{best[True]:>15}"
+                     f"{best[False]:>15}{f'{conf}/{len(front) - conf}':>11}")
     return "\n".join(lines)
 
 
