@@ -4,7 +4,7 @@ RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
 .PHONY: setup demo test test-fast test-long lint bench-sim bench-resnet18 bench-resnet8 \
-	bench-array bench-power bench-synth clean
+	bench-array bench-power bench-tile-power bench-energy bench-synth clean
 
 setup:
 	@bash scripts/setup.sh
@@ -55,6 +55,18 @@ bench-array: setup
 # Gate-level power of mac16 in its six modes, 10,000 cycles each (goal: 60 s, warm cache).
 bench-power: setup
 	$(PY) benchmarks/power_mac.py --preset mac16 --cycles 10000
+
+# A tile's energy from real layers at gate level (goal: one rcm-small layer in 5 min), beside
+# its fixed twin, on OSU 0.18 um and on sky130 with SRAM macros; wall time printed.
+bench-tile-power: setup
+	$(RCM) power rcm-small --compare rcm-small-fixed
+	$(RCM) power rcm-small --set memory=sram --liberty tests/data/sky130_fd_sc_hd__tt_025C_1v80.lib.gz \
+		--compare rcm-small-fixed
+
+# Energy per inference and EDP of ResNet-18 (latency0.5) on rcm-default and its fixed twin,
+# from tile energy models calibrated at gate level (about 10 min with a synthesis cache).
+bench-energy: setup
+	$(RCM) map rcm-default --network resnet18 --bits latency0.5 --energy --synthesize
 
 # Hierarchical synthesis and timing of a large tile, with empty and with filled caches,
 # wall and CPU time per phase, on OSU 0.18 um (flip-flop buffers) and on sky130 (buffers

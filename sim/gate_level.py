@@ -2,8 +2,9 @@
 
 A plain Verilog testbench reads one line of input values per clock cycle from a file,
 applies them while the clock is low, raises the clock half a period later, and writes the
-output ports just before the next cycle.  Toggles are counted per net and per window of
-cycles:
+output ports just before the next cycle (``sample="after"``: what the edge made of them)
+or just before the rising edge (``sample="before"``: what the edge will see, as a cocotb
+testbench samples a handshake).  Toggles are counted per net and per window of cycles:
 
 - on Verilator, by Verilator's own toggle coverage (``--coverage-toggle``): the counters are
   zeroed at each window's first cycle and written at its end (``$c`` calls into the
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +36,25 @@ from ..flows.netlist import CONST1, FlatNetlist, cell_models, write_flat_verilog
 from ..tools import cache_dir, require_executable, verilator_env
 from .runner import _VERILATOR_MAKEFLAGS
 
-__all__ = ["GATE_SIMULATORS", "GateRun", "GateSim"]
+__all__ = ["GATE_SIMULATORS", "GateRun", "GateSim", "gate_simulation"]
 
-GATE_SIMULATORS = ("verilator", "icarus")
+#: Gate-level simulators: Verilator (toggle coverage), Icarus (a VCD), and rcm_gen's
+#: compiled cycle-based simulator (:mod:`rcm_gen.sim.gate_cycle`, for large netlists).
+GATE_SIMULATORS = ("verilator", "icarus", "cycle")
+
+
+def gate_simulation(netlist: FlatNetlist, lib: Liberty, clock: str, simulator: str = "verilator",
+                    sample: str = "after", macros: Sequence[Any] = ()) -> Any:
+    """The gate-level simulation of ``netlist`` on ``simulator`` (:class:`GateSim`, or
+    :class:`rcm_gen.sim.gate_cycle.CycleSim` for ``cycle``, which also runs SRAM
+    ``macros``)."""
+    if simulator == "cycle":
+        from .gate_cycle import CycleSim
+
+        return CycleSim(netlist, lib, clock, sample=sample, macros=macros)
+    if macros:
+        raise UserError(f"--simulator {simulator} cannot run SRAM macros; use cycle")
+    return GateSim(netlist, lib, clock, simulator, sample=sample)
 
 #: Clock period of the testbench (ns).  Zero-delay simulation: energy does not depend on it.
 TB_PERIOD_NS = 10
@@ -75,11 +93,7 @@ module tb;
       if (tb_t == tb_start && tb_nwin > 0)
         $c("Verilated::threadContextp()->coveragep()->zero();");
 `endif
-      #{half} {clock} = 1'b1;
-      #{sample};
-      $fwrite(tb_fout, "{ofmt}\\n", {outs});
-      #1 {clock} = 1'b0;
-      tb_t = tb_t + 1;
+{cycle}      tb_t = tb_t + 1;
     end
 `ifdef RCM_COVERAGE
     if (tb_t == tb_stop && tb_nwin > 0)
@@ -104,6 +118,8 @@ class GateRun:
     simulator: str
     wall_s: float
     log: Path
+    #: Per window, the accesses of each SRAM macro port (the cycle simulator's count).
+    access_counts: np.ndarray | None = None
 
 
 class GateSim:
@@ -115,8 +131,11 @@ class GateSim:
     """
 
     def __init__(self, netlist: FlatNetlist, lib: Liberty, clock: str,
-                 simulator: str = "verilator") -> None:
-        if simulator not in GATE_SIMULATORS:
+                 simulator: str = "verilator", sample: str = "after") -> None:
+        if sample not in ("after", "before"):
+            raise ValueError(f"sample must be after or before, not {sample!r}")
+        self.sample = sample
+        if simulator not in GATE_SIMULATORS or simulator == "cycle":
             raise UserError(f"--simulator must be one of {', '.join(GATE_SIMULATORS)}, not "
                             f"{simulator!r}")
         if clock not in netlist.ports or netlist.ports[clock][0] != "input":
@@ -125,10 +144,14 @@ class GateSim:
         self.inputs = [p for p, (d, _) in netlist.ports.items() if d == "input" and p != clock]
         self.outputs = [p for p, (d, _) in netlist.ports.items() if d != "input"]
         module = f"gl_{re.sub(r'[^A-Za-z0-9_]', '_', netlist.top)}"
+        # Verilator counts toggles of the netlist's nets only: not of the cells' own
+        # ports and state (the same values again, under other names) nor of the
+        # testbench's registers, which would multiply the code it generates
         self.sources = {
-            "netlist.v": write_flat_verilog(netlist, module),
-            "cells.v": cell_models(lib, {i.cell for i in netlist.instances}),
-            "tb.v": self._testbench(module),
+            "netlist.v": "/*verilator coverage_on*/\n" + write_flat_verilog(netlist, module),
+            "cells.v": "/*verilator coverage_off*/\n" + cell_models(
+                lib, {i.cell for i in netlist.instances}),
+            "tb.v": "/*verilator coverage_off*/\n" + self._testbench(module),
         }
         digest = hashlib.sha256("\0".join(self.sources[k] for k in sorted(self.sources))
                                 .encode()).hexdigest()[:16]
@@ -143,14 +166,21 @@ class GateSim:
             return f"  {kind} {f'[{w - 1}:0] ' if w > 1 else ''}{p};"
 
         conns = ", ".join(f".{p}({p})" for p in self.netlist.ports)
-        return _TB.format(
+        half = TB_PERIOD_NS // 2
+        write = (f'$fwrite(tb_fout, "{" ".join("%h" for _ in self.outputs)}\\n", '
+                 f'{", ".join(self.outputs) or chr(34) * 2});')
+        if self.sample == "after":
+            cycle = (f"      #{half} {self.clock} = 1'b1;\n      #{half - 1};\n      {write}\n"
+                     f"      #1 {self.clock} = 1'b0;\n")
+        else:
+            cycle = (f"      #{half - 1};\n      {write}\n      #1 {self.clock} = 1'b1;\n"
+                     f"      #{half} {self.clock} = 1'b0;\n")
+        return _TB.format(cycle=cycle,
             clock=self.clock, module=module, conns=conns,
             regs="\n".join(decl("reg", p) for p in self.inputs),
             wires="\n".join(decl("wire", p) for p in self.outputs),
             fmt=" ".join("%h" for _ in self.inputs), args=", ".join(self.inputs),
-            nargs=len(self.inputs), half=TB_PERIOD_NS // 2, sample=TB_PERIOD_NS // 2 - 1,
-            ofmt=" ".join("%h" for _ in self.outputs) or "",
-            outs=", ".join(self.outputs) or '""')
+            nargs=len(self.inputs))
 
     # -- build ----------------------------------------------------------------------------
 

@@ -37,3 +37,21 @@ def fake_synthesize(config, target="asic", *, out_dir, liberty=None, clock_ns=No
     return {"target": target, "area_um2": area, "cells": int(area / 30),
             "critical_path_ns": cp, "wns_ns": 0.0, "fmax_mhz": 1000.0 / cp,
             "area_by_group": {"buffers": buffers}, "log": str(log), "wall_s": 0.0}
+
+
+def fake_calibrate(config, *, liberty=None, clock_ns=None, report=None, **_):
+    """A stand-in for the tile energy calibration: a model whose energy per step falls
+    with the lanes of a Sum-Together MAC and grows with P, made-up but deterministic."""
+    from rcm_gen.flows.tile_energy import TileEnergyModel, tile_modes
+
+    if report is None or "area_um2" not in report:
+        raise ToolFailed("fake calibration needs the point's synthesis report; log: -")
+    modes = tuple(tile_modes(config))
+    per_step = {m.key: 10.0 * config.p * (1.0 if config.mac.arch != "fixed" else 1.2)
+                / (1 + 0.2 * (m.lanes - 1)) for m in modes}
+    coefficients = {"control": {"cycle": 5.0 + config.tn, **{f"step:{k}": v for k, v in
+                                                             per_step.items()},
+                                "byte_in": 1.0, "byte_out": 1.0, "out_value": 2.0}}
+    return TileEnergyModel(config.to_dict(), modes, ("control",), coefficients,
+                           {"control": 100.0}, clock_ns or 5.0, report["fmax_mhz"],
+                           {"error": 0.0, "mode": modes[0].key}, {"layers": []}, {})

@@ -360,3 +360,62 @@ def test_sky130_wire_load_switching_against_opensta(tmp_path):
     assert leakage == pytest.approx(sta_leakage, rel=1e-3)
     print(f"\nsky130 switching {switching:.6e} W, OpenSTA {sta_switching:.6e} W; leakage "
           f"{leakage:.6e} W, OpenSTA {sta_leakage:.6e} W")
+
+
+def test_sram_macro_energy_from_its_liberty():
+    """A memory macro on the clock net: per cycle, the internal energy its liberty gives
+    for a rise and a fall of each of its two clock pins (read with liberty-parser here,
+    independently of rcm_gen's reader), its pins' capacitance on the nets it loads, and
+    its leakage; its output nets' switching goes to its module's group."""
+    from rcm_gen.flows.macros import load_macro_library
+    from rcm_gen.flows.netlist import CONST0, FlatNetlist, MacroInstance
+
+    macro = load_macro_library("sky130_sram").macros[0]
+    mlib = load_liberty(macro.liberty)
+    text = parse_liberty(macro.liberty.read_text())
+    cell = next(c for c in text.get_groups("cell") if str(c.args[0]) == macro.name)
+    clock_pj = 0.0
+    for pin in ("clk0", "clk1"):
+        group = next(g for g in cell.get_groups("pin") if str(g.args[0]) == pin)
+        arcs = group.get_groups("internal_power")
+        for kind in ("rise_power", "fall_power"):  # the when-variants averaged
+            clock_pj += np.mean([float(a.get_groups(kind)[0].get_array("values")[0][0])
+                                 for a in arcs])
+    leak_mw = float(cell.get("cell_leakage_power"))  # leakage_power_unit 1mW
+    assert str(text.get("leakage_power_unit")).strip('"') == "1mW"
+    assert str(text.get("capacitive_load_unit")[1]).lower() == "pf"  # energies in pJ at 1 V
+
+    lib = load_liberty(DATA / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz")
+    clk, addr, dout = 2, 3, 4
+    pins = {p: (CONST0,) * w for _, p, w in macro.pins}
+    pins.update({macro.pin("rw_clk"): (clk,), macro.pin("r_clk"): (clk,)})
+    pins[macro.pin("r_addr")] = (addr,) + (CONST0,) * (macro.addr_bits - 1)
+    pins[macro.pin("r_dout")] = (dout,) + (CONST0,) * (macro.bits - 1)
+    net = FlatNetlist("top", {"clk": ("input", (clk,)), "a": ("input", (addr,)),
+                              "q": ("output", (dout,))},
+                      ("1'b0", "1'b1", "clk", "a", "mem.dout[0]"), (),
+                      (MacroInstance("mem", macro.name, pins, "top.act_buf"),))
+    cons = {"input_transition_ns": 0.1, "output_load": 0.01, "wire_load": "none",
+            "wire_cap_per_fanout": 0.0}
+    model = EnergyModel(net, lib, "clk", cons, macro_cells={macro.name: mlib.cells[macro.name]},
+                        groups=("buffers", "control", "clock", "inputs"),
+                        group_of_module=lambda m, _top: "buffers" if "buf" in m else "control")
+    cycles, period = 10, 5.0
+    rises = np.zeros(net.net_count)
+    falls = np.zeros(net.net_count)
+    rises[clk] = falls[clk] = cycles
+    e = model.window(rises, falls, cycles, period)
+    assert e.internal == pytest.approx(cycles * clock_pj, rel=1e-9)
+    assert e.leakage == pytest.approx(leak_mw * 1e6 * period * cycles * 1e-6, rel=1e-9)
+    assert e.by_group["buffers"] == pytest.approx(e.internal + e.leakage, rel=1e-9)
+    # the clock net's switching carries the two clock pins' capacitance (1/2 C V^2)
+    caps = {str(g.args[0]): float(g.get("capacitance")) for g in cell.get_groups("pin")}
+    v = lib.voltage
+    assert e.by_group["clock"] == pytest.approx(
+        2 * cycles * 0.5 * (caps["clk0"] + caps["clk1"]) * v * v, rel=1e-9)
+    # the macro's output net (driving the output port's load) switches in its group
+    rises[:] = falls[:] = 0
+    rises[dout] = 1
+    e = model.window(rises, falls, 1, period)
+    assert e.switching == pytest.approx(0.5 * 0.01 * v * v, rel=1e-9)
+    assert e.by_group["buffers"] - e.leakage == pytest.approx(e.switching, rel=1e-9)

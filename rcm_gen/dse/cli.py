@@ -106,8 +106,9 @@ def add_parser(subparsers, design_args) -> None:
     p.add_argument("--space", metavar="FILE", help="the design space (TOML)")
     p.add_argument("--example", nargs="?", const=True, default=None, metavar="NAME",
                    help="a space shipped with rcm_gen: example_space (the default, 12 points, "
-                        "about two minutes on two cores) or space24 (24 points and "
-                        "ResNet-18, about six minutes)")
+                        "about two minutes on two cores), space24 (24 points and "
+                        "ResNet-18, about six minutes) or space_energy (4 points with energy "
+                        "from gate-level runs, about ten minutes)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                    help="parallel evaluations on this machine (default: all cores)")

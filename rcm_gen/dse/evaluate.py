@@ -17,6 +17,9 @@ A *task* is a plain dict, picklable for any executor:
 ``synthesizer``
     ``"module:function"`` with the signature of :func:`rcm_gen.flows.synth.synthesize`, or
     ``None`` for that function.
+``calibrator``
+    The same for :func:`rcm_gen.flows.tile_energy.calibrate` (a point whose settings have
+    ``energy``).
 ``retry_failed``
     Evaluate a point that failed before again.
 ``synth``, ``attempt``
@@ -90,15 +93,35 @@ def _synthesizer(task: Task):
     return getattr(importlib.import_module(module), name)
 
 
-def case_cycles(config: TileConfig, case: dict[str, Any]) -> dict[str, Any]:
+def _calibrator(task: Task):
+    spec = task.get("calibrator")
+    if not spec:
+        from ..flows.tile_energy import calibrate
+
+        return calibrate
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def case_cycles(config: TileConfig, case: dict[str, Any],
+                metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     """Cycles of one (workload, precision) case on ``config``, its sums requantized on the
     tile as in a quantized network (with the case's ``bandwidth``, bytes per cycle, as a
     roofline per layer): ``cycles``, ``ideal_cycles``, ``utilisation``, ``macs``,
     ``lanes`` (per layer for a network), ``bytes``, ``memory_bound`` (layers), or
-    ``not_runnable`` (the reason) if the point cannot run it."""
+    ``not_runnable`` (the reason) if the point cannot run it.  When the point's synthesis
+    ``metrics`` carry an energy model (``energy_model``), also ``energy_pj`` (the whole
+    layer, or one inference of the network) and ``pj_per_mac``, at the point's achieved
+    clock."""
     from ..tile.cycles import layer_cycles
     from ..tile.driver import PostProcess
 
+    model = None
+    if metrics and metrics.get("energy_model"):
+        from ..flows.tile_energy import TileEnergyModel
+
+        model = TileEnergyModel.from_dict(metrics["energy_model"])
+        clock = float(metrics["critical_path_ns"])
     bandwidth = case.get("bandwidth")
     if case["kind"] == "layer":
         try:
@@ -109,10 +132,15 @@ def case_cycles(config: TileConfig, case: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             return {"cycles": None, "not_runnable": str(exc)}
         cycles, binding = lc.latency(bandwidth)
-        return {"cycles": cycles, "ideal_cycles": lc.ideal,
-                "utilisation": lc.macs / (cycles * lc.mac_count * lc.lanes), "macs": lc.macs,
-                "lanes": lc.lanes, "jobs": lc.jobs, "bytes": lc.bytes_total,
-                "memory_bound": [case["workload"]] if binding == "memory" else []}
+        out = {"cycles": cycles, "ideal_cycles": lc.ideal,
+               "utilisation": lc.macs / (cycles * lc.mac_count * lc.lanes), "macs": lc.macs,
+               "lanes": lc.lanes, "jobs": lc.jobs, "bytes": lc.bytes_total,
+               "memory_bound": [case["workload"]] if binding == "memory" else []}
+        if model is not None:
+            pj = model.layer_energy(lc, shape, case["act_bits"], case["weight_bits"],
+                                    cycles=cycles, clock_ns=clock)["pj"]
+            out.update(energy_pj=pj, pj_per_mac=pj / lc.macs)
+        return out
     from ..workloads import load_network
     from ..workloads.mapping import network_cycles
 
@@ -125,13 +153,19 @@ def case_cycles(config: TileConfig, case: dict[str, Any]) -> dict[str, Any]:
     cycles = sum(c for c, _ in latencies)
     lane_cycles = sum(c * config.macs * lc.lanes for (c, _), lc in zip(latencies, layers,
                                                                     strict=True))
-    return {"cycles": cycles, "ideal_cycles": sum(lc.ideal for lc in layers),
-            "utilisation": net.macs / lane_cycles, "macs": net.macs,
-            "lanes": [lc.lanes for lc in layers], "jobs": None,
-            "bytes": sum(lc.bytes_total for lc in layers),
-            "memory_bound": [layer.name for layer, (_, b) in zip(net.layers, latencies,
-                                                                 strict=True)
-                             if b == "memory"]}
+    out = {"cycles": cycles, "ideal_cycles": sum(lc.ideal for lc in layers),
+           "utilisation": net.macs / lane_cycles, "macs": net.macs,
+           "lanes": [lc.lanes for lc in layers], "jobs": None,
+           "bytes": sum(lc.bytes_total for lc in layers),
+           "memory_bound": [layer.name for layer, (_, b) in zip(net.layers, latencies,
+                                                                strict=True)
+                            if b == "memory"]}
+    if model is not None:
+        pj = sum(model.layer_energy(lc, layer.shape, layer.act_bits, layer.weight_bits,
+                                    cycles=c, clock_ns=clock)["pj"]
+                 for layer, lc, (c, _) in zip(net.layers, layers, latencies, strict=True))
+        out.update(energy_pj=pj, pj_per_mac=pj / net.macs)
+    return out
 
 
 def synth_metrics(report: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +194,10 @@ def _synthesize(task: Task, attempt: int) -> tuple[str, dict[str, Any] | None, s
                                     liberty=settings.get("liberty"),
                                     clock_ns=settings.get("clock_ns"))
         metrics = synth_metrics(report)
+        if settings.get("energy"):  # the point's tile energy model, on this netlist
+            model = _calibrator(task)(config, liberty=settings.get("liberty"),
+                                      clock_ns=settings.get("clock_ns"), report=report)
+            metrics["energy_model"] = model.to_dict()
         return "done", metrics, None, metrics.get("log")
     except (ToolFailed, UserError, OSError) as exc:
         text = str(exc)
@@ -194,7 +232,7 @@ def evaluate_point(task: Task) -> dict[str, Any]:
             if status != "done":
                 return {**outcome, "cases": 0, "cycles": {}}
         outcome["status"] = "done"
-        cycles = {c["key"]: case_cycles(config, c) for c in task["cases"]}
+        cycles = {c["key"]: case_cycles(config, c, metrics) for c in task["cases"]}
         return {**outcome, "cases": len(cycles), "cycles": cycles}
 
     with Store(task["store"]) as store:
@@ -210,8 +248,9 @@ def evaluate_point(task: Task) -> dict[str, Any]:
             if status != "done":
                 return {**out, "status": "failed", "error": error, "log": log}
         have = store.cycles(task["key"])
+        metrics = (store.get(task["key"]) or {}).get("result")
         for case in task["cases"]:
             if case["key"] not in have:
-                store.put_cycles(task["key"], case["key"], case_cycles(config, case))
+                store.put_cycles(task["key"], case["key"], case_cycles(config, case, metrics))
                 out["cases"] += 1
         return {**out, "status": "done"}

@@ -1,5 +1,7 @@
-"""Pareto fronts of latency against area, and a sweep's outputs: results.csv, pareto.csv,
-pareto.png/.svg and the summary table."""
+"""Pareto fronts of latency against area (and, in a space with energy on, of latency
+against energy and of area against energy), and a sweep's outputs: results.csv,
+pareto.csv, pareto.png/.svg (pareto_latency_energy.*, pareto_area_energy.*) and the summary
+table."""
 
 from __future__ import annotations
 
@@ -14,8 +16,17 @@ from .objectives import latency_ns
 from .space import Space
 from .store import Store
 
-__all__ = ["dominates", "fronts", "hypervolume", "pareto_front", "result_rows",
-           "write_outputs"]
+__all__ = ["OBJECTIVE_PAIRS", "dominates", "fronts", "hypervolume", "pareto_front",
+           "result_rows", "write_outputs"]
+
+#: Pairs of objectives (x, y) with a front each, their names, and the file stem of their
+#: plots: latency against area always; with energy, latency against energy and area against
+#: energy.
+OBJECTIVE_PAIRS = {
+    "latency-area": ("area", "latency_ns", "pareto"),
+    "latency-energy": ("energy", "latency_ns", "pareto_latency_energy"),
+    "area-energy": ("area", "energy", "pareto_area_energy"),
+}
 
 _CONFIG_COLUMNS = ("arch", "width", "lanes", "pipeline", "p", "tm", "tn", "tr", "tc", "k_max",
                    "s_max", "act_depth", "weight_depth")
@@ -87,12 +98,20 @@ def result_rows(tasks: list[dict[str, Any]], store: Store, space: Space
         for case in task["cases"]:
             c = cycles.get(case["key"], {})
             lat = latency_ns(res, c)
+            energy = {}
+            if c.get("energy_pj") is not None:
+                network = case["kind"] == "network"
+                energy = {"energy": c["energy_pj"] * 1e-6 if network else c["pj_per_mac"],
+                          "energy_unit": "uJ/inference" if network else "pJ/MAC",
+                          "energy_uj": c["energy_pj"] * 1e-6, "pj_per_mac": c["pj_per_mac"],
+                          "energy_model_error": (res.get("energy_model") or {}).get(
+                              "validation", {}).get("error")}
             out.append({
                 **base, **metrics, "workload": case["workload"],
                 "precision": case["precision"], "act_bits": case.get("act_bits"),
                 "weight_bits": case.get("weight_bits"), "cycles": c.get("cycles"),
                 "ideal_cycles": c.get("ideal_cycles"), "utilisation": c.get("utilisation"),
-                "lanes_used": _cell(c.get("lanes")), "latency_ns": lat,
+                "lanes_used": _cell(c.get("lanes")), "latency_ns": lat, **energy,
                 "not_runnable": c.get("not_runnable"), "log": row["log"]})
     return out
 
@@ -116,12 +135,14 @@ def _precision_order(p: str) -> tuple[int, str]:
     return (-int(head), p) if head.isdigit() else (0, p)
 
 
-def fronts(flat: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Per (target, workload, precision): the runnable rows (``items``), the ``front``,
-    and the pairs (configurable, fixed) where the first dominates the second."""
+def fronts(flat: list[dict[str, Any]], x: str = "area", y: str = "latency_ns"
+           ) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per (target, workload, precision): the rows with both objectives (``items``), the
+    ``front`` minimizing ``x`` and ``y``, and the pairs (configurable, fixed) where the
+    first dominates the second."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in flat:
-        if r.get("latency_ns") is not None and r.get("area") is not None:
+        if r.get(x) is not None and r.get(y) is not None:
             groups[(r["target"], r["workload"], r["precision"])].append(r)
     out = {}
     for key in sorted(groups, key=lambda k: (k[0], k[1], _precision_order(k[2]))):
@@ -129,12 +150,23 @@ def fronts(flat: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, A
         conf = [r for r in items if r["configurable"]]
         fixed = [r for r in items if not r["configurable"]]
         pairs = [(c, f) for c in conf for f in fixed
-                 if dominates((c["area"], c["latency_ns"]), (f["area"], f["latency_ns"]))]
-        out[key] = {"items": items, "front": pareto_front(items), "dominating": pairs}
+                 if dominates((c[x], c[y]), (f[x], f[y]))]
+        out[key] = {"items": items, "front": pareto_front(items, x, y), "dominating": pairs,
+                    "x": x, "y": y}
     return out
 
 
-def _plot(groups: dict[tuple[str, str, str], dict[str, Any]], out_dir: Path) -> None:
+def _label(key: str, target: str, unit: str | None) -> tuple[str, float]:
+    """Axis label of an objective and the factor its values are shown at."""
+    if key == "latency_ns":
+        return "latency (µs)", 1e-3
+    if key == "area":
+        return ("area (µm²)" if target == "asic" else "LUTs"), 1.0
+    return f"energy ({(unit or '').replace('uJ', 'µJ')})", 1.0
+
+
+def _plot(groups: dict[tuple[str, str, str], dict[str, Any]], out_dir: Path,
+          stem: str = "pareto") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,36 +180,40 @@ def _plot(groups: dict[tuple[str, str, str], dict[str, Any]], out_dir: Path) -> 
         ax.axis("off")
     for ax, key in zip(axes.flat, keys, strict=False):
         g = groups[key]
+        x, y = g["x"], g["y"]
         target, workload, prec = key
+        unit = g["items"][0].get("energy_unit")
+        xlabel, xs = _label(x, target, unit)
+        ylabel, ys = _label(y, target, unit)
         for configurable, mark, color, label in ((True, "o", "tab:blue", "configurable"),
                                                   (False, "s", "tab:red", "fixed")):
             pts = [r for r in g["items"] if r["configurable"] == configurable]
             if not pts:
                 continue
-            ax.scatter([r["area"] for r in pts], [r["latency_ns"] / 1e3 for r in pts],
+            ax.scatter([r[x] * xs for r in pts], [r[y] * ys for r in pts],
                        marker=mark, facecolors="none" if not configurable else color,
                        edgecolors=color, label=label, alpha=0.85, s=30)
-            f = pareto_front(pts)
-            ax.step([r["area"] for r in f], [r["latency_ns"] / 1e3 for r in f],
+            f = pareto_front(pts, x, y)
+            ax.step([r[x] * xs for r in f], [r[y] * ys for r in f],
                     where="post", color=color, alpha=0.5, linewidth=1, linestyle="--",
                     label=f"{label} front")
         front = g["front"]
-        ax.step([r["area"] for r in front], [r["latency_ns"] / 1e3 for r in front],
+        ax.step([r[x] * xs for r in front], [r[y] * ys for r in front],
                 where="post", color="black", linewidth=1.5, label="overall front")
-        lats = [r["latency_ns"] for r in g["items"]]
-        if max(lats) > 20 * min(lats):
+        values = [r[y] for r in g["items"]]
+        if min(values) > 0 and max(values) > 20 * min(values):
             ax.set_yscale("log")
         bits = f"{prec}-bit" if prec.replace("x", "").isdigit() else prec
         ax.set_title(f"{workload}, {bits}" + (f" ({target})" if target != "asic" else ""))
-        ax.set_xlabel("area (µm²)" if target == "asic" else "LUTs")
-        ax.set_ylabel("latency (µs)")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
     for ext in ("png", "svg"):
-        tmp = out_dir / f".pareto.tmp.{ext}"
+        tmp = out_dir / f".{stem}.tmp.{ext}"
         fig.savefig(tmp, dpi=120, format=ext)
-        os.replace(tmp, out_dir / f"pareto.{ext}")
+        os.replace(tmp, out_dir / f"{stem}.{ext}")
     plt.close(fig)
 
 
@@ -205,33 +241,70 @@ def summary(groups: dict[tuple[str, str, str], dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def energy_summary(groups: dict[tuple[str, str, str], dict[str, Any]]) -> str:
+    """The energy lines of the terminal summary: per panel, the best energy of each kind
+    and how many points are on the latency-energy front."""
+    lines = [f"{'workload':<16}{'bits':>8}{'unit':>14}{'best conf.':>15}{'best fixed':>15}"
+             f"{'front c/f':>11}  (latency-energy)"]
+    for (target, wl, prec), g in groups.items():
+        best = {}
+        for kind in (True, False):
+            values = [r["energy"] for r in g["items"] if r["configurable"] == kind]
+            best[kind] = f"{min(values):,.3f}" if values else "-"
+        front = g["front"]
+        conf = sum(r["configurable"] for r in front)
+        name = wl if target == "asic" else f"{wl} [{target}]"
+        lines.append(f"{name:<16}{prec:>8}{g['items'][0]['energy_unit']:>14}{best[True]:>15}"
+                     f"{best[False]:>15}{f'{conf}/{len(front) - conf}':>11}")
+    return "\n".join(lines)
+
+
 def write_outputs(tasks: list[dict[str, Any]], store: Store, space: Space, out_dir: Path
                   ) -> str:
     """Write results.csv, pareto.csv and pareto.png/.svg in ``out_dir`` (each replaced
-    whole, never left half-written); return the summary table."""
+    whole, never left half-written) — with energy, also the latency-energy and
+    area-energy fronts (pareto.csv rows say which pair in ``objectives``) and their plots
+    pareto_latency_energy.png/.svg and pareto_area_energy.png/.svg; return the summary
+    table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     flat = result_rows(tasks, store, space)
-    groups = fronts(flat)
-    keys_on_front = set()
+    with_energy = any(r.get("energy") is not None for r in flat)
     pareto_rows = []
-    for (target, wl, prec), g in groups.items():
-        for r in g["front"]:
-            keys_on_front.add((r["key"], wl, prec))
-            doms = sum(1 for c, _ in g["dominating"] if c is r)
-            pareto_rows.append({"target": target, "workload": wl, "precision": prec,
-                                "kind": r["kind"], "area": r["area"],
-                                "latency_ns": r["latency_ns"], "fixed_dominated": doms,
-                                **{k: v for k, v in r.items() if k not in (
-                                    "target", "workload", "precision", "kind", "area",
-                                    "latency_ns")}})
-    for r in flat:
-        if r["status"] == "done":
-            r["on_front"] = (r["key"], r["workload"], r["precision"]) in keys_on_front
+    all_groups = {}
+    for name, (x, y, stem) in OBJECTIVE_PAIRS.items():
+        if "energy" in (x, y) and not with_energy:
+            for ext in ("png", "svg"):
+                (out_dir / f"{stem}.{ext}").unlink(missing_ok=True)
+            continue
+        groups = fronts(flat, x, y)
+        all_groups[name] = groups
+        keys_on_front = set()
+        for (target, wl, prec), g in groups.items():
+            for r in g["front"]:
+                keys_on_front.add((r["key"], wl, prec))
+                doms = sum(1 for c, _ in g["dominating"] if c is r)
+                pareto_rows.append({"objectives": name, "target": target, "workload": wl,
+                                    "precision": prec, "kind": r["kind"], "area": r["area"],
+                                    "latency_ns": r["latency_ns"],
+                                    **({"energy": r.get("energy"),
+                                        "energy_unit": r.get("energy_unit")}
+                                       if with_energy else {}),
+                                    "fixed_dominated": doms,
+                                    **{k: v for k, v in r.items() if k not in (
+                                        "target", "workload", "precision", "kind", "area",
+                                        "latency_ns", "energy", "energy_unit")}})
+        column = "on_front" if name == "latency-area" else f"on_front_{name.replace('-', '_')}"
+        for r in flat:
+            if r["status"] == "done":
+                r[column] = (r["key"], r["workload"], r["precision"]) in keys_on_front
+        if groups:
+            _plot(groups, out_dir, stem)
+        else:
+            for ext in ("png", "svg"):  # no runnable point: no picture, and no stale one
+                (out_dir / f"{stem}.{ext}").unlink(missing_ok=True)
     _write_csv(out_dir / "results.csv", flat)
     _write_csv(out_dir / "pareto.csv", pareto_rows)
-    if groups:
-        _plot(groups, out_dir)
-    else:
-        for ext in ("png", "svg"):  # no runnable point: no picture, and no stale one
-            (out_dir / f"pareto.{ext}").unlink(missing_ok=True)
-    return summary(groups)
+    text = summary(all_groups["latency-area"])
+    if with_energy and all_groups.get("latency-energy"):
+        text += "\n" + energy_summary(all_groups["latency-energy"])
+    return text

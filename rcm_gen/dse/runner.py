@@ -137,17 +137,24 @@ def _fmt(seconds: float) -> str:
 
 def settings_of(space: Space, point: Point) -> dict[str, Any]:
     """The flow settings of a point that go into its key: target, liberty (path and
-    content hash), clock, tool versions, and the hash of the generator and flow sources."""
+    content hash), clock, tool versions, and the hash of the generator and flow sources
+    (and, with energy on, of the energy flow's sources)."""
     from ..tools import tool_versions
     from .evaluate import hardware_fingerprint
 
     liberty_sha = None
     if space.liberty and point.target == "asic":
         liberty_sha = _file_sha(space.liberty)
-    return {"target": point.target,
-            "liberty": space.liberty if point.target == "asic" else None,
-            "liberty_sha": liberty_sha, "clock_ns": point.clock_ns,
-            "tools": tool_versions(*_TOOLS[point.target]), "sources": hardware_fingerprint()}
+    settings = {"target": point.target,
+                "liberty": space.liberty if point.target == "asic" else None,
+                "liberty_sha": liberty_sha, "clock_ns": point.clock_ns,
+                "tools": tool_versions(*_TOOLS[point.target]),
+                "sources": hardware_fingerprint()}
+    if space.energy and point.target == "asic":  # an energy model per point (a new key)
+        from ..flows.tile_energy import energy_fingerprint
+
+        settings["energy"] = energy_fingerprint()
+    return settings
 
 
 def _file_sha(path: str, _cache: dict[str, str] = {}) -> str:  # noqa: B006 (a memo)
@@ -158,7 +165,8 @@ def _file_sha(path: str, _cache: dict[str, str] = {}) -> str:  # noqa: B006 (a m
 
 def make_tasks(space: Space, store_path: Path, combos: list[dict[str, Any]] | None = None,
                *, synthesizer: str | None = None, retry_failed: bool = False,
-               stats: SweepStats | None = None) -> list[dict[str, Any]]:
+               stats: SweepStats | None = None, calibrator: str | None = None
+               ) -> list[dict[str, Any]]:
     """Tasks for the legal points among ``combos`` (all of the space by default), one per
     distinct key; illegal combinations and duplicates are counted in ``stats``."""
     stats = stats if stats is not None else SweepStats()
@@ -174,6 +182,8 @@ def make_tasks(space: Space, store_path: Path, combos: list[dict[str, Any]] | No
         settings = settings_of(space, point)
         if synthesizer:  # a stand-in flow's results are never taken for the real one's
             settings["synthesizer"] = synthesizer
+        if calibrator and "energy" in settings:
+            settings["calibrator"] = calibrator
         config = point.config.to_dict()
         key = point_key(config, settings)
         if key in tasks:
@@ -183,6 +193,7 @@ def make_tasks(space: Space, store_path: Path, combos: list[dict[str, Any]] | No
             "key": key, "store": str(store_path), "config": config, "knobs": combo,
             "settings": settings, "configurable": point.configurable, "cases": cases,
             "run_dir": str(store_path.parent / "runs"), "synthesizer": synthesizer,
+            "calibrator": calibrator,
             "retry_failed": retry_failed, "direct": True,
         }
     return list(tasks.values())
@@ -386,7 +397,7 @@ def run_sweep(space: Space, store_path: str | Path, *, jobs: int = 1,
               evaluator: Evaluator | None = None, retry_failed: bool = False,
               progress: bool = True, seed: int = 1,
               objective: tuple[str, str] | None = None, synthesizer: str | None = None,
-              direct: bool | None = None) -> SweepStats:
+              direct: bool | None = None, calibrator: str | None = None) -> SweepStats:
     """Evaluate the space's points — all of them (``grid``) or an NSGA-II search of
     ``budget`` trials (``nsga2``) — reusing every result already in the store.
 
@@ -401,6 +412,9 @@ def run_sweep(space: Space, store_path: str | Path, *, jobs: int = 1,
         :func:`rcm_gen.dse.evaluate.evaluate_point`).
     synthesizer : str or None
         ``"module:function"`` replacing :func:`rcm_gen.flows.synth.synthesize`.
+    calibrator : str or None
+        ``"module:function"`` replacing :func:`rcm_gen.flows.tile_energy.calibrate` in a
+        space with energy on.
     direct : bool or None
         Whether workers commit to the store themselves; by default they do when they run
         on the store's host.
@@ -431,7 +445,8 @@ def run_sweep(space: Space, store_path: str | Path, *, jobs: int = 1,
         try:
             if strategy == "grid":
                 tasks = make_tasks(space, store_path, synthesizer=synthesizer,
-                                   retry_failed=retry_failed, stats=stats)
+                                   retry_failed=retry_failed, stats=stats,
+                                   calibrator=calibrator)
                 for t in tasks:
                     t["direct"] = direct
                 stats.tasks = tasks
@@ -450,7 +465,8 @@ def run_sweep(space: Space, store_path: str | Path, *, jobs: int = 1,
                     fresh = []
                     for combo in combos:
                         made = make_tasks(space, store_path, [combo], synthesizer=synthesizer,
-                                          retry_failed=retry_failed, stats=stats)
+                                          retry_failed=retry_failed, stats=stats,
+                                          calibrator=calibrator)
                         if not made:
                             keys.append(None)
                             continue

@@ -14,6 +14,7 @@ A space file::
     [target]
     kind = "asic"                # asic | ecp5 | ice40, or a list of them
     # liberty = "/path/to/cells.lib"
+    # energy = true              # asic: energy as a third objective (see below)
 
     [[workloads]]                # a convolution layer at several precisions
     name = "conv3x3"
@@ -35,6 +36,11 @@ lane sets —, ``pipeline``), ``tm_per_p`` (``tm`` as a multiple of ``p``), ``fi
 (``true``: the point's fixed-multiplier twin) and ``clock_ns``.  A combination the tile
 rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason; so, until
 the tile takes the fusion MAC's wide operand words, is every ``arch = "fusion"`` point.
+
+``energy = true`` (ASIC targets only) calibrates every point's tile energy model at gate
+level (:func:`rcm_gen.flows.tile_energy.calibrate`: a few layers recorded in RTL and
+replayed on the synthesized netlist, minutes per point) and adds energy as an objective:
+per inference for a network, per MAC for a layer.
 """
 
 from __future__ import annotations
@@ -108,6 +114,7 @@ class Space:
     liberty: str | None
     workloads: tuple[Workload, ...]
     source: Path | None = None
+    energy: bool = False
 
     def combinations(self) -> list[dict[str, Any]]:
         """Every combination of knob values (legal or not), targets included when there
@@ -356,9 +363,9 @@ def load_space(path: str | Path) -> Space:
     target = data.get("target", {})
     if not isinstance(target, dict):
         raise _fail(src, "[target] must be a table with kind and liberty")
-    bad = [k for k in target if k not in ("kind", "liberty")]
+    bad = [k for k in target if k not in ("kind", "liberty", "energy")]
     if bad:
-        raise _fail(src, f"[target] key must be kind or liberty, not {bad[0]!r}")
+        raise _fail(src, f"[target] key must be kind, liberty or energy, not {bad[0]!r}")
     kinds = target.get("kind", "asic")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     if not kinds:
@@ -368,6 +375,12 @@ def load_space(path: str | Path) -> Space:
             raise _fail(src, f"target kind must be one of {', '.join(TARGETS)}, not {kind!r}")
     if len(set(kinds)) != len(kinds):
         raise _fail(src, f"target kind lists a target twice: {kinds!r}")
+    energy = target.get("energy", False)
+    if not isinstance(energy, bool):
+        raise _fail(src, f"target energy must be true or false, not {energy!r}")
+    if energy and any(kind != "asic" for kind in kinds):
+        raise _fail(src, f"target energy applies to kind asic (a gate-level run of the "
+                         f"synthesized netlist), not {next(k for k in kinds if k != 'asic')!r}")
     liberty = target.get("liberty")
     if liberty is not None:
         if "asic" not in kinds:
@@ -387,7 +400,7 @@ def load_space(path: str | Path) -> Space:
     if len(set(names)) != len(names):
         raise _fail(src, f"workload names must be unique, not {names!r}")
     space = Space(name, {k: list(v) for k, v in knobs.items()}, base, tuple(kinds),
-                  liberty, wls, p)
+                  liberty, wls, p, energy)
     reasons: dict[str, int] = {}
     combos = space.combinations()
     for combo in combos:

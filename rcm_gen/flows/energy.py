@@ -17,6 +17,12 @@ cycles:
 - **leakage**: the cells' leakage power (``cell_leakage_power``, else the mean of their
   ``leakage_power`` groups) times the clock period.
 
+Memory macros (black boxes of a macro library, their cells given as ``macro_cells``) count
+the same way from their own liberty: their input pins' capacitance loads the nets, their
+input pins' ``internal_power`` is energy per transition of those pins (an OpenRAM macro
+gives it on its clock pins, the same for a read, a write and a deselected cycle), their
+output pins drive their nets (switching energy to the macro's group), and their leakage.
+
 Energies are in pJ.  Each cell's energy (and the switching energy of the net it drives)
 goes to the area group of the module it was synthesized in
 (:func:`rcm_gen.flows.asic.group_of`); nets driven by input ports go to ``clock`` (the clock
@@ -25,7 +31,9 @@ port) or ``inputs``.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +44,37 @@ from .asic import AREA_GROUPS, group_of
 from .liberty import Liberty, Pin, Table
 from .netlist import CONST1, FlatNetlist
 
-__all__ = ["ENERGY_GROUPS", "EnergyModel", "WindowEnergy"]
+__all__ = ["ENERGY_GROUPS", "TILE_ENERGY_GROUPS", "EnergyModel", "WindowEnergy",
+           "tile_group_of"]
 
 #: Groups of an energy breakdown: the area groups, the clock net, the input-port nets.
 ENERGY_GROUPS = (*AREA_GROUPS, "clock", "inputs")
+
+#: Groups of a tile's energy breakdown (:func:`tile_group_of`), the clock net and the
+#: input-port nets.
+TILE_ENERGY_GROUPS = ("multipliers", "accumulators", "buffers", "post_processing", "control",
+                      "clock", "inputs")
+
+
+def tile_group_of(module: str, top: str) -> str:
+    """Energy group of a tile's synthesized module, from its hierarchical name
+    (``rcm_tile.mac0.multiplier``, ``rcm_tile.out_buf1.mem0``): a ``multiplier`` instance
+    anywhere is *multipliers*; the rest of a MAC instance (a path element that starts with
+    ``mac``) *accumulators*; buffer instances (``act_buf``, ``out_buf0``: ending in
+    ``_buf`` and an optional number) and everything in them, SRAM macros included,
+    *buffers*; the output path (``drain``, ``ppu``: draining, requantization, packing)
+    *post_processing*; everything else (loader, controller, the top's glue) *control*."""
+    name = module.lstrip("\\")
+    path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else []
+    if "multiplier" in path:
+        return "multipliers"
+    if any(re.fullmatch(r"mac\w*", p) for p in path):
+        return "accumulators"
+    if any(re.fullmatch(r"\w*_buf\d*", p) for p in path):
+        return "buffers"
+    if any(p in ("drain", "ppu") for p in path):
+        return "post_processing"
+    return "control"
 
 
 @dataclass(frozen=True)
@@ -78,6 +113,12 @@ class EnergyModel:
         applies).
     top_module : str
         Name by which :func:`group_of` knows the top (``rcm_mac``, ``rcm_tile``).
+    groups, group_of_module : optional
+        The groups of the breakdown and the function (module, top) → group that sorts
+        cells into them; default :data:`ENERGY_GROUPS` and the area groups of
+        :func:`rcm_gen.flows.asic.group_of` (a group it names that ``groups`` lacks counts
+        as ``control``).  Nets driven by ports go to ``clock`` and ``inputs``, which
+        ``groups`` must contain.
 
     Raises
     ------
@@ -87,7 +128,10 @@ class EnergyModel:
     """
 
     def __init__(self, netlist: FlatNetlist, lib: Liberty, clock: str,
-                 constraints: dict[str, Any], top_module: str | None = None) -> None:
+                 constraints: dict[str, Any], top_module: str | None = None,
+                 groups: tuple[str, ...] | None = None,
+                 group_of_module: Callable[[str, str], str] | None = None,
+                 macro_cells: dict[str, Any] | None = None) -> None:
         self.netlist, self.lib = netlist, lib
         self.voltage = float(lib.voltage)
         if not self.voltage > 0:
@@ -95,11 +139,12 @@ class EnergyModel:
                             "operating_conditions voltage)")
         top = top_module or netlist.top
         n = netlist.net_count
-        self.groups = list(ENERGY_GROUPS)
+        self.groups = list(groups or ENERGY_GROUPS)
         gidx = {g: i for i, g in enumerate(self.groups)}
+        sort = group_of_module or group_of
 
         def group(module: str) -> str:
-            g = group_of(module, top)
+            g = sort(module, top)
             return g if g in gidx else "control"
 
         # -- loads ----------------------------------------------------------------------
@@ -120,6 +165,27 @@ class EnergyModel:
                     fanout[net] += 1
                 else:
                     driver[net] = (i, pin_name)
+        # memory macros: their input pins load their nets, their outputs drive theirs
+        macro_pins = []  # (macro instance, liberty pin, nets)
+        macro_driven: dict[int, str] = {}
+        for m in netlist.macros:
+            mcell = (macro_cells or {}).get(m.cell)
+            if mcell is None:
+                raise UserError(f"macro {m.cell!r} of the netlist has no liberty cell")
+            by_bus = {re.sub(r"\[.*\]$", "", name): pin for name, pin in mcell.pins.items()}
+            for pin_name, nets in m.pins.items():
+                pin = by_bus.get(pin_name)
+                if pin is None:
+                    raise UserError(f"macro {m.cell} has no pin {pin_name!r} in its liberty")
+                macro_pins.append((m, pin, nets))
+                for net in nets:
+                    if net <= CONST1:
+                        continue
+                    if pin.direction == "input":
+                        cap[net] += pin.capacitance
+                        fanout[net] += 1
+                    else:
+                        macro_driven[net] = m.module
         outputs = [k for p, (d, bits) in netlist.ports.items() if d != "input" for k in bits]
         for k in outputs:
             cap[k] += float(constraints["output_load"])
@@ -168,6 +234,8 @@ class EnergyModel:
         for k in range(CONST1 + 1, n):
             if k in driver:
                 g = group(netlist.instances[driver[k][0]].module)
+            elif k in macro_driven:
+                g = group(macro_driven[k])
             elif k in clock_bits:
                 g = "clock"
             elif k in input_bits:
@@ -211,6 +279,21 @@ class EnergyModel:
                     pair_group.append(g)
                 self.owner_pins.append((i_inst, pin_name))
                 owner += 1
+        # a macro's energy: its liberty's internal energy per transition of its input
+        # pins (OpenRAM's: per clock edge, read, write or deselected alike) and its leakage
+        for m in netlist.macros:
+            g = gidx[group(m.module)]
+            if macro_cells[m.cell].leakage_nw is not None:
+                leak[g] += macro_cells[m.cell].leakage_nw
+        for m, pin, nets in macro_pins:
+            if pin.direction != "input" or not pin.power:
+                continue
+            g = gidx[group(m.module)]
+            for net in nets:
+                if net > CONST1:
+                    s = float(slew[net])
+                    self.in_rise[g, net] += _mean([a.rise for a in pin.power], s, 0.0)
+                    self.in_fall[g, net] += _mean([a.fall for a in pin.power], s, 0.0)
         self.pair_out = np.array(pair_out, dtype=int)
         self.pair_in = np.array(pair_in, dtype=int)
         self.pair_rise = np.array(pair_rise, dtype=float)

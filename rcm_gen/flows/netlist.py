@@ -15,7 +15,8 @@ from ..errors import ToolFailed, UserError
 from .liberty import Cell, Liberty
 from .yosys import run_yosys
 
-__all__ = ["CONST0", "CONST1", "FlatNetlist", "Instance", "cell_models", "flatten_netlist",
+__all__ = ["CONST0", "CONST1", "FlatNetlist", "Instance", "MacroInstance", "cell_models",
+           "flatten_netlist",
            "liberty_verilog_expr", "read_netlist", "write_flat_verilog"]
 
 #: Net ids of the constants; every other net is numbered from 2.
@@ -34,18 +35,30 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class MacroInstance:
+    """A memory macro (a black box of a macro library): its instance path, macro name,
+    pin (bus name) → net ids (LSB first), and the module it was instantiated in."""
+
+    path: str
+    cell: str
+    pins: dict[str, tuple[int, ...]]
+    module: str
+
+
+@dataclass(frozen=True)
 class FlatNetlist:
     """A flattened gate-level netlist.
 
     ``ports`` maps each top-level port to its direction and its bits' net ids (LSB
     first); ``names`` gives one hierarchical name per net id (``0`` and ``1`` are the
-    constants); ``instances`` are the leaf cells.
+    constants); ``instances`` are the leaf cells, ``macros`` the memory macros.
     """
 
     top: str
     ports: dict[str, tuple[str, tuple[int, ...]]]
     names: tuple[str, ...]
     instances: tuple[Instance, ...]
+    macros: tuple[MacroInstance, ...] = ()
 
     @property
     def net_count(self) -> int:
@@ -56,11 +69,13 @@ class FlatNetlist:
                 if n > CONST1}
 
 
-def read_netlist(netlist: str | Path, lib: Liberty, top: str, work: str | Path
+def read_netlist(netlist: str | Path, lib: Liberty, top: str, work: str | Path,
+                 macro_liberties: tuple[Path, ...] = (), macro_cells: frozenset[str] = frozenset()
                  ) -> FlatNetlist:
     """Read a synthesized Verilog netlist of ``lib``'s cells (Yosys, in a subprocess:
     ``read_liberty -lib``, ``read_verilog``, ``hierarchy -top``, ``write_json``) and
-    flatten it.
+    flatten it; instances of ``macro_cells`` (black boxes from ``macro_liberties``) are
+    kept as :class:`MacroInstance`.
 
     Raises
     ------
@@ -74,7 +89,9 @@ def read_netlist(netlist: str | Path, lib: Liberty, top: str, work: str | Path
     work.mkdir(parents=True, exist_ok=True)
     out = work / "netlist.json"
     out.unlink(missing_ok=True)
-    run_yosys([f"read_liberty -lib {lib.path}", f"read_verilog {Path(netlist).resolve()}",
+    run_yosys([f"read_liberty -lib {lib.path}",
+               *(f"read_liberty -lib {Path(p).resolve()}" for p in macro_liberties),
+               f"read_verilog {Path(netlist).resolve()}",
                f"hierarchy -check -top {top}", f"write_json {out.resolve()}"],
               work / "read_netlist.log")
     try:
@@ -82,14 +99,17 @@ def read_netlist(netlist: str | Path, lib: Liberty, top: str, work: str | Path
     except (OSError, ValueError) as exc:
         raise ToolFailed(f"Yosys wrote no readable netlist JSON ({exc}); log: "
                          f"{work / 'read_netlist.log'}") from None
-    return flatten_netlist(data, lib, top)
+    return flatten_netlist(data, lib, top, macro_cells)
 
 
-def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str) -> FlatNetlist:
-    """Flatten the Yosys JSON ``data`` of a netlist whose leaves are cells of ``lib``."""
+def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str,
+                    macro_cells: frozenset[str] = frozenset()) -> FlatNetlist:
+    """Flatten the Yosys JSON ``data`` of a netlist whose leaves are cells of ``lib`` and
+    memory macros named in ``macro_cells``."""
     modules = data["modules"]
     names: list[str] = ["1'b0", "1'b1"]
     instances: list[Instance] = []
+    macros: list[MacroInstance] = []
 
     def new_net(name: str) -> int:
         names.append(name)
@@ -125,7 +145,12 @@ def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str) -> FlatNetlist
         for cell_name, cell in mod.get("cells", {}).items():
             kind = cell["type"]
             conns = cell.get("connections", {})
-            if kind in modules and not modules[kind].get("attributes", {}).get("blackbox"):
+            if kind.lstrip("\\") in macro_cells:
+                macros.append(MacroInstance(
+                    f"{prefix}{cell_name}", kind.lstrip("\\"),
+                    {pin: tuple(net_of(b) for b in bits) for pin, bits in conns.items()},
+                    mod_name.lstrip("\\")))
+            elif kind in modules and not modules[kind].get("attributes", {}).get("blackbox"):
                 child = modules[kind]
                 child_bound: dict[int, int] = {}
                 for port, pdata in child.get("ports", {}).items():
@@ -164,7 +189,7 @@ def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str) -> FlatNetlist
             bits.append(bound[bit])
         ports[port] = (pdata["direction"], tuple(bits))
     visit(top, "", bound, 0)
-    return FlatNetlist(top, ports, tuple(names), tuple(instances))
+    return FlatNetlist(top, ports, tuple(names), tuple(instances), tuple(macros))
 
 
 # -- Verilog ------------------------------------------------------------------------------
@@ -277,7 +302,11 @@ def write_flat_verilog(net: FlatNetlist, module: str) -> str:
     for port, (direction, bits) in net.ports.items():
         width = f"[{len(bits) - 1}:0] " if len(bits) > 1 else ""
         lines.append(f"  {direction} {width}{port};")
-    lines.append("  wire " + ", ".join(f"n{k}" for k in range(2, net.net_count)) + ";")
+    # one declaration per line of nets: Verilator's preprocessor refuses lines of more
+    # than 40,000 tokens
+    for start in range(2, net.net_count, 64):
+        stop = min(start + 64, net.net_count)
+        lines.append("  wire " + ", ".join(f"n{k}" for k in range(start, stop)) + ";")
     lines.append("  wire n0 = 1'b0, n1 = 1'b1;")
     for port, (direction, bits) in net.ports.items():
         for i, k in enumerate(bits):

@@ -160,6 +160,19 @@ def _library(report: dict[str, Any], liberty: str | None, constraints: dict[str,
     return lib, cons
 
 
+def _used_macros(design: Any, report: dict[str, Any]) -> list[Any]:
+    """The macros of ``design``'s macro library that its synthesized netlist instantiates
+    (none for flip-flop buffers or a design without memories)."""
+    used = (report.get("memory") or {}).get("macros") or {}
+    if not used:
+        return []
+    from .macros import load_macro_library
+
+    library = load_macro_library(getattr(design, "macros", None)
+                                 or report["memory"]["macro_library"])
+    return [library.macro(name) for name in sorted(used)]
+
+
 def _schedule(ports: PortMap, modes: list[PowerMode],
               streams: dict[tuple[int, int, bool], Any], cycles: int, accumulate: int,
               inputs: list[str]
@@ -278,29 +291,46 @@ class GatePower:
                 clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
                 simulator: str = "verilator", check_ports: Callable[[Any], None] | None = None,
                 on_synth: Callable[[str], None] | None = None,
-                lap: Callable[[str], None] | None = None) -> GatePower:
+                lap: Callable[[str], None] | None = None,
+                groups: tuple[str, ...] | None = None,
+                group_of_module: Callable[[str, str], str] | None = None,
+                sample: str = "after", report: dict[str, Any] | None = None) -> GatePower:
         """Synthesize (or take from the cache) ``design``, read its netlist, build its
         energy model and its simulation; ``check_ports(netlist)`` may refuse the netlist's
-        ports (before the simulation is built)."""
-        from ..sim.gate_level import GateSim
+        ports (before the simulation is built).  ``groups`` and ``group_of_module`` set
+        the breakdown (see :class:`~rcm_gen.flows.energy.EnergyModel`), ``sample`` when
+        the outputs are read (:class:`~rcm_gen.sim.gate_level.GateSim`); ``report`` is a
+        synthesis report of ``design`` with these settings to take the netlist from
+        (default: the synthesis cache's)."""
+        from ..sim.gate_cycle import MacroPorts
+        from ..sim.gate_level import gate_simulation
+        from .liberty import load_liberty
         from .netlist import read_netlist
 
         lap = lap or (lambda _what: None)
         cons_in = dict(constraints or {})
         if clock_ns is not None:
             cons_in["clock_ns"] = clock_ns
-        report = _synthesized(design, liberty, clock_ns, constraints, on_synth)
+        if report is None:
+            report = _synthesized(design, liberty, clock_ns, constraints, on_synth)
         lib, cons = _library(report, liberty, cons_in)
         lap("synthesis_and_liberty")
         top = design_top(design)
+        macros = _used_macros(design, report)
+        macro_cells = {m.name: load_liberty(m.liberty).cells[m.name] for m in macros}
         netlist = read_netlist(report["netlist"], lib, top,
-                               Path(report["netlist"]).parent / "power")
+                               Path(report["netlist"]).parent / "power",
+                               tuple(m.liberty for m in macros), frozenset(macro_cells))
         if check_ports is not None:
             check_ports(netlist)
         lap("netlist")
-        model = EnergyModel(netlist, lib, clock, _energy_constraints(cons), top_module=top)
+        model = EnergyModel(netlist, lib, clock, _energy_constraints(cons), top_module=top,
+                            groups=groups, group_of_module=group_of_module,
+                            macro_cells=macro_cells)
         lap("energy_model")
-        sim = GateSim(netlist, lib, clock, simulator)
+        by_name = {m.name: m for m in macros}
+        ports = [MacroPorts(m.path, by_name[m.cell], m.pins) for m in netlist.macros]
+        sim = gate_simulation(netlist, lib, clock, simulator, sample=sample, macros=ports)
         sim.build()
         lap("simulator_build")
         return cls(design, report, lib, cons, netlist, model, sim, float(cons["clock_ns"]))

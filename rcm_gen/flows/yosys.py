@@ -7,6 +7,7 @@ keeps its log.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,9 @@ def run_yosys(commands: list[str], log_path: str | Path, cwd: str | Path | None 
     YosysError
         If Yosys reports an error or the process fails; the message names the log.
     """
-    try:
-        import pyosys  # noqa: F401
-    except ImportError:
+    # found, not imported: importing pyosys sets RTLD_GLOBAL for every extension module
+    # loaded after it, and two pybind11 modules (cocotb's, matplotlib's) then clash
+    if importlib.util.find_spec("pyosys") is None:
         raise ToolMissingError(
             "tool 'yosys' (pyosys) is not installed: pip install pyosys") from None
     log_path = Path(log_path)

@@ -151,10 +151,13 @@ def random_case(rng: np.random.Generator, config: TileConfig, *, max_c: int = 10
 
 def simulate_layers(config: TileConfig, cases: list[LayerCase], simulator: str = "icarus",
                     workdir: Path | None = None, waves: bool = False,
-                    outputs: list[Path | None] | None = None
+                    outputs: list[Path | None] | None = None, *,
+                    test_module: str = "tile_tb", env: dict[str, str] | None = None
                     ) -> tuple[list[dict[str, Any]], SimResult]:
     """Run ``cases`` in one simulation; per-case measurements (cycles measured and
-    modelled, output check, status) and the simulation result."""
+    modelled, output check, status) and the simulation result.  ``test_module`` is the
+    cocotb module that runs them (``tile_tb``, or ``tile_record``, which records every
+    port as well; ``env`` adds to its environment)."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="rcm_cases_")
@@ -183,8 +186,8 @@ def simulate_layers(config: TileConfig, cases: list[LayerCase], simulator: str =
     cases_file = workdir / "cases.json"
     cases_file.write_text(json.dumps(spec))
     try:
-        res = run_cocotb(config, simulator, "tile_tb", env={"RCM_CASES": str(cases_file)},
-                         waves=waves)
+        res = run_cocotb(config, simulator, test_module,
+                         env={"RCM_CASES": str(cases_file), **(env or {})}, waves=waves)
     finally:
         if tmp is not None:
             tmp.cleanup()

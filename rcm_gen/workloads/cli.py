@@ -81,14 +81,52 @@ def format_mapping(mapping) -> str:
     return "\n".join(lines)
 
 
+def format_energy(energy: dict[str, Any], model: Any, fixed_model: Any) -> str:
+    """The per-layer energy table of ``map --energy`` and its totals."""
+    lines = [f"{'layer':<10} {'mode':>7} {'energy uJ':>11} {'pJ/MAC':>8} {'fixed mode':>10} "
+             f"{'fixed uJ':>11} {'ratio':>6}"]
+    for r in energy["layers"]:
+        lines.append(f"{r['name']:<10} {r['mode']:>7} {r['energy_uj']:>11,.2f} "
+                     f"{r['pj_per_mac']:>8.2f} {r['fixed_mode']:>10} "
+                     f"{r['fixed_energy_uj']:>11,.2f} "
+                     f"{r['energy_uj'] / r['fixed_energy_uj']:>6.3f}")
+    t = energy["totals"]
+    lines.append(f"energy per inference {t['energy_mj']:.3f} mJ ({t['pj_per_mac']:.2f} pJ/MAC) "
+                 f"at {t['fmax_mhz']:.1f} MHz; fixed twin {t['fixed_energy_mj']:.3f} mJ "
+                 f"({t['fixed_pj_per_mac']:.2f} pJ/MAC) at {t['fixed_fmax_mhz']:.1f} MHz; "
+                 f"ratio {t['energy_ratio']:.3f}")
+    lines.append(f"EDP {t['edp_mj_s']:.4g} mJ*s (latency {t['latency_ms']:.3f} ms); fixed twin "
+                 f"{t['fixed_edp_mj_s']:.4g} mJ*s ({t['fixed_latency_ms']:.3f} ms); ratio "
+                 f"{t['edp_ratio']:.3f}")
+    for name, m in (("design", model), ("fixed twin", fixed_model)):
+        v = m.validation
+        lines.append(f"energy model of the {name}: calibrated at gate level on "
+                     f"{len(m.fit['layers'])} layers; on a layer it was not fitted on "
+                     f"({v['mode']}, {v['cycles']:,} cycles) it gives {v['model_pj'] / 1e6:.3f} "
+                     f"uJ against {v['gate_pj'] / 1e6:.3f} uJ at gate level "
+                     f"({v['error']:+.1%})")
+    return "\n".join(lines)
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     from ..cli import design_from_args
-    from ..flows.synth import cached_report, run_dir, synthesize_cached
+    from ..flows.synth import cached_report, run_dir, synthesize
     from ..tools import tool_versions
     from . import load_network
     from .mapping import map_network
 
     config = design_from_args(args)
+    if args.target not in ("asic", "ecp5", "ice40"):
+        raise UserError(f"--target must be one of asic, ecp5, ice40, not {args.target!r}")
+    if args.energy and args.target != "asic":
+        raise UserError(f"--energy needs --target asic (energy comes from a gate-level run of "
+                        f"the synthesized ASIC netlist), not {args.target!r}")
+    if args.liberty is not None:
+        if args.target != "asic":
+            raise UserError(f"--liberty applies to --target asic, not {args.target!r}")
+        from ..flows.liberty import load_liberty
+
+        load_liberty(args.liberty)
     network = load_network(args.network, args.bits, args.bits_file)
     if args.json:
         folder = Path(args.json).resolve().parent
@@ -108,19 +146,32 @@ def cmd_map(args: argparse.Namespace) -> int:
             return given, "given"
         if report_path:
             return float(_read_report(report_path, cfg)["fmax_mhz"]), report_path
-        if args.synthesize:
-            report = synthesize_cached(cfg, on_run=lambda: print(
-                f"synthesizing {'the fixed twin' if cfg is fixed else 'the design'} for its "
-                "Fmax ...", flush=True))
-        else:
-            report = cached_report(cfg)
+        report = cached_report(cfg, args.target, args.liberty)
+        if report is None and (args.synthesize or args.energy):
+            print(f"synthesizing {'the fixed twin' if cfg is fixed else 'the design'} for its "
+                  "Fmax ...", flush=True)
+            report = synthesize(cfg, args.target,
+                                out_dir=run_dir(cfg, args.target, args.liberty),
+                                liberty=args.liberty)
         if report is None:
             return None, "unknown"
-        return float(report["fmax_mhz"]), str(run_dir(cfg) / "report.json")
+        return float(report["fmax_mhz"]), str(run_dir(cfg, args.target, args.liberty)
+                                              / "report.json")
 
     fmax, src = fmax_of(config, args.fmax_mhz, args.synth_report)
     fixed_fmax, fixed_src = fmax_of(fixed, args.fixed_fmax_mhz, args.fixed_synth_report)
     mapping = map_network(config, network, fmax, fixed_fmax, args.bandwidth)
+    energy = None
+    if args.energy:
+        from ..flows.tile_energy import calibrate
+        from .mapping import mapping_energy
+
+        models = []
+        for cfg in (config, fixed):
+            name = "the fixed twin" if cfg is fixed else "the design"
+            models.append(calibrate(cfg, liberty=args.liberty, log=lambda m, n=name: print(
+                f"energy model of {n}: {m}", flush=True)))
+        energy = mapping_energy(mapping, *models)
     print(format_mapping(mapping))
     if fmax is None:
         print("latency in ms: no Fmax known for this design point; run `rcm-gen synth` on "
@@ -130,6 +181,14 @@ def cmd_map(args: argparse.Namespace) -> int:
         "config": config.to_dict(), "fixed_config": fixed.to_dict(),
         "tools": tool_versions("rcm_gen", "amaranth"),
     }
+    if energy is not None:
+        print(format_energy(energy, *models))
+        report["energy"] = {
+            **energy, "liberty": args.liberty,
+            "model": "per layer: e_cycle*T + e_step[mode]*S + e_in*B_in + e_out*B_out + "
+                     "P_leak*T*t_clk, coefficients per group fitted on gate-level runs "
+                     "(rcm_gen.flows.tile_energy)",
+            "calibration": models[0].to_dict(), "fixed_calibration": models[1].to_dict()}
     if args.store:
         from ..dse.store import equal_area_fixed
 
@@ -175,6 +234,15 @@ def add_parser(subparsers, design_args) -> None:
     p.add_argument("--bandwidth", type=float, metavar="BYTES_PER_CYCLE",
                    help="off-chip bandwidth: each layer takes the longer of its compute and "
                         "its transfer, overlapped under double buffering (default: unlimited)")
+    p.add_argument("--energy", action="store_true",
+                   help="energy per inference and EDP of the design and its fixed twin, from "
+                        "tile energy models calibrated at gate level (cached; the first run "
+                        "synthesizes and simulates both at gate level)")
+    p.add_argument("--target", default="asic", metavar="asic|ecp5|ice40",
+                   help="the flow whose Fmax --synthesize takes (default asic)")
+    p.add_argument("--liberty", metavar="FILE",
+                   help="cell library for the ASIC flow (Fmax and --energy) instead of the "
+                        "default OSU 0.18 um")
     p.add_argument("--store", metavar="DB",
                    help="a DSE result store: compare with a fixed point of equal area (±5 %%)")
     p.set_defaults(func=cmd_map)

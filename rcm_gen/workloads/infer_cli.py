@@ -50,6 +50,59 @@ def _versions() -> dict[str, Any]:
             "ai_edge_litert": python_package_version("ai-edge-litert")}
 
 
+def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: float
+                     ) -> dict[str, Any]:
+    """Energy of one inference's tile layers from the tile's energy model
+    (:class:`rcm_gen.flows.tile_energy.TileEnergyModel`): each layer's cycle-model figures
+    (the cycles it occupied the tile, steps, bytes, output values) per batch item, at
+    ``fmax_mhz``; EDP is the energy times the tile layers' latency."""
+    import numpy as np
+
+    from ..tile.cycles import plan_cycles
+    from .tile_engine import tile_run
+
+    clock = 1000.0 / fmax_mhz
+    layers, total, cycles = [], 0.0, 0
+    for r in rows:
+        if r.on != "tile":
+            continue
+        layer = model.layers[r.op_index]
+        run = tile_run(layer, np.zeros(layer.input_shape, dtype=np.int64))
+        lc = plan_cycles(run.plan(config))
+        items = len(run.inputs)
+        per_item = int(r.stats["cycles"]) // items
+        e = emodel.layer_energy(lc, run.shape, 8, 8, cycles=per_item, clock_ns=clock)
+        pj = e["pj"] * items
+        total += pj
+        cycles += int(r.stats["cycles"])
+        layers.append({"op": r.op_index, "opcode": r.opcode, "mode": e["mode"],
+                       "energy_uj": pj * 1e-6, "pj_per_mac": pj / r.macs if r.macs else None,
+                       "groups_uj": {g: v * items * 1e-6 for g, v in e["groups_pj"].items()}})
+    seconds = cycles * clock * 1e-9
+    macs = sum(r.macs for r in rows if r.on == "tile")
+    return {"layers": layers,
+            "totals": {"energy_uj": total * 1e-6, "pj_per_mac": total / macs if macs else None,
+                       "latency_ms": seconds * 1e3, "edp_uj_s": total * 1e-6 * seconds,
+                       "fmax_mhz": fmax_mhz},
+            "model": {"validation_error": emodel.validation["error"],
+                      "calibration": emodel.to_dict()}}
+
+
+def format_inference_energy(energy: dict[str, Any], emodel: Any) -> str:
+    lines = [f"{'#':>3} {'op':<17} {'mode':>7} {'energy uJ':>11} {'pJ/MAC':>8}"]
+    for r in energy["layers"]:
+        per_mac = f"{r['pj_per_mac']:.2f}" if r["pj_per_mac"] is not None else "-"
+        lines.append(f"{r['op']:>3} {r['opcode'][:17]:<17} {r['mode']:>7} "
+                     f"{r['energy_uj']:>11,.3f} {per_mac:>8}")
+    t = energy["totals"]
+    v = emodel.validation
+    lines.append(f"energy per inference {t['energy_uj']:,.3f} uJ ({t['pj_per_mac']:.2f} pJ/MAC) "
+                 f"at {t['fmax_mhz']:.1f} MHz; EDP {t['edp_uj_s']:.4g} uJ*s; the energy model "
+                 f"(calibrated at gate level) is {v['error']:+.1%} off a gate-level run of a "
+                 f"layer it was not fitted on")
+    return "\n".join(lines)
+
+
 def cmd_infer(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -88,6 +141,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
                         f"{args.bandwidth:g}")
     engine = make_engine(engine_name, config, simulator=args.simulator,
                          bandwidth=args.bandwidth)
+    if args.energy and engine_name not in ("model", "rtl"):
+        raise UserError(f"--energy needs the cycles of the model or rtl engine, not engine "
+                        f"{engine_name!r}")
 
     print(f"{Path(args.model).name}: {len(model.operators)} operators, {len(model.layers)} on "
           f"the tile ({model.macs:,} MACs), input {model.input.name!r} "
@@ -105,6 +161,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
     print(format_table(first.rows, first_cmp.ops))
     tot = totals(first.rows)
 
+    energy = None
+    if args.energy:
+        from ..flows.tile_energy import calibrate
+
+        emodel = calibrate(config, log=lambda m: print(f"energy model: {m}", flush=True))
     fmax = None
     if tot.get("cycles"):
         from ..flows.synth import cached_report
@@ -118,6 +179,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
         else:
             print("latency in ms: no Fmax cached for this design point (run `rcm-gen synth` "
                   "on it)")
+    if args.energy:
+        energy = inference_energy(model, first.rows, config, emodel, fmax or emodel.fmax_mhz)
+        print(format_inference_energy(energy, emodel))
     matched = sum(1 for _, _, c in results if c.match)
     mismatch = next((c.first for _, _, c in results if not c.match), None)
     mismatch_label = next((lb for lb, _, c in results if not c.match), None)
@@ -154,6 +218,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
                                {"input": mismatch_label, **mismatch.to_dict()}),
             "layers": inference_report(first, first_cmp)["layers"],
             "totals": tot, "fmax_mhz": fmax, "bandwidth": args.bandwidth,
+            "energy": energy,
             "wall_s": round(wall, 3),
             "config": config.to_dict(), "tools": _versions(),
         }
@@ -189,6 +254,10 @@ def add_parser(subparsers, design_args) -> None:
     p.add_argument("--bandwidth", type=float, metavar="BYTES_PER_CYCLE",
                    help="off-chip bandwidth: a layer's cycles become those of compute and "
                         "transfer overlapped, whichever binds (default: unlimited)")
+    p.add_argument("--energy", action="store_true",
+                   help="energy per tile layer and per inference, and EDP, from the tile's "
+                        "energy model calibrated at gate level (cached; the first run "
+                        "synthesizes the tile and simulates it at gate level)")
     p.add_argument("--count", type=int, metavar="N",
                    help="run N seeded random inputs and count those that match")
     p.add_argument("--seed", type=int, default=1,

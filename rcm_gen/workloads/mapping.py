@@ -19,7 +19,8 @@ from ..tile.cycles import LayerCycles, layer_cycles
 from ..tile.driver import PostProcess
 from .networks import Layer, Network
 
-__all__ = ["LayerMapping", "NetworkMapping", "layer_post", "map_network", "network_cycles"]
+__all__ = ["LayerMapping", "NetworkMapping", "layer_post", "map_network", "mapping_energy",
+           "network_cycles"]
 
 
 @dataclass(frozen=True)
@@ -177,3 +178,49 @@ def map_network(config: TileConfig, network: Network, fmax_mhz: float | None = N
         network.layers, network_cycles(config, network), network_cycles(fixed, network),
         strict=True)]
     return NetworkMapping(config, network, tuple(rows), fmax_mhz, fixed_fmax_mhz, bandwidth)
+
+
+def mapping_energy(mapping: NetworkMapping, model: Any, fixed_model: Any) -> dict[str, Any]:
+    """Energy per inference of a mapped network on the design point and on its fixed
+    twin, from their energy models (:class:`rcm_gen.flows.tile_energy.TileEnergyModel`):
+    each layer's energy from its cycle-model figures (latency, compute steps, bytes in
+    and out) at the point's clock (its Fmax; the model's synthesis Fmax when the mapping
+    has none), summed; EDP is the energy times the latency.  Energies in µJ per layer and
+    mJ in total, EDP in mJ·s."""
+    fmax = mapping.fmax_mhz or model.fmax_mhz
+    fixed_fmax = mapping.fixed_fmax_mhz or fixed_model.fmax_mhz
+    clock, fixed_clock = 1000.0 / fmax, 1000.0 / fixed_fmax
+    rows = []
+    total = fixed_total = 0.0
+    groups: dict[str, float] = {}
+    for m in mapping.layers:
+        layer = m.layer
+        e = model.layer_energy(m.cycles, layer.shape, layer.act_bits, layer.weight_bits,
+                               cycles=m.latency, clock_ns=clock)
+        f = fixed_model.layer_energy(m.fixed, layer.shape, layer.act_bits, layer.weight_bits,
+                                     cycles=m.fixed_latency, clock_ns=fixed_clock)
+        total += e["pj"]
+        fixed_total += f["pj"]
+        for g, v in e["groups_pj"].items():
+            groups[g] = groups.get(g, 0.0) + v
+        rows.append({"name": layer.name, "mode": e["mode"], "energy_uj": e["pj"] * 1e-6,
+                     "pj_per_mac": e["pj"] / m.cycles.macs, "fixed_mode": f["mode"],
+                     "fixed_energy_uj": f["pj"] * 1e-6,
+                     "groups_uj": {g: v * 1e-6 for g, v in e["groups_pj"].items()}})
+    seconds = mapping.total_cycles * clock * 1e-9
+    fixed_seconds = mapping.fixed_cycles * fixed_clock * 1e-9
+    energy_mj, fixed_mj = total * 1e-9, fixed_total * 1e-9
+    return {
+        "layers": rows,
+        "totals": {
+            "energy_mj": energy_mj, "fixed_energy_mj": fixed_mj,
+            "pj_per_mac": total / mapping.network.macs,
+            "fixed_pj_per_mac": fixed_total / mapping.network.macs,
+            "energy_ratio": energy_mj / fixed_mj,
+            "latency_ms": seconds * 1e3, "fixed_latency_ms": fixed_seconds * 1e3,
+            "edp_mj_s": energy_mj * seconds, "fixed_edp_mj_s": fixed_mj * fixed_seconds,
+            "edp_ratio": (energy_mj * seconds) / (fixed_mj * fixed_seconds),
+            "fmax_mhz": fmax, "fixed_fmax_mhz": fixed_fmax,
+            "groups_mj": {g: v * 1e-9 for g, v in groups.items()},
+        },
+    }

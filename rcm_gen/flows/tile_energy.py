@@ -1,0 +1,843 @@
+"""Energy of a tile running real layers, from a gate-level simulation of its synthesized
+netlist; and the tile's energy model, calibrated on such runs, for whole networks.
+
+Measuring a layer
+-----------------
+A layer runs through the tile's RTL exactly as the tile regression runs it
+(:mod:`rcm_gen.sim.tile_tb`: the host driver's beats, a full-rate host, every output
+checked against numpy and the cycles against the cycle model), and
+:mod:`rcm_gen.sim.tile_record` records the value of every top-level port in every cycle.
+The synthesized netlist (the ``synth`` cache) is then simulated at gate level with those
+inputs, cycle for cycle: with a full-rate host the handshakes are the same as in RTL, and
+every output the RTL defines must come out the same from the netlist (a stream's payload
+while its ``valid`` is set).  Toggle counts of every net in windows of cycles become energy
+through :class:`~rcm_gen.flows.energy.EnergyModel`, by group: multipliers, accumulators,
+buffers (flip-flop memories and their decoders, or SRAM macros), post-processing (drain
+and requantization), control (loader, controller, glue), the clock net and the input-port
+nets.  The ports are read from the design itself (:func:`rcm_gen.generate.ports_of`): a
+stream is a ``NAME__valid``/``NAME__ready``/``NAME__payload`` triple, whatever it carries.
+
+A layer's energy is the sum over the cycles from its first descriptor accepted to its last
+result row accepted: the cycle model's ``total``.  The layers measured per lane mode are
+real jobs of a quantized layer: uniformly random activations and weights over the mode's
+precision (signed), requantized on the tile to the same precision.
+
+The energy model
+----------------
+For a network, a layer's energy is predicted from what the cycle model gives it::
+
+    E = Σ_group  e_cycle · T  +  e_step[mode] · S  +  e_in · B_in  +  e_out · B_out
+                 +  e_value · V  +  P_leak · T · t_clk
+
+``T`` the cycles the layer occupies the tile (its latency, with a bandwidth's roofline the
+extra cycles being idle ones), ``S`` the compute steps (cycles the MACs step), ``B_in`` and
+``B_out`` the bytes into and out of the tile, ``V`` the output values (each drained and
+post-processed, whatever its width), ``t_clk`` the clock period and ``P_leak`` the
+netlist's leakage power (from the liberty, exact).  The mode is the layer's lane count and
+the smallest calibrated precision that holds its operands.  The coefficients (pJ per cycle,
+per step in each mode, per byte in and out) of every group are fitted, non-negative, by
+least squares on the dynamic energy of windows of gate-level runs: per mode a 3×3 and a
+1×1 layer, each cut into windows at the ends of its load-only and drain-only phases and
+in its steady state, and an idle window after every layer.  The calibration
+(:func:`calibrate`) also runs a layer of another shape through the same flow and reports
+the model's error on it: ``validation``.  Calibrations are cached per design point,
+netlist, liberty, clock and the sources of this flow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..conv import ConvShape
+from ..errors import ToolFailed, UserError
+from ..tile.config import TileConfig
+from .energy import TILE_ENERGY_GROUPS, WindowEnergy, tile_group_of
+
+__all__ = [
+    "LAYER_KINDS",
+    "Recording",
+    "TileEnergyModel",
+    "TileGate",
+    "TileMode",
+    "calibrate",
+    "energy_case",
+    "energy_fingerprint",
+    "fit_nonnegative",
+    "format_tile_energy",
+    "record_layers",
+    "tile_energy",
+    "tile_modes",
+]
+
+#: Layers a calibration runs per mode (``conv3x3``: the measured layer, also what
+#: :func:`tile_energy` reports; ``conv1x1``: a load-heavy one) and the shape it checks
+#: the model on (``check``).
+LAYER_KINDS = ("conv3x3", "conv1x1", "check")
+#: Cycles the tile is kept idle after each recorded layer (the idle window), and the
+#: cycles after a layer's last result left out of that window.
+IDLE_CYCLES = 48
+_IDLE_SETTLE = 6
+#: Windows the steady state of a calibration layer is cut into.
+_PIECES = 4
+#: Internal signals recorded besides the ports: the controller's step register.
+PROBES = ("controller.run",)
+#: Operations per multiply-accumulate in TOPS/W.
+OPS_PER_MAC = 2
+#: Sources whose change invalidates a cached calibration.
+_SOURCES = ("flows/tile_energy.py", "flows/energy.py", "flows/netlist.py", "flows/liberty.py",
+            "flows/macros.py", "sim/gate_level.py", "sim/tile_record.py", "sim/tile_tb.py",
+            "tile/driver.py", "tile/cycles.py", "tile/simulate.py")
+
+
+@dataclass(frozen=True, order=True)
+class TileMode:
+    """An operating point of the tile: operand precision (activations and weights) and
+    lanes (MACs per step per MAC unit)."""
+
+    bits: int
+    lanes: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.bits}b x{self.lanes}"
+
+
+def tile_modes(config: TileConfig) -> list[TileMode]:
+    """The modes measured on a design point: each lane count N at its precision W/N; a
+    fixed (one-lane) tile at W, W/2 and W/4 bits (one product per step), so that it meets
+    a Sum-Together tile on the same layers at every precision.  Widest first."""
+    w = config.mac.width
+    if config.mac.lanes == (1,):
+        modes = [TileMode(w // d, 1) for d in (1, 2, 4) if w // d >= 2]
+    else:
+        modes = [TileMode(w // n, n) for n in config.mac.lanes]
+    return sorted(set(modes), reverse=True)
+
+
+def _mode_of(modes: list[TileMode], lanes: int, bits: int) -> TileMode:
+    """The calibrated mode for a layer: its lanes, the smallest precision ≥ ``bits``."""
+    fits = [m for m in modes if m.lanes == lanes and m.bits >= bits]
+    if not fits:
+        raise UserError(f"no calibrated tile mode runs {bits}-bit operands in {lanes} lanes "
+                        f"(calibrated: {', '.join(m.key for m in modes)})")
+    return min(fits, key=lambda m: m.bits)
+
+
+# -- layers -----------------------------------------------------------------------------------
+
+
+def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1) -> Any:
+    """The layer a measurement runs at ``bits``: a :class:`~rcm_gen.tile.simulate.LayerCase`
+    sized from the tile (two channel blocks of the ``W/bits``-lane word, ``tm`` output
+    channels, two row and two column blocks, a 3×3 kernel where the tile has one) with
+    seeded random operands and requantization.  The shape depends on the precision, not
+    on the design's lanes, so a tile and its fixed twin run the same layer."""
+    from ..config import value_range
+    from ..tile.simulate import LayerCase, random_post
+
+    if kind not in LAYER_KINDS:
+        raise ValueError(f"Layer kind must be one of {', '.join(LAYER_KINDS)}, not {kind!r}")
+    n = max(1, config.mac.width // bits)
+    ch = config.tn * n
+    k = 3 if config.k_max >= 3 else 1
+    if kind == "conv3x3":
+        shape = ConvShape(c=2 * ch, m=config.tm, h=2 * config.tr, w=2 * config.tc, k=k,
+                          padding=k // 2)
+    elif kind == "conv1x1":
+        shape = ConvShape(c=2 * ch, m=config.tm, h=2 * config.tr, w=2 * config.tc, k=1)
+    else:  # another shape: partial channel, output-channel and row/column blocks
+        shape = ConvShape(c=ch + n, m=config.tm + config.p, h=2 * config.tr + 1,
+                          w=max(1, 2 * config.tc - 1), k=k, padding=k // 2)
+    rng = np.random.default_rng([seed, bits, LAYER_KINDS.index(kind)])
+    lo, hi = value_range(bits, True)
+    x = rng.integers(lo, hi + 1, size=(shape.c, shape.h, shape.w), dtype=np.int64)
+    w = rng.integers(lo, hi + 1, size=(shape.m, shape.c, shape.k, shape.k), dtype=np.int64)
+    post = random_post(rng, shape, bits, bits, config.mac.width, out_bits=bits)
+    post = dataclasses.replace(post, out_signed=True, zero_point=0,
+                               lo=value_range(bits, True)[0], hi=value_range(bits, True)[1])
+    return LayerCase(shape, x, w, bits, bits, True, post=post, pad_value=0)
+
+
+# -- recording the RTL ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """One layer as the RTL ran it: every port's value per cycle (inputs as the tile
+    samples them at the rising edge, outputs just before it), the output bits the RTL left
+    unknown, the probes, and the testbench's measurements (``result``: cycles measured and
+    modelled, output check, traffic)."""
+
+    case: Any
+    ports: tuple[dict[str, Any], ...]
+    inputs: dict[str, list[int]]
+    outputs: dict[str, list[int]]
+    unknown: dict[str, dict[int, int]]
+    probes: dict[str, list[int]]
+    result: dict[str, Any]
+
+    @property
+    def cycles(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def width(self, port: str) -> int:
+        return next(p["width"] for p in self.ports if p["name"] == port)
+
+    def streams(self) -> tuple[list[str], list[str]]:
+        """Names of the input streams (valid and payload in, ready out) and of the output
+        streams (valid and payload out, ready in)."""
+        ins = [n[:-7] for n in self.inputs if n.endswith("__valid")
+               and n[:-7] + "__ready" in self.outputs and n[:-7] + "__payload" in self.inputs]
+        outs = [n[:-7] for n in self.outputs if n.endswith("__valid")
+                and n[:-7] + "__ready" in self.inputs and n[:-7] + "__payload" in self.outputs]
+        return ins, outs
+
+    def fires(self, stream: str, into: bool) -> np.ndarray:
+        """Cycles in which a beat of ``stream`` moves (valid and ready both set)."""
+        src, dst = (self.inputs, self.outputs) if into else (self.outputs, self.inputs)
+        valid = np.asarray(src[f"{stream}__valid"], dtype=np.int64)
+        ready = np.asarray(dst[f"{stream}__ready"], dtype=np.int64)
+        return (valid & ready).astype(bool)
+
+    def payload_bits(self, into: bool) -> np.ndarray:
+        """Payload bits moved per cycle into (or out of) the tile."""
+        ins, outs = self.streams()
+        bits = np.zeros(self.cycles)
+        for s in (ins if into else outs):
+            bits += self.fires(s, into) * self.width(f"{s}__payload")
+        return bits
+
+    def layer_window(self) -> tuple[int, int]:
+        """[first beat into the tile, last beat out of it + 1): the cycles the cycle model
+        counts as the layer's ``total``."""
+        beats_in = np.flatnonzero(self.payload_bits(True))
+        beats_out = np.flatnonzero(self.payload_bits(False))
+        if not len(beats_in) or not len(beats_out):
+            raise ToolFailed("the recorded layer moved no beat in or out of the tile")
+        return int(beats_in[0]), int(beats_out[-1]) + 1
+
+    def steps(self) -> np.ndarray:
+        return np.asarray(self.probes[PROBES[0]], dtype=np.int64)
+
+
+def record_layers(config: TileConfig, cases: list[Any], *, simulator: str = "verilator",
+                  idle: int = IDLE_CYCLES, workdir: Path | None = None) -> list[Recording]:
+    """Run ``cases`` (:class:`~rcm_gen.tile.simulate.LayerCase`, full-rate host) through
+    ``config``'s RTL in one simulation and record every port per cycle.
+
+    Raises
+    ------
+    ToolFailed
+        The simulation failed, an output differs from numpy, or the cycles differ from
+        the cycle model's (the message names the log).
+    """
+    import tempfile
+
+    from ..generate import build_component, ports_of
+    from ..tile.simulate import simulate_layers
+
+    for case in cases:
+        if case.idle or case.backpressure:
+            raise ValueError("a recorded layer needs a full-rate host (no idle cycles, no "
+                             "backpressure)")
+    ports = ports_of(build_component(config))
+    with tempfile.TemporaryDirectory(prefix="rcm_record_") as tmp:
+        folder = Path(workdir or tmp).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {"ports": ports, "probes": list(PROBES), "idle": idle, "folder": str(folder)}
+        results, sim = simulate_layers(config, cases, simulator, workdir=folder,
+                                       test_module="tile_record",
+                                       env={"RCM_RECORD": json.dumps(spec)})
+        recs = []
+        for i, (case, result) in enumerate(zip(cases, results, strict=True)):
+            if not result["output_ok"]:
+                raise ToolFailed(f"layer {i}: the RTL output differs from numpy "
+                                 f"({result['mismatch']}); log: {sim.log}")
+            if result["cycles"] != result["model_cycles"]:
+                raise ToolFailed(f"layer {i}: the RTL took {result['cycles']} cycles, the "
+                                 f"cycle model says {result['model_cycles']}; log: {sim.log}")
+            data = json.loads((folder / f"case{i}.json").read_text())
+            rec = Recording(case, tuple(ports), data["inputs"], data["outputs"],
+                            {p: {int(t): u for t, u in v.items()}
+                             for p, v in data["unknown"].items()},
+                            data["probes"], result)
+            t0, t1 = rec.layer_window()
+            if t1 - t0 != result["cycles"]:
+                raise ToolFailed(f"layer {i}: the recorded ports move beats over {t1 - t0} "
+                                 f"cycles, the testbench measured {result['cycles']}; log: "
+                                 f"{sim.log}")
+            steps = int(rec.steps()[t0:t1].sum())
+            if steps != result["compute_cycles"]:
+                raise ToolFailed(f"layer {i}: {steps} steps recorded, the testbench counted "
+                                 f"{result['compute_cycles']}; log: {sim.log}")
+            recs.append(rec)
+    return recs
+
+
+# -- the gate-level replay --------------------------------------------------------------------
+
+
+def _windows(rec: Recording, pieces: int) -> list[tuple[str, int, int]]:
+    """Windows of a recorded layer: (phase, start, stop).  ``load`` up to the first step,
+    ``steady`` pieces to the last, ``drain`` to the last result, then ``idle``."""
+    t0, t1 = rec.layer_window()
+    run = np.flatnonzero(rec.steps()[t0:t1]) + t0
+    first, last = (int(run[0]), int(run[-1]) + 1) if len(run) else (t1, t1)
+    out = []
+    if first > t0:
+        out.append(("load", t0, first))
+    cuts = np.linspace(first, last, pieces + 1).round().astype(int)
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        if b > a:
+            out.append(("steady", int(a), int(b)))
+    if t1 > last:
+        out.append(("drain", last, t1))
+    idle0 = t1 + _IDLE_SETTLE
+    if rec.cycles > idle0:
+        out.append(("idle", idle0, rec.cycles))
+    return out
+
+
+@dataclass
+class TileGate:
+    """A tile's synthesized netlist, built for gate-level replay (see the module
+    documentation); :meth:`prepare`, then :meth:`replay` recordings."""
+
+    config: TileConfig
+    power: Any  # GatePower
+    ports: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def prepare(cls, config: TileConfig, *, liberty: str | None = None,
+                clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                on_synth: Callable[[str], None] | None = None,
+                report: dict[str, Any] | None = None) -> TileGate:
+        from ..generate import build_component, ports_of
+        from .power import GatePower
+
+        ports = tuple(ports_of(build_component(config)))
+
+        def check(netlist: Any) -> None:
+            want = {p["name"]: (p["direction"], p["width"]) for p in ports}
+            have = {n: (d, len(bits)) for n, (d, bits) in netlist.ports.items()}
+            if want != have:
+                raise ToolFailed(f"the synthesized netlist's ports {sorted(have)} differ from "
+                                 f"the design's {sorted(want)}")
+
+        gp = GatePower.prepare(config, clock="clk", liberty=liberty, clock_ns=clock_ns,
+                               constraints=constraints, simulator="cycle",
+                               check_ports=check, on_synth=on_synth, sample="before",
+                               groups=TILE_ENERGY_GROUPS, group_of_module=tile_group_of,
+                               report=report)
+        return cls(config, gp, ports)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.power.model.groups)
+
+    def leakage_pj(self, cycles: int, clock_ns: float) -> dict[str, float]:
+        """Leakage energy of each group over ``cycles`` cycles of ``clock_ns``."""
+        leak = self.power.model.leakage_nw * clock_ns * cycles * 1e-6
+        return {g: float(v) for g, v in zip(self.groups, leak, strict=True)}
+
+    def replay(self, recs: list[Recording], windows: list[list[tuple[int, int]]], *,
+               on_progress: Callable[[int, int], None] | None = None
+               ) -> tuple[list[list[WindowEnergy]], dict[str, Any]]:
+        """Simulate the recorded inputs at gate level (the recordings one after another,
+        each starting with the tile's reset), check every output against the RTL's, and
+        return the energy of each recording's ``windows`` (cycles of that recording) and
+        facts about the run (``checked`` output values, ``wall_s``, ``log``).
+
+        Raises
+        ------
+        ToolFailed
+            An output differs from the RTL's (naming the port, the cycle and the values).
+        """
+        sim = self.power.sim
+        total = sum(r.cycles for r in recs)
+        inputs = {p: np.empty(total, dtype=object) for p in sim.inputs}
+        flat: list[tuple[int, int]] = []
+        offset = 0
+        for rec, wins in zip(recs, windows, strict=True):
+            for p in sim.inputs:
+                inputs[p][offset:offset + rec.cycles] = rec.inputs[p]
+            flat += [(offset + a, offset + b) for a, b in wins]
+            offset += rec.cycles
+        energies, run = self.power.run(inputs, flat, tag="tile", on_progress=on_progress)
+        checked = self._check(recs, run)
+        out, k = [], 0
+        for wins in windows:
+            out.append(energies[k:k + len(wins)])
+            k += len(wins)
+        return out, {"checked": checked, "wall_s": run.wall_s, "log": str(run.log),
+                     "cycles": total}
+
+    def _check(self, recs: list[Recording], run: Any) -> int:
+        """Compare the gate-level outputs with the RTL's, cycle for cycle, from the first
+        cycle after the first reset edge; a payload only while its valid is set."""
+        checked = 0
+        offset = 0
+        for i, rec in enumerate(recs):
+            start = 0
+            if i == 0:
+                rst = np.flatnonzero(np.asarray(rec.inputs["rst"], dtype=np.int64))
+                start = int(rst[0]) + 1 if len(rst) else 0
+            for port, values in rec.outputs.items():
+                valid = None
+                if port.endswith("__payload") and port[:-9] + "__valid" in rec.outputs:
+                    valid = rec.outputs[port[:-9] + "__valid"]
+                got = run.outputs[port]
+                unknown = rec.unknown.get(port, {})
+                for t in range(start, rec.cycles):
+                    if valid is not None and not valid[t]:
+                        continue
+                    u = unknown.get(t, 0)
+                    g = got[offset + t]
+                    if g < 0:
+                        if u:
+                            continue
+                        bad = "x"
+                    elif (g & ~u) == (values[t] & ~u):
+                        checked += 1
+                        continue
+                    else:
+                        bad = f"{g:#x}"
+                    raise ToolFailed(
+                        f"gate-level output {port} differs from the RTL's in layer {i}, "
+                        f"cycle {t}: {bad}, expected {values[t]:#x}; log: {run.log}")
+            offset += rec.cycles
+        return checked
+
+
+# -- measuring layers -------------------------------------------------------------------------
+
+
+def _features(rec: Recording, a: int, b: int, modes: list[TileMode], mode: TileMode
+              ) -> dict[str, float]:
+    """What the model multiplies in window [a, b): cycles, steps in ``mode``, bytes in and
+    out and output values (the layer's, as the cycle model counts them, spread over its
+    cycles in proportion to the payload bits that moved)."""
+    t0, t1 = rec.layer_window()
+    traffic = rec.result["traffic"]
+    shape = rec.case.shape
+    f = {"cycle": float(b - a), **{f"step:{m.key}": 0.0 for m in modes},
+         "byte_in": 0.0, "byte_out": 0.0, "out_value": 0.0}
+    f[f"step:{mode.key}"] = float(rec.steps()[a:b].sum())
+    for into, key, total in ((True, "byte_in", traffic["in"]),
+                             (False, "byte_out", traffic["out"]),
+                             (False, "out_value", shape.m * shape.ho * shape.wo)):
+        bits = rec.payload_bits(into)
+        layer = bits[t0:t1].sum()
+        f[key] = float(total * bits[a:b].sum() / layer) if layer else 0.0
+    return f
+
+
+def _layer_report(rec: Recording, parts: list[WindowEnergy], clock_ns: float,
+                  groups: list[str]) -> dict[str, Any]:
+    case = rec.case
+    cycles = rec.result["cycles"]
+    macs = rec.result["macs"]
+    e = sum(w.total for w in parts)
+    by_group = {g: sum(w.by_group[g] for w in parts) for g in groups}
+    return {
+        "shape": case.shape.to_dict(), "act_bits": case.act_bits,
+        "weight_bits": case.weight_bits, "lanes": rec.result["lanes"], "macs": macs,
+        "cycles": cycles, "compute_cycles": rec.result["compute_cycles"],
+        "bytes_in": rec.result["traffic"]["in"], "bytes_out": rec.result["traffic"]["out"],
+        "energy_pj": e, "pj_per_mac": e / macs, "pj_per_cycle": e / cycles,
+        "tops_per_w": OPS_PER_MAC * macs / e,
+        "breakdown": {
+            "internal_pj": sum(w.internal for w in parts),
+            "switching_pj": sum(w.switching for w in parts),
+            "leakage_pj": sum(w.leakage for w in parts),
+            "groups_pj": by_group,
+            "groups_pj_per_mac": {g: v / macs for g, v in by_group.items()},
+        },
+    }
+
+
+def _run_layers(config: TileConfig, kinds: list[tuple[TileMode, str]], *, seed: int,
+                liberty: str | None, clock_ns: float | None,
+                constraints: dict[str, Any] | None, rtl_simulator: str,
+                log: Callable[[str], None], report: dict[str, Any] | None = None
+                ) -> tuple[TileGate, list[Recording],
+                                                     list[list[tuple[str, int, int]]],
+                                                     list[list[WindowEnergy]], dict[str, Any]]:
+    """Record ``kinds`` (mode, layer kind) in RTL and replay them at gate level."""
+    timing: dict[str, float] = {}
+    t = time.perf_counter()
+    log("synthesis (cache) and gate-level build")
+    gate = TileGate.prepare(config, liberty=liberty, clock_ns=clock_ns,
+                            constraints=constraints, report=report,
+                            on_synth=lambda out: log(f"synthesizing in {out}"))
+    timing["prepare_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cases = [energy_case(config, m.bits, kind, seed) for m, kind in kinds]
+    log(f"RTL simulation of {len(cases)} layers ({rtl_simulator}), recording every port")
+    recs = record_layers(config, cases, simulator=rtl_simulator)
+    timing["rtl_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    windows = [_windows(r, _PIECES) for r in recs]
+    total = sum(r.cycles for r in recs)
+    log(f"gate-level simulation of {total:,} cycles")
+    energies, facts = gate.replay(recs, [[(a, b) for _, a, b in w] for w in windows])
+    timing["gate_s"] = time.perf_counter() - t
+    facts["timing"] = timing
+    return gate, recs, windows, energies, facts
+
+
+def _context(gate: TileGate, recs: list[Recording], facts: dict[str, Any],
+             rtl_simulator: str) -> dict[str, Any]:
+    from ..tools import python_package_version, tool_versions
+
+    gp = gate.power
+    versions = tool_versions("rcm_gen", "yosys", "verilator", "iverilog")
+    versions["liberty-parser"] = python_package_version("liberty-parser")
+    versions["cocotb"] = python_package_version("cocotb")
+    return {
+        "config": gate.config.to_dict(),
+        "clock_ns": gp.clock_ns,
+        "library": {"name": gp.lib.name, "path": str(gp.lib.source),
+                    "voltage": gp.lib.voltage, "wire_load_model": gp.model.wire_model},
+        "synthesis": {"area_um2": gp.report["area_um2"], "cells": gp.report["cells"],
+                      "fmax_mhz": gp.report["fmax_mhz"], "netlist": gp.report["netlist"]},
+        "simulators": {"rtl": rtl_simulator, "gate": "cycle"},
+        "checked": facts["checked"], "gate_cycles": facts["cycles"],
+        "sim_log": facts["log"], "timing_s": facts["timing"],
+        "stimulus": {"kind": "random", "note": "uniform over each mode's signed range; "
+                     "requantized on the tile to the same precision"},
+        "tools": versions,
+    }
+
+
+def tile_energy(config: TileConfig, *, modes: list[TileMode] | None = None, seed: int = 1,
+                liberty: str | None = None, clock_ns: float | None = None,
+                constraints: dict[str, Any] | None = None, rtl_simulator: str = "verilator",
+                log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Energy of ``config`` running a real layer in each mode, at gate level.
+
+    Returns
+    -------
+    dict
+        ``modes`` (one entry per mode: ``act_bits``, ``weight_bits``, ``lanes``,
+        ``layer`` shape, ``macs``, ``cycles``, ``energy_pj``, ``pj_per_mac``,
+        ``pj_per_cycle``, ``tops_per_w`` and a ``breakdown`` into internal / switching /
+        leakage and by group), with ``config``, ``clock_ns``, ``library``, ``tools``,
+        ``checked`` (output values compared with the RTL) and ``timing_s``.
+
+    Raises
+    ------
+    UserError
+        Bad options (see :func:`rcm_gen.flows.power.mac_energy`).
+    ToolFailed
+        A tool failed, the RTL differs from numpy or the cycle model, or the netlist
+        from the RTL.
+    """
+    started = time.perf_counter()
+    if not isinstance(config, TileConfig):
+        raise UserError(f"tile energy needs a tile design point, not a "
+                        f"{getattr(config, 'kind', type(config).__name__)}")
+    log = log or (lambda _m: None)
+    modes = modes or tile_modes(config)
+    gate, recs, windows, energies, facts = _run_layers(
+        config, [(m, "conv3x3") for m in modes], seed=seed, liberty=liberty,
+        clock_ns=clock_ns, constraints=constraints, rtl_simulator=rtl_simulator, log=log)
+    reports = []
+    for rec, wins, parts in zip(recs, windows, energies, strict=True):
+        layer = [e for (phase, _, _), e in zip(wins, parts, strict=True) if phase != "idle"]
+        reports.append(_layer_report(rec, layer, gate.power.clock_ns, gate.groups))
+    return {"modes": reports, **_context(gate, recs, facts, rtl_simulator),
+            "groups": gate.groups, "ops_per_mac": OPS_PER_MAC,
+            "wall_s": time.perf_counter() - started}
+
+
+def format_tile_energy(r: dict[str, Any], name: str) -> str:
+    """A readable table of a :func:`tile_energy` report."""
+    groups = r["groups"]
+    head = ("mode", "layer", "MACs", "cycles", "pJ/cycle", "pJ/MAC", "TOPS/W",
+            *(f"{g[:10]}" for g in groups))
+    rows = [head]
+    for m in r["modes"]:
+        s = m["layer"] if "layer" in m else m["shape"]
+        per_mac = m["breakdown"]["groups_pj_per_mac"]
+        rows.append((f"{m['act_bits']}b x{m['lanes']}",
+                     f"{s['c']}->{s['m']} {s['h']}x{s['w']} k{s['k']}", f"{m['macs']:,}",
+                     f"{m['cycles']:,}", f"{m['pj_per_cycle']:.1f}", f"{m['pj_per_mac']:.2f}",
+                     f"{m['tops_per_w']:.3g}", *(f"{per_mac[g]:.2f}" for g in groups)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [f"{name}: a real layer per mode at gate level, clock {r['clock_ns']:g} ns, "
+             f"{r['library']['name']} at {r['library']['voltage']:g} V (groups in pJ/MAC)"]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    lines.append(f"{r['checked']:,} output values of {r['gate_cycles']:,} gate-level cycles "
+                 f"equal the RTL's ({r['simulators']['rtl']} RTL; gate level on rcm_gen's "
+                 f"cycle simulator); "
+                 f"{r['wall_s']:.0f} s")
+    return "\n".join(lines)
+
+
+# -- the energy model -------------------------------------------------------------------------
+
+
+def fit_nonnegative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares ``min |a x − b|`` with ``x ≥ 0`` (Lawson and Hanson's active-set
+    method), columns scaled to unit norm first."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    norms = np.linalg.norm(a, axis=0)
+    scale = np.where(norms > 0, norms, 1.0)
+    a = a / scale
+    n = a.shape[1]
+    passive = np.zeros(n, dtype=bool)
+    x = np.zeros(n)
+    tol = 1e-10 * max(1.0, float(np.abs(a.T @ b).max()))
+    for _ in range(3 * n + 10):
+        grad = a.T @ (b - a @ x)
+        free = ~passive & (norms > 0)
+        if not free.any() or grad[free].max() <= tol:
+            break
+        j = int(np.argmax(np.where(free, grad, -np.inf)))
+        passive[j] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                x = z
+                break
+            neg = passive & (z <= 0)
+            alpha = float(np.min(x[neg] / (x[neg] - z[neg])))
+            x = x + alpha * (z - x)
+            passive &= x > 1e-12
+    return x / scale
+
+
+@dataclass(frozen=True)
+class TileEnergyModel:
+    """Energy of a tile per cycle, per compute step in each mode, per byte in and out,
+    per output value, by group (pJ), and its leakage power (nW) by group: the model of the
+    module documentation, calibrated at gate level (:func:`calibrate`).
+
+    ``validation`` is the model against a gate-level run of a layer it was not fitted on
+    (``gate_pj``, ``model_pj``, ``error``), ``fit`` the calibration layers' own errors.
+    """
+
+    config: dict[str, Any]
+    modes: tuple[TileMode, ...]
+    groups: tuple[str, ...]
+    coefficients: dict[str, dict[str, float]]
+    leakage_nw: dict[str, float]
+    clock_ns: float
+    fmax_mhz: float
+    validation: dict[str, Any]
+    fit: dict[str, Any]
+    context: dict[str, Any]
+
+    @property
+    def features(self) -> list[str]:
+        return ["cycle", *(f"step:{m.key}" for m in self.modes), "byte_in", "byte_out",
+                "out_value"]
+
+    def mode_for(self, lanes: int, act_bits: int, weight_bits: int) -> TileMode:
+        return _mode_of(list(self.modes), lanes, max(act_bits, weight_bits))
+
+    def energy(self, *, cycles: int, steps: int, bytes_in: int, bytes_out: int,
+               outputs: int, mode: TileMode, clock_ns: float | None = None
+               ) -> dict[str, float]:
+        """Energy by group (pJ, leakage at ``clock_ns``, default the calibration's) of
+        ``cycles`` cycles with ``steps`` compute steps in ``mode``, the bytes moved and
+        ``outputs`` values sent."""
+        period = self.clock_ns if clock_ns is None else clock_ns
+        f = {"cycle": cycles, f"step:{mode.key}": steps, "byte_in": bytes_in,
+             "byte_out": bytes_out, "out_value": outputs}
+        out = {}
+        for g in self.groups:
+            c = self.coefficients[g]
+            dyn = sum(c.get(k, 0.0) * v for k, v in f.items())
+            out[g] = dyn + self.leakage_nw[g] * period * cycles * 1e-6
+        return out
+
+    def layer_energy(self, lc: Any, shape: ConvShape, act_bits: int, weight_bits: int, *,
+                     cycles: int | None = None, clock_ns: float | None = None
+                     ) -> dict[str, Any]:
+        """Energy of a layer of ``shape`` from its
+        :class:`~rcm_gen.tile.cycles.LayerCycles` (``cycles``: the cycles it occupies the
+        tile, default ``lc.total``; more with a bandwidth roofline): ``pj``, ``groups_pj``
+        and the calibrated ``mode`` used."""
+        mode = self.mode_for(lc.lanes, act_bits, weight_bits)
+        t = lc.total if cycles is None else cycles
+        by = self.energy(cycles=t, steps=lc.compute, bytes_in=lc.traffic["in"],
+                         bytes_out=lc.traffic["out"], outputs=shape.m * shape.ho * shape.wo,
+                         mode=mode, clock_ns=clock_ns)
+        return {"pj": sum(by.values()), "groups_pj": by, "mode": mode.key}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "modes": [[m.bits, m.lanes] for m in self.modes],
+                "groups": list(self.groups), "coefficients": self.coefficients,
+                "leakage_nw": self.leakage_nw, "clock_ns": self.clock_ns,
+                "fmax_mhz": self.fmax_mhz, "validation": self.validation, "fit": self.fit,
+                "context": self.context}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TileEnergyModel:
+        return cls(d["config"], tuple(TileMode(b, n) for b, n in d["modes"]),
+                   tuple(d["groups"]), d["coefficients"], d["leakage_nw"],
+                   float(d["clock_ns"]), float(d["fmax_mhz"]), d["validation"], d["fit"],
+                   d["context"])
+
+
+def energy_fingerprint() -> str:
+    """Hash of the sources of this flow (the testbenches, the gate-level simulation, the
+    energy model, the driver and cycle model): part of a calibration's cache key."""
+    return _sources_digest()
+
+
+def _sources_digest() -> str:
+    from .. import sim as sim_package
+
+    root = Path(__file__).resolve().parent.parent
+    sim = Path(sim_package.__file__).resolve().parent
+    h = hashlib.sha256()
+    for rel in _SOURCES:
+        path = (sim / rel[4:]) if rel.startswith("sim/") else root / rel
+        if path.is_file():
+            h.update(rel.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def calibration_path(config: TileConfig, *, liberty: str | None = None,
+                     clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                     seed: int = 1, rtl_simulator: str = "verilator") -> Path:
+    """Where the calibration of ``config`` with these settings is cached: under
+    ``<cache>/energy``, keyed by the synthesis run's folder (design point, liberty, clock,
+    constraints, tool versions), the sources of this flow and the seed."""
+    from ..generate import config_hash
+    from ..tools import cache_dir
+    from .synth import run_dir
+
+    synth = run_dir(config, "asic", liberty, clock_ns, constraints)
+    # not the RTL simulator: both record the same port values (the testbench checks
+    # every output against numpy and the cycles against the model on either)
+    key = hashlib.sha256(json.dumps([synth.name, _sources_digest(), seed],
+                                    sort_keys=True).encode()).hexdigest()[:12]
+    return cache_dir() / "energy" / f"rcm_tile-{config_hash(config)}-{key}.json"
+
+
+def cached_calibration(config: TileConfig, **settings: Any) -> TileEnergyModel | None:
+    """The cached calibration of ``config`` with ``settings`` (see :func:`calibrate`)."""
+    path = calibration_path(config, **settings)
+    try:
+        return TileEnergyModel.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float | None = None,
+              constraints: dict[str, Any] | None = None, seed: int = 1,
+              rtl_simulator: str = "verilator", check_mode: TileMode | None = None,
+              log: Callable[[str], None] | None = None, use_cache: bool = True,
+              report: dict[str, Any] | None = None) -> TileEnergyModel:
+    """The energy model of ``config`` (see the module documentation), from the cache or
+    calibrated now: per mode a 3×3 and a 1×1 layer (with an idle window after each)
+    recorded in RTL and replayed at gate level, the coefficients fitted by non-negative
+    least squares per group; then a layer of another shape in ``check_mode`` (default:
+    the middle mode) run the same way and predicted from its cycle model figures
+    (``validation``).  With ``report`` (a synthesis report of ``config`` with these
+    settings, as the design-space exploration has one) the netlist is that report's and
+    the calibration is neither read from nor written to the cache.
+
+    Raises
+    ------
+    UserError, ToolFailed
+        As :func:`tile_energy`.
+    """
+    from ..tile.cycles import plan_cycles
+    from ..tile.driver import plan_layer
+
+    if not isinstance(config, TileConfig):
+        raise UserError(f"an energy model needs a tile design point, not a "
+                        f"{getattr(config, 'kind', type(config).__name__)}")
+    settings = {"liberty": liberty, "clock_ns": clock_ns, "constraints": constraints,
+                "seed": seed, "rtl_simulator": rtl_simulator}
+    path = calibration_path(config, **settings)
+    use_cache = use_cache and report is None
+    if use_cache:
+        cached = cached_calibration(config, **settings)
+        if cached is not None:
+            return cached
+    started = time.perf_counter()
+    log = log or (lambda _m: None)
+    modes = tile_modes(config)
+    check = check_mode or modes[len(modes) // 2]
+    kinds = [(m, k) for m in modes for k in ("conv3x3", "conv1x1")] + [(check, "check")]
+    gate, recs, windows, energies, facts = _run_layers(
+        config, kinds, seed=seed, liberty=liberty, clock_ns=clock_ns,
+        constraints=constraints, rtl_simulator=rtl_simulator, log=log, report=report)
+    period = gate.power.clock_ns
+    groups = gate.groups
+    names = ["cycle", *(f"step:{m.key}" for m in modes), "byte_in", "byte_out", "out_value"]
+    rows, targets, where = [], [], []
+    for (mode, kind), rec, wins, parts in zip(kinds, recs, windows, energies, strict=True):
+        if kind == "check":
+            continue
+        for (phase, a, b), e in zip(wins, parts, strict=True):
+            f = _features(rec, a, b, modes, mode)
+            leak = gate.leakage_pj(b - a, period)
+            rows.append([f[n] for n in names])
+            targets.append([e.by_group[g] - leak[g] for g in groups])
+            where.append((mode.key, kind, phase))
+    a_mat = np.array(rows)
+    y = np.array(targets)
+    coefficients = {}
+    for j, g in enumerate(groups):
+        x = fit_nonnegative(a_mat, y[:, j])
+        coefficients[g] = {n: float(v) for n, v in zip(names, x, strict=True)}
+    leak_nw = {g: float(v) for g, v in zip(groups, gate.power.model.leakage_nw, strict=True)}
+    model = TileEnergyModel(config.to_dict(), tuple(modes), tuple(groups), coefficients,
+                            leak_nw, period, float(gate.power.report["fmax_mhz"]), {}, {}, {})
+
+    def predict(rec: Recording) -> float:
+        case = rec.case
+        plan = plan_layer(config, case.shape, case.act_bits, case.weight_bits,
+                          case.act_signed, post=case.post, pad_value=case.pad_value)
+        return model.layer_energy(plan_cycles(plan), case.shape, case.act_bits,
+                                  case.weight_bits)["pj"]
+
+    layers = []
+    for (mode, kind), rec, wins, parts in zip(kinds, recs, windows, energies, strict=True):
+        gate_pj = sum(e.total for (phase, _, _), e in zip(wins, parts, strict=True)
+                      if phase != "idle")
+        model_pj = predict(rec)
+        layers.append({"mode": mode.key, "kind": kind, "shape": rec.case.shape.to_dict(),
+                       "cycles": rec.result["cycles"], "macs": rec.result["macs"],
+                       "gate_pj": gate_pj, "model_pj": model_pj,
+                       "error": model_pj / gate_pj - 1.0})
+    fitted = [x for x in layers if x["kind"] != "check"]
+    validation = next(x for x in layers if x["kind"] == "check")
+    windows_fit = a_mat @ np.array([[coefficients[g][n] for g in groups] for n in names])
+    residual = (windows_fit.sum(axis=1) - y.sum(axis=1)) / np.maximum(y.sum(axis=1), 1e-12)
+    fit = {"layers": fitted, "windows": len(rows),
+           "window_error_rms": float(np.sqrt(np.mean(residual ** 2))),
+           "max_layer_error": max(abs(x["error"]) for x in fitted)}
+    context = {**_context(gate, recs, facts, rtl_simulator), "seed": seed,
+               "wall_s": time.perf_counter() - started,
+               "model": "E = sum over groups of e_cycle*T + e_step[mode]*S + e_in*B_in + "
+                        "e_out*B_out + e_value*V + P_leak*T*t_clk"}
+    model = dataclasses.replace(model, validation=validation, fit=fit, context=context)
+    if report is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
+        tmp.replace(path)
+    return model
