@@ -81,8 +81,9 @@ ARRAY = ["p=2", "qr=2", "qc=2", "act_beat=4"]
 @pytest.mark.parametrize("simulator, count", [("icarus", 6), ("verilator", 24)])
 def test_array_random_layers(simulator, count):
     """The P x Q array (interleaved activation banks, an output memory per MAC column, wide
-    activation beats) on random layers: outputs equal numpy, cycles equal the model."""
-    cfg = apply_overrides(preset("rcm-small"), ARRAY)
+    activation beats, two post-processing lanes) on random layers: outputs equal numpy,
+    cycles equal the model."""
+    cfg = apply_overrides(preset("rcm-small"), [*ARRAY, "ppu_lanes=2"])
     sizes = {"max_c": 6, "max_m": 5, "max_hw": 7} if simulator == "icarus" else {}
     cases = regression_cases(cfg, count, seed=sum(map(ord, "array" + simulator)), **sizes)
     results, sim = simulate_layers(cfg, cases, simulator)

@@ -25,7 +25,8 @@ class PostProcessor(wiring.Component):
     A pipeline of ``LATENCY`` register stages that moves only in cycles with ``en``: the
     values in ``value`` belong to the inputs given ``LATENCY`` enabled cycles earlier.
     ``zero_point``, ``lo`` and ``hi`` are read at the output and must hold while values
-    are in flight.
+    are in flight.  With more than one lane, each lane is a one-lane submodule
+    (``lane0``, ...): identical modules, synthesized and timed once by the hierarchical flow.
 
     Parameters
     ----------
@@ -72,51 +73,62 @@ class PostProcessor(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        if self._lanes > 1:
+            # one submodule per lane: identical modules, which hierarchical synthesis
+            # synthesizes and times once
+            for i in range(self._lanes):
+                lane = PostProcessor(self._config, 1)
+                m.submodules[f"lane{i}"] = lane
+                m.d.comb += [lane.en.eq(self.en), lane.acc[0].eq(self.acc[i]),
+                             lane.param[0].eq(self.param[i]),
+                             lane.zero_point.eq(self.zero_point), lane.lo.eq(self.lo),
+                             lane.hi.eq(self.hi), self.saturated[i].eq(lane.saturated[0]),
+                             self.value[i].eq(lane.value[0])]
+            return m
         cfg = self._config
         v_shape = signed(cfg.out_value_bits)
-        for i in range(self._lanes):
-            acc, par = self.acc[i], self.param[i]
-            # Stage 1: saturate to int32, shift left, split the shift.
-            over, under = acc > _MAX32, acc < _MIN32
-            x = Signal(signed(32), name=f"x{i}")
-            m.d.comb += [x.eq(Mux(over, _MAX32, Mux(under, _MIN32, acc))),
-                         self.saturated[i].eq(over | under)]
-            shift = par.shift
-            left = Mux(shift > 0, shift, 0)[:5]
-            x1 = Signal(signed(32), name=f"x1_{i}")
-            mult1 = Signal(signed(32), name=f"mult1_{i}")
-            right1 = Signal(5, name=f"right1_{i}")
-            with m.If(self.en):
-                m.d.sync += [x1.eq((x << left)[:32]), mult1.eq(par.multiplier),
-                             right1.eq(Mux(shift < 0, -shift, 0)[:5])]
-            # Stage 2: the 32x32 product as two 32x16 partial products.
-            p_lo = Signal(signed(49), name=f"p_lo{i}")
-            p_hi = Signal(signed(48), name=f"p_hi{i}")
-            both_min2 = Signal(name=f"both_min{i}")
-            right2 = Signal(5, name=f"right2_{i}")
-            with m.If(self.en):
-                m.d.sync += [p_lo.eq(x1 * mult1[:16]), p_hi.eq(x1 * mult1[16:].as_signed()),
-                             both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
-                             right2.eq(right1)]
-            # Stage 3: (a·m + nudge) / 2^31, truncating toward zero.
-            ab = Signal(signed(64), name=f"ab{i}")
-            nudge = Mux(ab >= 0, Const(1 << 30, signed(32)), Const(1 - (1 << 30), signed(32)))
-            num = Signal(signed(65), name=f"num{i}")
-            m.d.comb += [ab.eq(p_lo + (p_hi << 16)), num.eq(ab + nudge)]
-            trunc = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
-            high = Signal(signed(32), name=f"high{i}")
-            right3 = Signal(5, name=f"right3_{i}")
-            with m.If(self.en):
-                m.d.sync += [high.eq(Mux(both_min2, _MAX32, trunc[:32])), right3.eq(right2)]
-            # Output: rounding right shift, zero point, clamp.
-            mask = Signal(unsigned(32), name=f"mask{i}")
-            m.d.comb += mask.eq(((Const(1, unsigned(33)) << right3) - 1)[:32])
-            remainder = high.as_unsigned() & mask
-            threshold = (mask >> 1) + (high < 0)
-            q = Signal(signed(33), name=f"q{i}")
-            m.d.comb += q.eq((high >> right3) + (remainder > threshold))
-            y = Signal(signed(34), name=f"y{i}")
-            m.d.comb += y.eq(q + self.zero_point)
-            clamped = Mux(y < self.lo, self.lo, Mux(y > self.hi, self.hi, y))
-            m.d.comb += self.value[i].eq(clamped.as_signed()[:v_shape.width].as_signed())
+        acc, par = self.acc[0], self.param[0]
+        # Stage 1: saturate to int32, shift left, split the shift.
+        over, under = acc > _MAX32, acc < _MIN32
+        x = Signal(signed(32), name="x")
+        m.d.comb += [x.eq(Mux(over, _MAX32, Mux(under, _MIN32, acc))),
+                     self.saturated[0].eq(over | under)]
+        shift = par.shift
+        left = Mux(shift > 0, shift, 0)[:5]
+        x1 = Signal(signed(32), name="x1")
+        mult1 = Signal(signed(32), name="mult1")
+        right1 = Signal(5, name="right1")
+        with m.If(self.en):
+            m.d.sync += [x1.eq((x << left)[:32]), mult1.eq(par.multiplier),
+                         right1.eq(Mux(shift < 0, -shift, 0)[:5])]
+        # Stage 2: the 32x32 product as two 32x16 partial products.
+        p_lo = Signal(signed(49), name="p_lo")
+        p_hi = Signal(signed(48), name="p_hi")
+        both_min2 = Signal(name="both_min")
+        right2 = Signal(5, name="right2")
+        with m.If(self.en):
+            m.d.sync += [p_lo.eq(x1 * mult1[:16]), p_hi.eq(x1 * mult1[16:].as_signed()),
+                         both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
+                         right2.eq(right1)]
+        # Stage 3: (a·m + nudge) / 2^31, truncating toward zero.
+        ab = Signal(signed(64), name="ab")
+        nudge = Mux(ab >= 0, Const(1 << 30, signed(32)), Const(1 - (1 << 30), signed(32)))
+        num = Signal(signed(65), name="num")
+        m.d.comb += [ab.eq(p_lo + (p_hi << 16)), num.eq(ab + nudge)]
+        trunc = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
+        high = Signal(signed(32), name="high")
+        right3 = Signal(5, name="right3")
+        with m.If(self.en):
+            m.d.sync += [high.eq(Mux(both_min2, _MAX32, trunc[:32])), right3.eq(right2)]
+        # Output: rounding right shift, zero point, clamp.
+        mask = Signal(unsigned(32), name="mask")
+        m.d.comb += mask.eq(((Const(1, unsigned(33)) << right3) - 1)[:32])
+        remainder = high.as_unsigned() & mask
+        threshold = (mask >> 1) + (high < 0)
+        q = Signal(signed(33), name="q")
+        m.d.comb += q.eq((high >> right3) + (remainder > threshold))
+        y = Signal(signed(34), name="y")
+        m.d.comb += y.eq(q + self.zero_point)
+        clamped = Mux(y < self.lo, self.lo, Mux(y > self.hi, self.hi, y))
+        m.d.comb += self.value[0].eq(clamped.as_signed()[:v_shape.width].as_signed())
         return m
