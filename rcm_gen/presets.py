@@ -17,7 +17,6 @@ from .tile.config import TILE_PRESETS, TileConfig
 __all__ = [
     "PRESETS",
     "apply_overrides",
-    "check_tile_mac",
     "config_from_dict",
     "load_config_file",
     "preset",
@@ -47,19 +46,6 @@ PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
 _KINDS: dict[str, Any] = {"mac": MacConfig, "tile": TileConfig}
 
 
-def check_tile_mac(config: Any) -> Any:
-    """``config``, unless it is a tile whose MAC the tile cannot take yet (``ValueError``).
-
-    The tile drives its MACs with W-bit operand words and a lane-count mode; a fusion MAC
-    takes wider words and an (activation, weight) mode pair.
-    """
-    mac = getattr(config, "mac", None)
-    if isinstance(config, TileConfig) and mac is not None and mac.is_fused:
-        raise ValueError("Tile mac arch must be one of booth, ppa, fixed (the tile does not "
-                         "take the fusion MAC's wide operand words yet), not 'fusion'")
-    return config
-
-
 def preset(name: str) -> Any:
     """The configuration of preset ``name``."""
     if name not in PRESETS:
@@ -75,7 +61,7 @@ def config_from_dict(data: Any) -> Any:
     kind = data.get("kind")
     if kind not in kinds:
         raise ValueError(f"Configuration kind must be one of {', '.join(kinds)}, not {kind!r}")
-    return check_tile_mac(kinds[kind].from_dict(data))
+    return kinds[kind].from_dict(data)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> Any:
@@ -146,7 +132,7 @@ def apply_overrides(config: Any, sets: list[str]) -> Any:
         key, text = item.split("=", 1)
         key = key.strip()
         try:
-            config = check_tile_mac(_set_one(config, key.split("."), text.strip(), key))
+            config = _set_one(config, key.split("."), text.strip(), key)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"--set {item}: {exc}") from None
     return config

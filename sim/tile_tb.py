@@ -89,7 +89,7 @@ def _beats(cfg: TileConfig, plan, jobs, x, w, inject: list[dict]):
     ``inject`` spoils a job (a descriptor field set to a value, or a stream's last beat
     dropped or one added)."""
     jl, pl = job_layout(cfg), par_layout(cfg)
-    width = cfg.mac.width
+    aw, ww = cfg.act_word_bits, cfg.weight_word_bits
     beats: dict[str, list[int]] = {"job": [], "act": [], "wgt": [], "par": []}
     for i, job in enumerate(jobs):
         spoils = [sp for sp in inject if sp["job"] == i]
@@ -101,13 +101,13 @@ def _beats(cfg: TileConfig, plan, jobs, x, w, inject: list[dict]):
         acts, wgts, pars = job_streams(plan, job, x, w)
         v = cfg.act_beat
         streams = {
-            "act": [sum(int(a) << (i * width) for i, a in enumerate(beat))
+            "act": [sum(int(a) << (i * aw) for i, a in enumerate(beat))
                     for beat in np.asarray(acts).reshape(-1, v).tolist()],
-            "wgt": [sum(int(v) << (j * width) for j, v in enumerate(row))
+            "wgt": [sum(int(v) << (j * ww) for j, v in enumerate(row))
                     for row in wgts.tolist()],
             "par": [_par_word(cfg, row) for row in pars],
         }
-        flag_bits = {"act": v * width, "wgt": cfg.p * width, "par": pl["last"].offset}
+        flag_bits = {"act": v * aw, "wgt": cfg.p * ww, "par": pl["last"].offset}
         for name, words in streams.items():
             for spoil in spoils:
                 if spoil["kind"] == "drop_beat" and spoil["stream"] == name:

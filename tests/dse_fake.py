@@ -30,7 +30,7 @@ def fake_synthesize(config, target="asic", *, out_dir, liberty=None, clock_ns=No
         with open(counter, "a") as f:
             f.write(f"{config_hash(config)} {clock_ns}\n")
     mac = config.mac
-    per_mac = {"booth": 1.25, "ppa": 1.4, "fixed": 1.0}[mac.arch] * 20000
+    per_mac = {"booth": 1.25, "ppa": 1.4, "fusion": 2.0, "fixed": 1.0}[mac.arch] * 20000
     buffers = sum(config.buffer_bits.values()) * 20.0
     area = config.p * per_mac + buffers + 5000
     cp = (clock_ns or 5.0) * 0.9 + (0.3 if mac.arch == "ppa" else 0.0)

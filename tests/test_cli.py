@@ -105,9 +105,6 @@ def test_lint_waivers_are_only_amaranth_classes():
     (["config", "mac16-fusion", "--set", "brick=4"],
      r"--set brick=4: Lane count of the fusion architecture must be one of 1, 2, 4 \(16/N "
      r"bits a multiple of brick 4\), not 8$"),
-    (["config", "rcm-default", "--set", "mac.arch=fusion"],
-     r"--set mac.arch=fusion: Tile mac arch must be one of booth, ppa, fixed \(the tile does "
-     r"not take the fusion MAC's wide operand words yet\), not 'fusion'$"),
     (["frobnicate"], r"argument COMMAND: invalid choice: 'frobnicate'"),
 ])
 def test_bad_input_is_one_line_exit_2(cli, args, message):

@@ -371,12 +371,21 @@ def test_outputs_and_fronts(tmp_path):
     assert [ln.split()[:3] for ln in lines[1:]] == [["conv", p, "24"] for p in ("16", "8", "4")]
 
 
-def test_fusion_points_are_skipped_until_the_tile_takes_them(tmp_path):
+def test_fusion_points_run_asymmetric_layers_faster(tmp_path):
+    """The arch knob takes fusion: its points are evaluated, and on 8-bit activations
+    with 4-bit weights a fusion tile runs twice the products per cycle of its 8x8 mode,
+    where a Sum-Together tile runs 8x4 in its 8-bit mode."""
     text = SPACE.replace('arch = ["booth", "fixed"]', 'arch = ["booth", "fusion"]').replace(
-        "p = [1, 2, 4]", "p = [1]").replace("clock_ns = [5.0, 10.0]", "clock_ns = [5.0]")
+        "p = [1, 2, 4]", "p = [1]").replace("clock_ns = [5.0, 10.0]", "clock_ns = [5.0]"
+    ).replace("bits = [16, 8, 4]", 'bits = [8, "8x4"]')
     space = _space(tmp_path, text)
     stats = run_sweep(space, tmp_path / "st.sqlite", jobs=1, synthesizer=FAKE, progress=False)
-    assert stats.skipped == 2 and stats.computed == 2
-    assert stats.skip_reasons == {
-        "Tile mac arch must be one of booth, ppa, fixed (the tile does not take the fusion "
-        "MAC's wide operand words yet), not 'fusion'": 2}
+    assert stats.skipped == 0 and stats.computed == 4
+    with Store(tmp_path / "st.sqlite") as store:
+        write_outputs(stats.tasks, store, space, tmp_path / "o")
+    with open(tmp_path / "o" / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    lanes = {(r["arch"], r["tn"], r["precision"]): int(r["lanes_used"]) for r in rows}
+    for tn in ("2", "4"):
+        assert lanes[("booth", tn, "8")] == lanes[("booth", tn, "8x4")] == 2
+        assert lanes[("fusion", tn, "8")] == 4 and lanes[("fusion", tn, "8x4")] == 8

@@ -37,6 +37,30 @@ def test_resnet18_latency05_on_rcm_default():
     assert fixed16.speedup_cycles == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.parametrize("bits", ["w4a8", "w8a4", "latency0.5-a8"])
+def test_asymmetric_resnet18_on_fusion_and_st_tiles(bits):
+    """Asymmetric bit widths: the fusion tile runs each layer in the mode of its
+    (activation, weight) widths, (16/A)(16/B) products per MAC and cycle (W4A8 and W8A4:
+    8, twice its 8x8 mode); the Sum-Together tile runs them in the lane mode of the wider
+    operand, as slowly as 8x8."""
+    net = resnet18(bits)
+    st = map_network(preset("rcm-default"), net)
+    fusion = map_network(preset("rcm-default-fusion"), net)
+    for a, b in zip(st.layers, fusion.layers, strict=True):
+        layer = a.layer
+        assert a.cycles.lanes == 16 // max(layer.act_bits, layer.weight_bits)
+        assert b.cycles.lanes == (16 // layer.act_bits) * (16 // layer.weight_bits)
+        assert b.cycles == layer_cycles(preset("rcm-default-fusion"), layer.shape,
+                                        layer.act_bits, layer.weight_bits, layer.act_signed,
+                                        post=layer_post(layer))
+    eight = map_network(preset("rcm-default-fusion"), resnet18("uniform8"))
+    if bits != "latency0.5-a8":
+        assert st.total_cycles == map_network(preset("rcm-default"),
+                                              resnet18("uniform8")).total_cycles
+        assert fusion.total_cycles < 0.6 * eight.total_cycles
+    assert fusion.speedup_cycles > 2.4 * st.speedup_cycles
+
+
 def test_layer_the_point_cannot_run():
     small_k = preset("rcm-small").replace(k_max=5)
     with pytest.raises(UserError, match=r"^layer 'stem' cannot run on this design point: "

@@ -91,6 +91,33 @@ def test_array_random_layers(simulator, count):
     print(f"{cfg.p}x{cfg.q} array on {simulator}: {summary}, {sim.wall_s:.1f} s")
 
 
+#: Operand widths (activation, weight) of the fusion tile's regression: every mode of a
+#: W=16 tile with 4-bit bricks, asymmetric ones included, and widths between the modes.
+FUSION_BITS = [(8, 4), (4, 8), (4, 4), (16, 16), (16, 4), (4, 16), (8, 16), (3, 7), (2, 12),
+               (8, 8), (5, 3)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_fusion_tile_asymmetric_layers(simulator):
+    """A tile of fusion MACs (4-bit bricks; activation words and weight words 64 bits) on
+    layers whose activation and weight widths differ: each runs in the fastest mode that
+    holds both (W4A8 and W8A4 at 8 products per cycle, twice the 8x8 mode's), outputs
+    equal numpy, cycles equal the model."""
+    cfg = apply_overrides(preset("rcm-small"), ["mac.arch=fusion", "mac.brick=4"])
+    assert cfg.act_word_bits == cfg.weight_word_bits == 64
+    rng = np.random.default_rng(sum(map(ord, "fusion" + simulator)))
+    size = {"max_c": 20, "max_m": 5, "max_hw": 6 if simulator == "icarus" else 8}
+    cases = [random_case(rng, cfg, act_bits=a, weight_bits=w, **size) for a, w in FUSION_BITS]
+    results, sim = simulate_layers(cfg, cases, simulator)
+    summary = check_regression(results, cases)
+    products = {(r["act_bits"], r["weight_bits"]): r["lanes"] for r in results}
+    assert products[(8, 4)] == products[(4, 8)] == 2 * products[(8, 8)] == 8
+    assert products[(4, 4)] == 16 and products[(16, 16)] == 1 and products[(16, 4)] == 4
+    assert products[(3, 7)] == products[(5, 3)] == 8 and products[(2, 12)] == 4
+    print(f"fusion tile on {simulator}: {summary}, products {products}, {sim.wall_s:.1f} s")
+
+
 def _small_layer(rng, c=4, m=3, post=True, size=4):
     shape = ConvShape(c=c, m=m, h=size, w=size, k=3, stride=1, padding=1)
     x = rng.integers(-8, 8, size=(c, size, size))

@@ -34,8 +34,7 @@ and the buffers' memory binding ``memory`` with its macro library ``macros``), t
 (``arch`` — ``booth``, ``ppa``, ``fusion`` or ``fixed`` —, ``width``, ``lanes`` — a list of
 lane sets —, ``pipeline``), ``tm_per_p`` (``tm`` as a multiple of ``p``), ``fixed``
 (``true``: the point's fixed-multiplier twin) and ``clock_ns``.  A combination the tile
-rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason; so, until
-the tile takes the fusion MAC's wide operand words, is every ``arch = "fusion"`` point.
+rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason.
 
 ``energy = true`` (ASIC targets only) calibrates every point's tile energy model at gate
 level (:func:`rcm_gen.flows.tile_energy.calibrate`: a few layers recorded in RTL and
@@ -138,7 +137,7 @@ class Space:
         ValueError
             With the reason, if the combination is not a legal design point.
         """
-        from ..presets import check_tile_mac, preset
+        from ..presets import preset
 
         config = preset(self.base)
         mac = config.mac
@@ -162,7 +161,7 @@ class Space:
             if fixed:  # the fixed twin: one lane, whatever the lane knob says
                 mac_changes.update(arch="fixed", lanes=(1,))
             new_mac = mac.replace(**mac_changes)
-            cfg = check_tile_mac(config.replace(mac=new_mac, **changes))
+            cfg = config.replace(mac=new_mac, **changes)
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
         return Point(dict(knobs), cfg, knobs.get("clock_ns"),

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
 from .layouts import job_layout
-from .modes import LaneMode
+from .modes import LaneMode, Mode
 
 __all__ = ["Controller", "InitFrom"]
 
@@ -75,15 +75,15 @@ class Controller(wiring.Component):
         Read address of each interleaved activation bank (side in the MSB part).
     wgt_rd_addr : Out
         Read address of the weight buffer (side in the MSB part).
-    act_data : In(ArrayLayout(W, act_banks))
+    act_data : In(ArrayLayout(act_word_bits, act_banks))
         The activation banks' read data.
-    act_operand : Out(ArrayLayout(W, q))
+    act_operand : Out(ArrayLayout(act_word_bits, q))
         The activation operand of each MAC column: its bank's data, or the job's pad word
         at padded positions (one driver for the column's P MACs).
     mac_en, mac_clear : Out(1)
         MAC controls, aligned with the buffers' read data.
-    mode : Out(LaneMode)
-        Lane mode of the operation at the MAC inputs.
+    mode : Out(LaneMode), or Out(Mode) for a fusion MAC
+        Mode of the operation at the MAC inputs.
     act_signed : Out(1)
         Activation signedness of the operation at the MAC inputs.
     psum_rd_addr, psum_rd_bank : Out
@@ -118,11 +118,11 @@ class Controller(wiring.Component):
             "act_rd_addr": Out(data.ArrayLayout(range(2 * config.act_buffer_depth),
                                                 config.act_banks)),
             "wgt_rd_addr": Out(range(2 * config.weight_buffer_depth)),
-            "act_data": In(data.ArrayLayout(config.mac.width, config.act_banks)),
-            "act_operand": Out(data.ArrayLayout(config.mac.width, config.q)),
+            "act_data": In(data.ArrayLayout(config.act_word_bits, config.act_banks)),
+            "act_operand": Out(data.ArrayLayout(config.act_word_bits, config.q)),
             "mac_en": Out(1),
             "mac_clear": Out(1),
-            "mode": Out(LaneMode),
+            "mode": Out(Mode if config.mac.is_fused else LaneMode),
             "act_signed": Out(1),
             "psum_rd_addr": Out(range(config.out_buffer_depth)),
             "psum_rd_bank": Out(1),
@@ -247,9 +247,9 @@ class Controller(wiring.Component):
         # -- pipeline: read data (1 cycle), then the MAC's latency --------------------------
         # Stage 1 (aligned with read data and the MAC inputs).
         en1, clear1, last1, jlast1 = Signal(), Signal(), Signal(), Signal()
-        mode1 = Signal(LaneMode)
+        mode1 = Signal(Mode if cfg.mac.is_fused else LaneMode)
         signed1 = Signal()
-        padword1 = Signal(cfg.mac.width)
+        padword1 = Signal(cfg.act_word_bits)
         m.d.sync += [
             en1.eq(run), clear1.eq(run & first), last1.eq(run & pixel_last),
             jlast1.eq(run & job_last), mode1.eq(d.mode), signed1.eq(d.act_signed),
@@ -262,7 +262,7 @@ class Controller(wiring.Component):
             bank1 = Signal.like(bank_q[q], name=f"bank1_{q}")
             m.d.sync += [pad1.eq(pad_q[q]), bank1.eq(bank_q[q])]
             data1 = (self.act_data[0] if cfg.act_banks == 1
-                     else self.act_data.as_value().word_select(bank1, cfg.mac.width))
+                     else self.act_data.as_value().word_select(bank1, cfg.act_word_bits))
             m.d.comb += self.act_operand[q].eq(Mux(pad1, padword1, data1))
 
         # The partial sums and biases are read in the cycle before the step's accumulator

@@ -8,7 +8,7 @@ from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
 from ..tile.config import TileConfig
-from .modes import LaneMode, TileError
+from .modes import LaneMode, Mode, TileError
 
 __all__ = [
     "act_layout",
@@ -34,8 +34,8 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
 
     Members
     -------
-    mode : LaneMode
-        Lanes per word of this job.
+    mode : LaneMode, or Mode for a fusion MAC
+        Lanes per word of this job (a fusion MAC: its activation and weight lane counts).
     act_signed : 1
         Activations are signed.
     mb : 1..tm/p
@@ -47,7 +47,7 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
     in_h, in_w : rows and columns of input pixels stored for the job.
     pad_top, pad_left : rows above and columns left of the stored input that the job's
         window covers with padding (each less than ``k``).
-    pad : W
+    pad : act_word_bits
         The word the MACs see at padded positions (0, or the input zero point in every
         lane, as TFLite pads).
     first : 1
@@ -66,7 +66,7 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
     """
     v = signed(cfg.out_value_bits)
     return data.StructLayout({
-        "mode": LaneMode,
+        "mode": Mode if cfg.mac.is_fused else LaneMode,
         "act_signed": unsigned(1),
         "mb": _count(cfg.m_blocks),
         "ng": _count(cfg.tn),
@@ -78,7 +78,7 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
         "in_w": _count(cfg.in_cols_max),
         "pad_top": _count(cfg.in_rows_max),
         "pad_left": _count(cfg.in_cols_max),
-        "pad": unsigned(cfg.mac.width),
+        "pad": unsigned(cfg.act_word_bits),
         "first": unsigned(1),
         "last": unsigned(1),
         "params": unsigned(1),
@@ -94,13 +94,14 @@ def act_layout(cfg: TileConfig) -> data.StructLayout:
     """One activation beat: ``act_beat`` words (each N lanes packed) of consecutive input
     columns of one row, word 0 lowest (a row's last beat padded), and the job's last-beat
     flag."""
-    return data.StructLayout({"data": unsigned(cfg.act_beat * cfg.mac.width),
+    return data.StructLayout({"data": unsigned(cfg.act_beat * cfg.act_word_bits),
                               "last": unsigned(1)})
 
 
 def wgt_layout(cfg: TileConfig) -> data.StructLayout:
     """One weight row: a word for each of the P MACs (MAC 0 lowest), and a last flag."""
-    return data.StructLayout({"data": unsigned(cfg.p * cfg.mac.width), "last": unsigned(1)})
+    return data.StructLayout({"data": unsigned(cfg.p * cfg.weight_word_bits),
+                              "last": unsigned(1)})
 
 
 def param_layout(cfg: TileConfig) -> data.StructLayout:

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
 from .layouts import act_layout, job_layout, par_layout, wgt_layout
-from .modes import LaneMode, TileError
+from .modes import LaneMode, TileError, mode_port_value
 
 __all__ = ["Loader"]
 
@@ -65,7 +65,7 @@ class Loader(wiring.Component):
 
     def __init__(self, config: TileConfig) -> None:
         self._config = config
-        w = config.mac.width
+        aw, ww = config.act_word_bits, config.weight_word_bits
         super().__init__({
             "job": In(stream.Signature(job_layout(config))),
             "act": In(stream.Signature(act_layout(config))),
@@ -81,10 +81,10 @@ class Loader(wiring.Component):
             "act_wr_row": Out(range(max(2, config.act_banks_yx[0]))),
             "act_wr_col": Out(range(max(2, config.act_banks_yx[1] // config.act_beat))),
             "act_wr_mask": Out(config.act_beat),
-            "act_wr_data": Out(config.act_beat * w),
+            "act_wr_data": Out(config.act_beat * aw),
             "act_wr_en": Out(1),
             "wgt_wr_addr": Out(range(2 * config.weight_buffer_depth)),
-            "wgt_wr_data": Out(config.p * w),
+            "wgt_wr_data": Out(config.p * ww),
             "wgt_wr_en": Out(1),
             "par_wr_addr": Out(range(2 * config.m_blocks)),
             "par_wr_data": Out(par_layout(config)["data"].shape),
@@ -99,6 +99,12 @@ class Loader(wiring.Component):
 
         def known(mode):
             return Cat(*[mode == code for code in lanes]).any()
+
+        def known_job_mode(mode):  # a fusion MAC's modes are (activation, weight) pairs
+            if not cfg.mac.is_fused:
+                return known(mode)
+            codes = [mode_port_value(cfg.mac, md) for md in cfg.mac.mac_modes]
+            return Cat(*[mode.as_value() == code for code in codes]).any()
 
         steps = Signal(range(cfg.tn * cfg.k_max ** 2 + 1))
         m.d.comb += steps.eq(j.ng * j.k * j.k)
@@ -124,7 +130,7 @@ class Loader(wiring.Component):
                    & (j.pad_top < j.k) & (j.pad_left < j.k))
         post = j.last & ~j.raw
         code = Signal(TileError)
-        with m.If(~known(j.mode) | (post & ~known(j.out_mode))):
+        with m.If(~known_job_mode(j.mode) | (post & ~known(j.out_mode))):
             m.d.comb += code.eq(TileError.MODE)
         with m.Elif(~size_ok):
             m.d.comb += code.eq(TileError.SIZE)

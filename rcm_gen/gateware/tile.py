@@ -78,7 +78,7 @@ class Tile(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        w = cfg.mac.width
+        aw, ww = cfg.act_word_bits, cfg.weight_word_bits
         acc = cfg.mac.accumulator_width
         rq = requant_layout(cfg)
         params = data.ArrayLayout(par_layout(cfg)["data"].shape.elem_shape, cfg.p)
@@ -88,10 +88,10 @@ class Tile(wiring.Component):
         m.submodules.controller = ctrl = Controller(cfg)
         m.submodules.drain = drain = Drain(cfg)
         nb, q = cfg.act_banks, cfg.q
-        act_bufs = [Buffer(w, 2 * cfg.act_buffer_depth) for _ in range(nb)]
+        act_bufs = [Buffer(aw, 2 * cfg.act_buffer_depth) for _ in range(nb)]
         for b, buf in enumerate(act_bufs):
             m.submodules["act_buf" if nb == 1 else f"act_buf{b}"] = buf
-        m.submodules.weight_buf = wgt_buf = Buffer(cfg.p * w, 2 * cfg.weight_buffer_depth)
+        m.submodules.weight_buf = wgt_buf = Buffer(cfg.p * ww, 2 * cfg.weight_buffer_depth)
         m.submodules.param_buf = par_buf = Buffer(params.size, 2 * cfg.m_blocks)
         m.submodules.outpar_buf = outpar_buf = Buffer(requants.size, 2 * cfg.m_blocks)
         # an output bank per side, each a memory per MAC column (its P accumulators)
@@ -122,7 +122,7 @@ class Tile(wiring.Component):
                 hit &= loader.act_wr_col == col // beat
             m.d.comb += [
                 buf.wr_addr.eq(loader.act_wr_addr),
-                buf.wr_data.eq(loader.act_wr_data[word * w:(word + 1) * w]),
+                buf.wr_data.eq(loader.act_wr_data[word * aw:(word + 1) * aw]),
                 buf.wr_en.eq(hit),
                 buf.rd_addr.eq(ctrl.act_rd_addr[b]), ctrl.act_data[b].eq(buf.rd_data),
             ]
@@ -186,7 +186,7 @@ class Tile(wiring.Component):
             psum = psums[j]
             m.d.comb += [
                 mac.a.eq(ctrl.act_operand[j]),
-                mac.w.eq(wgt_buf.rd_data[i * w:(i + 1) * w]),
+                mac.w.eq(wgt_buf.rd_data[i * ww:(i + 1) * ww]),
                 mac.mode.eq(ctrl.mode),
                 mac.act_signed.eq(ctrl.act_signed),
                 mac.en.eq(ctrl.mac_en),

@@ -245,6 +245,17 @@ class TileConfig(_ConfigBase):
         return self.mac.width + 1
 
     @property
+    def act_word_bits(self) -> int:
+        """Bits of an activation word (a buffer word, what a MAC takes in a cycle): W, or
+        for a fusion MAC its wide activation port (W times its most weight lanes)."""
+        return self.mac.act_word_bits
+
+    @property
+    def weight_word_bits(self) -> int:
+        """Bits of one MAC's weight word: W, or a fusion MAC's wide weight port."""
+        return self.mac.weight_word_bits
+
+    @property
     def ppu_chunks(self) -> int:
         """Cycles the post-processing units take for one row of P sums."""
         return self.p // self.ppu_lanes
@@ -252,10 +263,9 @@ class TileConfig(_ConfigBase):
     @property
     def buffer_bits(self) -> dict[str, int]:
         """Storage of each buffer, both banks."""
-        w = self.mac.width
         return {
-            "act": 2 * self.act_banks * self.act_buffer_depth * w,
-            "weight": 2 * self.weight_buffer_depth * self.p * w,
+            "act": 2 * self.act_banks * self.act_buffer_depth * self.act_word_bits,
+            "weight": 2 * self.weight_buffer_depth * self.p * self.weight_word_bits,
             "param": 2 * self.m_blocks * self.p * self.param_bits,
             "out": 2 * self.q * self.out_buffer_depth * self.p * self.mac.accumulator_width,
         }
@@ -312,6 +322,10 @@ class TileConfig(_ConfigBase):
 _MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="booth", pipeline=1)
 _SMALL = TileConfig(mac=_MAC, p=2, tm=4, tn=4, tr=4, tc=4, k_max=7, s_max=2)
 _DEFAULT = TileConfig(mac=_MAC, p=4, tm=8, tn=8, tr=4, tc=4, k_max=7, s_max=2)
+# The same tile with BitFusion-style MACs: 4-bit bricks, activation x weight modes of 16, 8
+# and 4 bits each (up to 16 products per cycle at 4x4), 64-bit operand words.
+_FUSION_MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="fusion", brick=4, pipeline=1)
+_DEFAULT_FUSION = _DEFAULT.replace(mac=_FUSION_MAC)
 # Accelerator-scale arrays: P x Q MACs (P output channels x a qr x qc patch of pixels),
 # one post-processing unit per output channel, buffers bound to SRAM macros where the
 # library has them and they are smaller (flip-flops otherwise).
@@ -329,6 +343,8 @@ TILE_PRESETS = {
                     lambda: _DEFAULT),
     "rcm-default-fixed": ("rcm-default with the fixed 16x16 MAC",
                           lambda: _DEFAULT.fixed_twin()),
+    "rcm-default-fusion": ("rcm-default with fusion MACs (4-bit bricks, modes 16/8/4 x "
+                           "16/8/4 bits, 64-bit operand words)", lambda: _DEFAULT_FUSION),
     "rcm-8x8": ("RCM array, 8x8 MACs (8 channels x 2x4 pixels), 4x8 outputs x 8 channels, "
                 "SRAM/auto buffers, ST Booth MAC", lambda: _ARRAY8),
     "rcm-8x8-fixed": ("rcm-8x8 with the fixed 16x16 MAC", lambda: _ARRAY8.fixed_twin()),

@@ -295,11 +295,10 @@ def plan_traffic(plan: LayerPlan, tree: tuple | None = None) -> dict[str, int]:
     cfg = plan.config
     tree = _job_tree(plan) if tree is None else tree
     jobs = _count(tree)
-    w = cfg.mac.width
     bits = {
         "descriptor": jobs * job_layout(cfg).size,
-        "activations": _sum(tree, 0) * cfg.act_beat * w,
-        "weights": _sum(tree, 1) * cfg.p * w,
+        "activations": _sum(tree, 0) * cfg.act_beat * cfg.act_word_bits,
+        "weights": _sum(tree, 1) * cfg.p * cfg.weight_word_bits,
         "params": _sum(tree, 2) * cfg.p * cfg.param_bits,
         "outputs": _sum(tree, 4) * plan.out_row_bits(),
     }

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import value_range
+from ..config import MacMode, value_range
 from ..conv import ConvShape
-from ..reference import pack_lanes
+from ..reference import pack_words
 from .config import TileConfig
 
 __all__ = [
@@ -180,9 +180,12 @@ class Job:
 
     def descriptor(self, plan: LayerPlan) -> dict[str, int]:
         """Members of the job descriptor (see ``gateware.layouts.job_layout``)."""
+        from ..gateware.modes import mode_port_value
+
         post = plan.post
         d = {
-            "mode": plan.lanes.bit_length() - 1, "act_signed": int(plan.act_signed),
+            "mode": mode_port_value(plan.config.mac, plan.mode),
+            "act_signed": int(plan.act_signed),
             "mb": self.mb, "ng": self.ng, "k": plan.shape.k, "s": plan.shape.stride,
             "tr": self.tr, "tc": self.tc, "in_h": self.in_h, "in_w": self.in_w,
             "pad_top": self.pad_top, "pad_left": self.pad_left, "pad": plan.pad_word,
@@ -239,8 +242,20 @@ class LayerPlan:
     def __post_init__(self) -> None:
         out_lanes = 1
         if not self.raw:
-            out_lanes = self.config.mac.lanes_for_bits(self.post.out_bits, 1)
+            # values packed W/N bits apiece, N one of the MAC's lane counts
+            mac = self.config.mac
+            out_lanes = max(n for n in mac.lanes if self.post.out_bits <= mac.width // n)
         object.__setattr__(self, "out_lanes", out_lanes)
+
+    @property
+    def mode(self) -> MacMode:
+        """The MAC mode the layer runs in: ``lanes`` lanes of W/``lanes`` bits, or for a
+        fusion MAC the fastest mode holding the layer's activation and weight bits
+        (``lanes`` is its products per cycle, the input channels of one word)."""
+        mac = self.config.mac
+        if mac.is_fused:
+            return mac.mode_for_bits(self.act_bits, self.weight_bits)
+        return MacMode.lane_mode(mac.width, self.lanes)
 
     @property
     def raw(self) -> bool:
@@ -252,7 +267,7 @@ class LayerPlan:
         """The word the MACs see at padded positions: ``pad_value`` in every lane."""
         if not self.pad_value:
             return 0
-        return int(pack_lanes(np.full(self.lanes, self.pad_value), self.config.mac.width,
+        return int(pack_words(np.full(self.lanes, self.pad_value), self.mode.act_bits,
                               self.act_signed))
 
     def job_params(self, job: Job) -> bool:
@@ -319,13 +334,12 @@ class LayerPlan:
     def traffic_bits(self, job: Job) -> dict[str, int]:
         """Bits the job moves into and out of the tile, by stream."""
         cfg = self.config
-        w = cfg.mac.width
         from ..gateware.layouts import job_layout  # the descriptor's width
 
         return {
             "descriptor": job_layout(cfg).size,
-            "activations": job.act_beats(cfg.act_beat) * cfg.act_beat * w,
-            "weights": job.weight_rows(self.shape.k) * cfg.p * w,
+            "activations": job.act_beats(cfg.act_beat) * cfg.act_beat * cfg.act_word_bits,
+            "weights": job.weight_rows(self.shape.k) * cfg.p * cfg.weight_word_bits,
             "params": (job.mb * cfg.p * cfg.param_bits) if self.job_params(job) else 0,
             "outputs": job.out_rows * self.out_row_bits(),
         }
@@ -349,7 +363,8 @@ def check_runnable(config: TileConfig, shape: ConvShape, act_bits: int, weight_b
     for name, bits in (("activation", act_bits), ("weight", weight_bits)):
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= mac.width:
             raise ValueError(f"{name} bits must be from 1 to {mac.width}, not {bits!r}")
-    lanes = mac.lanes_for_bits(act_bits, weight_bits)
+    lanes = (mac.mode_for_bits(act_bits, weight_bits).products if mac.is_fused
+             else mac.lanes_for_bits(act_bits, weight_bits))
     _check_reduction(config, math.ceil(shape.group_in / lanes) * shape.k ** 2)
     return lanes
 
@@ -532,7 +547,7 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
     unsigned integers, and parameter rows (per block, P channels'
     (bias, multiplier, shift); empty unless the job carries parameters)."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
-    width = cfg.mac.width
+    mode = plan.mode
     if plan.input_stride > 1:
         x = np.asarray(x)[:, ::plan.input_stride, ::plan.input_stride]
     # Activations: (ng·N, in_h, in_w) channels padded with zeros to whole words.
@@ -540,10 +555,10 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
     region[:job.chcount] = x[job.ch0:job.ch0 + job.chcount,
                              job.y_lo:job.y_lo + job.in_h, job.x_lo:job.x_lo + job.in_w]
     lanes_last = region.reshape(job.ng, n, job.in_h, job.in_w).transpose(0, 2, 3, 1)
-    words = pack_lanes(lanes_last, width, plan.act_signed)  # (ng, in_h, in_w)
+    words = pack_words(lanes_last, mode.act_bits, plan.act_signed)  # (ng, in_h, in_w)
     # beats of act_beat words of one row (the row's last beat padded with zeros)
     v = cfg.act_beat
-    padded = np.zeros((job.ng, job.in_h, -(-job.in_w // v) * v), dtype=np.int64)
+    padded = np.zeros((job.ng, job.in_h, -(-job.in_w // v) * v), dtype=words.dtype)
     padded[:, :, :job.in_w] = words
     beats = padded.reshape(job.ng, job.in_h, -1, v)
     act_words = beats.reshape(-1, v)
@@ -553,9 +568,10 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
     k = s.k
     wt = np.zeros((job.mb * cfg.p, job.ng * n, k, k), dtype=np.int64)
     wt[:job.mcount, :job.chcount] = job_weights(plan, job, w)
-    # → [mb][g][ky][kx][p][lane]
+    # → [mb][g][ky][kx][p][lane], the lanes in the mode's weight order
     wt = wt.reshape(job.mb, cfg.p, job.ng, n, k, k).transpose(0, 2, 4, 5, 1, 3)
-    weight_words = pack_lanes(wt, width, True).reshape(-1, cfg.p)
+    order = np.array(mode.weight_order(), dtype=np.int64)
+    weight_words = pack_words(wt[..., order], mode.weight_bits, True).reshape(-1, cfg.p)
     params: list[list[tuple[int, int, int]]] = []
     if plan.job_params(job):
         post = plan.post

@@ -91,8 +91,8 @@ def random_post(rng: np.random.Generator, shape: ConvShape, act_bits: int, weigh
 def random_case(rng: np.random.Generator, config: TileConfig, *, max_c: int = 10,
                 max_m: int = 10, max_hw: int = 9, stalls: bool = False, k: int | None = None,
                 stride: int | None = None, act_bits: int | None = None,
-                act_signed: bool | None = None, post: bool | None = None,
-                groups: str | None = None) -> LayerCase:
+                weight_bits: int | None = None, act_signed: bool | None = None,
+                post: bool | None = None, groups: str | None = None) -> LayerCase:
     """A random layer the tile can run: channels not multiples of the lanes or the tile,
     K in 1/3/5/7 (up to k_max), stride 1 or 2, padding (per side now and then), any
     precision 1..W, signed or unsigned activations; post-processed (with a padding value,
@@ -128,7 +128,8 @@ def random_case(rng: np.random.Generator, config: TileConfig, *, max_c: int = 10
         act_bits = int(rng.integers(1, width + 1))
         if rng.random() < 0.6:  # mostly layers that can use several lanes
             act_bits = int(rng.integers(1, width // max(config.mac.lanes) + 1))
-    weight_bits = int(rng.integers(1, width + 1)) if rng.random() < 0.3 else act_bits
+    drawn = int(rng.integers(1, width + 1)) if rng.random() < 0.3 else act_bits
+    weight_bits = drawn if weight_bits is None else weight_bits
     act_signed = bool(rng.integers(0, 2)) if act_signed is None else act_signed
     a_lo, a_hi = value_range(act_bits, act_signed)
     w_lo, w_hi = value_range(weight_bits, True)

@@ -16,7 +16,7 @@ from typing import Any
 from ..conv import ConvShape
 from .networks import Layer, Network
 
-__all__ = ["BIT_CONFIGS", "resnet18", "resnet18_shapes"]
+__all__ = ["ASYMMETRIC", "BIT_CONFIGS", "resnet18", "resnet18_shapes"]
 
 
 def resnet18_shapes() -> list[tuple[str, ConvShape]]:
@@ -57,12 +57,23 @@ def _four_bit(config: str) -> set[str]:
     return set(spec)
 
 
+#: Asymmetric configurations: (activation bits, weight bits) of every layer but the stem
+#: and fc, which stay 8-bit (as HAWQ-V3 keeps them).
+ASYMMETRIC = {"w4a8": (8, 4), "w8a4": (4, 8)}
+
+
 def _bit_configs() -> dict[str, str]:
-    """Known configuration names → the HAWQ-V3 entry they use (or fixed16)."""
+    """Known configuration names → the HAWQ-V3 entry they use (or fixed16, or an
+    asymmetric one).  ``<entry>-a8`` is a HAWQ-V3 entry's weight bits with 8-bit
+    activations throughout."""
     names = {name: name for name in _hawq()["configs"]}
     for name, alias in _hawq()["aliases"].items():
         names[alias] = name
+    for name in list(names):
+        names[f"{name}-a8"] = f"{names[name]}-a8"
     names["fixed16"] = "fixed16"
+    for name in ASYMMETRIC:
+        names[name] = name
     return names
 
 
@@ -76,9 +87,16 @@ def resnet18(bits: str = "uniform8") -> Network:
         raise ValueError(f"ResNet-18 bit configuration must be one of {', '.join(configs)}, "
                          f"not {bits!r}")
     entry = configs[bits]
-    four = set() if entry == "fixed16" else _four_bit(entry)
     layers = []
+    if entry in ASYMMETRIC:
+        for name, shape in resnet18_shapes():
+            a, w = (8, 8) if name in ("stem", "fc") else ASYMMETRIC[entry]
+            layers.append(Layer(name, shape, a, w, act_signed=name == "stem"))
+        return Network(f"resnet18-{bits}", tuple(layers))
+    act8 = entry.endswith("-a8")
+    entry = entry.removesuffix("-a8")
+    four = set() if entry == "fixed16" else _four_bit(entry)
     for name, shape in resnet18_shapes():
         b = 16 if entry == "fixed16" else (4 if name in four else 8)
-        layers.append(Layer(name, shape, b, b, act_signed=name == "stem"))
+        layers.append(Layer(name, shape, 8 if act8 else b, b, act_signed=name == "stem"))
     return Network(f"resnet18-{bits}", tuple(layers))
