@@ -91,9 +91,9 @@ def job_layout(cfg: TileConfig) -> data.StructLayout:
 
 
 def act_layout(cfg: TileConfig) -> data.StructLayout:
-    """One activation beat: ``act_beat`` words (each N lanes packed) of consecutive input
-    columns of one row, word 0 lowest (a row's last beat padded), and the job's last-beat
-    flag."""
+    """One activation beat: ``act_beat`` words (each ``act_word_bits`` wide, packing the
+    input channels of one cycle) of consecutive input columns of one row, word 0 lowest (a
+    row's last beat padded), and the job's last-beat flag."""
     return data.StructLayout({"data": unsigned(cfg.act_beat * cfg.act_word_bits),
                               "last": unsigned(1)})
 

@@ -30,7 +30,8 @@ class Tile(wiring.Component):
     accumulation and post-processing.
 
     A host sends a job descriptor on ``job`` and the job's activation words on ``act``
-    (layout ``[g][row][col]``, a word packing the lanes of N consecutive input channels),
+    (layout ``[g][row][col]``, a word packing the consecutive input channels of one
+    cycle: N in N-lane mode, (W/A)·(W/B) in a fusion mode A×B),
     weight rows on ``wgt`` (layout ``[mb][g][ky][kx]``, a row holding one word for each of
     the P output channels of block ``mb``) and, when the descriptor says ``params``, one row
     of per-channel parameters per block on ``par``.  The jobs of an output block (``first``
