@@ -211,11 +211,9 @@ def test_unreadable_verilog(cli, tmp_path):
 def test_bad_power_options(cli):
     cases = [
         (["mac16", "--cycles", "0"], r"--cycles must be at least 1, not 0"),
-        (["rcm-small"], r"power runs on a MAC \(a mac preset, a MAC --config or --verilog\), "
-                        r"not a tile"),
         (["mac16", "--compare", "rcm-small"],
          r"--compare 'rcm-small': power compares MACs, not a tile"),
-        (["mac16", "--simulator", "xsim"], r"--simulator must be one of verilator, icarus, "
+        (["mac16", "--simulator", "xsim"], r"--simulator must be one of verilator, icarus, cycle, "
                                            r"not 'xsim'"),
         (["mac16", "--stimulus", "noise"],
          r"--stimulus must be one of random, relu, sparse or a \.npz file, not 'noise'"),

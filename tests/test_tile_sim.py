@@ -98,7 +98,8 @@ FUSION_BITS = [(8, 4), (4, 8), (4, 4), (16, 16), (16, 4), (4, 16), (8, 16), (3, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("simulator", [
+    "icarus", pytest.param("verilator", marks=pytest.mark.long)])  # its build: minutes
 def test_fusion_tile_asymmetric_layers(simulator):
     """A tile of fusion MACs (4-bit bricks; activation words and weight words 64 bits) on
     layers whose activation and weight widths differ: each runs in the fastest mode that

@@ -41,11 +41,14 @@ def test_ideal_speedups_match_background(bits, published):
     assert round(_ideal_speedup(resnet18(bits)), 2) == published
 
 
+HAWQ = {"uniform8", "size0.75", "size0.5", "size0.25", "bops0.75", "latency0.75", "latency0.5",
+        "bops0.5", "bops0.25", "latency0.25", "uniform4"}
+
+
 def test_bit_configurations():
-    assert {"uniform8", "size0.75", "size0.5", "size0.25", "bops0.75", "latency0.75",
-            "latency0.5", "bops0.5", "bops0.25", "latency0.25", "uniform4",
-            "fixed16"} == set(BIT_CONFIGS)
-    for bits in BIT_CONFIGS:
+    assert HAWQ | {f"{b}-a8" for b in HAWQ} | {"fixed16", "w4a8", "w8a4"} == set(BIT_CONFIGS)
+    symmetric = HAWQ | {"fixed16"}
+    for bits in symmetric:
         net = resnet18(bits)
         stem, fc = net.layer("stem"), net.layer("fc")
         assert stem.act_signed and not fc.act_signed
@@ -54,7 +57,7 @@ def test_bit_configurations():
             assert layer.act_bits in ((16,) if bits == "fixed16" else (4, 8))
         if bits != "fixed16":
             assert stem.act_bits == 8 and fc.act_bits == 8
-    four = {b: {lay.name for lay in resnet18(b).layers if lay.act_bits == 4} for b in BIT_CONFIGS}
+    four = {b: {lay.name for lay in resnet18(b).layers if lay.act_bits == 4} for b in symmetric}
     assert four["uniform8"] == set()
     assert four["latency0.5"] == {"s2.u1.c2", "s2.u2.c2", "s3.u2.c1", "s3.u2.c2", "s4.u1.c2",
                                   "s4.u2.c1", "s4.u2.c2"}
@@ -64,6 +67,16 @@ def test_bit_configurations():
     # more 4-bit MACs, smaller model: the configurations are ordered as published
     frac = {b: sum(lay.macs for lay in resnet18(b).layers if lay.act_bits == 4) for b in four}
     assert frac["uniform8"] < frac["size0.75"] < frac["latency0.5"] < frac["uniform4"]
+    # asymmetric: the stem and fc 8-bit, the rest 8-bit activations x 4-bit weights (w4a8)
+    # or the reverse; "-a8": a configuration's weight bits with 8-bit activations
+    for bits, (a, w) in (("w4a8", (8, 4)), ("w8a4", (4, 8))):
+        for layer in resnet18(bits).layers:
+            edge = layer.name in ("stem", "fc")
+            assert (layer.act_bits, layer.weight_bits) == ((8, 8) if edge else (a, w))
+    for b in HAWQ:
+        for sym, asym in zip(resnet18(b).layers, resnet18(f"{b}-a8").layers, strict=True):
+            assert (asym.act_bits, asym.weight_bits) == (8, sym.weight_bits)
+            assert asym.shape == sym.shape and asym.act_signed == sym.act_signed
 
 
 def test_network_json_round_trip(tmp_path):
