@@ -115,12 +115,15 @@ class TileMode:
 def tile_modes(config: TileConfig) -> list[TileMode]:
     """The modes measured on a design point: each lane count N at its precision W/N; a
     fixed (one-lane) tile at W, W/2 and W/4 bits (one product per step), so that it meets
-    a Sum-Together tile on the same layers at every precision.  Widest first."""
-    w = config.mac.width
-    if config.mac.lanes == (1,):
+    a Sum-Together tile on the same layers at every precision; a fusion tile in its
+    symmetric modes W/N x W/N (N² products per step).  Widest first."""
+    mac = config.mac
+    w = mac.width
+    if mac.lanes == (1,):
         modes = [TileMode(w // d, 1) for d in (1, 2, 4) if w // d >= 2]
     else:
-        modes = [TileMode(w // n, n) for n in config.mac.lanes]
+        modes = [TileMode(w // n, mac.mode_for_bits(w // n, w // n).products)
+                 for n in mac.lanes]
     return sorted(set(modes), reverse=True)
 
 
