@@ -161,10 +161,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         # "compare": the first comparison (as with one --compare); "comparisons": all
         report = {**report, "compare": comparisons[0], "comparisons": comparisons}
     if args.json:
-        tmp = Path(args.json + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, args.json)
-        print(f"report {args.json}")
+        _write_report(args.json, report)
     return 0
 
 
@@ -278,11 +275,16 @@ def cmd_power(args: argparse.Namespace) -> int:
                       f"{r['other_mode']}): {r['pj_per_mac']:.3f} / "
                       f"{r['other_pj_per_mac']:.3f} = {r['ratio']:.3f}x")
     if args.json:
-        tmp = Path(args.json + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, args.json)
-        print(f"report {args.json}")
+        _write_report(args.json, report)
     return 0
+
+
+def _write_report(path: str, report: dict[str, Any]) -> None:
+    """Write ``report`` as JSON to ``path`` whole (through a temporary file) and say so."""
+    tmp = Path(path + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, path)
+    print(f"report {path}")
 
 
 def _tile_power(args: argparse.Namespace, design: Any, constraints: dict[str, Any] | None
@@ -340,10 +342,7 @@ def _tile_power(args: argparse.Namespace, design: Any, constraints: dict[str, An
                 print(f"  {r['act_bits']:2d}-bit: {r['pj_per_mac']:.3f} / "
                       f"{r['other_pj_per_mac']:.3f} = {r['ratio']:.3f}x")
     if args.json:
-        tmp = Path(args.json + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, args.json)
-        print(f"report {args.json}")
+        _write_report(args.json, report)
     return 0
 
 
