@@ -83,24 +83,19 @@ def model_fingerprint() -> str:
     return _fingerprint(_MODEL_SOURCES)
 
 
-def _synthesizer(task: Task):
-    spec = task.get("synthesizer")
-    if not spec:
-        from ..flows.synth import synthesize
-
-        return synthesize
-    module, _, name = spec.partition(":")
+def _hook(task: Task, key: str, default: str) -> Any:
+    """The function a task names under ``key`` (``"module:function"``), else ``default``
+    (a function of rcm_gen, named the same way)."""
+    module, _, name = (task.get(key) or default).partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def _synthesizer(task: Task):
+    return _hook(task, "synthesizer", "rcm_gen.flows.synth:synthesize")
 
 
 def _calibrator(task: Task):
-    spec = task.get("calibrator")
-    if not spec:
-        from ..flows.tile_energy import calibrate
-
-        return calibrate
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return _hook(task, "calibrator", "rcm_gen.flows.tile_energy:calibrate")
 
 
 def case_cycles(config: TileConfig, case: dict[str, Any],
