@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ToolFailed, UserError
 from ..flows.liberty import Liberty
-from ..flows.netlist import CONST0, CONST1, FlatNetlist
+from ..flows.netlist import CONST0, CONST1, FlatNetlist, render_liberty_function
 from ..tools import cache_dir, require_executable
 from .gate_level import GateRun
 
@@ -47,34 +47,14 @@ _CHUNK = 4000
 def c_expr(function: str, symbols: dict[str, str], where: str = "") -> str:
     """A liberty boolean function as a C expression on 0/1 bytes; ``symbols`` maps the
     function's names (pins, state variables) to C expressions."""
-    from liberty.boolean_functions import parse_boolean_function
-    from sympy.logic import boolalg
+    def symbol(name: str) -> str:
+        if name not in symbols:
+            raise UserError(f"liberty function {function!r}{where} names {name!r}, "
+                            "which is not a pin or state of the cell")
+        return symbols[name]
 
-    try:
-        expr = parse_boolean_function(function.strip())
-    except Exception:
-        raise UserError(f"liberty function {function!r}{where} cannot be read") from None
-
-    def text(e: Any) -> str:
-        if e is True or isinstance(e, boolalg.BooleanTrue):
-            return "1"
-        if e is False or isinstance(e, boolalg.BooleanFalse):
-            return "0"
-        if e.is_Symbol:
-            name = str(e)
-            if name not in symbols:
-                raise UserError(f"liberty function {function!r}{where} names {name!r}, "
-                                "which is not a pin or state of the cell")
-            return symbols[name]
-        if isinstance(e, boolalg.Not):
-            return f"(1^{text(e.args[0])})"
-        op = {boolalg.And: "&", boolalg.Or: "|", boolalg.Xor: "^"}.get(type(e))
-        if op is None:
-            raise UserError(f"liberty function {function!r}{where} has an operator rcm_gen "
-                            f"does not model ({type(e).__name__})")
-        return "(" + op.join(text(a) for a in e.args) + ")"
-
-    return text(expr)
+    return render_liberty_function(function, where, constants=("0", "1"), symbol=symbol,
+                                   negate=lambda t: f"(1^{t})", operators=("&", "|", "^"))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,6 +7,7 @@ generated from their liberty ``function``, ``ff`` and ``latch`` groups.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from .liberty import Cell, Liberty
 from .yosys import run_yosys
 
 __all__ = ["CONST0", "CONST1", "FlatNetlist", "Instance", "MacroInstance", "cell_models",
-           "flatten_netlist",
-           "liberty_verilog_expr", "read_netlist", "write_flat_verilog"]
+           "flatten_netlist", "liberty_verilog_expr", "read_netlist",
+           "render_liberty_function", "write_flat_verilog"]
 
 #: Net ids of the constants; every other net is numbered from 2.
 CONST0, CONST1 = 0, 1
@@ -195,9 +196,14 @@ def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str,
 # -- Verilog ------------------------------------------------------------------------------
 
 
-def liberty_verilog_expr(function: str, where: str = "") -> str:
-    """A liberty boolean function (``!A & (B | C')``, ``A ^ B``, ``1``) as a Verilog
-    expression, through ``liberty-parser``'s function grammar."""
+def render_liberty_function(function: str, where: str, *, constants: tuple[str, str],
+                            symbol: Callable[[str], str], negate: Callable[[str], str],
+                            operators: tuple[str, str, str]) -> str:
+    """A liberty boolean function (``!A & (B | C')``, ``A ^ B``, ``1``), read with
+    ``liberty-parser``'s function grammar, written in another language: ``constants``
+    (0, 1), ``symbol(name)`` for a pin or state, ``negate(text)``, and the infix
+    ``operators`` for and, or, xor.  :class:`UserError` if it cannot be read or uses an
+    operator beyond those."""
     from liberty.boolean_functions import parse_boolean_function
     from sympy.logic import boolalg
 
@@ -205,23 +211,31 @@ def liberty_verilog_expr(function: str, where: str = "") -> str:
         expr = parse_boolean_function(function.strip())
     except Exception:
         raise UserError(f"liberty function {function!r}{where} cannot be read") from None
+    ops = dict(zip((boolalg.And, boolalg.Or, boolalg.Xor), operators, strict=True))
 
     def text(e: Any) -> str:
         if e is True or isinstance(e, boolalg.BooleanTrue):
-            return "1'b1"
+            return constants[1]
         if e is False or isinstance(e, boolalg.BooleanFalse):
-            return "1'b0"
+            return constants[0]
         if e.is_Symbol:
-            return str(e)
+            return symbol(str(e))
         if isinstance(e, boolalg.Not):
-            return f"~{text(e.args[0])}"
-        op = {boolalg.And: " & ", boolalg.Or: " | ", boolalg.Xor: " ^ "}.get(type(e))
+            return negate(text(e.args[0]))
+        op = ops.get(type(e))
         if op is None:
             raise UserError(f"liberty function {function!r}{where} has an operator rcm_gen "
                             f"does not model ({type(e).__name__})")
         return "(" + op.join(text(a) for a in e.args) + ")"
 
     return text(expr)
+
+
+def liberty_verilog_expr(function: str, where: str = "") -> str:
+    """A liberty boolean function as a Verilog expression."""
+    return render_liberty_function(function, where, constants=("1'b0", "1'b1"),
+                                   symbol=str, negate=lambda t: f"~{t}",
+                                   operators=(" & ", " | ", " ^ "))
 
 
 def _cell_model(cell: Cell) -> str:
