@@ -36,7 +36,7 @@ from ..errors import ToolFailed, UserError
 from ..flows.liberty import Liberty
 from ..flows.netlist import CONST0, CONST1, FlatNetlist, render_liberty_function
 from ..tools import cache_dir, require_executable
-from .gate_level import GateRun
+from .gate_level import GateRun, check_run
 
 __all__ = ["CycleSim", "MacroPorts", "c_expr"]
 
@@ -365,15 +365,7 @@ class CycleSim:
             ) -> GateRun:
         """As :meth:`rcm_gen.sim.gate_level.GateSim.run`; the result also has the macros'
         ``access_counts`` (windows × 3·macros)."""
-        missing = [p for p in self.inputs if p not in inputs]
-        if missing:
-            raise ValueError(f"inputs missing for ports {', '.join(missing)}")
-        cycles = len(inputs[self.inputs[0]]) if self.inputs else 0
-        for (a, b), (c, _) in zip(windows, list(windows)[1:], strict=False):
-            if not (0 <= a < b <= c):
-                raise ValueError(f"windows must be in order and not overlap, not {windows!r}")
-        if windows and not (0 <= windows[-1][0] < windows[-1][1] <= cycles):
-            raise ValueError(f"window {windows[-1]} is outside {cycles} cycles")
+        cycles = check_run(self.inputs, inputs, windows)
         exe = self.build()
         run = self.dir / "runs" / f"{tag}-{os.getpid()}"
         run.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,23 @@ __all__ = ["GATE_SIMULATORS", "GateRun", "GateSim", "gate_simulation"]
 GATE_SIMULATORS = ("verilator", "icarus", "cycle")
 
 
+def check_run(ports: Sequence[str], inputs: dict[str, Any],
+              windows: Sequence[tuple[int, int]]) -> int:
+    """The cycles of a run's ``inputs`` (one array per input port of ``ports``), after
+    checking that every port has one and that ``windows`` are in order, do not overlap
+    and lie within the cycles (``ValueError`` otherwise)."""
+    missing = [p for p in ports if p not in inputs]
+    if missing:
+        raise ValueError(f"inputs missing for ports {', '.join(missing)}")
+    cycles = len(inputs[ports[0]]) if ports else 0
+    for (a, b), (c, _) in zip(windows, list(windows)[1:], strict=False):
+        if not (0 <= a < b <= c):
+            raise ValueError(f"windows must be in order and not overlap, not {windows!r}")
+    if windows and not (0 <= windows[-1][0] < windows[-1][1] <= cycles):
+        raise ValueError(f"window {windows[-1]} is outside {cycles} cycles")
+    return cycles
+
+
 def gate_simulation(netlist: FlatNetlist, lib: Liberty, clock: str, simulator: str = "verilator",
                     sample: str = "after", macros: Sequence[Any] = ()) -> Any:
     """The gate-level simulation of ``netlist`` on ``simulator`` (:class:`GateSim`, or
@@ -229,15 +246,7 @@ class GateSim:
         cycle; toggles are counted in each window ``[start, stop)`` of cycles (windows in
         order, not overlapping).  ``on_progress(done, total)`` is called with the cycles
         simulated so far while the simulator runs."""
-        missing = [p for p in self.inputs if p not in inputs]
-        if missing:
-            raise ValueError(f"inputs missing for ports {', '.join(missing)}")
-        cycles = len(inputs[self.inputs[0]]) if self.inputs else 0
-        for (a, b), (c, _) in zip(windows, list(windows)[1:], strict=False):
-            if not (0 <= a < b <= c):
-                raise ValueError(f"windows must be in order and not overlap, not {windows!r}")
-        if windows and not (0 <= windows[-1][0] < windows[-1][1] <= cycles):
-            raise ValueError(f"window {windows[-1]} is outside {cycles} cycles")
+        cycles = check_run(self.inputs, inputs, windows)
         exe = self.build()
         run = self.dir / "runs" / f"{tag}-{os.getpid()}"
         run.mkdir(parents=True, exist_ok=True)
