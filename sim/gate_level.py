@@ -36,7 +36,7 @@ from ..flows.netlist import CONST1, FlatNetlist, cell_models, write_flat_verilog
 from ..tools import cache_dir, require_executable, verilator_env
 from .runner import _VERILATOR_MAKEFLAGS
 
-__all__ = ["GATE_SIMULATORS", "GateRun", "GateSim", "gate_simulation"]
+__all__ = ["GATE_SIMULATORS", "GateRun", "GateSim", "check_run", "gate_simulation"]
 
 #: Gate-level simulators: Verilator (toggle coverage), Icarus (a VCD), and rcm_gen's
 #: compiled cycle-based simulator (:mod:`rcm_gen.sim.gate_cycle`, for large netlists).
