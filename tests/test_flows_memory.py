@@ -39,14 +39,14 @@ def test_identical_modules_share_one_key():
     text = to_verilog(preset("rcm-small"))
     modules = split_modules(text)
     key_of, text_of = dedupe(modules)
-    assert key_of["rcm_tile.mac0"] == key_of["rcm_tile.mac1"]
-    assert key_of["rcm_tile.mac0.multiplier"] == key_of["rcm_tile.mac1.multiplier"]
+    assert key_of["rcm_tile.col0.mac0"] == key_of["rcm_tile.col0.mac1"]
+    assert key_of["rcm_tile.col0.mac0.multiplier"] == key_of["rcm_tile.col0.mac1.multiplier"]
     # each output bank's word (two 46-bit accumulators) is cut into two equal slices, and
     # the two banks are the same module; the activation buffer's 288 words into four equal
     # blocks of 64 and one of 32
-    slices = {key_of[f"rcm_tile.out_buf{b}.mem{i}"] for b in (0, 1) for i in (0, 1)}
+    slices = {key_of[f"rcm_tile.col0.out_buf{b}.mem{i}"] for b in (0, 1) for i in (0, 1)}
     assert len(slices) == 1
-    assert key_of["rcm_tile.out_buf0"] == key_of["rcm_tile.out_buf1"]
+    assert key_of["rcm_tile.col0.out_buf0"] == key_of["rcm_tile.col0.out_buf1"]
     rows = {key_of[f"rcm_tile.act_buf.mem_r{r}"] for r in range(5)}
     assert len(rows) == 2 and key_of["rcm_tile.act_buf.mem_r4"] in rows
     # repeats: a MAC and its multiplier, three output slices and a bank, three activation
@@ -56,24 +56,32 @@ def test_identical_modules_share_one_key():
     assert key_of["rcm_tile.act_buf"] != key_of["rcm_tile.weight_buf"]
     # the fixed MAC is another module
     fixed = dedupe(split_modules(to_verilog(preset("rcm-small-fixed"))))[0]
-    assert fixed["rcm_tile.mac0"] != key_of["rcm_tile.mac0"]
+    assert fixed["rcm_tile.col0.mac0"] != key_of["rcm_tile.col0.mac0"]
 
 
 def test_shared_macs_and_fanouts():
-    """Every MAC is one module generated once; the controller's outputs (the activation
-    operand among them) reach every MAC, the weights one MAC each, and each MAC's sum
-    both output banks."""
+    """Every MAC, every column of the MAC array, every pixel of the controller's patch and
+    every buffer of the same shape is one module generated once; a MAC's sum reaches both
+    output banks of its column, a buffer's read data one module."""
     from rcm_gen.generate import build_component, platform_for
 
-    cfg = apply_overrides(preset("rcm-small"), ["tm=8", "p=8"])
+    cfg = apply_overrides(preset("rcm-small"), ["tm=8", "p=8", "qr=2", "qc=2", "act_beat=4"])
     text = shared_verilog(build_component(cfg), "rcm_tile", platform_for(cfg))
     modules = split_modules(text)
     assert sorted(n for n in modules if "mac" in n) == ["rcm_tile.mac0",
                                                         "rcm_tile.mac0.multiplier"]
+    # eight MACs in the one column module, four instances of it
     assert len(re.findall(r"^  \\rcm_tile\.mac0  mac\d+ \(", text, re.M)) == 8
+    assert len(re.findall(r"^  \\rcm_tile\.column0  col\d+ \(", text, re.M)) == 4
+    assert len(re.findall(r"^  \\rcm_tile\.pixel0  pixel\d+ \(", text, re.M)) == 4
+    # the activation banks are one module; so are the two output banks of a column
+    banks = re.findall(r"^  \\(rcm_tile\.mem_buf\d+)  (act_buf\d+|out_buf\d+) \(", text, re.M)
+    assert len({m for m, i in banks if i.startswith("act")}) == 1
+    assert len({m for m, i in banks if i.startswith("out")}) == 1
+    assert len(banks) == cfg.act_banks + 2 and cfg.act_banks > 1
     fanouts = output_fanouts(modules)
-    assert fanouts["rcm_tile.act_buf"] == 1 and fanouts["rcm_tile.controller"] == 8
-    assert fanouts["rcm_tile.weight_buf"] == 1 and fanouts["rcm_tile.mac0"] == 2
+    assert fanouts["rcm_tile.mac0"] == 2
+    assert fanouts[banks[0][0]] == 1
 
 
 @pytest.mark.synth
@@ -127,8 +135,8 @@ def test_sram_macros_on_sky130(tmp_path):
     tcl = Path(r["sta_log"]).with_name("sta.tcl").read_text()
     for name in mem["macros"]:
         assert str(lib.macro(name).liberty) in tcl
-    assert r["macro_paths"]["from_macros"]["startpoint"].startswith(tuple(
-        f"{p}" for p in ("act_buf", "weight_buf", "out_buf")))
+    assert r["macro_paths"]["from_macros"]["startpoint"].startswith(
+        ("act_buf", "weight_buf", "col0/out_buf"))
     assert r["macro_paths"]["from_macros"]["arrival_ns"] > 0
 
 
@@ -236,8 +244,8 @@ def test_config_shows_the_binding(cli):
     assert lines[0] == ("memory: memory=auto, macro library sky130_sram (goes with liberty "
                         "'sky130_fd_sc_hd__tt_025C_1v80')")
     rows = {ln.split()[0]: ln for ln in lines[2:]}
-    assert set(rows) == {"act_buf", "weight_buf", "param_buf", "outpar_buf", "out_buf0",
-                         "out_buf1"}
+    assert set(rows) == {"act_buf", "weight_buf", "param_buf", "outpar_buf", "col0.out_buf0",
+                         "col0.out_buf1"}
     assert "sram" in rows["weight_buf"]
     r = cli("config", "rcm-default", "--set", "memory=auto")
     assert r.stderr.splitlines()[0] == ("memory: memory=auto without a macro library (macros "

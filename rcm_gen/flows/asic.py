@@ -244,21 +244,23 @@ def group_of(module: str, top: str) -> str:
     """Area group of a synthesized module, from its hierarchical name.
 
     Amaranth names each submodule's Verilog module after its instance path
-    (``rcm_tile.mac0.multiplier``).  In a MAC (top ``rcm_mac``) the ``multiplier``
-    instance is *multipliers* and the rest of the MAC *accumulators*; in a tile, the
-    ``multiplier`` inside each ``mac<i>`` (``mac<p>_<q>`` in a P×Q array) instance is
+    (``rcm_tile.col0.mac0.multiplier``; a module shared by hierarchical synthesis after
+    its type, ``rcm_tile.mac1.multiplier``).  In a MAC (top ``rcm_mac``) the
+    ``multiplier`` instance is *multipliers* and the rest of the MAC *accumulators*; in a
+    tile, a ``multiplier`` inside a MAC instance (``mac<i>``, ``mac<p>_<q>``) is
     *multipliers*, the rest of each MAC *accumulators*, the buffer instances
-    (``<name>_buf``, numbered per bank ``_buf<b>`` / ``_buf<side>_<column>``) *buffers*,
-    and everything else *control*.
+    (``<name>_buf``, numbered per bank ``_buf<b>`` / ``_buf<side>_<column>``) and what is
+    in them *buffers*, and everything else *control*.
     """
     name = module.lstrip("\\")
     path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else []
     if top == "rcm_mac":
         return "multipliers" if path[:1] == ["multiplier"] else "accumulators"
-    if path and re.fullmatch(r"mac\d+(_\d+)?", path[0]):
-        return "multipliers" if path[1:2] == ["multiplier"] else "accumulators"
-    if path and re.fullmatch(r"\w+_buf(\d+(_\d+)?)?", path[0]):
-        return "buffers"
+    for k, part in enumerate(path):
+        if re.fullmatch(r"mac\d+(_\d+)?", part):
+            return "multipliers" if path[k + 1:k + 2] == ["multiplier"] else "accumulators"
+        if re.fullmatch(r"\w+_buf(\d+(_\d+)?)?", part):
+            return "buffers"
     return "control"
 
 

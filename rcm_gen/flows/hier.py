@@ -262,31 +262,34 @@ def synthesize_modules(jobs: list[dict[str, Any]], cache: Path, workers: int | N
 
 
 def _share_key(obj: Any) -> Any:
-    """What makes a component shareable: a MAC, keyed by its type and configuration."""
-    from ..gateware.mac import MAC
-
-    if isinstance(obj, MAC):
-        return type(obj), obj.config
-    return None
+    """What makes a component shareable: its ``share_key()`` (a MAC, a column of the MAC
+    array: its type and configuration), or None."""
+    key = getattr(obj, "share_key", None)
+    return key() if callable(key) else None
 
 
 def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
-    """Verilog of ``component`` in which every MAC is an instance of one module per MAC
-    configuration (named after the component's first MAC, ``<name>.mac0``), generated
-    once, instead of one module per MAC.
+    """Verilog of ``component`` in which every shareable component (one with a
+    ``share_key()``: a MAC, a column of the MAC array, a buffer) is an instance of one
+    module per key (named ``<name>.<kind><n>``, the kind the component's ``share_name`` or
+    its type, numbered per kind in the order they are met), generated once,
+    instead of one module per instance.
 
-    Amaranth turns each MAC into logic of its own before writing it out, so a tile's
-    generation time grows with its MAC count; here each distinct MAC is generated once
-    and the others refer to it.  The result is the same design up to module boundaries
-    (a MAC module no longer sees which of its inputs its tile ties to constants), which
-    is what hierarchical synthesis keeps anyway.
+    Amaranth turns each instance into logic of its own before writing it out, so a tile's
+    generation time grows with its MAC count; here each distinct shareable component is
+    generated once (itself with the shareable components inside it shared) and the others
+    refer to it.  The result is the same design up to module boundaries (a shared module
+    no longer sees which of its inputs its parent ties to constants), which is what
+    hierarchical synthesis keeps anyway.
     """
     from amaranth.back import verilog
     from amaranth.hdl import ClockSignal, Instance, ResetSignal, _ast, _ir
     from amaranth.lib import wiring
 
     shared: dict[Any, tuple[str, Any]] = {}
+    kinds: dict[str, int] = {}
     original = _ir.Fragment.get
+    converting: list[Any] = [component]
 
     def stub(obj: Any, module: str) -> Instance:
         ports: dict[str, Any] = {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
@@ -299,21 +302,26 @@ def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
 
     def get(obj: Any, platform: Any) -> Any:
         key = _share_key(obj)
-        if key is None or obj is component:
+        if key is None or obj is converting[-1]:
             return original(obj, platform)
         if key not in shared:
-            shared[key] = (f"{name}.{type(obj).__name__.lower()}{len(shared)}", obj)
+            kind = getattr(obj, "share_name", type(obj).__name__.lower())
+            kinds[kind] = kinds.get(kind, -1) + 1
+            shared[key] = (f"{name}.{kind}{kinds[kind]}", obj)
         obj._MustUse__used = True
         return original(stub(obj, shared[key][0]), platform)
 
     _ir.Fragment.get = staticmethod(get)
     try:
-        text = verilog.convert(component, name=name, emit_src=False, platform=platform)
+        parts = [verilog.convert(component, name=name, emit_src=False, platform=platform)]
+        done = 0
+        while done < len(shared):
+            module, obj = list(shared.values())[done]
+            converting.append(obj)
+            parts.append(verilog.convert(obj, name=module, emit_src=False, platform=platform))
+            done += 1
     finally:
         _ir.Fragment.get = original
-    parts = [text]
-    for module, obj in shared.values():
-        parts.append(verilog.convert(obj, name=module, emit_src=False, platform=platform))
     return "".join(parts)
 
 

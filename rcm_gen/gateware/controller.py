@@ -13,7 +13,7 @@ from ..tile.config import TileConfig
 from .layouts import job_layout
 from .modes import LaneMode, Mode
 
-__all__ = ["Controller", "InitFrom"]
+__all__ = ["Controller", "InitFrom", "Pixel"]
 
 
 class InitFrom(enum.Enum, shape=2):
@@ -31,6 +31,82 @@ def _delay(m: Module, value, cycles: int, name: str):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+class Pixel(wiring.Component):
+    """One pixel of the controller's patch: where its activation is this cycle, and its
+    activation operand the next.
+
+    The pixel at row ``qy`` and column ``qx`` of the patch at patch row ``r`` and column
+    ``c`` reads input position (``y0 + s·qy + ky``, ``x0 + s·qx + kx``); it is *inside*
+    when that position is in the input and the pixel in the job's ``tr`` × ``tc`` output.
+    An inside pixel reads the bank whose bit of ``hit`` is set (the bank of the
+    position's low bits; no bit for a pixel outside) at ``addr`` (the position in that
+    bank, channel group row ``grow``, ``wb`` columns a row).  A cycle later, ``operand``
+    is that bank's word of ``act_data``, or ``pad_word`` for a pixel that was not
+    inside.  (Banks are selected one-hot, as AND-OR: a shift by the bank number would be
+    synthesized as a barrel shifter of all the banks' words.)  Every pixel of the patch
+    is the same module (its place comes in on ``qy`` and ``qx``).
+    """
+
+    def __init__(self, config: TileConfig) -> None:
+        self._config = config
+        layout = job_layout(config)
+        coord_bits = max(config.in_rows_max, config.in_cols_max).bit_length() + 2
+        super().__init__({
+            "qy": In(range(max(2, config.qr))),
+            "qx": In(range(max(2, config.qc))),
+            "r": In(range(config.tr // config.qr + 1)),
+            "c": In(range(config.tc // config.qc + 1)),
+            "y0": In(signed(coord_bits)),
+            "x0": In(signed(coord_bits)),
+            "ky": In(layout["k"].shape),
+            "kx": In(layout["k"].shape),
+            "s": In(layout["s"].shape),
+            "tr": In(layout["tr"].shape),
+            "tc": In(layout["tc"].shape),
+            "in_h": In(layout["in_h"].shape),
+            "in_w": In(layout["in_w"].shape),
+            "grow": In(range(config.tn * config.in_rows_max + 1)),
+            "wb": In(range(config.in_cols_max + 1)),
+            "hit": Out(config.act_banks),
+            "addr": Out(range(config.act_buffer_depth)),
+            "act_data": In(data.ArrayLayout(config.act_word_bits, config.act_banks)),
+            "pad_word": In(config.act_word_bits),
+            "operand": Out(config.act_word_bits),
+        })
+
+    def share_key(self):
+        """What makes two pixels the same module (see :mod:`rcm_gen.flows.hier`)."""
+        return type(self), self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        lqr, lqc = cfg.qr.bit_length() - 1, cfg.qc.bit_length() - 1
+        by, bx = cfg.act_banks_yx
+        ly, lx = by.bit_length() - 1, bx.bit_length() - 1
+        iy, ix = Signal.like(self.y0, name="iy"), Signal.like(self.x0, name="ix")
+        m.d.comb += [iy.eq(self.y0 + self.s * self.qy + self.ky),
+                     ix.eq(self.x0 + self.s * self.qx + self.kx)]
+        valid = ((((self.r << lqr) + self.qy) < self.tr)
+                 & (((self.c << lqc) + self.qx) < self.tc))
+        inside = Signal(name="inside")
+        bank = Signal(range(max(2, cfg.act_banks)), name="bank")
+        m.d.comb += [
+            inside.eq(valid & (iy >= 0) & (iy < self.in_h) & (ix >= 0) & (ix < self.in_w)),
+            bank.eq(Cat(ix[:lx], iy[:ly])),
+            self.addr.eq(((self.grow + (iy >> ly)) * self.wb + (ix >> lx))[:len(self.addr)]),
+        ]
+        pad1, bank1 = Signal(name="pad1"), Signal.like(bank, name="bank1")
+        m.d.sync += [pad1.eq(~inside), bank1.eq(bank)]
+        words = []
+        for b in range(cfg.act_banks):
+            m.d.comb += self.hit[b].eq(inside & (bank == b))
+            words.append(Mux(~pad1 & (bank1 == b), self.act_data[b], 0))
+        m.d.comb += self.operand.eq(functools.reduce(operator.or_, words)
+                                    | Mux(pad1, self.pad_word, 0))
+        return m
 
 
 class Controller(wiring.Component):
@@ -180,29 +256,23 @@ class Controller(wiring.Component):
 
         # -- the step issued this cycle: each MAC column's pixel, bank and address -----------
         bank_terms: list[list] = [[] for _ in range(cfg.act_banks)]
-        pad_q, bank_q = [], []
+        pixels = []
         for qy in range(qr):
             for qx in range(qc):
-                q = qy * qc + qx
-                iy = Signal(signed(coord_bits), name=f"iy{q}")
-                ix = Signal(signed(coord_bits), name=f"ix{q}")
-                m.d.comb += [iy.eq(y0 + d.s * qy + ky), ix.eq(x0 + d.s * qx + kx)]
-                valid = ((((r << lqr) + qy) < d.tr) & (((c << lqc) + qx) < d.tc)
-                         if q else 1)
-                inside = Signal(name=f"inside{q}")
-                m.d.comb += inside.eq(valid & (iy >= 0) & (iy < d.in_h) & (ix >= 0)
-                                      & (ix < d.in_w))
-                bank = Signal(range(max(2, cfg.act_banks)), name=f"bank{q}")
-                m.d.comb += bank.eq(Cat(ix[:lx], iy[:ly]))
-                addr = Signal(range(cfg.act_buffer_depth), name=f"addr{q}")
-                m.d.comb += addr.eq(((grow + (iy >> ly)) * wb + (ix >> lx))[:len(addr)])
+                pix = Pixel(cfg)
+                m.submodules[f"pixel{len(pixels)}"] = pix
+                pixels.append(pix)
+                m.d.comb += [
+                    pix.qy.eq(qy), pix.qx.eq(qx), pix.r.eq(r), pix.c.eq(c),
+                    pix.y0.eq(y0), pix.x0.eq(x0), pix.ky.eq(ky), pix.kx.eq(kx),
+                    pix.s.eq(d.s), pix.tr.eq(d.tr), pix.tc.eq(d.tc),
+                    pix.in_h.eq(d.in_h), pix.in_w.eq(d.in_w), pix.grow.eq(grow),
+                    pix.wb.eq(wb),
+                ]
                 # the bank this pixel reads takes its address (the patch's pixels read
                 # distinct banks; pixels outside the input drive none)
                 for b in range(cfg.act_banks):
-                    hit = inside & (bank == b) if cfg.act_banks > 1 else inside
-                    bank_terms[b].append(Mux(hit, addr, 0))
-                pad_q.append(~inside)
-                bank_q.append(bank)
+                    bank_terms[b].append(Mux(pix.hit[b], pix.addr, 0))
         for b, terms in enumerate(bank_terms):
             bank_addr = Signal(range(cfg.act_buffer_depth), name=f"bank_addr{b}")
             m.d.comb += [bank_addr.eq(functools.reduce(operator.or_, terms)),
@@ -257,13 +327,9 @@ class Controller(wiring.Component):
         ]
         m.d.comb += [self.mac_en.eq(en1), self.mac_clear.eq(clear1),
                      self.mode.eq(mode1), self.act_signed.eq(signed1)]
-        for q in range(cfg.q):
-            pad1 = Signal(name=f"pad1_{q}")
-            bank1 = Signal.like(bank_q[q], name=f"bank1_{q}")
-            m.d.sync += [pad1.eq(pad_q[q]), bank1.eq(bank_q[q])]
-            data1 = (self.act_data[0] if cfg.act_banks == 1
-                     else self.act_data.as_value().word_select(bank1, cfg.act_word_bits))
-            m.d.comb += self.act_operand[q].eq(Mux(pad1, padword1, data1))
+        for q, pix in enumerate(pixels):
+            m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword1),
+                         self.act_operand[q].eq(pix.operand)]
 
         # The partial sums and biases are read in the cycle before the step's accumulator
         # update (issue + lat), its start value chosen in that cycle.

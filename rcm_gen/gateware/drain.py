@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+import functools
+import operator
+
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -147,8 +150,10 @@ class Drain(wiring.Component):
         with m.If(issue & (chunk == 0)):
             m.d.sync += column1.eq(column)
         row = Signal(cfg.p * acc_w)
-        m.d.comb += row.eq(self.rd_data[0] if cfg.q == 1 else
-                           self.rd_data.as_value().word_select(column1, cfg.p * acc_w))
+        # (an AND-OR of the columns' rows by a one-hot select: a shift by the column
+        # number would be synthesized as a barrel shifter of all q rows)
+        m.d.comb += row.eq(functools.reduce(operator.or_, (
+            Mux(column1 == j, self.rd_data[j], 0) for j in range(cfg.q))))
 
         # Raw rows go straight to the output register.
         # Post-processed ones: the chunk's sums and parameters into the units.

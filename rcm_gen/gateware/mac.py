@@ -75,6 +75,10 @@ class MAC(wiring.Component):
     def config(self) -> MacConfig:
         return self._config
 
+    def share_key(self):
+        """What makes two MACs the same module (see :mod:`rcm_gen.flows.hier`)."""
+        return type(self), self._config, self._with_init
+
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config

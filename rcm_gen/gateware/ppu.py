@@ -71,6 +71,10 @@ class PostProcessor(wiring.Component):
             "value": Out(data.ArrayLayout(v, lanes)),
         })
 
+    def share_key(self):
+        """What makes two units the same module (see :mod:`rcm_gen.flows.hier`)."""
+        return type(self), self._config, self._lanes
+
     def elaborate(self, platform) -> Module:
         m = Module()
         if self._lanes > 1:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
 from .buffers import Buffer
-from .controller import Controller, InitFrom
+from .column import Column
+from .controller import Controller
 from .drain import Drain, drain_layout
 from .layouts import (
     act_layout,
@@ -20,7 +21,6 @@ from .layouts import (
     wgt_layout,
 )
 from .loader import Loader
-from .mac import MAC
 
 __all__ = ["Tile"]
 
@@ -80,7 +80,6 @@ class Tile(wiring.Component):
         m = Module()
         cfg = self._config
         aw, ww = cfg.act_word_bits, cfg.weight_word_bits
-        acc = cfg.mac.accumulator_width
         rq = requant_layout(cfg)
         params = data.ArrayLayout(par_layout(cfg)["data"].shape.elem_shape, cfg.p)
         requants = data.ArrayLayout(rq, cfg.p)
@@ -89,18 +88,17 @@ class Tile(wiring.Component):
         m.submodules.controller = ctrl = Controller(cfg)
         m.submodules.drain = drain = Drain(cfg)
         nb, q = cfg.act_banks, cfg.q
-        act_bufs = [Buffer(aw, 2 * cfg.act_buffer_depth) for _ in range(nb)]
+        act_bufs = [Buffer(aw, 2 * cfg.act_buffer_depth, read_enable=False) for _ in range(nb)]
         for b, buf in enumerate(act_bufs):
             m.submodules["act_buf" if nb == 1 else f"act_buf{b}"] = buf
-        m.submodules.weight_buf = wgt_buf = Buffer(cfg.p * ww, 2 * cfg.weight_buffer_depth)
-        m.submodules.param_buf = par_buf = Buffer(params.size, 2 * cfg.m_blocks)
+        m.submodules.weight_buf = wgt_buf = Buffer(cfg.p * ww, 2 * cfg.weight_buffer_depth,
+                                                     read_enable=False)
+        m.submodules.param_buf = par_buf = Buffer(params.size, 2 * cfg.m_blocks, read_enable=False)
         m.submodules.outpar_buf = outpar_buf = Buffer(requants.size, 2 * cfg.m_blocks)
-        # an output bank per side, each a memory per MAC column (its P accumulators)
-        out_bufs = [[Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
-                     for _ in range(q)] for _ in range(2)]
-        for b, side in enumerate(out_bufs):
-            for j, buf in enumerate(side):
-                m.submodules[f"out_buf{b}" if q == 1 else f"out_buf{b}_{j}"] = buf
+        # the MAC array: a column per pixel of the patch, each with its output banks
+        cols = [Column(cfg) for _ in range(q)]
+        for j, col in enumerate(cols):
+            m.submodules[f"col{j}"] = col
 
         wiring.connect(m, wiring.flipped(self.job), loader.job)
         wiring.connect(m, wiring.flipped(self.act), loader.act)
@@ -146,24 +144,34 @@ class Tile(wiring.Component):
             m.d.sync += drain_running.eq(0)
         psum_bank = Signal()
         m.d.sync += psum_bank.eq(ctrl.psum_rd_bank)
-        psums = [Signal(cfg.p * acc, name=f"psum{j}") for j in range(q)]
-        for b, side in enumerate(out_bufs):
+        wr_en, rd_en = Signal(2), Signal(2)
+        rd_addr = Signal(data.ArrayLayout(range(cfg.out_buffer_depth), 2))
+        for b in range(2):
             # (Muxes, not conditional assignments with constant defaults: Icarus would not
             # evaluate those before one of their inputs changes.)
             drains = drain_running & (drain.bank == b)
-            for buf in side:
-                m.d.comb += [
-                    buf.wr_addr.eq(ctrl.out_wr_addr),
-                    buf.wr_en.eq(ctrl.out_wr_en & (ctrl.out_wr_bank == b)),
-                    buf.rd_addr.eq(Mux(drains, drain.rd_addr, ctrl.psum_rd_addr)),
-                    buf.rd_en.eq(~drains | drain.rd_en),
-                ]
-        for j in range(q):
             m.d.comb += [
-                psums[j].eq(Mux(psum_bank, out_bufs[1][j].rd_data, out_bufs[0][j].rd_data)),
-                drain.rd_data[j].eq(Mux(drain.bank, out_bufs[1][j].rd_data,
-                                        out_bufs[0][j].rd_data)),
+                wr_en[b].eq(ctrl.out_wr_en & (ctrl.out_wr_bank == b)),
+                rd_addr[b].eq(Mux(drains, drain.rd_addr, ctrl.psum_rd_addr)),
+                rd_en[b].eq(~drains | drain.rd_en),
             ]
+        for j, col in enumerate(cols):
+            m.d.comb += [
+                col.act.eq(ctrl.act_operand[j]),
+                col.wgt.eq(wgt_buf.rd_data),
+                col.mode.eq(ctrl.mode),
+                col.act_signed.eq(ctrl.act_signed),
+                col.en.eq(ctrl.mac_en),
+                col.clear.eq(ctrl.mac_clear),
+                col.init_from.eq(ctrl.init_from),
+                col.psum_bank.eq(psum_bank),
+                col.wr_addr.eq(ctrl.out_wr_addr),
+                col.drain_bank.eq(drain.bank),
+                drain.rd_data[j].eq(col.drain_data),
+            ]
+            for i in range(cfg.p):
+                m.d.comb += col.bias[i].eq(par_row[i].bias)
+            m.d.comb += [col.wr_en.eq(wr_en), col.rd_addr.eq(rd_addr), col.rd_en.eq(rd_en)]
 
         # The output banks' requantization parameters: copied by the controller from the
         # parameter buffer (the block's last job), read by the drain.
@@ -177,33 +185,6 @@ class Tile(wiring.Component):
             outpar_buf.rd_addr.eq(drain.par_rd_addr), outpar_buf.rd_en.eq(drain.par_rd_en),
             drain.par_rd_data.eq(outpar_buf.rd_data),
         ]
-
-        # The MACs: MAC (i, j) computes output channel i of each P-wide block at pixel j of
-        # the patch.
-        accs: list[list] = [[] for _ in range(q)]
-        for i, j in ((i, j) for i in range(cfg.p) for j in range(q)):
-            mac = MAC(cfg.mac, with_init=True)
-            m.submodules[f"mac{i}" if q == 1 else f"mac{i}_{j}"] = mac
-            psum = psums[j]
-            m.d.comb += [
-                mac.a.eq(ctrl.act_operand[j]),
-                mac.w.eq(wgt_buf.rd_data[i * ww:(i + 1) * ww]),
-                mac.mode.eq(ctrl.mode),
-                mac.act_signed.eq(ctrl.act_signed),
-                mac.en.eq(ctrl.mac_en),
-                mac.clear.eq(ctrl.mac_clear),
-            ]
-            with m.Switch(ctrl.init_from):
-                with m.Case(InitFrom.PARTIAL):
-                    m.d.comb += mac.init.eq(psum[i * acc:(i + 1) * acc].as_signed())
-                with m.Case(InitFrom.BIAS):
-                    m.d.comb += mac.init.eq(par_row[i].bias)
-                with m.Default():
-                    m.d.comb += mac.init.eq(0)
-            accs[j].append(mac.acc)
-        for side in out_bufs:
-            for j, buf in enumerate(side):
-                m.d.comb += buf.wr_data.eq(Cat(*accs[j]))
 
         # Bank hand-over between loader, controller and drain.  An input bank is busy from
         # the loader accepting a job into it until the controller issued the job's last
