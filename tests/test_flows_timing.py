@@ -43,7 +43,7 @@ def test_models_against_the_whole_netlist(tmp_path):
     whole = boundary_slacks(models, full=True)
     assert with_models.keys() == whole.keys()
     compared = [(k, with_models[k], whole[k]) for k in whole if whole[k] is not None]
-    assert len(compared) >= 6 and {k[0] for k, _, _ in compared} >= {"mac0", "mac1"}
+    assert len(compared) >= 6 and {k[0] for k, _, _ in compared} >= {"col0/mac0", "col0/mac1"}
     for key, a, b in compared:
         assert a is not None and abs(a - b) <= BOUND_NS, (key, a, b)
     assert models["memory"]["macros"]

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolFailed, ToolMissingError, UserError
-from ..generate import build_component, ports_of, to_verilog, top_name
-from ..tools import tool_versions
+from ..generate import build_component, platform_for, ports_of, top_name
+from ..tools import cache_dir, tool_versions
 from .asic import instance_counts, load_constraints
+from .hier import cached_shared_verilog
 from .yosys import run_yosys
 
 __all__ = [
@@ -240,8 +241,6 @@ def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool
 
 
 def _memory_note(config: Any) -> dict[str, Any] | None:
-    from ..generate import platform_for
-
     platform = platform_for(config, fpga=True)
     if platform is None:
         return None
@@ -318,7 +317,11 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
     vfile = out_dir / f"{top}.v"
-    vfile.write_text(to_verilog(config, fpga=True))
+    # every repeated module (MAC, column, buffer) generated once: Yosys keeps the
+    # hierarchy (-noflatten) and synthesizes each module once, then flattens the netlist
+    # for nextpnr
+    vfile.write_text(cached_shared_verilog(config, top, platform_for(config, fpga=True),
+                                           cache_dir() / "verilog"))
     component = build_component(config)
     component._MustUse__silence = True  # only its ports are needed here
     harness = out_dir / "harness.v"
