@@ -88,7 +88,9 @@ class _FFSlice(Elaboratable):
     def elaborate(self, platform) -> Module:
         m = Module()
         attrs = {"ram_style": self.ram_style} if self.ram_style else None
-        m.submodules.mem = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[],
+        # (not named "mem": a one-slice memory's instance is, and Verilator would warn
+        # that the array hides it)
+        m.submodules.ram = mem = Memory(shape=unsigned(self.width), depth=self.depth, init=[],
                                         attrs=attrs)
         wr = mem.write_port()
         rd = mem.read_port(transparent_for=(wr,) if self.transparent else ())
