@@ -219,25 +219,46 @@ def _run(cmd: list[str], log: Path, timeout: float = 3600) -> str:
     return text
 
 
+#: The assertion Yosys 0.70's ABC9 reintegration fails on some modules of a hierarchical
+#: ECP5 netlist (``synth_ecp5`` has no ``-noabc9`` any more).
+_ABC9_BUG = "count_id(wire->name) == 0"
+
+
 def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool
-           ) -> tuple[Path, Path, str]:
-    """Synthesize design + harness; (netlist, log, stat text)."""
+           ) -> tuple[Path, Path, str, str]:
+    """Synthesize design + harness; (netlist, log, stat text, LUT mapper).
+
+    ECP5 LUTs are mapped by ABC9, as ``synth_ecp5`` does; where Yosys fails inside ABC9
+    (:data:`_ABC9_BUG`), the same script is run again with the LUTs mapped by classic
+    ABC (``abc -lut 4``), and the report says so.
+    """
     suffix = "" if dsp else "-nodsp"
     netlist = out_dir / f"{target}{suffix}.json"
     stat_file = out_dir / f"stat{suffix}.json"
     log = out_dir / f"synth{suffix}.log"
+    reads = [f"read_verilog {vfile.resolve()}", f"read_verilog {harness.resolve()}"]
+    tail = [f"tee -q -o {stat_file.resolve()} stat -json", "flatten",
+            f"write_json {netlist.resolve()}"]
+    mapper = "abc9"
     if target == "ecp5":
         synth = f"synth_ecp5 -noflatten -top {HARNESS}" + ("" if dsp else " -nodsp")
+        try:
+            run_yosys([*reads, synth, *tail], log)
+        except ToolFailed as exc:
+            if _ABC9_BUG not in str(exc):
+                raise
+            mapper = "abc -lut 4 (Yosys failed in ABC9)"
+            run_yosys([*reads, f"{synth} -run :map_luts", "check -latchonly -assert",
+                       "techmap -map +/lattice/latches_map.v", "abc -lut 4", "clean",
+                       f"{synth} -run map_cells:", *tail], log)
     else:
         synth = f"synth_ice40 -noflatten -top {HARNESS}" + (" -dsp" if dsp else "")
-    run_yosys([f"read_verilog {vfile.resolve()}", f"read_verilog {harness.resolve()}", synth,
-               f"tee -q -o {stat_file.resolve()} stat -json",
-               "flatten", f"write_json {netlist.resolve()}"], log)
+        run_yosys([*reads, synth, *tail], log)
     try:
         text = stat_file.read_text()
     except OSError as exc:
         raise ToolFailed(f"Yosys wrote no cell counts ({exc.strerror}); log: {log}") from None
-    return netlist, log, text
+    return netlist, log, text, mapper
 
 
 def _memory_note(config: Any) -> dict[str, Any] | None:
@@ -334,7 +355,7 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
         dsp = int(dev["dsps"]) > 0
         if dsp not in synthesized:
             synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
-        netlist, synth_log, stat_text = synthesized[dsp]
+        netlist, synth_log, stat_text, mapper = synthesized[dsp]
         whole = count_resources(stat_text, target, synth_log, skip=())
         tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
                      f"{whole['dsps']} DSPs, {whole['brams']} BRAMs")
@@ -344,4 +365,5 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     if device is None:
         raise UserError(f"--target {target}: the design does not fit any configured device "
                         f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
-    return device, count_resources(stat_text, target, synth_log), netlist, synth_log, top
+    return (device, {**count_resources(stat_text, target, synth_log), "lut_mapper": mapper},
+            netlist, synth_log, top)

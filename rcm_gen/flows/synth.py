@@ -304,7 +304,9 @@ def footer(r: dict[str, Any]) -> list[str]:
                 *([f"memory: {mem['note']}"] if mem.get("note") else []),
                 f"logs {r['log']}, {r['sta_log']} ({r['wall_s']:.1f} s)"]
     mem = r.get("memory") or {}
+    mapper = r.get("lut_mapper") or "abc9"
     return [f"post-route Fmax on {r['device']} (target {1000 / r['clock_ns']:.1f} MHz)",
+            *([f"LUTs mapped by {mapper}"] if mapper != "abc9" else []),
             *([f"memory: {mem['note']}"] if mem.get("note") else []),
             f"logs {r['synth_log']}, {r['log']} ({r['wall_s']:.1f} s)"]
 

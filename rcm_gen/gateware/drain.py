@@ -157,19 +157,25 @@ class Drain(wiring.Component):
 
         # Raw rows go straight to the output register.
         # Post-processed ones: the chunk's sums and parameters into the units.
-        m.submodules.ppu = ppu = PostProcessor(cfg, u)
-        m.d.comb += [ppu.en.eq(adv), ppu.zero_point.eq(info.out_zp), ppu.lo.eq(info.out_min),
-                     ppu.hi.eq(info.out_max)]
+        # one-lane units, each a submodule of the drain (identical modules, which
+        # hierarchical synthesis synthesizes and times once; no wrapper of wiring alone,
+        # which Yosys's ABC9 fails to reintegrate)
+        units = [PostProcessor(cfg, 1) for _ in range(u)]
+        for i, unit in enumerate(units):
+            m.submodules["ppu" if u == 1 else f"ppu{i}"] = unit
+            m.d.comb += [unit.en.eq(adv), unit.zero_point.eq(info.out_zp),
+                         unit.lo.eq(info.out_min), unit.hi.eq(info.out_max)]
         with m.Switch(chunk1):
             for k in range(chunks):
                 with _case(m, k, chunks):
                     for i in range(u):
                         ch = k * u + i
                         m.d.comb += [
-                            ppu.acc[i].eq(row[ch * acc_w:(ch + 1) * acc_w]),
-                            ppu.param[i].eq(self.par_rd_data[ch]),
+                            units[i].acc[0].eq(row[ch * acc_w:(ch + 1) * acc_w]),
+                            units[i].param[0].eq(self.par_rd_data[ch]),
                         ]
-        m.d.comb += self.saturated.eq(v1 & adv & ~info.raw & ppu.saturated.any())
+        saturated = Cat(*(unit.saturated for unit in units)).any()
+        m.d.comb += self.saturated.eq(v1 & adv & ~info.raw & saturated)
         # The chunk's bookkeeping travels beside the units.
         vq, lastq, chunkq, endq = v1 & ~info.raw, last1, chunk1, end1
         for i in range(PostProcessor.LATENCY):
@@ -201,7 +207,7 @@ class Drain(wiring.Component):
                                     for i in range(u):
                                         ch = k * u + i
                                         m.d.sync += out_data[ch * lane:(ch + 1) * lane].eq(
-                                            ppu.value[i].as_unsigned()[:lane])
+                                            units[i].value[0].as_unsigned()[:lane])
             with m.If(endq):
                 m.d.sync += [out_valid.eq(1), out_last.eq(lastq)]
 

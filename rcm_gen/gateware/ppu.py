@@ -72,8 +72,9 @@ class PostProcessor(wiring.Component):
         })
 
     def share_key(self):
-        """What makes two units the same module (see :mod:`rcm_gen.flows.hier`)."""
-        return type(self), self._config, self._lanes
+        """What makes two one-lane units the same module (see :mod:`rcm_gen.flows.hier`);
+        a unit of several lanes is their wiring, and is not shared."""
+        return (type(self), self._config) if self._lanes == 1 else None
 
     def elaborate(self, platform) -> Module:
         m = Module()
