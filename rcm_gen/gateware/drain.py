@@ -157,10 +157,9 @@ class Drain(wiring.Component):
 
         # Raw rows go straight to the output register.
         # Post-processed ones: the chunk's sums and parameters into the units.
-        # one-lane units, each a submodule of the drain (identical modules, which
-        # hierarchical synthesis synthesizes and times once; no wrapper of wiring alone,
-        # which Yosys's ABC9 fails to reintegrate)
-        units = [PostProcessor(cfg, 1) for _ in range(u)]
+        # (each unit a submodule of the drain: a module of wiring alone around them made
+        # Yosys's ABC9 fail)
+        units = [PostProcessor(cfg) for _ in range(u)]
         for i, unit in enumerate(units):
             m.submodules["ppu" if u == 1 else f"ppu{i}"] = unit
             m.d.comb += [unit.en.eq(adv), unit.zero_point.eq(info.out_zp),
@@ -171,8 +170,8 @@ class Drain(wiring.Component):
                     for i in range(u):
                         ch = k * u + i
                         m.d.comb += [
-                            units[i].acc[0].eq(row[ch * acc_w:(ch + 1) * acc_w]),
-                            units[i].param[0].eq(self.par_rd_data[ch]),
+                            units[i].acc.eq(row[ch * acc_w:(ch + 1) * acc_w]),
+                            units[i].param.eq(self.par_rd_data[ch]),
                         ]
         saturated = Cat(*(unit.saturated for unit in units)).any()
         m.d.comb += self.saturated.eq(v1 & adv & ~info.raw & saturated)
@@ -207,7 +206,7 @@ class Drain(wiring.Component):
                                     for i in range(u):
                                         ch = k * u + i
                                         m.d.sync += out_data[ch * lane:(ch + 1) * lane].eq(
-                                            units[i].value[0].as_unsigned()[:lane])
+                                            units[i].value.as_unsigned()[:lane])
             with m.If(endq):
                 m.d.sync += [out_valid.eq(1), out_last.eq(lastq)]
 

@@ -4,7 +4,7 @@ kernels compute it."""
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
@@ -16,88 +16,71 @@ _MIN32, _MAX32 = -(1 << 31), (1 << 31) - 1
 
 
 class PostProcessor(wiring.Component):
-    """``lanes`` output channels per cycle: saturate the sum to int32, multiply by the
-    channel's fixed-point multiplier (TFLite's ``MultiplyByQuantizedMultiplier``: a left
-    shift for a positive ``shift``, the rounding doubling high multiply, a rounding right
-    shift for a negative one), add the output zero point, clamp.  Bit-exact with
+    """One output channel per cycle: saturate the sum to int32, multiply by the channel's
+    fixed-point multiplier (TFLite's ``MultiplyByQuantizedMultiplier``: a left shift for a
+    positive ``shift``, the rounding doubling high multiply, a rounding right shift for a
+    negative one), add the output zero point, clamp.  Bit-exact with
     :func:`rcm_gen.reference.requantize`.
 
     A pipeline of ``LATENCY`` register stages that moves only in cycles with ``en``: the
-    values in ``value`` belong to the inputs given ``LATENCY`` enabled cycles earlier.
+    value in ``value`` belongs to the inputs given ``LATENCY`` enabled cycles earlier.
     ``zero_point``, ``lo`` and ``hi`` are read at the output and must hold while values
-    are in flight.  With more than one lane, each lane is a one-lane submodule
-    (``lane0``, ...): identical modules, synthesized and timed once by the hierarchical flow.
+    are in flight.  A tile's drain has ``ppu_lanes`` of them: identical modules,
+    synthesized and timed once by the hierarchical flow.
 
     Parameters
     ----------
     config : TileConfig
         The tile (accumulator and value widths, parameter widths).
-    lanes : int
-        Channels processed per cycle.
 
     Members
     -------
     en : In(1)
         Advance the pipeline.
-    acc : In(ArrayLayout(signed(accumulator_width), lanes))
-        Sums, bias included.
-    param : In(ArrayLayout(requant_layout, lanes))
-        Each channel's multiplier and shift.
+    acc : In(signed(accumulator_width))
+        The sum, bias included.
+    param : In(requant_layout)
+        The channel's multiplier and shift.
     zero_point, lo, hi : In(signed(out_value_bits))
         Output zero point and clamp range.
-    saturated : Out(lanes)
-        Combinational, at the input: which sums lie outside int32.
-    value : Out(ArrayLayout(signed(out_value_bits), lanes))
-        The post-processed values.
+    saturated : Out(1)
+        Combinational, at the input: the sum lies outside int32.
+    value : Out(signed(out_value_bits))
+        The post-processed value.
     """
 
     LATENCY = 3
 
-    def __init__(self, config: TileConfig, lanes: int) -> None:
+    def __init__(self, config: TileConfig) -> None:
         if not isinstance(config, TileConfig):
             raise TypeError(f"Post-processor config must be a TileConfig, not {config!r}")
-        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
-            raise ValueError(f"Post-processor lanes must be a positive integer, not {lanes!r}")
-        self._config, self._lanes = config, lanes
+        self._config = config
         v = signed(config.out_value_bits)
         super().__init__({
             "en": In(1),
-            "acc": In(data.ArrayLayout(signed(config.mac.accumulator_width), lanes)),
-            "param": In(data.ArrayLayout(requant_layout(config), lanes)),
+            "acc": In(signed(config.mac.accumulator_width)),
+            "param": In(requant_layout(config)),
             "zero_point": In(v),
             "lo": In(v),
             "hi": In(v),
-            "saturated": Out(lanes),
-            "value": Out(data.ArrayLayout(v, lanes)),
+            "saturated": Out(1),
+            "value": Out(v),
         })
 
     def share_key(self):
-        """What makes two one-lane units the same module (see :mod:`rcm_gen.flows.hier`);
-        a unit of several lanes is their wiring, and is not shared."""
-        return (type(self), self._config) if self._lanes == 1 else None
+        """What makes two units the same module (see :mod:`rcm_gen.flows.hier`)."""
+        return type(self), self._config
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        if self._lanes > 1:
-            # one submodule per lane: identical modules, which hierarchical synthesis
-            # synthesizes and times once
-            for i in range(self._lanes):
-                lane = PostProcessor(self._config, 1)
-                m.submodules[f"lane{i}"] = lane
-                m.d.comb += [lane.en.eq(self.en), lane.acc[0].eq(self.acc[i]),
-                             lane.param[0].eq(self.param[i]),
-                             lane.zero_point.eq(self.zero_point), lane.lo.eq(self.lo),
-                             lane.hi.eq(self.hi), self.saturated[i].eq(lane.saturated[0]),
-                             self.value[i].eq(lane.value[0])]
-            return m
         cfg = self._config
         v_shape = signed(cfg.out_value_bits)
-        acc, par = self.acc[0], self.param[0]
+        acc, par = self.acc, self.param
         # Stage 1: saturate to int32, shift left, split the shift.
         over, under = acc > _MAX32, acc < _MIN32
         x = Signal(signed(32), name="x")
         m.d.comb += [x.eq(Mux(over, _MAX32, Mux(under, _MIN32, acc))),
-                     self.saturated[0].eq(over | under)]
+                     self.saturated.eq(over | under)]
         shift = par.shift
         left = Mux(shift > 0, shift, 0)[:5]
         x1 = Signal(signed(32), name="x1")
@@ -135,5 +118,5 @@ class PostProcessor(wiring.Component):
         y = Signal(signed(34), name="y")
         m.d.comb += y.eq(q + self.zero_point)
         clamped = Mux(y < self.lo, self.lo, Mux(y > self.hi, self.hi, y))
-        m.d.comb += self.value[0].eq(clamped.as_signed()[:v_shape.width].as_signed())
+        m.d.comb += self.value.eq(clamped.as_signed()[:v_shape.width].as_signed())
         return m
