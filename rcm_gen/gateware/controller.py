@@ -33,6 +33,11 @@ def _delay(m: Module, value, cycles: int, name: str):
     return value
 
 
+def _coord_bits(config: TileConfig) -> int:
+    """Bits of a signed input coordinate (a window's may be below 0 or past the edge)."""
+    return max(config.in_rows_max, config.in_cols_max).bit_length() + 2
+
+
 class Pixel(wiring.Component):
     """One pixel of the controller's patch: where its activation is this cycle, and its
     activation operand the next.
@@ -52,7 +57,7 @@ class Pixel(wiring.Component):
     def __init__(self, config: TileConfig) -> None:
         self._config = config
         layout = job_layout(config)
-        coord_bits = max(config.in_rows_max, config.in_cols_max).bit_length() + 2
+        coord_bits = _coord_bits(config)
         super().__init__({
             "qy": In(range(max(2, config.qr))),
             "qx": In(range(max(2, config.qc))),
@@ -230,7 +235,7 @@ class Controller(wiring.Component):
         c_last_at = Signal.like(c)
         g = Signal.like(d.ng)
         ky, kx = Signal.like(d.k), Signal.like(d.k)
-        coord_bits = max(cfg.in_rows_max, cfg.in_cols_max).bit_length() + 2
+        coord_bits = _coord_bits(cfg)
         y0 = Signal(signed(coord_bits))  # input row of the patch's window, may be < 0
         x0 = Signal(signed(coord_bits))
         hb = Signal(range(cfg.in_rows_max + 1))  # rows of a channel group in a bank
