@@ -89,8 +89,9 @@ def test_jobs_reproduce_the_reference(name, shape, bits, act_signed, post):
         by, bx = cfg.act_banks_yx
         assert len(acts) == job.act_beats(cfg.act_beat)
         assert job.ng * -(-job.in_h // by) * -(-job.in_w // bx) <= cfg.act_buffer_depth
-        assert len(wgts) == job.weight_rows(shape.k) <= cfg.weight_buffer_depth
-        patches = -(-job.tr // cfg.qr) * -(-job.tc // cfg.qc)
+        assert len(wgts) == job.weight_rows(plan.shape.k) <= cfg.weight_buffer_depth
+        patches = -(-job.tr * job.tc // cfg.q)
+        assert cfg.distinct_banks(job.tr, job.tc, plan.shape.stride)
         assert job.ng <= cfg.tn and job.mb * patches <= cfg.out_buffer_depth
         carries = pp is not None and (job.first or (job.last and pp.requantize))
         assert len(pars) == (job.mb if carries else 0)
@@ -102,6 +103,46 @@ def test_jobs_reproduce_the_reference(name, shape, bits, act_signed, post):
     assert sum(1 for _ in plan.jobs()) == plan.job_count
     expected, _ = expected_output(shape, x, w, pp, pad_value)
     assert np.array_equal(assemble_output(plan, results), expected)
+
+
+def test_pixel_groups_read_distinct_banks():
+    """A group of q pixels (raster order) must read q distinct activation banks: rcm-16x16
+    has 8 x 8 banks for its 4 x 4 patch at stride 2."""
+    cfg = preset("rcm-16x16")
+    assert cfg.distinct_banks(8, 4, 2)       # 4 x 4 patches
+    assert not cfg.distinct_banks(8, 8, 2)   # x and x + 4 of one row: the same bank
+    assert cfg.distinct_banks(8, 8, 1) and cfg.distinct_banks(7, 7, 1)
+    assert cfg.distinct_banks(8, 6, 1)       # groups over 3 and 4 rows of 6
+    assert not cfg.distinct_banks(8, 1, 2)   # a column at stride 2: rows y, y + 4 share
+    assert cfg.distinct_banks(1, 1, 2)
+    # every job the planner makes passes (asserted per job in the test above too)
+    for shape in (ConvShape(64, 64, 14, 14, 3, 1, 1), ConvShape(64, 64, 14, 14, 3, 2, 1),
+                  ConvShape(8, 8, 3, 40, 3, 1, 1), ConvShape(8, 8, 40, 1, 1)):
+        plan = plan_layer(cfg, shape, 8, 8)
+        assert all(cfg.distinct_banks(j.tr, j.tc, plan.shape.stride) for j in plan.jobs())
+
+
+def test_raster_groups_fill_the_array_where_patches_do_not():
+    """A 14 x 14 layer on rcm-16x16: 16-pixel groups in raster order (8 x 8, 8 x 6, 6 x 8,
+    6 x 6 jobs: 13 groups for 196 pixels) where 4 x 4 patches would need 16."""
+    cfg = preset("rcm-16x16")
+    lc = layer_cycles(cfg, ConvShape(64, 64, 14, 14, 3, 1, 1), 8, 8)
+    assert lc.compute == 64 // cfg.p * 13 * (64 // 2) * 9
+    assert lc.compute_utilisation == pytest.approx(196 / 208)
+
+
+def test_layers_with_few_channels_run_as_im2col():
+    """ResNet-18's stem (3 channels: one 2-lane word of two and one of one) runs as a 1x1
+    layer over its 147-channel windows where that takes fewer cycles; at 16 bits (one
+    lane, nothing to fill) and with channels that fill the words, as itself."""
+    cfg = preset("rcm-16x16")
+    stem = ConvShape(3, 64, 224, 224, 7, 2, 3)
+    plan = plan_layer(cfg, stem, 8, 8)
+    assert plan.im2col == stem and plan.shape == ConvShape(147, 64, 112, 112, 1)
+    lc = layer_cycles(cfg, stem, 8, 8)
+    assert lc.tiling["im2col"] == 1 and lc.compute_utilisation > 0.99
+    assert plan_layer(cfg, stem, 16, 16).im2col is None
+    assert plan_layer(cfg, ConvShape(4, 64, 56, 56, 3, 1, 1), 8, 8).im2col is None
 
 
 def test_lanes_follow_bits():

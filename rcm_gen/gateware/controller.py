@@ -34,40 +34,49 @@ def _delay(m: Module, value, cycles: int, name: str):
 
 
 def _coord_bits(config: TileConfig) -> int:
-    """Bits of a signed input coordinate (a window's may be below 0 or past the edge)."""
-    return max(config.in_rows_max, config.in_cols_max).bit_length() + 2
+    """Bits of a signed input coordinate (a window's may be below 0 or past the edge, and
+    a pixel of a job's last group past its last row)."""
+    return max(config.in_rows_max, config.in_cols_max,
+               config.s_max * (config.tr + config.q) + config.k_max).bit_length() + 2
 
 
 class Pixel(wiring.Component):
-    """One pixel of the controller's patch: where its activation is this cycle, and its
-    activation operand the next.
+    """One pixel of the group the controller computes at once: where its activation is
+    this cycle, and its activation operand the next.
 
-    The pixel at row ``qy`` and column ``qx`` of the patch at patch row ``r`` and column
-    ``c`` reads input position (``y0 + s·qy + ky``, ``x0 + s·qx + kx``); it is *inside*
-    when that position is in the input and the pixel in the job's ``tr`` × ``tc`` output.
-    An inside pixel reads the bank whose bit of ``hit`` is set (the bank of the
-    position's low bits; no bit for a pixel outside) at ``addr`` (the position in that
-    bank, channel group row ``grow``, ``wb`` columns a row).  A cycle later, ``operand``
-    is that bank's word of ``act_data``, or ``pad_word`` for a pixel that was not
-    inside.  (Banks are selected one-hot, as AND-OR: a shift by the bank number would be
-    synthesized as a barrel shifter of all the banks' words.)  Every pixel of the patch
-    is the same module (its place comes in on ``qy`` and ``qx``).
+    The ``q`` pixels of a group are consecutive output pixels of the job in raster order
+    (rows of ``tc``): pixel ``j`` of group ``g`` is output pixel ``g·q + j``.  A pixel keeps
+    its output row and column (``oy``, ``ox``) and the input position of its window's
+    corner (``s·oy − pad_top``, ``s·ox − pad_left``): ``load`` sets them to its place in
+    the first group (``oy0``, ``ox0``; ``s``, ``pad_top`` and ``pad_left`` of the job
+    starting, or running), ``adv`` moves them on by one group (``dy`` rows and ``dx``
+    columns, ``q = dy·tc + dx``, one row more where the column passes ``tc``).  It reads
+    input position (corner + (``ky``, ``kx``)); it is *inside* when that position is in the
+    input and the pixel in the job (``oy`` < ``tr``).  An inside pixel reads the bank whose
+    bit of ``hit`` is set (the bank of the position's low bits; no bit for a pixel outside)
+    at ``addr`` (the position in that bank, channel group row ``grow``, ``wb`` columns a
+    row).  A cycle later, ``operand`` is that bank's word of ``act_data``, or ``pad_word``
+    for a pixel that was not inside.  (Banks are selected one-hot, as AND-OR: a shift by
+    the bank number would be synthesized as a barrel shifter of all the banks' words.)
+    The driver plans only jobs whose groups read distinct banks
+    (:meth:`TileConfig.distinct_banks`).  Every pixel of the group is the same module.
     """
 
     def __init__(self, config: TileConfig) -> None:
         self._config = config
         layout = job_layout(config)
-        coord_bits = _coord_bits(config)
         super().__init__({
-            "qy": In(range(max(2, config.qr))),
-            "qx": In(range(max(2, config.qc))),
-            "r": In(range(config.tr // config.qr + 1)),
-            "c": In(range(config.tc // config.qc + 1)),
-            "y0": In(signed(coord_bits)),
-            "x0": In(signed(coord_bits)),
+            "load": In(1),
+            "adv": In(1),
+            "oy0": In(range(max(2, config.q))),
+            "ox0": In(range(max(2, config.tc))),
+            "dy": In(range(config.q + 1)),
+            "dx": In(range(max(2, config.tc))),
             "ky": In(layout["k"].shape),
             "kx": In(layout["k"].shape),
             "s": In(layout["s"].shape),
+            "pad_top": In(layout["pad_top"].shape),
+            "pad_left": In(layout["pad_left"].shape),
             "tr": In(layout["tr"].shape),
             "tc": In(layout["tc"].shape),
             "in_h": In(layout["in_h"].shape),
@@ -88,18 +97,35 @@ class Pixel(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        lqr, lqc = cfg.qr.bit_length() - 1, cfg.qc.bit_length() - 1
         by, bx = cfg.act_banks_yx
         ly, lx = by.bit_length() - 1, bx.bit_length() - 1
-        iy, ix = Signal.like(self.y0, name="iy"), Signal.like(self.x0, name="ix")
-        m.d.comb += [iy.eq(self.y0 + self.s * self.qy + self.ky),
-                     ix.eq(self.x0 + self.s * self.qx + self.kx)]
-        valid = ((((self.r << lqr) + self.qy) < self.tr)
-                 & (((self.c << lqc) + self.qx) < self.tc))
+        coord_bits = _coord_bits(cfg)
+        oy = Signal(range(cfg.tr + cfg.q + 1), name="oy")
+        ox = Signal(range(max(2, cfg.tc)), name="ox")
+        cy = Signal(signed(coord_bits), name="cy")  # the window's corner
+        cx = Signal(signed(coord_bits), name="cx")
+        nx = Signal(range(2 * cfg.tc + 1), name="nx")  # the column one group on
+        wrap = Signal(name="wrap")
+        m.d.comb += [nx.eq(ox + self.dx), wrap.eq(nx >= self.tc)]
+        with m.If(self.load):
+            m.d.sync += [oy.eq(self.oy0), ox.eq(self.ox0),
+                         cy.eq(self.s * self.oy0 - self.pad_top),
+                         cx.eq(self.s * self.ox0 - self.pad_left)]
+        with m.Elif(self.adv):
+            with m.If(wrap):
+                m.d.sync += [oy.eq(oy + self.dy + 1), ox.eq(nx - self.tc),
+                             cy.eq(cy + self.s * (self.dy + 1)),
+                             cx.eq(cx + self.s * self.dx - self.s * self.tc)]
+            with m.Else():
+                m.d.sync += [oy.eq(oy + self.dy), ox.eq(nx),
+                             cy.eq(cy + self.s * self.dy), cx.eq(cx + self.s * self.dx)]
+        iy, ix = Signal.like(cy, name="iy"), Signal.like(cx, name="ix")
+        m.d.comb += [iy.eq(cy + self.ky), ix.eq(cx + self.kx)]
         inside = Signal(name="inside")
         bank = Signal(range(max(2, cfg.act_banks)), name="bank")
         m.d.comb += [
-            inside.eq(valid & (iy >= 0) & (iy < self.in_h) & (ix >= 0) & (ix < self.in_w)),
+            inside.eq((oy < self.tr) & (iy >= 0) & (iy < self.in_h) & (ix >= 0)
+                      & (ix < self.in_w)),
             bank.eq(Cat(ix[:lx], iy[:ly])),
             self.addr.eq(((self.grow + (iy >> ly)) * self.wb + (ix >> lx))[:len(self.addr)]),
         ]
@@ -122,12 +148,12 @@ class Controller(wiring.Component):
     a continuing job works in the block's bank.  It copies the descriptor ``desc`` (the
     tile presents the descriptor of ``in_bank``).  Then, one cycle per step, it walks
 
-        for mb, patch row, patch column (a qr × qc patch of output pixels),
+        for mb, group (q consecutive output pixels in raster order, see Pixel),
             for g, ky, kx (reduction)
 
-    reading, for each of the q pixels of the patch, one activation word from the interleaved
+    reading, for each of the q pixels of the group, one activation word from the interleaved
     activation banks (the pixels read distinct banks; at padded positions, and for pixels beyond
-    the job's edge, the MACs see the job's ``pad`` word instead) and one P-word weight row, so
+    the job's last pixel, the MACs see the job's ``pad`` word instead) and one P-word weight row, so
     each MAC adds one N-lane dot product per cycle.  A pixel's sum starts from the bias (first
     job of a block), or from the partial sum the block's earlier jobs left in the output buffer,
     read in the cycle before the accumulator needs it.  The cycle after a pixel's last step
@@ -224,20 +250,17 @@ class Controller(wiring.Component):
         d = Signal(layout)  # the running job's descriptor
         run = Signal()
 
-        qr, qc = cfg.qr, cfg.qc
-        lqr, lqc = qr.bit_length() - 1, qc.bit_length() - 1
+        q = cfg.q
+        lq = q.bit_length() - 1
         by, bx = cfg.act_banks_yx
         ly, lx = by.bit_length() - 1, bx.bit_length() - 1
         mbi = Signal.like(d.mb)
-        r = Signal(range(cfg.tr // qr + 1))       # patch row, column
-        c = Signal(range(cfg.tc // qc + 1))
-        r_last_at = Signal.like(r)                # the job's last patch row, column
-        c_last_at = Signal.like(c)
+        grp = Signal(range(-(-cfg.tr * cfg.tc // q) + 1))  # pixel group
+        grp_last_at = Signal.like(grp)                     # the job's last one
+        dy = Signal(range(q + 1))          # a group is dy rows and dx columns of the job
+        dx = Signal(range(max(2, cfg.tc)))
         g = Signal.like(d.ng)
         ky, kx = Signal.like(d.k), Signal.like(d.k)
-        coord_bits = _coord_bits(cfg)
-        y0 = Signal(signed(coord_bits))  # input row of the patch's window, may be < 0
-        x0 = Signal(signed(coord_bits))
         hb = Signal(range(cfg.in_rows_max + 1))  # rows of a channel group in a bank
         wb = Signal(range(cfg.in_cols_max + 1))  # columns of a row in a bank
         grow = Signal(range(cfg.tn * cfg.in_rows_max + 1))  # g · hb
@@ -252,32 +275,47 @@ class Controller(wiring.Component):
             nd = self.desc
             m.d.sync += [
                 run.eq(1), d.eq(nd),
-                mbi.eq(0), r.eq(0), c.eq(0), g.eq(0), ky.eq(0), kx.eq(0),
-                r_last_at.eq((nd.tr - 1) >> lqr), c_last_at.eq((nd.tc - 1) >> lqc),
-                y0.eq(-nd.pad_top), x0.eq(-nd.pad_left),
+                mbi.eq(0), grp.eq(0), g.eq(0), ky.eq(0), kx.eq(0),
+                grp_last_at.eq((nd.tr * nd.tc - 1) >> lq),
                 hb.eq((nd.in_h + (by - 1)) >> ly), wb.eq((nd.in_w + (bx - 1)) >> lx),
                 grow.eq(0), w_addr.eq(0), mb_base.eq(0), o_addr.eq(0),
             ]
 
         # -- the step issued this cycle: each MAC column's pixel, bank and address -----------
+        # The pixels' places in a job's first group, and a group's extent, for the width
+        # of the job starting (its descriptor) or running.
+        tc_now = Mux(run, d.tc, self.desc.tc)
+        with m.If(can_start):
+            with m.Switch(self.desc.tc):
+                for tc in range(1, cfg.tc + 1):  # (the tile's width: all the others)
+                    with m.Case(tc) if tc < cfg.tc else m.Default():
+                        m.d.sync += [dy.eq(q // tc), dx.eq(q % tc)]
+        places = [(Signal(range(max(2, q)), name=f"oy0_{j}"),
+                   Signal(range(max(2, cfg.tc)), name=f"ox0_{j}")) for j in range(q)]
+        with m.Switch(tc_now):
+            for tc in range(1, cfg.tc + 1):
+                with m.Case(tc) if tc < cfg.tc else m.Default():
+                    for j, (oy0, ox0) in enumerate(places):
+                        m.d.comb += [oy0.eq(j // tc), ox0.eq(j % tc)]
         bank_terms: list[list] = [[] for _ in range(cfg.act_banks)]
         pixels = []
-        for qy in range(qr):
-            for qx in range(qc):
-                pix = Pixel(cfg)
-                m.submodules[f"pixel{len(pixels)}"] = pix
-                pixels.append(pix)
-                m.d.comb += [
-                    pix.qy.eq(qy), pix.qx.eq(qx), pix.r.eq(r), pix.c.eq(c),
-                    pix.y0.eq(y0), pix.x0.eq(x0), pix.ky.eq(ky), pix.kx.eq(kx),
-                    pix.s.eq(d.s), pix.tr.eq(d.tr), pix.tc.eq(d.tc),
-                    pix.in_h.eq(d.in_h), pix.in_w.eq(d.in_w), pix.grow.eq(grow),
-                    pix.wb.eq(wb),
-                ]
-                # the bank this pixel reads takes its address (the patch's pixels read
-                # distinct banks; pixels outside the input drive none)
-                for b in range(cfg.act_banks):
-                    bank_terms[b].append(Mux(pix.hit[b], pix.addr, 0))
+        for j, (oy0, ox0) in enumerate(places):
+            pix = Pixel(cfg)
+            m.submodules[f"pixel{j}"] = pix
+            pixels.append(pix)
+            m.d.comb += [
+                pix.oy0.eq(oy0), pix.ox0.eq(ox0), pix.dy.eq(dy), pix.dx.eq(dx),
+                pix.s.eq(Mux(run, d.s, self.desc.s)),
+                pix.pad_top.eq(Mux(run, d.pad_top, self.desc.pad_top)),
+                pix.pad_left.eq(Mux(run, d.pad_left, self.desc.pad_left)),
+                pix.ky.eq(ky), pix.kx.eq(kx), pix.tr.eq(d.tr), pix.tc.eq(d.tc),
+                pix.in_h.eq(d.in_h), pix.in_w.eq(d.in_w), pix.grow.eq(grow),
+                pix.wb.eq(wb),
+            ]
+            # the bank this pixel reads takes its address (the group's pixels read
+            # distinct banks; pixels outside the input drive none)
+            for b in range(cfg.act_banks):
+                bank_terms[b].append(Mux(pix.hit[b], pix.addr, 0))
         for b, terms in enumerate(bank_terms):
             bank_addr = Signal(range(cfg.act_buffer_depth), name=f"bank_addr{b}")
             m.d.comb += [bank_addr.eq(functools.reduce(operator.or_, terms)),
@@ -288,12 +326,17 @@ class Controller(wiring.Component):
         kx_last = kx == d.k - 1
         ky_last = ky == d.k - 1
         g_last = g == d.ng - 1
-        c_last = c == c_last_at
-        r_last = r == r_last_at
+        grp_last = grp == grp_last_at
         mb_last = mbi == d.mb - 1
         first = (g == 0) & (ky == 0) & (kx == 0)
         pixel_last = kx_last & ky_last & g_last
-        job_last = pixel_last & c_last & r_last & mb_last
+        job_last = pixel_last & grp_last & mb_last
+        # the pixels take their first group's places when a job starts and when it moves
+        # on to its next output-channel block, and move one group on after a group's last
+        # step
+        for pix in pixels:
+            m.d.comb += [pix.load.eq(can_start | (run & pixel_last & grp_last)),
+                         pix.adv.eq(run & pixel_last)]
 
         with m.If(run):
             m.d.sync += kx.eq(kx + 1)
@@ -305,14 +348,10 @@ class Controller(wiring.Component):
                         m.d.sync += [g.eq(0), grow.eq(0)]
             m.d.sync += w_addr.eq(w_addr + 1)
             with m.If(pixel_last):
-                m.d.sync += [w_addr.eq(mb_base), o_addr.eq(o_addr + 1),
-                             c.eq(c + 1), x0.eq(x0 + (d.s << lqc))]
-                with m.If(c_last):
-                    m.d.sync += [c.eq(0), x0.eq(-d.pad_left), r.eq(r + 1),
-                                 y0.eq(y0 + (d.s << lqr))]
-                    with m.If(r_last):
-                        m.d.sync += [r.eq(0), y0.eq(-d.pad_top), mbi.eq(mbi + 1),
-                                     w_addr.eq(w_addr + 1), mb_base.eq(w_addr + 1)]
+                m.d.sync += [w_addr.eq(mb_base), o_addr.eq(o_addr + 1), grp.eq(grp + 1)]
+                with m.If(grp_last):
+                    m.d.sync += [grp.eq(0), mbi.eq(mbi + 1),
+                                 w_addr.eq(w_addr + 1), mb_base.eq(w_addr + 1)]
             with m.If(job_last):
                 m.d.sync += [run.eq(0), self.in_bank.eq(~self.in_bank)]
                 with m.If(d.last):

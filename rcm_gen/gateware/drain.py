@@ -45,9 +45,10 @@ class Drain(wiring.Component):
 
     When bank ``bank`` holds a finished block (``bank_ready[bank]``), ``start`` pulses and its
     rows go out on ``out`` in ``[mb][r][c]`` order, one per output pixel (from the memory of the
-    MAC column that computed the pixel), the last with ``last`` set; when that beat is taken,
-    ``done`` pulses and the drain moves to the other bank.  A raw block's rows are the sums
-    themselves.  Otherwise each row's P sums pass ``ppu_lanes`` at a time through the
+    MAC column that computed the pixel: pixel ``i`` of a block, in raster order, is column
+    ``i mod q`` of the block's group ``⌊i/q⌋``), the last with ``last`` set; when that beat
+    is taken, ``done`` pulses and the drain moves to the other bank.  A raw block's rows are
+    the sums themselves.  Otherwise each row's P sums pass ``ppu_lanes`` at a time through the
     post-processing units (with the multipliers and shifts of the row's output-channel block,
     from the bank's parameter memory) and are packed at the output lane width.  The whole
     pipeline holds while a row waits to be taken.
@@ -99,12 +100,16 @@ class Drain(wiring.Component):
         chunks = cfg.ppu_chunks
         info = Signal(drain_layout(cfg))  # the block being drained
         running = Signal()
-        lqr, lqc = cfg.qr.bit_length() - 1, cfg.qc.bit_length() - 1
+        q = cfg.q
         idx = Signal(range(cfg.m_blocks * cfg.tr * cfg.tc + 1))  # next row to issue
         chunk = Signal(max(1, (chunks - 1).bit_length()))  # next chunk of that row
         r = Signal(range(cfg.tr + 1))                      # the row's output pixel
         c = Signal(range(cfg.tc + 1))
+        # its group (its row of the MAC columns' memories) and its place in the group (the
+        # MAC column): a block's pixels are consecutive groups of q in raster order
+        group = Signal(range(cfg.out_buffer_depth + 1))
         blk = Signal(range(cfg.m_blocks + 1))              # its output-channel block
+        column = Signal(max(1, (q - 1).bit_length()))
 
         out_valid = Signal()
         out_last = Signal()
@@ -114,30 +119,28 @@ class Drain(wiring.Component):
         m.d.comb += self.start.eq(~running & self.bank_ready.bit_select(self.bank, 1))
         with m.If(self.start):
             m.d.sync += [running.eq(1), info.eq(self.info), idx.eq(0), chunk.eq(0),
-                         r.eq(0), c.eq(0), blk.eq(0)]
+                         r.eq(0), c.eq(0), blk.eq(0), group.eq(0), column.eq(0)]
 
         # Issue: one chunk of a row per cycle (the whole row when raw).
         row_chunks_last = info.raw | (chunk == chunks - 1)
         issue = running & adv & (idx < info.rows)
-        # the pixel's patch (its row of the MAC columns' memories) and MAC column
-        patches_r = (info.tr + (cfg.qr - 1)) >> lqr
-        patches_c = (info.tc + (cfg.qc - 1)) >> lqc
-        addr = ((blk * patches_r + (r >> lqr)) * patches_c + (c >> lqc))
-        column = Signal(max(1, (cfg.q - 1).bit_length()))
-        m.d.comb += column.eq(Cat(c[:lqc], r[:lqr]))
         m.d.comb += [
-            self.rd_addr.eq(addr[:len(self.rd_addr)]),
+            self.rd_addr.eq(group[:len(self.rd_addr)]),
             self.rd_en.eq(issue & (chunk == 0)),
             self.par_rd_addr.eq(blk + self.bank * cfg.m_blocks),
             self.par_rd_en.eq(issue & (chunk == 0)),
         ]
         with m.If(issue):
             with m.If(row_chunks_last):
-                m.d.sync += [idx.eq(idx + 1), chunk.eq(0), c.eq(c + 1)]
+                m.d.sync += [idx.eq(idx + 1), chunk.eq(0), c.eq(c + 1),
+                             column.eq(column + 1)]
+                block_last = (c == info.tc - 1) & (r == info.tr - 1)
                 with m.If(c == info.tc - 1):
                     m.d.sync += [c.eq(0), r.eq(r + 1)]
                     with m.If(r == info.tr - 1):
                         m.d.sync += [r.eq(0), blk.eq(blk + 1)]
+                with m.If(block_last | (column == q - 1)):
+                    m.d.sync += [group.eq(group + 1), column.eq(0)]
             with m.Else():
                 m.d.sync += chunk.eq(chunk + 1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,11 +25,13 @@ class TileConfig(_ConfigBase):
     output channels × ``tr`` × ``tc`` output pixels, from up to ``tn`` words per input
     pixel (a word packs N input channels in N-lane mode, so up to ``tn``·N channels).
     The MAC array is ``p`` × ``q``: ``p`` output channels (each weight word broadcast to
-    a row of ``q`` MACs) × ``q`` output pixels, a ``qr`` × ``qc`` patch (each activation
-    word broadcast to a column of ``p`` MACs); each MAC accumulates one output pixel of one
-    channel over the job's channel words and kernel positions.  The activation buffer is
-    interleaved over ``act_banks`` banks by input row and column so that the ``q`` MACs
-    read ``q`` different words every cycle; ``q = 1`` is a single bank.  The jobs of one *output
+    a row of ``q`` MACs) × ``q`` output pixels, consecutive in the job's raster order (each
+    activation word broadcast to a column of ``p`` MACs); each MAC accumulates one output
+    pixel of one channel over the job's channel words and kernel positions.  The activation
+    buffer is interleaved over ``act_banks`` banks by input row and column (sized for a
+    ``qr`` × ``qc`` patch) so that the ``q`` MACs read ``q`` different words every cycle
+    (the driver plans jobs whose pixel groups do, :meth:`distinct_banks`); ``q = 1`` is a
+    single bank.  The jobs of one *output
     block* (the same output channels and pixels, successive input channels) accumulate in
     the output buffer: only the last one's sums leave the tile, post-processed (bias,
     TFLite requantization, zero point, clamp, packing) or raw.  Buffers are double-banked,
@@ -43,8 +46,8 @@ class TileConfig(_ConfigBase):
     p : int
         Output channels computed at once (rows of the MAC array).
     qr, qc : int
-        Output rows and columns of the pixel patch computed at once (``q = qr·qc``
-        columns of the MAC array).
+        The patch the activation banks are interleaved for: ``q = qr·qc`` output pixels
+        computed at once (columns of the MAC array).
     tm : int
         Output channels per job (a multiple of ``p``).
     tn : int
@@ -207,6 +210,13 @@ class TileConfig(_ConfigBase):
             return 1 if n == 1 else 1 << (self.s_max * n - 1).bit_length()
         return banks(self.qr), banks(self.qc)
 
+    def distinct_banks(self, tr: int, tc: int, stride: int) -> bool:
+        """Whether, in a job of ``tr`` × ``tc`` output pixels at ``stride``, every group of
+        ``q`` pixels computed at once (consecutive in raster order) reads ``q`` distinct
+        activation banks: the controller sends each bank one address a cycle, so the
+        driver only plans jobs that pass this (a ``qr`` × ``qc`` patch always does)."""
+        return _distinct_banks(self.q, *self.act_banks_yx, tr, tc, stride)
+
     @property
     def act_banks(self) -> int:
         by, bx = self.act_banks_yx
@@ -317,6 +327,17 @@ class TileConfig(_ConfigBase):
             if isinstance(mac, dict):
                 data["mac"] = MacConfig.from_dict(mac)
         return data
+
+
+@functools.lru_cache(maxsize=4096)
+def _distinct_banks(q: int, by: int, bx: int, tr: int, tc: int, stride: int) -> bool:
+    pixels = tr * tc
+    for first in range(0, pixels, q):
+        banks = {((stride * y) % by, (stride * x) % bx)
+                 for y, x in (divmod(i, tc) for i in range(first, min(first + q, pixels)))}
+        if len(banks) < min(q, pixels - first):
+            return False
+    return True
 
 
 _MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="booth", pipeline=1)

@@ -165,7 +165,7 @@ def _job_leaf(plan: LayerPlan, job: Job) -> tuple:
     k = plan.shape.k
     return (job.act_beats(plan.config.act_beat), job.weight_rows(k),
             job.mb if plan.job_params(job) else 0,
-            job.compute_steps(k, plan.config.qr, plan.config.qc), job.out_rows, job.first,
+            job.compute_steps(k, plan.config.q), job.out_rows, job.first,
             job.last)
 
 
@@ -207,7 +207,7 @@ def _job_tree(plan: LayerPlan) -> tuple:
     """The plan's jobs as nested runs ((child, repeats), ...); a leaf is a job's
     (act_beats, weight_rows, par_rows, steps, out_rows, first, last)."""
     k2, p, n = plan.shape.k ** 2, plan.config.p, plan.lanes
-    qr, qc, beat = plan.config.qr, plan.config.qc, plan.config.act_beat
+    q, beat = plan.config.q, plan.config.act_beat
     first_params = plan.post is not None
     last_params = first_params and not plan.raw
     rows = _rle([(tr, in_h) for _, tr, _, in_h, _ in plan.row_blocks()])
@@ -221,7 +221,7 @@ def _job_tree(plan: LayerPlan) -> tuple:
             first, last = i == 0, i == len(ngs) - 1
             par = first_params and first or last_params and last
             out.append((ng * in_h * -(-in_w // beat), mb * ng * k2, mb if par else 0,
-                        mb * -(-tr // qr) * -(-tc // qc) * ng * k2, mb * tr * tc if last else 0,
+                        mb * -(-tr * tc // q) * ng * k2, mb * tr * tc if last else 0,
                         first, last))
         return _rle(out)
 
@@ -325,7 +325,8 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
     return LayerCycles(
         total=last_done + 1, compute=_sum(tree, 3),
         ideal=ideal, macs=shape.macs, lanes=plan.lanes, jobs=_count(tree), mac_count=cfg.macs,
-        tiling={"tm": t.tm, "tr": t.tr, "tc": t.tc, "channels": t.channels},
+        tiling={"tm": t.tm, "tr": t.tr, "tc": t.tc, "channels": t.channels,
+                "im2col": int(plan.im2col is not None)},
         traffic=plan_traffic(plan, tree))
 
 

@@ -37,6 +37,8 @@ __all__ = [
     "choose_tiling",
     "decode_rows",
     "fold_input_zero_point",
+    "im2col_region",
+    "im2col_shape",
     "job_streams",
     "job_weights",
     "plan_layer",
@@ -173,10 +175,10 @@ class Job:
         """Result rows the job sends (0 unless it completes its block)."""
         return self.mb * self.tr * self.tc if self.last else 0
 
-    def compute_steps(self, k: int, qr: int = 1, qc: int = 1) -> int:
-        """Controller steps: one per qr × qc patch of output pixels, channel word and
-        kernel position."""
-        return self.mb * -(-self.tr // qr) * -(-self.tc // qc) * self.ng * k * k
+    def compute_steps(self, k: int, q: int = 1) -> int:
+        """Controller steps: one per group of ``q`` output pixels (consecutive in raster
+        order), channel word and kernel position."""
+        return self.mb * -(-self.tr * self.tc // q) * self.ng * k * k
 
     def descriptor(self, plan: LayerPlan) -> dict[str, int]:
         """Members of the job descriptor (see ``gateware.layouts.job_layout``)."""
@@ -224,7 +226,11 @@ class LayerPlan:
     ``post`` is how the sums are post-processed (``None``: the raw sums leave the tile);
     ``pad_value`` is what padded activations hold (TFLite: the input zero point).
     ``input_stride`` > 1: a 1×1 layer of that stride, run as the stride-1 layer ``shape``
-    on the input pixels it reads (the host sends only those).
+    on the input pixels it reads (the host sends only those).  ``im2col``: the layer
+    itself, run as the 1×1 layer ``shape`` (input channels ``c·k²``, one per channel and
+    kernel position, at every output pixel: the host sends each output pixel's window,
+    padding included, and the weights flattened alike) — for layers with fewer input
+    channels than fill the lanes of their words (see :func:`plan_layer`).
     """
 
     config: TileConfig
@@ -237,6 +243,7 @@ class LayerPlan:
     post: PostProcess | None = None
     pad_value: int = 0
     input_stride: int = 1
+    im2col: ConvShape | None = None
     out_lanes: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -405,8 +412,8 @@ def _max_groups(config: TileConfig, shape: ConvShape, tm: int, tr: int, tc: int,
 
 
 def _extents(tile: int, size: int, patch: int) -> list[int]:
-    """Output rows (or columns) per job to try: whole patches up to the tile's, and the
-    layer's own extent when it is smaller (a partial patch only pays off at its edge)."""
+    """Output rows (or columns) per job to try: multiples of the array's patch up to the
+    tile's, and the layer's own extent when it is smaller."""
     top = min(tile, size)
     return sorted({top, *range(patch, top + 1, patch)}, reverse=True)
 
@@ -444,28 +451,52 @@ def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int,
                   post: PostProcess | None = None) -> Tiling:
     """The tiling of ``shape`` onto ``config`` with the fewest cycles, by the exact cycle
     model: every output-channel, row and column extent up to the tile's (in whole pixel
-    patches, or the layer's extent where it is smaller), each with as many
+    patches, or the layer's extent where it is smaller) whose pixel groups read distinct
+    activation banks, each with as many
     input channels per job as the buffers hold, spread evenly over the block's jobs (ties:
     the larger job).  (Cycles depend on whether sums are post-processed, not on the
     parameters' values, so the choice is remembered per layer shape.)"""
-    mode = "none" if post is None else ("requantize" if post.requantize else "bias")
-    return _choose_tiling(config, shape, lanes, mode)
+    return _choose_tiling(config, shape, lanes, _post_mode(post))
+
+
+def _post_mode(post: PostProcess | None) -> str:
+    """What the cycles depend on of the post-processing."""
+    return "none" if post is None else ("requantize" if post.requantize else "bias")
+
+
+def _timing_post(shape: ConvShape, mode: str) -> PostProcess | None:
+    """Post-processing of ``mode`` for timing (its values do not matter)."""
+    if mode == "none":
+        return None
+    return dataclasses.replace(PostProcess.for_timing(shape.m, 1),
+                               requantize=mode == "requantize")
 
 
 @functools.lru_cache(maxsize=4096)
 def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) -> Tiling:
     from .cycles import plan_cycles
 
-    post = None
-    if mode != "none":
-        post = dataclasses.replace(PostProcess.for_timing(shape.m, 1),
-                                   requantize=mode == "requantize")
+    post = _timing_post(shape, mode)
+
     def reduction(tm: int) -> int:  # accumulation length of a block of tm channels
         return math.ceil(_span_size(shape, tm) / lanes) * shape.k ** 2
 
     preferred = _tm_options(config, shape)
     if all(reduction(tm) > config.max_reduction for tm in preferred):
         _check_reduction(config, reduction(preferred[-1]))
+    # job extents whose pixel groups read distinct banks, in the layer's last row and
+    # column of jobs too (a single row or column where none of the larger ones does; one
+    # pixel always does)
+    def distinct(tr: int, tc: int) -> bool:
+        return all(config.distinct_banks(r, c, shape.stride)
+                   for r in {tr, shape.ho % tr or tr} for c in {tc, shape.wo % tc or tc})
+
+    extents = [(tr, tc) for tr in _extents(config.tr, shape.ho, config.qr)
+               for tc in _extents(config.tc, shape.wo, config.qc) if distinct(tr, tc)]
+    if not extents:
+        extents = [(tr, tc) for tr in range(min(config.tr, shape.ho), 0, -1)
+                   for tc in range(min(config.tc, shape.wo), 0, -1)
+                   if 1 in (tr, tc) and distinct(tr, tc)]
     best: tuple[int, int, Tiling] | None = None
     # blocks of fewer output channels only when none of the preferred ones fits
     for options in (preferred, _smaller_tm_options(config, shape, preferred)):
@@ -474,18 +505,17 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) 
                 continue
             lo, hi = _span(shape, 0, tm)
             span_words = math.ceil((hi - lo) / lanes)
-            for tr in _extents(config.tr, shape.ho, config.qr):
-                for tc in _extents(config.tc, shape.wo, config.qc):
-                    groups = _max_groups(config, shape, tm, tr, tc, span_words)
-                    if not groups:
-                        continue
-                    n_ch = math.ceil(span_words / groups)
-                    spread = math.ceil(span_words / n_ch)
-                    tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
-                    plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
-                    key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
-                    if best is None or key < best[:2]:
-                        best = (*key, tiling)
+            for tr, tc in extents:
+                groups = _max_groups(config, shape, tm, tr, tc, span_words)
+                if not groups:
+                    continue
+                n_ch = math.ceil(span_words / groups)
+                spread = math.ceil(span_words / n_ch)
+                tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
+                plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
+                key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
+                if best is None or key < best[:2]:
+                    best = (*key, tiling)
         if best is not None:
             break
     if best is None:  # buffers hold at least one k_max x k_max kernel of one channel group
@@ -517,10 +547,40 @@ def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits:
         input_stride = shape.stride
         shape = ConvShape(c=shape.c, m=shape.m, h=shape.ho, w=shape.wo, k=1,
                           groups=shape.groups)
+    im2col = None
     if tiling is None:
-        tiling = choose_tiling(config, shape, lanes, post)
+        lowered, tiling = _choose_lowering(config, shape, lanes, _post_mode(post))
+        if lowered != shape:
+            im2col, shape = shape, lowered
     return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling, post,
-                     pad_value, input_stride)
+                     pad_value, input_stride, im2col)
+
+
+def im2col_shape(shape: ConvShape) -> ConvShape:
+    """``shape`` as a 1×1 layer over its windows: ``c·k²`` input channels (channel-major,
+    then kernel row and column, as the weights flatten) at every output pixel."""
+    return ConvShape(c=shape.c * shape.k ** 2, m=shape.m, h=shape.ho, w=shape.wo, k=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _choose_lowering(config: TileConfig, shape: ConvShape, lanes: int, mode: str
+                     ) -> tuple[ConvShape, Tiling]:
+    """The shape a layer runs as (itself, or for a dense layer whose input channels leave
+    lanes of its words empty, its im2col form where that takes fewer cycles), and its
+    tiling."""
+    from .cycles import plan_cycles
+
+    tiling = _choose_tiling(config, shape, lanes, mode)
+    if shape.groups > 1 or shape.k == 1 or shape.c % lanes == 0:
+        return shape, tiling
+    lowered = im2col_shape(shape)
+    if math.ceil(lowered.c / lanes) > config.max_reduction:
+        return shape, tiling
+    low_tiling = _choose_tiling(config, lowered, lanes, mode)
+    post = _timing_post(shape, mode)
+    direct = plan_cycles(LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)).total
+    low = plan_cycles(LayerPlan(config, lowered, lanes, 1, 1, True, low_tiling, post)).total
+    return (lowered, low_tiling) if low < direct else (shape, tiling)
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -552,8 +612,12 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
         x = np.asarray(x)[:, ::plan.input_stride, ::plan.input_stride]
     # Activations: (ng·N, in_h, in_w) channels padded with zeros to whole words.
     region = np.zeros((job.ng * n, job.in_h, job.in_w), dtype=np.int64)
-    region[:job.chcount] = x[job.ch0:job.ch0 + job.chcount,
-                             job.y_lo:job.y_lo + job.in_h, job.x_lo:job.x_lo + job.in_w]
+    if plan.im2col is not None:
+        region[:job.chcount] = im2col_region(x, plan.im2col, plan.pad_value, job)
+        w = np.asarray(w).reshape(s.m, s.c, 1, 1)
+    else:
+        region[:job.chcount] = x[job.ch0:job.ch0 + job.chcount,
+                                 job.y_lo:job.y_lo + job.in_h, job.x_lo:job.x_lo + job.in_w]
     lanes_last = region.reshape(job.ng, n, job.in_h, job.in_w).transpose(0, 2, 3, 1)
     words = pack_words(lanes_last, mode.act_bits, plan.act_signed)  # (ng, in_h, in_w)
     # beats of act_beat words of one row (the row's last beat padded with zeros)
@@ -585,6 +649,24 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
                     row.append((0, 0, 0))
             params.append(row)
     return act_words, weight_words, params
+
+
+def im2col_region(x: np.ndarray, shape: ConvShape, pad_value: int, job: Job) -> np.ndarray:
+    """The part of the im2col form of input ``x`` (of layer ``shape``) that ``job`` reads:
+    its channels (channel ``(c·k + ky)·k + kx`` holds input channel ``c`` at kernel
+    position ``(ky, kx)`` of each output pixel's window, ``pad_value`` outside the input)
+    at its pixels."""
+    k = shape.k
+    ids = np.arange(job.ch0, job.ch0 + job.chcount)
+    c, ky, kx = ids // (k * k), ids // k % k, ids % k
+    oy = np.arange(job.y_lo, job.y_lo + job.in_h)
+    ox = np.arange(job.x_lo, job.x_lo + job.in_w)
+    iy = oy[None, :, None] * shape.stride + ky[:, None, None] - shape.pad_top
+    ix = ox[None, None, :] * shape.stride + kx[:, None, None] - shape.pad_left
+    inside = (iy >= 0) & (iy < shape.h) & (ix >= 0) & (ix < shape.w)
+    xs = np.asarray(x)
+    vals = xs[c[:, None, None], np.clip(iy, 0, shape.h - 1), np.clip(ix, 0, shape.w - 1)]
+    return np.where(inside, vals, pad_value)
 
 
 def decode_rows(plan: LayerPlan, rows: np.ndarray) -> np.ndarray:

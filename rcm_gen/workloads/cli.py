@@ -54,7 +54,8 @@ def format_mapping(mapping) -> str:
         lines.append(
             f"{layer.name:<10} {f'{s.c}->{s.m}':>10} {f'{s.h}x{s.w}':>9} "
             f"{f'{s.k}/{s.stride}':>4} {bits:>5} {m.cycles.lanes:>2} "
-            f"{'{tm}.{tr}.{tc}.{channels}'.format(**t):>16} {m.latency:>11,} "
+            f"{'{tm}.{tr}.{tc}.{channels}'.format(**t) + ('*' if t.get('im2col') else ''):>16} "
+            f"{m.latency:>11,} "
             f"{m.cycles.ideal:>11,} {util:>6.1%} {_bytes(m.cycles.bytes_total):>9} "
             f"{m.binding:>7} {m.fixed_latency:>11,} {m.speedup:>7.2f}x")
     traffic = mapping.traffic
@@ -63,6 +64,9 @@ def format_mapping(mapping) -> str:
                  f"{mapping.utilisation:>6.1%} "
                  f"{_bytes(traffic.get('in', 0) + traffic.get('out', 0)):>9} {'':>7} "
                  f"{mapping.fixed_cycles:>11,} {mapping.speedup_cycles:>7.2f}x")
+    if any(m.cycles.tiling.get("im2col") for m in mapping.layers):
+        lines.append("* run as a 1x1 layer over its im2col windows (C*k*k channels: the host "
+                     "sends each output pixel's window; fills the lanes C leaves empty)")
     lines.append("traffic: " + ", ".join(
         f"{name} {_bytes(traffic.get(name, 0))}" for name in
         ("activations", "weights", "params", "descriptor", "outputs")))
