@@ -37,6 +37,17 @@ def test_resnet18_latency05_on_rcm_default():
     assert fixed16.speedup_cycles == pytest.approx(1.0, abs=0.01)
 
 
+def test_tilings_follow_the_bandwidth():
+    """With an off-chip bandwidth, every layer takes the tiling (and the im2col form or
+    not) with the fewest cycles under it: never more than the tiling chosen for compute
+    alone, at that bandwidth; fewer in total."""
+    cfg, net = preset("rcm-default"), resnet18("latency0.5")
+    aware = map_network(cfg, net, bandwidth=1)
+    blind = [row.cycles.latency(1)[0] for row in map_network(cfg, net).layers]
+    assert all(row.latency <= b for row, b in zip(aware.layers, blind, strict=True))
+    assert aware.total_cycles < sum(blind)
+
+
 @pytest.mark.parametrize("bits", ["w4a8", "w8a4", "latency0.5-a8"])
 def test_asymmetric_resnet18_on_fusion_and_st_tiles(bits):
     """Asymmetric bit widths: the fusion tile runs each layer in the mode of its

@@ -326,7 +326,8 @@ def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
 
 
 @functools.cache
-def _source_digest() -> str:
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
     """A digest of rcm_gen's own source: what generated Verilog depends on besides the
     configuration and the Amaranth version."""
     root = Path(__file__).resolve().parent.parent
@@ -345,7 +346,7 @@ def cached_shared_verilog(config: Any, name: str, platform: Any, cache: Path) ->
 
     key = hashlib.sha256(json.dumps(
         [config.to_dict(), repr(getattr(platform, "memory_binding", None)),
-         tool_versions("amaranth")["amaranth"], _source_digest()],
+         tool_versions("amaranth")["amaranth"], source_digest()],
         sort_keys=True, default=str).encode()).hexdigest()[:24]
     path = cache / f"{name}-{key}.v"
     try:

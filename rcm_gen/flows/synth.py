@@ -152,12 +152,15 @@ def run_dir(config: Any, target: str = "asic", liberty: str | None = None,
             clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
             hierarchy: str = "hier", sta: str | None = None) -> Path:
     """The cache folder of a synthesis run: one per design point, target, library, clock,
-    constraints (the shipped files in ``rcm_gen/flows/data/`` and any overrides) and tool
-    versions."""
+    constraints (the shipped files in ``rcm_gen/flows/data/`` and any overrides), tool
+    versions and rcm_gen's source (a report of other gateware is not this one's)."""
+    from .hier import source_digest
+
     shipped = {name: hashlib.sha256(constraints_file(name).read_bytes()).hexdigest()
                for name in CONSTRAINT_FILES}
     parts: list[Any] = [liberty and str(Path(liberty).resolve()), clock_ns,
-                        tool_versions("rcm_gen", "amaranth", "yosys"), shipped]
+                        tool_versions("rcm_gen", "amaranth", "yosys"), shipped,
+                        source_digest()]
     if constraints:
         parts.append(constraints)
     if hierarchy != "hier":

@@ -331,8 +331,10 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
 
 
 def layer_cycles(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
-                 act_signed: bool = True, post: PostProcess | None = None) -> LayerCycles:
-    """Cycles of a layer on ``config``; ``ValueError`` with a one-line reason if the design
-    point cannot run it."""
+                 act_signed: bool = True, post: PostProcess | None = None,
+                 bandwidth: float | None = None) -> LayerCycles:
+    """Cycles of a layer on ``config`` (planned for off-chip ``bandwidth`` bytes per cycle
+    where it is given); ``ValueError`` with a one-line reason if the design point cannot
+    run it."""
     return plan_cycles(plan_layer(config, shape, act_bits, weight_bits, act_signed,
-                                  post=post))
+                                  post=post, bandwidth=bandwidth))

@@ -448,15 +448,17 @@ def _smaller_tm_options(config: TileConfig, shape: ConvShape, tried: list[int]) 
 
 
 def choose_tiling(config: TileConfig, shape: ConvShape, lanes: int,
-                  post: PostProcess | None = None) -> Tiling:
+                  post: PostProcess | None = None, bandwidth: float | None = None) -> Tiling:
     """The tiling of ``shape`` onto ``config`` with the fewest cycles, by the exact cycle
-    model: every output-channel, row and column extent up to the tile's (in whole pixel
-    patches, or the layer's extent where it is smaller) whose pixel groups read distinct
-    activation banks, each with as many
-    input channels per job as the buffers hold, spread evenly over the block's jobs (ties:
-    the larger job).  (Cycles depend on whether sums are post-processed, not on the
-    parameters' values, so the choice is remembered per layer shape.)"""
-    return _choose_tiling(config, shape, lanes, _post_mode(post))
+    model (with off-chip traffic at ``bandwidth`` bytes per cycle overlapped, where it is
+    given: the larger of compute and transfer cycles): every output-channel, row and
+    column extent up to the tile's (in whole pixel patches, or the layer's extent where it
+    is smaller) whose pixel groups read distinct activation banks, each with as many input
+    channels per job as the buffers hold, spread evenly over the block's jobs (ties: fewer
+    compute cycles, then the larger job).  (Cycles depend on whether sums are
+    post-processed, not on the parameters' values, so the choice is remembered per layer
+    shape.)"""
+    return _choose_tiling(config, shape, lanes, _post_mode(post), bandwidth)
 
 
 def _post_mode(post: PostProcess | None) -> str:
@@ -473,7 +475,8 @@ def _timing_post(shape: ConvShape, mode: str) -> PostProcess | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) -> Tiling:
+def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str,
+                   bandwidth: float | None = None) -> Tiling:
     from .cycles import plan_cycles
 
     post = _timing_post(shape, mode)
@@ -497,7 +500,7 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) 
         extents = [(tr, tc) for tr in range(min(config.tr, shape.ho), 0, -1)
                    for tc in range(min(config.tc, shape.wo), 0, -1)
                    if 1 in (tr, tc) and distinct(tr, tc)]
-    best: tuple[int, int, Tiling] | None = None
+    best: tuple[tuple[int, int, int], Tiling] | None = None
     # blocks of fewer output channels only when none of the preferred ones fits
     for options in (preferred, _smaller_tm_options(config, shape, preferred)):
         for tm in options:
@@ -513,21 +516,24 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str) 
                 spread = math.ceil(span_words / n_ch)
                 tiling = Tiling(tm=tm, tr=tr, tc=tc, channels=min(spread * lanes, hi - lo))
                 plan = LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)
-                key = (plan_cycles(plan).total, -(tm * tr * tc * spread))
-                if best is None or key < best[:2]:
-                    best = (*key, tiling)
+                cycles = plan_cycles(plan)
+                key = (cycles.latency(bandwidth)[0], cycles.total, -(tm * tr * tc * spread))
+                if best is None or key < best[0]:
+                    best = (key, tiling)
         if best is not None:
             break
     if best is None:  # buffers hold at least one k_max x k_max kernel of one channel group
         raise AssertionError("no job of one output pixel fits the buffers")
-    return best[2]
+    return best[1]
 
 
 def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
                act_signed: bool = True, tiling: Tiling | None = None,
-               post: PostProcess | None = None, pad_value: int = 0) -> LayerPlan:
-    """Cut a layer into jobs; ``ValueError`` with a reason if the design point cannot run
-    it (or ``post`` does not match the layer)."""
+               post: PostProcess | None = None, pad_value: int = 0,
+               bandwidth: float | None = None) -> LayerPlan:
+    """Cut a layer into jobs (with the fewest cycles, at off-chip ``bandwidth`` bytes per
+    cycle where it is given: see :func:`choose_tiling`); ``ValueError`` with a reason if
+    the design point cannot run it (or ``post`` does not match the layer)."""
     lanes = check_runnable(config, shape, act_bits, weight_bits, act_signed)
     if post is not None:
         if post.channels != shape.m:
@@ -549,7 +555,8 @@ def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits:
                           groups=shape.groups)
     im2col = None
     if tiling is None:
-        lowered, tiling = _choose_lowering(config, shape, lanes, _post_mode(post))
+        lowered, tiling = _choose_lowering(config, shape, lanes, _post_mode(post),
+                                           bandwidth)
         if lowered != shape:
             im2col, shape = shape, lowered
     return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling, post,
@@ -563,24 +570,26 @@ def im2col_shape(shape: ConvShape) -> ConvShape:
 
 
 @functools.lru_cache(maxsize=4096)
-def _choose_lowering(config: TileConfig, shape: ConvShape, lanes: int, mode: str
-                     ) -> tuple[ConvShape, Tiling]:
+def _choose_lowering(config: TileConfig, shape: ConvShape, lanes: int, mode: str,
+                     bandwidth: float | None = None) -> tuple[ConvShape, Tiling]:
     """The shape a layer runs as (itself, or for a dense layer whose input channels leave
     lanes of its words empty, its im2col form where that takes fewer cycles), and its
     tiling."""
     from .cycles import plan_cycles
 
-    tiling = _choose_tiling(config, shape, lanes, mode)
+    tiling = _choose_tiling(config, shape, lanes, mode, bandwidth)
     if shape.groups > 1 or shape.k == 1 or shape.c % lanes == 0:
         return shape, tiling
     lowered = im2col_shape(shape)
     if math.ceil(lowered.c / lanes) > config.max_reduction:
         return shape, tiling
-    low_tiling = _choose_tiling(config, lowered, lanes, mode)
+    low_tiling = _choose_tiling(config, lowered, lanes, mode, bandwidth)
     post = _timing_post(shape, mode)
-    direct = plan_cycles(LayerPlan(config, shape, lanes, 1, 1, True, tiling, post)).total
-    low = plan_cycles(LayerPlan(config, lowered, lanes, 1, 1, True, low_tiling, post)).total
-    return (lowered, low_tiling) if low < direct else (shape, tiling)
+    direct = plan_cycles(LayerPlan(config, shape, lanes, 1, 1, True, tiling, post))
+    low = plan_cycles(LayerPlan(config, lowered, lanes, 1, 1, True, low_tiling, post))
+    if low.latency(bandwidth)[0] < direct.latency(bandwidth)[0]:
+        return lowered, low_tiling
+    return shape, tiling
 
 
 # -- data -----------------------------------------------------------------------------------

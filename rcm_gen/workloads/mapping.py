@@ -150,14 +150,16 @@ def layer_post(layer: Layer) -> PostProcess:
     return PostProcess.for_timing(layer.shape.m, layer.act_bits, layer.act_signed)
 
 
-def network_cycles(config: TileConfig, network: Network) -> list[LayerCycles]:
+def network_cycles(config: TileConfig, network: Network, bandwidth: float | None = None
+                   ) -> list[LayerCycles]:
     """Every layer of ``network`` on ``config`` (sums requantized on the tile);
     :class:`UserError` naming the first layer the design point cannot run and why."""
     out = []
     for layer in network.layers:
         try:
             out.append(layer_cycles(config, layer.shape, layer.act_bits, layer.weight_bits,
-                                    layer.act_signed, post=layer_post(layer)))
+                                    layer.act_signed, post=layer_post(layer),
+                                    bandwidth=bandwidth))
         except ValueError as exc:
             raise UserError(f"layer {layer.name!r} cannot run on this design point: {exc}"
                             ) from None
@@ -175,7 +177,8 @@ def map_network(config: TileConfig, network: Network, fmax_mhz: float | None = N
                         f"{config.kind} configuration")
     fixed = config if config.is_fixed else config.fixed_twin()
     rows = [LayerMapping(layer, st, fx, bandwidth) for layer, st, fx in zip(
-        network.layers, network_cycles(config, network), network_cycles(fixed, network),
+        network.layers, network_cycles(config, network, bandwidth),
+        network_cycles(fixed, network, bandwidth),
         strict=True)]
     return NetworkMapping(config, network, tuple(rows), fmax_mhz, fixed_fmax_mhz, bandwidth)
 
