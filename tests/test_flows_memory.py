@@ -60,7 +60,7 @@ def test_identical_modules_share_one_key():
 
 
 def test_shared_macs_and_fanouts():
-    """Every MAC, every column of the MAC array, every pixel of the controller's patch and
+    """Every MAC, every column of the MAC array, every pixel unit of the controller and
     every buffer of the same shape is one module generated once; a MAC's sum reaches both
     output banks of its column, a buffer's read data one module."""
     from rcm_gen.generate import build_component, platform_for

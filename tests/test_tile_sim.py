@@ -73,7 +73,8 @@ def test_random_layers(name, simulator, count):
           f"cycles, {sim.wall_s:.1f} s")
 
 
-#: A small P x Q array: 2 output channels x a 2x2 pixel patch, 4-word activation beats.
+#: A small P x Q array: 2 output channels x 4 pixels (banks for a 2x2 patch), 4-word
+#: activation beats.
 ARRAY = ["p=2", "qr=2", "qc=2", "act_beat=4"]
 
 
