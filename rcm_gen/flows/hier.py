@@ -326,7 +326,6 @@ def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
 
 
 @functools.cache
-@functools.lru_cache(maxsize=1)
 def source_digest() -> str:
     """A digest of rcm_gen's own source: what generated Verilog depends on besides the
     configuration and the Amaranth version."""
