@@ -12,7 +12,7 @@ from rcm_gen.conv import ConvShape
 from rcm_gen.presets import preset
 from rcm_gen.reference import requantize, unpack_lanes
 from rcm_gen.tile.cycles import layer_cycles
-from rcm_gen.tile.driver import assemble_output, job_streams, plan_layer
+from rcm_gen.tile.driver import Tiling, assemble_output, job_streams, plan_layer
 from rcm_gen.tile.simulate import expected_output, random_post
 
 
@@ -115,6 +115,12 @@ def test_pixel_groups_read_distinct_banks():
     assert cfg.distinct_banks(8, 6, 1)       # groups over 3 and 4 rows of 6
     assert not cfg.distinct_banks(8, 1, 2)   # a column at stride 2: rows y, y + 4 share
     assert cfg.distinct_banks(1, 1, 2)
+    # a tiling given by hand is held to the same rule
+    with pytest.raises(ValueError, match=r"^a tiling of 8x8 outputs has pixel groups that "
+                       r"read one activation bank twice at stride 2 \(the tile's banks are "
+                       r"8 rows by 8 columns\)$"):
+        plan_layer(cfg, ConvShape(64, 64, 28, 28, 3, 2, 1), 8, 8,
+                   tiling=Tiling(tm=32, tr=8, tc=8, channels=64))
     # every job the planner makes passes (asserted per job in the test above too)
     for shape in (ConvShape(64, 64, 14, 14, 3, 1, 1), ConvShape(64, 64, 14, 14, 3, 2, 1),
                   ConvShape(8, 8, 3, 40, 3, 1, 1), ConvShape(8, 8, 40, 1, 1)):

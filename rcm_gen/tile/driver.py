@@ -487,12 +487,10 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str,
     preferred = _tm_options(config, shape)
     if all(reduction(tm) > config.max_reduction for tm in preferred):
         _check_reduction(config, reduction(preferred[-1]))
-    # job extents whose pixel groups read distinct banks, in the layer's last row and
-    # column of jobs too (a single row or column where none of the larger ones does; one
-    # pixel always does)
+    # job extents whose pixel groups read distinct banks (a single row or column where
+    # none of the larger ones does; one pixel always does)
     def distinct(tr: int, tc: int) -> bool:
-        return all(config.distinct_banks(r, c, shape.stride)
-                   for r in {tr, shape.ho % tr or tr} for c in {tc, shape.wo % tc or tc})
+        return _reads_distinct_banks(config, shape, tr, tc)
 
     extents = [(tr, tc) for tr in _extents(config.tr, shape.ho, config.qr)
                for tc in _extents(config.tc, shape.wo, config.qc) if distinct(tr, tc)]
@@ -527,6 +525,14 @@ def _choose_tiling(config: TileConfig, shape: ConvShape, lanes: int, mode: str,
     return best[1]
 
 
+def _reads_distinct_banks(config: TileConfig, shape: ConvShape, tr: int, tc: int) -> bool:
+    """Whether every job of a ``tr`` × ``tc`` tiling of ``shape`` — those of the layer's
+    last row and column of jobs too — reads distinct activation banks with each pixel
+    group."""
+    return all(config.distinct_banks(r, c, shape.stride)
+               for r in {tr, shape.ho % tr or tr} for c in {tc, shape.wo % tc or tc})
+
+
 def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
                act_signed: bool = True, tiling: Tiling | None = None,
                post: PostProcess | None = None, pad_value: int = 0,
@@ -559,6 +565,11 @@ def plan_layer(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits:
                                            bandwidth)
         if lowered != shape:
             im2col, shape = shape, lowered
+    elif not _reads_distinct_banks(config, shape, tiling.tr, tiling.tc):
+        raise ValueError(f"a tiling of {tiling.tr}x{tiling.tc} outputs has pixel groups "
+                         f"that read one activation bank twice at stride {shape.stride} "
+                         f"(the tile's banks are {config.act_banks_yx[0]} rows by "
+                         f"{config.act_banks_yx[1]} columns)")
     return LayerPlan(config, shape, lanes, act_bits, weight_bits, act_signed, tiling, post,
                      pad_value, input_stride, im2col)
 
