@@ -15,7 +15,7 @@ import argparse
 import shutil
 import time
 
-from rcm_gen.flows.power import format_power, mac_energy
+from rcm_gen.power.mac import format_power, mac_energy
 from rcm_gen.presets import preset
 
 GOAL_S = 60.0

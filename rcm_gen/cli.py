@@ -29,6 +29,7 @@ PROG = "rcm-gen"
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rcm_gen.tile.cli",
     "rcm_gen.flows.cli",
+    "rcm_gen.power.cli",
     "rcm_gen.workloads.cli",
     "rcm_gen.workloads.infer_cli",
     "rcm_gen.dse.cli",

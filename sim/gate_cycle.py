@@ -36,7 +36,7 @@ from ..errors import ToolFailed, UserError
 from ..flows.liberty import Liberty
 from ..flows.netlist import CONST0, CONST1, FlatNetlist, render_liberty_function
 from ..tools import cache_dir, require_executable
-from .gate_level import GateRun, check_run
+from .gate_run import GateRun, check_run
 
 __all__ = ["CycleSim", "MacroPorts", "c_expr"]
 

@@ -24,7 +24,6 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,44 +33,11 @@ from ..errors import ToolFailed, UserError
 from ..flows.liberty import Liberty
 from ..flows.netlist import CONST1, FlatNetlist, cell_models, write_flat_verilog
 from ..tools import cache_dir, require_executable, verilator_env
+from .gate_cycle import CycleSim
+from .gate_run import GATE_SIMULATORS, GateRun, check_run
 from .runner import _VERILATOR_MAKEFLAGS
 
-__all__ = ["GATE_SIMULATORS", "GateRun", "GateSim", "check_run", "gate_simulation"]
-
-#: Gate-level simulators: Verilator (toggle coverage), Icarus (a VCD), and rcm_gen's
-#: compiled cycle-based simulator (:mod:`rcm_gen.sim.gate_cycle`, for large netlists).
-GATE_SIMULATORS = ("verilator", "icarus", "cycle")
-
-
-def check_run(ports: Sequence[str], inputs: dict[str, Any],
-              windows: Sequence[tuple[int, int]]) -> int:
-    """The cycles of a run's ``inputs`` (one array per input port of ``ports``), after
-    checking that every port has one and that ``windows`` are in order, do not overlap
-    and lie within the cycles (``ValueError`` otherwise)."""
-    missing = [p for p in ports if p not in inputs]
-    if missing:
-        raise ValueError(f"inputs missing for ports {', '.join(missing)}")
-    cycles = len(inputs[ports[0]]) if ports else 0
-    for (a, b), (c, _) in zip(windows, list(windows)[1:], strict=False):
-        if not (0 <= a < b <= c):
-            raise ValueError(f"windows must be in order and not overlap, not {windows!r}")
-    if windows and not (0 <= windows[-1][0] < windows[-1][1] <= cycles):
-        raise ValueError(f"window {windows[-1]} is outside {cycles} cycles")
-    return cycles
-
-
-def gate_simulation(netlist: FlatNetlist, lib: Liberty, clock: str, simulator: str = "verilator",
-                    sample: str = "after", macros: Sequence[Any] = ()) -> Any:
-    """The gate-level simulation of ``netlist`` on ``simulator`` (:class:`GateSim`, or
-    :class:`rcm_gen.sim.gate_cycle.CycleSim` for ``cycle``, which also runs SRAM
-    ``macros``)."""
-    if simulator == "cycle":
-        from .gate_cycle import CycleSim
-
-        return CycleSim(netlist, lib, clock, sample=sample, macros=macros)
-    if macros:
-        raise UserError(f"--simulator {simulator} cannot run SRAM macros; use cycle")
-    return GateSim(netlist, lib, clock, simulator, sample=sample)
+__all__ = ["GateSim", "gate_simulation"]
 
 #: Clock period of the testbench (ns).  Zero-delay simulation: energy does not depend on it.
 TB_PERIOD_NS = 10
@@ -122,21 +88,6 @@ module tb;
   end
 endmodule
 """
-
-
-@dataclass(frozen=True)
-class GateRun:
-    """Outputs per cycle (port → int array, two's-complement bits as unsigned) and, per
-    window, the rises and falls of every net (arrays windows × nets)."""
-
-    outputs: dict[str, list[int]]
-    rises: np.ndarray
-    falls: np.ndarray
-    simulator: str
-    wall_s: float
-    log: Path
-    #: Per window, the accesses of each SRAM macro port (the cycle simulator's count).
-    access_counts: np.ndarray | None = None
 
 
 class GateSim:
@@ -390,3 +341,15 @@ class GateSim:
         if not found:
             raise ToolFailed(f"waveform {vcd} has no net of the netlist; log: {log}")
         return rises, falls
+
+
+def gate_simulation(netlist: FlatNetlist, lib: Liberty, clock: str, simulator: str = "verilator",
+                    sample: str = "after", macros: Sequence[Any] = ()) -> Any:
+    """The gate-level simulation of ``netlist`` on ``simulator`` (:class:`GateSim`, or
+    :class:`rcm_gen.sim.gate_cycle.CycleSim` for ``cycle``, which also runs SRAM
+    ``macros``)."""
+    if simulator == "cycle":
+        return CycleSim(netlist, lib, clock, sample=sample, macros=macros)
+    if macros:
+        raise UserError(f"--simulator {simulator} cannot run SRAM macros; use cycle")
+    return GateSim(netlist, lib, clock, simulator, sample=sample)

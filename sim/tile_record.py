@@ -3,7 +3,7 @@ and records, every cycle, the value of every top-level port just before the risi
 edge (after the testbench has driven the inputs at the falling edge): what the edge samples,
 and the outputs a handshake is decided on.
 A gate-level simulation of the synthesized netlist replays the inputs and must give the
-same outputs (see :mod:`rcm_gen.flows.tile_energy`).
+same outputs (see :mod:`rcm_gen.power.tile`).
 
 Reads ``RCM_CASES`` (as :mod:`.tile_tb`) and ``RCM_RECORD``: a JSON object with ``ports``
 (the top-level ports as :func:`rcm_gen.generate.ports_of` lists them), ``probes`` (dotted

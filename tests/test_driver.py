@@ -11,8 +11,7 @@ import pytest
 from rcm_gen.conv import ConvShape
 from rcm_gen.presets import preset
 from rcm_gen.reference import requantize, unpack_lanes
-from rcm_gen.tile.cycles import layer_cycles
-from rcm_gen.tile.driver import Tiling, assemble_output, job_streams, plan_layer
+from rcm_gen.tile.driver import Tiling, assemble_output, job_streams, layer_cycles, plan_layer
 from rcm_gen.tile.simulate import expected_output, random_post
 
 

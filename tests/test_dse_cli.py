@@ -91,8 +91,7 @@ def test_real_flow_end_to_end(tmp_path, cli):
     run computes nothing; the map command finds the fixed point of equal area."""
     from rcm_gen.conv import ConvShape
     from rcm_gen.tile.config import TileConfig
-    from rcm_gen.tile.cycles import layer_cycles
-    from rcm_gen.tile.driver import PostProcess
+    from rcm_gen.tile.driver import PostProcess, layer_cycles
 
     space = tmp_path / "space.toml"
     space.write_text(textwrap.dedent(SMALL))

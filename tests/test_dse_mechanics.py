@@ -20,8 +20,7 @@ from rcm_gen.dse.runner import run_sweep
 from rcm_gen.dse.space import load_space
 from rcm_gen.dse.store import Store
 from rcm_gen.tile.config import TileConfig
-from rcm_gen.tile.cycles import layer_cycles
-from rcm_gen.tile.driver import PostProcess
+from rcm_gen.tile.driver import PostProcess, layer_cycles
 
 HERE = Path(__file__).resolve().parent
 FAKE = "dse_fake:fake_synthesize"

@@ -10,7 +10,7 @@ import pytest
 
 from rcm_gen.errors import UserError
 from rcm_gen.presets import preset
-from rcm_gen.tile.cycles import layer_cycles
+from rcm_gen.tile.driver import layer_cycles
 from rcm_gen.tile.simulate import LayerCase, random_post, simulate_layers
 from rcm_gen.workloads import load_network
 from rcm_gen.workloads.mapping import layer_post, map_network

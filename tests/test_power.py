@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from liberty.parser import parse_liberty
 
-from rcm_gen.flows.energy import EnergyModel
 from rcm_gen.flows.liberty import load_liberty
 from rcm_gen.flows.netlist import read_netlist
+from rcm_gen.power.energy import EnergyModel
 from rcm_gen.sim.gate_level import GateSim
 
 OSU018 = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")

@@ -21,10 +21,10 @@ import pytest
 
 from rcm_gen.conv import ConvShape
 from rcm_gen.errors import ToolFailed
-from rcm_gen.flows.energy import TILE_ENERGY_GROUPS, tile_group_of
 from rcm_gen.flows.liberty import load_liberty
 from rcm_gen.flows.netlist import read_netlist
-from rcm_gen.flows.tile_energy import (
+from rcm_gen.power.energy import TILE_ENERGY_GROUPS, tile_group_of
+from rcm_gen.power.tile import (
     TileGate,
     TileMode,
     calibrate,

@@ -9,8 +9,7 @@ import pytest
 from rcm_gen.conv import ConvShape
 from rcm_gen.presets import apply_overrides, preset
 from rcm_gen.reference import INT32_MAX
-from rcm_gen.tile.cycles import layer_cycles
-from rcm_gen.tile.driver import PostProcess
+from rcm_gen.tile.driver import PostProcess, layer_cycles
 from rcm_gen.tile.simulate import LayerCase, random_case, random_post, simulate_layers
 
 

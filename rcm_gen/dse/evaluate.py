@@ -18,7 +18,7 @@ A *task* is a plain dict, picklable for any executor:
     ``"module:function"`` with the signature of :func:`rcm_gen.flows.synth.synthesize`, or
     ``None`` for that function.
 ``calibrator``
-    The same for :func:`rcm_gen.flows.tile_energy.calibrate` (a point whose settings have
+    The same for :func:`rcm_gen.power.tile.calibrate` (a point whose settings have
     ``energy``).
 ``retry_failed``
     Evaluate a point that failed before again.
@@ -95,7 +95,7 @@ def _synthesizer(task: Task):
 
 
 def _calibrator(task: Task):
-    return _hook(task, "calibrator", "rcm_gen.flows.tile_energy:calibrate")
+    return _hook(task, "calibrator", "rcm_gen.power.tile:calibrate")
 
 
 def case_cycles(config: TileConfig, case: dict[str, Any],
@@ -108,12 +108,11 @@ def case_cycles(config: TileConfig, case: dict[str, Any],
     ``metrics`` carry an energy model (``energy_model``), also ``energy_pj`` (the whole
     layer, or one inference of the network) and ``pj_per_mac``, at the point's achieved
     clock."""
-    from ..tile.cycles import layer_cycles
-    from ..tile.driver import PostProcess
+    from ..tile.driver import PostProcess, layer_cycles
 
     model = None
     if metrics and metrics.get("energy_model"):
-        from ..flows.tile_energy import TileEnergyModel
+        from ..power.tile import TileEnergyModel
 
         model = TileEnergyModel.from_dict(metrics["energy_model"])
         clock = float(metrics["critical_path_ns"])

@@ -59,6 +59,7 @@ from typing import Any
 
 from ..errors import ToolFailed
 from .liberty import Liberty
+from .sta import parse_macro_paths, sta_script
 
 __all__ = [
     "MODEL_CELLS_PER_PIN",
@@ -863,7 +864,6 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
     path), ``macro_paths``, ``models`` (how many were characterized and taken from the
     cache, and the characterization's wall time), ``sta_log`` and ``top_wall_s``.
     """
-    from .asic import _sta_script
 
     period = float(cons["clock_ns"])
     slews, loads = characterization_points(lib, buffer, float(cons["input_transition_ns"]))
@@ -891,7 +891,7 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
     netlist.write_text(top_text + "".join(netlists[k] for k in reads[top_key][1:]))
     used = [models[c]["liberty"] for c in cells_below(top_key)]
     top_macros = tuple(m for k in reads[top_key] for m in parts["macros"][k])
-    script = _sta_script(cons, lib, netlist.resolve(), top, driving_cell, macro_liberties,
+    script = sta_script(cons, lib, netlist.resolve(), top, driving_cell, macro_liberties,
                          tuple(sorted({n for n, _ in top_macros})), clock, tuple(used))
     # model libraries of grandchildren are not needed: each model cell stands alone
     tcl = out_dir / "sta.tcl"
@@ -919,7 +919,6 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
                "tns_ns": float(tns.group(1)), "critical_path": top_path,
                "log": str(log)}]
     macro_paths: dict[str, Any] = {"from_macros": None, "to_macros": None}
-    from .asic import parse_macro_paths
 
     top_macro_paths = parse_macro_paths(text, log)
     if top_macro_paths:

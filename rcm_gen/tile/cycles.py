@@ -15,12 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..conv import ConvShape
 from ..gateware.ppu import PostProcessor
 from .config import TileConfig
-from .driver import Job, LayerPlan, PostProcess, plan_layer
+from .plan import Job, LayerPlan
 
-__all__ = ["JobTiming", "LayerCycles", "drain_cycles", "job_timings", "layer_cycles",
+__all__ = ["JobTiming", "LayerCycles", "drain_cycles", "job_timings",
            "plan_cycles", "plan_traffic"]
 
 
@@ -328,13 +327,3 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
         tiling={"tm": t.tm, "tr": t.tr, "tc": t.tc, "channels": t.channels,
                 "im2col": int(plan.im2col is not None)},
         traffic=plan_traffic(plan, tree))
-
-
-def layer_cycles(config: TileConfig, shape: ConvShape, act_bits: int, weight_bits: int,
-                 act_signed: bool = True, post: PostProcess | None = None,
-                 bandwidth: float | None = None) -> LayerCycles:
-    """Cycles of a layer on ``config`` (planned for off-chip ``bandwidth`` bytes per cycle
-    where it is given); ``ValueError`` with a one-line reason if the design point cannot
-    run it."""
-    return plan_cycles(plan_layer(config, shape, act_bits, weight_bits, act_signed,
-                                  post=post, bandwidth=bandwidth))

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .asic import AREA_GROUPS, group_of
-from .liberty import Liberty, Pin, Table
-from .netlist import CONST1, FlatNetlist
+from ..flows.asic import AREA_GROUPS, group_of
+from ..flows.liberty import Liberty, Pin, Table
+from ..flows.netlist import CONST1, FlatNetlist
 
 __all__ = ["ENERGY_GROUPS", "TILE_ENERGY_GROUPS", "EnergyModel", "WindowEnergy",
            "tile_group_of"]

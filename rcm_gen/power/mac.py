@@ -7,7 +7,7 @@ The netlist is the one the ASIC synthesis flow writes (the same cache folder as
 activation signedness with operand streams (:mod:`rcm_gen.sim.power_stimulus`); every
 accumulator value is checked against numpy, so a power run is also a gate-level check of
 the netlist.  Toggle counts of every net in each mode's window of cycles give energy
-through :class:`rcm_gen.flows.energy.EnergyModel`.
+through :class:`rcm_gen.power.energy.EnergyModel`.
 
 The entry point for other energy models (a tile, a network) is :func:`mac_energy`: a
 design point and a stimulus in, energy per cycle and per MAC of each mode out.
@@ -25,12 +25,12 @@ import numpy as np
 
 from ..config import MacConfig, MacMode, fastest_mode
 from ..errors import ToolFailed, UserError
+from ..flows.asic import asic_constraints, design_top
+from ..flows.liberty import Liberty
+from ..flows.user_design import PortMap, UserDesign
 from ..reference import mode_dot, pack_operands
 from ..tools import python_package_version, tool_versions
-from .asic import asic_constraints, design_top
 from .energy import ENERGY_GROUPS, EnergyModel
-from .liberty import Liberty
-from .user_design import PortMap, UserDesign
 
 __all__ = [
     "GatePower",
@@ -135,7 +135,7 @@ def _energy_constraints(cons: dict[str, Any]) -> dict[str, Any]:
 def _synthesized(design: Any, liberty: str | None, clock_ns: float | None,
                  constraints: dict[str, Any] | None,
                  on_synth: Callable[[str], None] | None) -> dict[str, Any]:
-    from .synth import cached_report, run_dir, synthesize
+    from ..flows.synth import cached_report, run_dir, synthesize
 
     report = cached_report(design, "asic", liberty, clock_ns, constraints)
     if report is None:
@@ -149,7 +149,7 @@ def _synthesized(design: Any, liberty: str | None, clock_ns: float | None,
 
 def _library(report: dict[str, Any], liberty: str | None, constraints: dict[str, Any] | None
              ) -> tuple[Liberty, dict[str, Any]]:
-    from .asic import _resolve_liberty
+    from ..flows.asic import _resolve_liberty
 
     cons = asic_constraints({**(constraints or {}),
                              **({"liberty": liberty} if liberty else {})})
@@ -166,7 +166,7 @@ def _used_macros(design: Any, report: dict[str, Any]) -> list[Any]:
     used = (report.get("memory") or {}).get("macros") or {}
     if not used:
         return []
-    from .macros import load_macro_library
+    from ..flows.macros import load_macro_library
 
     library = load_macro_library(getattr(design, "macros", None)
                                  or report["memory"]["macro_library"])
@@ -298,14 +298,14 @@ class GatePower:
         """Synthesize (or take from the cache) ``design``, read its netlist, build its
         energy model and its simulation; ``check_ports(netlist)`` may refuse the netlist's
         ports (before the simulation is built).  ``groups`` and ``group_of_module`` set
-        the breakdown (see :class:`~rcm_gen.flows.energy.EnergyModel`), ``sample`` when
+        the breakdown (see :class:`~rcm_gen.power.energy.EnergyModel`), ``sample`` when
         the outputs are read (:class:`~rcm_gen.sim.gate_level.GateSim`); ``report`` is a
         synthesis report of ``design`` with these settings to take the netlist from
         (default: the synthesis cache's)."""
+        from ..flows.liberty import load_liberty
+        from ..flows.netlist import read_netlist
         from ..sim.gate_cycle import MacroPorts
         from ..sim.gate_level import gate_simulation
-        from .liberty import load_liberty
-        from .netlist import read_netlist
 
         lap = lap or (lambda _what: None)
         cons_in = dict(constraints or {})
@@ -339,7 +339,7 @@ class GatePower:
             tag: str = "run", on_progress: Callable[[int, int], None] | None = None
             ) -> tuple[list[Any], Any]:
         """Simulate ``inputs`` and return the energy of each window
-        (:class:`rcm_gen.flows.energy.WindowEnergy`, at this design's clock) and the
+        (:class:`rcm_gen.power.energy.WindowEnergy`, at this design's clock) and the
         simulation (its outputs per cycle, for checking)."""
         cycles = len(next(iter(inputs.values())))
         full = {p: inputs.get(p, np.zeros(cycles, dtype=np.int64)) for p in self.sim.inputs}

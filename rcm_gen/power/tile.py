@@ -11,7 +11,7 @@ The synthesized netlist (the ``synth`` cache) is then simulated at gate level wi
 inputs, cycle for cycle: with a full-rate host the handshakes are the same as in RTL, and
 every output the RTL defines must come out the same from the netlist (a stream's payload
 while its ``valid`` is set).  Toggle counts of every net in windows of cycles become energy
-through :class:`~rcm_gen.flows.energy.EnergyModel`, by group: multipliers, accumulators,
+through :class:`~rcm_gen.power.energy.EnergyModel`, by group: multipliers, accumulators,
 buffers (flip-flop memories and their decoders, or SRAM macros), post-processing (drain
 and requantization), control (loader, controller, glue), the clock net and the input-port
 nets.  The ports are read from the design itself (:func:`rcm_gen.generate.ports_of`): a
@@ -94,9 +94,10 @@ PROBES = ("controller.run",)
 #: Operations per multiply-accumulate in TOPS/W.
 OPS_PER_MAC = 2
 #: Sources whose change invalidates a cached calibration.
-_SOURCES = ("flows/tile_energy.py", "flows/energy.py", "flows/netlist.py", "flows/liberty.py",
-            "flows/macros.py", "sim/gate_level.py", "sim/tile_record.py", "sim/tile_tb.py",
-            "tile/driver.py", "tile/cycles.py", "tile/simulate.py")
+_SOURCES = ("power/tile.py", "power/energy.py", "power/mac.py", "flows/netlist.py",
+            "flows/liberty.py", "flows/macros.py", "sim/gate_level.py", "sim/gate_cycle.py",
+            "sim/gate_run.py", "sim/tile_record.py", "sim/tile_tb.py", "tile/driver.py",
+            "tile/plan.py", "tile/cycles.py", "tile/simulate.py")
 
 
 @dataclass(frozen=True, order=True)
@@ -326,7 +327,7 @@ class TileGate:
                 on_synth: Callable[[str], None] | None = None,
                 report: dict[str, Any] | None = None) -> TileGate:
         from ..generate import build_component, ports_of
-        from .power import GatePower
+        from .mac import GatePower
 
         ports = tuple(ports_of(build_component(config)))
 
@@ -541,7 +542,7 @@ def tile_energy(config: TileConfig, *, modes: list[TileMode] | None = None, seed
     Raises
     ------
     UserError
-        Bad options (see :func:`rcm_gen.flows.power.mac_energy`).
+        Bad options (see :func:`rcm_gen.power.mac.mac_energy`).
     ToolFailed
         A tool failed, the RTL differs from numpy or the cycle model, or the netlist
         from the RTL.
@@ -725,9 +726,9 @@ def calibration_path(config: TileConfig, *, liberty: str | None = None,
     """Where the calibration of ``config`` with these settings is cached: under
     ``<cache>/energy``, keyed by the synthesis run's folder (design point, liberty, clock,
     constraints, tool versions), the sources of this flow and the seed."""
+    from ..flows.synth import run_dir
     from ..generate import config_hash
     from ..tools import cache_dir
-    from .synth import run_dir
 
     synth = run_dir(config, "asic", liberty, clock_ns, constraints)
     # not the RTL simulator: both record the same port values (the testbench checks

@@ -1,0 +1,102 @@
+"""OpenSTA scripts and reports: the script that times a netlist on a liberty (with the
+memory macros' and block models' liberties), and the parsers of its reports."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import ToolFailed
+from .liberty import Liberty
+
+__all__ = ["parse_macro_paths", "parse_sta", "sta_script"]
+
+
+def sta_script(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
+                driving_cell: str | None, macro_liberties: tuple[Path, ...] = (),
+                macro_names: tuple[str, ...] = (), clock: str = "clk",
+                model_liberties: tuple[Path, ...] = ()) -> str:
+    inputs = f"[delete_from_list [all_inputs] [get_ports {clock}]]"
+    lines = [
+        f"read_liberty {lib.path}",
+        # the memory macros' own liberties: their pins' timing, so that paths into and
+        # out of the macros are timed
+        *(f"read_liberty {path.resolve()}" for path in macro_liberties),
+        # block timing models: a model's input-to-output arc beside a clock-to-output arc
+        # and a setup check on that input is not a latch
+        *(f"read_liberty -no_latch_infer {path.resolve()}" for path in model_liberties),
+        f"read_verilog {netlist}",
+        f"link_design {top}",
+        f"create_clock -name clk -period {cons['clock_ns']} [get_ports {clock}]",
+        f"set_input_delay {cons['input_delay_ns']} -clock clk {inputs}",
+        f"set_output_delay {cons['output_delay_ns']} -clock clk [all_outputs]",
+        f"set_load {cons['output_load']} [all_outputs]",
+    ]
+    if driving_cell:
+        lines.append(f"set_driving_cell -lib_cell {driving_cell} {inputs}")
+    lines += [
+        "report_checks -path_delay max -digits 4",
+        "report_worst_slack -digits 4",
+        "report_tns -digits 4",
+    ]
+    if macro_names:
+        # the worst paths out of and into the memory macros, reported on their own
+        cells = " ".join(f'[get_cells -hierarchical -filter "ref_name == {n}"]'
+                         for n in macro_names)
+        lines += [f"set rcm_macros [concat {cells}]",
+                  f"puts \"{_MACRO_MARKS[0]}\"",
+                  "report_checks -path_delay max -from $rcm_macros -digits 4",
+                  f"puts \"{_MACRO_MARKS[1]}\"",
+                  "report_checks -path_delay max -to $rcm_macros -digits 4"]
+    return "\n".join(lines) + "\n"
+
+
+_MACRO_MARKS = ("rcm_gen: worst path from the memory macros",
+                "rcm_gen: worst path to the memory macros")
+
+
+def parse_macro_paths(text: str, log: Path | str) -> dict[str, Any] | None:
+    """The worst paths out of and into the memory macros (startpoint, endpoint,
+    arrival_ns, slack_ns) from an OpenSTA log, ``None`` if it has no such reports;
+    :class:`ToolFailed` naming ``log`` if one cannot be read."""
+    if _MACRO_MARKS[0] not in text:
+        return None
+    out = {}
+    for key, mark, end in (("from_macros", _MACRO_MARKS[0], _MACRO_MARKS[1]),
+                           ("to_macros", _MACRO_MARKS[1], None)):
+        start = text.find(mark)
+        part = text[start:text.find(end) if end else len(text)]
+        number = r"(-?[0-9]+(?:\.[0-9]+)?)"
+        found = [re.search(p, part, re.M) for p in (
+            r"^Startpoint:\s*(\S.*)$", r"^Endpoint:\s*(\S.*)$",
+            rf"^\s*{number}\s+data arrival time", rf"^\s*{number}\s+slack")]
+        if start < 0 or not all(found):
+            raise ToolFailed(f"OpenSTA report has no {key.replace('_', ' ')} path; log: {log}")
+        out[key] = {"startpoint": found[0].group(1).strip(),
+                    "endpoint": found[1].group(1).strip(),
+                    "arrival_ns": float(found[2].group(1)), "slack_ns": float(found[3].group(1))}
+    return out
+
+
+def parse_sta(text: str, log: Path | str) -> dict[str, Any]:
+    """Worst slack, TNS and the critical path from an OpenSTA log (the output of
+    ``report_checks``, ``report_worst_slack``, ``report_tns``); :class:`ToolFailed`
+    naming ``log`` if the log reports an error or lacks one of them."""
+    def grab(pattern: str, what: str) -> str:
+        m = re.search(pattern, text, re.M)
+        if not m:
+            raise ToolFailed(f"OpenSTA report has no {what}; log: {log}")
+        return m.group(1)
+
+    errors = [ln for ln in text.splitlines() if ln.startswith("Error")]
+    if errors:
+        raise ToolFailed(f"OpenSTA failed ({errors[0]}); log: {log}")
+    number = r"(-?[0-9]+(?:\.[0-9]+)?)"
+    return {
+        "worst_slack": float(grab(rf"^worst slack\s+{number}\s*$", "worst slack")),
+        "tns": float(grab(rf"^tns\s+{number}\s*$", "TNS")),
+        "startpoint": grab(r"^Startpoint:\s*(\S.*)$", "critical path startpoint").strip(),
+        "endpoint": grab(r"^Endpoint:\s*(\S.*)$", "critical path endpoint").strip(),
+        "arrival": float(grab(rf"^\s*{number}\s+data arrival time", "data arrival time")),
+    }
