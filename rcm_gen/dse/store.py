@@ -119,8 +119,12 @@ class Store:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            # one read transaction: the format and the tables of the same snapshot (a
+            # store another process is creating is seen before or after, never half-made)
+            self._db.execute("BEGIN")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise UserError(f"--store {str(self.path)!r} is not a result store ({exc})"
@@ -129,8 +133,10 @@ class Store:
             self._db.close()
             raise UserError(f"--store {str(self.path)!r} was written in store format "
                             f"{version}, not {_VERSION}; give a new --store")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version = {_VERSION}")
+        # the tables and the format number in one transaction: a process killed while
+        # creating the store leaves either nothing or a complete, stamped store
+        self._db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\n"
+                               f"PRAGMA user_version = {_VERSION};\nCOMMIT;")
 
     def close(self) -> None:
         self._db.close()
