@@ -212,14 +212,15 @@ def test_agrees_with_opensta_global_activity(mac8_netlist, tmp_path):
     toggles = np.array([0.0, 0.0] + [2.0 if k in clock_nets else activity
                                      for k in range(2, net.net_count)])
     # OpenSTA charges switching only on nets that cell outputs drive
-    cell_groups = [i for i, g in enumerate(model.groups) if g not in ("clock", "inputs")]
-    cell_switching = sum(model.sw[i] @ toggles for i in cell_groups)
+    cell_comps = {c for c in model.components if not c.startswith("clock") and c != "inputs"}
+    cell_switching = model.switching_per_net(cell_comps) @ toggles
     assert cell_switching * to_w == pytest.approx(sta_switching, rel=1e-2)
     assert mine.leakage * to_w == pytest.approx(sta_leakage, rel=1e-3)
     # OpenSTA 2019's internal-power rule, from rcm_gen's lookups
     in_internal = 0.0
+    in_rise, in_fall = model.input_internal_per_net()
     for k in range(2, net.net_count):
-        both = model.in_rise[:, k].sum() + model.in_fall[:, k].sum()
+        both = in_rise[k] + in_fall[k]
         in_internal += both * (1.0 * 2 if k in clock_nets else 0.5 * activity)
     out_internal = 0.0
     for i in range(len(model.pair_out)):
@@ -283,8 +284,8 @@ def test_dynamic_energy_per_op_clock_cycles_constant(mac8_netlist):
     quiet = model.window(const.rises[0], const.falls[0], 2 * period, 5.0)
     (k,) = clk
     cycles = 2 * period  # the clock net rises and falls once a cycle
-    clock_only = cycles * (2 * model.sw[:, k].sum() + model.in_rise[:, k].sum()
-                           + model.in_fall[:, k].sum())
+    in_rise, in_fall = model.input_internal_per_net()
+    clock_only = cycles * (2 * model.switching_per_net()[k] + in_rise[k] + in_fall[k])
     assert quiet.internal + quiet.switching == pytest.approx(clock_only, rel=1e-9)
     assert (quiet.internal + quiet.switching) < 0.25 * dyn2
     print(f"\nmac8 dynamic pJ/cycle: {dyn1 / period:.3f} ({period} cycles), "
@@ -353,8 +354,8 @@ def test_sky130_wire_load_switching_against_opensta(tmp_path):
     clock_nets = set(net.ports["clk"][1])
     toggles = np.array([0.0, 0.0] + [2.0 if k in clock_nets else activity
                                      for k in range(2, net.net_count)])
-    cell_groups = [i for i, g in enumerate(model.groups) if g not in ("clock", "inputs")]
-    switching = sum(model.sw[i] @ toggles for i in cell_groups) * to_w
+    cell_comps = {c for c in model.components if not c.startswith("clock") and c != "inputs"}
+    switching = model.switching_per_net(cell_comps) @ toggles * to_w
     leakage = model.forced_activity(activity, "clk", 1, period).leakage * to_w
     assert switching == pytest.approx(sta_switching, rel=5e-2)
     assert leakage == pytest.approx(sta_leakage, rel=1e-3)
@@ -362,28 +363,25 @@ def test_sky130_wire_load_switching_against_opensta(tmp_path):
           f"{leakage:.6e} W, OpenSTA {sta_leakage:.6e} W")
 
 
-def test_sram_macro_energy_from_its_liberty():
-    """A memory macro on the clock net: per cycle, the internal energy its liberty gives
-    for a rise and a fall of each of its two clock pins (read with liberty-parser here,
-    independently of rcm_gen's reader), its pins' capacitance on the nets it loads, and
-    its leakage; its output nets' switching goes to its module's group."""
+def test_sram_macro_energy_per_access():
+    """A memory macro: per window, its per-access energies (read and write of port 0,
+    read of port 1, a deselected cycle of each port: the macro library's [energy] table)
+    times the accesses counted, in its buffer's components; its leakage from its liberty;
+    its two clock pins' capacitance on the clock network's pins; nothing from the
+    liberty's internal_power (OpenRAM's analytical power in mW, not an energy)."""
     from rcm_gen.flows.macros import load_macro_library
     from rcm_gen.flows.netlist import CONST0, FlatNetlist, MacroInstance
+    from rcm_gen.power.energy import buffer_of
+    from rcm_gen.power.sram import macro_energies
 
-    macro = load_macro_library("sky130_sram").macros[0]
+    library = load_macro_library("sky130_sram")
+    macro = library.macros[0]
+    energy = macro_energies(library)[macro.name]
     mlib = load_liberty(macro.liberty)
     text = parse_liberty(macro.liberty.read_text())
     cell = next(c for c in text.get_groups("cell") if str(c.args[0]) == macro.name)
-    clock_pj = 0.0
-    for pin in ("clk0", "clk1"):
-        group = next(g for g in cell.get_groups("pin") if str(g.args[0]) == pin)
-        arcs = group.get_groups("internal_power")
-        for kind in ("rise_power", "fall_power"):  # the when-variants averaged
-            clock_pj += np.mean([float(a.get_groups(kind)[0].get_array("values")[0][0])
-                                 for a in arcs])
     leak_mw = float(cell.get("cell_leakage_power"))  # leakage_power_unit 1mW
     assert str(text.get("leakage_power_unit")).strip('"') == "1mW"
-    assert str(text.get("capacitive_load_unit")[1]).lower() == "pf"  # energies in pJ at 1 V
 
     lib = load_liberty(DATA / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz")
     clk, addr, dout = 2, 3, 4
@@ -398,24 +396,39 @@ def test_sram_macro_energy_from_its_liberty():
     cons = {"input_transition_ns": 0.1, "output_load": 0.01, "wire_load": "none",
             "wire_cap_per_fanout": 0.0}
     model = EnergyModel(net, lib, "clk", cons, macro_cells={macro.name: mlib.cells[macro.name]},
+                        macro_energy={macro.name: energy},
                         groups=("buffers", "control", "clock", "inputs"),
-                        group_of_module=lambda m, _top: "buffers" if "buf" in m else "control")
+                        group_of_module=lambda m, _top: "buffers" if "buf" in m else "control",
+                        detail_of_module=buffer_of)
     cycles, period = 10, 5.0
     rises = np.zeros(net.net_count)
     falls = np.zeros(net.net_count)
     rises[clk] = falls[clk] = cycles
-    e = model.window(rises, falls, cycles, period)
-    assert e.internal == pytest.approx(cycles * clock_pj, rel=1e-9)
+    reads, writes, reads1 = 3, 2, 4
+    e = model.window(rises, falls, cycles, period, np.array([reads, writes, reads1]))
+    assert e.internal == 0.0
+    expect = (reads * energy.rw_read + writes * energy.rw_write
+              + (cycles - reads - writes) * energy.rw_deselected
+              + reads1 * energy.r_read + (cycles - reads1) * energy.r_deselected)
+    assert e.memory_access == pytest.approx(expect, rel=1e-12)
+    assert e.components["buffers/act_buf/macro_read"] == pytest.approx(
+        reads * energy.rw_read + reads1 * energy.r_read, rel=1e-12)
+    assert e.components["buffers/act_buf/macro_write"] == pytest.approx(
+        writes * energy.rw_write, rel=1e-12)
     assert e.leakage == pytest.approx(leak_mw * 1e6 * period * cycles * 1e-6, rel=1e-9)
-    assert e.by_group["buffers"] == pytest.approx(e.internal + e.leakage, rel=1e-9)
+    assert e.components["buffers/act_buf/macro_leakage"] == pytest.approx(e.leakage)
+    assert e.by_group["buffers"] == pytest.approx(e.memory_access + e.leakage, rel=1e-9)
     # the clock net's switching carries the two clock pins' capacitance (1/2 C V^2)
     caps = {str(g.args[0]): float(g.get("capacitance")) for g in cell.get_groups("pin")}
     v = lib.voltage
-    assert e.by_group["clock"] == pytest.approx(
+    assert e.components["clock/pins"] == pytest.approx(
         2 * cycles * 0.5 * (caps["clk0"] + caps["clk1"]) * v * v, rel=1e-9)
+    assert e.by_group["clock"] == pytest.approx(e.components["clock/pins"])
     # the macro's output net (driving the output port's load) switches in its group
     rises[:] = falls[:] = 0
     rises[dout] = 1
-    e = model.window(rises, falls, 1, period)
+    e = model.window(rises, falls, 1, period, np.zeros(3))
     assert e.switching == pytest.approx(0.5 * 0.01 * v * v, rel=1e-9)
-    assert e.by_group["buffers"] - e.leakage == pytest.approx(e.switching, rel=1e-9)
+    # without access counts a netlist with macros has no energy
+    with pytest.raises(ValueError, match="access counts"):
+        model.window(rises, falls, 1, period)

@@ -54,8 +54,9 @@ __all__ = [
 AREA_GROUPS = ("multipliers", "accumulators", "buffers", "control")
 
 _NUMBERS = ("clock_ns", "input_delay_ns", "output_delay_ns", "output_load",
-            "input_transition_ns", "wire_cap_per_fanout")
-_CELLS = ("driving_cell", "tie_cell", "buffer_cell")
+            "input_transition_ns", "wire_cap_per_fanout",
+            "clock_tree_fanout", "clock_wire_cap_per_um", "placement_density")
+_CELLS = ("driving_cell", "tie_cell", "buffer_cell", "clock_buffer")
 #: Keys of ``rcm_gen/flows/data/asic.toml`` that a run can override.
 CONSTRAINT_KEYS = (*_NUMBERS, "liberty", *_CELLS, "dont_use", "wire_load")
 

@@ -1,4 +1,5 @@
-"""Energy of a gate-level netlist from per-net transition counts and a liberty library.
+"""Energy of a gate-level netlist from per-net transition counts, memory-macro access
+counts and a liberty library.
 
 For every net, the load is the input-pin capacitance of its sinks, a wire-load
 capacitance and, on nets that drive output ports, the constraints' output load; the slew is
@@ -14,46 +15,74 @@ cycles:
   input, at its slew.  An output's transitions are shared among its related inputs in
   proportion to how often each toggled in the window (a one-input cell or a flip-flop's
   clock arc takes them all); groups that differ only in their ``when`` state are averaged;
-- **leakage**: the cells' leakage power (``cell_leakage_power``, else the mean of their
-  ``leakage_power`` groups) times the clock period.
+- **memory access**: each memory macro's energy per read, write and deselected cycle of
+  each port (:mod:`rcm_gen.power.sram`) times the accesses the simulation counted; the
+  macros' liberty ``internal_power`` is not used (OpenRAM's is not an energy);
+- **leakage**: the cells' and macros' leakage power (``cell_leakage_power``, else the mean
+  of their ``leakage_power`` groups) times the clock period.
 
-Memory macros (black boxes of a macro library, their cells given as ``macro_cells``) count
-the same way from their own liberty: their input pins' capacitance loads the nets, their
-input pins' ``internal_power`` is energy per transition of those pins (an OpenRAM macro
-gives it on its clock pins, the same for a read, a write and a deselected cycle), their
-output pins drive their nets (switching energy to the macro's group), and their leakage.
+**The clock network** is counted apart from the data, as ``clock`` with three parts.
+Its nets are the clock port's and every net a clock reaches through combinational cells
+(buffers, inverters, the AND of a latch-and-AND clock gate) and integrated clock-gating
+cells (a ``statetable`` cell whose clock pin the net drives); its sinks are the clock pins
+of flip-flops and the enables of latches.  A synthesized netlist has no clock tree, so one
+is estimated per clock net with ``n`` sinks: a tree of the library's clock buffer
+(``clock_buffer``) with at most ``clock_tree_fanout`` loads per driver, and a wire of
+``sqrt(n · A)`` µm (the length of a Steiner tree over ``n`` points spread over area ``A``)
+at ``clock_wire_cap_per_um``, where ``A`` is the placed area (cell area over
+``placement_density``) times the share of sequential-cell area under that net; each
+buffer level's output slew comes from the buffer's transition tables, and the sinks see
+the leaves' slew.  Per transition of a clock net:
+
+- ``clock/tree``: the estimated buffers' internal energy and input-pin switching, and the
+  whole energy of the cells that pass the clock on (clock-gating cells, buffers);
+- ``clock/wires``: ``1/2 · C_wire · V²`` of the estimated wire;
+- ``clock/pins``: the sinks' clock-pin internal energy and pin switching.
+
+A flip-flop's output transitions (``Q`` related to ``CLK``) stay with its own group: that
+is data.  With ``clock_tree_fanout = 0`` no tree is estimated and the clock nets take the
+wire-load capacitance of any net (the clock's parts are then pins and wires only).
 
 Energies are in pJ.  Each cell's energy (and the switching energy of the net it drives)
-goes to the area group of the module it was synthesized in
-(:func:`rcm_gen.flows.asic.group_of`); nets driven by input ports go to ``clock`` (the clock
-port) or ``inputs``.
+goes to the group of the module it was synthesized in (:func:`rcm_gen.flows.asic.group_of`
+or ``group_of_module``), and with ``detail_of_module`` to a finer *component*
+(``buffers/act_buf``): a window's ``components`` give every such part, ``by_group`` the
+groups; nets driven by input ports go to ``clock`` (the clock network) or ``inputs``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
 from ..flows.asic import AREA_GROUPS, group_of
-from ..flows.liberty import Liberty, Pin, Table
+from ..flows.liberty import Cell, Liberty, Pin, Table
 from ..flows.netlist import CONST1, FlatNetlist
 
-__all__ = ["ENERGY_GROUPS", "TILE_ENERGY_GROUPS", "EnergyModel", "WindowEnergy",
+__all__ = ["CLOCK_PARTS", "ENERGY_GROUPS", "MACRO_ACCESSES", "TILE_ENERGY_GROUPS",
+           "EnergyModel", "WindowEnergy", "buffer_of", "clock_buffer_cell", "memory_breakdown",
            "tile_group_of"]
 
-#: Groups of an energy breakdown: the area groups, the clock net, the input-port nets.
+#: Groups of an energy breakdown: the area groups, the clock network, the input-port nets.
 ENERGY_GROUPS = (*AREA_GROUPS, "clock", "inputs")
 
-#: Groups of a tile's energy breakdown (:func:`tile_group_of`), the clock net and the
+#: Groups of a tile's energy breakdown (:func:`tile_group_of`), the clock network and the
 #: input-port nets.
 TILE_ENERGY_GROUPS = ("multipliers", "accumulators", "buffers", "post_processing", "control",
                       "clock", "inputs")
+
+#: The parts of the clock network's energy (components ``clock/<part>``).
+CLOCK_PARTS = ("tree", "wires", "pins")
+
+#: The macro access kinds of a memory component (``buffers/<buffer>/<kind>``).
+MACRO_ACCESSES = ("macro_read", "macro_write", "macro_deselected")
 
 
 def tile_group_of(module: str, top: str) -> str:
@@ -77,24 +106,108 @@ def tile_group_of(module: str, top: str) -> str:
     return "control"
 
 
+def buffer_of(module: str, top: str) -> str | None:
+    """The buffer a tile's module belongs to (``act_buf``, ``weight_buf``, ``param_buf``,
+    ``outpar_buf``, ``out_buf`` — banks and columns together), or ``None``."""
+    name = module.lstrip("\\")
+    path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else name.split(".")
+    for p in path:
+        m = re.fullmatch(r"(\w*?_buf)(\d+(_\d+)?)?", p)
+        if m:
+            return m.group(1)
+    return None
+
+
+def clock_buffer_cell(lib: Liberty, settings: dict[str, Any]) -> str | None:
+    """The clock buffer a clock tree is estimated with: ``settings["clock_buffer"]`` if
+    named (:class:`UserError` if the library lacks it or it is not a buffer), else the
+    library's clock buffer (a one-input non-inverting cell named ``clkbuf``) with the
+    median area, else its smallest buffer; cells matching ``settings["dont_use"]`` are
+    skipped."""
+    def is_buffer(cell: Cell) -> bool:
+        if len(cell.inputs) != 1 or len(cell.outputs) != 1:
+            return False
+        fn = next(iter(cell.outputs.values())).strip().strip('"').strip("()")
+        return fn == cell.inputs[0]
+
+    import fnmatch
+
+    dont_use = list(settings.get("dont_use") or [])
+
+    def usable(cell: Cell) -> bool:
+        return is_buffer(cell) and not any(fnmatch.fnmatchcase(cell.name, p) for p in dont_use)
+
+    named = settings.get("clock_buffer")
+    if named:
+        cell = lib.cells.get(named)
+        if cell is None or not is_buffer(cell):
+            raise UserError(f"clock_buffer {named!r} is not a buffer cell of liberty "
+                            f"{lib.name!r}")
+        return named
+    clk = sorted((c for c in lib.cells.values() if usable(c) and "clkbuf" in c.name.lower()),
+                 key=lambda c: (c.area, c.name))
+    if clk:
+        return clk[len(clk) // 2].name
+    plain = sorted((c for c in lib.cells.values() if usable(c)), key=lambda c: (c.area, c.name))
+    return plain[0].name if plain else None
+
+
+def memory_breakdown(components: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per buffer, from a window's (or a sum of windows') components: ``cells`` (its
+    standard cells: flip-flops or latches, decoders, muxes; leakage included),
+    ``macro_read``, ``macro_write``, ``macro_deselected`` and ``macro_leakage`` (pJ)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, value in components.items():
+        parts = name.split("/")
+        if parts[0] != "buffers" or len(parts) < 2:
+            continue
+        kind = parts[2] if len(parts) > 2 else "cells"
+        entry = out.setdefault(parts[1], {"cells": 0.0, **{k: 0.0 for k in MACRO_ACCESSES},
+                                          "macro_leakage": 0.0})
+        entry[kind] = entry.get(kind, 0.0) + value
+    return out
+
+
 @dataclass(frozen=True)
 class WindowEnergy:
-    """Energy of one window of cycles (pJ), by kind and by group."""
+    """Energy of one window of cycles (pJ): by kind (internal, switching, memory-macro
+    accesses, leakage), by group, and by component (``clock/tree``, ``buffers/act_buf``,
+    ``buffers/act_buf/macro_read``, ...; a group without details is its own component)."""
 
     cycles: int
     internal: float
     switching: float
     leakage: float
     by_group: dict[str, float]
+    components: dict[str, float] = field(default_factory=dict)
+    memory_access: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.internal + self.switching + self.leakage
+        return self.internal + self.switching + self.leakage + self.memory_access
 
 
 def _mean(tables: list[Table | None], slew: float, load: float) -> float:
     vals = [t.lookup(slew, load) for t in tables if t is not None]
     return sum(vals) / len(vals) if vals else 0.0
+
+
+def _names(function: str | None) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_\[\]]*", function or ""))
+
+
+@dataclass
+class _Tree:
+    """The clock tree estimated for one clock net."""
+
+    sinks: int
+    buffers: int
+    levels: tuple[int, ...]
+    wire_um: float
+    wire_pf: float
+    leaf_slew: float
+    driver_load: float
+    sink_pin_pf: float
 
 
 class EnergyModel:
@@ -109,30 +222,40 @@ class EnergyModel:
     constraints : dict
         ``input_transition_ns``, ``output_load``, ``wire_load`` (``"library"``: the
         liberty's default wire-load model when it has one; or the name of one of its
-        models; or ``"none"``) and ``wire_cap_per_fanout`` (pF per fanout, when no model
-        applies).
+        models; or ``"none"``), ``wire_cap_per_fanout`` (pF per fanout, when no model
+        applies), and for the clock tree ``clock_tree_fanout`` (0: no tree),
+        ``clock_wire_cap_per_um`` (pF/µm), ``placement_density`` and ``clock_buffer``
+        (a cell name; default :func:`clock_buffer_cell`).
     top_module : str
         Name by which :func:`group_of` knows the top (``rcm_mac``, ``rcm_tile``).
     groups, group_of_module : optional
         The groups of the breakdown and the function (module, top) → group that sorts
         cells into them; default :data:`ENERGY_GROUPS` and the area groups of
         :func:`rcm_gen.flows.asic.group_of` (a group it names that ``groups`` lacks counts
-        as ``control``).  Nets driven by ports go to ``clock`` and ``inputs``, which
-        ``groups`` must contain.
+        as ``control``).  ``groups`` must contain ``clock`` and ``inputs``.
+    detail_of_module : optional
+        (module, top) → a detail name or ``None``: components ``<group>/<detail>``.
+    macro_cells, macro_energy : optional
+        The liberty cells (pins, leakage) and per-access energies
+        (:class:`rcm_gen.power.sram.MacroEnergy`) of the memory macros, by macro name.
 
     Raises
     ------
     UserError
         A cell the netlist uses is not in the library, or has output transitions in the
-        netlist but no ``internal_power`` data.
+        netlist but no ``internal_power`` data; a macro without a liberty cell or without
+        per-access energies; a clock buffer the library lacks.
     """
 
     def __init__(self, netlist: FlatNetlist, lib: Liberty, clock: str,
                  constraints: dict[str, Any], top_module: str | None = None,
                  groups: tuple[str, ...] | None = None,
                  group_of_module: Callable[[str, str], str] | None = None,
-                 macro_cells: dict[str, Any] | None = None) -> None:
+                 macro_cells: dict[str, Any] | None = None,
+                 macro_energy: dict[str, Any] | None = None,
+                 detail_of_module: Callable[[str, str], str | None] | None = None) -> None:
         self.netlist, self.lib = netlist, lib
+        self._macro_cells = dict(macro_cells or {})
         self.voltage = float(lib.voltage)
         if not self.voltage > 0:
             raise UserError(f"liberty {lib.name!r} gives no supply voltage (nom_voltage or "
@@ -140,17 +263,36 @@ class EnergyModel:
         top = top_module or netlist.top
         n = netlist.net_count
         self.groups = list(groups or ENERGY_GROUPS)
-        gidx = {g: i for i, g in enumerate(self.groups)}
+        for needed in ("clock", "inputs"):
+            if needed not in self.groups:
+                raise ValueError(f"Energy groups must include {needed!r}, not {self.groups!r}")
         sort = group_of_module or group_of
+        detail = detail_of_module or (lambda _m, _t: None)
+        self._comp_index: dict[str, int] = {}
+        for g in self.groups:
+            if g == "clock":
+                for part in CLOCK_PARTS:
+                    self._comp(f"clock/{part}")
+            else:
+                self._comp(g)
 
-        def group(module: str) -> str:
-            g = sort(module, top)
-            return g if g in gidx else "control"
+        module_comp: dict[str, int] = {}
+
+        def comp_of(module: str, suffix: str = "") -> int:
+            key = module + "\0" + suffix
+            if key not in module_comp:
+                g = sort(module, top)
+                g = g if g in self.groups and g not in ("clock", "inputs") else "control"
+                d = detail(module, top)
+                name = g if d is None else f"{g}/{d}"
+                module_comp[key] = self._comp(name + (f"/{suffix}" if suffix else ""))
+            return module_comp[key]
 
         # -- loads ----------------------------------------------------------------------
         cap = np.zeros(n)
         fanout = np.zeros(n, dtype=int)
         driver: dict[int, tuple[int, str]] = {}
+        sinks: dict[int, list[tuple[int, str]]] = defaultdict(list)
         for i, inst in enumerate(netlist.instances):
             cell = lib.cells.get(inst.cell)
             if cell is None:
@@ -163,11 +305,12 @@ class EnergyModel:
                 if pin.direction == "input":
                     cap[net] += pin.capacitance
                     fanout[net] += 1
+                    sinks[net].append((i, pin_name))
                 else:
                     driver[net] = (i, pin_name)
-        # memory macros: their input pins load their nets, their outputs drive theirs
         macro_pins = []  # (macro instance, liberty pin, nets)
         macro_driven: dict[int, str] = {}
+        macro_sink_cap = np.zeros(n)
         for m in netlist.macros:
             mcell = (macro_cells or {}).get(m.cell)
             if mcell is None:
@@ -183,6 +326,7 @@ class EnergyModel:
                         continue
                     if pin.direction == "input":
                         cap[net] += pin.capacitance
+                        macro_sink_cap[net] += pin.capacitance
                         fanout[net] += 1
                     else:
                         macro_driven[net] = m.module
@@ -206,12 +350,16 @@ class EnergyModel:
             if fanout[k]:
                 wire_cap[k] = (lib.wire_cap(model, int(fanout[k])) if model
                                else per_fanout * fanout[k])
+        pin_cap = cap.copy()
         cap += wire_cap
         cap[: CONST1 + 1] = 0.0
-        self.load, self.wire_cap, self.fanout = cap, wire_cap, fanout
         self.wire_model = model
 
-        # -- slews ----------------------------------------------------------------------
+        # -- the clock network -----------------------------------------------------------
+        clock_bits = set(netlist.ports[clock][1]) if clock in netlist.ports else set()
+        clock_order, passers, seq_sinks = self._clock_network(clock_bits, sinks)
+        self.clock_nets = clock_order
+        self.clock_passers = passers
         t_in = float(constraints["input_transition_ns"])
         slew = np.full(n, np.nan)
         slew[: CONST1 + 1] = 0.0
@@ -220,52 +368,87 @@ class EnergyModel:
                 for k in bits:
                     if k > CONST1:
                         slew[k] = t_in
+        self.trees: dict[int, _Tree] = {}
+        tree_fanout = int(constraints.get("clock_tree_fanout", 0) or 0)
+        buffer = constraints.get("clock_buffer") if tree_fanout else None
+        if tree_fanout and clock_order:
+            if not buffer:
+                raise UserError(f"liberty {lib.name!r} has no buffer cell for a clock tree "
+                                "(set clock_buffer, or clock_tree_fanout = 0)")
+            if buffer not in lib.cells:
+                raise UserError(f"clock_buffer {buffer!r} is not a cell of liberty "
+                                f"{lib.name!r}")
+            self._estimate_trees(clock_order, sinks, seq_sinks, driver, pin_cap, cap,
+                                 wire_cap, slew, t_in, constraints, lib.cells[buffer],
+                                 tree_fanout)
+        self.load, self.wire_cap, self.fanout = cap, wire_cap, fanout
+        self.clock_buffer = buffer
+
+        # -- slews ----------------------------------------------------------------------
         self._resolve_slews(slew, driver, t_in)
         self.slew = slew
 
         # -- per-transition energies -----------------------------------------------------
-        g_count = len(self.groups)
         v2 = self.voltage ** 2
-        # switching: 1/2 C V^2 per transition, to the driver's group
-        self.sw = np.zeros((g_count, n))
-        clock_bits = set(netlist.ports[clock][1]) if clock in netlist.ports else set()
+        clock_set = set(clock_order)
         input_bits = {k for p, (d, bits) in netlist.ports.items() if d == "input"
                       for k in bits}
+        sw_net, sw_comp, sw_e = [], [], []
+        tree_c, wire_c, pins_c = (self._comp_index[f"clock/{p}"] for p in CLOCK_PARTS)
+        inputs_c = self._comp_index["inputs"]
         for k in range(CONST1 + 1, n):
+            if k in clock_set:
+                # the clock net's load by part: sinks' pins (sequential: pins; cells that
+                # pass the clock on: tree), its wire (and the estimated tree's)
+                seq_cap = sum(lib.cells[netlist.instances[i].cell].pins[p].capacitance
+                              for i, p in sinks.get(k, ()) if (i, p) in seq_sinks)
+                seq_cap += macro_sink_cap[k]
+                other = pin_cap[k] - seq_cap
+                tree = self.trees.get(k)
+                wire_pf = tree.wire_pf if tree else wire_cap[k]
+                for c, value in ((pins_c, seq_cap), (tree_c, other), (wire_c, wire_pf)):
+                    if value:
+                        sw_net.append(k)
+                        sw_comp.append(c)
+                        sw_e.append(0.5 * value * v2)
+                continue
             if k in driver:
-                g = group(netlist.instances[driver[k][0]].module)
+                c = comp_of(netlist.instances[driver[k][0]].module)
             elif k in macro_driven:
-                g = group(macro_driven[k])
-            elif k in clock_bits:
-                g = "clock"
+                c = comp_of(macro_driven[k])
             elif k in input_bits:
-                g = "inputs"
+                c = inputs_c
             else:
                 continue  # undriven net
-            self.sw[gidx[g], k] = 0.5 * cap[k] * v2
+            sw_net.append(k)
+            sw_comp.append(c)
+            sw_e.append(0.5 * cap[k] * v2)
         # input-pin internal energy, per rise / fall of the input net
-        self.in_rise = np.zeros((g_count, n))
-        self.in_fall = np.zeros((g_count, n))
+        in_net, in_comp, in_rise, in_fall = [], [], [], []
         # output-pin internal energy: one row per (output pin, related input) pair
-        pair_out, pair_in, pair_rise, pair_fall, pair_owner, pair_group = [], [], [], [], [], []
+        pair_out, pair_in, pair_rise, pair_fall, pair_owner, pair_comp = [], [], [], [], [], []
         owner = 0
         #: (instance index, output pin) of each owner of output-pin pairs
         self.owner_pins: list[tuple[int, str]] = []
-        leak = np.zeros(g_count)
+        leak = np.zeros(len(self._comp_index) + 64)
         self.missing_power: set[str] = set()
         for i_inst, inst in enumerate(netlist.instances):
             cell = lib.cells[inst.cell]
-            g = gidx[group(inst.module)]
+            c_cell = tree_c if i_inst in passers else comp_of(inst.module)
             if cell.leakage_nw is not None:
-                leak[g] += cell.leakage_nw
+                leak = self._grow(leak)
+                leak[c_cell] += cell.leakage_nw
             for pin_name, net in inst.pins.items():
                 pin = cell.pins[pin_name]
                 if pin.direction == "input":
                     arcs = list(pin.power)  # energy per transition of this input
                     if arcs:
                         s = slew[net]
-                        self.in_rise[g, net] += _mean([a.rise for a in arcs], s, 0.0)
-                        self.in_fall[g, net] += _mean([a.fall for a in arcs], s, 0.0)
+                        c = pins_c if (i_inst, pin_name) in seq_sinks else c_cell
+                        in_net.append(net)
+                        in_comp.append(c)
+                        in_rise.append(_mean([a.rise for a in arcs], s, 0.0))
+                        in_fall.append(_mean([a.fall for a in arcs], s, 0.0))
                     continue
                 if not pin.power:
                     self.missing_power.add(cell.name)
@@ -276,32 +459,216 @@ class EnergyModel:
                     pair_rise.append(r_e)
                     pair_fall.append(f_e)
                     pair_owner.append(owner)
-                    pair_group.append(g)
+                    pair_comp.append(c_cell)
                 self.owner_pins.append((i_inst, pin_name))
                 owner += 1
-        # a macro's energy: its liberty's internal energy per transition of its input
-        # pins (OpenRAM's: per clock edge, read, write or deselected alike) and its leakage
+        # the estimated clock buffers: internal energy per rise / fall of the clock net
+        buf_leak = (lib.cells[buffer].leakage_nw or 0.0) if buffer else 0.0
+        for k, tree in self.trees.items():
+            if tree.buffers:
+                e_r, e_f = self._buffer_energy(k, tree, constraints)
+                in_net.append(k)
+                in_comp.append(tree_c)
+                in_rise.append(e_r)
+                in_fall.append(e_f)
+                leak[tree_c] += tree.buffers * buf_leak
+        # memory macros: energy per access of each port (counted by the simulation) and
+        # their leakage; their liberties' internal_power is not an energy and is not used
+        self.macro_comps: list[tuple[int, int, int, int]] = []
+        self.macro_access_pj: list[tuple[float, float, float, float, float]] = []
         for m in netlist.macros:
-            g = gidx[group(m.module)]
+            energy = (macro_energy or {}).get(m.cell)
+            if energy is None:
+                raise UserError(f"memory macro {m.cell!r} has no per-access energies (its "
+                                "macro library's [energy] table)")
+            read_c, write_c, idle_c = (comp_of(m.module, a) for a in MACRO_ACCESSES)
+            leak_c = comp_of(m.module, "macro_leakage")
+            self.macro_comps.append((read_c, write_c, idle_c, leak_c))
+            self.macro_access_pj.append((energy.rw_read, energy.rw_write, energy.rw_deselected,
+                                         energy.r_read, energy.r_deselected))
             if macro_cells[m.cell].leakage_nw is not None:
-                leak[g] += macro_cells[m.cell].leakage_nw
-        for m, pin, nets in macro_pins:
-            if pin.direction != "input" or not pin.power:
-                continue
-            g = gidx[group(m.module)]
-            for net in nets:
-                if net > CONST1:
-                    s = float(slew[net])
-                    self.in_rise[g, net] += _mean([a.rise for a in pin.power], s, 0.0)
-                    self.in_fall[g, net] += _mean([a.fall for a in pin.power], s, 0.0)
-        self.pair_out = np.array(pair_out, dtype=int)
-        self.pair_in = np.array(pair_in, dtype=int)
+                leak = self._grow(leak)
+                leak[leak_c] += macro_cells[m.cell].leakage_nw
+        self.components = list(self._comp_index)
+        ncomp = len(self.components)
+        self.sw_net = np.array(sw_net, dtype=np.int64)
+        self.sw_comp = np.array(sw_comp, dtype=np.int64)
+        self.sw_e = np.array(sw_e, dtype=float)
+        self.in_net = np.array(in_net, dtype=np.int64)
+        self.in_comp = np.array(in_comp, dtype=np.int64)
+        self.in_rise_e = np.array(in_rise, dtype=float)
+        self.in_fall_e = np.array(in_fall, dtype=float)
+        self.pair_out = np.array(pair_out, dtype=np.int64)
+        self.pair_in = np.array(pair_in, dtype=np.int64)
         self.pair_rise = np.array(pair_rise, dtype=float)
         self.pair_fall = np.array(pair_fall, dtype=float)
-        self.pair_owner = np.array(pair_owner, dtype=int)
-        self.pair_group = np.array(pair_group, dtype=int)
+        self.pair_owner = np.array(pair_owner, dtype=np.int64)
+        self.pair_comp = np.array(pair_comp, dtype=np.int64)
         self.owners = owner
-        self.leakage_nw = leak
+        self.comp_leakage_nw = leak[:ncomp].copy()
+        self.comp_group = np.array([self.groups.index(c.split("/")[0])
+                                    for c in self.components], dtype=np.int64)
+        self.leakage_nw = np.bincount(self.comp_group, weights=self.comp_leakage_nw,
+                                      minlength=len(self.groups))
+
+    # -- construction helpers -----------------------------------------------------------
+
+    def _comp(self, name: str) -> int:
+        if name not in self._comp_index:
+            self._comp_index[name] = len(self._comp_index)
+        return self._comp_index[name]
+
+    def _grow(self, leak: np.ndarray) -> np.ndarray:
+        if len(self._comp_index) >= len(leak):
+            leak = np.concatenate([leak, np.zeros(len(leak))])
+        return leak
+
+    def _clock_network(self, roots: set[int], sinks: dict[int, list[tuple[int, str]]]
+                       ) -> tuple[list[int], set[int], set[tuple[int, str]]]:
+        """Clock nets (breadth-first from the clock port), the instances that pass the
+        clock on, and the (instance, pin) clock sinks of sequential cells."""
+        insts, cells = self.netlist.instances, self.lib.cells
+        order: list[int] = []
+        seen = set()
+        passers: set[int] = set()
+        seq_sinks: set[tuple[int, str]] = set()
+        frontier = sorted(k for k in roots if k > CONST1)
+        while frontier:
+            nxt = []
+            for k in frontier:
+                if k in seen:
+                    continue
+                seen.add(k)
+                order.append(k)
+                for i, p in sinks.get(k, ()):
+                    cell = cells[insts[i].cell]
+                    if cell.sequential:
+                        if any(p in _names(s.clock) for s in cell.sequential):
+                            seq_sinks.add((i, p))
+                        continue
+                    pin = cell.pins[p]
+                    outs = [o for o, fn in cell.outputs.items()
+                            if (cell.statetable and pin.clock) or p in _names(fn)]
+                    if not outs:
+                        continue
+                    passers.add(i)
+                    for o in outs:
+                        net = insts[i].pins.get(o)
+                        if net is not None and net > CONST1 and net not in seen:
+                            nxt.append(net)
+            frontier = nxt
+        return order, passers, seq_sinks
+
+    def _estimate_trees(self, order: list[int], sinks: dict[int, list[tuple[int, str]]],
+                        seq_sinks: set[tuple[int, str]], driver: dict[int, tuple[int, str]],
+                        pin_cap: np.ndarray, cap: np.ndarray, wire_cap: np.ndarray,
+                        slew: np.ndarray, t_in: float, cons: dict[str, Any], buf: Cell,
+                        fanout: int) -> None:
+        """A buffered tree per clock net (see the module documentation): sets the net's
+        wire capacitance, the load its driver sees and the slew its sinks see."""
+        insts, cells = self.netlist.instances, self.lib.cells
+        density = float(cons.get("placement_density", 0.7))
+        per_um = float(cons.get("clock_wire_cap_per_um", 0.0002))
+        if not 0 < density <= 1:
+            raise UserError(f"placement_density must be in (0, 1], not {density!r}")
+        macro_area = sum(self._macro_cells[m.cell].area for m in self.netlist.macros)
+        total_area = (sum(cells[i.cell].area for i in insts) + macro_area) / density
+        # sequential area under each clock net (through the cells that pass it on)
+        under: dict[int, float] = {}
+        for k in reversed(order):
+            area = 0.0
+            for i, p in sinks.get(k, ()):
+                if (i, p) in seq_sinks:
+                    area += cells[insts[i].cell].area
+                else:
+                    for o in cells[insts[i].cell].outputs:
+                        area += under.get(insts[i].pins.get(o, -1), 0.0)
+            under[k] = area
+        seq_total = under[order[0]] if order else 0.0
+        pin_in = next(iter(buf.inputs))
+        (pin_out,) = buf.outputs
+        c_in = buf.pins[pin_in].capacitance
+        for k in order:
+            n_sinks = len(sinks.get(k, ()))
+            if n_sinks == 0:
+                continue
+            share = under[k] / seq_total if seq_total > 0 else 1.0
+            area = total_area * share
+            wire_um = math.sqrt(n_sinks * area)
+            wire_pf = wire_um * per_um
+            levels: list[int] = []
+            count = n_sinks
+            while count > fanout:
+                count = -(-count // fanout)
+                levels.append(count)
+            drivers = 1 + sum(levels)
+            wire_share = wire_pf / drivers
+            # the driver's load: the top level's buffers (or the sinks) and its wire share
+            top_load = (levels[-1] * c_in if levels else pin_cap[k]) + wire_share
+            # the driver's own output slew at that load, then down the levels
+            if k in driver:
+                i, p = driver[k]
+                s = self._arc_slew(insts[i].cell, p, insts[i].pins, slew, top_load, t_in)
+            else:
+                s = t_in
+            below = [*reversed(levels[:-1]), n_sinks] if levels else []
+            for count_below, level in zip(below, reversed(levels), strict=True):
+                per = count_below / level
+                load = per * (c_in if count_below != n_sinks else pin_cap[k] / n_sinks)
+                s = self._buf_slew(buf, pin_out, s, load + wire_share)
+            self.trees[k] = _Tree(n_sinks, sum(levels), tuple(levels), wire_um, wire_pf, s,
+                                  top_load, pin_cap[k] / n_sinks)
+            wire_cap[k] = wire_pf
+            cap[k] = top_load
+            slew[k] = s
+
+    def _arc_slew(self, cell_name: str, pin_name: str, pins: dict[str, int],
+                  slew: np.ndarray, load: float, default: float) -> float:
+        pin = self.lib.cells[cell_name].pins[pin_name]
+        best = None
+        for arc in pin.timing:
+            k = pins.get(arc.related)
+            if k is None:
+                continue
+            s_in = slew[k] if not np.isnan(slew[k]) else default
+            vals = [t.lookup(float(s_in), float(load)) for t in (arc.rise, arc.fall)
+                    if t is not None]
+            if vals:
+                s = sum(vals) / len(vals)
+                best = s if best is None else max(best, s)
+        return default if best is None else best
+
+    @staticmethod
+    def _buf_slew(buf: Cell, pin_out: str, s_in: float, load: float) -> float:
+        vals = [t.lookup(s_in, load) for arc in buf.pins[pin_out].timing
+                for t in (arc.rise, arc.fall) if t is not None]
+        return sum(vals) / len(vals) if vals else s_in
+
+    def _buffer_energy(self, k: int, tree: _Tree, cons: dict[str, Any]) -> tuple[float, float]:
+        """Internal energy of net ``k``'s estimated buffers, and their input pins'
+        switching, per rise and per fall of the net."""
+        buf = self.lib.cells[cons["clock_buffer"]]
+        pin_in = next(iter(buf.inputs))
+        (pin_out,) = buf.outputs
+        c_in = buf.pins[pin_in].capacitance
+        v2 = self.voltage ** 2
+        n_sinks = tree.sinks
+        wire_share = tree.wire_pf / (1 + tree.buffers)
+        rise = fall = 0.0
+        s = tree.leaf_slew  # a level's input slew: close to the leaves' (buffers sized alike)
+        below = [*reversed(tree.levels[:-1]), n_sinks] if tree.levels else []
+        for count_below, level in zip(below, reversed(tree.levels), strict=True):
+            per = count_below / level
+            load = per * (c_in if count_below != n_sinks else tree.sink_pin_pf) + wire_share
+            arcs = buf.pins[pin_out].power
+            e_r = _mean([a.rise for a in arcs], s, load)
+            e_f = _mean([a.fall for a in arcs], s, load)
+            in_arcs = buf.pins[pin_in].power
+            e_r += _mean([a.rise for a in in_arcs], s, 0.0) + 0.5 * c_in * v2
+            e_f += _mean([a.fall for a in in_arcs], s, 0.0) + 0.5 * c_in * v2
+            rise += level * e_r
+            fall += level * e_f
+        return rise, fall
 
     def _output_arcs(self, pin: Pin, pins: dict[str, int], slew: np.ndarray, load: float
                      ) -> list[tuple[int, float, float]]:
@@ -350,26 +717,49 @@ class EnergyModel:
                         on_stack.add(k)
                         stack.append((k, False))
                     continue
-                slew[net] = self._output_slew(net, driver, slew, default)
+                i, pin_name = driver[net]
+                slew[net] = self._arc_slew(insts[i].cell, pin_name, insts[i].pins, slew,
+                                           float(self.load[net]), default)
                 on_stack.discard(net)
 
-    def _output_slew(self, net: int, driver: dict[int, tuple[int, str]], slew: np.ndarray,
-                     default: float) -> float:
-        i, pin_name = driver[net]
-        inst = self.netlist.instances[i]
-        pin = self.lib.cells[inst.cell].pins[pin_name]
-        best = None
-        for arc in pin.timing:
-            k = inst.pins.get(arc.related)
-            if k is None:
-                continue
-            s_in = slew[k] if not np.isnan(slew[k]) else default  # a loop: cut it here
-            vals = [t.lookup(float(s_in), float(self.load[net])) for t in (arc.rise, arc.fall)
-                    if t is not None]
-            if vals:
-                s = sum(vals) / len(vals)
-                best = s if best is None else max(best, s)
-        return default if best is None else best
+    # -- what tests and other tools read -------------------------------------------------
+
+    def switching_per_net(self, components: set[str] | None = None) -> np.ndarray:
+        """``1/2 C V²`` per transition of each net (pJ), over ``components`` (all by
+        default)."""
+        sel = self._select(self.sw_comp, components)
+        return np.bincount(self.sw_net[sel], weights=self.sw_e[sel],
+                           minlength=self.netlist.net_count)
+
+    def input_internal_per_net(self, components: set[str] | None = None
+                               ) -> tuple[np.ndarray, np.ndarray]:
+        """Input-pin internal energy per rise and per fall of each net (pJ; the estimated
+        clock buffers' included), over ``components`` (all by default)."""
+        sel = self._select(self.in_comp, components)
+        n = self.netlist.net_count
+        return (np.bincount(self.in_net[sel], weights=self.in_rise_e[sel], minlength=n),
+                np.bincount(self.in_net[sel], weights=self.in_fall_e[sel], minlength=n))
+
+    def _select(self, comps: np.ndarray, names: set[str] | None) -> np.ndarray:
+        if names is None:
+            return np.ones(len(comps), dtype=bool)
+        wanted = [i for i, c in enumerate(self.components) if c in names]
+        return np.isin(comps, wanted)
+
+    def clock_tree_summary(self) -> dict[str, Any]:
+        """The estimated clock tree: clock nets, sinks, buffers, wire (µm) and the worst
+        leaf slew (ns), with the settings it was estimated with."""
+        trees = list(self.trees.values())
+        return {
+            "clock_nets": len(self.clock_nets),
+            "gating_cells": len(self.clock_passers),
+            "sinks": sum(t.sinks for t in trees),
+            "buffers": sum(t.buffers for t in trees),
+            "buffer_cell": self.clock_buffer,
+            "wire_um": sum(t.wire_um for t in trees),
+            "worst_leaf_slew_ns": max((t.leaf_slew for t in trees), default=None),
+            "root_sinks": trees[0].sinks if trees else 0,
+        }
 
     # -- evaluation ---------------------------------------------------------------------
 
@@ -389,14 +779,20 @@ class EnergyModel:
                                     f"cell {inst.cell} (output {p}), which the netlist uses")
 
     def window(self, rises: np.ndarray, falls: np.ndarray, cycles: int,
-               clock_ns: float) -> WindowEnergy:
+               clock_ns: float, accesses: np.ndarray | None = None) -> WindowEnergy:
         """Energy of a window of ``cycles`` cycles in which net ``k`` rose ``rises[k]``
-        and fell ``falls[k]`` times, at clock period ``clock_ns`` (leakage only)."""
+        and fell ``falls[k]`` times, at clock period ``clock_ns`` (leakage only);
+        ``accesses`` are the macros' port accesses in the window (read and write of port
+        0, read of port 1, per macro: the cycle simulator's counts), needed when the
+        netlist has macros."""
         rises = np.asarray(rises, dtype=float)
         falls = np.asarray(falls, dtype=float)
+        ncomp = len(self.components)
         toggles = rises + falls
-        sw = self.sw @ toggles
-        internal = self.in_rise @ rises + self.in_fall @ falls
+        sw = np.bincount(self.sw_comp, weights=self.sw_e * toggles[self.sw_net],
+                         minlength=ncomp)
+        internal = np.bincount(self.in_comp, weights=self.in_rise_e * rises[self.in_net]
+                               + self.in_fall_e * falls[self.in_net], minlength=ncomp)
         if len(self.pair_out):
             t_in = np.where(self.pair_in >= 0, toggles[np.maximum(self.pair_in, 0)], 0.0)
             total = np.bincount(self.pair_owner, weights=t_in, minlength=self.owners)
@@ -406,21 +802,40 @@ class EnergyModel:
                               1.0 / count[self.pair_owner])
             e = weight * (self.pair_rise * rises[self.pair_out]
                           + self.pair_fall * falls[self.pair_out])
-            internal = internal + np.bincount(self.pair_group, weights=e,
-                                              minlength=len(self.groups))
-        leak = self.leakage_nw * clock_ns * cycles * 1e-6  # nW x ns = 1e-6 pJ
-        by_group = {g: float(sw[i] + internal[i] + leak[i]) for i, g in enumerate(self.groups)}
-        return WindowEnergy(cycles, float(internal.sum()), float(sw.sum()), float(leak.sum()),
-                            by_group)
+            internal = internal + np.bincount(self.pair_comp, weights=e, minlength=ncomp)
+        access = np.zeros(ncomp)
+        if self.macro_comps:
+            if accesses is None:
+                raise ValueError("the netlist has memory macros: give their access counts")
+            acc = np.asarray(accesses, dtype=float).reshape(-1)
+            if len(acc) != 3 * len(self.macro_comps):
+                raise ValueError(f"access counts must be 3 per macro "
+                                 f"({3 * len(self.macro_comps)}), not {len(acc)}")
+            for j, (read_c, write_c, idle_c, _) in enumerate(self.macro_comps):
+                e_rd, e_wr, e_idle, e_r1, e_idle1 = self.macro_access_pj[j]
+                reads, writes, reads1 = acc[3 * j], acc[3 * j + 1], acc[3 * j + 2]
+                access[read_c] += reads * e_rd + reads1 * e_r1
+                access[write_c] += writes * e_wr
+                access[idle_c] += ((cycles - reads - writes) * e_idle
+                                   + (cycles - reads1) * e_idle1)
+        leak = self.comp_leakage_nw * clock_ns * cycles * 1e-6  # nW x ns = 1e-6 pJ
+        per_comp = sw + internal + access + leak
+        by_group = np.bincount(self.comp_group, weights=per_comp, minlength=len(self.groups))
+        return WindowEnergy(
+            cycles, float(internal.sum()), float(sw.sum()), float(leak.sum()),
+            {g: float(by_group[i]) for i, g in enumerate(self.groups)},
+            {c: float(per_comp[i]) for i, c in enumerate(self.components)},
+            float(access.sum()))
 
     def forced_activity(self, activity: float, clock: str, cycles: int = 1,
                         clock_ns: float = 1.0) -> WindowEnergy:
         """Energy when every net but the clock makes ``activity`` transitions per cycle
         (half rising) and the clock two: what OpenSTA's ``set_power_activity -global``
-        assumes."""
+        assumes (macros deselected)."""
         n = self.netlist.net_count
         t = np.full(n, activity * cycles / 2.0)
         t[: CONST1 + 1] = 0.0
         for k in self.netlist.ports[clock][1]:
             t[k] = float(cycles)
-        return self.window(t, t, cycles, clock_ns)
+        acc = np.zeros(3 * len(self.macro_comps)) if self.macro_comps else None
+        return self.window(t, t, cycles, clock_ns, acc)

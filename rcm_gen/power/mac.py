@@ -30,7 +30,7 @@ from ..flows.liberty import Liberty
 from ..flows.user_design import PortMap, UserDesign
 from ..reference import mode_dot, pack_operands
 from ..tools import python_package_version, tool_versions
-from .energy import ENERGY_GROUPS, EnergyModel
+from .energy import CLOCK_PARTS, ENERGY_GROUPS, EnergyModel
 
 __all__ = [
     "GatePower",
@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 #: Keys of ``rcm_gen/flows/data/asic.toml`` that only the power flow reads.
-POWER_KEYS = ("input_transition_ns", "wire_load", "wire_cap_per_fanout")
+POWER_KEYS = ("input_transition_ns", "wire_load", "wire_cap_per_fanout", "clock_tree_fanout",
+              "clock_wire_cap_per_um", "placement_density", "clock_buffer")
 
 #: Operations per multiply-accumulate in TOPS/W (a multiply and an add).
 OPS_PER_MAC = 2
@@ -128,8 +129,18 @@ def power_modes(ports: PortMap, signedness: tuple[bool, ...] = (False, True),
     return out
 
 
-def _energy_constraints(cons: dict[str, Any]) -> dict[str, Any]:
-    return {k: cons[k] for k in ("output_load", *POWER_KEYS)}
+def _energy_constraints(cons: dict[str, Any], lib: Liberty) -> dict[str, Any]:
+    """The constraints the energy model reads, the clock buffer resolved (the constraints',
+    the library section's, or the liberty's own: :func:`clock_buffer_cell`)."""
+    from ..flows.asic import _resolve_liberty
+    from .energy import clock_buffer_cell
+
+    _, settings = _resolve_liberty(cons)
+    out = {k: cons.get(k) for k in ("output_load", *POWER_KEYS)}
+    out["clock_buffer"] = clock_buffer_cell(lib, {
+        "clock_buffer": cons.get("clock_buffer") or settings.get("clock_buffer"),
+        "dont_use": cons.get("dont_use") or settings.get("dont_use")})
+    return out
 
 
 def _synthesized(design: Any, liberty: str | None, clock_ns: float | None,
@@ -294,11 +305,14 @@ class GatePower:
                 lap: Callable[[str], None] | None = None,
                 groups: tuple[str, ...] | None = None,
                 group_of_module: Callable[[str, str], str] | None = None,
-                sample: str = "after", report: dict[str, Any] | None = None) -> GatePower:
+                sample: str = "after", report: dict[str, Any] | None = None,
+                detail_of_module: Callable[[str, str], str | None] | None = None
+                ) -> GatePower:
         """Synthesize (or take from the cache) ``design``, read its netlist, build its
         energy model and its simulation; ``check_ports(netlist)`` may refuse the netlist's
         ports (before the simulation is built).  ``groups`` and ``group_of_module`` set
-        the breakdown (see :class:`~rcm_gen.power.energy.EnergyModel`), ``sample`` when
+        the breakdown and ``detail_of_module`` its components (see
+        :class:`~rcm_gen.power.energy.EnergyModel`), ``sample`` when
         the outputs are read (:class:`~rcm_gen.sim.gate_level.GateSim`); ``report`` is a
         synthesis report of ``design`` with these settings to take the netlist from
         (default: the synthesis cache's)."""
@@ -324,9 +338,18 @@ class GatePower:
         if check_ports is not None:
             check_ports(netlist)
         lap("netlist")
-        model = EnergyModel(netlist, lib, clock, _energy_constraints(cons), top_module=top,
-                            groups=groups, group_of_module=group_of_module,
-                            macro_cells=macro_cells)
+        from ..flows.macros import load_macro_library
+        from .sram import macro_energies
+
+        energies = {}
+        if macros:
+            library = load_macro_library(getattr(design, "macros", None)
+                                         or report["memory"]["macro_library"])
+            energies = macro_energies(library)
+        model = EnergyModel(netlist, lib, clock, _energy_constraints(cons, lib),
+                            top_module=top, groups=groups, group_of_module=group_of_module,
+                            macro_cells=macro_cells, macro_energy=energies,
+                            detail_of_module=detail_of_module)
         lap("energy_model")
         by_name = {m.name: m for m in macros}
         ports = [MacroPorts(m.path, by_name[m.cell], m.pins) for m in netlist.macros]
@@ -345,8 +368,11 @@ class GatePower:
         full = {p: inputs.get(p, np.zeros(cycles, dtype=np.int64)) for p in self.sim.inputs}
         run = self.sim.run(full, windows, tag=tag, on_progress=on_progress)
         self.model.check_power_data(run.rises, run.falls)
-        energies = [self.model.window(r, f, b - a, self.clock_ns)
-                    for (a, b), r, f in zip(windows, run.rises, run.falls, strict=True)]
+        accesses = (run.access_counts if run.access_counts is not None
+                    else [None] * len(windows))
+        energies = [self.model.window(r, f, b - a, self.clock_ns, acc)
+                    for (a, b), r, f, acc in zip(windows, run.rises, run.falls, accesses,
+                                                 strict=True)]
         return energies, run
 
 
@@ -479,6 +505,10 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
                 "switching_pj_per_cycle": e.switching / n_cycles,
                 "leakage_pj_per_cycle": e.leakage / n_cycles,
                 "groups_pj_per_cycle": {g: e.by_group[g] / n_cycles for g in ENERGY_GROUPS},
+                "clock_pj_per_cycle": {p: e.components.get(f"clock/{p}", 0.0) / n_cycles
+                                       for p in CLOCK_PARTS},
+                "components_pj_per_cycle": {c: v / n_cycles
+                                            for c, v in e.components.items()},
             },
             "toggles_per_cycle": float((r + f).sum() / n_cycles),
         })
@@ -503,7 +533,8 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         "checked": checked,
         "synthesis": {"area_um2": report["area_um2"], "cells": report["cells"],
                       "fmax_mhz": report["fmax_mhz"], "netlist": report["netlist"]},
-        "constraints": {k: cons[k] for k in ("output_load", *POWER_KEYS)},
+        "constraints": {k: cons.get(k) for k in ("output_load", *POWER_KEYS)},
+        "clock_tree": model.clock_tree_summary(),
         "ops_per_mac": OPS_PER_MAC,
         "sim_log": str(run.log),
         "timing_s": timing,
@@ -546,6 +577,17 @@ def format_power(r: dict[str, Any], name: str) -> str:
     for row in rows:
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    clock = [f"{m['act_bits']}x{m['weight_bits']} {'s' if m['act_signed'] else 'u'} "
+             + " + ".join(f"{m['breakdown']['clock_pj_per_cycle'][p]:.3f} {p}"
+                          for p in CLOCK_PARTS)
+             for m in r["modes"] if "clock_pj_per_cycle" in m["breakdown"]]
+    if clock:
+        tree = r.get("clock_tree") or {}
+        lines.append(f"clock (pJ/cycle) = tree + wires + clock pins; estimated tree: "
+                     f"{tree.get('buffers', 0)} x {tree.get('buffer_cell')} for "
+                     f"{tree.get('sinks', 0)} sinks, {tree.get('wire_um', 0):,.0f} um of wire, "
+                     f"leaf slew {tree.get('worst_leaf_slew_ns') or 0:.3f} ns")
+        lines += [f"  {c}" for c in clock[:1]]
     lines.append(f"{r['checked']} accumulator values checked against numpy on "
                  f"{r['simulator']} (gate level); data: activation x weight bits and "
                  f"activation signedness, run in the MAC mode shown; energy in pJ per cycle; "

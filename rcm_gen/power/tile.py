@@ -61,7 +61,14 @@ import numpy as np
 from ..conv import ConvShape
 from ..errors import ToolFailed, UserError
 from ..tile.config import TileConfig
-from .energy import TILE_ENERGY_GROUPS, WindowEnergy, tile_group_of
+from .energy import (
+    CLOCK_PARTS,
+    TILE_ENERGY_GROUPS,
+    WindowEnergy,
+    buffer_of,
+    memory_breakdown,
+    tile_group_of,
+)
 
 __all__ = [
     "LAYER_KINDS",
@@ -342,7 +349,7 @@ class TileGate:
                                constraints=constraints, simulator="cycle",
                                check_ports=check, on_synth=on_synth, sample="before",
                                groups=TILE_ENERGY_GROUPS, group_of_module=tile_group_of,
-                               report=report)
+                               detail_of_module=buffer_of, report=report)
         return cls(config, gp, ports)
 
     @property
@@ -453,6 +460,10 @@ def _layer_report(rec: Recording, parts: list[WindowEnergy], clock_ns: float,
     macs = rec.result["macs"]
     e = sum(w.total for w in parts)
     by_group = {g: sum(w.by_group[g] for w in parts) for g in groups}
+    components: dict[str, float] = {}
+    for w in parts:
+        for c, v in w.components.items():
+            components[c] = components.get(c, 0.0) + v
     return {
         "shape": case.shape.to_dict(), "act_bits": case.act_bits,
         "weight_bits": case.weight_bits, "lanes": rec.result["lanes"], "macs": macs,
@@ -464,8 +475,12 @@ def _layer_report(rec: Recording, parts: list[WindowEnergy], clock_ns: float,
             "internal_pj": sum(w.internal for w in parts),
             "switching_pj": sum(w.switching for w in parts),
             "leakage_pj": sum(w.leakage for w in parts),
+            "memory_access_pj": sum(w.memory_access for w in parts),
             "groups_pj": by_group,
             "groups_pj_per_mac": {g: v / macs for g, v in by_group.items()},
+            "components_pj": components,
+            "clock_pj": {p: components.get(f"clock/{p}", 0.0) for p in CLOCK_PARTS},
+            "memories_pj": memory_breakdown(components),
         },
     }
 
@@ -584,11 +599,42 @@ def format_tile_energy(r: dict[str, Any], name: str) -> str:
     for row in rows:
         lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    lines += _detail_lines(r)
     lines.append(f"{r['checked']:,} output values of {r['gate_cycles']:,} gate-level cycles "
                  f"equal the RTL's ({r['simulators']['rtl']} RTL; gate level on rcm_gen's "
                  f"cycle simulator); "
                  f"{r['wall_s']:.0f} s")
     return "\n".join(lines)
+
+
+def _detail_lines(r: dict[str, Any]) -> list[str]:
+    """The clock network's parts and each memory's accesses, per mode (pJ/MAC), and the
+    totals with the macros' access energies halved and doubled."""
+    lines = ["clock (pJ/MAC): tree + wires + clock pins = clock, share of the total"]
+    for m in r["modes"]:
+        b, macs = m["breakdown"], m["macs"]
+        clk = b.get("clock_pj", {})
+        total = sum(clk.values())
+        lines.append(f"  {m['act_bits']}b x{m['lanes']}: "
+                     + " + ".join(f"{clk.get(p, 0.0) / macs:.3f} {p}" for p in CLOCK_PARTS)
+                     + f" = {total / macs:.3f} ({100 * total / m['energy_pj']:.1f} %)")
+    for m in r["modes"]:
+        mem = m["breakdown"].get("memories_pj", {})
+        if not mem:
+            continue
+        macs = m["macs"]
+        parts = []
+        for buf, e in sorted(mem.items()):
+            kinds = [f"{k.replace('macro_', '')} {v / macs:.3f}" for k, v in e.items() if v]
+            parts.append(f"{buf}: " + ", ".join(kinds))
+        lines.append(f"memories {m['act_bits']}b x{m['lanes']} (pJ/MAC): " + "; ".join(parts))
+        access = m["breakdown"].get("memory_access_pj", 0.0)
+        if access:
+            lo = (m["energy_pj"] - access / 2) / macs
+            hi = (m["energy_pj"] + access) / macs
+            lines.append(f"  macro access energies x0.5 / x2: {lo:.3f} / {hi:.3f} pJ/MAC "
+                         f"(as measured {m['pj_per_mac']:.3f})")
+    return lines
 
 
 # -- the energy model -------------------------------------------------------------------------
