@@ -128,8 +128,62 @@ def test_wrong_user_rtl_fails_the_gate_level_check(cli, tmp_path):
             "--simulator", "icarus", "--cycles", "10", "--quiet", "--json", str(out))
     assert r.returncode == 1, r.stderr
     assert re.fullmatch(r"rcm-gen: failed: gate-level accumulator differs from numpy at cycle "
-                        r"\d+: .*; log: \S+", r.stderr.strip())
+                        r"\d+ \(8x8 mode, 1 lane, (un)?signed activations, x=0x[0-9a-f]+ "
+                        r"k=0x[0-9a-f]+\): acc = -?\d+, numpy -?\d+ \(icarus\); the design does "
+                        r"not compute what --ports says \(.*\); log: \S+", r.stderr.strip())
     assert not out.exists()
+
+
+ST_MAC = DATA / "st_mac_u8.sv"
+ST_PORTS = DATA / "st_mac_u8.toml"
+
+
+@pytest.mark.synth
+def test_user_mac_semantics_through_verilator(cli, tmp_path):
+    """A hand-written MAC with unsigned activations, a clear that empties its accumulator
+    register, reversed weight lanes and narrow accumulators in its 4- and 2-bit modes
+    (1, 2, 4 lanes of an 8-bit datapath) measured on Verilator, every accumulator value
+    checked under its port map; each wrong [design] value fails that check (exit 1)."""
+    out = tmp_path / "p.json"
+    r = cli("power", "--verilog", str(ST_MAC), "--top", "st_mac_u8", "--ports", str(ST_PORTS),
+            "--cycles", "40", "--quiet", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.read_text())
+    assert rep["simulator"] == "verilator" and rep["top"] == "st_mac_u8"
+    assert [(m["act_bits"], m["lanes"], m["act_signed"]) for m in rep["modes"]] == [
+        (8, 1, False), (4, 2, False), (2, 4, False)]
+    # every cycle but the reset, the last (still in flight) and one per mode change
+    assert rep["checked"] == 3 * (40 + 4) - 1 - 2
+    assert rep["port_map"]["design"] == {
+        "width": 8, "lanes": [1, 2, 4], "latency": 2, "reset_active": 1,
+        "mode_encoding": {"1": 0, "2": 1, "4": 2}, "activations": "unsigned",
+        "clear": "zero", "clear_latency": 1, "weight_lanes": "reversed",
+        "acc_bits": {"2": 12, "4": 8}}
+    for m in rep["modes"]:
+        assert m["pj_per_mac"] == pytest.approx(m["pj_per_cycle"] / m["lanes"], rel=1e-12)
+    text = ST_PORTS.read_text()
+    wrong = {
+        'weight_lanes = "same"': ('weight_lanes = "reversed"', r"4x4 mode, 2 lanes"),
+        'activations = "signed"': ('activations = "unsigned"', r"8x8 mode, 1 lane, signed"),
+        'clear = "load"': ('clear = "zero"', r"8x8 mode, 1 lane, unsigned"),
+        "no clear_latency": ("clear_latency = 1\n", r"8x8 mode, 1 lane, unsigned"),
+        "no acc_bits": ("acc_bits = { 2 = 12, 4 = 8 }\n", r"4x4 mode, 2 lanes"),
+    }
+    for name, (old, first) in wrong.items():
+        assert old in text
+        ports = tmp_path / "wrong.toml"
+        ports.write_text(text.replace(old, name if "=" in name else ""))
+        bad = tmp_path / "bad.json"
+        r = cli("power", "--verilog", str(ST_MAC), "--top", "st_mac_u8", "--ports",
+                str(ports), "--cycles", "40", "--quiet", "--json", str(bad))
+        assert r.returncode == 1, (name, r.stderr)
+        assert re.fullmatch(
+            rf"rcm-gen: failed: gate-level accumulator differs from numpy at cycle \d+ "
+            rf"\({first}.*\): acc(\[\d+:0\])? = -?\d+, numpy -?\d+ \(verilator\); the design "
+            r"does not compute what --ports says \(check \[design\] activations, clear, "
+            r"clear_latency, weight_lanes, acc_bits, latency\); log: \S+",
+            r.stderr.strip()), (name, r.stderr)
+        assert not bad.exists()
 
 
 def _strip_internal_power(text: str, cell: str) -> str:

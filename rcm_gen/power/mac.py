@@ -94,6 +94,10 @@ class MacPortMap(PortMap):
     def port_widths(self) -> tuple[int, int]:
         return self.config.act_word_bits, self.config.weight_word_bits  # type: ignore[union-attr]
 
+    @property
+    def mode_in_pipeline(self) -> bool:
+        return True  # rcm_mac registers the mode with its operands
+
 
 def mac_port_map(config: MacConfig) -> MacPortMap:
     """The port roles of rcm_gen's MAC (``rcm_mac``)."""
@@ -120,7 +124,7 @@ def power_modes(ports: PortMap, signedness: tuple[bool, ...] = (False, True),
     """The operating points a power run measures: at each data width pair of ``points``
     (default :func:`power_points`) the design's fastest mode that holds them, for each
     activation signedness; a pair no mode holds is left out."""
-    signs = signedness if ports.act_signed is not None else (True,)
+    signs = tuple(s for s in signedness if s in ports.act_signedness)
     out = []
     for bits, wbits in points if points is not None else power_points(ports):
         mode = fastest_mode(ports.mac_modes(), bits, wbits)
@@ -191,7 +195,9 @@ def _schedule(ports: PortMap, modes: list[PowerMode],
                          np.ndarray]:
     """Per-cycle input values for the whole run (reset, then each mode: settling cycles
     and ``cycles`` measured ones), the measured windows, the expected accumulator after
-    each cycle, and which cycles to check."""
+    each cycle's operands (under the port map's semantics: activation signedness, weight
+    lane order, clear kind and timing), which cycles to check, and each cycle's index in
+    ``modes`` (-1 in reset)."""
     reset_cycles = 2
     settle = ports.latency + _SETTLE
     total = reset_cycles + len(modes) * (settle + cycles)
@@ -204,10 +210,11 @@ def _schedule(ports: PortMap, modes: list[PowerMode],
     clear = np.zeros(total, dtype=np.int64)
     rst = np.zeros(total, dtype=np.int64)
     product = np.zeros(total, dtype=np.int64)
+    which = np.full(total, -1, dtype=np.int64)
     rst[:reset_cycles] = 1
     windows = []
     t = reset_cycles
-    for m in modes:
+    for k, m in enumerate(modes):
         s = streams[m.key()]
         run = settle + cycles
         pairs_a = s.a[: run * m.lanes] if len(s.a) >= run * m.lanes else np.resize(
@@ -221,27 +228,45 @@ def _schedule(ports: PortMap, modes: list[PowerMode],
         wv = pairs_w.reshape(run, m.lanes)
         words_a, words_w = pack_operands(av, wv, m.mode, m.act_signed)
         sl = slice(t, t + run)
+        product[sl] = mode_dot(words_a, words_w, m.mode, m.act_signed)
+        if ports.weight_lanes == "reversed":
+            # weight lane i pairs with activation lane N-1-i (Sum-Together modes only)
+            words_w = pack_operands(av, wv[:, ::-1], m.mode, m.act_signed)[1]
         a[sl], w[sl] = words_a, words_w
         mode[sl] = ports.mode_value(m.mode)
         signed[sl] = int(m.act_signed)
         en[sl] = 1
+        which[sl] = k
         local = np.arange(run)
         clear[sl] = ((local - settle) % accumulate == 0) | (local == 0)
-        product[sl] = mode_dot(words_a, words_w, m.mode, m.act_signed)
         windows.append((t + settle, t + run))
         t += run
-    # expected accumulator after each cycle's inputs
+    # expected accumulator after each cycle's operands
+    zero = ports.clear_kind == "zero"
     expected = np.zeros(total, dtype=object)
     acc = 0
     for i in range(total):
+        add = int(product[i]) if en[i] else 0
         if rst[i]:
             acc = 0
+        elif zero:
+            acc = 0 if clear[i] else acc + add
         else:
-            acc = (0 if clear[i] else acc) + (int(product[i]) if en[i] else 0)
+            acc = (0 if clear[i] else acc) + add
         expected[i] = acc
     check = ~rst.astype(bool)
-    values = {"a": a, "w": w, "mode": mode, "act_signed": signed, "en": en, "clear": clear,
-              "reset": rst if ports.reset_active else 1 - rst}
+    if not ports.mode_in_pipeline:
+        # a result shows latency - 1 cycles after its operands; where the mode port has
+        # changed by then, the design may have switched its accumulator already
+        lag = ports.latency - 1
+        check[: total - lag] &= which[: total - lag] == which[lag:]
+    # the clear port acts clear_latency edges before acc shows it: driven that much later
+    # than the operands whose sum it starts (a clear for operands past the run is dropped)
+    delay = ports.clear_delay
+    clear_port = np.zeros(total, dtype=np.int64)
+    clear_port[delay:] = clear[: total - delay]
+    values = {"a": a, "w": w, "mode": mode, "act_signed": signed, "en": en,
+              "clear": clear_port, "reset": rst if ports.reset_active else 1 - rst}
     by_port: dict[str, np.ndarray] = {}
     for role, name in (("a", ports.a), ("w", ports.w), ("mode", ports.mode),
                        ("act_signed", ports.act_signed), ("en", ports.en),
@@ -250,7 +275,7 @@ def _schedule(ports: PortMap, modes: list[PowerMode],
             by_port[name] = values[role]
     for name in inputs:
         by_port.setdefault(name, np.zeros(total, dtype=np.int64))
-    return by_port, windows, expected, check, product
+    return by_port, windows, expected, check, which
 
 
 def _streams(stimulus: str, modes: list[PowerMode], cycles: int, settle: int, seed: int
@@ -275,6 +300,43 @@ def _streams(stimulus: str, modes: list[PowerMode], cycles: int, settle: int, se
     return modes, {m.key(): make_stream(stimulus, m.bits, m.act_signed,
                                         need[m.bits, m.weight_bits], seed, m.weight_bits)
                    for m in modes}
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _check_accumulator(ports: PortMap, modes: list[PowerMode], got: np.ndarray,
+                       expected: np.ndarray, check: np.ndarray, which: np.ndarray,
+                       port_bits: int, inputs: dict[str, np.ndarray], simulator: str,
+                       log: str, user: bool) -> int:
+    """Compare the accumulator the netlist showed with numpy's, in each cycle ``check``
+    marks: the low ``acc_bits`` of the mode, two's complement.  The number of values
+    compared; :class:`ToolFailed` at the first that differs, naming the cycle, the mode,
+    the operands and the log."""
+    lat = ports.latency
+    bits = [ports.valid_acc_bits(m.mode, port_bits) for m in modes]
+    checked = 0
+    for t in range(len(expected) - lat + 1):
+        if not check[t]:
+            continue
+        n = bits[which[t]]
+        g, want = _signed(int(got[t + lat - 1]), n), _signed(int(expected[t]), n)
+        if g != want:
+            m = modes[which[t]]
+            part = f"acc[{n - 1}:0]" if n < port_bits else "acc"
+            hint = ("; the design does not compute what --ports says (check [design] "
+                    "activations, clear, clear_latency, weight_lanes, acc_bits, latency)"
+                    if user else "")
+            raise ToolFailed(
+                f"gate-level accumulator differs from numpy at cycle {t} ({m.mode.name} mode, "
+                f"{m.lanes} lane{'s' if m.lanes > 1 else ''}, "
+                f"{'signed' if m.act_signed else 'unsigned'} activations, "
+                f"{ports.a}={int(inputs[ports.a][t]):#x} {ports.w}={int(inputs[ports.w][t]):#x}"
+                f"): {part} = {g}, numpy {want} ({simulator}){hint}; log: {log}")
+        checked += 1
+    return checked
 
 
 @dataclass
@@ -418,9 +480,10 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         ``"8x8"``), ``lanes`` and ``macs_per_cycle`` (its MACs per cycle), ``act_signed``,
         ``pj_per_cycle``, ``pj_per_mac``, ``tops_per_w``, ``breakdown``), ``stimulus``,
         ``cycles``, ``clock_ns``,
-        ``library``, ``tools``, ``config``, ``checked`` (accumulator values compared with
-        numpy), ``simulator``, ``synthesis`` (area and the netlist), ``constraints``,
-        ``wall_s``.
+        ``library``, ``tools``, ``config``, ``port_map`` (a user design's, as
+        :meth:`~rcm_gen.flows.user_design.PortMap.to_dict`), ``checked`` (accumulator
+        values compared with numpy), ``simulator``, ``synthesis`` (area and the netlist),
+        ``constraints``, ``wall_s``.
 
     Raises
     ------
@@ -468,26 +531,15 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         check_ports=lambda net: ports.check(
             net.ports, "--ports" if isinstance(design, UserDesign) else "design"))
     report, lib, cons, netlist, model = gp.report, gp.lib, gp.constraints, gp.netlist, gp.model
-    inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, accumulate,
-                                                    gp.sim.inputs)
+    inputs, windows, expected, check, which = _schedule(ports, modes, streams, cycles,
+                                                        accumulate, gp.sim.inputs)
     lap("schedule")
     energies, run = gp.run(inputs, windows, tag=f"power-{Path(str(stimulus)).stem}",
                            on_progress=on_progress)
     lap("simulation")
-    acc_bits = len(netlist.ports[ports.acc][1])
-    got = run.outputs[ports.acc]
-    lat = ports.latency
-    checked = 0
-    for t in range(len(expected) - lat + 1):
-        if not check[t]:
-            continue
-        g = got[t + lat - 1]
-        want = int(expected[t]) & ((1 << acc_bits) - 1)
-        if g != want:
-            raise ToolFailed(
-                f"gate-level accumulator differs from numpy at cycle {t}: {g:#x}, expected "
-                f"{want:#x} ({simulator}); log: {run.log}")
-        checked += 1
+    checked = _check_accumulator(ports, modes, run.outputs[ports.acc], expected, check,
+                                 which, len(netlist.ports[ports.acc][1]), inputs,
+                                 simulator, str(run.log), isinstance(design, UserDesign))
     lap("check")
     mode_reports = []
     for m, (start, stop), r, f, e in zip(modes, windows, run.rises, run.falls, energies,
@@ -529,6 +581,7 @@ def mac_energy(design: MacConfig | UserDesign, *, stimulus: str = "random", cycl
         "tools": versions,
         "config": design.to_dict(),
         "top": design_top(design),
+        **({"port_map": ports.to_dict()} if isinstance(design, UserDesign) else {}),
         "simulator": simulator,
         "checked": checked,
         "synthesis": {"area_um2": report["area_um2"], "cells": report["cells"],
