@@ -156,11 +156,13 @@ SKY130 = HERE / "data" / "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
 @pytest.mark.synth
 def test_sram_macros_replayed_at_gate_level():
     """A tile whose buffers are SkyWater 130 OpenRAM macros: the cycle simulator runs the
-    macros (every output equal to the RTL's, which ran the macros' Verilog models), and
-    the buffers' energy holds each macro's clock energy per cycle from its liberty and
-    its leakage."""
+    macros (every output equal to the RTL's, which ran the macros' Verilog models) and
+    counts each port's reads and writes; the buffers' macro energy is those counts times
+    the per-access energies of the macro library, a deselected cycle's for the rest, and
+    the macros' leakage; a weight buffer macro is read at least once per compute step."""
     from rcm_gen.flows.macros import load_macro_library
     from rcm_gen.flows.synth import run_dir, synthesize
+    from rcm_gen.power.sram import macro_energies
 
     cfg = apply_overrides(preset("rcm-small"), [
         "p=2", "tm=2", "tn=1", "tr=2", "tc=2", "k_max=3", "s_max=1", "mac.width=8",
@@ -176,24 +178,25 @@ def test_sram_macros_replayed_at_gate_level():
     (e,), facts = gate.replay(recs, [[(t0, t1)]])
     (e,) = e
     assert facts["checked"] > 0
-    model = gate.power.model
-    per_cycle = 0.0
-    leak_nw = 0.0
-    library = {x.name: x for x in load_macro_library("sky130_sram").macros}
-    for m in macros:
-        cell = load_liberty(library[m.cell].liberty).cells[m.cell]
-        leak_nw += cell.leakage_nw
-        for pin in ("clk0", "clk1"):
-            arcs = cell.pins[pin].power
-            per_cycle += (np.mean([a.rise.values[0] for a in arcs])
-                          + np.mean([a.fall.values[0] for a in arcs]))
-    buffers = model.groups.index("buffers")
-    assert model.leakage_nw[buffers] >= leak_nw
-    # the buffers' internal energy: at least the macros' clocks, every cycle of the layer
-    internal_buffers = e.by_group["buffers"] - model.leakage_nw[buffers] * gate.power.clock_ns \
-        * (t1 - t0) * 1e-6
-    assert internal_buffers >= per_cycle * (t1 - t0) * 0.999
-    assert per_cycle * (t1 - t0) > 0.5 * internal_buffers  # the macros dominate the buffers
+    counts = facts["accesses"][0][0]
+    energies = macro_energies(load_macro_library("sky130_sram"))
+    cycles = t1 - t0
+    expect = 0.0
+    for j, m in enumerate(macros):
+        x = energies[m.cell]
+        reads, writes, reads1 = counts[3 * j:3 * j + 3]
+        assert reads + writes <= cycles and reads1 <= cycles
+        expect += (reads * x.rw_read + writes * x.rw_write
+                   + (cycles - reads - writes) * x.rw_deselected
+                   + reads1 * x.r_read + (cycles - reads1) * x.r_deselected)
+    assert e.memory_access == pytest.approx(expect, rel=1e-9)
+    weight = [j for j, m in enumerate(macros) if "weight_buf" in m.module]
+    steps = int(recs[0].steps()[t0:t1].sum())
+    assert weight and max(sum(counts[3 * j:3 * j + 3:2]) for j in weight) >= steps
+    assert sum(counts[3 * j + 1] for j in range(len(macros))) > 0  # the loads wrote
+    memories = {k: v for k, v in e.components.items() if "/macro_" in k}
+    assert sum(v for k, v in memories.items() if not k.endswith("leakage")) \
+        == pytest.approx(e.memory_access, rel=1e-9)
 
 
 def test_fit_nonnegative_recovers_coefficients():

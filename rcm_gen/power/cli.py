@@ -145,16 +145,23 @@ def _tile_power(args: argparse.Namespace, design: Any, constraints: dict[str, An
     if args.simulator not in (None, "cycle"):
         raise UserError(f"--simulator for a tile must be cycle (rcm_gen's compiled gate-level "
                         f"simulator, which runs a tile's netlist), not {args.simulator!r}")
-    others = []
+    from ..config import MacConfig
+
+    others, macs = [], []
     for name in args.compare or []:
         try:
-            other = apply_overrides(preset(name), args.set)
+            # a tile compared with a tile takes the same --set; a MAC is the preset itself
+            base = preset(name)
+            other = apply_overrides(base, args.set) if isinstance(base, TileConfig) else base
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
-        if not isinstance(other, TileConfig):
-            raise UserError(f"--compare {name!r}: a tile compares with tiles, not a "
+        if isinstance(other, MacConfig):
+            macs.append((name, other))
+        elif isinstance(other, TileConfig):
+            others.append((name, other))
+        else:
+            raise UserError(f"--compare {name!r}: a tile compares with tiles and MACs, not a "
                             f"{other.kind}")
-        others.append((name, other))
     if args.json:
         check_json_path(args.json)
     runs = [(name_of(args), design), *others]
@@ -169,6 +176,9 @@ def _tile_power(args: argparse.Namespace, design: Any, constraints: dict[str, An
     for (name, _), r in zip(runs, reports, strict=True):
         print(format_tile_energy(r, name))
     report = reports[0]
+    if macs:
+        report = {**report, "compare_macs": _compare_with_macs(args, report, macs,
+                                                               constraints)}
     if others:
         report = {**report, "compare": []}
         for (name, _), other in zip(runs[1:], reports[1:], strict=True):
@@ -185,6 +195,40 @@ def _tile_power(args: argparse.Namespace, design: Any, constraints: dict[str, An
     if args.json:
         write_report(args.json, report)
     return 0
+
+
+def _compare_with_macs(args: argparse.Namespace, report: dict[str, Any],
+                       macs: list[tuple[str, Any]], constraints: dict[str, Any] | None
+                       ) -> list[dict[str, Any]]:
+    """A tile's pJ/MAC beside lone MACs' on the same library and clock, at each of the
+    tile's precisions (random operands, signed activations, the MAC's fastest mode
+    that holds them)."""
+    from .mac import format_power, mac_energy
+
+    points = sorted({(m["act_bits"], m["weight_bits"]) for m in report["modes"]},
+                    reverse=True)
+    out = []
+    for name, cfg in macs:
+        if not args.quiet:
+            print(f"{name}: gate-level power of the lone MAC, 1000 cycles per precision",
+                  flush=True)
+        r = mac_energy(cfg, liberty=args.liberty, clock_ns=args.clock_ns,
+                       constraints=constraints, seed=args.seed, cycles=1000, points=points)
+        print(format_power(r, name))
+        index = {(m["act_bits"], m["weight_bits"]): m for m in r["modes"] if m["act_signed"]}
+        ratios = []
+        for m in report["modes"]:
+            lone = index.get((m["act_bits"], m["weight_bits"]))
+            if lone:
+                ratios.append({"act_bits": m["act_bits"], "pj_per_mac": m["pj_per_mac"],
+                               "mac_pj_per_mac": lone["pj_per_mac"],
+                               "ratio": m["pj_per_mac"] / lone["pj_per_mac"]})
+        print(f"pJ/MAC of {name_of(args)} / the lone {name} at each precision:")
+        for x in ratios:
+            print(f"  {x['act_bits']:2d}-bit: {x['pj_per_mac']:.3f} / {x['mac_pj_per_mac']:.3f} "
+                  f"= {x['ratio']:.2f}x")
+        out.append({"preset": name, "report": r, "ratios": ratios})
+    return out
 
 
 def add_parser(subparsers: Any, design_args: Any) -> None:
@@ -226,6 +270,8 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
     p.add_argument("--compare", action="append", metavar="PRESET",
                    help="also run PRESET (with the same --set) on the same data (the first "
                         "design's activation x weight widths, each in PRESET's fastest mode "
-                        "that holds them) and print pJ/MAC ratios (repeatable)")
+                        "that holds them) and print pJ/MAC ratios (repeatable); a tile also "
+                        "compares with a MAC preset (as it is, e.g. mac16): the lone MAC's "
+                        "pJ/MAC at each of the tile's precisions")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_power)

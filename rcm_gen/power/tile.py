@@ -90,6 +90,12 @@ __all__ = [
 #: :func:`tile_energy` reports; ``conv1x1``: a load-heavy one) and the shape it checks
 #: the model on (``check``).
 LAYER_KINDS = ("conv3x3", "conv1x1", "check")
+#: Layers held out from the fit, unlike the calibration layers, on which a calibration
+#: reports the model's error beside the one-parameter baseline (energy per cycle x
+#: cycles): a stride-2 3x3, a 1x1 with four channel blocks, a fully connected layer, a
+#: depthwise 3x3, activations as after a ReLU (unsigned, half zeros, small values common),
+#: and operands two bits narrower than the mode's (a precision not used to fit).
+HELD_OUT_KINDS = ("stride2", "wide1x1", "fc", "depthwise", "relu", "precision")
 #: Cycles the tile is kept idle after each recorded layer (the idle window), and the
 #: cycles after a layer's last result left out of that window.
 IDLE_CYCLES = 48
@@ -151,32 +157,65 @@ def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1) -> Any:
     """The layer a measurement runs at ``bits``: a :class:`~rcm_gen.tile.simulate.LayerCase`
     sized from the tile (two channel blocks of the ``W/bits``-lane word, ``tm`` output
     channels, two row and two column blocks, a 3×3 kernel where the tile has one) with
-    seeded random operands and requantization.  The shape depends on the precision, not
-    on the design's lanes, so a tile and its fixed twin run the same layer."""
+    seeded random operands and requantization, or one of the held-out layers
+    (:data:`HELD_OUT_KINDS`).  The shape depends on the precision, not on the design's
+    lanes, so a tile and its fixed twin run the same layer.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind, or a held-out layer the tile cannot run (stride 2 on a tile of
+        ``s_max`` 1; the message says so).
+    """
     from ..config import value_range
     from ..tile.simulate import LayerCase, random_post
 
-    if kind not in LAYER_KINDS:
-        raise ValueError(f"Layer kind must be one of {', '.join(LAYER_KINDS)}, not {kind!r}")
+    kinds = (*LAYER_KINDS, *HELD_OUT_KINDS)
+    if kind not in kinds:
+        raise ValueError(f"Layer kind must be one of {', '.join(kinds)}, not {kind!r}")
     n = max(1, config.mac.width // bits)
     ch = config.tn * n
     k = 3 if config.k_max >= 3 else 1
-    if kind == "conv3x3":
+    data_bits = max(2, bits - 2) if kind == "precision" else bits
+    act_signed = kind != "relu"
+    if kind in ("conv3x3", "relu", "precision"):
         shape = ConvShape(c=2 * ch, m=config.tm, h=2 * config.tr, w=2 * config.tc, k=k,
                           padding=k // 2)
     elif kind == "conv1x1":
         shape = ConvShape(c=2 * ch, m=config.tm, h=2 * config.tr, w=2 * config.tc, k=1)
-    else:  # another shape: partial channel, output-channel and row/column blocks
+    elif kind == "check":  # another shape: partial channel, output-channel, row/column blocks
         shape = ConvShape(c=ch + n, m=config.tm + config.p, h=2 * config.tr + 1,
                           w=max(1, 2 * config.tc - 1), k=k, padding=k // 2)
-    rng = np.random.default_rng([seed, bits, LAYER_KINDS.index(kind)])
-    lo, hi = value_range(bits, True)
-    x = rng.integers(lo, hi + 1, size=(shape.c, shape.h, shape.w), dtype=np.int64)
-    w = rng.integers(lo, hi + 1, size=(shape.m, shape.c, shape.k, shape.k), dtype=np.int64)
-    post = random_post(rng, shape, bits, bits, config.mac.width, out_bits=bits)
+    elif kind == "stride2":
+        if config.s_max < 2:
+            raise ValueError(f"a stride-2 layer needs s_max of at least 2, not "
+                             f"{config.s_max}")
+        shape = ConvShape(c=2 * ch, m=config.tm, h=4 * config.tr, w=4 * config.tc, k=k,
+                          stride=2, padding=k // 2)
+    elif kind == "wide1x1":
+        shape = ConvShape(c=4 * ch, m=config.tm, h=config.tr, w=config.tc, k=1)
+    elif kind == "fc":
+        shape = ConvShape(c=8 * ch, m=2 * config.tm, h=1, w=1, k=1)
+    else:  # depthwise
+        c = max(config.tm, 2 * config.p)
+        shape = ConvShape(c=c, m=c, h=2 * config.tr, w=2 * config.tc, k=k, padding=k // 2,
+                          groups=c)
+    rng = np.random.default_rng([seed, bits, kinds.index(kind)])
+    lo, hi = value_range(data_bits, act_signed)
+    size = (shape.c, shape.h, shape.w)
+    if kind == "relu":
+        scale = max(hi / 16.0, 1.0)
+        x = np.minimum(rng.geometric(1.0 / (scale + 1.0), size=size), hi)
+        x = np.where(rng.random(size) < 0.5, 0, x).astype(np.int64)
+    else:
+        x = rng.integers(lo, hi + 1, size=size, dtype=np.int64)
+    w_lo, w_hi = value_range(data_bits, True)
+    w = rng.integers(w_lo, w_hi + 1, size=(shape.m, shape.group_in, shape.k, shape.k),
+                     dtype=np.int64)
+    post = random_post(rng, shape, data_bits, data_bits, config.mac.width, out_bits=bits)
     post = dataclasses.replace(post, out_signed=True, zero_point=0,
                                lo=value_range(bits, True)[0], hi=value_range(bits, True)[1])
-    return LayerCase(shape, x, w, bits, bits, True, post=post, pad_value=0)
+    return LayerCase(shape, x, w, data_bits, data_bits, act_signed, post=post, pad_value=0)
 
 
 # -- recording the RTL ------------------------------------------------------------------------
@@ -367,7 +406,8 @@ class TileGate:
         """Simulate the recorded inputs at gate level (the recordings one after another,
         each starting with the tile's reset), check every output against the RTL's, and
         return the energy of each recording's ``windows`` (cycles of that recording) and
-        facts about the run (``checked`` output values, ``wall_s``, ``log``).
+        facts about the run (``checked`` output values, ``wall_s``, ``log``, and
+        ``accesses``: per recording and window, the memory macros' port accesses).
 
         Raises
         ------
@@ -390,8 +430,14 @@ class TileGate:
         for wins in windows:
             out.append(energies[k:k + len(wins)])
             k += len(wins)
+        accesses = None
+        if run.access_counts is not None:
+            accesses, k = [], 0
+            for wins in windows:
+                accesses.append(run.access_counts[k:k + len(wins)])
+                k += len(wins)
         return out, {"checked": checked, "wall_s": run.wall_s, "log": str(run.log),
-                     "cycles": total}
+                     "cycles": total, "accesses": accesses}
 
     def _check(self, recs: list[Recording], run: Any) -> int:
         """Compare the gate-level outputs with the RTL's, cycle for cycle, from the first
@@ -675,11 +721,15 @@ def fit_nonnegative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class TileEnergyModel:
     """Energy of a tile per cycle, per compute step in each mode, per byte in and out,
-    per output value, by group (pJ), and its leakage power (nW) by group: the model of the
+    per output value, by component (pJ; ``coefficients``, components such as
+    ``multipliers``, ``clock/tree`` or ``buffers/act_buf/macro_read``, each in the group
+    its name starts with), and its leakage power (nW) by component: the model of the
     module documentation, calibrated at gate level (:func:`calibrate`).
 
     ``validation`` is the model against a gate-level run of a layer it was not fitted on
-    (``gate_pj``, ``model_pj``, ``error``), ``fit`` the calibration layers' own errors.
+    (``gate_pj``, ``model_pj``, ``error``, and the one-parameter baseline's
+    ``baseline_pj``, ``baseline_error``), with ``held_out``: the same for each layer of
+    :data:`HELD_OUT_KINDS`; ``fit`` the calibration layers' own errors.
     """
 
     config: dict[str, Any]
@@ -702,19 +752,24 @@ class TileEnergyModel:
         return _mode_of(list(self.modes), lanes, max(act_bits, weight_bits))
 
     def energy(self, *, cycles: int, steps: int, bytes_in: int, bytes_out: int,
-               outputs: int, mode: TileMode, clock_ns: float | None = None
-               ) -> dict[str, float]:
-        """Energy by group (pJ, leakage at ``clock_ns``, default the calibration's) of
-        ``cycles`` cycles with ``steps`` compute steps in ``mode``, the bytes moved and
-        ``outputs`` values sent."""
+               outputs: int, mode: TileMode, clock_ns: float | None = None,
+               by: str = "group") -> dict[str, float]:
+        """Energy (pJ, leakage at ``clock_ns``, default the calibration's) of ``cycles``
+        cycles with ``steps`` compute steps in ``mode``, the bytes moved and ``outputs``
+        values sent, by group (``by="group"``) or by component (``by="component"``:
+        ``clock/tree``, ``buffers/act_buf/macro_read``, ...)."""
         period = self.clock_ns if clock_ns is None else clock_ns
         f = {"cycle": cycles, f"step:{mode.key}": steps, "byte_in": bytes_in,
              "byte_out": bytes_out, "out_value": outputs}
-        out = {}
-        for g in self.groups:
-            c = self.coefficients[g]
+        comps = {}
+        for name, c in self.coefficients.items():
             dyn = sum(c.get(k, 0.0) * v for k, v in f.items())
-            out[g] = dyn + self.leakage_nw[g] * period * cycles * 1e-6
+            comps[name] = dyn + self.leakage_nw.get(name, 0.0) * period * cycles * 1e-6
+        if by == "component":
+            return comps
+        out = dict.fromkeys(self.groups, 0.0)
+        for name, v in comps.items():
+            out[name.split("/")[0]] += v
         return out
 
     def layer_energy(self, lc: Any, shape: ConvShape, act_bits: int, weight_bits: int, *,
@@ -726,10 +781,14 @@ class TileEnergyModel:
         and the calibrated ``mode`` used."""
         mode = self.mode_for(lc.lanes, act_bits, weight_bits)
         t = lc.total if cycles is None else cycles
-        by = self.energy(cycles=t, steps=lc.compute, bytes_in=lc.traffic["in"],
-                         bytes_out=lc.traffic["out"], outputs=shape.m * shape.ho * shape.wo,
-                         mode=mode, clock_ns=clock_ns)
-        return {"pj": sum(by.values()), "groups_pj": by, "mode": mode.key}
+        comps = self.energy(cycles=t, steps=lc.compute, bytes_in=lc.traffic["in"],
+                            bytes_out=lc.traffic["out"], outputs=shape.m * shape.ho * shape.wo,
+                            mode=mode, clock_ns=clock_ns, by="component")
+        by = dict.fromkeys(self.groups, 0.0)
+        for name, v in comps.items():
+            by[name.split("/")[0]] += v
+        return {"pj": sum(by.values()), "groups_pj": by, "components_pj": comps,
+                "mode": mode.key}
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config, "modes": [[m.bits, m.lanes] for m in self.modes],
@@ -768,10 +827,12 @@ def _sources_digest() -> str:
 
 def calibration_path(config: TileConfig, *, liberty: str | None = None,
                      clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
-                     seed: int = 1, rtl_simulator: str = "verilator") -> Path:
+                     seed: int = 1, rtl_simulator: str = "verilator",
+                     held_out: tuple[str, ...] | None = None) -> Path:
     """Where the calibration of ``config`` with these settings is cached: under
     ``<cache>/energy``, keyed by the synthesis run's folder (design point, liberty, clock,
-    constraints, tool versions), the sources of this flow and the seed."""
+    constraints, tool versions), the sources of this flow, the seed and the held-out
+    layers."""
     from ..flows.synth import run_dir
     from ..generate import config_hash
     from ..tools import cache_dir
@@ -779,7 +840,8 @@ def calibration_path(config: TileConfig, *, liberty: str | None = None,
     synth = run_dir(config, "asic", liberty, clock_ns, constraints)
     # not the RTL simulator: both record the same port values (the testbench checks
     # every output against numpy and the cycles against the model on either)
-    key = hashlib.sha256(json.dumps([synth.name, _sources_digest(), seed],
+    held = list(HELD_OUT_KINDS if held_out is None else held_out)
+    key = hashlib.sha256(json.dumps([synth.name, _sources_digest(), seed, held],
                                     sort_keys=True).encode()).hexdigest()[:12]
     return cache_dir() / "energy" / f"rcm_tile-{config_hash(config)}-{key}.json"
 
@@ -797,15 +859,18 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
               constraints: dict[str, Any] | None = None, seed: int = 1,
               rtl_simulator: str = "verilator", check_mode: TileMode | None = None,
               log: Callable[[str], None] | None = None, use_cache: bool = True,
-              report: dict[str, Any] | None = None) -> TileEnergyModel:
+              report: dict[str, Any] | None = None,
+              held_out: tuple[str, ...] | None = None) -> TileEnergyModel:
     """The energy model of ``config`` (see the module documentation), from the cache or
     calibrated now: per mode a 3×3 and a 1×1 layer (with an idle window after each)
     recorded in RTL and replayed at gate level, the coefficients fitted by non-negative
-    least squares per group; then a layer of another shape in ``check_mode`` (default:
-    the middle mode) run the same way and predicted from its cycle model figures
-    (``validation``).  With ``report`` (a synthesis report of ``config`` with these
-    settings, as the design-space exploration has one) the netlist is that report's and
-    the calibration is neither read from nor written to the cache.
+    least squares per energy component; then a layer of another shape and the held-out
+    layers (``held_out``, default :data:`HELD_OUT_KINDS`; those the tile cannot run are
+    listed in ``validation["skipped"]`` with the reason) in ``check_mode`` (default: the
+    middle mode), run the same way and predicted from their cycle-model figures beside
+    the one-parameter baseline (``validation``).  With ``report`` (a synthesis report of
+    ``config`` with these settings, as the design-space exploration has one) the netlist
+    is that report's and the calibration is neither read from nor written to the cache.
 
     Raises
     ------
@@ -819,7 +884,7 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
         raise UserError(f"an energy model needs a tile design point, not a "
                         f"{getattr(config, 'kind', type(config).__name__)}")
     settings = {"liberty": liberty, "clock_ns": clock_ns, "constraints": constraints,
-                "seed": seed, "rtl_simulator": rtl_simulator}
+                "seed": seed, "rtl_simulator": rtl_simulator, "held_out": held_out}
     path = calibration_path(config, **settings)
     use_cache = use_cache and report is None
     if use_cache:
@@ -831,31 +896,41 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
     modes = tile_modes(config)
     check = check_mode or modes[len(modes) // 2]
     kinds = [(m, k) for m in modes for k in ("conv3x3", "conv1x1")] + [(check, "check")]
+    skipped = {}
+    for kind in held_out if held_out is not None else HELD_OUT_KINDS:
+        try:
+            energy_case(config, check.bits, kind, seed)
+        except ValueError as exc:  # a layer this tile cannot run: say why
+            skipped[kind] = str(exc)
+            continue
+        kinds.append((check, kind))
     gate, recs, windows, energies, facts = _run_layers(
         config, kinds, seed=seed, liberty=liberty, clock_ns=clock_ns,
         constraints=constraints, rtl_simulator=rtl_simulator, log=log, report=report)
     period = gate.power.clock_ns
     groups = gate.groups
+    components = list(gate.power.model.components)
+    comp_leak = dict(zip(components, gate.power.model.comp_leakage_nw.tolist(), strict=True))
     names = ["cycle", *(f"step:{m.key}" for m in modes), "byte_in", "byte_out", "out_value"]
-    rows, targets, where = [], [], []
+    fitted_kinds = ("conv3x3", "conv1x1")
+    rows, targets = [], []
     for (mode, kind), rec, wins, parts in zip(kinds, recs, windows, energies, strict=True):
-        if kind == "check":
+        if kind not in fitted_kinds:
             continue
-        for (phase, a, b), e in zip(wins, parts, strict=True):
+        for (_phase, a, b), e in zip(wins, parts, strict=True):
             f = _features(rec, a, b, modes, mode)
-            leak = gate.leakage_pj(b - a, period)
             rows.append([f[n] for n in names])
-            targets.append([e.by_group[g] - leak[g] for g in groups])
-            where.append((mode.key, kind, phase))
+            targets.append([e.components.get(c, 0.0) - comp_leak[c] * period * (b - a) * 1e-6
+                            for c in components])
     a_mat = np.array(rows)
     y = np.array(targets)
     coefficients = {}
-    for j, g in enumerate(groups):
-        x = fit_nonnegative(a_mat, y[:, j])
-        coefficients[g] = {n: float(v) for n, v in zip(names, x, strict=True)}
-    leak_nw = {g: float(v) for g, v in zip(groups, gate.power.model.leakage_nw, strict=True)}
+    for j, c in enumerate(components):
+        x = fit_nonnegative(a_mat, y[:, j]) if np.abs(y[:, j]).max() > 0 \
+            else np.zeros(len(names))
+        coefficients[c] = {n: float(v) for n, v in zip(names, x, strict=True)}
     model = TileEnergyModel(config.to_dict(), tuple(modes), tuple(groups), coefficients,
-                            leak_nw, period, float(gate.power.report["fmax_mhz"]), {}, {}, {})
+                            comp_leak, period, float(gate.power.report["fmax_mhz"]), {}, {}, {})
 
     def predict(rec: Recording) -> float:
         case = rec.case
@@ -870,19 +945,30 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
                       if phase != "idle")
         model_pj = predict(rec)
         layers.append({"mode": mode.key, "kind": kind, "shape": rec.case.shape.to_dict(),
+                       "act_bits": rec.case.act_bits, "act_signed": rec.case.act_signed,
                        "cycles": rec.result["cycles"], "macs": rec.result["macs"],
                        "gate_pj": gate_pj, "model_pj": model_pj,
                        "error": model_pj / gate_pj - 1.0})
-    fitted = [x for x in layers if x["kind"] != "check"]
-    validation = next(x for x in layers if x["kind"] == "check")
-    windows_fit = a_mat @ np.array([[coefficients[g][n] for g in groups] for n in names])
+    fitted = [x for x in layers if x["kind"] in fitted_kinds]
+    # the one-parameter baseline: energy per cycle over the fitted layers, times cycles
+    per_cycle = sum(x["gate_pj"] for x in fitted) / sum(x["cycles"] for x in fitted)
+    for x in layers:
+        x["baseline_pj"] = per_cycle * x["cycles"]
+        x["baseline_error"] = x["baseline_pj"] / x["gate_pj"] - 1.0
+    held = [x for x in layers if x["kind"] not in fitted_kinds]
+    validation = {**next(x for x in layers if x["kind"] == "check"),
+                  "held_out": held, "skipped": skipped,
+                  "max_error": max(abs(x["error"]) for x in held),
+                  "baseline_max_error": max(abs(x["baseline_error"]) for x in held),
+                  "baseline_pj_per_cycle": per_cycle}
+    windows_fit = a_mat @ np.array([[coefficients[c][n] for c in components] for n in names])
     residual = (windows_fit.sum(axis=1) - y.sum(axis=1)) / np.maximum(y.sum(axis=1), 1e-12)
     fit = {"layers": fitted, "windows": len(rows),
            "window_error_rms": float(np.sqrt(np.mean(residual ** 2))),
            "max_layer_error": max(abs(x["error"]) for x in fitted)}
     context = {**_context(gate, recs, facts, rtl_simulator), "seed": seed,
                "wall_s": time.perf_counter() - started,
-               "model": "E = sum over groups of e_cycle*T + e_step[mode]*S + e_in*B_in + "
+               "model": "E = sum over components of e_cycle*T + e_step[mode]*S + e_in*B_in + "
                         "e_out*B_out + e_value*V + P_leak*T*t_clk"}
     model = dataclasses.replace(model, validation=validation, fit=fit, context=context)
     if report is None:

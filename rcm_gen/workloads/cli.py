@@ -103,13 +103,30 @@ def format_energy(energy: dict[str, Any], model: Any, fixed_model: Any) -> str:
                  f"{t['fixed_edp_mj_s']:.4g} mJ*s ({t['fixed_latency_ms']:.3f} ms); ratio "
                  f"{t['edp_ratio']:.3f}")
     for name, m in (("design", model), ("fixed twin", fixed_model)):
-        v = m.validation
-        lines.append(f"energy model of the {name}: calibrated at gate level on "
-                     f"{len(m.fit['layers'])} layers; on a layer it was not fitted on "
-                     f"({v['mode']}, {v['cycles']:,} cycles) it gives {v['model_pj'] / 1e6:.3f} "
-                     f"uJ against {v['gate_pj'] / 1e6:.3f} uJ at gate level "
-                     f"({v['error']:+.1%})")
+        lines += energy_model_lines(m, name)
     return "\n".join(lines)
+
+
+def energy_model_lines(m: Any, name: str) -> list[str]:
+    """How a tile energy model was validated: the layer of another shape, and each
+    held-out layer's error beside the one-parameter baseline's (energy per cycle x
+    cycles)."""
+    v = m.validation
+    lines = [f"energy model of the {name}: calibrated at gate level on "
+             f"{len(m.fit['layers'])} layers; on a layer it was not fitted on "
+             f"({v['mode']}, {v['cycles']:,} cycles) it gives {v['model_pj'] / 1e6:.3f} "
+             f"uJ against {v['gate_pj'] / 1e6:.3f} uJ at gate level ({v['error']:+.1%}; "
+             f"energy per cycle x cycles: {v.get('baseline_error', float('nan')):+.1%})"]
+    for x in v.get("held_out", []):
+        if x["kind"] == "check":
+            continue
+        s = x["shape"]
+        lines.append(f"  held out {x['kind']:<9} {s['c']}->{s['m']} {s['h']}x{s['w']} k{s['k']} "
+                     f"s{s.get('stride', 1)} g{s.get('groups', 1)}, {x['act_bits']}-bit: model "
+                     f"{x['error']:+.1%}, per-cycle baseline {x['baseline_error']:+.1%}")
+    for kind, why in v.get("skipped", {}).items():
+        lines.append(f"  held out {kind:<9} not run: {why}")
+    return lines
 
 
 def cmd_map(args: argparse.Namespace) -> int:
