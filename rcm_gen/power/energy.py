@@ -67,7 +67,8 @@ from ..flows.liberty import Cell, Liberty, Pin, Table
 from ..flows.netlist import CONST1, FlatNetlist
 
 __all__ = ["CLOCK_PARTS", "ENERGY_GROUPS", "MACRO_ACCESSES", "TILE_ENERGY_GROUPS",
-           "EnergyModel", "WindowEnergy", "buffer_of", "clock_buffer_cell", "memory_breakdown",
+           "EnergyModel", "WindowEnergy", "buffer_of", "clock_buffer_cell", "energy_summary",
+           "memory_breakdown",
            "tile_group_of"]
 
 #: Groups of an energy breakdown: the area groups, the clock network, the input-port nets.
@@ -166,6 +167,18 @@ def memory_breakdown(components: dict[str, float]) -> dict[str, dict[str, float]
                                           "macro_leakage": 0.0})
         entry[kind] = entry.get(kind, 0.0) + value
     return out
+
+
+def energy_summary(components: dict[str, float]) -> dict[str, Any]:
+    """The parts an architect reads from components (any energy unit): the clock network
+    (``tree``, ``wires``, ``pins``), each memory's parts (:func:`memory_breakdown`), and the
+    memory macros' access energy (``macro_access``: what an SRAM energy sensitivity
+    scales)."""
+    mem = memory_breakdown(components)
+    return {"clock": {p: components.get(f"clock/{p}", 0.0) for p in CLOCK_PARTS},
+            "memories": mem,
+            "macro_access": sum(v for m in mem.values() for k, v in m.items()
+                                if k in MACRO_ACCESSES)}
 
 
 @dataclass(frozen=True)

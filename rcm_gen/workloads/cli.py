@@ -102,6 +102,21 @@ def format_energy(energy: dict[str, Any], model: Any, fixed_model: Any) -> str:
     lines.append(f"EDP {t['edp_mj_s']:.4g} mJ*s (latency {t['latency_ms']:.3f} ms); fixed twin "
                  f"{t['fixed_edp_mj_s']:.4g} mJ*s ({t['fixed_latency_ms']:.3f} ms); ratio "
                  f"{t['edp_ratio']:.3f}")
+    g = t.get("groups_mj", {})
+    if g:
+        lines.append("breakdown (mJ): " + ", ".join(f"{k} {v:.3f}" for k, v in g.items()))
+    clk = t.get("clock_mj")
+    if clk:
+        total_clk = sum(clk.values())
+        lines.append(f"clock {total_clk:.3f} mJ ({100 * total_clk / t['energy_mj']:.1f} %) = "
+                     + " + ".join(f"{v:.3f} {p}" for p, v in clk.items()))
+    for buf, e in sorted((t.get("memories_mj") or {}).items()):
+        lines.append(f"  memory {buf}: " + ", ".join(
+            f"{k.replace('macro_', 'macro ')} {v:.3f}" for k, v in e.items() if v) + " mJ")
+    if t.get("macro_access_mj"):
+        lines.append(f"memory macro access energies x0.5 / x2: "
+                     f"{t['energy_mj_macro_access_x0_5']:.3f} / "
+                     f"{t['energy_mj_macro_access_x2']:.3f} mJ per inference")
     for name, m in (("design", model), ("fixed twin", fixed_model)):
         lines += energy_model_lines(m, name)
     return "\n".join(lines)

@@ -63,6 +63,8 @@ def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: 
 
     clock = 1000.0 / fmax_mhz
     layers, total, cycles = [], 0.0, 0
+    groups: dict[str, float] = {}
+    components: dict[str, float] = {}
     for r in rows:
         if r.on != "tile":
             continue
@@ -74,6 +76,10 @@ def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: 
         e = emodel.layer_energy(lc, run.shape, 8, 8, cycles=per_item, clock_ns=clock)
         pj = e["pj"] * items
         total += pj
+        for g, v in e["groups_pj"].items():
+            groups[g] = groups.get(g, 0.0) + v * items
+        for c, v in e.get("components_pj", {}).items():
+            components[c] = components.get(c, 0.0) + v * items
         cycles += int(r.stats["cycles"])
         layers.append({"op": r.op_index, "opcode": r.opcode, "mode": e["mode"],
                        "energy_uj": pj * 1e-6, "pj_per_mac": pj / r.macs if r.macs else None,
@@ -83,9 +89,26 @@ def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: 
     return {"layers": layers,
             "totals": {"energy_uj": total * 1e-6, "pj_per_mac": total / macs if macs else None,
                        "latency_ms": seconds * 1e3, "edp_uj_s": total * 1e-6 * seconds,
-                       "fmax_mhz": fmax_mhz},
+                       "fmax_mhz": fmax_mhz,
+                       "groups_uj": {g: v * 1e-6 for g, v in groups.items()},
+                       **_summary_uj(components, total)},
             "model": {"validation_error": emodel.validation["error"],
                       "calibration": emodel.to_dict()}}
+
+
+def _summary_uj(components: dict[str, float], total_pj: float) -> dict[str, Any]:
+    """The clock's parts and the memories (µJ) of an inference's components (pJ), and the
+    energy with the memory macros' access energies halved and doubled."""
+    from ..power.energy import energy_summary
+
+    s = energy_summary(components)
+    access = s["macro_access"]
+    return {"clock_uj": {p: v * 1e-6 for p, v in s["clock"].items()},
+            "memories_uj": {b: {k: v * 1e-6 for k, v in e.items()}
+                            for b, e in s["memories"].items()},
+            "macro_access_uj": access * 1e-6,
+            "energy_uj_macro_access_x0_5": (total_pj - access / 2) * 1e-6,
+            "energy_uj_macro_access_x2": (total_pj + access) * 1e-6}
 
 
 def format_inference_energy(energy: dict[str, Any], emodel: Any) -> str:
@@ -100,6 +123,21 @@ def format_inference_energy(energy: dict[str, Any], emodel: Any) -> str:
                  f"at {t['fmax_mhz']:.1f} MHz; EDP {t['edp_uj_s']:.4g} uJ*s; the energy model "
                  f"(calibrated at gate level) is {v['error']:+.1%} off a gate-level run of a "
                  f"layer it was not fitted on")
+    if t.get("groups_uj"):
+        lines.append("breakdown (uJ): " + ", ".join(f"{k} {x:.3f}"
+                                                    for k, x in t["groups_uj"].items()))
+    clk = t.get("clock_uj") or {}
+    if clk:
+        c = sum(clk.values())
+        lines.append(f"clock {c:.3f} uJ ({100 * c / t['energy_uj']:.1f} %) = "
+                     + " + ".join(f"{x:.3f} {p}" for p, x in clk.items()))
+    for buf, e in sorted((t.get("memories_uj") or {}).items()):
+        lines.append(f"  memory {buf}: " + ", ".join(
+            f"{k.replace('macro_', 'macro ')} {x:.3f}" for k, x in e.items() if x) + " uJ")
+    if t.get("macro_access_uj"):
+        lines.append(f"memory macro access energies x0.5 / x2: "
+                     f"{t['energy_uj_macro_access_x0_5']:.3f} / "
+                     f"{t['energy_uj_macro_access_x2']:.3f} uJ per inference")
     return "\n".join(lines)
 
 

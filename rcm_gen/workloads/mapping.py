@@ -196,6 +196,7 @@ def mapping_energy(mapping: NetworkMapping, model: Any, fixed_model: Any) -> dic
     rows = []
     total = fixed_total = 0.0
     groups: dict[str, float] = {}
+    components: dict[str, float] = {}
     for m in mapping.layers:
         layer = m.layer
         e = model.layer_energy(m.cycles, layer.shape, layer.act_bits, layer.weight_bits,
@@ -206,6 +207,8 @@ def mapping_energy(mapping: NetworkMapping, model: Any, fixed_model: Any) -> dic
         fixed_total += f["pj"]
         for g, v in e["groups_pj"].items():
             groups[g] = groups.get(g, 0.0) + v
+        for c, v in e.get("components_pj", {}).items():
+            components[c] = components.get(c, 0.0) + v
         rows.append({"name": layer.name, "mode": e["mode"], "energy_uj": e["pj"] * 1e-6,
                      "pj_per_mac": e["pj"] / m.cycles.macs, "fixed_mode": f["mode"],
                      "fixed_energy_uj": f["pj"] * 1e-6,
@@ -225,5 +228,22 @@ def mapping_energy(mapping: NetworkMapping, model: Any, fixed_model: Any) -> dic
             "edp_ratio": (energy_mj * seconds) / (fixed_mj * fixed_seconds),
             "fmax_mhz": fmax, "fixed_fmax_mhz": fixed_fmax,
             "groups_mj": {g: v * 1e-9 for g, v in groups.items()},
+            "components_mj": {c: v * 1e-9 for c, v in components.items()},
+            **_summary_mj(components, total),
         },
     }
+
+
+def _summary_mj(components: dict[str, float], total_pj: float) -> dict[str, Any]:
+    """The clock's parts and the memories (mJ) of a network's components (pJ), and the
+    energy with the memory macros' access energies halved and doubled."""
+    from ..power.energy import energy_summary
+
+    s = energy_summary(components)
+    access = s["macro_access"]
+    return {"clock_mj": {p: v * 1e-9 for p, v in s["clock"].items()},
+            "memories_mj": {b: {k: v * 1e-9 for k, v in e.items()}
+                            for b, e in s["memories"].items()},
+            "macro_access_mj": access * 1e-9,
+            "energy_mj_macro_access_x0_5": (total_pj - access / 2) * 1e-9,
+            "energy_mj_macro_access_x2": (total_pj + access) * 1e-9}
