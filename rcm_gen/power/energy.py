@@ -753,6 +753,14 @@ class EnergyModel:
         return (np.bincount(self.in_net[sel], weights=self.in_rise_e[sel], minlength=n),
                 np.bincount(self.in_net[sel], weights=self.in_fall_e[sel], minlength=n))
 
+    def net_groups(self) -> np.ndarray:
+        """The group (index into ``groups``) of each net's switching energy — its
+        driver's group, ``clock`` for the clock network's nets — or -1 for a net that
+        carries none (constants, undriven nets)."""
+        out = np.full(self.netlist.net_count, -1, dtype=np.int64)
+        out[self.sw_net] = self.comp_group[self.sw_comp]
+        return out
+
     def _select(self, comps: np.ndarray, names: set[str] | None) -> np.ndarray:
         if names is None:
             return np.ones(len(comps), dtype=bool)
