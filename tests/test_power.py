@@ -392,7 +392,7 @@ def test_sram_macro_energy_per_access():
     net = FlatNetlist("top", {"clk": ("input", (clk,)), "a": ("input", (addr,)),
                               "q": ("output", (dout,))},
                       ("1'b0", "1'b1", "clk", "a", "mem.dout[0]"), (),
-                      (MacroInstance("mem", macro.name, pins, "top.act_buf"),))
+                      (MacroInstance("act_buf.mem", macro.name, pins, "top.act_buf"),))
     cons = {"input_transition_ns": 0.1, "output_load": 0.01, "wire_load": "none",
             "wire_cap_per_fanout": 0.0}
     model = EnergyModel(net, lib, "clk", cons, macro_cells={macro.name: mlib.cells[macro.name]},

@@ -247,7 +247,9 @@ class EnergyModel:
         :func:`rcm_gen.flows.asic.group_of` (a group it names that ``groups`` lacks counts
         as ``control``).  ``groups`` must contain ``clock`` and ``inputs``.
     detail_of_module : optional
-        (module, top) → a detail name or ``None``: components ``<group>/<detail>``.
+        (instance path with the top's name in front, top) → a detail name or ``None``:
+        components ``<group>/<detail>`` (the path, not the module: hierarchical synthesis
+        writes a module once for all its instances).
     macro_cells, macro_energy : optional
         The liberty cells (pins, leakage) and per-access energies
         (:class:`rcm_gen.power.sram.MacroEnergy`) of the memory macros, by macro name.
@@ -289,14 +291,21 @@ class EnergyModel:
             else:
                 self._comp(g)
 
-        module_comp: dict[str, int] = {}
+        module_comp: dict[tuple[str, str | None, str], int] = {}
+        group_cache: dict[str, str] = {}
 
-        def comp_of(module: str, suffix: str = "") -> int:
-            key = module + "\0" + suffix
-            if key not in module_comp:
+        def comp_of(module: str, path: str, suffix: str = "") -> int:
+            """The component of a cell or macro: the group of the module it was
+            synthesized in, the detail of its instance path (a module synthesized once
+            for several instances has one name; the path tells them apart)."""
+            if module not in group_cache:
                 g = sort(module, top)
-                g = g if g in self.groups and g not in ("clock", "inputs") else "control"
-                d = detail(module, top)
+                group_cache[module] = (g if g in self.groups and g not in ("clock", "inputs")
+                                       else "control")
+            g = group_cache[module]
+            d = detail(f"{top}.{path}", top)
+            key = (g, d, suffix)
+            if key not in module_comp:
                 name = g if d is None else f"{g}/{d}"
                 module_comp[key] = self._comp(name + (f"/{suffix}" if suffix else ""))
             return module_comp[key]
@@ -322,7 +331,7 @@ class EnergyModel:
                 else:
                     driver[net] = (i, pin_name)
         macro_pins = []  # (macro instance, liberty pin, nets)
-        macro_driven: dict[int, str] = {}
+        macro_driven: dict[int, Any] = {}
         macro_sink_cap = np.zeros(n)
         for m in netlist.macros:
             mcell = (macro_cells or {}).get(m.cell)
@@ -342,7 +351,7 @@ class EnergyModel:
                         macro_sink_cap[net] += pin.capacitance
                         fanout[net] += 1
                     else:
-                        macro_driven[net] = m.module
+                        macro_driven[net] = m
         outputs = [k for p, (d, bits) in netlist.ports.items() if d != "input" for k in bits]
         for k in outputs:
             cap[k] += float(constraints["output_load"])
@@ -426,9 +435,10 @@ class EnergyModel:
                         sw_e.append(0.5 * value * v2)
                 continue
             if k in driver:
-                c = comp_of(netlist.instances[driver[k][0]].module)
+                drv = netlist.instances[driver[k][0]]
+                c = comp_of(drv.module, drv.path)
             elif k in macro_driven:
-                c = comp_of(macro_driven[k])
+                c = comp_of(macro_driven[k].module, macro_driven[k].path)
             elif k in input_bits:
                 c = inputs_c
             else:
@@ -447,7 +457,7 @@ class EnergyModel:
         self.missing_power: set[str] = set()
         for i_inst, inst in enumerate(netlist.instances):
             cell = lib.cells[inst.cell]
-            c_cell = tree_c if i_inst in passers else comp_of(inst.module)
+            c_cell = tree_c if i_inst in passers else comp_of(inst.module, inst.path)
             if cell.leakage_nw is not None:
                 leak = self._grow(leak)
                 leak[c_cell] += cell.leakage_nw
@@ -494,8 +504,8 @@ class EnergyModel:
             if energy is None:
                 raise UserError(f"memory macro {m.cell!r} has no per-access energies (its "
                                 "macro library's [energy] table)")
-            read_c, write_c, idle_c = (comp_of(m.module, a) for a in MACRO_ACCESSES)
-            leak_c = comp_of(m.module, "macro_leakage")
+            read_c, write_c, idle_c = (comp_of(m.module, m.path, a) for a in MACRO_ACCESSES)
+            leak_c = comp_of(m.module, m.path, "macro_leakage")
             self.macro_comps.append((read_c, write_c, idle_c, leak_c))
             self.macro_access_pj.append((energy.rw_read, energy.rw_write, energy.rw_deselected,
                                          energy.r_read, energy.r_deselected))
