@@ -72,20 +72,22 @@ def _net_groups(model: Any) -> np.ndarray:
     return np.where(driven, sw.argmax(axis=0), -1)
 
 
-def glitch_energy(design: Any, *, liberty: str | None = None, clock_ns: float | None = None,
-                  constraints: dict[str, Any] | None = None, stimulus: str = "random",
-                  cycles: int = 1000, seed: int = 1, accumulate: int = 128,
-                  simulator: str = "verilator", period_ns: float | None = None,
-                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def glitch_energy(design: Any, *, ports: Any = None, liberty: str | None = None,
+                  clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                  stimulus: str = "random", cycles: int = 1000, seed: int = 1,
+                  accumulate: int = 128, simulator: str = "verilator",
+                  period_ns: float | None = None, log: Callable[[str], None] | None = None
+                  ) -> dict[str, Any]:
     """A MAC's energy per operating point with and without glitches: the zero-delay power
     run of :func:`rcm_gen.power.mac.mac_energy` (same stimulus, seed, cycles) and a timing
     simulation of the same inputs (see the module documentation).
 
     Parameters
     ----------
-    design : MacConfig
-        A MAC design point (its netlist from the synthesis cache, synthesized if absent).
-    liberty, clock_ns, constraints, stimulus, cycles, seed, accumulate
+    design : MacConfig or UserDesign
+        A MAC design point, or the user's MAC with ``ports`` saying which port is which
+        (its netlist from the synthesis cache, synthesized if absent).
+    ports, liberty, clock_ns, constraints, stimulus, cycles, seed, accumulate
         As for :func:`rcm_gen.power.mac.mac_energy`.
     simulator : str
         The zero-delay simulator (``verilator`` or ``icarus``).
@@ -115,17 +117,22 @@ def glitch_energy(design: Any, *, liberty: str | None = None, clock_ns: float | 
         A tool failed; the simulations disagree with numpy or with each other.
     """
     from ..config import MacConfig
+    from ..flows.user_design import UserDesign
     from ..tools import python_package_version, tool_versions
     from .mac import _SETTLE, GatePower, _schedule, _streams, mac_port_map, power_modes
 
     started = time.perf_counter()
     log = log or (lambda _m: None)
-    if not isinstance(design, MacConfig):
-        raise UserError(f"glitch energy runs on a MAC design point, not a "
-                        f"{getattr(design, 'kind', type(design).__name__)}")
+    user = isinstance(design, UserDesign)
+    if isinstance(design, MacConfig):
+        ports = mac_port_map(design)
+    elif not user:
+        raise UserError(f"timing simulation runs on a MAC (a mac preset, a MAC --config or "
+                        f"--verilog), not a {getattr(design, 'kind', type(design).__name__)}")
+    elif ports is None:
+        raise UserError("--verilog needs --ports FILE (the roles of its ports)")
     if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
         raise UserError(f"--cycles must be an integer of at least 1, not {cycles!r}")
-    ports = mac_port_map(design)
     modes, streams = _streams(stimulus, power_modes(ports), cycles,
                               ports.latency + _SETTLE, seed)
     timing: dict[str, float] = {}
@@ -140,12 +147,14 @@ def glitch_energy(design: Any, *, liberty: str | None = None, clock_ns: float | 
     log("netlist (synthesis cache) and zero-delay build")
     gp = GatePower.prepare(design, clock=ports.clock, liberty=liberty, clock_ns=clock_ns,
                            constraints=constraints, simulator=simulator,
-                           on_synth=lambda out: log(f"synthesizing in {out}"))
+                           on_synth=lambda out: log(f"synthesizing in {out}"),
+                           check_ports=lambda net: ports.check(
+                               net.ports, "--ports" if user else "design"))
     lap("prepare")
     inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, accumulate,
                                                     gp.sim.inputs)
     log(f"zero-delay simulation ({simulator}) of {len(expected):,} cycles")
-    zd_energy, zd_run = gp.run(inputs, windows, tag=f"glitch-{stimulus}")
+    zd_energy, zd_run = gp.run(inputs, windows, tag=f"glitch-{Path(str(stimulus)).stem}")
     acc_bits = len(gp.netlist.ports[ports.acc][1])
     checked_zd = _check_acc(zd_run.outputs[ports.acc], expected, check, ports.latency,
                             acc_bits, f"zero-delay ({simulator})", zd_run.log)
@@ -165,7 +174,7 @@ def glitch_energy(design: Any, *, liberty: str | None = None, clock_ns: float | 
                     float(gp.constraints.get("input_delay_ns") or 0.0))
     log(f"timing simulation (Icarus, SDF, period {period_ns:g} ns) of {len(expected):,} "
         "cycles")
-    t_run = tsim.run(inputs, windows, tag=f"glitch-{stimulus}")
+    t_run = tsim.run(inputs, windows, tag=f"glitch-{Path(str(stimulus)).stem}")
     checked_t = _check_acc(t_run.outputs[ports.acc], expected, check, ports.latency,
                            acc_bits, "timing simulation's", t_run.log)
     # every output the zero-delay run samples after reset equals the timed one
@@ -224,7 +233,9 @@ def glitch_energy(design: Any, *, liberty: str | None = None, clock_ns: float | 
         "modes": mode_reports,
         "factors": {g: (tot_t[g] / tot_zd[g] if tot_zd[g] > 0 else 1.0) for g in groups},
         "groups": groups,
-        "stimulus": {"kind": stimulus, "seed": seed, "accumulate": accumulate},
+        "stimulus": {"kind": "file" if str(stimulus).endswith(".npz") else stimulus,
+                     "file": str(stimulus) if str(stimulus).endswith(".npz") else None,
+                     "seed": seed, "accumulate": accumulate},
         "cycles": cycles,
         "clock_ns": gp.clock_ns,
         "period_ns": period_ns,
@@ -269,25 +280,25 @@ def _sources_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def glitch_report(design: Any, *, liberty: str | None = None, clock_ns: float | None = None,
-                  constraints: dict[str, Any] | None = None, stimulus: str = "random",
-                  cycles: int = 1000, seed: int = 1, simulator: str = "verilator",
-                  use_cache: bool = True, log: Callable[[str], None] | None = None
-                  ) -> dict[str, Any]:
+def glitch_report(design: Any, *, ports: Any = None, liberty: str | None = None,
+                  clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                  stimulus: str = "random", cycles: int = 1000, seed: int = 1,
+                  simulator: str = "verilator", use_cache: bool = True,
+                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """:func:`glitch_energy` of ``design``, kept under ``<cache>/glitch`` by the synthesized
     netlist, the liberty, the settings and the sources of this flow (a cached report is
     returned as it was computed, ``wall_s`` included; the zero-delay ``simulator`` is not
     part of the key: Verilator and Icarus count the same toggles)."""
-    settings = (liberty, clock_ns, constraints, stimulus, cycles, seed)
+    settings = (liberty, clock_ns, constraints, stimulus, cycles, seed, ports)
     path = _factors_path(design, *settings)
     if use_cache and path is not None and path.exists():
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             pass
-    r = glitch_energy(design, liberty=liberty, clock_ns=clock_ns, constraints=constraints,
-                      stimulus=stimulus, cycles=cycles, seed=seed, simulator=simulator,
-                      log=log)
+    r = glitch_energy(design, ports=ports, liberty=liberty, clock_ns=clock_ns,
+                      constraints=constraints, stimulus=stimulus, cycles=cycles, seed=seed,
+                      simulator=simulator, log=log)
     path = path or _factors_path(design, *settings)  # synthesized just now
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,8 +337,8 @@ def glitch_factors(design: Any, *, liberty: str | None = None, clock_ns: float |
 
 
 def _factors_path(design: Any, liberty: str | None, clock_ns: float | None,
-                  constraints: dict[str, Any] | None, stimulus: str, cycles: int, seed: int
-                  ) -> Path | None:
+                  constraints: dict[str, Any] | None, stimulus: str, cycles: int, seed: int,
+                  ports: Any = None) -> Path | None:
     """Where :func:`glitch_report` keeps the report of ``design`` with these settings
     (``None`` while the design has no synthesized netlist)."""
     from ..flows.synth import cached_report
@@ -335,10 +346,13 @@ def _factors_path(design: Any, liberty: str | None, clock_ns: float | None,
     report = cached_report(design, "asic", liberty, clock_ns, constraints)
     if report is None:
         return None
+    stim = stimulus
+    if str(stimulus).endswith(".npz") and Path(stimulus).is_file():
+        stim = hashlib.sha256(Path(stimulus).read_bytes()).hexdigest()
     key = hashlib.sha256(json.dumps([
         hashlib.sha256(Path(report["netlist"]).read_bytes()).hexdigest(),
-        report["liberty"]["name"], str(report["liberty"].get("path")), stimulus, cycles,
-        seed, clock_ns, constraints, _sources_digest()],
+        report["liberty"]["name"], str(report["liberty"].get("path")), stim, cycles,
+        seed, clock_ns, constraints, repr(ports), _sources_digest()],
         sort_keys=True, default=str).encode()).hexdigest()[:16]
     return cache_dir() / "glitch" / f"{report['top']}-{key}.json"
 

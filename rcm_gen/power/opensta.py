@@ -479,12 +479,16 @@ def opensta_rule_internal(netlist: FlatNetlist, lib: Liberty, model: Any,
     if len(order) != len(model.pair_out):
         raise ValueError(f"Energy model lists {len(model.pair_out)} output arcs, the netlist "
                          f"{len(order)}")
+    weights: dict[tuple[str, str, str | None, bool, frozenset[str]], tuple[str, float]] = {}
     for (inst, cell, pin_name, rel), k_out, k_in, r, f in zip(
             order, model.pair_out, model.pair_in, model.pair_rise, model.pair_fall,
             strict=True):
         rel_net = inst.pins.get(rel) if rel is not None else None
-        kind, w = _arc_weights(cell, pin_name, rel, set(inst.pins),
-                               rel_net is not None and rel_net in clock_nets)
+        key = (cell.name, pin_name, rel, rel_net is not None and rel_net in clock_nets,
+               frozenset(inst.pins))
+        if key not in weights:
+            weights[key] = _arc_weights(cell, pin_name, rel, set(inst.pins), key[3])
+        kind, w = weights[key]
         per = act[k_in] if kind == "infered" and k_in >= 0 else act[k_out]
         if kind == "infered" and act[k_out] == 0:
             per = 0.0
@@ -588,7 +592,7 @@ class RunActivity:
     (:class:`~rcm_gen.power.mac.GatePower`: netlist, liberty, energy model, constraints,
     clock), the rises and falls of every net summed over the measured windows, their
     ``cycles``, the output values ``checked`` (against numpy or the RTL), and what ran
-    (``what``)."""
+    (``what``), and its clock port."""
 
     power: Any
     rises: np.ndarray
@@ -597,31 +601,42 @@ class RunActivity:
     checked: int
     what: str
 
-    def compare(self, out_dir: str | Path, clock: str = "clk") -> dict[str, Any]:
+    clock: str = "clk"
+
+    def compare(self, out_dir: str | Path) -> dict[str, Any]:
         """:func:`compare_with_opensta` of this run."""
         gp = self.power
         c = compare_with_opensta(gp.netlist, gp.lib, gp.model, self.rises, self.falls,
-                                 self.cycles, gp.clock_ns, clock, gp.constraints, out_dir)
+                                 self.cycles, gp.clock_ns, self.clock, gp.constraints,
+                                 out_dir)
         c["run"] = {"what": self.what, "checked": self.checked,
                     "netlist": gp.report["netlist"], "cells": gp.report["cells"],
                     "config": gp.design.to_dict()}
         return c
 
 
-def mac_activity(design: Any, *, cycles: int = 1000, stimulus: str = "random", seed: int = 1,
-                 liberty: str | None = None, clock_ns: float | None = None,
-                 constraints: dict[str, Any] | None = None, simulator: str = "verilator"
-                 ) -> RunActivity:
+def mac_activity(design: Any, *, ports: Any = None, cycles: int = 1000,
+                 stimulus: str = "random", seed: int = 1, liberty: str | None = None,
+                 clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                 simulator: str = "verilator") -> RunActivity:
     """The zero-delay power run of a MAC (:func:`rcm_gen.power.mac.mac_energy`'s inputs:
-    every mode, ``cycles`` measured cycles each), every accumulator value checked against
-    numpy, its per-net counts summed over the modes' windows."""
+    every mode, ``cycles`` measured cycles each; a user design with its port map
+    ``ports``), every accumulator value checked against numpy, its per-net counts summed
+    over the modes' windows."""
+    from ..config import MacConfig
     from .mac import _SETTLE, GatePower, _schedule, _streams, mac_port_map, power_modes
 
-    ports = mac_port_map(design)
+    if isinstance(design, MacConfig):
+        ports = mac_port_map(design)
+    elif ports is None:
+        raise UserError("--verilog needs --ports FILE (the roles of its ports)")
     modes, streams = _streams(stimulus, power_modes(ports), cycles, ports.latency + _SETTLE,
                               seed)
     gp = GatePower.prepare(design, clock=ports.clock, liberty=liberty, clock_ns=clock_ns,
-                           constraints=constraints, simulator=simulator)
+                           constraints=constraints, simulator=simulator,
+                           check_ports=lambda net: ports.check(
+                               net.ports, "design" if isinstance(design, MacConfig)
+                               else "--ports"))
     inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, 128,
                                                     gp.sim.inputs)
     _, run = gp.run(inputs, windows, tag="opensta")
@@ -637,7 +652,8 @@ def mac_activity(design: Any, *, cycles: int = 1000, stimulus: str = "random", s
         checked += 1
     n = sum(b - a for a, b in windows)
     return RunActivity(gp, run.rises.sum(axis=0), run.falls.sum(axis=0), n, checked,
-                       f"{len(modes)} modes x {cycles} cycles, {stimulus} data, {simulator}")
+                       f"{len(modes)} modes x {cycles} cycles, {Path(str(stimulus)).name} "
+                       f"data, {simulator}", ports.clock)
 
 
 def tile_activity(config: Any, *, seed: int = 1, liberty: str | None = None,
