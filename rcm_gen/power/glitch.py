@@ -66,7 +66,10 @@ def _check_acc(got: list[int], expected: np.ndarray, check: np.ndarray, latency:
 
 
 def _net_groups(model: Any) -> np.ndarray:
-    """The energy group (index into ``model.groups``) of each net's driver, -1 for none."""
+    """The energy group (index into ``model.groups``) of each net's switching, -1 for
+    none."""
+    if hasattr(model, "net_groups"):  # an energy model kept by component
+        return np.asarray(model.net_groups())
     sw = np.asarray(model.sw)
     driven = sw.max(axis=0) > 0
     return np.where(driven, sw.argmax(axis=0), -1)
