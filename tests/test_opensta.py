@@ -15,6 +15,7 @@ from rcm_gen.power.opensta import (
     compare_with_opensta,
     format_comparison,
     mac_activity,
+    netlist_model,
     opensta_power,
 )
 
@@ -90,6 +91,14 @@ def test_mac16_against_opensta(tmp_path):
     ins = c["inputs_switching"]
     assert ins["opensta"] == pytest.approx(ins["rcm_gen"], rel=0.01)
     gp = act.power
+    # the nets compared, the inputs' and the clock's make up the model's switching energy
+    model = netlist_model(gp)
+    e = model.window(act.rises, act.falls, act.cycles, gp.clock_ns)
+    to_w = 1e-3 / gp.clock_ns / act.cycles
+    (k,) = gp.netlist.ports["clk"][1]
+    clock = 0.5 * model.load[k] * model.voltage ** 2 * (act.rises[k] + act.falls[k])
+    assert e.switching * to_w == pytest.approx(c["rcm_gen"]["switching"] + ins["rcm_gen"]
+                                               + clock * to_w, rel=1e-9)
     free = opensta_power(gp.netlist, gp.lib, gp.model, act.rises, act.falls, act.cycles,
                          gp.clock_ns, "clk", gp.constraints, tmp_path / "ports",
                          hold_inputs=False)

@@ -48,6 +48,10 @@ How the two differ by construction, and what is compared:
   figure is compared with OpenSTA's, and totals are compared with the rule rebuilt.
   rcm_gen's own internal energy is reported beside it.
 
+The energy model compared is the netlist's as it is (:func:`netlist_model`: no clock tree
+estimated beyond its cells, which OpenSTA would not see either).  Netlists with memory
+macros are not compared (rcm_gen charges a macro per access, OpenSTA per pin transition).
+
 Tolerances (:data:`TOLERANCES`): switching 1 % (same capacitances and ``½CV²``; OpenSTA
 keeps floats), leakage 0.1 %, internal (rule rebuilt) 3 %: OpenSTA looks each table up
 at the rise or the fall slew of the related pin from its own delay calculation (and the
@@ -74,8 +78,8 @@ from ..flows.netlist import CONST0, CONST1, FlatNetlist
 from ..tools import require_executable, tool_versions
 
 __all__ = ["TOLERANCES", "OpenStaPower", "RunActivity", "compare_with_opensta",
-           "format_comparison", "mac_activity", "opensta_power", "opensta_rule_internal",
-           "opensta_verilog", "source_flip_flop", "tile_activity"]
+           "format_comparison", "mac_activity", "netlist_model", "opensta_power",
+           "opensta_rule_internal", "opensta_verilog", "source_flip_flop", "tile_activity"]
 
 #: Relative tolerances of :func:`compare_with_opensta` (see the module documentation).
 TOLERANCES = {"switching": 0.01, "leakage": 0.001, "internal_rule": 0.03, "total_rule": 0.03}
@@ -199,10 +203,14 @@ def opensta_power(netlist: FlatNetlist, lib: Liberty, model: Any, rises: np.ndar
         OpenSTA failed, did not find a pin or net it was given, or its report cannot be
         read (the message names the log).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if netlist.macros:
+        raise UserError(f"OpenSTA's power comparison covers standard-cell netlists; "
+                        f"{netlist.top} has {len(netlist.macros)} memory macros (their "
+                        "energy is charged per access, which OpenSTA does not model)")
     if cycles < 1:
         raise ValueError(f"Cycles must be at least 1, not {cycles!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     verilog, sources = opensta_verilog(netlist, lib, clock, hold_inputs=hold_inputs)
     (out / "netlist.v").write_text(verilog)
     _, _, _, q = source_flip_flop(lib)
@@ -617,6 +625,18 @@ def format_comparison(c: dict[str, Any], name: str) -> str:
 # -- the activity of a run ---------------------------------------------------------------------
 
 
+def netlist_model(power: Any, clock: str = "clk") -> Any:
+    """The :class:`~rcm_gen.power.energy.EnergyModel` of a prepared netlist
+    (:class:`~rcm_gen.power.mac.GatePower`) as OpenSTA sees it: the same loads, wire model
+    and slews, and no clock tree estimated beyond the netlist's own cells."""
+    from .energy import EnergyModel
+
+    cons = {k: power.constraints.get(k) for k in ("output_load", "input_transition_ns",
+                                                  "wire_load", "wire_cap_per_fanout")}
+    cons["clock_tree_fanout"] = 0
+    return EnergyModel(power.netlist, power.lib, clock, cons, top_module=power.report["top"])
+
+
 @dataclass
 class RunActivity:
     """What a comparison needs from a gate-level run: the prepared netlist
@@ -635,11 +655,12 @@ class RunActivity:
     clock: str = "clk"
 
     def compare(self, out_dir: str | Path) -> dict[str, Any]:
-        """:func:`compare_with_opensta` of this run."""
+        """:func:`compare_with_opensta` of this run, with the energy model of the netlist
+        as it is (:func:`netlist_model`)."""
         gp = self.power
-        c = compare_with_opensta(gp.netlist, gp.lib, gp.model, self.rises, self.falls,
-                                 self.cycles, gp.clock_ns, self.clock, gp.constraints,
-                                 out_dir)
+        c = compare_with_opensta(gp.netlist, gp.lib, netlist_model(gp, self.clock),
+                                 self.rises, self.falls, self.cycles, gp.clock_ns,
+                                 self.clock, gp.constraints, out_dir)
         c["run"] = {"what": self.what, "checked": self.checked,
                     "netlist": gp.report["netlist"], "cells": gp.report["cells"],
                     "config": gp.design.to_dict()}
