@@ -17,7 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from rcm_gen.power.opensta import format_comparison, mac_activity, opensta_power, tile_activity
+from rcm_gen.power.opensta import (
+    format_comparison,
+    mac_activity,
+    netlist_model,
+    opensta_power,
+    tile_activity,
+)
 from rcm_gen.presets import preset
 from rcm_gen.tools import cache_dir
 
@@ -64,7 +70,8 @@ def main() -> None:
               f"{t2 - t1:.1f} s; {len(act.power.netlist.instances):,} cells")
         # the direct path: OpenSTA propagating from the input ports overwrites the pins
         gp = act.power
-        free = opensta_power(gp.netlist, gp.lib, gp.model, act.rises, act.falls, act.cycles,
+        free = opensta_power(gp.netlist, gp.lib, netlist_model(gp), act.rises, act.falls,
+                             act.cycles,
                              gp.clock_ns, "clk", gp.constraints, work / "ports",
                              hold_inputs=False)
         t3 = time.perf_counter()

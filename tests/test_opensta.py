@@ -99,12 +99,12 @@ def test_mac16_against_opensta(tmp_path):
     clock = 0.5 * model.load[k] * model.voltage ** 2 * (act.rises[k] + act.falls[k])
     assert e.switching * to_w == pytest.approx(c["rcm_gen"]["switching"] + ins["rcm_gen"]
                                                + clock * to_w, rel=1e-9)
-    free = opensta_power(gp.netlist, gp.lib, gp.model, act.rises, act.falls, act.cycles,
+    free = opensta_power(gp.netlist, gp.lib, model, act.rises, act.falls, act.cycles,
                          gp.clock_ns, "clk", gp.constraints, tmp_path / "ports",
                          hold_inputs=False)
     assert abs(free.switching / c["opensta"]["switching"] - 1) > 0.2
     # the comparison is of the activity given: half of it halves OpenSTA's dynamic power
-    half = compare_with_opensta(gp.netlist, gp.lib, gp.model, act.rises, act.falls,
+    half = compare_with_opensta(gp.netlist, gp.lib, model, act.rises, act.falls,
                                 2 * act.cycles, gp.clock_ns, "clk", gp.constraints,
                                 tmp_path / "half")
     assert half["opensta"]["switching"] == pytest.approx(c["opensta"]["switching"] / 2,
