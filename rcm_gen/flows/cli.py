@@ -57,6 +57,7 @@ def design_of(args: argparse.Namespace, clock: str | None = None) -> Any:
     if args.set:
         raise UserError(f"--set applies to PRESET or --config designs, not --verilog "
                         f"({args.set[0]!r})")
+    from .user_design import user_design
 
     return user_design(args.verilog, args.top,
                        clock or getattr(args, "clock_port", None) or "clk")
