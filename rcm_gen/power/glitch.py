@@ -47,11 +47,14 @@ GLITCH_THRESHOLD = 0.05
 #: Sources whose change invalidates a cached glitch report.
 _SOURCES = ("power/glitch.py", "power/timed.py", "power/sdf.py", "power/mac.py",
             "power/energy.py", "flows/netlist.py", "flows/liberty.py", "flows/sta.py",
-            "sim/gate_level.py", "sim/gate_run.py", "sim/power_stimulus.py", "reference.py")
+            "flows/asic.py", "flows/user_design.py", "sim/gate_level.py", "sim/gate_run.py",
+            "sim/power_stimulus.py", "reference.py")
 
 
 def _check_acc(got: list[int], expected: np.ndarray, check: np.ndarray, latency: int,
                acc_bits: int, what: str, log: Any) -> int:
+    """The accumulator values compared with numpy's (as the zero-delay power flow compares
+    them); :class:`ToolFailed` at the first that differs."""
     checked = 0
     for t in range(len(expected) - latency + 1):
         if not check[t]:
