@@ -274,6 +274,7 @@ class TimedSim:
             raise ToolFailed(f"Icarus could not apply the SDF ({bad[0].strip()}); log: {log}")
         outputs = self._read_outputs(out, cycles, log)
         rises, falls = self._read_vcd(run / "waves.vcd", windows, cycles, log)
+        (run / "waves.vcd").unlink()  # counted; kept only when a run fails
         return GateRun(outputs, rises, falls, self.simulator, time.perf_counter() - started,
                        log)
 
