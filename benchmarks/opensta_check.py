@@ -76,11 +76,15 @@ def main() -> None:
                              hold_inputs=False)
         t3 = time.perf_counter()
         o = c["opensta"]
+
+        def rel(a: float, b: float) -> str:
+            return f"{a / b - 1:+.1%}" if b else "-"
+
         print(f"  with the input ports as ports (OpenSTA propagates from them and overwrites "
               f"the pins it reaches): internal {free.internal:.6e} W "
-              f"({free.internal / o['internal'] - 1:+.1%} against the pins' activity), "
-              f"switching {free.switching:.6e} W ({free.switching / o['switching'] - 1:+.1%})"
-              f" ({t3 - t2:.1f} s)")
+              f"({rel(free.internal, o['internal'])} against the pins' activity), switching "
+              f"{free.switching:.6e} W ({rel(free.switching, o['switching'])}) "
+              f"({t3 - t2:.1f} s)")
         print("  " + _direct_pins_attempt(gp.report["netlist"], str(gp.lib.path),
                                           gp.report["top"]) + "\n", flush=True)
         c["wall_s"] = {"gate_level": t1 - t0, "comparison": t2 - t1}
