@@ -10,11 +10,13 @@ load model, without parasitics).  It leaves the typical value of each ``min:typ:
 triple empty and, for the arcs of a non-unate pin pair (an XOR's), writes several
 ``IOPATH`` entries for the same pins.
 
-What Icarus Verilog 11 does with an SDF (``$sdf_annotate``, ``vpi/sdf_parse.y``): it
-annotates ``IOPATH`` delays, rise and fall, onto the module paths of a ``specify`` block
-(a path without an edge takes an entry with one); it takes the *typical* value of a
-triple; it reads and ignores ``INTERCONNECT``, ``COND``/``CONDELSE`` (with a warning),
-``PATHPULSE`` and the pulse limits of a value, and every timing check.  So
+What Icarus Verilog 11 does with an SDF (``$sdf_annotate``, ``vpi/sdf_parse.y``, and
+tried here): it annotates ``IOPATH`` delays, rise and fall, onto the module paths of a
+``specify`` block, an entry with an edge (``(posedge CLK) Q``) only onto a path declared
+with that edge ("Unable to match ModPath" otherwise); it takes the *typical* value of a
+triple, so OpenSTA's ``(0.1::0.12)`` becomes a zero delay; it reads and ignores
+``INTERCONNECT``, ``COND``/``CONDELSE`` (with a warning), ``PATHPULSE`` and the pulse
+limits of a value, and every timing check.  So
 :meth:`SdfAnnotation.icarus_sdf` rewrites OpenSTA's file: one ``IOPATH`` per arc with the
 max (setup) value, the conditional and duplicate entries of a pin pair merged into their
 largest delays, each net's largest ``INTERCONNECT`` delay added to its driver's arcs
@@ -218,7 +220,8 @@ class SdfAnnotation:
 
     def icarus_sdf(self, netlist: FlatNetlist) -> str:
         """The annotation as an SDF that Icarus Verilog 11 applies in full: plain
-        ``IOPATH`` entries, one per arc, on the flat netlist's instances ``u<i>``."""
+        ``IOPATH`` entries (no edge, no condition, one value each for rise and fall),
+        one per arc, on the flat netlist's instances ``u<i>``."""
         lines = ['(DELAYFILE', ' (SDFVERSION "3.0")', f' (DESIGN "{netlist.top}")',
                  ' (DIVIDER /)', ' (TIMESCALE 1ns)']
         for i in sorted(self.arcs):
