@@ -235,8 +235,18 @@ def test_calibrated_model_against_a_gate_level_layer(small_model):
     print(f"energy model on a layer it was not fitted on ({v['mode']}, {v['shape']}): "
           f"{v['model_pj']:.0f} pJ against {v['gate_pj']:.0f} pJ at gate level "
           f"({v['error']:+.2%}); fitted layers within {m.fit['max_layer_error']:.2%}")
+    for x in v["held_out"]:
+        print(f"  held out {x['kind']:<9} {x['shape']}: model {x['error']:+.2%}, energy per "
+              f"cycle x cycles {x['baseline_error']:+.2%}")
     assert v["kind"] == "check" and v["gate_pj"] > 0
     assert abs(v["error"]) < MODEL_ERROR_BOUND
+    # every held-out layer ran (stride 2 needs s_max 2, which this tile lacks) and has the
+    # model's and the baseline's errors
+    kinds = [x["kind"] for x in v["held_out"]]
+    assert kinds == ["check", "wide1x1", "fc", "depthwise", "relu", "precision"]
+    assert set(v["skipped"]) == {"stride2"} and "s_max" in v["skipped"]["stride2"]
+    assert all(x["gate_pj"] > 0 and "baseline_error" in x for x in v["held_out"])
+    assert v["max_error"] == max(abs(x["error"]) for x in v["held_out"])
     assert m.fit["max_layer_error"] < 0.10
     # the validation layer is none of the fitted ones
     assert all(x["shape"] != v["shape"] for x in m.fit["layers"])
@@ -258,13 +268,18 @@ def test_model_prediction_is_coefficients_times_cycle_model(small_model):
     mode = TileMode(4, 4)
     assert got["mode"] == mode.key
     want = 0.0
-    for g in m.groups:
-        c = m.coefficients[g]
-        want += (c["cycle"] * (lc.total + 100) + c[f"step:{mode.key}"] * lc.compute
-                 + c["byte_in"] * lc.traffic["in"] + c["byte_out"] * lc.traffic["out"]
-                 + c["out_value"] * shape.m * shape.ho * shape.wo
-                 + m.leakage_nw[g] * 7.0 * (lc.total + 100) * 1e-6)
+    by_group = dict.fromkeys(m.groups, 0.0)
+    for name, c in m.coefficients.items():  # per component
+        e = (c["cycle"] * (lc.total + 100) + c[f"step:{mode.key}"] * lc.compute
+             + c["byte_in"] * lc.traffic["in"] + c["byte_out"] * lc.traffic["out"]
+             + c["out_value"] * shape.m * shape.ho * shape.wo
+             + m.leakage_nw[name] * 7.0 * (lc.total + 100) * 1e-6)
+        assert got["components_pj"][name] == pytest.approx(e, rel=1e-12)
+        by_group[name.split("/")[0]] += e
+        want += e
     assert got["pj"] == pytest.approx(want, rel=1e-12)
+    assert got["groups_pj"] == pytest.approx(by_group, rel=1e-12)
+    assert {"clock/tree", "clock/wires", "clock/pins"} <= set(m.coefficients)
 
 
 NETWORK = [

@@ -63,6 +63,8 @@ def cmd_power(args: argparse.Namespace) -> int:
     elif args.ports:
         raise UserError(f"--ports {args.ports!r} applies to --verilog designs")
     design = design_of(args, ports.clock if ports else None)
+    if getattr(args, "timed", False) or getattr(args, "opensta", False):
+        return _power_checks(args, design, ports, constraints)
     from ..config import MacConfig
     from ..tile.config import TileConfig
 
@@ -231,6 +233,91 @@ def _compare_with_macs(args: argparse.Namespace, report: dict[str, Any],
     return out
 
 
+def _power_checks(args: argparse.Namespace, design: Any, ports: Any,
+                  constraints: dict[str, Any] | None) -> int:
+    """``rcm-gen power --timed`` (glitches: zero-delay against timing simulation,
+    :mod:`rcm_gen.power.glitch`) and ``--opensta`` (the energy model against OpenSTA's
+    ``report_power`` on the same activity, :mod:`rcm_gen.power.opensta`)."""
+    from ..config import MacConfig
+    from ..presets import apply_overrides, preset
+    from ..tile.config import TileConfig
+    from ..tools import cache_dir
+
+    tile = isinstance(design, TileConfig)
+    if args.timed and not isinstance(design, MacConfig) and args.verilog is None:
+        raise UserError(f"--timed runs on a MAC (a mac preset, a MAC --config or --verilog), "
+                        f"not a {design.kind}")
+    if tile and (args.cycles is not None or args.stimulus != "random"):
+        raise UserError("--cycles and --stimulus apply to MACs; a tile runs a whole layer "
+                        "per mode")
+    if args.simulator not in (None, "verilator", "icarus") and not tile:
+        raise UserError(f"--simulator for --timed or --opensta on a MAC must be verilator or "
+                        f"icarus, not {args.simulator!r}")
+    others = []
+    for name in args.compare or []:
+        try:
+            other = apply_overrides(preset(name), args.set)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"--compare: {exc}") from None
+        if not isinstance(other, type(design)) and not (args.verilog and isinstance(
+                other, MacConfig)):
+            raise UserError(f"--compare {name!r}: compares like with like, not a "
+                            f"{other.kind}")
+        others.append((name, other, None))
+    if args.json:
+        check_json_path(args.json)
+    common = {"liberty": args.liberty, "clock_ns": args.clock_ns, "constraints": constraints}
+    runs = [(name_of(args), design, ports), *others]
+    report: dict[str, Any] = {"designs": {}}
+    for name, cfg, pmap in runs:
+        def log(message: str, n: str = name) -> None:
+            if not args.quiet:
+                print(f"{n}: {message}", flush=True)
+
+        entry: dict[str, Any] = {}
+        if args.timed:
+            from .glitch import format_glitch, glitch_report
+
+            entry["timed"] = glitch_report(
+                cfg, ports=pmap, stimulus=args.stimulus, seed=args.seed,
+                cycles=1000 if args.cycles is None else args.cycles,
+                simulator=args.simulator or "verilator", log=log, **common)
+            print(format_glitch(entry["timed"], name))
+        if args.opensta:
+            from .opensta import format_comparison, mac_activity, tile_activity
+
+            log("gate-level run for OpenSTA's activity")
+            if isinstance(cfg, TileConfig):
+                act = tile_activity(cfg, seed=args.seed, **common)
+            else:
+                act = mac_activity(cfg, ports=pmap, stimulus=args.stimulus, seed=args.seed,
+                                   cycles=1000 if args.cycles is None else args.cycles,
+                                   simulator=args.simulator or "verilator", **common)
+            entry["opensta"] = act.compare(cache_dir() / "opensta" / f"{name}-"
+                                           f"{act.power.lib.name}")
+            print(format_comparison(entry["opensta"], f"{name} ({act.what}, {act.checked:,}"
+                                                      " output values checked)"))
+        report["designs"][name] = entry
+    if args.timed and others:
+        first = report["designs"][runs[0][0]]["timed"]
+        for name, _, _ in runs[1:]:
+            other = report["designs"][name]["timed"]
+            index = {(m["act_bits"], m["weight_bits"], m["act_signed"]): m
+                     for m in other["modes"]}
+            print(f"pJ/MAC of {runs[0][0]} / {name} on the same data, zero-delay and timed:")
+            for m in first["modes"]:
+                o = index.get((m["act_bits"], m["weight_bits"], m["act_signed"]))
+                if o:
+                    z = m["pj_per_mac"]["zero_delay"] / o["pj_per_mac"]["zero_delay"]
+                    t = m["pj_per_mac"]["timed"] / o["pj_per_mac"]["timed"]
+                    print(f"  {m['act_bits']:2d}x{m['weight_bits']:<2d} "
+                          f"{'signed' if m['act_signed'] else 'unsigned'}: {z:.3f}x "
+                          f"zero-delay, {t:.3f}x timed")
+    if args.json:
+        write_report(args.json, report)
+    return 0
+
+
 def add_parser(subparsers: Any, design_args: Any) -> None:
     """Add the ``power`` subcommand."""
     p = subparsers.add_parser(
@@ -274,4 +361,11 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
                         "compares with a MAC preset (as it is, e.g. mac16): the lone MAC's "
                         "pJ/MAC at each of the tile's precisions")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--timed", action="store_true",
+                   help="MACs: also run a timing simulation (OpenSTA's SDF on Icarus, "
+                        "inertial delays) of the same inputs and report zero-delay and timed "
+                        "toggles, pJ/MAC and per-group glitch factors (cached)")
+    p.add_argument("--opensta", action="store_true",
+                   help="compare the energy model with OpenSTA's report_power on the run's "
+                        "per-net activity (switching, leakage, internal, totals)")
     p.set_defaults(func=cmd_power)
