@@ -42,7 +42,8 @@ def fake_synthesize(config, target="asic", *, out_dir, liberty=None, clock_ns=No
 def fake_calibrate(config, *, liberty=None, clock_ns=None, report=None, **_):
     """A stand-in for the tile energy calibration: a model whose energy per step falls
     with the lanes of a Sum-Together MAC and grows with P, made-up but deterministic."""
-    from rcm_gen.power.tile import TileEnergyModel, tile_modes
+    from rcm_gen.power.tile import tile_modes
+    from rcm_gen.power.tile_model import TileEnergyModel
 
     if report is None or "area_um2" not in report:
         raise ToolFailed("fake calibration needs the point's synthesis report; log: -")

@@ -16,7 +16,8 @@ from rcm_gen.errors import UserError
 from rcm_gen.flows.liberty import load_liberty
 from rcm_gen.flows.macros import load_macro_library
 from rcm_gen.flows.netlist import FlatNetlist, Instance
-from rcm_gen.power.energy import EnergyModel, clock_buffer_cell
+from rcm_gen.power.clock_tree import clock_buffer_cell
+from rcm_gen.power.energy import EnergyModel
 from rcm_gen.power.sram import macro_energies, parse_energy
 
 DATA = Path(__file__).parent / "data"

@@ -25,15 +25,8 @@ from rcm_gen.errors import ToolFailed
 from rcm_gen.flows.liberty import load_liberty
 from rcm_gen.flows.netlist import read_netlist
 from rcm_gen.power.energy import TILE_ENERGY_GROUPS, tile_group_of
-from rcm_gen.power.tile import (
-    TileGate,
-    TileMode,
-    calibrate,
-    energy_case,
-    fit_nonnegative,
-    record_layers,
-    tile_modes,
-)
+from rcm_gen.power.tile import TileGate, TileMode, energy_case, record_layers, tile_modes
+from rcm_gen.power.tile_model import calibrate, fit_nonnegative
 from rcm_gen.presets import apply_overrides, preset
 from rcm_gen.sim.gate_cycle import CycleSim
 from rcm_gen.sim.gate_level import GateSim

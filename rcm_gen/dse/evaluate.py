@@ -18,7 +18,7 @@ A *task* is a plain dict, picklable for any executor:
     ``"module:function"`` with the signature of :func:`rcm_gen.flows.synth.synthesize`, or
     ``None`` for that function.
 ``calibrator``
-    The same for :func:`rcm_gen.power.tile.calibrate` (a point whose settings have
+    The same for :func:`rcm_gen.power.tile_model.calibrate` (a point whose settings have
     ``energy``).
 ``retry_failed``
     Evaluate a point that failed before again.
@@ -95,7 +95,7 @@ def _synthesizer(task: Task):
 
 
 def _calibrator(task: Task):
-    return _hook(task, "calibrator", "rcm_gen.power.tile:calibrate")
+    return _hook(task, "calibrator", "rcm_gen.power.tile_model:calibrate")
 
 
 def case_cycles(config: TileConfig, case: dict[str, Any],
@@ -112,7 +112,7 @@ def case_cycles(config: TileConfig, case: dict[str, Any],
 
     model = None
     if metrics and metrics.get("energy_model"):
-        from ..power.tile import TileEnergyModel
+        from ..power.tile_model import TileEnergyModel
 
         model = TileEnergyModel.from_dict(metrics["energy_model"])
         clock = float(metrics["critical_path_ns"])

@@ -151,7 +151,7 @@ def settings_of(space: Space, point: Point) -> dict[str, Any]:
                 "tools": tool_versions(*_TOOLS[point.target]),
                 "sources": hardware_fingerprint()}
     if space.energy and point.target == "asic":  # an energy model per point (a new key)
-        from ..power.tile import energy_fingerprint
+        from ..power.tile_model import energy_fingerprint
 
         settings["energy"] = energy_fingerprint()
     return settings
@@ -413,7 +413,7 @@ def run_sweep(space: Space, store_path: str | Path, *, jobs: int = 1,
     synthesizer : str or None
         ``"module:function"`` replacing :func:`rcm_gen.flows.synth.synthesize`.
     calibrator : str or None
-        ``"module:function"`` replacing :func:`rcm_gen.power.tile.calibrate` in a
+        ``"module:function"`` replacing :func:`rcm_gen.power.tile_model.calibrate` in a
         space with energy on.
     direct : bool or None
         Whether workers commit to the store themselves; by default they do when they run

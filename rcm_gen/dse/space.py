@@ -37,7 +37,7 @@ lane sets —, ``pipeline``), ``tm_per_p`` (``tm`` as a multiple of ``p``), ``fi
 rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason.
 
 ``energy = true`` (ASIC targets only) calibrates every point's tile energy model at gate
-level (:func:`rcm_gen.power.tile.calibrate`: a few layers recorded in RTL and
+level (:func:`rcm_gen.power.tile_model.calibrate`: a few layers recorded in RTL and
 replayed on the synthesized netlist, minutes per point) and adds energy as an objective:
 per inference for a network, per MAC for a layer.
 """

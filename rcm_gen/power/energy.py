@@ -21,18 +21,9 @@ cycles:
 - **leakage**: the cells' and macros' leakage power (``cell_leakage_power``, else the mean
   of their ``leakage_power`` groups) times the clock period.
 
-**The clock network** is counted apart from the data, as ``clock`` with three parts.
-Its nets are the clock port's and every net a clock reaches through combinational cells
-(buffers, inverters, the AND of a latch-and-AND clock gate) and integrated clock-gating
-cells (a ``statetable`` cell whose clock pin the net drives); its sinks are the clock pins
-of flip-flops and the enables of latches.  A synthesized netlist has no clock tree, so one
-is estimated per clock net with ``n`` sinks: a tree of the library's clock buffer
-(``clock_buffer``) with at most ``clock_tree_fanout`` loads per driver, and a wire of
-``sqrt(n · A)`` µm (the length of a Steiner tree over ``n`` points spread over area ``A``)
-at ``clock_wire_cap_per_um``, where ``A`` is the placed area (cell area over
-``placement_density``) times the share of sequential-cell area under that net; each
-buffer level's output slew comes from the buffer's transition tables, and the sinks see
-the leaves' slew.  Per transition of a clock net:
+**The clock network** is counted apart from the data, as ``clock`` with three parts; its
+nets and sinks, and the buffered tree estimated on each of its nets (a synthesized netlist
+has none), are :mod:`rcm_gen.power.clock_tree`'s.  Per transition of a clock net:
 
 - ``clock/tree``: the estimated buffers' internal energy and input-pin switching, and the
   whole energy of the cells that pass the clock on (clock-gating cells, buffers);
@@ -52,7 +43,6 @@ groups; nets driven by input ports go to ``clock`` (the clock network) or ``inpu
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -63,11 +53,12 @@ import numpy as np
 
 from ..errors import UserError
 from ..flows.asic import AREA_GROUPS, group_of
-from ..flows.liberty import Cell, Liberty, Pin, Table
+from ..flows.liberty import Liberty, Pin, Table
 from ..flows.netlist import CONST1, FlatNetlist
+from .clock_tree import ClockTree, buffer_energy, clock_network, estimate_trees
 
 __all__ = ["CLOCK_PARTS", "ENERGY_GROUPS", "MACRO_ACCESSES", "TILE_ENERGY_GROUPS",
-           "EnergyModel", "WindowEnergy", "buffer_of", "clock_buffer_cell", "energy_summary",
+           "EnergyModel", "WindowEnergy", "buffer_of", "energy_summary",
            "memory_breakdown",
            "tile_group_of"]
 
@@ -117,40 +108,6 @@ def buffer_of(module: str, top: str) -> str | None:
         if m:
             return m.group(1)
     return None
-
-
-def clock_buffer_cell(lib: Liberty, settings: dict[str, Any]) -> str | None:
-    """The clock buffer a clock tree is estimated with: ``settings["clock_buffer"]`` if
-    named (:class:`UserError` if the library lacks it or it is not a buffer), else the
-    library's clock buffer (a one-input non-inverting cell named ``clkbuf``) with the
-    median area, else its smallest buffer; cells matching ``settings["dont_use"]`` are
-    skipped."""
-    def is_buffer(cell: Cell) -> bool:
-        if len(cell.inputs) != 1 or len(cell.outputs) != 1:
-            return False
-        fn = next(iter(cell.outputs.values())).strip().strip('"').strip("()")
-        return fn == cell.inputs[0]
-
-    import fnmatch
-
-    dont_use = list(settings.get("dont_use") or [])
-
-    def usable(cell: Cell) -> bool:
-        return is_buffer(cell) and not any(fnmatch.fnmatchcase(cell.name, p) for p in dont_use)
-
-    named = settings.get("clock_buffer")
-    if named:
-        cell = lib.cells.get(named)
-        if cell is None or not is_buffer(cell):
-            raise UserError(f"clock_buffer {named!r} is not a buffer cell of liberty "
-                            f"{lib.name!r}")
-        return named
-    clk = sorted((c for c in lib.cells.values() if usable(c) and "clkbuf" in c.name.lower()),
-                 key=lambda c: (c.area, c.name))
-    if clk:
-        return clk[len(clk) // 2].name
-    plain = sorted((c for c in lib.cells.values() if usable(c)), key=lambda c: (c.area, c.name))
-    return plain[0].name if plain else None
 
 
 def memory_breakdown(components: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -203,24 +160,6 @@ class WindowEnergy:
 def _mean(tables: list[Table | None], slew: float, load: float) -> float:
     vals = [t.lookup(slew, load) for t in tables if t is not None]
     return sum(vals) / len(vals) if vals else 0.0
-
-
-def _names(function: str | None) -> set[str]:
-    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_\[\]]*", function or ""))
-
-
-@dataclass
-class _Tree:
-    """The clock tree estimated for one clock net."""
-
-    sinks: int
-    buffers: int
-    levels: tuple[int, ...]
-    wire_um: float
-    wire_pf: float
-    leaf_slew: float
-    driver_load: float
-    sink_pin_pf: float
 
 
 class EnergyModel:
@@ -379,7 +318,7 @@ class EnergyModel:
 
         # -- the clock network -----------------------------------------------------------
         clock_bits = set(netlist.ports[clock][1]) if clock in netlist.ports else set()
-        clock_order, passers, seq_sinks = self._clock_network(clock_bits, sinks)
+        clock_order, passers, seq_sinks = clock_network(netlist, lib, clock_bits, sinks)
         self.clock_nets = clock_order
         self.clock_passers = passers
         t_in = float(constraints["input_transition_ns"])
@@ -390,7 +329,7 @@ class EnergyModel:
                 for k in bits:
                     if k > CONST1:
                         slew[k] = t_in
-        self.trees: dict[int, _Tree] = {}
+        self.trees: dict[int, ClockTree] = {}
         tree_fanout = int(constraints.get("clock_tree_fanout", 0) or 0)
         buffer = constraints.get("clock_buffer") if tree_fanout else None
         if tree_fanout and clock_order:
@@ -400,9 +339,14 @@ class EnergyModel:
             if buffer not in lib.cells:
                 raise UserError(f"clock_buffer {buffer!r} is not a cell of liberty "
                                 f"{lib.name!r}")
-            self._estimate_trees(clock_order, sinks, seq_sinks, driver, pin_cap, cap,
-                                 wire_cap, slew, t_in, constraints, lib.cells[buffer],
-                                 tree_fanout)
+            macro_area = sum(self._macro_cells[m.cell].area for m in netlist.macros)
+            self.trees = estimate_trees(netlist, lib, clock_order, sinks, seq_sinks, driver,
+                                        pin_cap, slew, t_in, constraints, lib.cells[buffer],
+                                        tree_fanout, macro_area, self._arc_slew)
+            for k, tree in self.trees.items():
+                wire_cap[k] = tree.wire_pf
+                cap[k] = tree.driver_load
+                slew[k] = tree.leaf_slew
         self.load, self.wire_cap, self.fanout = cap, wire_cap, fanout
         self.clock_buffer = buffer
 
@@ -489,7 +433,7 @@ class EnergyModel:
         buf_leak = (lib.cells[buffer].leakage_nw or 0.0) if buffer else 0.0
         for k, tree in self.trees.items():
             if tree.buffers:
-                e_r, e_f = self._buffer_energy(k, tree, constraints)
+                e_r, e_f = buffer_energy(lib.cells[buffer], tree, self.voltage)
                 in_net.append(k)
                 in_comp.append(tree_c)
                 in_rise.append(e_r)
@@ -546,105 +490,6 @@ class EnergyModel:
             leak = np.concatenate([leak, np.zeros(len(leak))])
         return leak
 
-    def _clock_network(self, roots: set[int], sinks: dict[int, list[tuple[int, str]]]
-                       ) -> tuple[list[int], set[int], set[tuple[int, str]]]:
-        """Clock nets (breadth-first from the clock port), the instances that pass the
-        clock on, and the (instance, pin) clock sinks of sequential cells."""
-        insts, cells = self.netlist.instances, self.lib.cells
-        order: list[int] = []
-        seen = set()
-        passers: set[int] = set()
-        seq_sinks: set[tuple[int, str]] = set()
-        frontier = sorted(k for k in roots if k > CONST1)
-        while frontier:
-            nxt = []
-            for k in frontier:
-                if k in seen:
-                    continue
-                seen.add(k)
-                order.append(k)
-                for i, p in sinks.get(k, ()):
-                    cell = cells[insts[i].cell]
-                    if cell.sequential:
-                        if any(p in _names(s.clock) for s in cell.sequential):
-                            seq_sinks.add((i, p))
-                        continue
-                    pin = cell.pins[p]
-                    outs = [o for o, fn in cell.outputs.items()
-                            if (cell.statetable and pin.clock) or p in _names(fn)]
-                    if not outs:
-                        continue
-                    passers.add(i)
-                    for o in outs:
-                        net = insts[i].pins.get(o)
-                        if net is not None and net > CONST1 and net not in seen:
-                            nxt.append(net)
-            frontier = nxt
-        return order, passers, seq_sinks
-
-    def _estimate_trees(self, order: list[int], sinks: dict[int, list[tuple[int, str]]],
-                        seq_sinks: set[tuple[int, str]], driver: dict[int, tuple[int, str]],
-                        pin_cap: np.ndarray, cap: np.ndarray, wire_cap: np.ndarray,
-                        slew: np.ndarray, t_in: float, cons: dict[str, Any], buf: Cell,
-                        fanout: int) -> None:
-        """A buffered tree per clock net (see the module documentation): sets the net's
-        wire capacitance, the load its driver sees and the slew its sinks see."""
-        insts, cells = self.netlist.instances, self.lib.cells
-        density = float(cons.get("placement_density", 0.7))
-        per_um = float(cons.get("clock_wire_cap_per_um", 0.0002))
-        if not 0 < density <= 1:
-            raise UserError(f"placement_density must be in (0, 1], not {density!r}")
-        macro_area = sum(self._macro_cells[m.cell].area for m in self.netlist.macros)
-        total_area = (sum(cells[i.cell].area for i in insts) + macro_area) / density
-        # sequential area under each clock net (through the cells that pass it on)
-        under: dict[int, float] = {}
-        for k in reversed(order):
-            area = 0.0
-            for i, p in sinks.get(k, ()):
-                if (i, p) in seq_sinks:
-                    area += cells[insts[i].cell].area
-                else:
-                    for o in cells[insts[i].cell].outputs:
-                        area += under.get(insts[i].pins.get(o, -1), 0.0)
-            under[k] = area
-        seq_total = under[order[0]] if order else 0.0
-        pin_in = next(iter(buf.inputs))
-        (pin_out,) = buf.outputs
-        c_in = buf.pins[pin_in].capacitance
-        for k in order:
-            n_sinks = len(sinks.get(k, ()))
-            if n_sinks == 0:
-                continue
-            share = under[k] / seq_total if seq_total > 0 else 1.0
-            area = total_area * share
-            wire_um = math.sqrt(n_sinks * area)
-            wire_pf = wire_um * per_um
-            levels: list[int] = []
-            count = n_sinks
-            while count > fanout:
-                count = -(-count // fanout)
-                levels.append(count)
-            drivers = 1 + sum(levels)
-            wire_share = wire_pf / drivers
-            # the driver's load: the top level's buffers (or the sinks) and its wire share
-            top_load = (levels[-1] * c_in if levels else pin_cap[k]) + wire_share
-            # the driver's own output slew at that load, then down the levels
-            if k in driver:
-                i, p = driver[k]
-                s = self._arc_slew(insts[i].cell, p, insts[i].pins, slew, top_load, t_in)
-            else:
-                s = t_in
-            below = [*reversed(levels[:-1]), n_sinks] if levels else []
-            for count_below, level in zip(below, reversed(levels), strict=True):
-                per = count_below / level
-                load = per * (c_in if count_below != n_sinks else pin_cap[k] / n_sinks)
-                s = self._buf_slew(buf, pin_out, s, load + wire_share)
-            self.trees[k] = _Tree(n_sinks, sum(levels), tuple(levels), wire_um, wire_pf, s,
-                                  top_load, pin_cap[k] / n_sinks)
-            wire_cap[k] = wire_pf
-            cap[k] = top_load
-            slew[k] = s
-
     def _arc_slew(self, cell_name: str, pin_name: str, pins: dict[str, int],
                   slew: np.ndarray, load: float, default: float) -> float:
         pin = self.lib.cells[cell_name].pins[pin_name]
@@ -660,38 +505,6 @@ class EnergyModel:
                 s = sum(vals) / len(vals)
                 best = s if best is None else max(best, s)
         return default if best is None else best
-
-    @staticmethod
-    def _buf_slew(buf: Cell, pin_out: str, s_in: float, load: float) -> float:
-        vals = [t.lookup(s_in, load) for arc in buf.pins[pin_out].timing
-                for t in (arc.rise, arc.fall) if t is not None]
-        return sum(vals) / len(vals) if vals else s_in
-
-    def _buffer_energy(self, k: int, tree: _Tree, cons: dict[str, Any]) -> tuple[float, float]:
-        """Internal energy of net ``k``'s estimated buffers, and their input pins'
-        switching, per rise and per fall of the net."""
-        buf = self.lib.cells[cons["clock_buffer"]]
-        pin_in = next(iter(buf.inputs))
-        (pin_out,) = buf.outputs
-        c_in = buf.pins[pin_in].capacitance
-        v2 = self.voltage ** 2
-        n_sinks = tree.sinks
-        wire_share = tree.wire_pf / (1 + tree.buffers)
-        rise = fall = 0.0
-        s = tree.leaf_slew  # a level's input slew: close to the leaves' (buffers sized alike)
-        below = [*reversed(tree.levels[:-1]), n_sinks] if tree.levels else []
-        for count_below, level in zip(below, reversed(tree.levels), strict=True):
-            per = count_below / level
-            load = per * (c_in if count_below != n_sinks else tree.sink_pin_pf) + wire_share
-            arcs = buf.pins[pin_out].power
-            e_r = _mean([a.rise for a in arcs], s, load)
-            e_f = _mean([a.fall for a in arcs], s, load)
-            in_arcs = buf.pins[pin_in].power
-            e_r += _mean([a.rise for a in in_arcs], s, 0.0) + 0.5 * c_in * v2
-            e_f += _mean([a.fall for a in in_arcs], s, 0.0) + 0.5 * c_in * v2
-            rise += level * e_r
-            fall += level * e_f
-        return rise, fall
 
     def _output_arcs(self, pin: Pin, pins: dict[str, int], slew: np.ndarray, load: float
                      ) -> list[tuple[int, float, float]]:

@@ -137,7 +137,7 @@ def _energy_constraints(cons: dict[str, Any], lib: Liberty) -> dict[str, Any]:
     """The constraints the energy model reads, the clock buffer resolved (the constraints',
     the library section's, or the liberty's own: :func:`clock_buffer_cell`)."""
     from ..flows.asic import _resolve_liberty
-    from .energy import clock_buffer_cell
+    from .clock_tree import clock_buffer_cell
 
     _, settings = _resolve_liberty(cons)
     out = {k: cons.get(k) for k in ("output_load", *POWER_KEYS)}

@@ -775,7 +775,7 @@ def tile_activity(config: Any, *, seed: int = 1, liberty: str | None = None,
         windows.append((offset + a, offset + b))
         offset += rec.cycles
     _, run = gate.power.run(inputs, windows, tag="opensta")
-    checked = gate._check(recs, run)  # every output the RTL defines, as replay() checks
+    checked = gate.check_outputs(recs, run)  # every output the RTL defines, as replay() checks
     n = sum(b - a for a, b in windows)
     return RunActivity(gate.power, run.rises.sum(axis=0), run.falls.sum(axis=0), n, checked,
                        f"{len(modes)} layers (3x3, one per mode), RTL on {rtl_simulator}, "

@@ -199,7 +199,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     mapping = map_network(config, network, fmax, fixed_fmax, args.bandwidth)
     energy = None
     if args.energy:
-        from ..power.tile import calibrate
+        from ..power.tile_model import calibrate
         from .mapping import mapping_energy
 
         models = []
@@ -223,7 +223,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             **energy, "liberty": args.liberty,
             "model": "per layer: e_cycle*T + e_step[mode]*S + e_in*B_in + e_out*B_out + "
                      "P_leak*T*t_clk, coefficients per group fitted on gate-level runs "
-                     "(rcm_gen.power.tile)",
+                     "(rcm_gen.power.tile_model)",
             "calibration": models[0].to_dict(), "fixed_calibration": models[1].to_dict()}
     if args.store:
         from ..dse.store import equal_area_fixed

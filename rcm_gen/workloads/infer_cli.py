@@ -53,7 +53,7 @@ def _versions() -> dict[str, Any]:
 def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: float
                      ) -> dict[str, Any]:
     """Energy of one inference's tile layers from the tile's energy model
-    (:class:`rcm_gen.power.tile.TileEnergyModel`): each layer's cycle-model figures
+    (:class:`rcm_gen.power.tile_model.TileEnergyModel`): each layer's cycle-model figures
     (the cycles it occupied the tile, steps, bytes, output values) per batch item, at
     ``fmax_mhz``; EDP is the energy times the tile layers' latency."""
     import numpy as np
@@ -201,7 +201,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     energy = None
     if args.energy:
-        from ..power.tile import calibrate
+        from ..power.tile_model import calibrate
 
         emodel = calibrate(config, log=lambda m: print(f"energy model: {m}", flush=True))
     fmax = None

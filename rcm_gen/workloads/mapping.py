@@ -185,7 +185,7 @@ def map_network(config: TileConfig, network: Network, fmax_mhz: float | None = N
 
 def mapping_energy(mapping: NetworkMapping, model: Any, fixed_model: Any) -> dict[str, Any]:
     """Energy per inference of a mapped network on the design point and on its fixed
-    twin, from their energy models (:class:`rcm_gen.power.tile.TileEnergyModel`):
+    twin, from their energy models (:class:`rcm_gen.power.tile_model.TileEnergyModel`):
     each layer's energy from its cycle-model figures (latency, compute steps, bytes in
     and out) at the point's clock (its Fmax; the model's synthesis Fmax when the mapping
     has none), summed; EDP is the energy times the latency.  Energies in µJ per layer and
