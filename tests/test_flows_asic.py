@@ -149,6 +149,16 @@ def test_groups_follow_instance_names():
     assert group_of("\\rcm_tile.controller", "rcm_tile") == "control"
     assert group_of("\\rcm_tile.loader.multiplier", "rcm_tile") == "control"
     assert group_of("\\rcm_tile", "rcm_tile") == "control"
+    # as rcm_gen writes the Verilog: modules named for their kind, or their parent
+    assert group_of("rcm_mac__multiplier", "rcm_mac") == "multipliers"
+    assert group_of("rcm_tile__mac", "rcm_tile") == "accumulators"
+    assert group_of("rcm_tile__mac__multiplier", "rcm_tile") == "multipliers"
+    assert group_of("rcm_tile__mac_column", "rcm_tile") == "control"
+    assert group_of("rcm_tile__buffer_92x32_transparent", "rcm_tile") == "buffers"
+    assert group_of("rcm_tile__ff_block_64x64", "rcm_tile") == "buffers"
+    assert group_of("rcm_tile__buffer_128x16__mem", "rcm_tile") == "buffers"
+    assert group_of("rcm_tile__pixel_unit", "rcm_tile") == "control"
+    assert group_of("rcm_tile__ppu", "rcm_tile") == "control"
 
 
 def test_area_counts_every_instance():

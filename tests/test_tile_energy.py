@@ -56,6 +56,13 @@ def test_group_of_tile_modules():
         "rcm_tile.array.mac_1_2.multiplier")] == [
         "control", "multipliers", "accumulators", "buffers", "buffers", "post_processing",
         "post_processing", "control", "multipliers"]
+    # as rcm_gen writes the Verilog: modules named for their kind, or their parent
+    assert [g(m, "rcm_tile") for m in (
+        "rcm_tile__mac", "rcm_tile__mac__multiplier", "rcm_tile__mac_column",
+        "rcm_tile__buffer_128x16", "rcm_tile__ff_block_46x32_transparent", "rcm_tile__ppu",
+        "rcm_tile__drain", "rcm_tile__pixel_unit", "rcm_tile__controller")] == [
+        "accumulators", "multipliers", "control", "buffers", "buffers", "post_processing",
+        "post_processing", "control", "control"]
     assert set(TILE_ENERGY_GROUPS) >= {"multipliers", "accumulators", "buffers",
                                        "post_processing", "control"}
 

@@ -245,23 +245,26 @@ def instance_counts(modules: dict[str, Any]) -> dict[str, int]:
 def group_of(module: str, top: str) -> str:
     """Area group of a synthesized module, from its hierarchical name.
 
-    Amaranth names each submodule's Verilog module after its instance path
-    (``rcm_tile.col0.mac0.multiplier``; a module shared by hierarchical synthesis after
-    its type, ``rcm_tile.mac1.multiplier``).  In a MAC (top ``rcm_mac``) the
-    ``multiplier`` instance is *multipliers* and the rest of the MAC *accumulators*; in a
-    tile, a ``multiplier`` inside a MAC instance (``mac<i>``, ``mac<p>_<q>``) is
-    *multipliers*, the rest of each MAC *accumulators*, the buffer instances
-    (``<name>_buf``, numbered per bank ``_buf<b>`` / ``_buf<side>_<column>``) and what is
-    in them *buffers*, and everything else *control*.
+    The Verilog rcm_gen generates names a module ``<top>__<kind>[_<variant>]`` or
+    ``<parent>__<instance>`` (``rcm_tile__mac__multiplier``, ``rcm_tile__buffer_512x64``,
+    ``rcm_tile__ff_block_64x64``; see :mod:`rcm_gen.hierarchy`); Amaranth's own backend
+    after its instance path (``rcm_tile.col0.mac0.multiplier``).  In a MAC (top
+    ``rcm_mac``) the ``multiplier`` instance is *multipliers* and the rest of the MAC
+    *accumulators*; in a tile, a ``multiplier`` inside a MAC (``mac``, ``mac<i>``,
+    ``mac<p>_<q>``) is *multipliers*, the rest of each MAC *accumulators*, the buffers
+    (``buffer_*``, ``ff_block_*``; instances ``<name>_buf``, numbered per bank ``_buf<b>``
+    / ``_buf<side>_<column>``) and what is in them *buffers*, and everything else
+    *control*.
     """
     name = module.lstrip("\\")
-    path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else []
+    path = (name[len(top) + 2:].split("__") if name.startswith(top + "__")
+            else name[len(top) + 1:].split(".") if name.startswith(top + ".") else [])
     if top == "rcm_mac":
         return "multipliers" if path[:1] == ["multiplier"] else "accumulators"
     for k, part in enumerate(path):
-        if re.fullmatch(r"mac\d+(_\d+)?", part):
+        if re.fullmatch(r"mac(\d+(_\d+)?)?", part):
             return "multipliers" if path[k + 1:k + 2] == ["multiplier"] else "accumulators"
-        if re.fullmatch(r"\w+_buf(\d+(_\d+)?)?", part):
+        if re.fullmatch(r"\w+_buf(\d+(_\d+)?)?|(buffer|ff_block)(_\w+)?", part):
             return "buffers"
     return "control"
 

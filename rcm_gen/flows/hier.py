@@ -1,11 +1,12 @@
 """Hierarchical synthesis: each distinct module of a design synthesized once, cached, and
 the design composed from the results with its hierarchy kept.
 
-Amaranth writes every submodule instance as a module of its own, named after its instance
-path (``rcm_tile.mac0``, ``rcm_tile.mac1``, ...), so P identical MACs are P modules with
-identical bodies.  :func:`split_modules` cuts the Verilog into modules;
+The Verilog a design point is generated as (:mod:`rcm_gen.hierarchy`) holds each
+distinct module once; Verilog from elsewhere (Amaranth's own backend, which writes
+every submodule instance as a module of its own, named after its instance path) may
+hold many equal ones.  :func:`split_modules` cuts the Verilog into modules;
 :func:`dedupe` gives each module a content key (its text with its own name, its
-submodules' names and Amaranth's numbered internal names made canonical, computed from
+submodules' names and Yosys's numbered internal names made canonical, computed from
 the leaves up) and keeps one module per key, the others' instances pointing at it.
 Each distinct module is then synthesized on its own with its submodules as black boxes
 (:func:`synthesize_modules`), in parallel, and its netlist and cell statistics are cached
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolFailed
+from ..hierarchy import render
 from .yosys import run_yosys
 
 __all__ = [
@@ -261,68 +263,11 @@ def synthesize_modules(jobs: list[dict[str, Any]], cache: Path, workers: int | N
     return results
 
 
-def _share_key(obj: Any) -> Any:
-    """What makes a component shareable: its ``share_key()`` (a MAC, a column of the MAC
-    array: its type and configuration), or None."""
-    key = getattr(obj, "share_key", None)
-    return key() if callable(key) else None
-
-
 def shared_verilog(component: Any, name: str, platform: Any = None) -> str:
-    """Verilog of ``component`` in which every shareable component (one with a
-    ``share_key()``: a MAC, a column of the MAC array, a buffer) is an instance of one
-    module per key (named ``<name>.<kind><n>``, the kind the component's ``share_name`` or
-    its type, numbered per kind in the order they are met), generated once,
-    instead of one module per instance.
-
-    Amaranth turns each instance into logic of its own before writing it out, so a tile's
-    generation time grows with its MAC count; here each distinct shareable component is
-    generated once (itself with the shareable components inside it shared) and the others
-    refer to it.  The result is the same design up to module boundaries (a shared module
-    no longer sees which of its inputs its parent ties to constants), which is what
-    hierarchical synthesis keeps anyway.
-    """
-    from amaranth.back import verilog
-    from amaranth.hdl import ClockSignal, Instance, ResetSignal, _ast, _ir
-    from amaranth.lib import wiring
-
-    shared: dict[Any, tuple[str, Any]] = {}
-    kinds: dict[str, int] = {}
-    original = _ir.Fragment.get
-    converting: list[Any] = [component]
-
-    def stub(obj: Any, module: str) -> Instance:
-        ports: dict[str, Any] = {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
-        for path, member, value in obj.signature.flatten(obj):
-            if isinstance(value, _ast.ValueCastable):
-                value = value.as_value()
-            prefix = "i_" if member.flow == wiring.In else "o_"
-            ports[prefix + "__".join(map(str, path))] = value
-        return Instance(module, **ports)
-
-    def get(obj: Any, platform: Any) -> Any:
-        key = _share_key(obj)
-        if key is None or obj is converting[-1]:
-            return original(obj, platform)
-        if key not in shared:
-            kind = getattr(obj, "share_name", type(obj).__name__.lower())
-            kinds[kind] = kinds.get(kind, -1) + 1
-            shared[key] = (f"{name}.{kind}{kinds[kind]}", obj)
-        obj._MustUse__used = True
-        return original(stub(obj, shared[key][0]), platform)
-
-    _ir.Fragment.get = staticmethod(get)
-    try:
-        parts = [verilog.convert(component, name=name, emit_src=False, platform=platform)]
-        done = 0
-        while done < len(shared):
-            module, obj = list(shared.values())[done]
-            converting.append(obj)
-            parts.append(verilog.convert(obj, name=module, emit_src=False, platform=platform))
-            done += 1
-    finally:
-        _ir.Fragment.get = original
-    return "".join(parts)
+    """The Verilog of ``component`` as a hierarchy, each distinct module once (its
+    shareable components generated once): :func:`rcm_gen.hierarchy.render`'s text, what
+    ``rcm-gen generate`` writes."""
+    return render(component, name, platform).text
 
 
 @functools.cache
@@ -337,9 +282,10 @@ def source_digest() -> str:
 
 
 def cached_shared_verilog(config: Any, name: str, platform: Any, cache: Path) -> str:
-    """:func:`shared_verilog` of ``config``'s component, kept in ``cache`` by the
-    configuration, the platform's memory binding, the Amaranth version and rcm_gen's
-    source, so that a design point generated before is not generated again."""
+    """:func:`shared_verilog` of ``config``'s component (the text
+    :func:`rcm_gen.generate.to_verilog` gives for the same platform), kept in ``cache``
+    by the configuration, the platform's memory binding, the Amaranth version and
+    rcm_gen's source, so that a design point generated before is not generated again."""
     from ..generate import build_component
     from ..tools import tool_versions
 

@@ -92,11 +92,11 @@ class Buffer(wiring.Component):
     def binding(self) -> MemoryBinding | None:
         return self._binding
 
-    #: the name of a module shared by hierarchical synthesis (see :mod:`rcm_gen.flows.hier`)
-    share_name = "mem_buf"
+    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
+    share_name = "buffer"
 
     def share_key(self):
-        """What makes two buffers the same module (see :mod:`rcm_gen.flows.hier`)."""
+        """What makes two buffers the same module (see :mod:`rcm_gen.hierarchy`)."""
         return (type(self), self._width, self._depth, self._transparent, self._read_enable,
                 None if self._binding is None else id(self._binding))
 

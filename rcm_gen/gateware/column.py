@@ -76,8 +76,11 @@ class Column(wiring.Component):
     def config(self) -> TileConfig:
         return self._config
 
+    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
+    share_name = "mac_column"
+
     def share_key(self):
-        """What makes two columns the same module (see :mod:`rcm_gen.flows.hier`)."""
+        """What makes two columns the same module (see :mod:`rcm_gen.hierarchy`)."""
         return type(self), self._config
 
     def elaborate(self, platform) -> Module:

@@ -90,8 +90,11 @@ class Pixel(wiring.Component):
             "operand": Out(config.act_word_bits),
         })
 
+    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
+    share_name = "pixel_unit"
+
     def share_key(self):
-        """What makes two pixels the same module (see :mod:`rcm_gen.flows.hier`)."""
+        """What makes two pixels the same module (see :mod:`rcm_gen.hierarchy`)."""
         return type(self), self._config
 
     def elaborate(self, platform) -> Module:

@@ -76,7 +76,7 @@ class MAC(wiring.Component):
         return self._config
 
     def share_key(self):
-        """What makes two MACs the same module (see :mod:`rcm_gen.flows.hier`)."""
+        """What makes two MACs the same module (see :mod:`rcm_gen.hierarchy`)."""
         return type(self), self._config, self._with_init
 
     def elaborate(self, platform) -> Module:

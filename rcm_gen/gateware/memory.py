@@ -74,6 +74,9 @@ class _FFSlice(Elaboratable):
     """``depth`` × ``width`` flip-flops with one write and one read port (an Amaranth
     memory, with Yosys's ``ram_style`` attribute if one is given)."""
 
+    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
+    share_name = "ff_block"
+
     def __init__(self, width: int, depth: int, transparent: bool,
                  ram_style: str | None = None) -> None:
         self.width, self.depth, self.transparent = width, depth, transparent

@@ -67,8 +67,11 @@ class PostProcessor(wiring.Component):
             "value": Out(v),
         })
 
+    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
+    share_name = "ppu"
+
     def share_key(self):
-        """What makes two units the same module (see :mod:`rcm_gen.flows.hier`)."""
+        """What makes two units the same module (see :mod:`rcm_gen.hierarchy`)."""
         return type(self), self._config
 
     def elaborate(self, platform) -> Module:

@@ -79,19 +79,23 @@ MACRO_ACCESSES = ("macro_read", "macro_write", "macro_deselected")
 
 def tile_group_of(module: str, top: str) -> str:
     """Energy group of a tile's synthesized module, from its hierarchical name
-    (``rcm_tile.mac0.multiplier``, ``rcm_tile.out_buf1.mem0``): a ``multiplier`` instance
-    anywhere is *multipliers*; the rest of a MAC instance (a path element that starts with
-    ``mac``) *accumulators*; buffer instances (``act_buf``, ``out_buf0``: ending in
-    ``_buf`` and an optional number) and everything in them, SRAM macros included,
-    *buffers*; the output path (``drain``, ``ppu``: draining, requantization, packing)
-    *post_processing*; everything else (loader, controller, the top's glue) *control*."""
+    (``rcm_tile__mac__multiplier``, ``rcm_tile__ff_block_64x64`` as rcm_gen writes the
+    Verilog, see :func:`rcm_gen.flows.asic.group_of`; ``rcm_tile.mac0.multiplier``,
+    ``rcm_tile.out_buf1.mem0`` as Amaranth's backend does): a ``multiplier`` instance
+    anywhere is *multipliers*; the rest of a MAC (``mac``, ``mac<i>``, ``mac_<p>_<q>``)
+    *accumulators*; buffers (``buffer_*``, ``ff_block_*``; instances ``act_buf``,
+    ``out_buf0``: ending in ``_buf`` and an optional number) and everything in them, SRAM
+    macros included, *buffers*; the output path (``drain``, ``ppu``: draining,
+    requantization, packing) *post_processing*; everything else (loader, controller and
+    its pixel units, the MAC columns' and the top's glue) *control*."""
     name = module.lstrip("\\")
-    path = name[len(top) + 1:].split(".") if name.startswith(top + ".") else []
+    path = (name[len(top) + 2:].split("__") if name.startswith(top + "__")
+            else name[len(top) + 1:].split(".") if name.startswith(top + ".") else [])
     if "multiplier" in path:
         return "multipliers"
-    if any(re.fullmatch(r"mac\w*", p) for p in path):
+    if any(re.fullmatch(r"mac(_?\d+)*", p) for p in path):
         return "accumulators"
-    if any(re.fullmatch(r"\w*_buf\d*", p) for p in path):
+    if any(re.fullmatch(r"\w*_buf\d*|(buffer|ff_block)(_\w+)?", p) for p in path):
         return "buffers"
     if any(p in ("drain", "ppu") for p in path):
         return "post_processing"
