@@ -34,9 +34,12 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
+import os
+import pickle
 import re
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,22 +161,79 @@ def _ports(obj: Any) -> dict[str, Any]:
     return ports
 
 
-def _convert(session: _Session, obj: Any, name: str, platform: Any, top: bool
-             ) -> tuple[str, dict[tuple[str, ...], Any]]:
-    """RTLIL of ``obj`` as module ``name`` (its shareable parts instances), and the
-    component each of its modules was elaborated from, by hierarchy path."""
-    from amaranth.back import rtlil
+@dataclass(frozen=True)
+class _Origin:
+    """What a module was elaborated from, as far as its name goes: the component's kind,
+    its variant, and whether its modules are named for their kind."""
+
+    kind: str
+    variant: tuple[str, ...]
+    by_kind: bool
+
+
+def _elaborate(session: _Session, obj: Any, platform: Any) -> Any:
+    """``obj``'s fragment, its shareable parts instances of their modules."""
     from amaranth.hdl import _ir
 
     session.converting = obj
-    fragment = _ir.Fragment.get(obj, platform)
+    return _ir.Fragment.get(obj, platform)
+
+
+def _convert(fragment: Any, obj: Any, name: str, top: bool
+             ) -> tuple[str, dict[str, _Origin]]:
+    """RTLIL of ``fragment`` (of ``obj``) as module ``name``, and what each of its
+    modules was elaborated from, by module name."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import _ir
+
     design = fragment.prepare(ports=_ports(obj), hierarchy=(name,))
-    origins = {info.name: frag.origins[0] for frag, info in design.fragments.items()
+    origins = {".".join(info.name): _describe(frag.origins[0])
+               for frag, info in design.fragments.items()
                if frag.origins and not isinstance(frag, _ir.Instance)}
     text, _ = rtlil.convert_fragment(design, name=name, emit_src=False)
     if not top:
         text = text.replace("attribute \\top 1\n", "", 1)
     return text, origins
+
+
+def _in_child(work: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``work`` in a forked process; a function that waits for its result and
+    returns it (or raises its exception), and that must be called."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        status = 1
+        try:
+            os.close(read_fd)
+            try:
+                payload = pickle.dumps((True, work()))
+                status = 0
+            except BaseException as exc:  # handed to the parent
+                try:
+                    payload = pickle.dumps((False, exc))
+                except Exception:
+                    payload = pickle.dumps((False, RuntimeError(
+                        "".join(traceback.format_exception(exc)))))
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+
+    def result() -> Any:
+        try:
+            with os.fdopen(read_fd, "rb") as src:
+                data = src.read()
+        finally:
+            os.waitpid(pid, 0)
+        if not data:
+            raise RuntimeError("the process converting the top module ended without a result")
+        ok, value = pickle.loads(data)
+        if not ok:
+            raise value
+        return value
+
+    return result
 
 
 def _write_verilog(rtlil_text: str) -> str:
@@ -333,15 +393,17 @@ def _variant(obj: Any) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _named_by_kind(obj: Any) -> bool:
-    return obj is not None and (isinstance(getattr(obj, "share_name", None), str)
-                                or callable(getattr(obj, "share_key", None)))
+def _describe(obj: Any) -> _Origin:
+    by_kind = (isinstance(getattr(obj, "share_name", None), str)
+               or callable(getattr(obj, "share_key", None)))
+    return _Origin(_kind(obj), _variant(obj), by_kind)
 
 
 # -- render -------------------------------------------------------------------------------
 
 
-def render(component: Any, name: str, platform: Any = None) -> Hierarchy:
+def render(component: Any, name: str, platform: Any = None, *,
+           parallel: bool = True) -> Hierarchy:
     """The Verilog of ``component`` as a hierarchy of modules (see the module's text),
     with ``name`` its top module; byte-identical for equal designs.
 
@@ -353,6 +415,10 @@ def render(component: Any, name: str, platform: Any = None) -> Hierarchy:
         The top module's name, a plain Verilog identifier.
     platform : optional
         What the design is elaborated with.
+    parallel : bool
+        Convert the top module (after elaboration) in a forked process while this one
+        converts the shareable components, where the platform forks and this process
+        runs no other thread; the text is the same either way.
 
     Raises
     ------
@@ -362,33 +428,46 @@ def render(component: Any, name: str, platform: Any = None) -> Hierarchy:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"Top module name must be a plain Verilog identifier, not {name!r}")
     session = _Session(name)
-    origins: dict[str, dict[tuple[str, ...], Any]] = {}
-    with _sharing(session), concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        text, origins[name] = _convert(session, component, name, platform, top=True)
-        top_verilog = pool.submit(_write_verilog, text)
-        parts = []
-        done = 0
-        while done < len(session.order):
-            entry = session.order[done]
-            text, origins[entry.placeholder] = _convert(session, entry.obj, entry.placeholder,
-                                                        platform, top=False)
-            parts.append(text)
-            done += 1
-        # (the shared modules' Yosys run beside the top's)
-        shared_verilog = _write_verilog("".join(parts)) if parts else ""
-        texts = [top_verilog.result(), shared_verilog]
-    return _assemble(name, session, origins, texts)
+    origins: dict[str, _Origin] = {}
+    with _sharing(session), contextlib.ExitStack() as stack:
+        fragment = _elaborate(session, component, platform)
+
+        def top_verilog() -> tuple[str, dict[str, _Origin]]:
+            text, found = _convert(fragment, component, name, top=True)
+            return _write_verilog(text), found
+
+        if parallel and hasattr(os, "fork") and threading.active_count() == 1:
+            top_result = _in_child(top_verilog)
+        else:
+            # (the top's Yosys run beside the conversion of the shareable components)
+            text, found = _convert(fragment, component, name, top=True)
+            origins.update(found)
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+            future = pool.submit(_write_verilog, text)
+
+            def top_result() -> tuple[str, dict[str, _Origin]]:
+                return future.result(), {}
+        try:
+            parts = []
+            done = 0
+            while done < len(session.order):
+                entry = session.order[done]
+                text, found = _convert(_elaborate(session, entry.obj, platform), entry.obj,
+                                       entry.placeholder, top=False)
+                origins.update(found)
+                parts.append(text)
+                done += 1
+            shared_verilog = _write_verilog("".join(parts)) if parts else ""
+        except BaseException:
+            with contextlib.suppress(BaseException):  # (the child is waited for)
+                top_result()
+            raise
+        verilog, found = top_result()
+        origins.update(found)
+    return _assemble(name, origins, [verilog, shared_verilog])
 
 
-def _origin(module: str, roots: dict[str, dict[tuple[str, ...], Any]]) -> Any:
-    """The component module ``module`` (a plain name Amaranth gave) was elaborated from."""
-    root = module.split(".", 1)[0]
-    path = tuple(module.split("."))
-    return roots.get(root, {}).get(path)
-
-
-def _assemble(top: str, session: _Session, roots: dict[str, dict[tuple[str, ...], Any]],
-              texts: list[str]) -> Hierarchy:
+def _assemble(top: str, origins: dict[str, _Origin], texts: list[str]) -> Hierarchy:
     header, modules = _split(texts)
     if top not in modules:
         raise ValueError(f"Yosys wrote no module {top}")
@@ -446,23 +525,17 @@ def _assemble(top: str, session: _Session, roots: dict[str, dict[tuple[str, ...]
     visit(top)
     # (recursion depth is the hierarchy's depth, a handful of levels)
 
-    shared = {e.placeholder: e.obj for e in session.order}
     final: dict[str, str] = {key_of[top]: top}
-    wanted: dict[str, tuple[str, Any]] = {}
     for key in order[1:]:
         mod = rep[key]
-        obj = shared.get(mod, _origin(mod, roots))
-        instances = {inst for _, inst in uses[key]}
+        origin = origins.get(mod)
         parent_key, inst = uses[key][0]
-        if mod in shared or _named_by_kind(obj) or len(instances) > 1:
-            kind = _kind(obj) if obj is not None else _clean(re.sub(r"\d+$", "", inst))
-            base = "__".join([top, "_".join([kind, *(_variant(obj) if obj is not None
-                                                      else ())])])
+        if origin is not None and (origin.by_kind or len({i for _, i in uses[key]}) > 1):
+            base = f"{top}__{'_'.join([origin.kind, *origin.variant])}"
+        elif origin is None and len({i for _, i in uses[key]}) > 1:
+            base = f"{top}__{_clean(re.sub(r'[0-9_]+$', '', inst))}"
         else:
-            if parent_key not in final:  # names are given parents first
-                raise AssertionError(f"module {mod} named before its parent")
             base = f"{final[parent_key]}__{_clean(inst)}"
-        wanted[key] = (base, obj)
         final[key] = base
         # parents come first in ``order``, so a child's path name uses its parent's
         # final name: collisions are resolved as each name is given
