@@ -140,10 +140,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     manifest = write_design(config, args.output)
     out = Path(args.output)
     vfile = out / f"{manifest['top']}.v"
+    modules = manifest["modules"]
     print(f"wrote {vfile} ({vfile.stat().st_size} bytes, sha256 "
           f"{manifest['files'][vfile.name][:16]}...) and {out / 'manifest.json'}")
     print(f"top {manifest['top']}: {len(manifest['ports'])} ports, config "
-          f"{manifest['config_hash']}")
+          f"{manifest['config_hash']}; {len(modules)} modules, "
+          f"{sum(m['instances'] for m in modules)} instances")
     if args.lint:
         from .flows.lint import lint_verilator, lint_yosys
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -85,6 +86,13 @@ def test_tile_verilog_is_deterministic_and_lint_clean(cli, tmp_path, sets):
     assert r2.returncode == 0, r2.stderr
     assert (tmp_path / "a" / "rcm_tile.v").read_bytes() == (
         tmp_path / "b" / "rcm_tile.v").read_bytes()
+    # the manifest lists the modules the file defines, each once, the top first
+    modules = json.loads((tmp_path / "a" / "manifest.json").read_text())["modules"]
+    names = [m["name"] for m in modules]
+    assert names[0] == "rcm_tile" and modules[0]["instances"] == 1
+    text = (tmp_path / "a" / "rcm_tile.v").read_text()
+    assert re.findall(r"^module (\w+)\(", text, re.M) == names
+    assert f"; {len(names)} modules, " in r1.stdout
 
 
 def test_lint_waivers_are_only_amaranth_classes():
