@@ -15,8 +15,8 @@ __all__ = ["VERILATOR_WAIVERS", "LintResult", "lint_verilator", "lint_yosys"]
 #: by name: it sizes expressions wider or narrower than their destinations (WIDTHEXPAND,
 #: WIDTHTRUNC), keeps every bit of a multi-bit signal when only some are read
 #: (UNUSEDSIGNAL), declares every register with its reset value and assigns it in an
-#: always block (PROCASSINIT), and writes all submodules, named ``top.sub``, into one file
-#: (DECLFILENAME).
+#: always block (PROCASSINIT); and rcm_gen writes a design's modules into one file, named
+#: after the top (DECLFILENAME).
 VERILATOR_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "DECLFILENAME")
 
 
