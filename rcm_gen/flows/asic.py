@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolFailed, UserError
-from ..generate import to_verilog, top_name
+from ..generate import top_name
 from ..tools import require_executable, tool_versions
 from .liberty import Cell, Liberty, load_liberty
 from .sta import parse_macro_paths, parse_sta, sta_script
@@ -647,15 +647,13 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         hierarchy = "flat"
         text = "\n".join(Path(f).read_text(errors="replace") for f in config.files)
         reads = [f"read_verilog -sv {Path(f).resolve()}" for f in config.files]
-    elif hierarchy == "hier":
-        # every MAC generated once (the design is the same up to module boundaries,
-        # which hierarchical synthesis keeps)
+    else:
+        # the Verilog ``generate`` writes (its buffers bound for this library), each
+        # distinct module once; the flat flow flattens it
         from ..tools import cache_dir
         from .hier import cached_shared_verilog
 
         text = cached_shared_verilog(config, top, platform, cache_dir() / "verilog")
-    else:
-        text = to_verilog(config, lib.corner)
     if not user:
         vfile.write_text(text)
         reads = [f"read_verilog {vfile.resolve()}"]

@@ -338,9 +338,9 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
     vfile = out_dir / f"{top}.v"
-    # every repeated module (MAC, column, buffer) generated once: Yosys keeps the
-    # hierarchy (-noflatten) and synthesizes each module once, then flattens the netlist
-    # for nextpnr
+    # the Verilog ``generate`` writes (its buffers bound for the FPGA), each distinct
+    # module once: Yosys keeps the hierarchy (-noflatten) and synthesizes each module
+    # once, then flattens the netlist for nextpnr
     vfile.write_text(cached_shared_verilog(config, top, platform_for(config, fpga=True),
                                            cache_dir() / "verilog"))
     component = build_component(config)
