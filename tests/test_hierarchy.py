@@ -11,9 +11,9 @@ from amaranth.hdl._ir import DriverConflict
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rcm_gen.flows.hier import dedupe, split_modules
+from rcm_gen.flows.hier import cached_shared_verilog, dedupe, split_modules
 from rcm_gen.flows.lint import lint_verilator, lint_yosys
-from rcm_gen.generate import build_component, platform_for, render_design
+from rcm_gen.generate import build_component, platform_for, render_design, to_verilog
 from rcm_gen.hierarchy import render
 from rcm_gen.presets import apply_overrides, preset
 
@@ -195,3 +195,7 @@ def test_manifest_lists_the_modules(tmp_path):
                                    {"name": "rcm_mac__multiplier", "instances": 1}]
     text = Path(tmp_path / "out" / "rcm_mac.v").read_text()
     assert re.findall(r"^module (\w+)\(", text, re.M) == ["rcm_mac", "rcm_mac__multiplier"]
+    # what the simulators and the synthesis flows read is the same text
+    assert to_verilog(cfg) == text
+    assert cached_shared_verilog(cfg, "rcm_mac", platform_for(cfg), tmp_path / "c") == text
+    assert cached_shared_verilog(cfg, "rcm_mac", platform_for(cfg), tmp_path / "c") == text
