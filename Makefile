@@ -4,7 +4,7 @@ RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
 .PHONY: setup demo test test-fast test-long lint bench-sim bench-resnet18 bench-resnet8 \
-	bench-array bench-power bench-tile-power bench-energy bench-synth clean
+	bench-array bench-power bench-tile-power bench-energy bench-synth bench-generate clean
 
 setup:
 	@bash scripts/setup.sh
@@ -77,6 +77,11 @@ bench-synth: setup
 	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE)
 	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE) \
 	    --liberty tests/data/sky130_fd_sc_hd__tt_025C_1v80.lib.gz
+
+# Wall and CPU time of rcm-gen generate, the Verilog's size and module count, on rcm-default
+# and the 256-MAC rcm-16x16 (goal: 5 s and 1 MB), three runs each (the fastest printed).
+bench-generate: setup
+	$(PY) benchmarks/generate_speed.py rcm-default rcm-16x16 --repeat 3
 
 clean:
 	rm -rf out build .pytest_cache
