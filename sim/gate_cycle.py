@@ -66,14 +66,16 @@ from .gate_run import GateRun, check_run
 
 __all__ = ["CycleSim", "MacroPorts"]
 
-#: Cells per block: a block is evaluated whole when any of its inputs changed.
-BLOCK = 48
+#: Nodes per block (one bit each in the block's mask of nodes to evaluate).
+BLOCK = 64
+#: Words per node of the program.
+_STRIDE = 8
 #: The most inputs (pins and state) of one truth table.
 MAX_INPUTS = 8
 #: The macro pins the program reads, in the order of its data.
 _MACRO_ROLES = ("rw_csb", "rw_web", "rw_wmask", "rw_addr", "rw_din", "rw_dout", "r_csb",
                 "r_addr", "r_dout")
-_MAGIC = 0x52434D31  # "RCM1"
+_MAGIC = 0x52434D32  # "RCM2"
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,9 @@ class _CellPlan:
     outputs: tuple[tuple[str, _Table], ...]     # output pin, its table
     # per storage element: kind, clock pin, active level of it, next table (flip-flop:
     # next_state; latch: the whole level behaviour), level table (a flip-flop's
-    # clear/preset) or None
-    storage: tuple[tuple[str, str | None, int, _Table, _Table | None], ...]
+    # clear/preset) or None, and whether taking the data twice gives what taking it once
+    # does (then a flip-flop whose inputs did not change need not take it again)
+    storage: tuple[tuple[str, str | None, int, _Table, _Table | None, bool], ...]
 
 
 def _table(cell: Cell, parts: dict[str, str], combine: Callable[..., np.ndarray],
@@ -178,6 +181,17 @@ def _table(cell: Cell, parts: dict[str, str], combine: Callable[..., np.ndarray]
     return _Table(order, (combine(state, **vals) & 1).astype(np.uint8).tobytes())
 
 
+def _idempotent(table: _Table, own: str) -> bool:
+    """Whether ``table`` applied twice (its result as the state ``own``) equals it once."""
+    if own not in table.names:
+        return True
+    j = table.names.index(own)
+    vals = np.frombuffer(table.values, dtype=np.uint8).astype(np.int64)
+    idx = np.arange(len(vals))
+    again = vals[(idx & ~(1 << j)) | (vals << j)]
+    return bool((again == vals).all())
+
+
 def _levels(state: np.ndarray, clear: np.ndarray | None = None,
             preset: np.ndarray | None = None, both: int = 0,
             enable: np.ndarray | None = None, data: np.ndarray | None = None) -> np.ndarray:
@@ -217,11 +231,11 @@ def _plan(cell: Cell) -> _CellPlan:
             nxt = _table(cell, {"f": seq.data}, lambda s, f: f)
             lvl = (_table(cell, asyncs, functools.partial(_levels, both=both), own=i)
                    if asyncs else None)
-            storage.append(("ff", cp, active, nxt, lvl))
+            storage.append(("ff", cp, active, nxt, lvl, _idempotent(nxt, f"@{i}")))
         else:
             table = _table(cell, {"enable": seq.clock, "data": seq.data, **asyncs},
                            functools.partial(_levels, both=both), own=i)
-            storage.append(("latch", None, 1, table, None))
+            storage.append(("latch", None, 1, table, None, True))
     return _CellPlan(tuple(outputs), tuple(storage))
 
 
@@ -260,18 +274,31 @@ def _gather(sel: np.ndarray, starts: np.ndarray, flat: np.ndarray
 
 
 def _emit(sel: np.ndarray, out: np.ndarray, ttn: np.ndarray, starts: np.ndarray,
-          flat: np.ndarray, internal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The program of nodes ``sel`` (in that order): per node its output, its truth table
-    and input count, its inputs (internal indices); and where each node starts."""
+          flat: np.ndarray, internal: np.ndarray, ext: list[np.ndarray],
+          ext_size: list[int]) -> np.ndarray:
+    """The program of nodes ``sel`` (in that order), one row of :data:`_STRIDE` words per
+    node: its output, its truth table << 4 | its input count, its first four inputs
+    (internal indices, the unused ones constant 0) and, for a node of more than four,
+    where its next four start in the extension (``ext``, ``ext_size`` words so far)."""
     ins, lens = _gather(sel, starts, flat)
-    size = lens + 2
-    base = np.cumsum(size) - size
-    code = np.empty(int(size.sum()), dtype=np.int64)
-    code[base] = internal[out[sel]]
-    code[base + 1] = ttn[sel] | lens
+    rows = np.zeros((len(sel), _STRIDE), dtype=np.int64)
+    rows[:, 0] = internal[out[sel]]
+    rows[:, 1] = ttn[sel] | lens
     rel = np.arange(len(ins), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
-    code[np.repeat(base + 2, lens) + rel] = internal[ins]
-    return code, base
+    node = np.repeat(np.arange(len(sel)), lens)
+    low = rel < 4
+    rows[node[low], 2 + rel[low]] = internal[ins[low]]
+    wide = np.flatnonzero(lens > 4)
+    if len(wide):
+        extra = np.zeros((len(wide), 4), dtype=np.int64)
+        slot = np.full(len(sel), -1, dtype=np.int64)
+        slot[wide] = np.arange(len(wide))
+        high = ~low
+        extra[slot[node[high]], rel[high] - 4] = internal[ins[high]]
+        rows[wide, 6] = ext_size[0] + 4 * np.arange(len(wide))
+        ext.append(extra.ravel())
+        ext_size[0] += extra.size
+    return rows
 
 
 def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroPorts],
@@ -303,6 +330,7 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
     f_tab: list[int] = []
     f_len: list[int] = []
     f_in: list[int] = []
+    f_idem: list[bool] = []
     driven: dict[int, str] = {}
     latches = 0
     for inst in net.instances:
@@ -335,7 +363,7 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
                                     "connected")
             return out
 
-        for i, (kind, cp, active, table, lvl) in enumerate(plan.storage):
+        for i, (kind, cp, active, table, lvl, idem) in enumerate(plan.storage):
             if kind == "latch":
                 latches += 1
                 r = refs(table)
@@ -355,6 +383,7 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
             f_tab.append(table_ids[id(table)])
             f_len.append(len(r))
             f_in += r
+            f_idem.append(idem)
             if lvl is not None:
                 r = refs(lvl)
                 n_out.append(base + i)
@@ -463,43 +492,63 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
         tt_off[i] = seen_tt[t.values]
     ttn = tt_off[np.asarray(n_tab, dtype=np.int64)] << 4 if m else np.zeros(0, np.int64)
 
-    # blocks of consecutive nodes; the blocks reading each index
-    code, base = _emit(order, out, ttn, starts, flat_in, internal)
-    nblocks = max(1, -(-m // BLOCK))
-    blk = np.append(base[::BLOCK], len(code)) if m else np.zeros(2, dtype=np.int64)
-    pos = np.empty(m, dtype=np.int64)
-    pos[order] = np.arange(m)
-    rd_pos = pos[owner]
-    rd_block = rd_pos // BLOCK
-    key = np.unique(internal[flat_in] * nblocks + rd_block)
-    fo_off = np.searchsorted(key // nblocks, np.arange(n_v + 1))
-    fo_blk = key % nblocks
-    # a node must be evaluated again when it changes a reader placed before it in its block
-    wpos = np.full(n_v, -1, dtype=np.int64)
-    wpos[out] = pos
-    w_of_read = wpos[flat_in]
-    back_reads = (w_of_read >= 0) & (rd_pos < w_of_read) & (rd_block == w_of_read // BLOCK)
-    back = np.zeros(n_v, dtype=np.uint8)
-    back[internal[flat_in[back_reads]]] = 1
-
-    cone_code, _ = _emit(order[cone[order]], out, ttn, starts, flat_in, internal)
+    # flip-flops by clock net and edge, in blocks of up to 64 within each
+    ext: list[np.ndarray] = []
+    ext_size = [0]
     nf = len(f_clk)
     f_ttn = (tt_off[np.asarray(f_tab, dtype=np.int64)] << 4 if nf
              else np.zeros(0, dtype=np.int64))
     fact = np.asarray(f_act, dtype=np.int64)
-    f_order = np.lexsort((fact, internal[fclk])) if nf else np.zeros(0, dtype=np.int64)
-    fcode, fbase = _emit(f_order, np.asarray(f_state, dtype=np.int64), f_ttn,
-                         _csr(np.asarray(f_len, dtype=np.int64)),
-                         np.asarray(f_in, dtype=np.int64), internal)
+    fstate = np.asarray(f_state, dtype=np.int64)
+    gk = internal[fclk] * 2 + fact
+    f_order = np.lexsort((internal[fstate], gk)) if nf else np.zeros(0, dtype=np.int64)
+    f_starts = _csr(np.asarray(f_len, dtype=np.int64))
+    f_flat = np.asarray(f_in, dtype=np.int64)
+    fcode = _emit(f_order, fstate, f_ttn, f_starts, f_flat, internal, ext, ext_size)
+    gk_o = gk[f_order]
+    firsts = np.flatnonzero(np.diff(gk_o, prepend=-1)) if nf else np.zeros(0, np.int64)
+    ends = np.append(firsts[1:], nf) if nf else firsts
+    fb_first: list[int] = []   # per flip-flop block: its first flip-flop (in f_order)
     grp: list[int] = []
-    if nf:
-        gk = internal[fclk[f_order]] * 2 + fact[f_order]
-        cuts = np.flatnonzero(np.diff(gk)) + 1
-        firsts = np.concatenate([[0], cuts])
-        ends = np.append(fbase, len(fcode))[np.append(cuts, nf)]
-        for a, e in zip(firsts.tolist(), ends.tolist(), strict=True):
-            g = int(f_order[a])
-            grp += [int(internal[f_clk[g]]), f_act[g], int(fbase[a]), e]
+    for a, e in zip(firsts.tolist(), ends.tolist(), strict=True):
+        g = int(f_order[a])
+        q0 = len(fb_first)
+        fb_first += list(range(a, e, 64))
+        grp += [int(internal[f_clk[g]]), f_act[g], q0, len(fb_first)]
+    nfb = len(fb_first)
+    first_mark = np.zeros(nf, dtype=np.int64)
+    first_mark[np.asarray(fb_first, dtype=np.int64)] = 1
+    fb_of = np.cumsum(first_mark) - 1  # flip-flop (in f_order) -> its block
+    fb_start = np.append(np.asarray(fb_first, dtype=np.int64), nf)
+    f_id = (fb_of * 64 + np.arange(nf) - fb_start[fb_of])  # in f_order
+    always = np.zeros(max(nfb, 1), dtype=np.uint64)
+    idem = np.asarray(f_idem, dtype=bool)
+    for i in np.flatnonzero(~idem[f_order]).tolist():
+        always[fb_of[i]] |= np.uint64(1 << int(i - fb_start[fb_of[i]]))
+
+    # settle nodes in blocks of 64; the nodes and flip-flops reading each index (node at
+    # position i: reader i; flip-flop slot j of flip-flop block q: reader 64 * (nblocks + q)
+    # + j)
+    nblocks = max(1, -(-m // BLOCK))
+    code = np.zeros((nblocks * BLOCK, _STRIDE), dtype=np.int64)
+    code[:m] = _emit(order, out, ttn, starts, flat_in, internal, ext, ext_size)
+    pos = np.empty(m, dtype=np.int64)
+    pos[order] = np.arange(m)
+    self_read = dep == owner
+    f_rank = np.empty(nf, dtype=np.int64)
+    f_rank[f_order] = np.arange(nf)
+    f_owner = np.repeat(np.arange(nf), np.asarray(f_len, dtype=np.int64))
+    reads = np.concatenate([internal[flat_in[~self_read]], internal[f_flat], internal[fstate]])
+    readers = np.concatenate([
+        pos[owner[~self_read]],
+        64 * nblocks + f_id[f_rank[f_owner]] if nf else np.zeros(0, np.int64),
+        64 * nblocks + f_id[f_rank] if nf else np.zeros(0, np.int64)])
+    span = 64 * (nblocks + nfb)
+    key = np.unique(reads * span + readers)
+    fo_off = np.searchsorted(key // span, np.arange(n_v + 1))
+    fo_rd = key % span
+    cone_code = _emit(order[cone[order]], out, ttn, starts, flat_in, internal, ext, ext_size)
+    ext_all = np.concatenate(ext) if ext else np.zeros(1, dtype=np.int64)
     mac: list[int] = []
     for mp in macros:
         mc = mp.macro
@@ -509,17 +558,24 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
             mac += [len(bits), *(int(internal[k]) for k in bits)]
     in_bits = [int(internal[k]) for p in inputs for k in net.ports[p][1]]
     out_bits = [int(internal[k]) for p in outputs for k in net.ports[p][1]]
-    header = [_MAGIC, n_v, nblocks, len(code), len(tt), len(fo_blk), len(cone_code),
+    header = [_MAGIC, n_v, nblocks, len(ext_all), len(tt), len(fo_rd), len(cone_code),
               len(grp) // 4, len(fcode), len(in_bits), len(out_bits), int(internal[clk]),
-              len(macros), len(mac), int(before)]
+              len(macros), len(mac), int(before), nfb, m]
 
     def i32(x: Any) -> bytes:
         return np.asarray(x, dtype="<i4").tobytes()
 
-    blob = b"".join([i32(header), i32(blk), i32(code), i32(fo_off), i32(fo_blk),
-                     i32(cone_code), i32(grp), i32(fcode), i32(in_bits), i32(out_bits),
-                     i32(mac), bytes(tt), back.tobytes()])
-    return _Program(blob, internal[:n_nets].copy(), [names[k] for k in perm.tolist()],
+    blob = b"".join([i32(header), i32(code), i32(ext_all), i32(fo_off), i32(fo_rd),
+                     i32(cone_code), i32(grp), i32(fcode), i32(fb_start), i32(in_bits),
+                     i32(out_bits), i32(mac), bytes(tt),
+                     always.astype("<u8").tobytes()])
+    # a storage bit is named by the net its cell drives from it
+    shown = list(names)
+    is_state = (flat_in >= n_nets) & ~np.asarray(n_storage, dtype=bool)[owner]
+    for k, o in zip(flat_in[is_state][::-1].tolist(), out[owner[is_state]][::-1].tolist(),
+                    strict=True):
+        shown[k] = names[o]
+    return _Program(blob, internal[:n_nets].copy(), [shown[k] for k in perm.tolist()],
                     nblocks, m, nf, latches, len(grp) // 4)
 
 
@@ -752,22 +808,23 @@ _ENGINE = r"""
 #include <string.h>
 
 typedef int32_t i32;
-enum { PASS_LIMIT = 1000 };
+typedef uint64_t u64;
+enum { PASS_LIMIT = 1000, STRIDE = 8 };
 
-static i32 NV, NB, NCODE, NTT, NFO, NCONE, NG, NFC, NIN, NOUT, CLK, NMAC, NMD, BEFORE;
-static i32 *blk, *code, *fo_off, *fo, *cone, *grp, *fcode, *IN, *OUT, *md;
-static uint8_t *tt, *back, *v, *pv, *dirty, *flag, *last;
-static uint32_t *rise, *fall;
-static i32 *chg, nchg, lo, again, last_changed;
+static i32 NV, NB, NEXT, NTT, NFO, NCONE, NG, NFC, NIN, NOUT, CLK, NMAC, NMD, BEFORE, NFB, NM;
+static i32 *code, *ext, *fo_off, *fo, *cone, *grp, *fcode, *fb_start, *IN, *OUT, *md;
+static uint8_t *tt, *v, *pv, *flag, *last;
+static u64 *always, *dmask, *dsum, *fmask;
+static i32 NSUM, NS64, *chg, nchg, lo, again, last_changed;
 
 typedef struct {
   i32 words, bits, mbits, n[9], *pin[9];
   uint8_t *mem, *din;
-  uint64_t a0, a1, mask;
+  u64 a0, a1, mask;
   int cs0, we0, cs1;
 } Macro;
 static Macro *mac;
-static uint32_t *acc;
+static uint32_t *rise, *fall, *acc;
 static i32 NACC;
 
 static void *load(FILE *f, size_t n, size_t size) {
@@ -780,72 +837,85 @@ static inline void touch(i32 k) {
   if (!flag[k]) { flag[k] = 1; chg[nchg++] = k; }
 }
 
-/* a change from outside the settle loop: every block reading k */
-static inline void mark_all(i32 k) {
-  for (i32 e = fo_off[k]; e < fo_off[k + 1]; e++) {
-    i32 b = fo[e];
-    dirty[b] = 1;
+/* reader r: a node of the settle loop (block r / 64) or a flip-flop */
+static inline void mark(i32 r) {
+  if (r < NS64) {
+    i32 b = r >> 6;
+    dmask[b] |= (u64)1 << (r & 63);
+    dsum[b >> 6] |= (u64)1 << (b & 63);
     if (b < lo) lo = b;
+  } else {
+    r -= NS64;
+    fmask[r >> 6] |= (u64)1 << (r & 63);
   }
 }
 
+/* a change from outside the settle loop: every reader of k */
 static inline void setx(i32 k, uint8_t x) {
-  if (v[k] != x) { v[k] = x; touch(k); mark_all(k); }
+  if (v[k] == x) return;
+  v[k] = x;
+  touch(k);
+  for (i32 e = fo_off[k]; e < fo_off[k + 1]; e++) mark(fo[e]);
 }
 
+/* a node: output, truth table << 4 | input count, four inputs, where four more are */
 static inline uint8_t lookup(const i32 *p) {
-  uint32_t ttn = (uint32_t)p[1], idx = 0;
-  const i32 *in = p + 2;
-  switch (ttn & 15) {
-    case 8: idx |= (uint32_t)v[in[7]] << 7; /* fall through */
-    case 7: idx |= (uint32_t)v[in[6]] << 6; /* fall through */
-    case 6: idx |= (uint32_t)v[in[5]] << 5; /* fall through */
-    case 5: idx |= (uint32_t)v[in[4]] << 4; /* fall through */
-    case 4: idx |= (uint32_t)v[in[3]] << 3; /* fall through */
-    case 3: idx |= (uint32_t)v[in[2]] << 2; /* fall through */
-    case 2: idx |= (uint32_t)v[in[1]] << 1; /* fall through */
-    case 1: idx |= (uint32_t)v[in[0]]; /* fall through */
-    default: break;
+  uint32_t ttn = (uint32_t)p[1];
+  uint32_t idx = (uint32_t)v[p[2]] | (uint32_t)v[p[3]] << 1 | (uint32_t)v[p[4]] << 2 |
+                 (uint32_t)v[p[5]] << 3;
+  if ((ttn & 15) > 4) {
+    const i32 *x = ext + p[6];
+    idx |= (uint32_t)v[x[0]] << 4 | (uint32_t)v[x[1]] << 5 | (uint32_t)v[x[2]] << 6 |
+           (uint32_t)v[x[3]] << 7;
   }
   return tt[(ttn >> 4) + idx];
 }
 
-static void eval_block(i32 b) {
-  const i32 *p = code + blk[b], *end = code + blk[b + 1];
-  while (p < end) {
+/* the nodes of block b in mask, in order; a change marks its readers */
+static void eval_block(i32 b, u64 mask) {
+  const i32 *base = code + (size_t)b * 64 * STRIDE;
+  const i32 first = b << 6;
+  while (mask) {
+    int s = __builtin_ctzll(mask);
+    mask &= mask - 1;
+    const i32 *p = base + s * STRIDE;
     i32 out = p[0];
     uint8_t x = lookup(p);
-    p += 2 + (p[1] & 15);
     if (x == v[out]) continue;
     v[out] = x;
     touch(out);
     last_changed = out;
     for (i32 e = fo_off[out]; e < fo_off[out + 1]; e++) {
-      i32 c = fo[e];
-      if (c == b) {
-        if (back[out]) { dirty[b] = 1; again = 1; if (b < lo) lo = b; }
+      i32 r = fo[e];
+      if (r >= first && r < first + 64 && (r & 63) > s) {
+        mask |= (u64)1 << (r & 63);
       } else {
-        dirty[c] = 1;
-        if (c < b) { again = 1; if (c < lo) lo = c; }
+        mark(r);
+        if (r <= first + s) again = 1;
       }
     }
   }
 }
 
-/* evaluate dirty blocks in order until none is left */
+/* evaluate marked nodes in order until none is left */
 static void settle(void) {
   for (int pass = 0;; pass++) {
-    i32 b = lo;
+    i32 w = lo >> 6;
     lo = NB;
     again = 0;
-    while (b < NB) {
-      if (b + 8 <= NB) {
-        uint64_t w;
-        memcpy(&w, dirty + b, 8);
-        if (!w) { b += 8; continue; }
+    for (; w < NSUM; w++) {
+      /* blocks marked behind the one evaluated wait for the next pass */
+      for (int from = 0; from < 64;) {
+        u64 bits = dsum[w] & (~(u64)0 << from);
+        if (!bits) break;
+        int j = __builtin_ctzll(bits);
+        dsum[w] &= ~((u64)1 << j);
+        from = j + 1;
+        i32 b = (w << 6) | j;
+        u64 mask = dmask[b];
+        dmask[b] = 0;
+        if (mask) eval_block(b, mask);
       }
-      if (dirty[b]) { dirty[b] = 0; eval_block(b); }
-      b++;
     }
     if (!again) { lo = NB; return; }
     if (pass >= PASS_LIMIT) {
@@ -857,16 +927,14 @@ static void settle(void) {
 
 /* the clock logic, from the clock port to the flip-flops' clock pins */
 static void clock_logic(void) {
-  const i32 *p = cone, *end = cone + NCONE;
-  while (p < end) {
-    i32 out = p[0];
-    uint8_t x = lookup(p);
-    p += 2 + (p[1] & 15);
-    setx(out, x);
+  for (i32 i = 0; i < NCONE; i++) {
+    const i32 *p = cone + (size_t)i * STRIDE;
+    setx(p[0], lookup(p));
   }
 }
 
-/* flip-flops whose clock net made its active edge take their data */
+/* flip-flops whose clock net made its active edge take their data: those whose inputs
+   changed since they last did (or whose data taken twice is not taken once) */
 static int capture(void) {
   int any = 0;
   for (i32 g = 0; g < NG; g++) {
@@ -876,12 +944,16 @@ static int capture(void) {
     last[g] = c;
     if (c != gr[1]) continue;
     any = 1;
-    const i32 *p = fcode + gr[2], *end = fcode + gr[3];
-    while (p < end) {
-      i32 st = p[0];
-      uint8_t x = lookup(p);
-      p += 2 + (p[1] & 15);
-      setx(st, x);
+    for (i32 q = gr[2]; q < gr[3]; q++) {
+      u64 mask = fmask[q] | always[q];
+      fmask[q] = 0;
+      const i32 *base = fcode + (size_t)fb_start[q] * STRIDE;
+      while (mask) {
+        int s = __builtin_ctzll(mask);
+        mask &= mask - 1;
+        const i32 *p = base + s * STRIDE;
+        setx(p[0], lookup(p));
+      }
     }
   }
   return any;
@@ -911,9 +983,9 @@ static void count(void) {
   nchg = 0;
 }
 
-static uint64_t word(const i32 *pins, i32 n) {
-  uint64_t w = 0;
-  for (i32 b = 0; b < n && b < 64; b++) w |= (uint64_t)v[pins[b]] << b;
+static u64 word(const i32 *pins, i32 n) {
+  u64 w = 0;
+  for (i32 b = 0; b < n && b < 64; b++) w |= (u64)v[pins[b]] << b;
   return w;
 }
 
@@ -937,7 +1009,7 @@ static void macro_rise(void) {
 static void macro_fall(void) {
   for (i32 n = 0; n < NMAC; n++) {
     Macro *m = mac + n;
-    if (m->cs0 && m->a0 < (uint64_t)m->words) {
+    if (m->cs0 && m->a0 < (u64)m->words) {
       uint8_t *row = m->mem + m->a0 * m->bits;
       if (m->we0) {
         for (i32 b = 0; b < m->bits; b++)
@@ -946,7 +1018,7 @@ static void macro_fall(void) {
         for (i32 b = 0; b < m->bits; b++) setx(m->pin[5][b], row[b]);
       }
     }
-    if (m->cs1 && m->a1 < (uint64_t)m->words && !(m->cs0 && m->we0 && m->a0 == m->a1)) {
+    if (m->cs1 && m->a1 < (u64)m->words && !(m->cs0 && m->we0 && m->a0 == m->a1)) {
       uint8_t *row = m->mem + m->a1 * m->bits;
       for (i32 b = 0; b < m->bits; b++) setx(m->pin[8][b], row[b]);
     }
@@ -973,26 +1045,31 @@ int main(int argc, char **argv) {
   if (argc != 6) { fprintf(stderr, "usage: sim DATA STIM WINDOWS OUT DIR\n"); return 2; }
   FILE *fd = fopen(argv[1], "rb");
   if (!fd) { perror(argv[1]); return 2; }
-  i32 h[15];
-  if (fread(h, sizeof h[0], 15, fd) != 15 || h[0] != 0x52434D31) {
+  i32 h[17];
+  if (fread(h, sizeof h[0], 17, fd) != 17 || h[0] != 0x52434D32) {
     fprintf(stderr, "bad simulation data\n");
     return 2;
   }
-  NV = h[1]; NB = h[2]; NCODE = h[3]; NTT = h[4]; NFO = h[5]; NCONE = h[6]; NG = h[7];
+  NV = h[1]; NB = h[2]; NEXT = h[3]; NTT = h[4]; NFO = h[5]; NCONE = h[6]; NG = h[7];
   NFC = h[8]; NIN = h[9]; NOUT = h[10]; CLK = h[11]; NMAC = h[12]; NMD = h[13];
-  BEFORE = h[14];
-  blk = load(fd, NB + 1, 4); code = load(fd, NCODE, 4); fo_off = load(fd, NV + 1, 4);
-  fo = load(fd, NFO, 4); cone = load(fd, NCONE, 4); grp = load(fd, 4 * NG, 4);
-  fcode = load(fd, NFC, 4); IN = load(fd, NIN, 4); OUT = load(fd, NOUT, 4);
-  md = load(fd, NMD, 4); tt = load(fd, NTT, 1); back = load(fd, NV, 1);
+  BEFORE = h[14]; NFB = h[15]; NM = h[16];
+  code = load(fd, (size_t)NB * 64 * STRIDE, 4); ext = load(fd, NEXT, 4);
+  fo_off = load(fd, NV + 1, 4); fo = load(fd, NFO, 4);
+  cone = load(fd, (size_t)NCONE * STRIDE, 4); grp = load(fd, 4 * NG, 4);
+  fcode = load(fd, (size_t)NFC * STRIDE, 4); fb_start = load(fd, NFB + 1, 4);
+  IN = load(fd, NIN, 4); OUT = load(fd, NOUT, 4); md = load(fd, NMD, 4);
+  tt = load(fd, NTT, 1); always = load(fd, NFB ? NFB : 1, 8);
   fclose(fd);
-  v = calloc(NV, 1); pv = calloc(NV, 1); dirty = calloc(NB + 8, 1); flag = calloc(NV, 1);
-  last = calloc(NG + 1, 1); chg = calloc(NV, 4);
-  rise = calloc(NV, 4); fall = calloc(NV, 4);
+  NSUM = (NB + 63) / 64;
+  NS64 = NB * 64;
+  v = calloc(NV, 1); pv = calloc(NV, 1); flag = calloc(NV, 1); last = calloc(NG + 1, 1);
+  chg = calloc(NV, 4); rise = calloc(NV, 4); fall = calloc(NV, 4);
+  dmask = calloc(NB, 8); dsum = calloc(NSUM + 1, 8); fmask = calloc(NFB + 1, 8);
   NACC = NMAC ? 3 * NMAC : 1;
   acc = calloc(NACC, 4);
   mac = calloc(NMAC + 1, sizeof *mac);
-  if (!v || !pv || !dirty || !flag || !last || !chg || !rise || !fall || !acc || !mac) {
+  if (!v || !pv || !flag || !last || !chg || !rise || !fall || !dmask || !dsum || !fmask ||
+      !acc || !mac) {
     fprintf(stderr, "out of memory\n");
     return 2;
   }
@@ -1013,9 +1090,11 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nwin; i++) if (fscanf(fw, "%ld %ld", &ws[i], &we[i]) != 2) return 2;
   uint8_t *in = calloc(NIN + 1, 1), *out = calloc(NOUT + 1, 1);
 
-  /* every net from the constants and a zero state */
+  /* every net from the constants and a zero state: every node evaluated once */
   v[1] = 1;
-  memset(dirty, 1, NB);
+  for (i32 i = 0; i < NM; i++) mark(i);
+  for (i32 q = 0; q < NFB; q++)
+    for (i32 j = 0; j < fb_start[q + 1] - fb_start[q]; j++) fmask[q] |= (u64)1 << j;
   lo = 0;
   clock_logic();
   settle();
@@ -1049,7 +1128,7 @@ int main(int argc, char **argv) {
     settle_all();
     count();
     if (!BEFORE) sample(out, fo_);
-    fflush(fo_);
+    if ((c & 63) == 63) fflush(fo_);
   }
   if (w < nwin && cycles == we[w]) { dump(argv[5], ws[w]); w++; }
   fclose(fo_);

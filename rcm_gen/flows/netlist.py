@@ -389,7 +389,15 @@ def _cell_model(cell: Cell) -> str:
             body.append(("else " if body else "") + f"{seq.state} <= {data};")
             lines.append(f"  always @({' or '.join(events)}) begin")
         else:
-            body.append(("else " if body else "") + f"if (_c{i}) {seq.state} <= {data};")
+            # a latch opens once its enable has risen and the flip-flops clocked by the
+            # same edge have taken their data (the enable as of the nonblocking region);
+            # it closes as its enable falls.  So a latch written while its gated clock is
+            # high takes the data a flip-flop captured at that clock's edge, not the
+            # value before it, as the cycle simulator has it
+            lines.append(f"  reg _o{i};")
+            lines.append(f"  always @(posedge _c{i} or negedge _c{i}) _o{i} <= _c{i};")
+            lines.append(f"  wire _e{i} = _c{i} & _o{i};")
+            body.append(("else " if body else "") + f"if (_e{i}) {seq.state} <= {data};")
             lines.append("  always @* begin")
         lines += [f"    {b}" for b in body]
         lines.append("  end")
