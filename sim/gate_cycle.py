@@ -256,6 +256,18 @@ class _Program:
     clock_groups: int
 
 
+def _first_occurrences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``x`` (sorted) and where each first occurs."""
+    o = np.argsort(x, kind="stable")
+    xs = x[o]
+    first = np.r_[True, xs[1:] != xs[:-1]]
+    return xs[first], o[first]
+
+
+def _driver_name(net: FlatNetlist, index: int, k: int) -> str:
+    return "a constant" if k <= CONST1 else net.instances[index].path
+
+
 def _csr(lengths: np.ndarray) -> np.ndarray:
     starts = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
@@ -331,42 +343,36 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
     f_len: list[int] = []
     f_in: list[int] = []
     f_idem: list[bool] = []
-    driven: dict[int, str] = {}
+    driver = [-1] * n_nets  # net -> the instance driving it
     latches = 0
-    for inst in net.instances:
+    spec: dict[int, tuple[tuple[str, int], ...]] = {}  # table -> (name, state or -1)
+
+    def refs(table: _Table, pins: dict[str, int], base: int, inst: Any) -> list[int]:
+        try:
+            return [base + j if j >= 0 else pins[n] for n, j in spec[id(table)]]
+        except KeyError as exc:
+            raise UserError(f"input {exc.args[0]} of cell {inst.path} ({inst.cell}) is not "
+                            "connected") from None
+
+    for index, inst in enumerate(net.instances):
         plan = plans.get(inst.cell)
         if plan is None:
             cell = lib.cells[inst.cell]
             plan = plans[inst.cell] = _plan(cell)
-            for _, t in plan.outputs:
+            for t in [t for _, t in plan.outputs] + [t for st in plan.storage
+                                                     for t in st[3:5] if t is not None]:
                 tid(t)
-            for st in plan.storage:
-                tid(st[3])
-                if st[4] is not None:
-                    tid(st[4])
+                spec[id(t)] = tuple((n, int(n[1:]) if n[0] == "@" else -1) for n in t.names)
         base = n_nets + len(state_names)
         pins = inst.pins
         if plan.storage:
             storage = cell_storage(lib.cells[inst.cell])
             state_names += [f"{inst.path}.{seq.state}" for seq in storage]
 
-        def refs(table: _Table, pins: dict[str, int] = pins, base: int = base,
-                 inst: Any = inst) -> list[int]:
-            out = []
-            for name in table.names:
-                if name[0] == "@":
-                    out.append(base + int(name[1:]))
-                elif name in pins:
-                    out.append(pins[name])
-                else:
-                    raise UserError(f"input {name} of cell {inst.path} ({inst.cell}) is not "
-                                    "connected")
-            return out
-
         for i, (kind, cp, active, table, lvl, idem) in enumerate(plan.storage):
             if kind == "latch":
                 latches += 1
-                r = refs(table)
+                r = refs(table, pins, base, inst)
                 n_out.append(base + i)
                 n_tab.append(table_ids[id(table)])
                 n_len.append(len(r))
@@ -376,7 +382,7 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
             if cp not in pins:
                 raise UserError(f"clock pin {cp} of flip-flop {inst.path} ({inst.cell}) is "
                                 "not connected")
-            r = refs(table)
+            r = refs(table, pins, base, inst)
             f_clk.append(pins[cp])
             f_act.append(active)
             f_state.append(base + i)
@@ -385,7 +391,7 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
             f_in += r
             f_idem.append(idem)
             if lvl is not None:
-                r = refs(lvl)
+                r = refs(lvl, pins, base, inst)
                 n_out.append(base + i)
                 n_tab.append(table_ids[id(lvl)])
                 n_len.append(len(r))
@@ -395,11 +401,11 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
             k = pins.get(pin)
             if k is None:
                 continue
-            if k <= CONST1 or k in driven:
+            if k <= CONST1 or driver[k] >= 0:
                 raise UserError(f"net {net.names[k]!r} is driven by {inst.path} ({inst.cell}) "
-                                f"and by {driven.get(k, 'a constant')}")
-            driven[k] = inst.path
-            r = refs(table)
+                                f"and by {_driver_name(net, driver[k], k)}")
+            driver[k] = index
+            r = refs(table, pins, base, inst)
             n_out.append(k)
             n_tab.append(table_ids[id(table)])
             n_len.append(len(r))
@@ -410,9 +416,9 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
     for mp in macros:
         for role in ("rw_dout", "r_dout"):
             for k in mp.pins[mp.macro.pin(role)]:
-                if k <= CONST1 or k in driven:
+                if k <= CONST1 or driver[k] >= 0:
                     raise UserError(f"net {names[k]!r} is driven by macro {mp.path} and by "
-                                    f"{driven.get(k, 'a constant')}")
+                                    f"{_driver_name(net, driver[k], k)}")
 
     m = len(n_out)
     out = np.asarray(n_out, dtype=np.int64)
@@ -440,7 +446,7 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
     ports = [k for p in [clock, *inputs] for k in net.ports[p][1]]
     seq = np.concatenate([np.asarray([CONST0, CONST1, *ports], dtype=np.int64), seq,
                           np.arange(n_v, dtype=np.int64)])
-    uniq, first = np.unique(seq, return_index=True)
+    uniq, first = _first_occurrences(seq)
     perm = uniq[np.argsort(first, kind="stable")]
     internal = np.empty(n_v, dtype=np.int64)
     internal[perm] = np.arange(n_v)
@@ -544,7 +550,8 @@ def _program(net: FlatNetlist, lib: Liberty, clock: str, macros: Sequence[MacroP
         64 * nblocks + f_id[f_rank[f_owner]] if nf else np.zeros(0, np.int64),
         64 * nblocks + f_id[f_rank] if nf else np.zeros(0, np.int64)])
     span = 64 * (nblocks + nfb)
-    key = np.unique(reads * span + readers)
+    key = np.sort(reads * span + readers)
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
     fo_off = np.searchsorted(key // span, np.arange(n_v + 1))
     fo_rd = key % span
     cone_code = _emit(order[cone[order]], out, ttn, starts, flat_in, internal, ext, ext_size)
