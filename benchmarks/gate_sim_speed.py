@@ -6,7 +6,7 @@ gate-level part of ``rcm-gen power rcm-16x16`` (about 30,000 cycles) in a few mi
 figures; no pass/fail.
 
     python benchmarks/gate_sim_speed.py [--preset rcm-small] [--liberty FILE]
-        [--modes 16,8,4] [--cold]
+        [--modes 16,8,4] [--rtl verilator] [--cold]
 
 The presets are synthesized first when the synthesis cache lacks them (minutes for
 ``rcm-16x16``).  The RTL recordings of the layers are kept under
@@ -17,6 +17,7 @@ removes the design's gate-level build first.
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import resource
 import shutil
@@ -40,11 +41,18 @@ def _rss_children_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def _cpu_children_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="rcm-small")
     ap.add_argument("--liberty", default=str(SKY130))
     ap.add_argument("--modes", default=None, help="bits of the layers (default: every mode)")
+    ap.add_argument("--rtl", default="verilator", choices=("verilator", "icarus"),
+                    help="the RTL simulator that records the layers (verilator)")
     ap.add_argument("--cold", action="store_true", help="rebuild the gate-level simulation")
     args = ap.parse_args()
     cfg = preset(args.preset)
@@ -93,7 +101,8 @@ def main() -> None:
         recs = pickle.loads(key.read_bytes())
     else:
         t = time.perf_counter()
-        recs = record_layers(cfg, [energy_case(cfg, b, "conv3x3", 1) for b in bits])
+        recs = record_layers(cfg, [energy_case(cfg, b, "conv3x3", 1) for b in bits],
+                             simulator=args.rtl)
         print(f"RTL recording of {len(recs)} layers: {time.perf_counter() - t:.1f} s")
         key.parent.mkdir(parents=True, exist_ok=True)
         tmp = key.with_suffix(".tmp")
@@ -109,13 +118,19 @@ def main() -> None:
         flat += [(offset + a, offset + b) for _, a, b in _windows(rec, 4)]
         offset += rec.cycles
     t = time.perf_counter()
+    cpu0 = _cpu_children_s()
     run = sim.run(inputs, flat, tag="bench")
     run_s = time.perf_counter() - t
+    cpu = _cpu_children_s() - cpu0
+    rss = _rss_children_mb()
     checked = TileGate._check(TileGate.__new__(TileGate), recs, run)
     print(f"run: {total:,} cycles in {run_s:.1f} s ({total / run_s:,.0f} cycles/s; the "
-          f"simulator itself {run.wall_s:.1f} s), {checked:,} outputs equal the RTL's, "
+          f"simulator itself {run.wall_s:.1f} s wall, {cpu:.1f} s of CPU: "
+          f"{total / max(cpu, 1e-9):,.0f} cycles per CPU second; peak memory of a child "
+          f"process {rss:.0f} MB), {checked:,} outputs equal the RTL's, "
           f"{int(run.rises.sum() + run.falls.sum()):,} transitions counted")
-    print(f"gate level in all: {read_s + prep_s + build_s + run_s:.1f} s")
+    print(f"gate level in all: {read_s + prep_s + build_s + run_s:.1f} s (wall; the machine's "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
