@@ -113,10 +113,6 @@ def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str,
     instances: list[Instance] = []
     macros: list[MacroInstance] = []
 
-    def new_net(name: str) -> int:
-        names.append(name)
-        return len(names) - 1
-
     def const(bit: Any) -> int | None:
         if bit in ("0", "x", "z"):
             return CONST0
@@ -124,60 +120,86 @@ def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str,
             return CONST1
         return None
 
-    def visit(mod_name: str, prefix: str, bound: dict[int, int], depth: int) -> None:
-        if depth > 64:
-            raise UserError(f"netlist hierarchy under {top!r} is deeper than 64 levels")
+    # each module read once: its nets (bit, name) in the order they are numbered, and its
+    # cells with their connections, constants resolved
+    compiled: dict[str, tuple[list[tuple[int, str]], list[tuple[Any, ...]]]] = {}
+
+    def compile_module(mod_name: str) -> tuple[list[tuple[int, str]], list[tuple[Any, ...]]]:
         mod = modules[mod_name]
-        local = dict(bound)
+        nets = []
         for net_name, net in sorted(mod.get("netnames", {}).items(),
                                     key=lambda kv: kv[1].get("hide_name", 0)):
             for i, bit in enumerate(net["bits"]):
-                if const(bit) is None and bit not in local:
-                    suffix = f"[{i}]" if len(net["bits"]) > 1 else ""
-                    local[bit] = new_net(f"{prefix}{net_name}{suffix}")
-
-        def net_of(bit: Any) -> int:
-            c = const(bit)
-            if c is not None:
-                return c
-            if bit not in local:
-                local[bit] = new_net(f"{prefix}$bit{bit}")
-            return local[bit]
-
+                if const(bit) is None:
+                    nets.append((bit, f"{net_name}[{i}]" if len(net["bits"]) > 1 else net_name))
+        cells: list[tuple[Any, ...]] = []
+        plain = mod_name.lstrip("\\")
         for cell_name, cell in mod.get("cells", {}).items():
             kind = cell["type"]
             conns = cell.get("connections", {})
             if kind.lstrip("\\") in macro_cells:
-                macros.append(MacroInstance(
-                    f"{prefix}{cell_name}", kind.lstrip("\\"),
-                    {pin: tuple(net_of(b) for b in bits) for pin, bits in conns.items()},
-                    mod_name.lstrip("\\")))
+                cells.append(("macro", cell_name, kind.lstrip("\\"),
+                              [(pin, [(b, const(b)) for b in bits])
+                               for pin, bits in conns.items()]))
             elif kind in modules and not modules[kind].get("attributes", {}).get("blackbox"):
-                child = modules[kind]
-                child_bound: dict[int, int] = {}
-                for port, pdata in child.get("ports", {}).items():
+                pairs = []
+                for port, pdata in modules[kind].get("ports", {}).items():
                     bits = conns.get(port, [])
                     for cbit, pbit in zip(pdata["bits"], bits, strict=False):
-                        child_bound[cbit] = net_of(pbit)
-                visit(kind, f"{prefix}{cell_name}.", child_bound, depth + 1)
+                        pairs.append((cbit, pbit, const(pbit)))
+                cells.append(("module", cell_name, kind, pairs))
             elif kind in lib.cells:
-                pins = {}
+                pins = []
                 for pin, bits in conns.items():
                     if len(bits) != 1:
                         raise UserError(f"cell {cell_name!r} of {mod_name!r}: pin {pin} of "
                                         f"{kind} is {len(bits)} bits wide")
-                    pins[pin] = net_of(bits[0])
-                instances.append(Instance(f"{prefix}{cell_name}", kind, pins,
-                                          mod_name.lstrip("\\")))
+                    pins.append((pin, bits[0], const(bits[0])))
+                cells.append(("cell", cell_name, kind, pins))
             else:
                 raise UserError(f"netlist cell {cell_name!r} of module {mod_name!r} is a "
                                 f"{kind!r}, which is neither a module of the netlist nor a "
                                 f"cell of liberty {lib.name!r}")
+        return nets, [(*c, plain) for c in cells]
+
+    def visit(mod_name: str, prefix: str, bound: dict[Any, int], depth: int) -> None:
+        if depth > 64:
+            raise UserError(f"netlist hierarchy under {top!r} is deeper than 64 levels")
+        if mod_name not in compiled:
+            compiled[mod_name] = compile_module(mod_name)
+        nets, cells = compiled[mod_name]
+        local = dict(bound)
+        for bit, name in nets:
+            if bit not in local:
+                local[bit] = len(names)
+                names.append(prefix + name)
+
+        def net_of(bit: Any, c: int | None) -> int:
+            if c is not None:
+                return c
+            k = local.get(bit)
+            if k is None:
+                k = local[bit] = len(names)
+                names.append(f"{prefix}$bit{bit}")
+            return k
+
+        for kind, cell_name, cell_type, conns, plain in cells:
+            if kind == "cell":
+                instances.append(Instance(f"{prefix}{cell_name}", cell_type,
+                                          {pin: net_of(b, c) for pin, b, c in conns}, plain))
+            elif kind == "module":
+                child_bound = {cbit: net_of(pbit, c) for cbit, pbit, c in conns}
+                visit(cell_type, f"{prefix}{cell_name}.", child_bound, depth + 1)
+            else:
+                macros.append(MacroInstance(
+                    f"{prefix}{cell_name}", cell_type,
+                    {pin: tuple(net_of(b, c) for b, c in bits) for pin, bits in conns},
+                    plain))
 
     if top not in modules:
         raise UserError(f"netlist has no module {top!r}")
     ports: dict[str, tuple[str, tuple[int, ...]]] = {}
-    bound: dict[int, int] = {}
+    bound: dict[Any, int] = {}
     for port, pdata in modules[top].get("ports", {}).items():
         bits = []
         for i, bit in enumerate(pdata["bits"]):
@@ -187,7 +209,8 @@ def flatten_netlist(data: dict[str, Any], lib: Liberty, top: str,
                 continue
             if bit not in bound:
                 suffix = f"[{i}]" if len(pdata["bits"]) > 1 else ""
-                bound[bit] = new_net(f"{port}{suffix}")
+                bound[bit] = len(names)
+                names.append(f"{port}{suffix}")
             bits.append(bound[bit])
         ports[port] = (pdata["direction"], tuple(bits))
     visit(top, "", bound, 0)
