@@ -5,9 +5,11 @@ tens of minutes to build with toggle coverage; this takes seconds).
 The netlist becomes data for one C program (compiled once, whatever the netlist): every
 net and every storage bit a byte, every cell output a truth table of its liberty
 ``function`` (or ``state_function``) over its input pins and its cell's state, in
-topological order, cut into blocks of consecutive cells.  A block is evaluated only when
-one of its inputs changed since its last evaluation (most of a tile is idle in most
-cycles, all the more with gated clocks), and only the nets that changed are counted.
+topological order, in blocks of 64 with a bit per cell.  A cell output is evaluated only
+when one of its inputs changed since its last evaluation, a flip-flop takes its data at
+its clock's edge only when its inputs or its state changed since it last did (most of a
+tile is idle in most cycles, all the more with gated clocks), and only the nets that
+changed are counted.  Nothing is compiled per netlist: the build is writing the data.
 
 Storage:
 
