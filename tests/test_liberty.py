@@ -47,6 +47,12 @@ library (units) {
     pin (Q) { direction : output; function : "IQ"; }
     statetable ("S", "IQ") { table : "H : - : H, L : - : N"; }
   }
+  cell (TOGGLE) {
+    area : 5;
+    pin (T) { direction : input; capacitance : 1; }
+    pin (Q) { direction : output; function : "IQ"; }
+    statetable ("T", "IQ") { table : "H : L : H, H : H : L, L : - : N"; }
+  }
 }
 """
 
@@ -82,6 +88,9 @@ def test_cell_models_from_functions(tmp_path):
     assert liberty_verilog_expr("!(A B)") == "~(A & B)"
     assert liberty_verilog_expr("A' + B ^ C") in ("(~A | (B ^ C))", "((B ^ C) | ~A)")
     assert "assign Y = ~(A & B);" in cell_models(lib, {"NAND"})
-    with pytest.raises(UserError, match=r"^cell SR is described by a statetable, which "
-                                        r"rcm_gen cannot model; exclude it with dont_use$"):
-        cell_models(lib, {"SR"})
+    # a statetable that loads a level or holds is a latch (here: set while S is high)
+    assert "if (_e0) IQ <= S;" in cell_models(lib, {"SR"})
+    with pytest.raises(UserError, match=r"^cell TOGGLE is described by a statetable that "
+                                        r"rcm_gen cannot model \(a next state that is neither "
+                                        r"a level nor N\); exclude it with dont_use$"):
+        cell_models(lib, {"TOGGLE"})

@@ -23,11 +23,11 @@ from typing import Any
 from ..errors import UserError
 from ..tools import cache_dir
 
-__all__ = ["Cell", "Liberty", "Pin", "PowerArc", "Sequential", "Table", "TimingArc",
-           "load_liberty"]
+__all__ = ["Cell", "Liberty", "Pin", "PowerArc", "Sequential", "Statetable", "Table",
+           "TimingArc", "load_liberty"]
 
 #: Bumped whenever the cached form changes.
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,8 @@ class Pin:
     clock: bool = False
     power: tuple[PowerArc, ...] = ()
     timing: tuple[TimingArc, ...] = ()
+    #: An output's ``state_function`` (a function of inputs and a statetable's nodes)
+    state_function: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,16 @@ class Sequential:
 
 
 @dataclass(frozen=True)
+class Statetable:
+    """A ``statetable`` group as written: its input pins, its internal nodes and the
+    ``table`` text (rows ``inputs : nodes : next nodes``, comma-separated)."""
+
+    inputs: tuple[str, ...]
+    nodes: tuple[str, ...]
+    table: str
+
+
+@dataclass(frozen=True)
 class Cell:
     name: str
     area: float
@@ -131,6 +143,10 @@ class Cell:
     leakage_nw: float | None = None
     sequential: tuple[Sequential, ...] = ()
     statetable: bool = False
+    #: The ``statetable`` group, when the cell has one
+    table: Statetable | None = None
+    #: ``clock_gating_integrated_cell`` (``latch_posedge``, ...), for a clock-gating cell
+    clock_gating: str | None = None
 
 
 @dataclass(frozen=True)
@@ -320,9 +336,11 @@ def _pin(group: Any, name: str, templates: dict[str, Any], units: dict[str, floa
                                     tables.get("fall_transition")))
     fn = group.get("function")
     ts = group.get("three_state")
+    sf = group.get("state_function")
     return Pin(name, direction, capacitance, _str(fn) if fn is not None else None,
                _str(ts) if ts is not None else None,
-               _str(group.get("clock", "false")).lower() == "true", tuple(power), tuple(timing))
+               _str(group.get("clock", "false")).lower() == "true", tuple(power), tuple(timing),
+               _str(sf) if sf is not None else None)
 
 
 def _sequential(group: Any, kind: str) -> Sequential:
@@ -357,8 +375,15 @@ def _cell(group: Any, templates: dict[str, Any], units: dict[str, float]) -> Cel
         leakage = sum(values) / len(values) * units["leakage"] if values else None
     seq = tuple(_sequential(g, kind) for kind in ("ff", "latch")
                 for g in group.get_groups(kind))
+    tables = group.get_groups("statetable")
+    table = None
+    if tables and len(tables[0].args) == 2 and tables[0].get("table") is not None:
+        st = tables[0]
+        table = Statetable(tuple(_str(st.args[0]).split()), tuple(_str(st.args[1]).split()),
+                           _str(st["table"]).replace("\\\n", " ").replace("\\", " "))
+    cg = group.get("clock_gating_integrated_cell")
     return Cell(_str(group.args[0]), _float(group.get("area")), inputs, outputs, pins,
-                leakage, seq, bool(group.get_groups("statetable")))
+                leakage, seq, bool(tables), table, _str(cg) if cg is not None else None)
 
 
 def _distill(lib: Any) -> dict[str, Any]:
@@ -405,7 +430,7 @@ def _distill(lib: Any) -> dict[str, Any]:
 
 
 def _to_json(obj: Any) -> Any:
-    if isinstance(obj, (Table, PowerArc, TimingArc, Pin, Sequential, Cell)):
+    if isinstance(obj, (Table, PowerArc, TimingArc, Pin, Sequential, Statetable, Cell)):
         return {k: _to_json(getattr(obj, k)) for k in obj.__dataclass_fields__}
     if isinstance(obj, dict):
         return {str(k): _to_json(v) for k, v in obj.items()}
@@ -430,10 +455,14 @@ def _cell_from(d: dict[str, Any]) -> Cell:
             tuple(PowerArc(a["related"], a["when"], _table_from(a["rise"]),
                            _table_from(a["fall"])) for a in p["power"]),
             tuple(TimingArc(a["related"], a["sense"], _table_from(a["rise"]),
-                            _table_from(a["fall"])) for a in p["timing"]))
+                            _table_from(a["fall"])) for a in p["timing"]),
+            p.get("state_function"))
+    st = d.get("table")
     return Cell(d["name"], d["area"], tuple(d["inputs"]), d["outputs"], pins,
                 d["leakage_nw"], tuple(Sequential(**s) for s in d["sequential"]),
-                d["statetable"])
+                d["statetable"],
+                Statetable(tuple(st["inputs"]), tuple(st["nodes"]), st["table"]) if st else None,
+                d.get("clock_gating"))
 
 
 def _parse(text: str, option: str, src: Path) -> dict[str, Any]:
