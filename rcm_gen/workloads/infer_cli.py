@@ -67,7 +67,7 @@ def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: 
         if r.on != "tile":
             continue
         layer = model.layers[r.op_index]
-        run = tile_run(layer, np.zeros(layer.input_shape, dtype=np.int64))
+        run = tile_run(layer, np.zeros(layer.input_shape, dtype=np.int64), config)
         lc = plan_cycles(run.plan(config))
         items = len(run.inputs)
         per_item = int(r.stats["cycles"]) // items
@@ -114,11 +114,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
         inference_report,
         load_input,
         make_engine,
+        overflowed,
         random_input,
         run_model,
         totals,
     )
-    from .litert_oracle import LiteRTOracle
+    from .litert_oracle import LiteRTCrash, LiteRTOracle
     from .tflite_model import load_tflite
 
     config = design_from_args(args)
@@ -152,10 +153,18 @@ def cmd_infer(args: argparse.Namespace) -> int:
           f"{args.preset or args.config}", flush=True)
     start = time.perf_counter()
     results = []
-    for label, x in inputs:
-        inference = run_model(model, x, engine)
-        comparison = compare(model, inference, oracle.run(x))
-        results.append((label, inference, comparison))
+    crashes: list[tuple[str, LiteRTCrash]] = []
+    try:
+        for label, x in inputs:
+            inference = run_model(model, x, engine)
+            try:
+                reference = oracle.run(x)
+            except LiteRTCrash as crash:
+                reference = crash.tensors
+                crashes.append((label, crash))
+            results.append((label, inference, compare(model, inference, reference)))
+    finally:
+        oracle.close()
     wall = time.perf_counter() - start
     first_label, first, first_cmp = results[0]
     print(format_table(first.rows, first_cmp.ops))
@@ -185,13 +194,24 @@ def cmd_infer(args: argparse.Namespace) -> int:
     matched = sum(1 for _, _, c in results if c.match)
     mismatch = next((c.first for _, _, c in results if not c.match), None)
     mismatch_label = next((lb for lb, _, c in results if not c.match), None)
+    for label, crash in crashes[:1]:
+        print(f"{label}: {crash}; operators from it on are not compared"
+              + (f" ({len(crashes)} of {len(results)} inputs crashed LiteRT)"
+                 if len(results) > 1 else ""))
+    saturated = sorted({i for _, inf, _ in results for i in overflowed(inf.rows)})
+    if saturated:
+        print("OVERFLOW: a sum outside int32 was saturated in tile layer(s) "
+              f"{', '.join(map(str, saturated))} (TFLite's int32 accumulator would wrap)")
     if len(results) == 1:
         what = f"{first_label}: " if not args.input else ""
         if first_cmp.match:
             print(f"{what}output and all {len(model.operators)} operator outputs equal "
                   f"LiteRT's (reference kernels) bit for bit; {wall:.2f} s")
-        else:
+        elif mismatch is not None:
             print(f"{what}MISMATCH against LiteRT: {mismatch.describe()}; {wall:.2f} s")
+        else:
+            print(f"{what}every operator LiteRT ran equals it bit for bit; "
+                  f"{len(first_cmp.unchecked)} not compared; {wall:.2f} s")
     else:
         print(f"{matched} of {len(results)} seeded inputs (seeds {args.seed}.."
               f"{args.seed + len(results) - 1}) equal LiteRT's tensors bit for bit in every "
@@ -219,13 +239,16 @@ def cmd_infer(args: argparse.Namespace) -> int:
             "layers": inference_report(first, first_cmp)["layers"],
             "totals": tot, "fmax_mhz": fmax, "bandwidth": args.bandwidth,
             "energy": energy,
+            "litert_crash": [{"input": lb, "op": c.op_index, "opcode": c.opcode,
+                              "reason": c.reason} for lb, c in crashes],
+            "overflow": saturated,
             "wall_s": round(wall, 3),
             "config": config.to_dict(), "tools": _versions(),
         }
         _write_atomic(report_path,
                       lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
         print(f"report {report_path}")
-    return 0 if matched == len(results) else 1
+    return 0 if matched == len(results) and not saturated else 1
 
 
 def add_parser(subparsers, design_args) -> None:
@@ -236,7 +259,9 @@ def add_parser(subparsers, design_args) -> None:
                     "SOFTMAX, QUANTIZE and DEQUANTIZE on the host with TFLite's integer "
                     "semantics; compare every "
                     "tensor with the LiteRT interpreter's reference kernels bit for bit and "
-                    "print a per-layer table. Exit status 1 when a tensor differs.")
+                    "print a per-layer table. Exit status 1 when a tensor differs, when "
+                    "LiteRT crashed (the operator is named; what ran before it is still "
+                    "compared) or when a sum outside int32 was saturated on the tile.")
     design_args(p)
     p.add_argument("--model", required=True, metavar="M.tflite", help="an int8 TFLite model")
     p.add_argument("--input", metavar="X.npy",

@@ -46,8 +46,9 @@ __all__ = [
 TILE_OPERATORS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise",
                   "FULLY_CONNECTED": "fc"}
 #: Operators the host runs (int8 in, int8 out), with TFLite's reference semantics.
-HOST_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "PAD", "MEAN",
-                  "QUANTIZE", "DEQUANTIZE")
+HOST_OPERATORS = ("ADD", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE",
+                  "CONCATENATION", "SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "PAD",
+                  "PADV2", "MEAN", "QUANTIZE", "DEQUANTIZE")
 
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -253,6 +254,9 @@ class TileLayer:
         Output channels per input channel of a depthwise layer (1 otherwise).
     per_channel : bool
         Whether the model gives one weight scale per output channel.
+    dilation : tuple of int
+        ``(dh, dw)``: kernel tap ``(ky, kx)`` reads input ``(y·sh + ky·dh - pad_top,
+        x·sw + kx·dw - pad_left)``.
     """
 
     kind: str
@@ -275,6 +279,7 @@ class TileLayer:
     pads: tuple[int, int, int, int]
     depth_multiplier: int = 1
     per_channel: bool = True
+    dilation: tuple[int, int] = (1, 1)
 
     @property
     def out_channels(self) -> int:
@@ -423,10 +428,16 @@ def _read_options(opcode: str, op, op_index: int, tensors: list[Tensor], inputs,
                              if o is not None else "NONE")
         out["weights_format"] = int(o.WeightsFormat()) if o is not None else 0
         out["keep_num_dims"] = bool(o.KeepNumDims()) if o is not None else False
-    elif opcode == "ADD":
-        o = _options(op, tflite.AddOptions)
+    elif opcode in ("ADD", "MUL", "CONCATENATION"):
+        cls = {"ADD": tflite.AddOptions, "MUL": tflite.MulOptions,
+               "CONCATENATION": tflite.ConcatenationOptions}[opcode]
+        o = _options(op, cls)
         out["activation"] = (_ACTIVATIONS.get(o.FusedActivationFunction(), "unknown")
                              if o is not None else "NONE")
+        if opcode == "CONCATENATION":
+            rank = len(tensors[outputs[0]].shape)
+            axis = int(o.Axis()) if o is not None else 0
+            out["axis"] = axis % rank if rank else 0
     elif opcode == "SOFTMAX":
         o = _options(op, tflite.SoftmaxOptions)
         out["beta"] = float(o.Beta()) if o is not None else 1.0
@@ -489,9 +500,6 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
     if b is not None and (b.dtype != "int32" or not b.is_constant):
         raise UserError(f"{op.label()}: bias {b.label()} must be a constant int32 tensor, not "
                         f"{'a variable ' if not b.is_constant else ''}{b.dtype}")
-    if op.options.get("dilation", (1, 1)) != (1, 1):
-        raise UserError(f"{op.label()}: dilation {op.options['dilation'][0]}x"
-                        f"{op.options['dilation'][1]} is not supported (only 1)")
     if op.opcode == "FULLY_CONNECTED" and op.options.get("weights_format", 0) != 0:
         raise UserError(f"{op.label()}: shuffled weights format is not supported")
     clamp = _clamp(op, y)
@@ -548,40 +556,74 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
         input_zero_point=int(x.zero_point[0]), output_zero_point=int(y.zero_point[0]),
         clamp=clamp, activation=op.options.get("activation", "NONE"),
         stride=op.options.get("stride", (1, 1)), pads=op.options.get("pads", (0, 0, 0, 0)),
-        depth_multiplier=dm, per_channel=w.per_channel)
+        depth_multiplier=dm, per_channel=w.per_channel,
+        dilation=tuple(op.options.get("dilation", (1, 1))))
 
 
 def _check_host(op: Operator, tensors: list[Tensor], model_input: int,
                 model_output: int) -> None:
     x, y = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    checked = [*op.inputs[:2 if op.opcode == "ADD" else 1], *op.outputs]
-    if op.opcode == "QUANTIZE" and x.dtype == "float32" and x.index == model_input:
-        checked = op.outputs  # the model's float input, quantized
+    n_in = {"ADD": 2, "MUL": 2, "CONCATENATION": len(op.inputs)}.get(op.opcode, 1)
+    checked = [*op.inputs[:n_in], *op.outputs]
+    if op.opcode == "QUANTIZE" and x.index == model_input and x.dtype in ("float32", "uint8"):
+        checked = op.outputs  # the model's float or uint8 input, quantized
+        if x.dtype == "uint8":
+            _check_quantized(op, x)
+    if op.opcode == "QUANTIZE" and y.index == model_output and y.dtype == "uint8":
+        checked = op.inputs[:1]  # an int8 tensor requantized to the model's uint8 output
+        _check_quantized(op, y)
     if op.opcode == "DEQUANTIZE" and y.dtype == "float32" and y.index == model_output:
         checked = op.inputs[:1]  # the model's float output, dequantized
     for i in checked:
         _check_int8(op, tensors[i])
-    if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD"):
+    if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL"):
         op.options["clamp"] = _clamp(op, y)
-    # pooling, RESHAPE and PAD move raw int8 values: LiteRT ignores a difference between
-    # their input and output quantization (a debug-build check only), and so does the host
+    # pooling, RESHAPE, SQUEEZE and PAD move raw int8 values: LiteRT ignores a difference
+    # between their input and output quantization (a debug-build check only), and so does
+    # the host
     if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D") and len(x.shape) != 4:
         raise UserError(f"{op.label()}: {op.opcode} needs a 4-D input, not {x.shape}")
-    if op.opcode == "SOFTMAX":
+    if op.opcode in ("SOFTMAX", "LOGISTIC"):
         if y.zero_point[0] != -128 or abs(float(y.scale[0]) - 1 / 256) > 0.001 / 256:
-            raise UserError(f"{op.label()}: int8 SOFTMAX output must have scale 1/256 and "
-                            "zero point -128")
-    if op.opcode == "PAD":
+            raise UserError(f"{op.label()}: int8 {op.opcode} output must have scale 1/256 "
+                            "and zero point -128")
+    if op.opcode == "CONCATENATION":
+        if op.options.get("activation", "NONE") != "NONE":
+            raise UserError(f"{op.label()}: fused activation {op.options['activation']} on "
+                            "CONCATENATION is not supported (only NONE)")
+        for i in op.inputs:
+            t = tensors[i]
+            if (float(t.scale[0]), int(t.zero_point[0])) != (float(y.scale[0]),
+                                                             int(y.zero_point[0])):
+                raise UserError(f"{op.label()}: input {t.label()} is quantized with scale "
+                                f"{float(t.scale[0]):g} and zero point {int(t.zero_point[0])}"
+                                ", the output otherwise; int8 CONCATENATION needs one "
+                                "quantization")
+    if op.opcode in ("PAD", "PADV2"):
         pads = tensors[op.inputs[1]]
         if not pads.is_constant:
             raise UserError(f"{op.label()}: the paddings {pads.label()} must be constant")
         op.options["paddings"] = pads.data.astype(np.int64).reshape(-1, 2)
+    if op.opcode == "PADV2":
+        if len(op.inputs) < 3 or op.inputs[2] < 0:
+            raise UserError(f"{op.label()}: PADV2 needs its constant value input")
+        value = tensors[op.inputs[2]]
+        if not value.is_constant or value.dtype != "int8":
+            raise UserError(f"{op.label()}: the pad value {value.label()} must be a constant "
+                            f"int8 tensor, not {'a variable ' if not value.is_constant else ''}"
+                            f"{value.dtype}")
     if op.opcode == "MEAN":
         axes = tensors[op.inputs[1]]
         if not axes.is_constant:
             raise UserError(f"{op.label()}: the axes {axes.label()} must be constant")
         rank = len(x.shape)
         op.options["axes"] = tuple(sorted({int(a) % rank for a in axes.data.reshape(-1)}))
+
+
+def _check_quantized(op: Operator, tensor: Tensor) -> None:
+    if tensor.scale is None or len(tensor.scale) != 1:
+        raise UserError(f"{op.label()}: {tensor.label()} is {tensor.dtype} without "
+                        "per-tensor quantization parameters")
 
 
 def load_tflite(path: str | Path) -> TfliteModel:
@@ -653,17 +695,19 @@ def load_tflite(path: str | Path) -> TfliteModel:
     if len(inputs) != 1 or len(outputs) != 1:
         raise UserError(f"--model {str(path)!r}: has {len(inputs)} inputs and {len(outputs)} "
                         "outputs; only one of each is supported")
-    ends = {"input": ("QUANTIZE", lambda op: inputs[0] in op.inputs[:1]),
-            "output": ("DEQUANTIZE", lambda op: outputs[0] in op.outputs)}
+    ends = {"input": (("QUANTIZE",), lambda op: inputs[0] in op.inputs[:1]),
+            "output": (("DEQUANTIZE", "QUANTIZE"), lambda op: outputs[0] in op.outputs)}
     for role, t in (("input", tensors[inputs[0]]), ("output", tensors[outputs[0]])):
-        opcode, touches = ends[role]
-        if t.dtype == "float32" and all(op.opcode == opcode for op in operators
-                                        if touches(op)):
-            continue  # a float model boundary: QUANTIZE in, DEQUANTIZE out
+        opcodes, touches = ends[role]
+        if t.dtype in ("float32", "uint8") and all(
+                op.opcode in opcodes and (op.opcode != "DEQUANTIZE" or t.dtype == "float32")
+                and (op.opcode != "QUANTIZE" or role == "input" or t.dtype == "uint8")
+                for op in operators if touches(op)):
+            continue  # a float or uint8 model boundary: QUANTIZE in, (DE)QUANTIZE out
         if t.dtype != "int8":
             raise UserError(f"--model {str(path)!r}: model {role} {t.label()} is {t.dtype}; "
-                            "rcm-gen infer runs int8 models only (quantize the model fully "
-                            "to int8)")
+                            "rcm-gen infer runs integer models only (quantize the model "
+                            "fully to int8)")
     layers = {}
     for op in operators:
         if op.opcode in TILE_OPERATORS:

@@ -1,6 +1,7 @@
 """Operators the host runs between tile layers, int8 in and int8 out, bit-exact with LiteRT's
-reference kernels: ADD, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, MEAN and SOFTMAX; and
-QUANTIZE (float32 or int8 to int8) and DEQUANTIZE (int8 to float32) at a model's ends.
+reference kernels: ADD, MUL, AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, SQUEEZE, CONCATENATION,
+PAD, PADV2, MEAN, SOFTMAX, LOGISTIC, TANH and HARD_SWISH; and QUANTIZE (float32, uint8 or
+int8 to int8 or uint8) and DEQUANTIZE (to float32) at a model's ends.
 
 The fixed-point helpers follow gemmlowp's ``fixedpoint.h`` (which TFLite's kernels use) on
 int64 arrays that hold int32 values: every int32 addition wraps as it does in C++, every
@@ -17,10 +18,14 @@ from .tflite_model import Operator, Tensor, quantize_multiplier
 __all__ = [
     "add",
     "average_pool",
+    "concatenation",
     "dequantize",
     "exp_on_negative_values",
+    "hard_swish",
+    "lookup_table",
     "max_pool",
     "mean",
+    "mul",
     "one_over_one_plus_x",
     "pad",
     "quantize",
@@ -182,11 +187,16 @@ def mean(x: np.ndarray, axes: tuple[int, ...], q_in: tuple[float, int],
     return np.clip(out, -128, 127).astype(np.int8)
 
 
+_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
 def quantize(x: np.ndarray, q_in: tuple[float, int] | None,
-             q_out: tuple[float, int]) -> np.ndarray:
-    """TFLite's QUANTIZE to int8: from float32 (``q_in`` None), ``round(x / scale)`` in
-    single precision, halves away from zero, plus the zero point; from int8, a requantization
-    ``MultiplyByQuantizedMultiplier(x - zp_in, in_scale / out_scale) + zp_out``; saturated."""
+             q_out: tuple[float, int], out_dtype: str = "int8") -> np.ndarray:
+    """TFLite's QUANTIZE: from float32 (``q_in`` None), ``round(x / scale)`` in single
+    precision, halves away from zero, plus the zero point; from an integer tensor (int8 or
+    uint8), a requantization ``MultiplyByQuantizedMultiplier(x - zp_in, in_scale /
+    out_scale) + zp_out`` (``Requantize``); saturated to ``out_dtype`` (int8, uint8 or
+    int16)."""
     so, zo = q_out
     if q_in is None:
         v = np.asarray(x, np.float32) / np.float32(so)
@@ -198,7 +208,7 @@ def quantize(x: np.ndarray, q_in: tuple[float, int] | None,
         multiplier, shift = quantize_multiplier(float(si) / float(so))
         out = multiply_by_quantized_multiplier(np.asarray(x, np.int64) - zi, multiplier,
                                                shift) + zo
-    return np.clip(out, -128, 127).astype(np.int8)
+    return np.clip(out, *_RANGES[out_dtype]).astype(out_dtype)
 
 
 def dequantize(x: np.ndarray, q_in: tuple[float, int]) -> np.ndarray:
@@ -236,6 +246,109 @@ def softmax(x: np.ndarray, input_scale: float, beta: float) -> np.ndarray:
     return out.astype(np.int8)
 
 
+# -- more elementwise and shape operators -----------------------------------------------------
+
+
+def mul(a: np.ndarray, b: np.ndarray, qa: tuple[float, int], qb: tuple[float, int],
+        qout: tuple[float, int], clamp: tuple[int, int]) -> np.ndarray:
+    """TFLite's int8 MUL (``reference_integer_ops::Mul``, with broadcasting):
+    ``MultiplyByQuantizedMultiplier((a - za)·(b - zb), sa·sb/so) + zo``, the real multiplier
+    formed in single precision as the kernel's ``Prepare`` forms it, clamped."""
+    (sa, za), (sb, zb), (so, zo) = qa, qb, qout
+    real = float(np.float32(np.float32(sa) * np.float32(sb)) / np.float32(so))
+    multiplier, shift = quantize_multiplier(real)
+    a, b = np.broadcast_arrays(np.asarray(a, np.int64), np.asarray(b, np.int64))
+    out = multiply_by_quantized_multiplier((a - za) * (b - zb), multiplier, shift) + zo
+    return np.clip(out, *clamp).astype(np.int8)
+
+
+def lookup_table(x: np.ndarray, q_in: tuple[float, int], q_out: tuple[float, int],
+                 function: str) -> np.ndarray:
+    """TFLite's int8 LOGISTIC and TANH in the reference kernels: a 256-entry table made in
+    ``Prepare`` (``PopulateLookupTable``) — each int8 value dequantized in single
+    precision, transformed (``1 / (1 + exp(-v))`` or ``tanh(v)``, single precision),
+    divided by the output scale (times its single-precision inverse), rounded half away
+    from zero, offset by the output zero point and saturated."""
+    (si, zi), (so, zo) = q_in, q_out
+    values = np.arange(-128, 128, dtype=np.int64)
+    deq = (np.float32(si) * (values - zi).astype(np.float32)).astype(np.float32)
+    if function == "logistic":
+        e = np.exp(-deq.astype(np.float64)).astype(np.float32)
+        y = (np.float32(1.0) / (np.float32(1.0) + e)).astype(np.float32)
+    elif function == "tanh":
+        y = np.tanh(deq.astype(np.float64)).astype(np.float32)
+    else:
+        raise ValueError(f"Lookup function must be logistic or tanh, not {function!r}")
+    inverse = np.float32(1.0) / np.float32(so)
+    v = (y * inverse).astype(np.float32)
+    t = np.trunc(v)
+    r = t + np.sign(v) * (np.abs(v - t) >= np.float32(0.5))
+    table = np.clip(r.astype(np.int64) + zo, -128, 127)
+    return table[np.asarray(x, np.int64) + 128].astype(np.int8)
+
+
+def _srdhm16(a, b) -> np.ndarray:
+    """gemmlowp's ``SaturatingRoundingDoublingHighMul`` on int16 values."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    ab = a * b
+    v = ab + np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    high = np.where(v >= 0, v >> 15, -((-v) >> 15))
+    return np.where((a == b) & (a == -32768), 32767, high)
+
+
+def _sat16(x) -> np.ndarray:
+    return np.clip(np.asarray(x, np.int64), -32768, 32767)
+
+
+def _reduce_to_int16(multiplier: int) -> int:
+    """``DownScaleInt32ToInt16Multiplier``."""
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return 32767
+    return (multiplier + (1 << 15)) >> 16
+
+
+def hard_swish(x: np.ndarray, q_in: tuple[float, int], q_out: tuple[float, int]
+               ) -> np.ndarray:
+    """TFLite's int8 HARD_SWISH (``reference_ops::HardSwish``, quantized): the input on a
+    ×128 "hires" scale, a 16-bit fixed-point "relu-ish" factor in [0, 1] from the input
+    rescaled so that 3.0 is 32768 (saturating), multiplied without rounding
+    (``SaturatingDoublingHighMul``) with the input on the output scale, then a rounding
+    right shift, the output zero point and saturation to int8."""
+    (si, zi), (so, zo) = q_in, q_out
+    hires = np.float32(np.float32(1.0 / 128.0) * np.float32(si))
+    out_m, out_e = quantize_multiplier(float(np.float32(hires / np.float32(so))))
+    out_m16 = _reduce_to_int16(out_m)
+    rel_m, rel_e = quantize_multiplier(float(np.float32(hires / np.float32(3.0 / 32768.0))))
+    rel_m16 = _reduce_to_int16(rel_m)
+    if out_e > 0:
+        raise ValueError("HARD_SWISH output multiplier exponent must be 0 or below, not "
+                         f"{out_e}")
+    v = np.asarray(x, np.int64) - zi
+    hi = v * (1 << 7)
+    pre_out = _srdhm16(hi, out_m16)
+    rel = hi
+    if rel_e > 0:
+        rel = _sat16(rel * (1 << (rel_e - 1)))
+    rel = _srdhm16(rel, rel_m16)
+    if rel_e > 0:
+        rel = _sat16(rel * 2)
+    if rel_e < 0:
+        rel = _rdbpot(rel, -rel_e)
+    rel = (rel + (1 << 15)) >> 1
+    overflow = (rel == pre_out) & (rel == -32768)
+    prod = rel * pre_out
+    pre = np.where(overflow, 32767, np.where(prod >= 0, prod >> 15, -((-prod) >> 15)))
+    out = _rdbpot(pre, -out_e) + zo
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def concatenation(xs: list[np.ndarray], axis: int) -> np.ndarray:
+    """TFLite's int8 CONCATENATION: the inputs (of one quantization, which the kernel
+    requires of int8) joined along ``axis``."""
+    return np.concatenate([np.asarray(x) for x in xs], axis=axis)
+
+
 def _q(t: Tensor) -> tuple[float, int]:
     return float(t.scale[0]), int(t.zero_point[0])
 
@@ -249,23 +362,35 @@ def run_host_operator(op: Operator, tensors: tuple[Tensor, ...],
     if op.opcode == "ADD":
         y = add(x, values[op.inputs[1]], _q(tensors[op.inputs[0]]),
                 _q(tensors[op.inputs[1]]), _q(out), op.options["clamp"])
+    elif op.opcode == "MUL":
+        y = mul(x, values[op.inputs[1]], _q(tensors[op.inputs[0]]),
+                _q(tensors[op.inputs[1]]), _q(out), op.options["clamp"])
     elif op.opcode == "AVERAGE_POOL_2D":
         y = average_pool(x, op)
     elif op.opcode == "MAX_POOL_2D":
         y = max_pool(x, op)
-    elif op.opcode == "RESHAPE":
+    elif op.opcode in ("RESHAPE", "SQUEEZE"):
         y = np.asarray(x)
+    elif op.opcode == "CONCATENATION":
+        y = concatenation([values[i] for i in op.inputs], op.options["axis"])
     elif op.opcode == "PAD":
         y = pad(x, op.options["paddings"], _q(out)[1])
+    elif op.opcode == "PADV2":
+        y = pad(x, op.options["paddings"], int(values[op.inputs[2]].reshape(-1)[0]))
     elif op.opcode == "MEAN":
         y = mean(x, op.options["axes"], _q(tensors[op.inputs[0]]), _q(out))
     elif op.opcode == "QUANTIZE":
         src = tensors[op.inputs[0]]
-        y = quantize(x, None if src.dtype == "float32" else _q(src), _q(out))
+        y = quantize(x, None if src.dtype == "float32" else _q(src), _q(out), out.dtype)
+        return y.reshape(out.shape)
     elif op.opcode == "DEQUANTIZE":
         return dequantize(x, _q(tensors[op.inputs[0]])).reshape(out.shape)
     elif op.opcode == "SOFTMAX":
         y = softmax(x, _q(tensors[op.inputs[0]])[0], op.options["beta"])
+    elif op.opcode in ("LOGISTIC", "TANH"):
+        y = lookup_table(x, _q(tensors[op.inputs[0]]), _q(out), op.opcode.lower())
+    elif op.opcode == "HARD_SWISH":
+        y = hard_swish(x, _q(tensors[op.inputs[0]]), _q(out))
     else:  # load_tflite refuses every other operator
         raise AssertionError(f"{op.label()}: no host implementation")
     return np.asarray(y, dtype=np.int8).reshape(out.shape)

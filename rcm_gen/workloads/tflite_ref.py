@@ -30,11 +30,13 @@ def _windows(layer: TileLayer, x: np.ndarray) -> np.ndarray:
     kh, kw = layer.kernel
     sh, sw = layer.stride
     ho, wo = layer.output_hw
+    dh, dw = layer.dilation
     top, bottom, left, right = layer.pads
     xs = x.astype(np.int64) - layer.input_zero_point
     xp = np.pad(xs, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
-    return win[:, ::sh, ::sw][:, :ho, :wo]
+    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(1, 2))
+    return win[:, ::sh, ::sw, :, ::dh, ::dw][:, :ho, :wo]
 
 
 def accumulate(layer: TileLayer, x: np.ndarray) -> np.ndarray:
@@ -97,6 +99,7 @@ def accumulate_naive(layer: TileLayer, x: np.ndarray) -> np.ndarray:
     ho, wo = layer.output_hw
     kh, kw = layer.kernel
     sh, sw = layer.stride
+    dh, dw = layer.dilation
     top, _, left, _ = layer.pads
     cg = layer.in_channels // layer.groups
     per_group = m // layer.groups
@@ -108,7 +111,7 @@ def accumulate_naive(layer: TileLayer, x: np.ndarray) -> np.ndarray:
                 acc = 0
                 for ky in range(kh):
                     for kx in range(kw):
-                        iy, ix = oy * sh - top + ky, ox * sw - left + kx
+                        iy, ix = oy * sh - top + ky * dh, ox * sw - left + kx * dw
                         if not (0 <= iy < h and 0 <= ix < w):
                             continue
                         for c in range(cg):

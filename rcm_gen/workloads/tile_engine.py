@@ -39,6 +39,7 @@ class TileRun:
     post: PostProcess
     pad_value: int
     host_scale: bool
+    lowering: str | None = None
 
     def plan(self, config: TileConfig) -> LayerPlan:
         try:
@@ -63,28 +64,71 @@ class TileRun:
         return out.reshape(layer.output_shape)
 
 
-def tile_run(layer: TileLayer, x: np.ndarray) -> TileRun:
-    """``layer`` with input ``x`` (as TFLite stores it) as the tile runs it.
+def host_lowering(layer: TileLayer, config: TileConfig | None = None) -> str | None:
+    """Why the host sends ``layer`` to the tile as a 1×1 layer over its im2col windows
+    (``None``: the tile runs it as it is): a dilation, a kernel that is not square, strides
+    that differ, or (on ``config``) a kernel beyond ``k_max`` or a stride beyond
+    ``s_max``."""
+    (kh, kw), (sh, sw), (dh, dw) = layer.kernel, layer.stride, layer.dilation
+    reasons = []
+    if (dh, dw) != (1, 1):
+        reasons.append(f"dilation {dh}x{dw}")
+    if kh != kw:
+        reasons.append(f"kernel {kh}x{kw}")
+    if sh != sw:
+        reasons.append(f"strides {sh}x{sw}")
+    if config is not None and layer.kind != "fc":
+        if max(kh, kw) > config.k_max:
+            reasons.append(f"kernel {max(kh, kw)} > k_max {config.k_max}")
+        if max(sh, sw) > config.s_max:
+            reasons.append(f"stride {max(sh, sw)} > s_max {config.s_max}")
+    return ", ".join(reasons) or None
+
+
+def im2col_windows(layer: TileLayer, x: np.ndarray) -> np.ndarray:
+    """Each output pixel's kernel window of ``x`` (as TFLite stores it, NHWC), padding
+    holding the input zero point, as channels: (N, C·KH·KW, Ho, Wo), channel
+    ``(c·KH + ky)·KW + kx`` (so a group's channels stay together, in the order its weights
+    flatten)."""
+    n = layer.batch
+    (h, w), (ho, wo) = layer.input_hw, layer.output_hw
+    (kh, kw), (sh, sw), (dh, dw) = layer.kernel, layer.stride, layer.dilation
+    top, bottom, left, right = layer.pads
+    xs = np.asarray(x, dtype=np.int64).reshape(n, h, w, -1)
+    xp = np.pad(xs, ((0, 0), (top, bottom), (left, right), (0, 0)),
+                constant_values=layer.input_zero_point)
+    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(1, 2))
+    win = win[:, ::sh, ::sw, :, ::dh, ::dw][:, :ho, :wo]  # (N, Ho, Wo, C, KH, KW)
+    return np.ascontiguousarray(win.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2))
+
+
+def tile_run(layer: TileLayer, x: np.ndarray, config: TileConfig | None = None) -> TileRun:
+    """``layer`` with input ``x`` (as TFLite stores it) as the tile runs it: itself, or where
+    :func:`host_lowering` gives a reason, a 1×1 layer over its im2col windows that the host
+    sends (the bias fold is the same: the windows hold stored values, the padding the zero
+    point).
 
     Raises
     ------
     UserError
-        For a layer the tile cannot express (a kernel that is not square, strides that
-        differ, a bias that no longer fits 32 bits once the zero point is folded in).
+        For a layer the tile cannot express (a bias that no longer fits 32 bits once the
+        zero point is folded in).
     """
     kh, kw = layer.kernel
-    if kh != kw:
-        raise UserError(f"{layer.label()}: kernel {kh}x{kw} is not square; the tile runs "
-                        "square kernels")
-    if layer.stride[0] != layer.stride[1]:
-        raise UserError(f"{layer.label()}: strides {layer.stride[0]} and {layer.stride[1]} "
-                        "differ; the tile runs one stride for rows and columns")
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(layer.weights, dtype=np.int64)
+    lowering = host_lowering(layer, config)
     if layer.kind == "fc":
         c = layer.in_channels
         shape = ConvShape(c=c, m=layer.out_channels, h=1, w=1, k=1)
         inputs = tuple(row.reshape(c, 1, 1) for row in x.reshape(-1, c))
+    elif lowering is not None:
+        (ho, wo) = layer.output_hw
+        windows = im2col_windows(layer, x)
+        shape = ConvShape(c=windows.shape[1], m=layer.out_channels, h=ho, w=wo, k=1,
+                          groups=layer.groups)
+        inputs = tuple(windows)
     else:
         (h, wd), n = layer.input_hw, layer.batch
         shape = ConvShape(c=layer.in_channels, m=layer.out_channels, h=h, w=wd, k=kh,
@@ -101,7 +145,9 @@ def tile_run(layer: TileLayer, x: np.ndarray) -> TileRun:
     except ValueError as exc:
         raise UserError(f"{layer.label()}: the tile cannot express its quantization ({exc})"
                         ) from None
-    return TileRun(layer, shape, inputs, w, post, zp, host_scale)
+    if lowering is not None:
+        w = w.reshape(w.shape[0], -1, 1, 1)
+    return TileRun(layer, shape, inputs, w, post, zp, host_scale, lowering)
 
 
 def _stats(run: TileRun, plan: LayerPlan, lc: LayerCycles, items: int,
@@ -114,7 +160,11 @@ def _stats(run: TileRun, plan: LayerPlan, lc: LayerCycles, items: int,
         "bytes_in": lc.traffic["in"] * items, "bytes_out": lc.traffic["out"] * items,
         "binding": binding, "jobs": lc.jobs * items, "tiling": lc.tiling,
         "groups": run.shape.groups,
-        "requant": "host (float)" if run.host_scale else "tile",
+        "requant": "host" if run.host_scale else "tile",
+        "requant_how": ("round(acc*scale) in double precision, on the host (LiteRT's "
+                        "reference FULLY_CONNECTED)" if run.host_scale else
+                        "fixed-point multiplier and shift in the post-processing unit"),
+        "lowering": f"im2col on the host ({run.lowering})" if run.lowering else None,
     }
 
 
@@ -140,7 +190,7 @@ class ModelEngine:
     def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         from ..tile.simulate import expected_output
 
-        run = tile_run(layer, x)
+        run = tile_run(layer, x, self.config)
         plan = run.plan(self.config)
         lc = plan_cycles(plan)
         sums, overflow = [], False
@@ -174,7 +224,7 @@ class RTLEngine:
     def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         from ..tile.simulate import LayerCase, simulate_layers
 
-        run = tile_run(layer, x)
+        run = tile_run(layer, x, self.config)
         plan = run.plan(self.config)
         lc = plan_cycles(plan)
         with tempfile.TemporaryDirectory(prefix="rcm_infer_") as tmp:

@@ -1,0 +1,100 @@
+"""Rewriting TFLite flatbuffers with LiteRT's own schema (its generated object API): a
+model cut after one operator (to find which operator crashes LiteRT), operator versions
+set as LiteRT's op-versioning rules want them, and reading / writing a model as objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["cut_after", "read_model", "set_operator_versions", "write_model"]
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema
+
+
+def read_model(buf: bytes) -> Any:
+    """The model in ``buf`` as LiteRT's schema objects (``ModelT``)."""
+    schema = _schema()
+    return schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
+
+
+def write_model(model: Any) -> bytes:
+    """``ModelT`` back to flatbuffer bytes (file identifier ``TFL3``)."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def cut_after(buf: bytes, op_index: int) -> bytes:
+    """The model in ``buf`` with only its operators ``0 .. op_index`` (execution order),
+    its output the last kept operator's first output."""
+    model = read_model(buf)
+    g = model.subgraphs[0]
+    g.operators = g.operators[:op_index + 1]
+    g.outputs = np.array([int(g.operators[-1].outputs[0])], dtype=np.int32)
+    model.signatureDefs = None
+    return write_model(model)
+
+
+def _opcode(model: Any, code_index: int) -> int:
+    oc = model.operatorCodes[code_index]
+    return max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+
+
+def set_operator_versions(buf: bytes) -> bytes:
+    """Operator versions as LiteRT's ``op_version.cc`` assigns them for the tensor types a
+    model uses (int8, int16 activations, int4 weights), and the deprecated builtin code
+    filled beside the new one: ``ai-edge-quantizer`` writes every operator at version 1,
+    which LiteRT refuses for the newer types."""
+    schema = _schema()
+    ops = schema.BuiltinOperator
+    types = schema.TensorType
+    model = read_model(buf)
+    g = model.subgraphs[0]
+    wanted: dict[int, int] = {}
+
+    def dtype(i: int) -> int:
+        return int(g.tensors[i].type) if i >= 0 else -1
+
+    for op in g.operators:
+        code = _opcode(model, op.opcodeIndex)
+        ins = [int(i) for i in op.inputs]
+        x = dtype(ins[0]) if ins else -1
+        w = dtype(ins[1]) if len(ins) > 1 else -1
+        v = 1
+        if code == ops.CONV_2D:
+            v = 7 if w == types.INT4 else 4 if x == types.INT16 else 3 if x == types.INT8 else 1
+        elif code == ops.DEPTHWISE_CONV_2D:
+            v = 7 if w == types.INT4 else 5 if x == types.INT16 else 3 if x == types.INT8 else 1
+        elif code == ops.FULLY_CONNECTED:
+            v = (10 if w == types.INT4 else 7 if x == types.INT16 else 4
+                 if x == types.INT8 else 1)
+        elif x == types.INT16:
+            v = {ops.ADD: 3, ops.AVERAGE_POOL_2D: 3, ops.MAX_POOL_2D: 3, ops.SOFTMAX: 3,
+                 ops.MEAN: 3, ops.PAD: 4, ops.PADV2: 4, ops.RESHAPE: 1, ops.QUANTIZE: 4,
+                 ops.DEQUANTIZE: 4, ops.CONCATENATION: 3, ops.MUL: 4, ops.LOGISTIC: 3,
+                 ops.TANH: 3, ops.SQUEEZE: 1, ops.HARD_SWISH: 1}.get(code, 1)
+        elif x == types.INT8:
+            v = {ops.ADD: 2, ops.AVERAGE_POOL_2D: 2, ops.MAX_POOL_2D: 2, ops.SOFTMAX: 2,
+                 ops.MEAN: 2, ops.PAD: 2, ops.PADV2: 2, ops.QUANTIZE: 2, ops.DEQUANTIZE: 2,
+                 ops.CONCATENATION: 2, ops.MUL: 2, ops.LOGISTIC: 2, ops.TANH: 2,
+                 ops.SQUEEZE: 1, ops.HARD_SWISH: 1}.get(code, 1)
+        elif code == ops.QUANTIZE and dtype(int(op.outputs[0])) == types.INT16:
+            v = 4
+        elif code == ops.QUANTIZE and dtype(int(op.outputs[0])) == types.INT8:
+            v = 2
+        wanted[op.opcodeIndex] = max(wanted.get(op.opcodeIndex, 1), v)
+    for i, oc in enumerate(model.operatorCodes):
+        code = _opcode(model, i)
+        oc.builtinCode = code
+        oc.deprecatedBuiltinCode = min(code, 127)
+        oc.version = max(int(oc.version or 1), wanted.get(i, 1))
+    return write_model(model)
