@@ -419,7 +419,7 @@ def test_reader_refusals(tmp_path):
         _refused(tmp_path, [dict(op="conv", m=3)], input_dtype="float32"))
     assert re.fullmatch(
         r"operator 0 \(CONV_2D 'conv0'\): weights tensor 1 \('w0'\) are float32 without "
-        r"quantization; int8 quantized weights are required",
+        r"quantization; int8 or int4 quantized weights are required",
         _refused(tmp_path, [dict(op="conv", m=3, weights_dtype="float32")]))
     assert re.fullmatch(
         r"--model '.*m\.tflite': not a TFLite flatbuffer \(no TFL3 file identifier\)",

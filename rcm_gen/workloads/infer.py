@@ -4,15 +4,17 @@ the host, and every tensor compared with LiteRT's reference kernels, bit for bit
 The engine protocol
 -------------------
 An engine runs the tile's layers.  It is made by a factory registered under a name in
-:data:`ENGINES` (``factory(config, *, simulator)``, where ``config`` is the design point
-and ``simulator`` ``"icarus"`` or ``"verilator"``), has a ``name`` attribute and one
-method::
+:data:`ENGINES` (``factory(config, *, simulator, bandwidth[, rounding, narrow])``, where
+``config`` is the design point, ``simulator`` ``"icarus"`` or ``"verilator"``, and the
+optional ``rounding`` and ``narrow`` are given only when they are not ``"double"`` and
+true), has a ``name`` attribute and one method::
 
     run(layer: TileLayer, x: numpy.ndarray) -> tuple[numpy.ndarray, dict]
 
-``x`` is the layer's input tensor as TFLite stores it (int8, NHWC for convolutions, the
-input tensor's own shape for a fully connected layer), and the result is the output tensor
-(int8, ``layer.output_shape``) with a dict of what the engine measured for that layer.  The
+``x`` is the layer's input tensor as TFLite stores it (int8 or int16, NHWC for
+convolutions, the input tensor's own shape for a fully connected layer), and the result is
+the output tensor (of the output tensor's type, ``layer.output_shape``) with a dict of what
+the engine measured for that layer.  The
 report carries the dict and prints these keys when present: ``cycles``, ``ideal``,
 ``utilisation``, ``lanes``, ``bits``, ``bytes_in``, ``bytes_out``, ``binding``.
 :class:`ReferenceEngine` is the numpy model of LiteRT's kernels (:mod:`.tflite_ref`).
@@ -77,13 +79,16 @@ class ReferenceEngine:
     the layer's multiply-accumulates."""
 
     name = "reference"
+    rounding = "double"
 
     def __init__(self, config: Any = None, *, simulator: str = "icarus",
-                 bandwidth: float | None = None) -> None:
+                 bandwidth: float | None = None, rounding: str = "double",
+                 narrow: bool = True) -> None:
         self.config = config  # the design point is not used: the model is LiteRT's
+        self.rounding = rounding
 
     def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-        return run_layer(layer, x), {"macs": layer.macs}
+        return run_layer(layer, x, self.rounding), {"macs": layer.macs}
 
 
 EngineFactory = Callable[..., Engine]
@@ -115,9 +120,13 @@ def engine_names() -> list[str]:
 
 
 def make_engine(name: str, config: Any = None, *, simulator: str = "icarus",
-                bandwidth: float | None = None) -> Engine:
+                bandwidth: float | None = None, rounding: str = "double",
+                narrow: bool = True) -> Engine:
     """The engine registered as ``name`` for design point ``config`` (off-chip bandwidth
-    ``bandwidth`` bytes per cycle, unlimited when ``None``).
+    ``bandwidth`` bytes per cycle, unlimited when ``None``), requantizing int32 sums in
+    ``rounding`` (``double``: LiteRT's build; ``single``: ``TFLITE_SINGLE_ROUNDING``),
+    running layers at the narrowest widths their data provably need unless ``narrow`` is
+    false.
 
     Raises
     ------
@@ -130,7 +139,10 @@ def make_engine(name: str, config: Any = None, *, simulator: str = "icarus",
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module), attr)
-    return factory(config, simulator=simulator, bandwidth=bandwidth)
+    if rounding == "double" and narrow:  # (engines registered before these options)
+        return factory(config, simulator=simulator, bandwidth=bandwidth)
+    return factory(config, simulator=simulator, bandwidth=bandwidth, rounding=rounding,
+                   narrow=narrow)
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -156,6 +168,8 @@ def random_input(model: TfliteModel, seed: int) -> np.ndarray:
                            size=model.input.shape).astype(np.float32)
     if model.input.dtype == "uint8":
         return rng.integers(0, 256, size=model.input.shape, dtype=np.uint8)
+    if model.input.dtype == "int16":
+        return rng.integers(-32768, 32768, size=model.input.shape, dtype=np.int16)
     return rng.integers(-128, 128, size=model.input.shape, dtype=np.int8)
 
 
@@ -252,9 +266,9 @@ def run_model(model: TfliteModel, x: np.ndarray, engine: Engine) -> Inference:
             layer = model.layers[op.index]
             y, stats = engine.run(layer, values[op.inputs[0]])
             y = np.asarray(y)
-            if y.dtype != np.int8 or y.shape != tuple(out.shape):
+            if y.dtype != np.dtype(out.dtype) or y.shape != tuple(out.shape):
                 raise RuntimeError(f"engine {engine.name!r} returned {y.dtype} {y.shape} for "
-                                   f"{op.label()}, not int8 {tuple(out.shape)}")
+                                   f"{op.label()}, not {out.dtype} {tuple(out.shape)}")
             rows.append(LayerRow(op.index, op.opcode, out.name, out.index, out.shape, "tile",
                                  layer.macs, dict(stats), time.perf_counter() - start))
         else:

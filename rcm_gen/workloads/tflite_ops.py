@@ -119,12 +119,13 @@ def one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
 
 
 def add(a: np.ndarray, b: np.ndarray, qa: tuple[float, int], qb: tuple[float, int],
-        qout: tuple[float, int], clamp: tuple[int, int]) -> np.ndarray:
-    """TFLite's int8 ADD (``reference_integer_ops::Add``, with broadcasting): both inputs
-    shifted left by 20 bits, rescaled to twice the larger input scale, summed, rescaled to
-    the output.  ``q*`` are (scale, zero point)."""
+        qout: tuple[float, int], clamp: tuple[int, int], dtype: str = "int8") -> np.ndarray:
+    """TFLite's int8 ADD (``reference_integer_ops::Add``, with broadcasting), and int16 ADD
+    with general scales: both inputs shifted left by 20 bits (15 for int16), rescaled to
+    twice the larger input scale, summed, rescaled to the output.  ``q*`` are (scale, zero
+    point)."""
     (sa, za), (sb, zb), (so, zo) = qa, qb, qout
-    left_shift = 20
+    left_shift = 15 if dtype == "int16" else 20
     twice_max = 2.0 * float(max(np.float32(sa), np.float32(sb)))
     ma, sha = quantize_multiplier(float(sa) / twice_max)
     mb, shb = quantize_multiplier(float(sb) / twice_max)
@@ -134,7 +135,7 @@ def add(a: np.ndarray, b: np.ndarray, qa: tuple[float, int], qb: tuple[float, in
     va = multiply_by_quantized_multiplier((a - za) * (1 << left_shift), ma, sha)
     vb = multiply_by_quantized_multiplier((b - zb) * (1 << left_shift), mb, shb)
     out = multiply_by_quantized_multiplier(_wrap(va + vb), mo, sho) + zo
-    return np.clip(out, *clamp).astype(np.int8)
+    return np.clip(out, *clamp).astype(dtype)
 
 
 def _pool_windows(x: np.ndarray, op: Operator, fill: int) -> np.ndarray:
@@ -154,21 +155,22 @@ def average_pool(x: np.ndarray, op: Operator) -> np.ndarray:
     count = _pool_windows(np.ones_like(x[..., :1]), op, 0).sum(axis=(-2, -1))
     half = count // 2
     avg = np.where(total > 0, (total + half) // count, -((-(total - half)) // count))
-    return np.clip(avg, *op.options["clamp"]).astype(np.int8)
+    return np.clip(avg, *op.options["clamp"])
 
 
 def max_pool(x: np.ndarray, op: Operator) -> np.ndarray:
     """TFLite's int8 MAX_POOL_2D: the largest tap inside the input, clamped to the activation
     range."""
     x = np.asarray(x, dtype=np.int64)
-    out = _pool_windows(x, op, -128).max(axis=(-2, -1))
-    return np.clip(out, *op.options["clamp"]).astype(np.int8)
+    out = _pool_windows(x, op, -(1 << 15)).max(axis=(-2, -1))
+    return np.clip(out, *op.options["clamp"])
 
 
 def pad(x: np.ndarray, paddings: np.ndarray, zero_point: int) -> np.ndarray:
     """TFLite's int8 PAD: the value is the output's zero point."""
-    return np.pad(np.asarray(x), [tuple(int(v) for v in p) for p in paddings],
-                  constant_values=zero_point).astype(np.int8)
+    x = np.asarray(x)
+    return np.pad(x, [tuple(int(v) for v in p) for p in paddings],
+                  constant_values=zero_point).astype(x.dtype)
 
 
 def mean(x: np.ndarray, axes: tuple[int, ...], q_in: tuple[float, int],
@@ -349,6 +351,68 @@ def concatenation(xs: list[np.ndarray], axis: int) -> np.ndarray:
     return np.concatenate([np.asarray(x) for x in xs], axis=axis)
 
 
+def _round_away(v: np.ndarray) -> np.ndarray:
+    t = np.trunc(v)
+    return t + np.sign(v) * (np.abs(v - t) >= 0.5)
+
+
+def int16_lut(function, lo: float, hi: float) -> np.ndarray:
+    """TFLite's ``gen_lut`` for int16 tables (513 entries, Q0.15 over [-1, 1]): the
+    function at 512 steps of ``[lo, hi]``, each sample less half the error that linear
+    interpolation makes at the step's midpoint, and the last value for the slope."""
+    steps = 512
+    step = (hi - lo) / steps
+    scale = 32768.0
+    i = np.arange(steps, dtype=np.float64)
+    val = function(lo + i * step)
+    mid = function(lo + i * step + step / 2)
+    nxt = function(lo + (i + 1) * step)
+    sample = _round_away(val * scale)
+    interp = _round_away((nxt * scale + _round_away(val * scale)) / 2)
+    bias = _round_away((interp - _round_away(mid * scale)) / 2)
+    table = np.clip(sample - bias, -32768, 32767)
+    last = np.clip(_round_away(function(np.float64(hi)) * scale), -32768, 32767)
+    return np.append(table, last).astype(np.int64)
+
+
+def int16_lookup(value: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """TFLite's int16 table lookup with linear interpolation (``lut_lookup``): entry
+    ``256 + (v >> 7)`` and the slope to the next, times the low 7 bits, rounded."""
+    v = np.asarray(value, np.int64)
+    index = 256 + (v >> 7)
+    offset = v & 0x7F
+    base = table[index]
+    slope = _wrap16(table[index + 1] - base)
+    return _wrap16(base + ((slope * offset + 64) >> 7))
+
+
+def _wrap16(x) -> np.ndarray:
+    return ((np.asarray(x, np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def softmax_int16(x: np.ndarray, input_scale: float, beta: float) -> np.ndarray:
+    """TFLite's int16 SOFTMAX (``reference_ops::SoftmaxInt16``; output scale 1/32768, zero
+    point 0): differences to the row maximum rescaled so that [-65535, 0] is [-10, 0], an
+    interpolated exp table, the sum's reciprocal from a 1/(1+x) table after normalising
+    it, and a rounding shift."""
+    exp_table = int16_lut(np.exp, -10.0, 0.0)
+    recip_table = int16_lut(lambda v: 1.0 / (1.0 + v), 0.0, 1.0)
+    real = float(np.float32(np.float32(input_scale) * np.float32(beta))) / (10.0 / 65535.0)
+    multiplier, shift = quantize_multiplier(real)
+    x = np.asarray(x, np.int64)
+    diff = x - x.max(axis=-1, keepdims=True)
+    scaled = multiply_by_quantized_multiplier(diff, multiplier, shift)
+    exps = int16_lookup(np.clip(scaled + 32767, -32768, 32767), exp_table)
+    total = exps.sum(axis=-1, keepdims=True)
+    clz = 32 - np.frexp(total.astype(np.float64))[1]  # leading zeros of the uint32 sum
+    shifted = ((total << (clz - 1)) + (1 << 13)) >> 14
+    sym = np.clip(shifted - ((1 << 15) + (1 << 16)), -32768, 32767)
+    recip = int16_lookup(sym, recip_table)
+    right = 31 - clz
+    out = (exps * recip + (np.int64(1) << (right - 1))) >> right
+    return np.clip(out, 0, 32767).astype(np.int16)
+
+
 def _q(t: Tensor) -> tuple[float, int]:
     return float(t.scale[0]), int(t.zero_point[0])
 
@@ -361,7 +425,7 @@ def run_host_operator(op: Operator, tensors: tuple[Tensor, ...],
     out = tensors[op.outputs[0]]
     if op.opcode == "ADD":
         y = add(x, values[op.inputs[1]], _q(tensors[op.inputs[0]]),
-                _q(tensors[op.inputs[1]]), _q(out), op.options["clamp"])
+                _q(tensors[op.inputs[1]]), _q(out), op.options["clamp"], out.dtype)
     elif op.opcode == "MUL":
         y = mul(x, values[op.inputs[1]], _q(tensors[op.inputs[0]]),
                 _q(tensors[op.inputs[1]]), _q(out), op.options["clamp"])
@@ -385,6 +449,8 @@ def run_host_operator(op: Operator, tensors: tuple[Tensor, ...],
         return y.reshape(out.shape)
     elif op.opcode == "DEQUANTIZE":
         return dequantize(x, _q(tensors[op.inputs[0]])).reshape(out.shape)
+    elif op.opcode == "SOFTMAX" and out.dtype == "int16":
+        y = softmax_int16(x, _q(tensors[op.inputs[0]])[0], op.options["beta"])
     elif op.opcode == "SOFTMAX":
         y = softmax(x, _q(tensors[op.inputs[0]])[0], op.options["beta"])
     elif op.opcode in ("LOGISTIC", "TANH"):
@@ -393,4 +459,4 @@ def run_host_operator(op: Operator, tensors: tuple[Tensor, ...],
         y = hard_swish(x, _q(tensors[op.inputs[0]]), _q(out))
     else:  # load_tflite refuses every other operator
         raise AssertionError(f"{op.label()}: no host implementation")
-    return np.asarray(y, dtype=np.int8).reshape(out.shape)
+    return np.asarray(y).astype(out.dtype).reshape(out.shape)

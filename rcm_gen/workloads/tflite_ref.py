@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import requantize
+from ..reference import multiply_by_quantized_multiplier_int64, requantize
 from .tflite_model import TileLayer
 
 __all__ = ["accumulate", "accumulate_naive", "requantize_double", "requantize_layer",
@@ -131,21 +131,41 @@ def requantize_double(acc: np.ndarray, scale: np.ndarray, zero_point: int, lo: i
     return np.clip(r.astype(np.int64) + zero_point, lo, hi)
 
 
-def requantize_layer(layer: TileLayer, acc: np.ndarray) -> np.ndarray:
-    """Accumulators (last axis: output channel) to the layer's int8 output values, the way
-    LiteRT's reference kernel for the layer does it (``layer.requant``)."""
+def requantize_layer(layer: TileLayer, acc: np.ndarray, rounding: str = "double"
+                     ) -> np.ndarray:
+    """Accumulators (last axis: output channel) to the layer's output values (int8, or
+    int16 for a 16x8 layer), the way LiteRT's reference kernel for the layer does it
+    (``layer.requant``), in a build of TFLite that rounds as ``rounding`` says: ``double``
+    (LiteRT's wheel) or ``single`` (``TFLITE_SINGLE_ROUNDING``, which changes only the
+    int32 ``MultiplyByQuantizedMultiplier``)."""
     lo, hi = layer.clamp
+    dtype = np.int16 if layer.act_bits == 16 else np.int8
     if layer.requant == "double":
         y = requantize_double(acc, layer.scale, layer.output_zero_point, lo, hi)
+    elif layer.requant == "fixed64":  # the int64 overload, the same in both builds
+        v = multiply_by_quantized_multiplier_int64(acc, layer.multiplier, layer.shift)
+        y = np.clip(_wrap32(v) + layer.output_zero_point, lo, hi)
     else:
         # TFLite's accumulator is int32: wrap as it would (it never does in practice)
-        acc32 = ((np.asarray(acc, np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-        y, _ = requantize(acc32, layer.multiplier, layer.shift, layer.output_zero_point,
-                          lo, hi)
-    return y.astype(np.int8)
+        acc32 = _wrap32(acc)
+        if rounding == "single":
+            m = layer.multiplier.astype(np.int64)
+            total = 31 - layer.shift.astype(np.int64)
+            v = (acc32 * m + (np.int64(1) << (total - 1))) >> total
+            y = np.clip(_wrap32(v) + layer.output_zero_point, lo, hi)
+        elif rounding == "double":
+            y, _ = requantize(acc32, layer.multiplier, layer.shift, layer.output_zero_point,
+                              lo, hi)
+        else:
+            raise ValueError(f"Rounding must be double or single, not {rounding!r}")
+    return y.astype(dtype)
 
 
-def run_layer(layer: TileLayer, x: np.ndarray) -> np.ndarray:
-    """The layer's int8 output tensor (in ``layer.output_shape``) for input ``x``, bit-exact
-    with LiteRT's reference kernel."""
-    return requantize_layer(layer, accumulate(layer, x)).reshape(layer.output_shape)
+def _wrap32(x) -> np.ndarray:
+    return ((np.asarray(x, np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def run_layer(layer: TileLayer, x: np.ndarray, rounding: str = "double") -> np.ndarray:
+    """The layer's output tensor (in ``layer.output_shape``) for input ``x``, bit-exact
+    with LiteRT's reference kernel (built with ``rounding``)."""
+    return requantize_layer(layer, accumulate(layer, x), rounding).reshape(layer.output_shape)

@@ -98,3 +98,84 @@ def set_operator_versions(buf: bytes) -> bytes:
         oc.deprecatedBuiltinCode = min(code, 127)
         oc.version = max(int(oc.version or 1), wanted.get(i, 1))
     return write_model(model)
+
+
+def dequantized_float_model(buf: bytes) -> bytes:
+    """A float32 model from an integer one: every quantized constant (weights, biases)
+    dequantized (``scale · (q − zero_point)``, per channel along its quantized dimension),
+    every quantized activation made float32 without quantization, QUANTIZE and DEQUANTIZE
+    at the model's ends dropped (the model then takes and gives float32), operator versions
+    set to 1 (the float kernels).  The operators are the integer model's own, so the float
+    model computes what the integer one approximates."""
+    schema = _schema()
+    types = schema.TensorType
+    ops = schema.BuiltinOperator
+    model = read_model(buf)
+    g = model.subgraphs[0]
+    numpy_of = {types.INT8: np.int8, types.INT16: np.int16, types.INT32: np.int32,
+                types.INT64: np.int64, types.UINT8: np.uint8}
+    for t in g.tensors:
+        q = t.quantization
+        quantized = q is not None and q.scale is not None and len(q.scale) > 0
+        if not quantized or int(t.type) not in numpy_of:
+            continue
+        b = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
+        data = getattr(b, "data", None) if b is not None else None
+        if data is not None and len(data):
+            raw = np.frombuffer(np.asarray(data, np.uint8).tobytes(), numpy_of[int(t.type)])
+            shape = [int(d) for d in t.shape]
+            values = raw.reshape(shape).astype(np.float64)
+            scale = np.asarray(q.scale, np.float64)
+            zp = (np.asarray(q.zeroPoint, np.float64) if q.zeroPoint is not None
+                  else np.zeros_like(scale))
+            if len(scale) > 1:
+                axis = int(q.quantizedDimension)
+                bshape = [1] * len(shape)
+                bshape[axis] = len(scale)
+                scale, zp = scale.reshape(bshape), zp.reshape(bshape)
+            b.data = np.frombuffer(((values - zp) * scale).astype(np.float32).tobytes(),
+                                   np.uint8).copy()
+        t.type = types.FLOAT32
+        t.quantization = None
+    keep = []
+    boundary = {int(i) for i in g.inputs} | {int(i) for i in g.outputs}
+    rename: dict[int, int] = {}
+    for op in g.operators:
+        code = _opcode(model, op.opcodeIndex)
+        if code in (ops.QUANTIZE, ops.DEQUANTIZE):
+            src, dst = int(op.inputs[0]), int(op.outputs[0])
+            if src in boundary or dst in boundary:
+                rename[dst] = rename.get(src, src)
+                continue
+        keep.append(op)
+    for op in keep:
+        op.inputs = np.array([rename.get(int(i), int(i)) for i in op.inputs], np.int32)
+    g.operators = keep
+    # an output made by a dropped DEQUANTIZE or QUANTIZE becomes its source
+    g.outputs = np.array([rename.get(int(o), int(o)) for o in g.outputs], np.int32)
+    for oc in model.operatorCodes:
+        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+        oc.builtinCode = code
+        oc.deprecatedBuiltinCode = min(code, 127)
+        oc.version = 1
+    model.signatureDefs = [_signature(g)]
+    return write_model(model)
+
+
+def _signature(g: Any) -> Any:
+    """A ``serving_default`` signature naming the subgraph's inputs and outputs by their
+    tensors' names (what the quantizer's calibration feeds by name)."""
+    schema = _schema()
+
+    def tensor_map(i: int) -> Any:
+        m = schema.TensorMapT()
+        m.name = g.tensors[i].name
+        m.tensorIndex = i
+        return m
+
+    sig = schema.SignatureDefT()
+    sig.inputs = [tensor_map(int(i)) for i in g.inputs]
+    sig.outputs = [tensor_map(int(i)) for i in g.outputs]
+    sig.signatureKey = "serving_default"
+    sig.subgraphIndex = 0
+    return sig
