@@ -165,3 +165,47 @@ def test_int16_input_and_int4_weights_read_as_stored(variants):
     w = m4.layers[0].weights
     assert m4.layers[0].weight_bits == 4 and w.min() >= -8 and w.max() <= 7
     assert len(np.unique(w)) > 8
+
+
+def test_biases_beyond_32_bits_are_added_on_the_host(variants, tmp_path):
+    """A 16x8 convolution whose int64 bias does not fit the tile's 32-bit bias register:
+    the tile sends raw sums, the host adds the bias and requantizes as LiteRT's int64
+    kernel does (bit-exact); the table says where."""
+    from rcm_gen.workloads.tflite_write import read_model, write_model
+
+    model = read_model(Path(variants["16x8"]).read_bytes())
+    g = model.subgraphs[0]
+    op = g.operators[2]  # a CONV_2D without activation
+    bias = g.tensors[int(op.inputs[2])]
+    buf = model.buffers[bias.buffer]
+    values = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), np.int64).copy()
+    values[::2] += (1 << 33) * np.sign(values[::2] + 1)  # half the channels beyond int32
+    buf.data = np.frombuffer(values.tobytes(), np.uint8).copy()
+    path = tmp_path / "big_bias.tflite"
+    path.write_bytes(write_model(model))
+    m, oracle = load_tflite(str(path)), LiteRTOracle(str(path))
+    for design in ("rcm-default", "rcm-default-fusion"):
+        inference = None
+        for seed in range(2):
+            x = random_input(m, seed)
+            inference = run_model(m, x, make_engine("model", preset(design)))
+            assert compare(m, inference, oracle.run(x)).match
+        row = inference.rows[2]
+        assert row.stats["requant"] == "host"
+        assert row.stats["requant_how"] == ("on the host: the folded bias does not fit the "
+                                            "tile's 32 bits")
+
+
+def test_zero_point_fold_beyond_32_bits(tmp_path):
+    """bias - zp*sum(w) beyond int32 (an int8 layer, zero point -128, a bias near the
+    limit): the host adds it to the tile's exact sums and wraps as LiteRT's int32
+    accumulator does."""
+    path = write_chain(tmp_path / "fold.tflite", (1, 6, 6, 32),
+                       [dict(op="conv", m=4, k=3, bias=(1 << 31) - 100, out_zp=0)], seed=2)
+    model, oracle = load_tflite(path), LiteRTOracle(path)
+    assert model.layers[0].input_zero_point == -128
+    for seed in range(3):
+        x = random_input(model, seed)
+        inference = run_model(model, x, make_engine("model", preset("rcm-default")))
+        assert compare(model, inference, oracle.run(x)).match
+    assert inference.rows[0].stats["requant"] == "host"
