@@ -209,3 +209,24 @@ def test_zero_point_fold_beyond_32_bits(tmp_path):
         inference = run_model(model, x, make_engine("model", preset("rcm-default")))
         assert compare(model, inference, oracle.run(x)).match
     assert inference.rows[0].stats["requant"] == "host"
+
+
+def test_operator_versions_follow_litert_rules(variants):
+    """The quantizer leaves every operator at version 1; rcm_gen sets LiteRT's versions
+    (op_version.cc): int8 CONV_2D 3, int4-weight CONV_2D 7, int4-weight FULLY_CONNECTED 10,
+    int8 FULLY_CONNECTED 4, int8 ADD 2, int16 SOFTMAX 3, int16 QUANTIZE 2."""
+    from rcm_gen.workloads.tflite_write import read_model
+
+    def versions(path):
+        m = read_model(Path(path).read_bytes())
+        names = {0: "ADD", 3: "CONV_2D", 9: "FULLY_CONNECTED", 25: "SOFTMAX", 114: "QUANTIZE"}
+        return {names.get(max(oc.builtinCode, oc.deprecatedBuiltinCode)): oc.version
+                for oc in m.operatorCodes}
+
+    assert versions(variants["int8"])["CONV_2D"] == 3
+    assert versions(variants["int8"])["FULLY_CONNECTED"] == 4
+    assert versions(variants["int8"])["ADD"] == 2
+    assert versions(variants["w4a8"])["CONV_2D"] == 7
+    assert versions(variants["w4a8"])["FULLY_CONNECTED"] == 10
+    assert versions(variants["16x8"])["SOFTMAX"] == 3
+    assert versions(variants["mix"])["QUANTIZE"] == 2

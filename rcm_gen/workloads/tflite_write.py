@@ -50,13 +50,14 @@ def _opcode(model: Any, code_index: int) -> int:
 
 
 def set_operator_versions(buf: bytes) -> bytes:
-    """Operator versions as LiteRT's ``op_version.cc`` assigns them for the tensor types a
-    model uses (int8, int16 activations, int4 weights), and the deprecated builtin code
-    filled beside the new one: ``ai-edge-quantizer`` writes every operator at version 1,
-    which LiteRT refuses for the newer types."""
+    """Operator versions as LiteRT's ``GetBuiltinOperatorVersion``
+    (``tensorflow/lite/tools/versioning/op_version.cc``) assigns them to the operators and
+    tensor types rcm_gen runs (int8, 16x8, int4 weights), and the deprecated builtin code
+    filled beside the new one: ``ai-edge-quantizer`` writes every operator at version 1.
+    An operator code shared by operators of several signatures takes the highest."""
     schema = _schema()
     ops = schema.BuiltinOperator
-    types = schema.TensorType
+    T = schema.TensorType
     model = read_model(buf)
     g = model.subgraphs[0]
     wanted: dict[int, int] = {}
@@ -69,34 +70,50 @@ def set_operator_versions(buf: bytes) -> bytes:
         ins = [int(i) for i in op.inputs]
         x = dtype(ins[0]) if ins else -1
         w = dtype(ins[1]) if len(ins) > 1 else -1
+        y = dtype(int(op.outputs[0]))
+        opts = op.builtinOptions
         v = 1
         if code == ops.CONV_2D:
-            v = 7 if w == types.INT4 else 4 if x == types.INT16 else 3 if x == types.INT8 else 1
+            grouped = len(g.tensors[ins[0]].shape) == 4 and \
+                int(g.tensors[ins[0]].shape[3]) != int(g.tensors[ins[1]].shape[3])
+            v = (6 if grouped else 3 if (x, w, y) == (T.INT8, T.INT8, T.INT8)
+                 else 7 if (x, w, y) == (T.INT8, T.INT4, T.INT8) else 1)
         elif code == ops.DEPTHWISE_CONV_2D:
-            v = 7 if w == types.INT4 else 5 if x == types.INT16 else 3 if x == types.INT8 else 1
+            dilated = opts is not None and (opts.dilationWFactor != 1
+                                            or opts.dilationHFactor != 1)
+            v = (3 if (x, w, y) == (T.INT8, T.INT8, T.INT8)
+                 else 7 if (x, w, y) == (T.INT8, T.INT4, T.INT8) else 2 if dilated else 1)
         elif code == ops.FULLY_CONNECTED:
-            v = (10 if w == types.INT4 else 7 if x == types.INT16 else 4
-                 if x == types.INT8 else 1)
-        elif x == types.INT16:
-            v = {ops.ADD: 3, ops.AVERAGE_POOL_2D: 3, ops.MAX_POOL_2D: 3, ops.SOFTMAX: 3,
-                 ops.MEAN: 3, ops.PAD: 4, ops.PADV2: 4, ops.RESHAPE: 1, ops.QUANTIZE: 4,
-                 ops.DEQUANTIZE: 4, ops.CONCATENATION: 3, ops.MUL: 4, ops.LOGISTIC: 3,
-                 ops.TANH: 3, ops.SQUEEZE: 1, ops.HARD_SWISH: 1}.get(code, 1)
-        elif x == types.INT8:
-            v = {ops.ADD: 2, ops.AVERAGE_POOL_2D: 2, ops.MAX_POOL_2D: 2, ops.SOFTMAX: 2,
-                 ops.MEAN: 2, ops.PAD: 2, ops.PADV2: 2, ops.QUANTIZE: 2, ops.DEQUANTIZE: 2,
-                 ops.CONCATENATION: 2, ops.MUL: 2, ops.LOGISTIC: 2, ops.TANH: 2,
-                 ops.SQUEEZE: 1, ops.HARD_SWISH: 1}.get(code, 1)
-        elif code == ops.QUANTIZE and dtype(int(op.outputs[0])) == types.INT16:
-            v = 4
-        elif code == ops.QUANTIZE and dtype(int(op.outputs[0])) == types.INT8:
-            v = 2
+            if len(ins) == 2 or (len(ins) > 2 and ins[2] < 0):
+                v = 6
+            elif opts is not None and getattr(opts, "keepNumDims", False):
+                v = 5
+            elif (x, w, y) == (T.INT8, T.INT8, T.INT8):
+                v = 4
+            elif (x, w, y) == (T.INT8, T.INT4, T.INT8):
+                v = 10
+        elif code == ops.ADD:
+            pot = getattr(opts, "potScaleInt16", True) if opts is not None else True
+            v = 3 if (x, y) == (T.INT16, T.INT16) and not pot else 2 if x == T.INT8 else 1
+        elif code == ops.MUL:
+            v = 4 if x == T.INT16 else 2 if x == T.INT8 else 1
+        elif code in (ops.MAX_POOL_2D, ops.AVERAGE_POOL_2D, ops.TANH, ops.LOGISTIC):
+            v = 3 if (x, y) == (T.INT16, T.INT16) else 2 if x == T.INT8 else 1
+        elif code in (ops.SOFTMAX, ops.MEAN, ops.CONCATENATION):
+            v = 3 if x == T.INT16 else 2 if x == T.INT8 else 1
+        elif code in (ops.PAD, ops.PADV2):
+            v = (4 if len(g.tensors[ins[0]].shape) > 4 else 3 if x == T.INT16
+                 else 2 if x == T.INT8 else 1)
+        elif code == ops.QUANTIZE:
+            v = 4 if T.INT4 in (x, y) else 2 if y == T.INT16 else 1
+        elif code == ops.DEQUANTIZE:
+            v = 6 if x == T.INT4 else 3 if x == T.INT16 else 2 if x == T.INT8 else 1
         wanted[op.opcodeIndex] = max(wanted.get(op.opcodeIndex, 1), v)
     for i, oc in enumerate(model.operatorCodes):
         code = _opcode(model, i)
         oc.builtinCode = code
         oc.deprecatedBuiltinCode = min(code, 127)
-        oc.version = max(int(oc.version or 1), wanted.get(i, 1))
+        oc.version = wanted.get(i, max(int(oc.version or 1), 1))
     return write_model(model)
 
 
