@@ -38,6 +38,10 @@ def _vectors(rng, n, rounding, acc_bits):
                       -(1 << 30), (1 << 30) + 1])
     acc[: len(edges)] = edges
     mult[:3] = [INT32_MAX, 1 << 30, (1 << 31) - (1 << 16)] if rounding != "wide" else mult[:3]
+    if rounding == "double":  # the parameter is signed: negative multipliers too
+        mult[10:40] = -mult[10:40]
+        mult[40] = INT32_MIN
+        acc[40] = INT32_MIN
     return acc, mult, shift
 
 

@@ -118,37 +118,44 @@ class PostProcessor(wiring.Component):
             m.d.sync += [mult1.eq(par.multiplier), right1.eq(Mux(shift < 0, -shift, 0)[:5]),
                          rnd1.eq(par.rounding)]
         # Stage 2: the product as two partial products (the low half of the multiplier is
-        # zero in WIDE, where x1 is wide).
+        # zero in WIDE, where x1 is wide), and the product's sign (for DOUBLE's nudge, so
+        # that stage 3 adds the product and its rounding constant at once).
         p_lo = Signal(signed(33 + 17), name="p_lo")
         p_hi = Signal(signed(x1_width + 16), name="p_hi")
         both_min2 = Signal(name="both_min")
+        neg2 = Signal(name="negative2")
         right2 = Signal(5, name="right2")
         rnd2 = Signal(Rounding, name="rounding2")
         with m.If(self.en):
             m.d.sync += [p_lo.eq(x1[:33].as_signed() * mult1[:16]),
                          p_hi.eq(x1 * mult1[16:].as_signed()),
                          both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
+                         neg2.eq((x1 != 0) & (mult1 != 0) & ((x1 < 0) ^ (mult1 < 0))),
                          right2.eq(right1), rnd2.eq(rnd1)]
-        # Stage 3: DOUBLE: (a·m + nudge) / 2^31, truncating toward zero; SINGLE, WIDE:
-        # (a·m + 2^30) >> 31 when no right shift follows, else a·m >> 31 (the rounding
-        # then happens at the right shift, at the same bit).
+        # Stage 3: num = a·m + c in one sum, c the rounding constant: DOUBLE's nudge (2^30,
+        # or 1 − 2^30 for a negative product), and num / 2^31 truncated toward zero; SINGLE
+        # and WIDE: 2^30 when no right shift follows (else 0: the rounding then happens at
+        # the right shift, at the same bit), and num >> 31.
         high_width = x1_width + 2
-        ab = Signal(signed(x1_width + 33), name="ab")
-        m.d.comb += ab.eq(p_lo + (p_hi << 16))
-        nudge = Mux(ab >= 0, Const(1 << 30, signed(32)), Const(1 - (1 << 30), signed(32)))
+        double2 = rnd2 == Rounding.DOUBLE
+        c = Mux(double2, Mux(neg2, Const(1 - (1 << 30), signed(32)),
+                             Const(1 << 30, signed(32))),
+                Mux(right2 == 0, Const(1 << 30, signed(32)), 0))
         num = Signal(signed(x1_width + 34), name="num")
-        m.d.comb += num.eq(ab + nudge)
-        trunc = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
-        single = (ab + Mux(right2 == 0, Const(1 << 30, signed(32)), 0)) >> 31
+        m.d.comb += num.eq(p_lo + (p_hi << 16) + c)
+        floor = num >> 31
+        # toward zero: a negative quotient with a remainder rounds up (num < 0 exactly when
+        # the product is negative: the nudge never changes its sign)
+        up = double2 & neg2 & (num[:31] != 0)
         high = Signal(signed(high_width), name="high")
         right3 = Signal(5, name="right3")
         double3 = Signal(name="double3")
         with m.If(self.en):
-            with m.If(rnd2 == Rounding.DOUBLE):
-                m.d.sync += high.eq(Mux(both_min2, _MAX32, trunc[:32].as_signed()))
+            with m.If(double2):
+                m.d.sync += high.eq(Mux(both_min2, _MAX32, (floor + up)[:32].as_signed()))
             with m.Else():
-                m.d.sync += high.eq(single[:high_width].as_signed())
-            m.d.sync += [right3.eq(right2), double3.eq(rnd2 == Rounding.DOUBLE)]
+                m.d.sync += high.eq(floor[:high_width].as_signed())
+            m.d.sync += [right3.eq(right2), double3.eq(double2)]
         # Output: rounding right shift (halves away from zero for DOUBLE, up otherwise),
         # zero point, clamp.
         mask = Signal(unsigned(32), name="mask")
