@@ -134,6 +134,7 @@ def test_cli_quantize_bad_input(cli, tmp_path):
         (("--model", FLOAT, "--variants", "int3"),
          r"--variants: 'int3' is not one of int8, 16x8, w4a8, mix, int8-a4, w4a4"),
         (("--model", str(tmp_path / "none.tflite")), r"--model '.*none\.tflite': file not found"),
+        (("--model", FLOAT, "--count", "0"), r"--count must be at least 1, not 0"),
     ]
     for args, message in cases:
         out = tmp_path / "out"

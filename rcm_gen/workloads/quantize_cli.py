@@ -130,6 +130,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if not isinstance(config, TileConfig):
         raise UserError("quantize needs a tile design point (rcm-small, rcm-default, ...), not "
                         f"a {getattr(config, 'kind', type(config).__name__)} configuration")
+    if args.count < 1:
+        raise UserError(f"--count must be at least 1, not {args.count}")
     budget = parse_budget(args.budget)
     if budget is not None and budget[0] == "energy" and args.no_energy:
         raise UserError("--budget energy=... needs the energy model; drop --no-energy")
