@@ -102,6 +102,19 @@ def test_score_model_counts_cycles_and_energy():
     assert s["energy_uj"] > 0 and s["latency_ms"] == pytest.approx(s["cycles"] / 1e5)
 
 
+def test_score_model_leaves_out_energy_of_uncalibrated_modes():
+    """A layer in a mode the energy model lacks: no energy, the reason kept."""
+    from rcm_gen.errors import UserError
+
+    class _Partial(_FakeEnergy):
+        def layer_energy(self, lc, shape, act_bits, weight_bits, **kw):
+            raise UserError("no calibrated tile mode runs 8-bit operands in 4 lanes")
+
+    s = score_model(INT8, preset("rcm-default"), _Partial())
+    assert s["energy_uj"] is None and "no calibrated tile mode" in s["energy_note"]
+    assert s["cycles"] > 0
+
+
 def test_cli_quantize_writes_the_fronts(cli, tmp_path):
     out = tmp_path / "q"
     r = cli("quantize", "rcm-default", "--model", FLOAT, "--out", str(out), "--no-energy",

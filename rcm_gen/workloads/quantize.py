@@ -343,10 +343,14 @@ def score_model(path: str, config: Any, energy_model: Any = None,
     if energy_model is not None:
         from .infer_cli import inference_energy
 
-        e = inference_energy(model, rows, config, energy_model,
-                             fmax_mhz or energy_model.fmax_mhz)
-        out["energy_uj"] = e["totals"]["energy_uj"]
-        out["latency_ms"] = e["totals"]["latency_ms"]
+        try:
+            e = inference_energy(model, rows, config, energy_model,
+                                 fmax_mhz or energy_model.fmax_mhz)
+        except UserError as exc:  # a mode the energy model was not calibrated in
+            out["energy_uj"], out["energy_note"] = None, str(exc)
+        else:
+            out["energy_uj"] = e["totals"]["energy_uj"]
+            out["latency_ms"] = e["totals"]["latency_ms"]
     return out
 
 

@@ -89,11 +89,13 @@ def _plot(scored: list[Any], fronts: dict[str, list[Any]], title: str) -> bytes:
     import matplotlib.pyplot as plt
 
     panels = [("cycles", "latency (cycles, cycle model)")]
-    if all(s.cost.get("energy_uj") is not None for s in scored):
+    if "energy" in fronts:
         panels.append(("energy_uj", "energy per inference (uJ, energy model)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels, strict=True):
         for s in scored:
+            if s.cost.get(key) is None:
+                continue
             ax.scatter(s.cost[key], s.fidelity["snr_db"], color="tab:blue")
             ax.annotate(s.name, (s.cost[key], s.fidelity["snr_db"]), fontsize=8,
                         xytext=(4, 3), textcoords="offset points")
@@ -171,11 +173,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             fid = fidelity(str(float_path), str(path), inputs)
             cost = score_model(str(path), config, emodel)
             scored.append(Scored(name, f"models/{name}.tflite", VARIANTS[name], fid, cost))
+            energy = cost.get("energy_uj")
             print(f"  {name:<8} SNR {fid['snr_db']:6.1f} dB  cycles {cost['cycles']:>11,}"
-                  + (f"  energy {cost['energy_uj']:10.2f} uJ" if emodel else "")
+                  + (f"  energy {energy:10.2f} uJ" if energy is not None else
+                     f"  energy: {cost['energy_note']}" if emodel else "")
                   + f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
     fronts = {"latency": pareto_front(scored, lambda s: s.cost["cycles"])}
-    if emodel is not None:
+    if emodel is not None and any(s.cost.get("energy_uj") is not None for s in scored):
         fronts["energy"] = pareto_front(scored, lambda s: s.cost.get("energy_uj"))
     for key, front in fronts.items():
         for s in front:
@@ -184,6 +188,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if budget is not None:
         key, limit = budget
         cost_key = "cycles" if key == "latency" else "energy_uj"
+        if key not in fronts:
+            raise UserError(f"--budget {key}={limit:g}: the energy model covers none of the "
+                            "models' modes")
         ok = [s for s in fronts[key] if s.cost[cost_key] <= limit]
         if not ok:
             best = min(s.cost[cost_key] for s in fronts[key])
