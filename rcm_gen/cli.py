@@ -32,6 +32,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rcm_gen.power.cli",
     "rcm_gen.workloads.cli",
     "rcm_gen.workloads.infer_cli",
+    "rcm_gen.workloads.quantize_cli",
     "rcm_gen.dse.cli",
 )
 

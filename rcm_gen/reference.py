@@ -22,7 +22,10 @@ __all__ = [
     "INT32_MIN",
     "check_fits",
     "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_int64",
     "multiply_by_quantized_multiplier_naive",
+    "multiply_by_quantized_multiplier_single",
+    "reduced_multiplier",
     "requantize",
     "conv2d",
     "conv2d_naive",
@@ -332,13 +335,66 @@ def multiply_by_quantized_multiplier_naive(x: int, multiplier: int, shift: int) 
     return (high >> right) + (1 if remainder > threshold else 0)
 
 
+def multiply_by_quantized_multiplier_single(x: np.ndarray, multiplier: np.ndarray,
+                                            shift: np.ndarray) -> np.ndarray:
+    """``MultiplyByQuantizedMultiplier`` as ``TFLITE_SINGLE_ROUNDING`` builds define it:
+    ``(x·multiplier + 2^(30 − shift)) >> (31 − shift)``, one rounding (halves up), for any
+    integer ``x`` (int32 sums, or the whole sums of 16x8 layers) — computed exactly on
+    Python integers."""
+    x, m, s = np.broadcast_arrays(np.asarray(x), np.asarray(multiplier, dtype=np.int64),
+                                  np.asarray(shift, dtype=np.int64))
+    total = 31 - s
+    if x.dtype != object and np.all(np.abs(x) <= 1 << 32) and np.all(np.abs(m) < 1 << 31):
+        x = x.astype(np.int64)  # |x·m| < 2^63: exact in int64
+        return (x * m + (np.int64(1) << (total - 1))) >> total
+    if x.dtype != object and np.all(m % (1 << 16) == 0) and np.all(total >= 17) \
+            and np.all(np.abs(x) < 1 << 47):
+        x = x.astype(np.int64)  # a reduced multiplier: drop its 16 zero bits first
+        return (x * (m >> 16) + (np.int64(1) << (total - 17))) >> (total - 16)
+    xo = x.astype(object)
+    out = (xo * m.astype(object) + (np.ones_like(xo) << (total - 1).astype(object))
+           ) >> total.astype(object)
+    return np.clip(out, -(1 << 62), 1 << 62).astype(np.int64)
+
+
+def multiply_by_quantized_multiplier_int64(x: np.ndarray, multiplier: np.ndarray,
+                                           shift: np.ndarray) -> np.ndarray:
+    """TFLite's ``MultiplyByQuantizedMultiplier(int64_t x, ...)`` (16x8 kernels, both
+    builds): the Q0.31 multiplier reduced to 16 bits (``(m + 2^15) >> 16``, at most
+    0x7FFF), ``(x·reduced + 2^(14 − shift)) >> (15 − shift)``; ``x`` within ±2^47."""
+    x = np.asarray(x, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - shift
+    return (x * reduced + (np.int64(1) << (total - 1))) >> total
+
+
+def reduced_multiplier(multiplier: np.ndarray) -> np.ndarray:
+    """The multiplier a tile takes for TFLite's int64 requantization: the 16-bit reduced
+    multiplier shifted up by 16 (so that ``wide`` rounding at ``31 − shift`` equals
+    :func:`multiply_by_quantized_multiplier_int64`)."""
+    m = np.asarray(multiplier, dtype=np.int64)
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF) << 16
+
+
 def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, zero_point: int,
-               lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+               lo: int, hi: int, rounding: str = "double") -> tuple[np.ndarray, np.ndarray]:
     """An accumulator (bias already added) to the output's integer domain, as a TFLite
-    int8 kernel does: saturate to int32, multiply by the quantized multiplier, add the
+    kernel does: saturate to int32 (not for ``wide``), multiply by the quantized multiplier
+    rounding as ``rounding`` says (``double``: :func:`multiply_by_quantized_multiplier`;
+    ``single`` and ``wide``: :func:`multiply_by_quantized_multiplier_single`), add the
     output zero point, clamp to ``[lo, hi]`` (the activation range).  Per-channel
     ``multiplier``/``shift`` broadcast against ``acc``.  Returns the values and where the
     accumulator was saturated (TFLite's int32 accumulator would have overflowed)."""
+    if rounding == "wide":
+        y = multiply_by_quantized_multiplier_single(acc, multiplier, shift) + zero_point
+        return np.clip(y, lo, hi), np.zeros(np.shape(acc), dtype=bool)
     x, saturated = saturate_int32(acc)
-    y = multiply_by_quantized_multiplier(x, multiplier, shift) + zero_point
+    if rounding == "single":
+        y = multiply_by_quantized_multiplier_single(x, multiplier, shift) + zero_point
+    elif rounding == "double":
+        y = multiply_by_quantized_multiplier(x, multiplier, shift) + zero_point
+    else:
+        raise ValueError(f"Rounding must be one of double, single, wide, not {rounding!r}")
     return np.clip(y, lo, hi), saturated

@@ -119,9 +119,11 @@ def _beats(cfg: TileConfig, plan, jobs, x, w, inject: list[dict]):
     return beats
 
 
-def _par_word(cfg: TileConfig, row: list[tuple[int, int, int]]) -> int:
-    """One parameter row (P channels' bias, multiplier, shift) as its payload's data."""
-    bits = {"bias": cfg.BIAS_BITS, "multiplier": cfg.MULTIPLIER_BITS, "shift": cfg.SHIFT_BITS}
+def _par_word(cfg: TileConfig, row: list[tuple[int, int, int, int]]) -> int:
+    """One parameter row (P channels' bias, multiplier, shift, rounding) as its payload's
+    data."""
+    bits = {"bias": cfg.BIAS_BITS, "multiplier": cfg.MULTIPLIER_BITS, "shift": cfg.SHIFT_BITS,
+            "rounding": cfg.ROUNDING_BITS}
     word, offset = 0, 0
     for channel in row:
         for width, value in zip(bits.values(), channel, strict=True):

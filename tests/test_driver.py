@@ -49,7 +49,7 @@ def emulate_job(plan, job, acts, wgts, pars, sums):
     shift = np.array([[c[2] for c in row] for row in pars])
     blk = rows.reshape(job.mb, job.tr * job.tc, cfg.p)
     values, _ = requantize(blk, mult[:, None, :], shift[:, None, :], plan.post.zero_point,
-                           plan.post.lo, plan.post.hi)
+                           plan.post.lo, plan.post.hi, plan.post.rounding)
     return values.reshape(-1, cfg.p)
 
 

@@ -9,13 +9,18 @@ import pytest
 from test_tflite import BUILT, FLOAT_ENDS, RESNET8
 from tflite_builder import write_chain
 
-from rcm_gen.errors import UserError
 from rcm_gen.presets import preset
 from rcm_gen.tile.cycles import plan_cycles
-from rcm_gen.workloads.infer import compare, make_engine, random_input, run_model
+from rcm_gen.workloads.infer import (
+    compare,
+    format_table,
+    make_engine,
+    random_input,
+    run_model,
+)
 from rcm_gen.workloads.litert_oracle import LiteRTOracle
 from rcm_gen.workloads.tflite_model import load_tflite
-from rcm_gen.workloads.tile_engine import tile_run
+from rcm_gen.workloads.tile_engine import host_lowering, tile_run
 
 
 def _check(model, oracle, engine, seeds) -> list:
@@ -123,13 +128,47 @@ def test_rtl_engine_on_small_models(tmp_path, cli, name, simulator):
         f"{row['opcode']} {row['cycles']} cycles ({row['utilisation']:.0%})" for row in tile))
 
 
-def test_tile_refuses_what_it_cannot_express(tmp_path):
-    """A kernel that is not square: a one-line error naming the layer."""
-    path = write_chain(tmp_path / "k.tflite", (1, 6, 6, 2),
-                       [dict(op="conv", m=2, k=3, out_zp=0)], seed=1)
-    model = load_tflite(path)
-    layer = model.layers[0]
-    wide = dataclasses.replace(layer, weights=np.zeros((2, 2, 3, 1), dtype=np.int8))
-    with pytest.raises(UserError, match=r"^operator 0 \(conv .*\): kernel 3x1 is not square; "
-                                        r"the tile runs square kernels$"):
-        tile_run(wide, np.zeros((1, 6, 6, 2), dtype=np.int8))
+#: Layers the tile does not run as they are: the host sends their im2col windows.
+LOWERED = {
+    "dilated": ((1, 9, 9, 5), [dict(op="conv", m=6, k=3, dilation=2, padding="SAME",
+                                     out_zp=-5)], "dilation 2x2"),
+    "dilated-depthwise": ((1, 8, 8, 4), [dict(op="depthwise", k=3, dilation=(2, 1), dm=2,
+                                               padding="SAME")], "dilation 2x1"),
+    "kernel-1x7": ((1, 6, 10, 4), [dict(op="conv", m=5, k=(1, 7), padding="SAME")],
+                   "kernel 1x7"),
+    "kernel-7x1-valid": ((1, 10, 6, 4), [dict(op="conv", m=5, k=(7, 1), padding="VALID")],
+                         "kernel 7x1"),
+    "strides-2x1": ((1, 8, 8, 3), [dict(op="conv", m=4, k=3, stride=(2, 1), padding="SAME",
+                                         act="RELU")], "strides 2x1"),
+    "kernel-9": ((1, 12, 12, 2), [dict(op="conv", m=3, k=9, padding="SAME")],
+                 "kernel 9 > k_max 7"),
+    "stride-3": ((1, 12, 12, 2), [dict(op="conv", m=3, k=3, stride=3, padding="VALID")],
+                 "stride 3 > s_max 2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOWERED))
+def test_lowered_layers_bit_exact(tmp_path, name):
+    """Dilation, non-square kernels, unequal strides, kernels beyond k_max and strides
+    beyond s_max: run as 1x1 layers over the im2col windows the host sends, every tensor
+    equal to LiteRT's, the reason in the layer's statistics and the table."""
+    shape, layers, reason = LOWERED[name]
+    path = write_chain(tmp_path / f"{name}.tflite", shape, layers, seed=5)
+    model, oracle = load_tflite(path), LiteRTOracle(path)
+    engine = make_engine("model", preset("rcm-default"))
+    inference = _check(model, oracle, engine, range(4))[0]
+    row = next(r for r in inference.rows if r.on == "tile")
+    assert row.stats["lowering"] == f"im2col on the host ({reason})"
+    assert row.stats["cycles"] > 0
+    assert f"* 0: im2col on the host ({reason})" in format_table(inference.rows)
+
+
+def test_square_layers_within_the_tile_are_not_lowered(tmp_path):
+    path = write_chain(tmp_path / "k.tflite", (1, 6, 6, 2), [dict(op="conv", m=2, k=7)],
+                       seed=1)
+    layer = load_tflite(path).layers[0]
+    assert host_lowering(layer, preset("rcm-default")) is None
+    run = tile_run(layer, np.zeros((1, 6, 6, 2), dtype=np.int8), preset("rcm-default"))
+    assert run.lowering is None and run.shape.k == 7
+    wide = dataclasses.replace(layer, weights=np.zeros((2, 2, 7, 3), dtype=np.int8))
+    assert host_lowering(wide) == "kernel 7x3"

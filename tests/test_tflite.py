@@ -107,7 +107,7 @@ def test_resnet8_is_read_as_tflite_declares_it(resnet8, resnet8_oracle):
         "CONV_2D", "CONV_2D", "CONV_2D", "ADD", "CONV_2D", "CONV_2D", "CONV_2D", "ADD",
         "CONV_2D", "CONV_2D", "CONV_2D", "ADD", "AVERAGE_POOL_2D", "RESHAPE",
         "FULLY_CONNECTED", "SOFTMAX"]
-    details = {d["index"]: d for d in resnet8_oracle._interpreter.get_tensor_details()}
+    details = {d["index"]: d for d in resnet8_oracle.tensor_details()}
     for t in resnet8.tensors:
         assert tuple(details[t.index]["shape"]) == t.shape
         assert details[t.index]["name"] == t.name
@@ -396,28 +396,30 @@ def _refused(tmp_path, layers, shape=(1, 6, 6, 3), **kw) -> str:
 
 def test_reader_refusals(tmp_path):
     assert re.fullmatch(
-        r"operator 1 \(LOGISTIC 'raw1'\): operator LOGISTIC is not supported \(the tile runs "
-        r"CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; the host runs ADD, AVERAGE_POOL_2D, "
-        r"MAX_POOL_2D, RESHAPE, SOFTMAX, PAD, MEAN, QUANTIZE, DEQUANTIZE\)",
+        r"operator 1 \(EXP 'raw1'\): operator EXP is not supported \(the tile runs "
+        r"CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED; the host runs ADD, MUL, AVERAGE_POOL_2D, "
+        r"MAX_POOL_2D, RESHAPE, SQUEEZE, CONCATENATION, SOFTMAX, LOGISTIC, TANH, HARD_SWISH, "
+        r"PAD, PADV2, MEAN, QUANTIZE, DEQUANTIZE\)",
+        _refused(tmp_path, [dict(op="conv", m=3), dict(op="raw", opcode="EXP")]))
+    assert re.fullmatch(
+        r"operator 1 \(LOGISTIC 'raw1'\): int8 LOGISTIC output must have scale 1/256 and "
+        r"zero point -128",
         _refused(tmp_path, [dict(op="conv", m=3), dict(op="raw", opcode="LOGISTIC")]))
     assert re.fullmatch(
         r"operator 0 \(CONV_2D 'conv0'\): weights tensor 1 \('w0'\) have zero point 3; the "
         r"tile supports symmetric weights only \(zero point 0\)",
         _refused(tmp_path, [dict(op="conv", m=3, weight_zp=3)]))
     assert re.fullmatch(
-        r"operator 0 \(CONV_2D 'conv0'\): dilation 2x2 is not supported \(only 1\)",
-        _refused(tmp_path, [dict(op="conv", m=3, dilation=2, padding="SAME")]))
-    assert re.fullmatch(
         r"operator 0 \(CONV_2D 'conv0'\): fused activation TANH is not supported \(supported: "
         r"NONE, RELU, RELU6, RELU_N1_TO_1\)",
         _refused(tmp_path, [dict(op="conv", m=3, act="TANH")]))
     assert re.fullmatch(
         r"--model '.*m\.tflite': model input tensor 0 \('input'\) is float32; rcm-gen infer "
-        r"runs int8 models only \(quantize the model fully to int8\)",
+        r"runs integer models only \(quantize the model fully to int8\)",
         _refused(tmp_path, [dict(op="conv", m=3)], input_dtype="float32"))
     assert re.fullmatch(
         r"operator 0 \(CONV_2D 'conv0'\): weights tensor 1 \('w0'\) are float32 without "
-        r"quantization; int8 quantized weights are required",
+        r"quantization; int8 or int4 quantized weights are required",
         _refused(tmp_path, [dict(op="conv", m=3, weights_dtype="float32")]))
     assert re.fullmatch(
         r"--model '.*m\.tflite': not a TFLite flatbuffer \(no TFL3 file identifier\)",
@@ -482,8 +484,8 @@ def _bad_cases(tmp_path):
     (tmp_path / "junk.tflite").write_bytes(b"junk" * 40)
     (tmp_path / "float.tflite").write_bytes(
         build_chain((1, 6, 6, 3), [dict(op="conv", m=3)], input_dtype="float32"))
-    (tmp_path / "logistic.tflite").write_bytes(
-        build_chain((1, 6, 6, 3), [dict(op="conv", m=3), dict(op="raw", opcode="LOGISTIC")]))
+    (tmp_path / "exp.tflite").write_bytes(
+        build_chain((1, 6, 6, 3), [dict(op="conv", m=3), dict(op="raw", opcode="EXP")]))
     m = ("--model", RESNET8)
     return [
         (("--model", str(tmp_path / "none.tflite")),
@@ -492,8 +494,8 @@ def _bad_cases(tmp_path):
          r"--model '.*junk\.tflite': not a TFLite flatbuffer \(no TFL3 file identifier\)"),
         (("--model", str(tmp_path / "float.tflite")),
          r"--model '.*float\.tflite': model input tensor 0 \('input'\) is float32; .*"),
-        (("--model", str(tmp_path / "logistic.tflite")),
-         r"operator 1 \(LOGISTIC 'raw1'\): operator LOGISTIC is not supported .*"),
+        (("--model", str(tmp_path / "exp.tflite")),
+         r"operator 1 \(EXP 'raw1'\): operator EXP is not supported .*"),
         ((*m, "--input", str(tmp_path / "x_shape.npy")),
          r"--input '.*x_shape\.npy': must be an int8 array of shape \(1, 32, 32, 3\) \(the "
          r"model's input 'input_1_int8'\), not int8 \(1, 32, 32, 4\)"),

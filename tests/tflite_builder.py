@@ -20,9 +20,14 @@ import tflite
 from tflite.utils import BUILTIN_OPCODE2NAME
 
 _CODES = {name: code for code, name in BUILTIN_OPCODE2NAME.items()}
-_TYPES = {"float32": 0, "int32": 2, "int8": 9, "int64": 4, "uint8": 3, "int16": 7}
+_TYPES = {"float32": 0, "int32": 2, "int8": 9, "int64": 4, "uint8": 3, "int16": 7, "int4": 17}
 _ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4}
 _PAD = {"SAME": 0, "VALID": 1}
+
+
+def _pair(v) -> tuple[int, int]:
+    """An int for both axes, or (rows, columns)."""
+    return (int(v), int(v)) if isinstance(v, int | np.integer) else (int(v[0]), int(v[1]))
 
 
 class ModelBuilder:
@@ -69,22 +74,26 @@ class ModelBuilder:
         if kind == "conv":
             tflite.Conv2DOptionsStart(b)
             tflite.Conv2DOptionsAddPadding(b, _PAD[o.get("padding", "SAME")])
-            tflite.Conv2DOptionsAddStrideW(b, o.get("stride", 1))
-            tflite.Conv2DOptionsAddStrideH(b, o.get("stride", 1))
+            sh, sw = _pair(o.get("stride", 1))
+            dh, dw = _pair(o.get("dilation", 1))
+            tflite.Conv2DOptionsAddStrideW(b, sw)
+            tflite.Conv2DOptionsAddStrideH(b, sh)
             tflite.Conv2DOptionsAddFusedActivationFunction(b, _ACT[o.get("act", "NONE")])
-            tflite.Conv2DOptionsAddDilationWFactor(b, o.get("dilation", 1))
-            tflite.Conv2DOptionsAddDilationHFactor(b, o.get("dilation", 1))
+            tflite.Conv2DOptionsAddDilationWFactor(b, dw)
+            tflite.Conv2DOptionsAddDilationHFactor(b, dh)
             return BO.Conv2DOptions, tflite.Conv2DOptionsEnd(b)
         if kind == "depthwise":
             tflite.DepthwiseConv2DOptionsStart(b)
             tflite.DepthwiseConv2DOptionsAddPadding(b, _PAD[o.get("padding", "SAME")])
-            tflite.DepthwiseConv2DOptionsAddStrideW(b, o.get("stride", 1))
-            tflite.DepthwiseConv2DOptionsAddStrideH(b, o.get("stride", 1))
+            sh, sw = _pair(o.get("stride", 1))
+            dh, dw = _pair(o.get("dilation", 1))
+            tflite.DepthwiseConv2DOptionsAddStrideW(b, sw)
+            tflite.DepthwiseConv2DOptionsAddStrideH(b, sh)
             tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, o.get("dm", 1))
             tflite.DepthwiseConv2DOptionsAddFusedActivationFunction(
                 b, _ACT[o.get("act", "NONE")])
-            tflite.DepthwiseConv2DOptionsAddDilationWFactor(b, o.get("dilation", 1))
-            tflite.DepthwiseConv2DOptionsAddDilationHFactor(b, o.get("dilation", 1))
+            tflite.DepthwiseConv2DOptionsAddDilationWFactor(b, dw)
+            tflite.DepthwiseConv2DOptionsAddDilationHFactor(b, dh)
             return BO.DepthwiseConv2DOptions, tflite.DepthwiseConv2DOptionsEnd(b)
         if kind == "fc":
             tflite.FullyConnectedOptionsStart(b)
@@ -119,6 +128,24 @@ class ModelBuilder:
         if kind == "pad":
             tflite.PadOptionsStart(b)
             return BO.PadOptions, tflite.PadOptionsEnd(b)
+        if kind == "padv2":
+            tflite.PadV2OptionsStart(b)
+            return BO.PadV2Options, tflite.PadV2OptionsEnd(b)
+        if kind == "mul":
+            tflite.MulOptionsStart(b)
+            tflite.MulOptionsAddFusedActivationFunction(b, _ACT[o.get("act", "NONE")])
+            return BO.MulOptions, tflite.MulOptionsEnd(b)
+        if kind == "concat":
+            tflite.ConcatenationOptionsStart(b)
+            tflite.ConcatenationOptionsAddAxis(b, o.get("axis", -1))
+            tflite.ConcatenationOptionsAddFusedActivationFunction(b, _ACT[o.get("act",
+                                                                                "NONE")])
+            return BO.ConcatenationOptions, tflite.ConcatenationOptionsEnd(b)
+        if kind == "squeeze":
+            dims = self._ivec(b, o["dims"])
+            tflite.SqueezeOptionsStart(b)
+            tflite.SqueezeOptionsAddSqueezeDims(b, dims)
+            return BO.SqueezeOptions, tflite.SqueezeOptionsEnd(b)
         raise ValueError(kind)
 
     def build(self, inputs, outputs, identifier: bytes = b"TFL3") -> bytes:
@@ -255,6 +282,8 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
     mb = ModelBuilder()
     if input_dtype == "float32" and layers and layers[0]["op"] == "quantize":
         x = mb.tensor("input", input_shape, "float32")  # a float model: QUANTIZE first
+    elif input_dtype == "uint8" and layers and layers[0]["op"] == "quantize":
+        x = mb.tensor("input", input_shape, "uint8", input_q[0], input_q[1] + 128)
     else:
         x = mb.tensor("input", input_shape, input_dtype, input_q[0], input_q[1])
     first = x
@@ -268,8 +297,9 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
         act = spec.get("act", "NONE")
         dtype = spec.get("act_dtype", "int8")
         if op in ("conv", "depthwise", "fc"):
-            k = spec.get("k", 1 if op == "fc" else 3)
+            kh, kw = _pair(spec.get("k", 1 if op == "fc" else 3))
             stride = spec.get("stride", 1)
+            (sh, sw), (dh, dw) = _pair(stride), _pair(spec.get("dilation", 1))
             padding = spec.get("padding", "SAME")
             c = shape[-1] if op != "fc" else int(np.prod(shape[1:])) if len(shape) > 1 else 1
             if op == "fc":
@@ -279,12 +309,12 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
             m = spec["m"] if op != "depthwise" else c * dm
             cg = c // groups if op == "conv" else 1
             per_channel = spec.get("per_channel", op != "fc")
-            n = cg * k * k if op != "depthwise" else k * k
+            n = cg * kh * kw if op != "depthwise" else kh * kw
             o_scale, w_scale = _scales(rng, spec, scale, spread, n, m, per_channel, out_zp)
             if op == "conv":
-                w_shape = (m, k, k, cg)
+                w_shape = (m, kh, kw, cg)
             elif op == "depthwise":
-                w_shape = (1, k, k, m)
+                w_shape = (1, kh, kw, m)
             else:
                 w_shape = (m, c)
             w_max = spec.get("w_range", 127)
@@ -300,15 +330,18 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
                 bias_scale = np.repeat(bias_scale, m)
             b_max = spec.get("bias_range", 4000)
             bias = rng.integers(-b_max, b_max + 1, size=m).astype(np.int32)
+            if "bias" in spec:
+                bias = np.broadcast_to(np.asarray(spec["bias"], np.int32), (m,)).copy()
             bt = mb.tensor(f"b{i}", (m,), "int32", bias_scale, 0, bias)
             if op == "fc":
                 out_shape = [int(np.prod(shape)) // c, m]
             else:
                 h, wd = shape[1], shape[2]
                 if padding == "SAME":
-                    ho, wo = -(-h // stride), -(-wd // stride)
+                    ho, wo = -(-h // sh), -(-wd // sw)
                 else:
-                    ho, wo = (h - k) // stride + 1, (wd - k) // stride + 1
+                    ho = (h - (kh - 1) * dh - 1) // sh + 1
+                    wo = (wd - (kw - 1) * dw - 1) // sw + 1
                 out_shape = [shape[0], ho, wo, m]
             y = mb.tensor(f"{op}{i}", out_shape, dtype, o_scale, out_zp)
             kind = {"conv": "conv", "depthwise": "depthwise", "fc": "fc"}[op]
@@ -369,11 +402,61 @@ def build_chain(input_shape, layers: list[dict[str, Any]], *, input_q=(0.05, -12
             y = mb.tensor(f"mean{i}", new, dtype, o_scale, out_zp)
             mb.op("MEAN", [x, at], [y], ("mean", {"keep_dims": keep}))
             shape, scale, zp = new, o_scale, out_zp
-        elif op == "quantize":  # float32 (the model input) or int8 to int8
+        elif op == "quantize":  # float32 or uint8 (the model input) or int8 to int8/uint8
             o_scale = spec.get("out_scale", input_q[0] if i == 0 else scale * 1.3)
-            y = mb.tensor(f"quantize{i}", shape, "int8", o_scale, out_zp)
+            o_dtype = spec.get("out_dtype", "int8")
+            if o_dtype == "uint8":
+                out_zp = spec.get("out_zp", 128 + int(rng.integers(-20, 20)))
+            y = mb.tensor(f"quantize{i}", shape, o_dtype, o_scale, out_zp)
             mb.op("QUANTIZE", [x], [y])
             scale, zp = o_scale, out_zp
+        elif op == "mul":
+            if spec.get("with") is None:  # a constant per-channel factor
+                c = shape[-1]
+                bscale = float(rng.uniform(0.005, 0.02))
+                bzp = int(rng.integers(-10, 10))
+                bdata = rng.integers(-128, 128, size=(c,)).astype(np.int8)
+                other = mb.tensor(f"factor{i}", (c,), "int8", bscale, bzp, bdata)
+            else:
+                other = first if spec["with"] == -1 else outs[spec["with"]]
+            o_scale = spec.get("out_scale", scale * rng.uniform(0.5, 1.5))
+            y = mb.tensor(f"mul{i}", shape, dtype, o_scale, out_zp)
+            mb.op("MUL", [x, other], [y], ("mul", {"act": act}))
+            scale, zp = o_scale, out_zp
+        elif op == "concat":
+            others = [x] * spec.get("copies", 2)
+            axis = spec.get("axis", -1)
+            new = list(shape)
+            new[axis] = shape[axis] * len(others)
+            y = mb.tensor(f"concat{i}", new, dtype, scale, zp)
+            mb.op("CONCATENATION", others, [y], ("concat", {"axis": axis}))
+            shape = new
+        elif op == "squeeze":
+            dims = list(spec["dims"])
+            new = [n for d, n in enumerate(shape) if d not in {a % len(shape) for a in dims}]
+            y = mb.tensor(f"squeeze{i}", new, dtype, scale, zp)
+            mb.op("SQUEEZE", [x], [y], ("squeeze", {"dims": dims}))
+            shape = new
+        elif op in ("logistic", "tanh", "hard_swish"):
+            if op == "logistic":
+                o_scale, o_zp = 1 / 256, -128
+            elif op == "tanh":
+                o_scale, o_zp = 1 / 128, 0
+            else:
+                o_scale = spec.get("out_scale", scale * rng.uniform(0.5, 1.0))
+                o_zp = out_zp
+            y = mb.tensor(f"{op}{i}", shape, dtype, o_scale, o_zp)
+            mb.op(op.upper(), [x], [y])
+            scale, zp = o_scale, o_zp
+        elif op == "padv2":
+            pads = np.array(spec["pads"], dtype=np.int32)
+            pt = mb.tensor(f"pads{i}", pads.shape, "int32", data=pads)
+            value = np.array([spec.get("value", 7)], dtype=np.int8)
+            vt = mb.tensor(f"padvalue{i}", (1,), "int8", scale, zp, value)
+            new = [d + int(p[0]) + int(p[1]) for d, p in zip(shape, pads, strict=True)]
+            y = mb.tensor(f"padv2_{i}", new, dtype, scale, zp)
+            mb.op("PADV2", [x, pt, vt], [y], ("padv2", {}))
+            shape = new
         elif op == "dequantize":
             y = mb.tensor(f"dequantize{i}", shape, "float32")
             mb.op("DEQUANTIZE", [x], [y])

@@ -8,7 +8,7 @@ from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
 from ..tile.config import TileConfig
-from .modes import LaneMode, Mode, TileError
+from .modes import LaneMode, Mode, Rounding, TileError
 
 __all__ = [
     "act_layout",
@@ -106,11 +106,13 @@ def wgt_layout(cfg: TileConfig) -> data.StructLayout:
 
 def param_layout(cfg: TileConfig) -> data.StructLayout:
     """Post-processing parameters of one output channel (TFLite's per-channel
-    quantization): int32 bias, fixed-point multiplier, shift (left when positive)."""
+    quantization): int32 bias, fixed-point multiplier, shift (left when positive), and
+    how the requantization rounds (:class:`~rcm_gen.gateware.modes.Rounding`)."""
     return data.StructLayout({
         "bias": signed(cfg.BIAS_BITS),
         "multiplier": signed(cfg.MULTIPLIER_BITS),
         "shift": signed(cfg.SHIFT_BITS),
+        "rounding": Rounding,
     })
 
 
@@ -120,6 +122,7 @@ def requant_layout(cfg: TileConfig) -> data.StructLayout:
     return data.StructLayout({
         "multiplier": signed(cfg.MULTIPLIER_BITS),
         "shift": signed(cfg.SHIFT_BITS),
+        "rounding": Rounding,
     })
 
 

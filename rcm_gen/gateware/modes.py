@@ -6,7 +6,25 @@ from amaranth.lib import data, enum
 
 from ..config import MacConfig, MacMode
 
-__all__ = ["TILE_ERROR_TEXT", "LaneMode", "Mode", "TileError", "mode_port_value"]
+__all__ = ["TILE_ERROR_TEXT", "LaneMode", "Mode", "Rounding", "TileError", "mode_port_value"]
+
+
+class Rounding(enum.Enum, shape=2):
+    """How post-processing rounds a channel's requantization (TFLite's
+    ``MultiplyByQuantizedMultiplier`` variants).
+
+    - ``DOUBLE``: the sum saturated to int32, a rounding doubling high multiply by the Q0.31
+      multiplier, then a rounding right shift, halves away from zero (gemmlowp; LiteRT's
+      default build).
+    - ``SINGLE``: the sum saturated to int32, ``(x·M + 2^(30−shift)) >> (31−shift)`` in one
+      rounding, halves up (``TFLITE_SINGLE_ROUNDING``, TFLite Micro builds).
+    - ``WIDE``: as ``SINGLE`` on the whole sum, not saturated (TFLite's int64 overload, for
+      16x8 layers: the host sends the 16-bit reduced multiplier shifted up by 16).
+    """
+
+    DOUBLE = 0
+    SINGLE = 1
+    WIDE = 2
 
 
 class LaneMode(enum.Enum, shape=3):

@@ -1,5 +1,6 @@
-"""The post-processing unit: an accumulator to the next layer's integer, as TFLite's int8
-kernels compute it."""
+"""The post-processing unit: an accumulator to the next layer's integer, as TFLite's integer
+kernels compute it (int8 and 16x8, in LiteRT's double rounding or TFLite Micro's single
+rounding)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
 from .layouts import requant_layout
+from .modes import Rounding
 
 __all__ = ["PostProcessor"]
 
@@ -16,11 +18,23 @@ _MIN32, _MAX32 = -(1 << 31), (1 << 31) - 1
 
 
 class PostProcessor(wiring.Component):
-    """One output channel per cycle: saturate the sum to int32, multiply by the channel's
-    fixed-point multiplier (TFLite's ``MultiplyByQuantizedMultiplier``: a left shift for a
-    positive ``shift``, the rounding doubling high multiply, a rounding right shift for a
-    negative one), add the output zero point, clamp.  Bit-exact with
-    :func:`rcm_gen.reference.requantize`.
+    """One output channel per cycle: the sum requantized as TFLite's kernels do it, in the
+    rounding the channel's parameters ask for (:class:`~rcm_gen.gateware.modes.Rounding`):
+
+    - ``DOUBLE``: saturate the sum to int32, ``MultiplyByQuantizedMultiplier`` of LiteRT's
+      default build (a left shift for a positive ``shift``, the rounding doubling high
+      multiply, a rounding right shift, halves away from zero, for a negative one);
+    - ``SINGLE``: saturate to int32, ``(x·M + 2^(30−shift)) >> (31−shift)``
+      (``TFLITE_SINGLE_ROUNDING``), computed as a left shift by a positive ``shift``, the
+      product rounded at bit 31 when no right shift follows, then a rounding right shift
+      (halves up) — the same result, as both roundings sit at the same bit;
+    - ``WIDE``: as ``SINGLE`` on the whole sum, not saturated (16x8 layers: TFLite's int64
+      requantization, the multiplier the reduced 16-bit one shifted up by 16);
+
+    then add the output zero point and clamp.  Bit-exact with
+    :func:`rcm_gen.reference.requantize` of the same rounding wherever the TFLite result
+    fits int32 (``SINGLE`` and ``WIDE`` results outside int32, which TFLite's kernels leave
+    undefined, are clamped).
 
     A pipeline of ``LATENCY`` register stages that moves only in cycles with ``en``: the
     value in ``value`` belongs to the inputs given ``LATENCY`` enabled cycles earlier.
@@ -40,11 +54,12 @@ class PostProcessor(wiring.Component):
     acc : In(signed(accumulator_width))
         The sum, bias included.
     param : In(requant_layout)
-        The channel's multiplier and shift.
+        The channel's multiplier, shift and rounding.
     zero_point, lo, hi : In(signed(out_value_bits))
         Output zero point and clamp range.
     saturated : Out(1)
-        Combinational, at the input: the sum lies outside int32.
+        Combinational, at the input: the sum lies outside int32 and the rounding saturates
+        it (not ``WIDE``).
     value : Out(signed(out_value_bits))
         The post-processed value.
     """
@@ -79,46 +94,80 @@ class PostProcessor(wiring.Component):
         cfg = self._config
         v_shape = signed(cfg.out_value_bits)
         acc, par = self.acc, self.param
+        # x1: the sum (saturated to int32 unless WIDE) shifted left; 33 bits hold every
+        # shifted int32 whose single-rounded result fits int32, the accumulator's width
+        # every WIDE sum
+        x1_width = max(33, cfg.mac.accumulator_width)
         # Stage 1: saturate to int32, shift left, split the shift.
         over, under = acc > _MAX32, acc < _MIN32
+        wide = par.rounding == Rounding.WIDE
         x = Signal(signed(32), name="x")
         m.d.comb += [x.eq(Mux(over, _MAX32, Mux(under, _MIN32, acc))),
-                     self.saturated.eq(over | under)]
+                     self.saturated.eq((over | under) & ~wide)]
         shift = par.shift
         left = Mux(shift > 0, shift, 0)[:5]
-        x1 = Signal(signed(32), name="x1")
+        x1 = Signal(signed(x1_width), name="x1")
         mult1 = Signal(signed(32), name="mult1")
         right1 = Signal(5, name="right1")
+        rnd1 = Signal(Rounding, name="rounding1")
         with m.If(self.en):
-            m.d.sync += [x1.eq((x << left)[:32]), mult1.eq(par.multiplier),
-                         right1.eq(Mux(shift < 0, -shift, 0)[:5])]
-        # Stage 2: the 32x32 product as two 32x16 partial products.
-        p_lo = Signal(signed(49), name="p_lo")
-        p_hi = Signal(signed(48), name="p_hi")
+            with m.Switch(par.rounding):
+                with m.Case(Rounding.SINGLE):
+                    m.d.sync += x1.eq((x << left)[:33].as_signed())
+                with m.Case(Rounding.WIDE):
+                    m.d.sync += x1.eq((acc << left)[:x1_width].as_signed())
+                with m.Default():  # DOUBLE: C++'s int32 shift wraps
+                    m.d.sync += x1.eq((x << left)[:32].as_signed())
+            m.d.sync += [mult1.eq(par.multiplier), right1.eq(Mux(shift < 0, -shift, 0)[:5]),
+                         rnd1.eq(par.rounding)]
+        # Stage 2: the product as two partial products (the low half of the multiplier is
+        # zero in WIDE, where x1 is wide), and the product's sign (for DOUBLE's nudge, so
+        # that stage 3 adds the product and its rounding constant at once).
+        p_lo = Signal(signed(33 + 17), name="p_lo")
+        p_hi = Signal(signed(x1_width + 16), name="p_hi")
         both_min2 = Signal(name="both_min")
+        neg2 = Signal(name="negative2")
         right2 = Signal(5, name="right2")
+        rnd2 = Signal(Rounding, name="rounding2")
         with m.If(self.en):
-            m.d.sync += [p_lo.eq(x1 * mult1[:16]), p_hi.eq(x1 * mult1[16:].as_signed()),
+            m.d.sync += [p_lo.eq(x1[:33].as_signed() * mult1[:16]),
+                         p_hi.eq(x1 * mult1[16:].as_signed()),
                          both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
-                         right2.eq(right1)]
-        # Stage 3: (a·m + nudge) / 2^31, truncating toward zero.
-        ab = Signal(signed(64), name="ab")
-        nudge = Mux(ab >= 0, Const(1 << 30, signed(32)), Const(1 - (1 << 30), signed(32)))
-        num = Signal(signed(65), name="num")
-        m.d.comb += [ab.eq(p_lo + (p_hi << 16)), num.eq(ab + nudge)]
-        trunc = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
-        high = Signal(signed(32), name="high")
+                         neg2.eq((x1 != 0) & (mult1 != 0) & ((x1 < 0) ^ (mult1 < 0))),
+                         right2.eq(right1), rnd2.eq(rnd1)]
+        # Stage 3: num = a·m + c in one sum, c the rounding constant: DOUBLE's nudge (2^30,
+        # or 1 − 2^30 for a negative product), and num / 2^31 truncated toward zero; SINGLE
+        # and WIDE: 2^30 when no right shift follows (else 0: the rounding then happens at
+        # the right shift, at the same bit), and num >> 31.
+        high_width = x1_width + 2
+        double2 = rnd2 == Rounding.DOUBLE
+        c = Mux(double2, Mux(neg2, Const(1 - (1 << 30), signed(32)),
+                             Const(1 << 30, signed(32))),
+                Mux(right2 == 0, Const(1 << 30, signed(32)), 0))
+        num = Signal(signed(x1_width + 34), name="num")
+        m.d.comb += num.eq(p_lo + (p_hi << 16) + c)
+        floor = num >> 31
+        # toward zero: a negative quotient with a remainder rounds up (num < 0 exactly when
+        # the product is negative: the nudge never changes its sign)
+        up = double2 & neg2 & (num[:31] != 0)
+        high = Signal(signed(high_width), name="high")
         right3 = Signal(5, name="right3")
+        double3 = Signal(name="double3")
         with m.If(self.en):
-            m.d.sync += [high.eq(Mux(both_min2, _MAX32, trunc[:32])), right3.eq(right2)]
-        # Output: rounding right shift, zero point, clamp.
+            with m.If(double2):
+                m.d.sync += high.eq(Mux(both_min2, _MAX32, (floor + up)[:32].as_signed()))
+            with m.Else():
+                m.d.sync += high.eq(floor[:high_width].as_signed())
+            m.d.sync += [right3.eq(right2), double3.eq(double2)]
+        # Output: rounding right shift (halves away from zero for DOUBLE, up otherwise),
+        # zero point, clamp.
         mask = Signal(unsigned(32), name="mask")
         m.d.comb += mask.eq(((Const(1, unsigned(33)) << right3) - 1)[:32])
-        remainder = high.as_unsigned() & mask
-        threshold = (mask >> 1) + (high < 0)
-        q = Signal(signed(33), name="q")
+        remainder = high[:32] & mask
+        threshold = (mask >> 1) + (double3 & (high < 0))
+        q = Signal(signed(high_width + 1), name="q")
         m.d.comb += q.eq((high >> right3) + (remainder > threshold))
-        y = Signal(signed(34), name="y")
+        y = Signal(signed(high_width + 2), name="y")
         m.d.comb += y.eq(q + self.zero_point)
         clamped = Mux(y < self.lo, self.lo, Mux(y > self.hi, self.hi, y))
         m.d.comb += self.value.eq(clamped.as_signed()[:v_shape.width].as_signed())

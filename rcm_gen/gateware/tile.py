@@ -178,7 +178,8 @@ class Tile(wiring.Component):
         outpar_row = Signal(requants)
         for i in range(cfg.p):
             m.d.comb += [outpar_row[i].multiplier.eq(par_row[i].multiplier),
-                         outpar_row[i].shift.eq(par_row[i].shift)]
+                         outpar_row[i].shift.eq(par_row[i].shift),
+                         outpar_row[i].rounding.eq(par_row[i].rounding)]
         m.d.comb += [
             outpar_buf.wr_addr.eq(ctrl.outpar_wr_addr), outpar_buf.wr_data.eq(outpar_row),
             outpar_buf.wr_en.eq(ctrl.outpar_wr_en),

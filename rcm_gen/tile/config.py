@@ -112,6 +112,8 @@ class TileConfig(_ConfigBase):
     BIAS_BITS: ClassVar[int] = 32
     MULTIPLIER_BITS: ClassVar[int] = 32
     SHIFT_BITS: ClassVar[int] = 6
+    #: Bits of a channel's rounding (``gateware.modes.Rounding``).
+    ROUNDING_BITS: ClassVar[int] = 2
 
     # -- memory technology of the buffers (see _check_memory) -------------------------------
     #: ``ff``, ``sram``, ``auto`` or the name of a macro of ``macros``, for every buffer.
@@ -246,7 +248,7 @@ class TileConfig(_ConfigBase):
     @property
     def param_bits(self) -> int:
         """Bits of one output channel's post-processing parameters."""
-        return self.BIAS_BITS + self.MULTIPLIER_BITS + self.SHIFT_BITS
+        return self.BIAS_BITS + self.MULTIPLIER_BITS + self.SHIFT_BITS + self.ROUNDING_BITS
 
     @property
     def out_value_bits(self) -> int:

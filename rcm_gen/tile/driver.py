@@ -313,11 +313,11 @@ def job_weights(plan: LayerPlan, job: Job, w: np.ndarray) -> np.ndarray:
 
 
 def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int, int]]]]:
+                ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int, int, int]]]]:
     """Activation beats (``[g][row][col]``; with ``act_beat`` > 1 an array of that many
     words per beat), weight rows (``[mb][g][ky][kx]``, each an array of P words) as
     unsigned integers, and parameter rows (per block, P channels'
-    (bias, multiplier, shift); empty unless the job carries parameters)."""
+    (bias, multiplier, shift, rounding code); empty unless the job carries parameters)."""
     cfg, s, n = plan.config, plan.shape, plan.lanes
     mode = plan.mode
     if plan.input_stride > 1:
@@ -348,7 +348,7 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
     wt = wt.reshape(job.mb, cfg.p, job.ng, n, k, k).transpose(0, 2, 4, 5, 1, 3)
     order = np.array(mode.weight_order(), dtype=np.int64)
     weight_words = pack_words(wt[..., order], mode.weight_bits, True).reshape(-1, cfg.p)
-    params: list[list[tuple[int, int, int]]] = []
+    params: list[list[tuple[int, int, int, int]]] = []
     if plan.job_params(job):
         post = plan.post
         for b in range(job.mb):
@@ -356,9 +356,10 @@ def job_streams(plan: LayerPlan, job: Job, x: np.ndarray, w: np.ndarray
             for i in range(cfg.p):
                 mo = job.m0 + b * cfg.p + i
                 if mo < job.m0 + job.mcount:
-                    row.append((post.bias[mo], post.multiplier[mo], post.shift[mo]))
+                    row.append((post.bias[mo], post.multiplier[mo], post.shift[mo],
+                                post.rounding_code))
                 else:
-                    row.append((0, 0, 0))
+                    row.append((0, 0, 0, 0))
             params.append(row)
     return act_words, weight_words, params
 

@@ -17,7 +17,11 @@ from ..conv import ConvShape
 from ..reference import pack_words
 from .config import TileConfig
 
-__all__ = ["Job", "LayerPlan", "PostProcess", "Tiling", "fold_input_zero_point"]
+__all__ = ["ROUNDINGS", "Job", "LayerPlan", "PostProcess", "Tiling", "fold_input_zero_point"]
+
+#: Requantization roundings, in the order of their hardware code
+#: (``rcm_gen.gateware.modes.Rounding``).
+ROUNDINGS = ("double", "single", "wide")
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,11 @@ class PostProcess:
     tile packed as ``out_bits``-bit lanes (signed if ``out_signed``).  Without
     ``requantize`` the tile adds the bias and sends the sums themselves (for a host that
     rescales them another way: LiteRT's reference fully connected kernel rounds in
-    floating point); the multipliers and shifts are then unused.
+    floating point); the multipliers and shifts are then unused.  ``rounding`` is how the
+    requantization rounds (:data:`ROUNDINGS`: ``double``, TFLite's default; ``single``,
+    ``TFLITE_SINGLE_ROUNDING``; ``wide``, the int64 sums of 16x8 layers, not saturated, with
+    ``multiplier`` the reduced 16-bit multiplier shifted up by 16), see
+    :func:`rcm_gen.reference.requantize`.
 
     Raises
     ------
@@ -59,8 +67,12 @@ class PostProcess:
     out_bits: int
     out_signed: bool = True
     requantize: bool = True
+    rounding: str = "double"
 
     def __post_init__(self) -> None:
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"Post-processing rounding must be one of {', '.join(ROUNDINGS)}"
+                             f", not {self.rounding!r}")
         for name in ("bias", "multiplier", "shift"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         if not len(self.bias) == len(self.multiplier) == len(self.shift):
@@ -89,6 +101,11 @@ class PostProcess:
     @property
     def channels(self) -> int:
         return len(self.bias)
+
+    @property
+    def rounding_code(self) -> int:
+        """The rounding as the post-processing unit's parameter encodes it."""
+        return ROUNDINGS.index(self.rounding)
 
     @classmethod
     def for_timing(cls, channels: int, out_bits: int, out_signed: bool = False

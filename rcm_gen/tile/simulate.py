@@ -62,7 +62,7 @@ def expected_output(shape: ConvShape, x: np.ndarray, w: np.ndarray, post: PostPr
         return acc, False
     values, saturated = requantize(acc, np.asarray(post.multiplier)[:, None, None],
                                    np.asarray(post.shift)[:, None, None], post.zero_point,
-                                   post.lo, post.hi)
+                                   post.lo, post.hi, post.rounding)
     return values, bool(saturated.any())
 
 

@@ -4,15 +4,17 @@ the host, and every tensor compared with LiteRT's reference kernels, bit for bit
 The engine protocol
 -------------------
 An engine runs the tile's layers.  It is made by a factory registered under a name in
-:data:`ENGINES` (``factory(config, *, simulator)``, where ``config`` is the design point
-and ``simulator`` ``"icarus"`` or ``"verilator"``), has a ``name`` attribute and one
-method::
+:data:`ENGINES` (``factory(config, *, simulator, bandwidth[, rounding, narrow])``, where
+``config`` is the design point, ``simulator`` ``"icarus"`` or ``"verilator"``, and the
+optional ``rounding`` and ``narrow`` are given only when they are not ``"double"`` and
+true), has a ``name`` attribute and one method::
 
     run(layer: TileLayer, x: numpy.ndarray) -> tuple[numpy.ndarray, dict]
 
-``x`` is the layer's input tensor as TFLite stores it (int8, NHWC for convolutions, the
-input tensor's own shape for a fully connected layer), and the result is the output tensor
-(int8, ``layer.output_shape``) with a dict of what the engine measured for that layer.  The
+``x`` is the layer's input tensor as TFLite stores it (int8 or int16, NHWC for
+convolutions, the input tensor's own shape for a fully connected layer), and the result is
+the output tensor (of the output tensor's type, ``layer.output_shape``) with a dict of what
+the engine measured for that layer.  The
 report carries the dict and prints these keys when present: ``cycles``, ``ideal``,
 ``utilisation``, ``lanes``, ``bits``, ``bytes_in``, ``bytes_out``, ``binding``.
 :class:`ReferenceEngine` is the numpy model of LiteRT's kernels (:mod:`.tflite_ref`).
@@ -51,6 +53,7 @@ __all__ = [
     "inference_report",
     "load_input",
     "make_engine",
+    "overflowed",
     "random_input",
     "register_engine",
     "run_model",
@@ -76,13 +79,16 @@ class ReferenceEngine:
     the layer's multiply-accumulates."""
 
     name = "reference"
+    rounding = "double"
 
     def __init__(self, config: Any = None, *, simulator: str = "icarus",
-                 bandwidth: float | None = None) -> None:
+                 bandwidth: float | None = None, rounding: str = "double",
+                 narrow: bool = True) -> None:
         self.config = config  # the design point is not used: the model is LiteRT's
+        self.rounding = rounding
 
     def run(self, layer: TileLayer, x: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-        return run_layer(layer, x), {"macs": layer.macs}
+        return run_layer(layer, x, self.rounding), {"macs": layer.macs}
 
 
 EngineFactory = Callable[..., Engine]
@@ -114,9 +120,13 @@ def engine_names() -> list[str]:
 
 
 def make_engine(name: str, config: Any = None, *, simulator: str = "icarus",
-                bandwidth: float | None = None) -> Engine:
+                bandwidth: float | None = None, rounding: str = "double",
+                narrow: bool = True) -> Engine:
     """The engine registered as ``name`` for design point ``config`` (off-chip bandwidth
-    ``bandwidth`` bytes per cycle, unlimited when ``None``).
+    ``bandwidth`` bytes per cycle, unlimited when ``None``), requantizing int32 sums in
+    ``rounding`` (``double``: LiteRT's build; ``single``: ``TFLITE_SINGLE_ROUNDING``),
+    running layers at the narrowest widths their data provably need unless ``narrow`` is
+    false.
 
     Raises
     ------
@@ -129,7 +139,10 @@ def make_engine(name: str, config: Any = None, *, simulator: str = "icarus",
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module), attr)
-    return factory(config, simulator=simulator, bandwidth=bandwidth)
+    if rounding == "double" and narrow:  # (engines registered before these options)
+        return factory(config, simulator=simulator, bandwidth=bandwidth)
+    return factory(config, simulator=simulator, bandwidth=bandwidth, rounding=rounding,
+                   narrow=narrow)
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -142,8 +155,8 @@ def _quantizer(model: TfliteModel):
 
 
 def random_input(model: TfliteModel, seed: int) -> np.ndarray:
-    """A seeded uniform input of the model's input shape: int8 over its whole range, or for
-    a float model (QUANTIZE first) float32 over the range its quantization spans, and 10 %
+    """A seeded uniform input of the model's input shape: int8 (uint8) over its whole range,
+    or for a float model (QUANTIZE first) float32 over the range its quantization spans, and 10 %
     beyond on each side."""
     rng = np.random.default_rng(seed)
     if model.input.dtype == "float32":
@@ -153,6 +166,10 @@ def random_input(model: TfliteModel, seed: int) -> np.ndarray:
         span = hi - lo
         return rng.uniform(lo - 0.1 * span, hi + 0.1 * span,
                            size=model.input.shape).astype(np.float32)
+    if model.input.dtype == "uint8":
+        return rng.integers(0, 256, size=model.input.shape, dtype=np.uint8)
+    if model.input.dtype == "int16":
+        return rng.integers(-32768, 32768, size=model.input.shape, dtype=np.int16)
     return rng.integers(-128, 128, size=model.input.shape, dtype=np.int8)
 
 
@@ -249,9 +266,9 @@ def run_model(model: TfliteModel, x: np.ndarray, engine: Engine) -> Inference:
             layer = model.layers[op.index]
             y, stats = engine.run(layer, values[op.inputs[0]])
             y = np.asarray(y)
-            if y.dtype != np.int8 or y.shape != tuple(out.shape):
+            if y.dtype != np.dtype(out.dtype) or y.shape != tuple(out.shape):
                 raise RuntimeError(f"engine {engine.name!r} returned {y.dtype} {y.shape} for "
-                                   f"{op.label()}, not int8 {tuple(out.shape)}")
+                                   f"{op.label()}, not {out.dtype} {tuple(out.shape)}")
             rows.append(LayerRow(op.index, op.opcode, out.name, out.index, out.shape, "tile",
                                  layer.macs, dict(stats), time.perf_counter() - start))
         else:
@@ -306,22 +323,33 @@ class Mismatch:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Every operator output compared with LiteRT: ``match`` when all are equal,
-    ``first`` the first that is not, ``ops`` per operator index whether it matched."""
+    """Every operator output compared with LiteRT: ``match`` when all are equal (and every
+    one could be compared), ``first`` the first that is not, ``ops`` per operator index
+    whether it matched (``None``: LiteRT gave no tensor to compare it with, as after an
+    operator it crashed in)."""
 
     match: bool
     first: Mismatch | None
-    ops: dict[int, bool]
+    ops: dict[int, bool | None]
+
+    @property
+    def unchecked(self) -> list[int]:
+        """Operators whose output could not be compared."""
+        return [i for i, v in self.ops.items() if v is None]
 
 
 def compare(model: TfliteModel, inference: Inference,
             reference: dict[int, np.ndarray]) -> Comparison:
     """Compare every operator's output tensor of ``inference`` with ``reference`` (LiteRT's
-    tensors by index), bit for bit, in execution order."""
+    tensors by index), bit for bit, in execution order; an operator whose output
+    ``reference`` lacks is not compared."""
     first = None
-    ops = {}
+    ops: dict[int, bool | None] = {}
     for op in model.operators:
         i = op.outputs[0]
+        if i not in reference:
+            ops[op.index] = None
+            continue
         got, want = inference.values[i], reference[i]
         equal = got.shape == want.shape and bool(np.array_equal(got, want))
         ops[op.index] = equal
@@ -333,7 +361,7 @@ def compare(model: TfliteModel, inference: Inference,
                 pos = tuple(int(v) for v in diff[0])
                 g, w, n = got[pos].item(), want[pos].item(), len(diff)
             first = Mismatch(i, model.tensors[i].name, op.index, op.opcode, pos, g, w, n)
-    return Comparison(first is None, first, ops)
+    return Comparison(first is None and None not in ops.values(), first, ops)
 
 
 # -- reporting --------------------------------------------------------------------------------
@@ -372,35 +400,58 @@ def totals(rows: tuple[LayerRow, ...] | list[LayerRow]) -> dict[str, Any]:
     return out
 
 
+def _flags(stats: dict[str, Any]) -> str:
+    """Where a tile layer was requantized, and whether a sum was saturated."""
+    if not stats:
+        return "-"
+    where = str(stats.get("requant", "-"))
+    return where + (" OVF" if stats.get("overflow") else "")
+
+
 def format_table(rows: tuple[LayerRow, ...] | list[LayerRow],
-                 matched: dict[int, bool] | None = None) -> str:
+                 matched: dict[int, bool | None] | None = None) -> str:
     """The per-operator table: op, output shape, bits, lanes, cycles, ideal, utilisation,
-    bytes in/out, binding side (``-`` where the engine gave nothing), and whether the
-    output equals LiteRT's when ``matched`` is given; a total line for the tile layers."""
+    bytes in/out, binding side (``-`` where the engine gave nothing), where the layer was
+    requantized (``tile`` or ``host``; ``OVF`` when a sum outside int32 was saturated), and
+    whether the output equals LiteRT's when ``matched`` is given (``-``: not compared); a
+    total line for the tile layers; a footnote per layer the host lowered."""
     head = (f"{'#':>3} {'op':<17} {'shape':<14} {'on':<4} {'bits':>4} {'lanes':>5} "
             f"{'cycles':>11} {'ideal':>11} {'util':>6} {'bytes in':>10} {'bytes out':>10} "
-            f"{'binding':>8}")
+            f"{'binding':>8} {'requant':>8}")
     if matched is not None:
         head += f" {'LiteRT':>6}"
     lines = [head]
+    notes = []
     for r in rows:
         s = r.stats
         shape = "x".join(str(d) for d in r.shape)
-        line = (f"{r.op_index:>3} {r.opcode[:17]:<17} {shape:<14} {r.on:<4} "
+        mark = "*" if s.get("lowering") else " "
+        line = (f"{r.op_index:>3}{mark}{r.opcode[:17]:<17} {shape:<14} {r.on:<4} "
                 f"{_cell(s, 'bits'):>4} {_cell(s, 'lanes'):>5} {_cell(s, 'cycles'):>11} "
                 f"{_cell(s, 'ideal'):>11} {_cell(s, 'utilisation'):>6} "
                 f"{_cell(s, 'bytes_in'):>10} {_cell(s, 'bytes_out'):>10} "
-                f"{_cell(s, 'binding'):>8}")
+                f"{_cell(s, 'binding'):>8} {_flags(s):>8}")
         if matched is not None:
-            line += f" {'equal' if matched.get(r.op_index) else 'DIFF':>6}"
+            m = matched.get(r.op_index)
+            line += f" {'-' if m is None else 'equal' if m else 'DIFF':>6}"
         lines.append(line)
+        if s.get("lowering"):
+            notes.append(f"* {r.op_index}: {s['lowering']}")
+        if s.get("narrow"):
+            notes.append(f"  {r.op_index}: {s['narrow']}")
     t = totals(rows)
     macs = f"{t['macs']:,} MACs"
     lines.append(f"{'':>3} {'total':<17} {macs:<19} {'':>4} {'':>5} "
                  f"{_cell(t, 'cycles'):>11} {_cell(t, 'ideal'):>11} "
                  f"{_cell(t, 'utilisation'):>6} {_cell(t, 'bytes_in'):>10} "
                  f"{_cell(t, 'bytes_out'):>10}")
-    return "\n".join(lines)
+    return "\n".join(lines + notes)
+
+
+def overflowed(rows: tuple[LayerRow, ...] | list[LayerRow]) -> list[int]:
+    """Tile layers in which a sum outside int32 was saturated (TFLite's int32 accumulator
+    would have wrapped)."""
+    return [r.op_index for r in rows if r.stats.get("overflow")]
 
 
 def inference_report(inference: Inference, comparison: Comparison) -> dict[str, Any]:

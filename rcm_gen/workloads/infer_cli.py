@@ -50,8 +50,8 @@ def _versions() -> dict[str, Any]:
             "ai_edge_litert": python_package_version("ai-edge-litert")}
 
 
-def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: float
-                     ) -> dict[str, Any]:
+def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: float,
+                     narrow: bool = True) -> dict[str, Any]:
     """Energy of one inference's tile layers from the tile's energy model
     (:class:`rcm_gen.power.tile_model.TileEnergyModel`): each layer's cycle-model figures
     (the cycles it occupied the tile, steps, bytes, output values) per batch item, at
@@ -69,11 +69,13 @@ def inference_energy(model: Any, rows: Any, config: Any, emodel: Any, fmax_mhz: 
         if r.on != "tile":
             continue
         layer = model.layers[r.op_index]
-        run = tile_run(layer, np.zeros(layer.input_shape, dtype=np.int64))
+        run = tile_run(layer, np.zeros(layer.input_shape, dtype=np.int64) + layer.input_range[0],
+                       config, narrow=narrow)
         lc = plan_cycles(run.plan(config))
         items = len(run.inputs)
         per_item = int(r.stats["cycles"]) // items
-        e = emodel.layer_energy(lc, run.shape, 8, 8, cycles=per_item, clock_ns=clock)
+        e = emodel.layer_energy(lc, run.shape, run.act_bits, run.weight_bits, cycles=per_item,
+                                clock_ns=clock)
         pj = e["pj"] * items
         total += pj
         for g, v in e["groups_pj"].items():
@@ -141,6 +143,25 @@ def format_inference_energy(energy: dict[str, Any], emodel: Any) -> str:
     return "\n".join(lines)
 
 
+class _ReferenceOracle:
+    """rcm_gen's numpy model of TFLite's kernels as the oracle, for a build LiteRT's wheel
+    is not (``TFLITE_SINGLE_ROUNDING``): host operators as LiteRT, tile layers in
+    ``rounding``."""
+
+    def __init__(self, model: Any, rounding: str) -> None:
+        from .infer import ReferenceEngine
+
+        self.model, self.engine = model, ReferenceEngine(rounding=rounding)
+
+    def run(self, x: Any) -> dict[int, Any]:
+        from .infer import run_model
+
+        return run_model(self.model, x, self.engine).values
+
+    def close(self) -> None:
+        pass
+
+
 def cmd_infer(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -152,11 +173,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
         inference_report,
         load_input,
         make_engine,
+        overflowed,
         random_input,
         run_model,
         totals,
     )
-    from .litert_oracle import LiteRTOracle
+    from .litert_oracle import LiteRTCrash, LiteRTOracle
     from .tflite_model import load_tflite
 
     config = design_from_args(args)
@@ -173,27 +195,42 @@ def cmd_infer(args: argparse.Namespace) -> int:
     inputs = ([("input", load_input(model, args.input))] if args.input else
               [(f"seed {args.seed + i}", random_input(model, args.seed + i))
                for i in range(count)])
-    oracle = LiteRTOracle(args.model)
+    if args.rounding == "single":
+        oracle = _ReferenceOracle(model, args.rounding)
+    else:
+        oracle = LiteRTOracle(args.model)
     if args.bandwidth is not None and not args.bandwidth > 0:
         raise UserError(f"--bandwidth must be a number of bytes per cycle greater than 0, not "
                         f"{args.bandwidth:g}")
     engine = make_engine(engine_name, config, simulator=args.simulator,
-                         bandwidth=args.bandwidth)
+                         bandwidth=args.bandwidth, rounding=args.rounding,
+                         narrow=not args.no_narrow)
     if args.energy and engine_name not in ("model", "rtl"):
         raise UserError(f"--energy needs the cycles of the model or rtl engine, not engine "
                         f"{engine_name!r}")
 
     print(f"{Path(args.model).name}: {len(model.operators)} operators, {len(model.layers)} on "
           f"the tile ({model.macs:,} MACs), input {model.input.name!r} "
-          f"{'x'.join(map(str, model.input.shape))} int8; engine {engine_name}"
+          f"{'x'.join(map(str, model.input.shape))} {model.input.dtype}; engine {engine_name}"
           f"{f' ({args.simulator})' if engine_name == 'rtl' else ''} on "
-          f"{args.preset or args.config}", flush=True)
+          f"{args.preset or args.config}"
+          + ("; single rounding, checked against rcm_gen's reference of TFLite built with "
+             "TFLITE_SINGLE_ROUNDING (LiteRT's wheel rounds twice)"
+             if args.rounding == "single" else ""), flush=True)
     start = time.perf_counter()
     results = []
-    for label, x in inputs:
-        inference = run_model(model, x, engine)
-        comparison = compare(model, inference, oracle.run(x))
-        results.append((label, inference, comparison))
+    crashes: list[tuple[str, LiteRTCrash]] = []
+    try:
+        for label, x in inputs:
+            inference = run_model(model, x, engine)
+            try:
+                reference = oracle.run(x)
+            except LiteRTCrash as crash:
+                reference = crash.tensors
+                crashes.append((label, crash))
+            results.append((label, inference, compare(model, inference, reference)))
+    finally:
+        oracle.close()
     wall = time.perf_counter() - start
     first_label, first, first_cmp = results[0]
     print(format_table(first.rows, first_cmp.ops))
@@ -218,18 +255,30 @@ def cmd_infer(args: argparse.Namespace) -> int:
             print("latency in ms: no Fmax cached for this design point (run `rcm-gen synth` "
                   "on it)")
     if args.energy:
-        energy = inference_energy(model, first.rows, config, emodel, fmax or emodel.fmax_mhz)
+        energy = inference_energy(model, first.rows, config, emodel, fmax or emodel.fmax_mhz,
+                                  not args.no_narrow)
         print(format_inference_energy(energy, emodel))
     matched = sum(1 for _, _, c in results if c.match)
     mismatch = next((c.first for _, _, c in results if not c.match), None)
     mismatch_label = next((lb for lb, _, c in results if not c.match), None)
+    for label, crash in crashes[:1]:
+        print(f"{label}: {crash}; operators from it on are not compared"
+              + (f" ({len(crashes)} of {len(results)} inputs crashed LiteRT)"
+                 if len(results) > 1 else ""))
+    saturated = sorted({i for _, inf, _ in results for i in overflowed(inf.rows)})
+    if saturated:
+        print("OVERFLOW: a sum outside int32 was saturated in tile layer(s) "
+              f"{', '.join(map(str, saturated))} (TFLite's int32 accumulator would wrap)")
     if len(results) == 1:
         what = f"{first_label}: " if not args.input else ""
         if first_cmp.match:
             print(f"{what}output and all {len(model.operators)} operator outputs equal "
                   f"LiteRT's (reference kernels) bit for bit; {wall:.2f} s")
-        else:
+        elif mismatch is not None:
             print(f"{what}MISMATCH against LiteRT: {mismatch.describe()}; {wall:.2f} s")
+        else:
+            print(f"{what}every operator LiteRT ran equals it bit for bit; "
+                  f"{len(first_cmp.unchecked)} not compared; {wall:.2f} s")
     else:
         print(f"{matched} of {len(results)} seeded inputs (seeds {args.seed}.."
               f"{args.seed + len(results) - 1}) equal LiteRT's tensors bit for bit in every "
@@ -256,25 +305,33 @@ def cmd_infer(args: argparse.Namespace) -> int:
                                {"input": mismatch_label, **mismatch.to_dict()}),
             "layers": inference_report(first, first_cmp)["layers"],
             "totals": tot, "fmax_mhz": fmax, "bandwidth": args.bandwidth,
+            "rounding": args.rounding, "narrow": not args.no_narrow,
             "energy": energy,
+            "litert_crash": [{"input": lb, "op": c.op_index, "opcode": c.opcode,
+                              "reason": c.reason} for lb, c in crashes],
+            "overflow": saturated,
             "wall_s": round(wall, 3),
             "config": config.to_dict(), "tools": _versions(),
         }
         _write_atomic(report_path,
                       lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
         print(f"report {report_path}")
-    return 0 if matched == len(results) else 1
+    return 0 if matched == len(results) and not saturated else 1
 
 
 def add_parser(subparsers, design_args) -> None:
     p = subparsers.add_parser(
-        "infer", help="run an int8 TFLite model on the tile and check it against LiteRT",
-        description="Run an int8 TFLite model layer by layer: CONV_2D, DEPTHWISE_CONV_2D and "
-                    "FULLY_CONNECTED on the tile (an engine), ADD, pooling, RESHAPE, PAD, MEAN, "
-                    "SOFTMAX, QUANTIZE and DEQUANTIZE on the host with TFLite's integer "
-                    "semantics; compare every "
+        "infer", help="run an integer TFLite model on the tile and check it against LiteRT",
+        description="Run an integer TFLite model (int8, 16x8, int4 weights, mixed) layer by "
+                    "layer: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on the tile (an "
+                    "engine) in the mode of their widths (narrower where the data provably "
+                    "fit), ADD, MUL, pooling, RESHAPE, SQUEEZE, CONCATENATION, PAD, PADV2, "
+                    "MEAN, SOFTMAX, LOGISTIC, TANH, HARD_SWISH, QUANTIZE and DEQUANTIZE on the "
+                    "host with TFLite's integer semantics; compare every "
                     "tensor with the LiteRT interpreter's reference kernels bit for bit and "
-                    "print a per-layer table. Exit status 1 when a tensor differs.")
+                    "print a per-layer table. Exit status 1 when a tensor differs, when "
+                    "LiteRT crashed (the operator is named; what ran before it is still "
+                    "compared) or when a sum outside int32 was saturated on the tile.")
     design_args(p)
     p.add_argument("--model", required=True, metavar="M.tflite", help="an int8 TFLite model")
     p.add_argument("--input", metavar="X.npy",
@@ -296,6 +353,14 @@ def add_parser(subparsers, design_args) -> None:
                    help="energy per tile layer and per inference, and EDP, from the tile's "
                         "energy model calibrated at gate level (cached; the first run "
                         "synthesizes the tile and simulates it at gate level)")
+    p.add_argument("--rounding", choices=("double", "single"), default="double",
+                   help="how the tile requantizes int32 sums: double (LiteRT's build, "
+                        "checked against LiteRT) or single (TFLITE_SINGLE_ROUNDING, as "
+                        "TFLite Micro builds often are; checked against rcm_gen's numpy "
+                        "reference of that build, since LiteRT's wheel rounds twice)")
+    p.add_argument("--no-narrow", action="store_true",
+                   help="run every layer at its tensors' container widths (default: at the "
+                        "narrowest widths its data provably need, the reason in the table)")
     p.add_argument("--count", type=int, metavar="N",
                    help="run N seeded random inputs and count those that match")
     p.add_argument("--seed", type=int, default=1,

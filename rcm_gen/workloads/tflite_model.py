@@ -19,6 +19,7 @@ integer parameter is derived the way LiteRT's kernels derive it in their ``Prepa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "TILE_OPERATORS",
     "Operator",
     "Tensor",
+    "DTYPE_RANGES",
     "TfliteModel",
     "TileLayer",
     "activation_range",
@@ -46,8 +48,9 @@ __all__ = [
 TILE_OPERATORS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise",
                   "FULLY_CONNECTED": "fc"}
 #: Operators the host runs (int8 in, int8 out), with TFLite's reference semantics.
-HOST_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "PAD", "MEAN",
-                  "QUANTIZE", "DEQUANTIZE")
+HOST_OPERATORS = ("ADD", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE",
+                  "CONCATENATION", "SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "PAD",
+                  "PADV2", "MEAN", "QUANTIZE", "DEQUANTIZE")
 
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _SUPPORTED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -89,13 +92,20 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
-def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
-    """The int8 clamp range of a fused activation, as ``CalculateActivationRangeQuantized``
-    computes it (the real bounds 0, 6, ±1 quantized in single precision)."""
+#: Value range of each integer tensor type.
+DTYPE_RANGES = {"int8": (-128, 127), "int16": (-32768, 32767), "uint8": (0, 255),
+                "int4": (-8, 7)}
+
+
+def activation_range(activation: str, scale: float, zero_point: int,
+                     dtype: str = "int8") -> tuple[int, int]:
+    """The clamp range of a fused activation within ``dtype`` (int8 or int16), as
+    ``CalculateActivationRangeQuantized`` computes it (the real bounds 0, 6, ±1 quantized
+    in single precision)."""
     def quantize(real: float) -> int:
         return zero_point + round_half_away(float(np.float32(real) / np.float32(scale)))
 
-    lo, hi = -128, 127
+    lo, hi = DTYPE_RANGES[dtype]
     if activation == "RELU":
         return max(lo, quantize(0.0)), hi
     if activation == "RELU6":
@@ -229,7 +239,8 @@ class TileLayer:
         1 for dense and fully connected layers, C for depthwise, C / filter depth for a
         grouped CONV_2D.
     bias : numpy.ndarray
-        int32 ``(M,)`` (zeros when the model has no bias).
+        int64 ``(M,)``, the model's int32 (or, in a 16x8 layer, int64) bias (zeros when the
+        model has no bias).
     multiplier, shift : numpy.ndarray
         int32 ``(M,)`` each: TFLite's Q0.31 multiplier and shift (positive: left) per output
         channel, from ``QuantizeMultiplier`` as the kernel's Prepare computes them.
@@ -238,8 +249,10 @@ class TileLayer:
     requant : str
         How LiteRT's reference kernel requantizes: ``"fixed"`` —
         ``MultiplyByQuantizedMultiplier(acc, multiplier, shift)`` (CONV_2D,
-        DEPTHWISE_CONV_2D); ``"double"`` — ``round(acc · scale)`` in double precision, halves
-        away from zero (FULLY_CONNECTED since LiteRT 1.3).
+        DEPTHWISE_CONV_2D with an int32 bias); ``"fixed64"`` — TFLite's int64
+        ``MultiplyByQuantizedMultiplier`` (16x8 convolutions with an int64 bias: the
+        multiplier reduced to 16 bits, one rounding); ``"double"`` — ``round(acc · scale)``
+        in double precision, halves away from zero (FULLY_CONNECTED since LiteRT 1.3).
     input_zero_point, output_zero_point : int
     clamp : tuple of int
         ``(lo, hi)``, the fused activation's range within int8.
@@ -253,6 +266,16 @@ class TileLayer:
         Output channels per input channel of a depthwise layer (1 otherwise).
     per_channel : bool
         Whether the model gives one weight scale per output channel.
+    dilation : tuple of int
+        ``(dh, dw)``: kernel tap ``(ky, kx)`` reads input ``(y·sh + ky·dh - pad_top,
+        x·sw + kx·dw - pad_left)``.
+    act_bits : int
+        8 (int8 input and output) or 16 (int16: a 16x8 layer).
+    weight_bits : int
+        8, or 4 for int4 weights.
+    input_range : tuple of int
+        ``(lo, hi)``: the values the input can provably hold (its type's range, or what its
+        producers clamp it to), and ``input_range_source`` what says so.
     """
 
     kind: str
@@ -275,6 +298,11 @@ class TileLayer:
     pads: tuple[int, int, int, int]
     depth_multiplier: int = 1
     per_channel: bool = True
+    dilation: tuple[int, int] = (1, 1)
+    act_bits: int = 8
+    weight_bits: int = 8
+    input_range: tuple[int, int] = (-128, 127)
+    input_range_source: str = "the input's type"
 
     @property
     def out_channels(self) -> int:
@@ -382,6 +410,12 @@ def _read_tensor(t, index: int, buffers, raw: bytes) -> Tensor:
         content = raw[buf.Offset():buf.Offset() + buf.Size()]
     if t.Sparsity() is not None:
         dtype = f"sparse {dtype}"
+    elif content and dtype == "int4":  # two values a byte, the first in the low nibble
+        packed = np.frombuffer(content, dtype=np.uint8)
+        nibbles = np.stack([packed & 0xF, packed >> 4], axis=-1).reshape(-1).astype(np.int8)
+        nibbles = np.where(nibbles >= 8, nibbles - 16, nibbles).astype(np.int8)
+        count = int(np.prod(shape)) if shape else 1
+        data = nibbles[:count].reshape(shape).copy()
     elif content and dtype in _NUMPY:
         data = np.frombuffer(content, dtype=_NUMPY[dtype]).reshape(shape).copy()
     return Tensor(index, name, shape, dtype, scale, zero_point, qdim, data)
@@ -423,10 +457,16 @@ def _read_options(opcode: str, op, op_index: int, tensors: list[Tensor], inputs,
                              if o is not None else "NONE")
         out["weights_format"] = int(o.WeightsFormat()) if o is not None else 0
         out["keep_num_dims"] = bool(o.KeepNumDims()) if o is not None else False
-    elif opcode == "ADD":
-        o = _options(op, tflite.AddOptions)
+    elif opcode in ("ADD", "MUL", "CONCATENATION"):
+        cls = {"ADD": tflite.AddOptions, "MUL": tflite.MulOptions,
+               "CONCATENATION": tflite.ConcatenationOptions}[opcode]
+        o = _options(op, cls)
         out["activation"] = (_ACTIVATIONS.get(o.FusedActivationFunction(), "unknown")
                              if o is not None else "NONE")
+        if opcode == "CONCATENATION":
+            rank = len(tensors[outputs[0]].shape)
+            axis = int(o.Axis()) if o is not None else 0
+            out["axis"] = axis % rank if rank else 0
     elif opcode == "SOFTMAX":
         o = _options(op, tflite.SoftmaxOptions)
         out["beta"] = float(o.Beta()) if o is not None else 1.0
@@ -448,16 +488,27 @@ def _read_options(opcode: str, op, op_index: int, tensors: list[Tensor], inputs,
     return out
 
 
-def _check_int8(op: Operator, tensor: Tensor) -> None:
-    if tensor.dtype != "int8":
+#: Host operators that also run on int16 tensors (16x8 models).
+INT16_HOST_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE",
+                        "CONCATENATION", "PAD", "SOFTMAX", "QUANTIZE", "DEQUANTIZE")
+
+
+def _check_int8(op: Operator, tensor: Tensor, dtypes: tuple[str, ...] = ("int8",)) -> None:
+    if tensor.dtype not in dtypes:
+        if dtypes == ("int8",):
+            raise UserError(f"{op.label()}: {tensor.label()} is {tensor.dtype}; rcm-gen "
+                            f"infer runs {op.opcode} on int8 tensors only")
         raise UserError(f"{op.label()}: {tensor.label()} is {tensor.dtype}; rcm-gen infer "
-                        "runs int8 models only (quantize the model to int8)")
+                        f"runs {op.opcode} on {' or '.join(dtypes)} tensors")
     if tensor.scale is None:
-        raise UserError(f"{op.label()}: {tensor.label()} is int8 but has no quantization "
-                        "parameters")
+        raise UserError(f"{op.label()}: {tensor.label()} is {tensor.dtype} but has no "
+                        "quantization parameters")
     if len(tensor.scale) != 1:
         raise UserError(f"{op.label()}: activation {tensor.label()} has per-channel "
                         "quantization; activations must be quantized per tensor")
+    if tensor.dtype == "int16" and int(tensor.zero_point[0]) != 0:
+        raise UserError(f"{op.label()}: int16 {tensor.label()} has zero point "
+                        f"{int(tensor.zero_point[0])}; int16 tensors must be symmetric (0)")
 
 
 def _clamp(op: Operator, out: Tensor) -> tuple[int, int]:
@@ -465,7 +516,8 @@ def _clamp(op: Operator, out: Tensor) -> tuple[int, int]:
     if act not in _SUPPORTED_ACTIVATIONS:
         raise UserError(f"{op.label()}: fused activation {act} is not supported (supported: "
                         f"{', '.join(_SUPPORTED_ACTIVATIONS)})")
-    return activation_range(act, float(out.scale[0]), int(out.zero_point[0]))
+    return activation_range(act, float(out.scale[0]), int(out.zero_point[0]),
+                            out.dtype if out.dtype in DTYPE_RANGES else "int8")
 
 
 def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
@@ -473,12 +525,12 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
     x, w = tensors[op.inputs[0]], tensors[op.inputs[1]]
     y = tensors[op.outputs[0]]
     b = tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-    _check_int8(op, x)
-    _check_int8(op, y)
-    if w.dtype != "int8" or w.scale is None:
+    _check_int8(op, x, ("int8", "int16"))
+    _check_int8(op, y, (x.dtype,))
+    if w.dtype not in ("int8", "int4") or w.scale is None:
         raise UserError(f"{op.label()}: weights {w.label()} are {w.dtype}"
                         f"{'' if w.scale is not None else ' without quantization'}; int8 "
-                        "quantized weights are required")
+                        "or int4 quantized weights are required")
     if not w.is_constant:
         raise UserError(f"{op.label()}: weights {w.label()} are not constant; the tile needs "
                         "constant weights")
@@ -486,12 +538,11 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
         bad = int(w.zero_point[np.flatnonzero(w.zero_point)[0]])
         raise UserError(f"{op.label()}: weights {w.label()} have zero point {bad}; the tile "
                         "supports symmetric weights only (zero point 0)")
-    if b is not None and (b.dtype != "int32" or not b.is_constant):
-        raise UserError(f"{op.label()}: bias {b.label()} must be a constant int32 tensor, not "
+    bias_types = ("int32", "int64") if x.dtype == "int16" else ("int32",)
+    if b is not None and (b.dtype not in bias_types or not b.is_constant):
+        raise UserError(f"{op.label()}: bias {b.label()} must be a constant "
+                        f"{' or '.join(bias_types)} tensor, not "
                         f"{'a variable ' if not b.is_constant else ''}{b.dtype}")
-    if op.options.get("dilation", (1, 1)) != (1, 1):
-        raise UserError(f"{op.label()}: dilation {op.options['dilation'][0]}x"
-                        f"{op.options['dilation'][1]} is not supported (only 1)")
     if op.opcode == "FULLY_CONNECTED" and op.options.get("weights_format", 0) != 0:
         raise UserError(f"{op.label()}: shuffled weights format is not supported")
     clamp = _clamp(op, y)
@@ -534,8 +585,8 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
         qm = [quantize_multiplier(real)] * m
     else:
         qm = [quantize_multiplier(s) for s in scale]
-    bias = (b.data.astype(np.int32).reshape(-1) if b is not None
-            else np.zeros(m, dtype=np.int32))
+    bias = (b.data.astype(np.int64).reshape(-1) if b is not None
+            else np.zeros(m, dtype=np.int64))
     if len(bias) != m:
         raise UserError(f"{op.label()}: bias {b.label()} has {len(bias)} values for {m} "
                         "output channels")
@@ -544,44 +595,86 @@ def _tile_layer(op: Operator, tensors: list[Tensor]) -> TileLayer:
         output_shape=y.shape, weights=np.ascontiguousarray(weights), groups=groups,
         bias=bias, multiplier=np.array([q for q, _ in qm], dtype=np.int32),
         shift=np.array([s for _, s in qm], dtype=np.int32), scale=scale,
-        requant="double" if kind == "fc" else "fixed",
+        requant=("double" if kind == "fc" else
+                 "fixed64" if b is not None and b.dtype == "int64" else "fixed"),
         input_zero_point=int(x.zero_point[0]), output_zero_point=int(y.zero_point[0]),
         clamp=clamp, activation=op.options.get("activation", "NONE"),
         stride=op.options.get("stride", (1, 1)), pads=op.options.get("pads", (0, 0, 0, 0)),
-        depth_multiplier=dm, per_channel=w.per_channel)
+        depth_multiplier=dm, per_channel=w.per_channel,
+        dilation=tuple(op.options.get("dilation", (1, 1))),
+        act_bits=16 if x.dtype == "int16" else 8,
+        weight_bits=4 if w.dtype == "int4" else 8)
 
 
 def _check_host(op: Operator, tensors: list[Tensor], model_input: int,
                 model_output: int) -> None:
     x, y = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    checked = [*op.inputs[:2 if op.opcode == "ADD" else 1], *op.outputs]
-    if op.opcode == "QUANTIZE" and x.dtype == "float32" and x.index == model_input:
-        checked = op.outputs  # the model's float input, quantized
+    n_in = {"ADD": 2, "MUL": 2, "CONCATENATION": len(op.inputs)}.get(op.opcode, 1)
+    checked = [*op.inputs[:n_in], *op.outputs]
+    if op.opcode == "QUANTIZE" and x.index == model_input and x.dtype in ("float32", "uint8"):
+        checked = op.outputs  # the model's float or uint8 input, quantized
+        if x.dtype == "uint8":
+            _check_quantized(op, x)
+    if op.opcode == "QUANTIZE" and y.index == model_output and y.dtype == "uint8":
+        checked = op.inputs[:1]  # an int8 tensor requantized to the model's uint8 output
+        _check_quantized(op, y)
     if op.opcode == "DEQUANTIZE" and y.dtype == "float32" and y.index == model_output:
         checked = op.inputs[:1]  # the model's float output, dequantized
+    allowed = ("int8", "int16") if op.opcode in INT16_HOST_OPERATORS else ("int8",)
     for i in checked:
-        _check_int8(op, tensors[i])
-    if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD"):
+        _check_int8(op, tensors[i], allowed)
+    if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL"):
         op.options["clamp"] = _clamp(op, y)
-    # pooling, RESHAPE and PAD move raw int8 values: LiteRT ignores a difference between
-    # their input and output quantization (a debug-build check only), and so does the host
+    # pooling, RESHAPE, SQUEEZE and PAD move raw int8 values: LiteRT ignores a difference
+    # between their input and output quantization (a debug-build check only), and so does
+    # the host
     if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D") and len(x.shape) != 4:
         raise UserError(f"{op.label()}: {op.opcode} needs a 4-D input, not {x.shape}")
-    if op.opcode == "SOFTMAX":
+    if op.opcode == "SOFTMAX" and y.dtype == "int16":
+        if y.zero_point[0] != 0 or abs(float(y.scale[0]) - 1 / 32768) > 0.001 / 32768:
+            raise UserError(f"{op.label()}: int16 SOFTMAX output must have scale 1/32768 and "
+                            "zero point 0")
+    elif op.opcode in ("SOFTMAX", "LOGISTIC"):
         if y.zero_point[0] != -128 or abs(float(y.scale[0]) - 1 / 256) > 0.001 / 256:
-            raise UserError(f"{op.label()}: int8 SOFTMAX output must have scale 1/256 and "
-                            "zero point -128")
-    if op.opcode == "PAD":
+            raise UserError(f"{op.label()}: int8 {op.opcode} output must have scale 1/256 "
+                            "and zero point -128")
+    if op.opcode == "CONCATENATION":
+        if op.options.get("activation", "NONE") != "NONE":
+            raise UserError(f"{op.label()}: fused activation {op.options['activation']} on "
+                            "CONCATENATION is not supported (only NONE)")
+        for i in op.inputs:
+            t = tensors[i]
+            if (float(t.scale[0]), int(t.zero_point[0])) != (float(y.scale[0]),
+                                                             int(y.zero_point[0])):
+                raise UserError(f"{op.label()}: input {t.label()} is quantized with scale "
+                                f"{float(t.scale[0]):g} and zero point {int(t.zero_point[0])}"
+                                ", the output otherwise; int8 CONCATENATION needs one "
+                                "quantization")
+    if op.opcode in ("PAD", "PADV2"):
         pads = tensors[op.inputs[1]]
         if not pads.is_constant:
             raise UserError(f"{op.label()}: the paddings {pads.label()} must be constant")
         op.options["paddings"] = pads.data.astype(np.int64).reshape(-1, 2)
+    if op.opcode == "PADV2":
+        if len(op.inputs) < 3 or op.inputs[2] < 0:
+            raise UserError(f"{op.label()}: PADV2 needs its constant value input")
+        value = tensors[op.inputs[2]]
+        if not value.is_constant or value.dtype != "int8":
+            raise UserError(f"{op.label()}: the pad value {value.label()} must be a constant "
+                            f"int8 tensor, not {'a variable ' if not value.is_constant else ''}"
+                            f"{value.dtype}")
     if op.opcode == "MEAN":
         axes = tensors[op.inputs[1]]
         if not axes.is_constant:
             raise UserError(f"{op.label()}: the axes {axes.label()} must be constant")
         rank = len(x.shape)
         op.options["axes"] = tuple(sorted({int(a) % rank for a in axes.data.reshape(-1)}))
+
+
+def _check_quantized(op: Operator, tensor: Tensor) -> None:
+    if tensor.scale is None or len(tensor.scale) != 1:
+        raise UserError(f"{op.label()}: {tensor.label()} is {tensor.dtype} without "
+                        "per-tensor quantization parameters")
 
 
 def load_tflite(path: str | Path) -> TfliteModel:
@@ -653,17 +746,19 @@ def load_tflite(path: str | Path) -> TfliteModel:
     if len(inputs) != 1 or len(outputs) != 1:
         raise UserError(f"--model {str(path)!r}: has {len(inputs)} inputs and {len(outputs)} "
                         "outputs; only one of each is supported")
-    ends = {"input": ("QUANTIZE", lambda op: inputs[0] in op.inputs[:1]),
-            "output": ("DEQUANTIZE", lambda op: outputs[0] in op.outputs)}
+    ends = {"input": (("QUANTIZE",), lambda op: inputs[0] in op.inputs[:1]),
+            "output": (("DEQUANTIZE", "QUANTIZE"), lambda op: outputs[0] in op.outputs)}
     for role, t in (("input", tensors[inputs[0]]), ("output", tensors[outputs[0]])):
-        opcode, touches = ends[role]
-        if t.dtype == "float32" and all(op.opcode == opcode for op in operators
-                                        if touches(op)):
-            continue  # a float model boundary: QUANTIZE in, DEQUANTIZE out
-        if t.dtype != "int8":
+        opcodes, touches = ends[role]
+        if t.dtype in ("float32", "uint8") and all(
+                op.opcode in opcodes and (op.opcode != "DEQUANTIZE" or t.dtype == "float32")
+                and (op.opcode != "QUANTIZE" or role == "input" or t.dtype == "uint8")
+                for op in operators if touches(op)):
+            continue  # a float or uint8 model boundary: QUANTIZE in, (DE)QUANTIZE out
+        if t.dtype not in ("int8", "int16"):
             raise UserError(f"--model {str(path)!r}: model {role} {t.label()} is {t.dtype}; "
-                            "rcm-gen infer runs int8 models only (quantize the model fully "
-                            "to int8)")
+                            "rcm-gen infer runs integer models only (quantize the model "
+                            "fully to int8)")
     layers = {}
     for op in operators:
         if op.opcode in TILE_OPERATORS:
@@ -674,5 +769,63 @@ def load_tflite(path: str | Path) -> TfliteModel:
             raise UserError(
                 f"{op.label()}: operator {op.opcode} is not supported (the tile runs "
                 f"{', '.join(TILE_OPERATORS)}; the host runs {', '.join(HOST_OPERATORS)})")
+    ranges = value_ranges(tensors, operators, layers)
+    for i, layer in layers.items():
+        x = operators[i].inputs[0]
+        lo, hi, source = ranges.get(x) or (*DTYPE_RANGES[tensors[x].dtype], "the input's type")
+        layers[i] = dataclasses.replace(layer, input_range=(lo, hi), input_range_source=source)
     return TfliteModel(str(path), tuple(tensors), tuple(operators), inputs, outputs, layers,
                        description)
+
+
+def value_ranges(tensors: list[Tensor], operators: list[Operator],
+                 layers: dict[int, TileLayer]) -> dict[int, tuple[int, int, str]]:
+    """The values each integer activation tensor can provably hold, ``(lo, hi, what says
+    so)``: its type's range, or what its producer clamps it to — a fused activation's
+    range (tile layers, ADD, MUL, pooling), carried through operators that only move or
+    select values (RESHAPE, SQUEEZE, MAX_POOL_2D, AVERAGE_POOL_2D; PAD, PADV2 and
+    CONCATENATION take in their pad value or every input)."""
+    out: dict[int, tuple[int, int, str]] = {}
+
+    def full(i: int) -> tuple[int, int, str]:
+        lo, hi = DTYPE_RANGES.get(tensors[i].dtype, (0, 0))
+        return lo, hi, "the input's type"
+
+    def get(i: int) -> tuple[int, int, str]:
+        return out.get(i) or full(i)
+
+    for op in operators:
+        y = op.outputs[0]
+        if tensors[y].dtype not in DTYPE_RANGES:
+            continue
+        lo, hi, _ = full(y)
+        where = f"operator {op.index} {op.opcode}"
+        if op.index in layers:
+            layer = layers[op.index]
+            lo, hi = layer.clamp
+            if (lo, hi) != full(y)[:2]:
+                out[y] = (lo, hi, f"{where} clamps with {layer.activation}")
+            continue
+        if op.opcode in ("RESHAPE", "SQUEEZE"):
+            out[y] = get(op.inputs[0])
+        elif op.opcode in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            a, b, source = get(op.inputs[0])
+            c_lo, c_hi = op.options.get("clamp", (lo, hi))
+            out[y] = (min(max(a, c_lo), c_hi), max(min(b, c_hi), c_lo), source)
+        elif op.opcode in ("PAD", "PADV2", "CONCATENATION"):
+            srcs = [get(i) for i in (op.inputs if op.opcode == "CONCATENATION"
+                                     else op.inputs[:1])]
+            a, b = min(r[0] for r in srcs), max(r[1] for r in srcs)
+            if op.opcode == "PAD":
+                v = int(tensors[y].zero_point[0]) if tensors[y].zero_point is not None else 0
+                a, b = min(a, v), max(b, v)
+            elif op.opcode == "PADV2":
+                v = int(tensors[op.inputs[2]].data.reshape(-1)[0])
+                a, b = min(a, v), max(b, v)
+            out[y] = (a, b, srcs[0][2])
+        elif op.opcode in ("ADD", "MUL") and "clamp" in op.options:
+            c_lo, c_hi = op.options["clamp"]
+            if (c_lo, c_hi) != (lo, hi):
+                out[y] = (c_lo, c_hi,
+                          f"{where} clamps with {op.options.get('activation', 'NONE')}")
+    return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import requantize
+from ..reference import multiply_by_quantized_multiplier_int64, requantize
 from .tflite_model import TileLayer
 
 __all__ = ["accumulate", "accumulate_naive", "requantize_double", "requantize_layer",
@@ -30,11 +30,13 @@ def _windows(layer: TileLayer, x: np.ndarray) -> np.ndarray:
     kh, kw = layer.kernel
     sh, sw = layer.stride
     ho, wo = layer.output_hw
+    dh, dw = layer.dilation
     top, bottom, left, right = layer.pads
     xs = x.astype(np.int64) - layer.input_zero_point
     xp = np.pad(xs, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
-    return win[:, ::sh, ::sw][:, :ho, :wo]
+    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(1, 2))
+    return win[:, ::sh, ::sw, :, ::dh, ::dw][:, :ho, :wo]
 
 
 def accumulate(layer: TileLayer, x: np.ndarray) -> np.ndarray:
@@ -97,6 +99,7 @@ def accumulate_naive(layer: TileLayer, x: np.ndarray) -> np.ndarray:
     ho, wo = layer.output_hw
     kh, kw = layer.kernel
     sh, sw = layer.stride
+    dh, dw = layer.dilation
     top, _, left, _ = layer.pads
     cg = layer.in_channels // layer.groups
     per_group = m // layer.groups
@@ -108,7 +111,7 @@ def accumulate_naive(layer: TileLayer, x: np.ndarray) -> np.ndarray:
                 acc = 0
                 for ky in range(kh):
                     for kx in range(kw):
-                        iy, ix = oy * sh - top + ky, ox * sw - left + kx
+                        iy, ix = oy * sh - top + ky * dh, ox * sw - left + kx * dw
                         if not (0 <= iy < h and 0 <= ix < w):
                             continue
                         for c in range(cg):
@@ -128,21 +131,41 @@ def requantize_double(acc: np.ndarray, scale: np.ndarray, zero_point: int, lo: i
     return np.clip(r.astype(np.int64) + zero_point, lo, hi)
 
 
-def requantize_layer(layer: TileLayer, acc: np.ndarray) -> np.ndarray:
-    """Accumulators (last axis: output channel) to the layer's int8 output values, the way
-    LiteRT's reference kernel for the layer does it (``layer.requant``)."""
+def requantize_layer(layer: TileLayer, acc: np.ndarray, rounding: str = "double"
+                     ) -> np.ndarray:
+    """Accumulators (last axis: output channel) to the layer's output values (int8, or
+    int16 for a 16x8 layer), the way LiteRT's reference kernel for the layer does it
+    (``layer.requant``), in a build of TFLite that rounds as ``rounding`` says: ``double``
+    (LiteRT's wheel) or ``single`` (``TFLITE_SINGLE_ROUNDING``, which changes only the
+    int32 ``MultiplyByQuantizedMultiplier``)."""
     lo, hi = layer.clamp
+    dtype = np.int16 if layer.act_bits == 16 else np.int8
     if layer.requant == "double":
         y = requantize_double(acc, layer.scale, layer.output_zero_point, lo, hi)
+    elif layer.requant == "fixed64":  # the int64 overload, the same in both builds
+        v = multiply_by_quantized_multiplier_int64(acc, layer.multiplier, layer.shift)
+        y = np.clip(_wrap32(v) + layer.output_zero_point, lo, hi)
     else:
         # TFLite's accumulator is int32: wrap as it would (it never does in practice)
-        acc32 = ((np.asarray(acc, np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-        y, _ = requantize(acc32, layer.multiplier, layer.shift, layer.output_zero_point,
-                          lo, hi)
-    return y.astype(np.int8)
+        acc32 = _wrap32(acc)
+        if rounding == "single":
+            m = layer.multiplier.astype(np.int64)
+            total = 31 - layer.shift.astype(np.int64)
+            v = (acc32 * m + (np.int64(1) << (total - 1))) >> total
+            y = np.clip(_wrap32(v) + layer.output_zero_point, lo, hi)
+        elif rounding == "double":
+            y, _ = requantize(acc32, layer.multiplier, layer.shift, layer.output_zero_point,
+                              lo, hi)
+        else:
+            raise ValueError(f"Rounding must be double or single, not {rounding!r}")
+    return y.astype(dtype)
 
 
-def run_layer(layer: TileLayer, x: np.ndarray) -> np.ndarray:
-    """The layer's int8 output tensor (in ``layer.output_shape``) for input ``x``, bit-exact
-    with LiteRT's reference kernel."""
-    return requantize_layer(layer, accumulate(layer, x)).reshape(layer.output_shape)
+def _wrap32(x) -> np.ndarray:
+    return ((np.asarray(x, np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def run_layer(layer: TileLayer, x: np.ndarray, rounding: str = "double") -> np.ndarray:
+    """The layer's output tensor (in ``layer.output_shape``) for input ``x``, bit-exact
+    with LiteRT's reference kernel (built with ``rounding``)."""
+    return requantize_layer(layer, accumulate(layer, x), rounding).reshape(layer.output_shape)
