@@ -203,6 +203,24 @@ def test_sram_macros_replayed_at_gate_level():
         == pytest.approx(e.memory_access, rel=1e-9)
 
 
+def test_glitch_factors_raise_the_dynamic_energy_of_their_groups():
+    from rcm_gen.power.tile import carry_glitches
+
+    groups = {"multipliers": 100.0, "accumulators": 50.0, "buffers": 30.0, "clock": 20.0}
+    mode = {"macs": 10, "cycles": 4, "energy_pj": 200.0, "pj_per_mac": 20.0,
+            "pj_per_cycle": 50.0, "tops_per_w": 0.1,
+            "breakdown": {"groups_pj": dict(groups), "components_pj": dict(groups)}}
+    carry_glitches(mode, {"multipliers": 2.0, "accumulators": 1.5, "clock": 1.0},
+                   {"multipliers": 10.0, "accumulators": 0.0})
+    # leakage does not glitch: (2 - 1) * (100 - 10) + 0.5 * 50
+    assert mode["breakdown"]["glitch_pj"] == {"multipliers": 90.0, "accumulators": 25.0}
+    assert mode["energy_pj"] == pytest.approx(315.0)
+    assert mode["pj_per_mac"] == pytest.approx(31.5)
+    assert mode["breakdown"]["groups_pj"]["buffers"] == 30.0
+    assert sum(mode["breakdown"]["components_pj"].values()) == pytest.approx(315.0)
+    assert mode["zero_delay"] == {"energy_pj": 200.0, "pj_per_mac": 20.0, "groups_pj": groups}
+
+
 def test_fit_nonnegative_recovers_coefficients():
     rng = np.random.default_rng(1)
     a = rng.uniform(0, 100, size=(40, 4))

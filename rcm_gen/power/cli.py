@@ -174,7 +174,8 @@ def _tile_power(args: argparse.Namespace, design: Any, constraints: dict[str, An
                 print(f"{n}: {message}", flush=True)
 
         reports.append(tile_energy(cfg, seed=args.seed, liberty=args.liberty,
-                                   clock_ns=args.clock_ns, constraints=constraints, log=log))
+                                   clock_ns=args.clock_ns, constraints=constraints,
+                                   glitches=not args.no_glitches, log=log))
     for (name, _), r in zip(runs, reports, strict=True):
         print(format_tile_energy(r, name))
     report = reports[0]
@@ -365,6 +366,10 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
                    help="MACs: also run a timing simulation (OpenSTA's SDF on Icarus, "
                         "inertial delays) of the same inputs and report zero-delay and timed "
                         "toggles, pJ/MAC and per-group glitch factors (cached)")
+    p.add_argument("--no-glitches", action="store_true",
+                   help="tiles: report zero-delay figures only (by default the groups a "
+                        "timing simulation of the tile's MAC shows glitching by more than "
+                        "5 %% are raised by their factors, and the report says so)")
     p.add_argument("--opensta", action="store_true",
                    help="compare the energy model with OpenSTA's report_power on the run's "
                         "per-net activity (switching, leakage, internal, totals)")

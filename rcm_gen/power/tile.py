@@ -535,11 +535,41 @@ def _context(gate: TileGate, recs: list[Recording], facts: dict[str, Any],
     }
 
 
+def carry_glitches(mode: dict[str, Any], factors: dict[str, float],
+                   leakage: dict[str, float]) -> None:
+    """Raise a layer report's (:func:`tile_energy`'s ``modes`` entry) groups by their
+    glitch ``factors`` (:func:`rcm_gen.power.glitch.glitch_factors`: timed over
+    zero-delay energy of the tile's MAC), applied to each group's dynamic energy (its
+    ``leakage`` over the layer's cycles left out); the zero-delay figures are kept under
+    ``zero_delay`` and the added energy under ``breakdown.glitch_pj``."""
+    b, macs = mode["breakdown"], mode["macs"]
+    mode["zero_delay"] = {"energy_pj": mode["energy_pj"], "pj_per_mac": mode["pj_per_mac"],
+                          "groups_pj": dict(b["groups_pj"])}
+    added: dict[str, float] = {}
+    for g, f in factors.items():
+        if g not in b["groups_pj"] or f == 1.0:
+            continue
+        d = (f - 1.0) * max(b["groups_pj"][g] - leakage.get(g, 0.0), 0.0)
+        b["groups_pj"][g] += d
+        b["components_pj"][g] = b["components_pj"].get(g, 0.0) + d
+        added[g] = d
+    e = mode["energy_pj"] + sum(added.values())
+    b["glitch_pj"] = added
+    b["groups_pj_per_mac"] = {g: v / macs for g, v in b["groups_pj"].items()}
+    mode.update(energy_pj=e, pj_per_mac=e / macs, pj_per_cycle=e / mode["cycles"],
+                tops_per_w=OPS_PER_MAC * macs / e)
+
+
 def tile_energy(config: TileConfig, *, modes: list[TileMode] | None = None, seed: int = 1,
                 liberty: str | None = None, clock_ns: float | None = None,
                 constraints: dict[str, Any] | None = None, rtl_simulator: str = "verilator",
+                glitches: bool = False,
                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Energy of ``config`` running a real layer in each mode, at gate level.
+    """Energy of ``config`` running a real layer in each mode, at gate level; with
+    ``glitches``, the groups its MACs make (multipliers, accumulators) raised by the
+    factors a timing simulation of the tile's MAC gives where they exceed
+    :data:`~rcm_gen.power.glitch.GLITCH_THRESHOLD` (:func:`carry_glitches`; report key
+    ``glitches``).
 
     Returns
     -------
@@ -567,12 +597,29 @@ def tile_energy(config: TileConfig, *, modes: list[TileMode] | None = None, seed
     gate, recs, windows, energies, facts = _run_layers(
         config, [(m, "conv3x3") for m in modes], seed=seed, liberty=liberty,
         clock_ns=clock_ns, constraints=constraints, rtl_simulator=rtl_simulator, log=log)
-    reports = []
+    reports, layers = [], []
     for rec, wins, parts in zip(recs, windows, energies, strict=True):
         layer = [e for (phase, _, _), e in zip(wins, parts, strict=True) if phase != "idle"]
+        layers.append(layer)
         reports.append(_layer_report(rec, layer, gate.power.clock_ns, gate.groups))
+    glitch = None
+    if glitches:
+        from .glitch import GLITCH_THRESHOLD, glitch_report
+
+        log("timing simulation of the tile's MAC for its glitch factors (cached)")
+        r = glitch_report(config.mac, liberty=liberty, clock_ns=clock_ns,
+                          constraints=constraints, log=lambda m: log(f"MAC glitches: {m}"))
+        every = {g: float(f) for g, f in r["factors"].items()}
+        carried = {g: f for g, f in every.items()
+                   if g in gate.groups and abs(f - 1.0) > GLITCH_THRESHOLD}
+        for rep, layer in zip(reports, layers, strict=True):
+            leak = gate.leakage_pj(sum(w.cycles for w in layer), gate.power.clock_ns)
+            carry_glitches(rep, carried, leak)
+        glitch = {"factors": every, "carried": carried, "threshold": GLITCH_THRESHOLD,
+                  "mac": config.mac.to_dict(), "period_ns": r["period_ns"],
+                  "cycles": r.get("cycles"), "wall_s": r["wall_s"]}
     return {"modes": reports, **_context(gate, recs, facts, rtl_simulator),
-            "groups": gate.groups, "ops_per_mac": OPS_PER_MAC,
+            "groups": gate.groups, "ops_per_mac": OPS_PER_MAC, "glitches": glitch,
             "wall_s": time.perf_counter() - started}
 
 
@@ -596,6 +643,15 @@ def format_tile_energy(r: dict[str, Any], name: str) -> str:
         lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     lines += _detail_lines(r)
+    g = r.get("glitches")
+    if g:
+        moved = ", ".join(f"{k} x{v:.2f}" for k, v in g["carried"].items()) or "none"
+        lines.append(f"glitches: a timing simulation of the tile's MAC (OpenSTA's SDF on "
+                     f"Icarus) raises {moved} (groups moved by more than "
+                     f"{100 * g['threshold']:.0f} %), carried into the figures above; "
+                     f"zero-delay pJ/MAC: " + ", ".join(
+                         f"{m['act_bits']}b {m['zero_delay']['pj_per_mac']:.3f}"
+                         for m in r["modes"] if "zero_delay" in m))
     lines.append(f"{r['checked']:,} output values of {r['gate_cycles']:,} gate-level cycles "
                  f"equal the RTL's ({r['simulators']['rtl']} RTL; gate level on rcm_gen's "
                  f"cycle simulator); "
