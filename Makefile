@@ -33,7 +33,9 @@ test-fast: setup
 	$(PY) -m pytest -n $(JOBS) -m "not slow and not synth and not long"
 
 # The long checks CI leaves out (minutes each: the W=16 fusion MAC on both simulators, its
-# multiplier in every mode in the Amaranth simulator).
+# multiplier in every mode in the Amaranth simulator; the Verilator runs of the fixed tile,
+# the array and refused jobs whose Icarus runs make test keeps; the array filling its MACs
+# with flip-flop buffers; block RAM on ECP5).
 test-long: setup
 	$(PY) -m pytest -n $(JOBS) -m long --durations=15
 

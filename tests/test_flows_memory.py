@@ -173,6 +173,7 @@ def test_flip_flop_bit_area_of_the_macro_library(tmp_path):
 
 
 @pytest.mark.synth
+@pytest.mark.long
 def test_block_ram_on_ecp5(tmp_path):
     """SRAM buffers are block RAM on an FPGA (placed and routed); flip-flop ones are left to
     Yosys (which puts these small ones in distributed RAM; synthesis alone)."""

@@ -52,8 +52,10 @@ def check_regression(results, cases) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator, count", [("icarus", 15), ("verilator", 40)])
-@pytest.mark.parametrize("name", ["rcm-small", "rcm-small-fixed"])
+@pytest.mark.parametrize("name, simulator, count", [
+    ("rcm-small", "icarus", 15), ("rcm-small", "verilator", 40),
+    ("rcm-small-fixed", "icarus", 15),
+    pytest.param("rcm-small-fixed", "verilator", 40, marks=pytest.mark.long)])
 def test_random_layers(name, simulator, count):
     """Icarus evaluates the ST multipliers' adder trees net by net (a few hundred cycles a
     second), so it gets fewer and smaller layers than Verilator."""
@@ -78,7 +80,8 @@ ARRAY = ["p=2", "qr=2", "qc=2", "act_beat=4"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator, count", [("icarus", 6), ("verilator", 24)])
+@pytest.mark.parametrize("simulator, count", [
+    ("icarus", 6), pytest.param("verilator", 24, marks=pytest.mark.long)])
 def test_array_random_layers(simulator, count):
     """The P x Q array (interleaved activation banks, an output memory per MAC column, wide
     activation beats, two post-processing lanes) on random layers: outputs equal numpy,
@@ -152,7 +155,8 @@ _REFUSALS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("simulator", [
+    "icarus", pytest.param("verilator", marks=pytest.mark.long)])
 def test_refused_jobs_set_status_and_never_hang(simulator):
     """A spoiled descriptor or stream is refused with its status code; the tile then takes
     and discards all the host still sends, and sends nothing.  The reduction limit: two
@@ -230,7 +234,7 @@ def test_depthwise_and_grouped_layers(simulator):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("memory", ["ff", "sram"])
+@pytest.mark.parametrize("memory", [pytest.param("ff", marks=pytest.mark.long), "sram"])
 def test_array_fills_its_macs(memory):
     """A 2 x 2x2 array on layers that fill it at 16, 8 and 4 bits: cycles equal the model,
     compute-phase utilisation ≥ 95 % of P·Q·N; with flip-flop buffers and with the buffers
