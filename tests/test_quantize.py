@@ -115,6 +115,28 @@ def test_score_model_leaves_out_energy_of_uncalibrated_modes():
     assert s["cycles"] > 0
 
 
+def test_cli_quantize_scores_energy_with_the_glitch_carrying_tile_model(tmp_path,
+                                                                        monkeypatch):
+    """The energy front's plumbing: the tile's energy model (calibrated, then carrying its
+    MAC's glitch factors) scores every variant; the calibration itself is faked here."""
+    import rcm_gen.power.tile_model as tile_model
+    from rcm_gen.cli import main
+
+    calls = []
+    monkeypatch.setattr(tile_model, "calibrate",
+                        lambda config, **kw: calls.append("calibrate") or _FakeEnergy())
+    monkeypatch.setattr(tile_model, "with_glitches",
+                        lambda model, config, **kw: calls.append("glitches") or model)
+    out = tmp_path / "q"
+    assert main(["quantize", "rcm-default", "--model", FLOAT, "--out", str(out),
+                 "--variants", "int8,w4a4", "--count", "2"]) == 0
+    assert calls == ["calibrate", "glitches"]
+    report = json.loads((out / "front.json").read_text())
+    assert set(report["fronts"]) == {"latency", "energy"}
+    rows = list(csv.DictReader((out / "front.csv").open()))
+    assert all(float(row["energy_uj"]) > 0 for row in rows)
+
+
 def test_cli_quantize_writes_the_fronts(cli, tmp_path):
     out = tmp_path / "q"
     r = cli("quantize", "rcm-default", "--model", FLOAT, "--out", str(out), "--no-energy",

@@ -11,6 +11,7 @@ output pixels, kernels up to 3 (33,000 cells on OSU 0.18 µm)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -298,6 +299,16 @@ def test_model_prediction_is_coefficients_times_cycle_model(small_model):
     assert got["pj"] == pytest.approx(want, rel=1e-12)
     assert got["groups_pj"] == pytest.approx(by_group, rel=1e-12)
     assert {"clock/tree", "clock/wires", "clock/pins"} <= set(m.coefficients)
+    # glitch factors raise their groups' dynamic energy only, leakage aside
+    g = dataclasses.replace(m, glitches={"multipliers": 2.0})
+    raised = g.layer_energy(lc, shape, 4, 4, cycles=lc.total + 100, clock_ns=7.0)
+    for name, e in got["components_pj"].items():
+        leak = m.leakage_nw[name] * 7.0 * (lc.total + 100) * 1e-6
+        f = 2.0 if name.split("/")[0] == "multipliers" else 1.0
+        assert raised["components_pj"][name] == pytest.approx(f * (e - leak) + leak,
+                                                              rel=1e-12)
+    assert raised["pj"] > got["pj"]
+    assert type(m).from_dict(g.to_dict()).glitches == {"multipliers": 2.0}
 
 
 NETWORK = [
@@ -317,8 +328,8 @@ def test_map_energy_is_calibration_times_cycles(cli, tmp_path, small_model, smal
     net.write_text(json.dumps(NETWORK))
     out = tmp_path / "m.json"
     sets = [x for s in SMALL_SETS for x in ("--set", s)]
-    r = cli("map", "rcm-small", *sets, "--network", str(net), "--energy", "--json", str(out),
-            timeout=3600)
+    r = cli("map", "rcm-small", *sets, "--network", str(net), "--energy", "--no-glitches",
+            "--json", str(out), timeout=3600)
     assert r.returncode == 0, r.stderr
     assert "energy per inference" in r.stdout and "EDP" in r.stdout
     data = json.loads(out.read_text())
@@ -369,8 +380,8 @@ def test_infer_energy_is_calibration_times_cycles(cli, tmp_path, small_model):
     path = write_chain(tmp_path / "chain.tflite", *CHAIN, seed=5)
     out = tmp_path / "i.json"
     sets = [x for s in SMALL_SETS for x in ("--set", s)]
-    r = cli("infer", "rcm-small", *sets, "--model", str(path), "--energy", "--json",
-            str(out), timeout=1800)
+    r = cli("infer", "rcm-small", *sets, "--model", str(path), "--energy", "--no-glitches",
+            "--json", str(out), timeout=1800)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "energy per inference" in r.stdout
     report = json.loads(out.read_text())

@@ -61,6 +61,7 @@ __all__ = [
     "cached_calibration",
     "energy_fingerprint",
     "fit_nonnegative",
+    "with_glitches",
 ]
 
 #: Sources whose change invalidates a cached calibration.
@@ -148,6 +149,9 @@ class TileEnergyModel:
     validation: dict[str, Any]
     fit: dict[str, Any]
     context: dict[str, Any]
+    #: per group, the factor its dynamic energy is raised by for glitches
+    #: (:func:`with_glitches`); none in a calibration itself
+    glitches: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
@@ -169,7 +173,8 @@ class TileEnergyModel:
              "byte_out": bytes_out, "out_value": outputs}
         comps = {}
         for name, c in self.coefficients.items():
-            dyn = sum(c.get(k, 0.0) * v for k, v in f.items())
+            dyn = sum(c.get(k, 0.0) * v for k, v in f.items()) \
+                * self.glitches.get(name.split("/")[0], 1.0)
             comps[name] = dyn + self.leakage_nw.get(name, 0.0) * period * cycles * 1e-6
         if by == "component":
             return comps
@@ -201,14 +206,32 @@ class TileEnergyModel:
                 "groups": list(self.groups), "coefficients": self.coefficients,
                 "leakage_nw": self.leakage_nw, "clock_ns": self.clock_ns,
                 "fmax_mhz": self.fmax_mhz, "validation": self.validation, "fit": self.fit,
-                "context": self.context}
+                "context": self.context, "glitches": self.glitches}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TileEnergyModel:
         return cls(d["config"], tuple(TileMode(b, n) for b, n in d["modes"]),
                    tuple(d["groups"]), d["coefficients"], d["leakage_nw"],
                    float(d["clock_ns"]), float(d["fmax_mhz"]), d["validation"], d["fit"],
-                   d["context"])
+                   d["context"], dict(d.get("glitches") or {}))
+
+
+def with_glitches(model: TileEnergyModel, config: TileConfig, *, liberty: str | None = None,
+                  clock_ns: float | None = None, constraints: dict[str, Any] | None = None,
+                  log: Callable[[str], None] | None = None) -> TileEnergyModel:
+    """``model`` with the glitch factors of its tile's MAC carried into the groups the MAC
+    makes: a timing simulation of ``config.mac`` (:func:`rcm_gen.power.glitch.glitch_report`,
+    cached) against its zero-delay run; a group moved by more than
+    :data:`~rcm_gen.power.glitch.GLITCH_THRESHOLD` has its dynamic energy raised by its
+    factor, as :func:`rcm_gen.power.tile.carry_glitches` does for a measured layer."""
+    from .glitch import GLITCH_THRESHOLD, glitch_report
+
+    log = log or (lambda _m: None)
+    r = glitch_report(config.mac, liberty=liberty, clock_ns=clock_ns, constraints=constraints,
+                      log=log)
+    carried = {g: float(f) for g, f in r["factors"].items()
+               if g in model.groups and abs(f - 1.0) > GLITCH_THRESHOLD}
+    return dataclasses.replace(model, glitches=carried)
 
 
 def energy_fingerprint() -> str:

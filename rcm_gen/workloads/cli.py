@@ -141,6 +141,11 @@ def energy_model_lines(m: Any, name: str) -> list[str]:
                      f"{x['error']:+.1%}, per-cycle baseline {x['baseline_error']:+.1%}")
     for kind, why in v.get("skipped", {}).items():
         lines.append(f"  held out {kind:<9} not run: {why}")
+    if m.glitches:
+        lines.append("  glitches carried (a timing simulation of the tile's MAC): "
+                     + ", ".join(f"{g} x{f:.2f}" for g, f in m.glitches.items())
+                     + " on those groups' dynamic energy (the validation above is "
+                       "zero-delay against zero-delay)")
     return lines
 
 
@@ -199,14 +204,21 @@ def cmd_map(args: argparse.Namespace) -> int:
     mapping = map_network(config, network, fmax, fixed_fmax, args.bandwidth)
     energy = None
     if args.energy:
-        from ..power.tile_model import calibrate
+        from ..power.tile_model import calibrate, with_glitches
         from .mapping import mapping_energy
 
         models = []
         for cfg in (config, fixed):
             name = "the fixed twin" if cfg is fixed else "the design"
-            models.append(calibrate(cfg, liberty=args.liberty, log=lambda m, n=name: print(
-                f"energy model of {n}: {m}", flush=True)))
+
+            def say(m: str, n: str = name) -> None:
+                print(f"energy model of {n}: {m}", flush=True)
+
+            model = calibrate(cfg, liberty=args.liberty, log=say)
+            if not args.no_glitches:
+                model = with_glitches(model, cfg, liberty=args.liberty,
+                                      log=lambda m, s=say: s(f"MAC glitches: {m}"))
+            models.append(model)
         energy = mapping_energy(mapping, *models)
     print(format_mapping(mapping))
     if fmax is None:
@@ -274,6 +286,10 @@ def add_parser(subparsers, design_args) -> None:
                    help="energy per inference and EDP of the design and its fixed twin, from "
                         "tile energy models calibrated at gate level (cached; the first run "
                         "synthesizes and simulates both at gate level)")
+    p.add_argument("--no-glitches", action="store_true",
+                   help="--energy: zero-delay figures (by default the groups a timing "
+                        "simulation of the tile's MAC shows glitching by more than 5 %% are "
+                        "raised by their factors)")
     p.add_argument("--target", default="asic", metavar="asic|ecp5|ice40",
                    help="the flow whose Fmax --synthesize takes (default asic)")
     p.add_argument("--liberty", metavar="FILE",

@@ -208,6 +208,13 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if args.energy and engine_name not in ("model", "rtl"):
         raise UserError(f"--energy needs the cycles of the model or rtl engine, not engine "
                         f"{engine_name!r}")
+    if args.liberty is not None:
+        if not args.energy:
+            raise UserError(f"--liberty {args.liberty!r} applies to --energy (the library "
+                            "the energy model and the Fmax come from)")
+        from ..flows.liberty import load_liberty
+
+        load_liberty(args.liberty)
 
     print(f"{Path(args.model).name}: {len(model.operators)} operators, {len(model.layers)} on "
           f"the tile ({model.macs:,} MACs), input {model.input.name!r} "
@@ -238,14 +245,20 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     energy = None
     if args.energy:
-        from ..power.tile_model import calibrate
+        from ..power.tile_model import calibrate, with_glitches
 
-        emodel = calibrate(config, log=lambda m: print(f"energy model: {m}", flush=True))
+        def say(m: str) -> None:
+            print(f"energy model: {m}", flush=True)
+
+        emodel = calibrate(config, liberty=args.liberty, log=say)
+        if not args.no_glitches:
+            emodel = with_glitches(emodel, config, liberty=args.liberty,
+                                   log=lambda m: say(f"MAC glitches: {m}"))
     fmax = None
     if tot.get("cycles"):
         from ..flows.synth import cached_report
 
-        rep = cached_report(config)
+        rep = cached_report(config, "asic", args.liberty)
         if rep is not None:
             fmax = float(rep["fmax_mhz"])
             tot["latency_ms"] = tot["cycles"] / (fmax * 1e3)
@@ -353,6 +366,13 @@ def add_parser(subparsers, design_args) -> None:
                    help="energy per tile layer and per inference, and EDP, from the tile's "
                         "energy model calibrated at gate level (cached; the first run "
                         "synthesizes the tile and simulates it at gate level)")
+    p.add_argument("--liberty", metavar="FILE",
+                   help="--energy: the cell library (.lib or .lib.gz) of the energy model and "
+                        "the Fmax instead of the default OSU 0.18 um")
+    p.add_argument("--no-glitches", action="store_true",
+                   help="--energy: zero-delay figures (by default the groups a timing "
+                        "simulation of the tile's MAC shows glitching by more than 5 %% are "
+                        "raised by their factors)")
     p.add_argument("--rounding", choices=("double", "single"), default="double",
                    help="how the tile requantizes int32 sums: double (LiteRT's build, "
                         "checked against LiteRT) or single (TFLITE_SINGLE_ROUNDING, as "

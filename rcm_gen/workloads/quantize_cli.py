@@ -153,9 +153,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     inputs, what = calibration_inputs(args.calibration, shape, count=args.count)
     emodel = None
     if not args.no_energy:
-        from ..power.tile import calibrate
+        from ..power.tile_model import calibrate, with_glitches
 
-        emodel = calibrate(config, log=lambda m: print(f"energy model: {m}", flush=True))
+        def say(m: str) -> None:
+            print(f"energy model: {m}", flush=True)
+
+        emodel = with_glitches(calibrate(config, log=say), config,
+                               log=lambda m: say(f"MAC glitches: {m}"))
     start = time.perf_counter()
     print(f"{Path(args.model).name}: {len(variants)} integer models for "
           f"{args.preset or args.config}; calibration and fidelity on {what}", flush=True)
