@@ -161,6 +161,14 @@ def test_user_mac_semantics_through_verilator(cli, tmp_path):
         "acc_bits": {"2": 12, "4": 8}}
     for m in rep["modes"]:
         assert m["pj_per_mac"] == pytest.approx(m["pj_per_cycle"] / m["lanes"], rel=1e-12)
+    # the timing simulation (--timed) checks every value under the same semantics
+    timed = tmp_path / "t.json"
+    r = cli("power", "--verilog", str(ST_MAC), "--top", "st_mac_u8", "--ports", str(ST_PORTS),
+            "--cycles", "20", "--timed", "--quiet", "--json", str(timed))
+    assert r.returncode == 0, r.stderr
+    (t,) = [d["timed"] for d in json.loads(timed.read_text())["designs"].values()]
+    assert t["checked"]["timed"] == t["checked"]["zero_delay"] > 3 * 20
+    assert len(t["modes"]) == 3
     text = ST_PORTS.read_text()
     wrong = {
         'weight_lanes = "same"': ('weight_lanes = "reversed"', r"4x4 mode, 2 lanes"),

@@ -51,23 +51,6 @@ _SOURCES = ("power/glitch.py", "power/timed.py", "power/sdf.py", "power/mac.py",
             "sim/power_stimulus.py", "reference.py")
 
 
-def _check_acc(got: list[int], expected: np.ndarray, check: np.ndarray, latency: int,
-               acc_bits: int, what: str, log: Any) -> int:
-    """The accumulator values compared with numpy's (as the zero-delay power flow compares
-    them); :class:`ToolFailed` at the first that differs."""
-    checked = 0
-    for t in range(len(expected) - latency + 1):
-        if not check[t]:
-            continue
-        g = got[t + latency - 1]
-        want = int(expected[t]) & ((1 << acc_bits) - 1)
-        if g != want:
-            raise ToolFailed(f"{what} accumulator differs from numpy at cycle {t}: {g:#x}, "
-                             f"expected {want:#x}; log: {log}")
-        checked += 1
-    return checked
-
-
 def _net_groups(model: Any) -> np.ndarray:
     """The energy group (index into ``model.groups``) of each net's switching, -1 for
     none."""
@@ -121,7 +104,15 @@ def glitch_energy(design: Any, *, ports: Any = None, liberty: str | None = None,
     from ..config import MacConfig
     from ..flows.user_design import UserDesign
     from ..tools import python_package_version, tool_versions
-    from .mac import _SETTLE, GatePower, _schedule, _streams, mac_port_map, power_modes
+    from .mac import (
+        _SETTLE,
+        GatePower,
+        _check_accumulator,
+        _schedule,
+        _streams,
+        mac_port_map,
+        power_modes,
+    )
 
     started = time.perf_counter()
     log = log or (lambda _m: None)
@@ -153,13 +144,18 @@ def glitch_energy(design: Any, *, ports: Any = None, liberty: str | None = None,
                            check_ports=lambda net: ports.check(
                                net.ports, "--ports" if user else "design"))
     lap("prepare")
-    inputs, windows, expected, check, _ = _schedule(ports, modes, streams, cycles, accumulate,
-                                                    gp.sim.inputs)
+    inputs, windows, expected, check, which = _schedule(ports, modes, streams, cycles,
+                                                        accumulate, gp.sim.inputs)
     log(f"zero-delay simulation ({simulator}) of {len(expected):,} cycles")
     zd_energy, zd_run = gp.run(inputs, windows, tag=f"glitch-{Path(str(stimulus)).stem}")
     acc_bits = len(gp.netlist.ports[ports.acc][1])
-    checked_zd = _check_acc(zd_run.outputs[ports.acc], expected, check, ports.latency,
-                            acc_bits, f"zero-delay ({simulator})", zd_run.log)
+
+    def check_acc(run: Any, what: str) -> int:
+        # under the port map's semantics, as the zero-delay power flow checks them
+        return _check_accumulator(ports, modes, run.outputs[ports.acc], expected, check,
+                                  which, acc_bits, inputs, what, str(run.log), user)
+
+    checked_zd = check_acc(zd_run, f"zero-delay, {simulator}")
     lap("zero_delay")
     sdf_dir = _sdf_dir(gp)
     log(f"SDF from OpenSTA in {sdf_dir}")
@@ -177,8 +173,7 @@ def glitch_energy(design: Any, *, ports: Any = None, liberty: str | None = None,
     log(f"timing simulation (Icarus, SDF, period {period_ns:g} ns) of {len(expected):,} "
         "cycles")
     t_run = tsim.run(inputs, windows, tag=f"glitch-{Path(str(stimulus)).stem}")
-    checked_t = _check_acc(t_run.outputs[ports.acc], expected, check, ports.latency,
-                           acc_bits, "timing simulation's", t_run.log)
+    checked_t = check_acc(t_run, "timing simulation, Icarus with SDF")
     # every output the zero-delay run samples after reset equals the timed one
     first = int(np.argmax(check))
     compared = 0
