@@ -95,6 +95,36 @@ def test_xor_with_its_delayed_copy_glitches(tmp_path):
           f"{ups + downs} times")
 
 
+#: A two-flop shift register whose second flop is clocked through an AND gate and six
+#: buffers (a clock gated by ``en``, as Camus et al.'s Sum-Together MAC gates its clock):
+#: with the gate's delays the second flop would sample the first's new value.
+_GATED = ("module gated(clk, en, d, q1, q2);\n  input clk, en, d;\n  output q1, q2;\n"
+          "  wire g0, g1, g2, g3, g4, g5, g6;\n"
+          "  DFFPOSX1 ua (.CLK(clk), .D(d), .Q(q1));\n"
+          "  AND2X2 ug (.A(clk), .B(en), .Y(g0));\n"
+          + "".join(f"  BUFX2 ub{i} (.A(g{i}), .Y(g{i + 1}));\n" for i in range(6))
+          + "  DFFPOSX1 uc (.CLK(g6), .D(q1), .Q(q2));\nendmodule\n")
+
+
+def test_clock_through_gates_is_ideal(tmp_path):
+    """Arcs from the clock through the gating AND and the buffers after it carry no delay
+    (the enable's arc keeps its own), so the gated flop takes the first flop's old value,
+    as in zero-delay simulation and in silicon with a balanced clock tree."""
+    lib, net, ann = _prepare(tmp_path, _GATED, "gated")
+    n = 30
+    rng = np.random.default_rng(2)
+    inputs = {"en": np.ones(n, dtype=int), "d": rng.integers(0, 2, n)}
+    sim = TimedSim(net, lib, "clk", ann, 10.0)
+    assert sim.annotation.notes["ideal_clock_arcs"] == 7
+    ug = [i.path for i in net.instances].index("ug")
+    assert sim.annotation.arcs[ug][("A", "Y")] == (0.0, 0.0)
+    assert sim.annotation.arcs[ug][("B", "Y")] == ann.arcs[ug][("B", "Y")] != (0.0, 0.0)
+    timed = sim.run(inputs, [(2, n)])
+    zero = GateSim(net, lib, "clk", "icarus").run(inputs, [(2, n)])
+    assert timed.outputs["q2"][3:] == zero.outputs["q2"][3:] == timed.outputs["q1"][2:-1]
+    assert timed.outputs["q1"][2:] == zero.outputs["q1"][2:]
+
+
 def test_ripple_adder_glitches_and_sums(tmp_path):
     """A 4-bit ripple-carry adder with all its inputs changing every cycle: the timed
     simulation counts more transitions than zero-delay, the extra ones on the sum and

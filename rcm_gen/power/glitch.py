@@ -238,7 +238,7 @@ def glitch_energy(design: Any, *, ports: Any = None, liberty: str | None = None,
         "period_ns": period_ns,
         "delay_model": "inertial (Icarus module paths; pulses narrower than a cell's delay "
                        "are filtered)",
-        "sdf": {"path": str(sdf), **ann.notes, "annotated_instances": len(ann.arcs),
+        "sdf": {"path": str(sdf), **tsim.annotation.notes, "annotated_instances": len(ann.arcs),
                 "input_delays": len(ann.inputs)},
         "library": {"name": gp.lib.name, "path": str(gp.lib.source),
                     "voltage": gp.lib.voltage},

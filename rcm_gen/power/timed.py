@@ -19,6 +19,14 @@ net's rises and falls, glitches included.
   leaves the last tenth of each cycle after the netlist's longest annotated path (it is
   refused otherwise), outputs are sampled in that tenth, just before the next rising edge,
   and the run fails if any net switches there after all.
+- **An ideal clock**: arcs from a clock net through a cell that passes the clock on (a
+  gate or an integrated clock-gating cell on the way to flip-flops' clock pins) get no
+  delay, as the clock is ideal in static timing and as a balanced clock tree makes it in
+  silicon.  With the gate's own delay, registers clocked through it would sample late,
+  after registers on the ungated clock have changed their data: a hold race that
+  clock-tree synthesis removes (Camus et al.'s Sum-Together MAC gates its high
+  accumulator bits' clock by mode with an AND, and takes the next product there).  The
+  other arcs into such a cell (the enable) keep their delays.
 - **Counting**: rises and falls of every net from the VCD (``pywellen``).  A cycle runs
   from just before one rising edge (all settled) to just before the next: it holds that
   cycle's input change and the edge that took the previous cycle's inputs, where a
@@ -29,6 +37,7 @@ net's rises and falls, glitches included.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -126,6 +135,34 @@ def _ns(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".") or "0"
 
 
+def _ideal_clock(annotation: SdfAnnotation, netlist: FlatNetlist, lib: Liberty,
+                 clock: str) -> SdfAnnotation:
+    """``annotation`` with no delay on the arcs from clock nets through the cells that
+    pass the clock on (see the module documentation); ``notes["ideal_clock_arcs"]`` says
+    how many."""
+    from .clock_tree import clock_network
+
+    sinks: dict[int, list[tuple[int, str]]] = {}
+    for i, inst in enumerate(netlist.instances):
+        pins = lib.cells[inst.cell].pins
+        for pin, k in inst.pins.items():
+            if pins[pin].direction == "input":
+                sinks.setdefault(k, []).append((i, pin))
+    order, passers, _ = clock_network(netlist, lib, set(netlist.ports[clock][1]), sinks)
+    nets = set(order)
+    arcs, zeroed = dict(annotation.arcs), 0
+    for i in passers & set(arcs):
+        pins = netlist.instances[i].pins
+        new = {}
+        for (a, y), rf in arcs[i].items():
+            if pins.get(a) in nets:
+                rf, zeroed = (0.0, 0.0), zeroed + 1
+            new[(a, y)] = rf
+        arcs[i] = new
+    return dataclasses.replace(annotation, arcs=arcs,
+                               notes={**annotation.notes, "ideal_clock_arcs": zeroed})
+
+
 class TimedSim:
     """A timing simulation of ``netlist`` on Icarus Verilog with the delays of
     ``annotation`` (see the module documentation), clocked by input port ``clock`` with
@@ -145,6 +182,7 @@ class TimedSim:
             raise ValueError(f"Period must leave {GUARD:.0%} of it after the longest path "
                              f"({longest:.3f} ns), not {period_ns!r} ns")
         self.longest_path_ns = longest
+        annotation = _ideal_clock(annotation, netlist, lib, clock)
         self.netlist, self.lib, self.clock = netlist, lib, clock
         self.annotation, self.period = annotation, float(period_ns)
         self.input_delay = float(input_delay_ns)
