@@ -67,7 +67,8 @@ __all__ = [
 #: Sources whose change invalidates a cached calibration.
 _SOURCES = ("power/tile.py", "power/tile_model.py", "power/energy.py", "power/clock_tree.py",
             "power/sram.py", "power/mac.py", "flows/netlist.py", "flows/liberty.py",
-            "flows/macros.py", "sim/gate_level.py", "sim/gate_cycle.py", "sim/gate_run.py",
+            "flows/macros.py", "sim/gate_level.py", "sim/gate_cycle.py", "sim/gate_program.py",
+            "sim/gate_engine.c", "sim/gate_run.py",
             "sim/tile_record.py", "sim/tile_tb.py", "tile/driver.py", "tile/plan.py",
             "tile/cycles.py", "tile/simulate.py")
 
