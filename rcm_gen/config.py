@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ARCHITECTURES",
+    "DSP_LANES",
     "MacConfig",
     "MacMode",
     "fastest_mode",
@@ -24,8 +25,12 @@ __all__ = [
 ]
 
 #: Multiplier architectures.  ``fixed`` is the non-configurable baseline; ``fusion`` fuses
-#: b×b bit-bricks into dot products whose operand widths differ per mode.
-ARCHITECTURES = ("booth", "ppa", "fusion", "fixed")
+#: b×b bit-bricks into dot products whose operand widths differ per mode; ``dsp`` composes
+#: the product from two narrow signed multipliers (an FPGA's DSP blocks).
+ARCHITECTURES = ("booth", "ppa", "fusion", "fixed", "dsp")
+
+#: Lane counts the ``dsp`` architecture implements.
+DSP_LANES = (1, 2, 4)
 
 #: Brick size of the fusion architecture when the configuration does not give one.
 DEFAULT_BRICK = 2
@@ -308,6 +313,10 @@ class MacConfig(_ConfigBase):
         if self.arch == "fixed" and self.lanes != (1,):
             raise ValueError(
                 f"Lane set of the fixed architecture must be [1], not {list(self.lanes)!r}")
+        if self.arch == "dsp" and not set(self.lanes) <= set(DSP_LANES):
+            raise ValueError(
+                f"Lane set of the dsp architecture must be a subset of "
+                f"{list(DSP_LANES)!r}, not {list(self.lanes)!r}")
         self._check_fusion()
         _check_int("Accumulator", "reduction", self.reduction)
         if not 1 <= self.reduction <= 1 << 24:
@@ -332,7 +341,7 @@ class MacConfig(_ConfigBase):
                                  f"(brick {self.brick!r})")
             if self.modes is not None:
                 raise ValueError(
-                    f"Mode list applies to arch fusion (booth, ppa and fixed run the "
+                    f"Mode list applies to arch fusion (booth, ppa, dsp and fixed run the "
                     f"symmetric modes of their lanes), not arch {self.arch!r} (modes "
                     f"{self.modes!r})")
             return

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import MacConfig
 from .modes import LaneMode, Mode
-from .multiplier import make_multiplier
+from .multiplier import DSPCombine, DSPProducts, make_multiplier
 
 __all__ = ["MAC"]
 
@@ -22,6 +22,11 @@ class MAC(wiring.Component):
     taken in the cycle the delayed ``clear`` reaches the accumulator, and is 0 without
     ``with_init``).  The accumulator is ``config.accumulator_width`` bits: wide enough for
     ``config.reduction`` worst-case products.
+
+    The ``dsp`` architecture registers its two narrow products, not their sum: the
+    multipliers (an FPGA's DSP blocks) feed the pipeline register directly, and the sum
+    (:class:`~rcm_gen.gateware.multiplier.DSPCombine`) is made in the accumulator's cycle,
+    its rounding bit the accumulator adder's carry in.
 
     Parameters
     ----------
@@ -82,8 +87,6 @@ class MAC(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        m.submodules.multiplier = mult = make_multiplier(cfg)
-
         a, w, mode, act_signed = self.a, self.w, self.mode, self.act_signed
         en, clear = self.en, self.clear
         if cfg.pipeline >= 2:
@@ -95,16 +98,43 @@ class MAC(wiring.Component):
             m.d.sync += [a_r.eq(a), w_r.eq(w), mode_r.eq(mode), signed_r.eq(act_signed),
                          en_r.eq(en), clear_r.eq(clear)]
             a, w, mode, act_signed, en, clear = a_r, w_r, mode_r, signed_r, en_r, clear_r
-        m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
-                     mult.act_signed.eq(act_signed)]
-
-        product = mult.product
-        if cfg.pipeline >= 1:
-            product_r = Signal.like(mult.product, name="product_r")
-            en_p, clear_p = Signal(name="en_p"), Signal(name="clear_p")
-            m.d.sync += [product_r.eq(mult.product), en_p.eq(en), clear_p.eq(clear)]
-            product, en, clear = product_r, en_p, clear_p
-
         init = self.init if self._with_init else 0
-        m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
+        if cfg.arch == "dsp":
+            value, carry = self._dsp_product(m, a, w, mode, act_signed, en)
+            if cfg.pipeline >= 1:
+                clear_p = Signal(name="clear_p")
+                m.d.sync += clear_p.eq(clear)
+                clear = clear_p
+            m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + value + carry)
+        else:
+            m.submodules.multiplier = mult = make_multiplier(cfg)
+            m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
+                         mult.act_signed.eq(act_signed)]
+            product = mult.product
+            if cfg.pipeline >= 1:
+                product_r = Signal.like(mult.product, name="product_r")
+                en_p, clear_p = Signal(name="en_p"), Signal(name="clear_p")
+                m.d.sync += [product_r.eq(mult.product), en_p.eq(en), clear_p.eq(clear)]
+                product, en, clear = product_r, en_p, clear_p
+            m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
         return m
+
+    def _dsp_product(self, m: Module, a, w, mode, act_signed, en):
+        """The ``dsp`` architecture's product as ``(value, round)`` (zeros where ``en`` is
+        low), its two products registered when the pipeline has a stage."""
+        cfg = self._config
+        m.submodules.products = prods = DSPProducts(cfg)
+        m.submodules.combine = comb = DSPCombine(cfg)
+        m.d.comb += [prods.a.eq(a), prods.w.eq(w), prods.mode.eq(mode),
+                     prods.act_signed.eq(act_signed)]
+        # products of a cycle without en are zeros (a register's synchronous reset)
+        p0, p1 = Mux(en, prods.p0, 0), Mux(en, prods.p1, 0)
+        packed = prods.packed
+        if cfg.pipeline >= 1:
+            p0_r = Signal.like(prods.p0, name="p0_r")
+            p1_r = Signal.like(prods.p1, name="p1_r")
+            packed_r = Signal(name="packed_r")
+            m.d.sync += [p0_r.eq(p0), p1_r.eq(p1), packed_r.eq(packed)]
+            p0, p1, packed = p0_r, p1_r, packed_r
+        m.d.comb += [comb.p0.eq(p0), comb.p1.eq(p1), comb.packed.eq(packed)]
+        return comb.value, comb.round

@@ -11,6 +11,10 @@ then read from a mode-selected slice of that sum.
 
 The fusion multiplier (Bit Fusion style, Sum-Together) takes wider operand words and a mode
 that pairs an activation width with a weight width: see :class:`FusionMultiplier`.
+
+The DSP multiplier composes the product from two narrow signed multipliers, the kind an
+FPGA's DSP blocks implement, so that the narrow modes use the same multipliers for more
+products: see :class:`DSPMultiplier`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from .modes import LaneMode, Mode
 
 __all__ = [
     "BoothMultiplier",
+    "DSPCombine",
+    "DSPMultiplier",
+    "DSPProducts",
     "FixedMultiplier",
     "FusionMultiplier",
     "Multiplier",
@@ -402,11 +409,226 @@ class FusionMultiplier(Multiplier):
         return m
 
 
+def dsp_spacing(config: MacConfig) -> int:
+    """Distance in bits between the two packed fields of an operand of the ``dsp``
+    architecture in 4-lane mode: the smallest k such that the dot product's field
+    (4 products, read with one rounding bit) and the low field below it (a product from
+    each multiplier, read only for its sign) both fit k bits."""
+    b = config.width // 4
+    lo = min(r[0] for r in (config.product_range(4, s) for s in (True, False))) // 4
+    hi = max(r[1] for r in (config.product_range(4, s) for s in (True, False))) // 4
+    k = 2
+    while not (-(1 << (k - 1)) <= 2 * lo and 2 * hi < 1 << (k - 1)
+               and -(1 << (k - 1)) <= 4 * lo - 1 and 4 * hi < 1 << (k - 1)):
+        k += 1
+    return max(k, b)
+
+
+def _sext(value: Value, width: int) -> Value:
+    """``value`` (two's complement) sign-extended to ``width`` bits."""
+    assert len(value) <= width
+    return Cat(value, value[-1].replicate(width - len(value)))
+
+
+def _minus_bit(x: Value, bit: Value) -> Value:
+    """``x - bit`` in ``len(x)`` bits, as plain logic (the borrow runs through the low zero
+    bits of ``x``), so that it merges with the operand multiplexers instead of taking a
+    carry chain."""
+    out = []
+    for j in range(len(x)):
+        below = x[:j].any() if j else C(0, 1)
+        out.append(x[j] ^ (bit & ~below))
+    return Cat(*out)
+
+
+def _dsp_operand_widths(cfg: MacConfig) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(activation, weight) operand widths of the ``dsp`` architecture's multipliers 0
+    and 1: the widest over the configured modes."""
+    width, half = cfg.width, cfg.width // 2
+    a0, b0, a1, b1 = 0, 0, 0, 0
+    for n in cfg.lanes:
+        if n == 1:
+            a0, b0 = max(a0, half + 1), max(b0, width)
+            a1, b1 = max(a1, width + 1), max(b1, width)
+        elif n == 2:
+            a0, b0 = max(a0, half + 1), max(b0, half)
+            a1, b1 = max(a1, half + 1), max(b1, half)
+        else:
+            f = dsp_spacing(cfg) + width // 4 + 1
+            a0, b0, a1, b1 = max(a0, f), max(b0, f), max(a1, f), max(b1, f)
+    return (a0, b0), (a1, b1)
+
+
+def _dsp_product_shapes(cfg: MacConfig):
+    (a0, b0), (a1, b1) = _dsp_operand_widths(cfg)
+    return signed(a0 + b0), signed(a1 + b1)
+
+
+class DSPProducts(wiring.Component):
+    """The two narrow signed multipliers of the ``dsp`` architecture and their operand
+    multiplexers; :class:`DSPCombine` makes the dot product of their products.
+
+    With h = W/2 and, in 4-lane mode, b = W/4 and k = :func:`dsp_spacing`:
+
+    - 1 lane: ``p0`` = a[0:h] (unsigned) · w and ``p1`` = (a[h:W] · 2**h) · w (the shift is
+      in the operand, so that the sum ``p0 + p1`` is a·w in every mode);
+    - 2 lanes: ``p0`` = a_0·w_0, ``p1`` = a_1·w_1;
+    - 4 lanes: multiplier d takes the operands (a_2d + a_2d+1·2**k) and
+      (w_2d+1 + w_2d·2**k) (the weights reversed, as in the Sum-Together trick): the field
+      at 2**k of their product is the dot product a_2d·w_2d + a_2d+1·w_2d+1, the one below
+      it a_2d·w_2d+1.  The packed operands are sums, not concatenations: the upper field
+      takes the borrow of the sign of the lower one.
+
+    Members
+    -------
+    a, w : In(config.width)
+        Packed activations and weights.
+    mode : In(LaneMode)
+    act_signed : In(1)
+    p0, p1 : Out(signed)
+        The products.
+    packed : Out(1)
+        4-lane mode (read the product's packed field).
+    """
+
+    def __init__(self, config: MacConfig) -> None:
+        if not isinstance(config, MacConfig) or config.arch != "dsp":
+            raise TypeError(f"DSPProducts config must be a dsp MacConfig, not {config!r}")
+        self._config = config
+        self._widths = _dsp_operand_widths(config)
+        p0, p1 = _dsp_product_shapes(config)
+        super().__init__({
+            "a": In(config.width),
+            "w": In(config.width),
+            "mode": In(LaneMode),
+            "act_signed": In(1),
+            "p0": Out(p0),
+            "p1": Out(p1),
+            "packed": Out(1),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    def _operands(self, n: int, d: int) -> tuple[Value, Value]:
+        """Activation and weight operand of multiplier ``d`` in ``n``-lane mode (two's
+        complement values of their own widths)."""
+        cfg = self._config
+        width, half = cfg.width, cfg.width // 2
+        a, w, s = self.a, self.w, self.act_signed
+        if n == 1:
+            if d == 0:
+                return Cat(a[:half], C(0, 1)), w
+            return Cat(C(0, half), a[half:], a[width - 1] & s), w
+        if n == 2:
+            lo, hi = d * half, (d + 1) * half
+            return Cat(a[lo:hi], a[hi - 1] & s), w[lo:hi]
+        b, k = width // 4, dsp_spacing(cfg)
+        a_lo, a_hi = a[2 * d * b:(2 * d + 1) * b], a[(2 * d + 1) * b:(2 * d + 2) * b]
+        w_hi, w_lo = w[2 * d * b:(2 * d + 1) * b], w[(2 * d + 1) * b:(2 * d + 2) * b]
+        sa = a_lo[b - 1] & s
+        sw = w_lo[b - 1]
+        act = Cat(a_lo, sa.replicate(k - b), _minus_bit(Cat(a_hi, a_hi[b - 1] & s), sa))
+        wgt = Cat(w_lo, sw.replicate(k - b), _minus_bit(Cat(w_hi, w_hi[b - 1]), sw))
+        return act, wgt
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        sels = _lane_selects(m, self.mode, cfg.lanes, "mode_x")
+        m.d.comb += self.packed.eq(sels[4] if 4 in sels else 0)
+        for d, port in enumerate((self.p0, self.p1)):
+            wa, wb = self._widths[d]
+            ops = {n: self._operands(n, d) for n in sels}
+            act, wgt = Signal(wa, name=f"dsp{d}_a"), Signal(wb, name=f"dsp{d}_w")
+            for sig, idx, wd in ((act, 0, wa), (wgt, 1, wb)):
+                terms = [Mux(sels[n], _sext(ops[n][idx], wd), 0) for n in sels]
+                expr = terms[0]
+                for t in terms[1:]:
+                    expr = expr | t
+                m.d.comb += sig.eq(expr)
+            m.d.comb += port.eq(act.as_signed() * wgt.as_signed())
+        return m
+
+
+class DSPCombine(wiring.Component):
+    """The dot product from the two products of :class:`DSPProducts`: their sum, or in
+    4-lane mode the packed field of their sum, as ``value`` plus the rounding bit
+    ``round`` (the sign of the field below: an accumulator adds it as its carry in).
+
+    Members
+    -------
+    p0, p1 : In(signed)
+        The products (their widths those of :class:`DSPProducts`).
+    packed : In(1)
+        4-lane mode.
+    value : Out(signed(config.product_width))
+    round : Out(1)
+        The dot product is ``value + round``.
+    """
+
+    def __init__(self, config: MacConfig) -> None:
+        if not isinstance(config, MacConfig) or config.arch != "dsp":
+            raise TypeError(f"DSPCombine config must be a dsp MacConfig, not {config!r}")
+        self._config = config
+        p0, p1 = _dsp_product_shapes(config)
+        super().__init__({
+            "p0": In(p0),
+            "p1": In(p1),
+            "packed": In(1),
+            "value": Out(signed(config.product_width)),
+            "round": Out(1),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        pw = cfg.product_width
+        total = Signal(signed(max(len(self.p0), len(self.p1)) + 1), name="dsp_sum")
+        m.d.comb += total.eq(self.p0 + self.p1)
+        if 4 in cfg.lanes:
+            k = dsp_spacing(cfg)
+            assert 2 * k <= len(total) and k <= pw
+            m.d.comb += [
+                self.value.eq(Mux(self.packed, _sext(total[k:2 * k], pw), total[:pw])),
+                self.round.eq(self.packed & total[k - 1]),
+            ]
+        else:
+            m.d.comb += self.value.eq(total[:pw])
+        return m
+
+
+class DSPMultiplier(Multiplier):
+    """The ``dsp`` architecture as one combinational multiplier: :class:`DSPProducts`
+    followed by :class:`DSPCombine` (a MAC puts its pipeline register between the two, so
+    that the multipliers feed flip-flops directly, and takes the rounding bit as its
+    adder's carry in)."""
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.config
+        m.submodules.products = prods = DSPProducts(cfg)
+        m.submodules.combine = comb = DSPCombine(cfg)
+        m.d.comb += [
+            prods.a.eq(self.a), prods.w.eq(self.w), prods.mode.eq(self.mode),
+            prods.act_signed.eq(self.act_signed),
+            comb.p0.eq(prods.p0), comb.p1.eq(prods.p1), comb.packed.eq(prods.packed),
+            self.product.eq(comb.value + comb.round),
+        ]
+        return m
+
+
 _ARCHS = {
     "booth": BoothMultiplier,
     "ppa": PPAMultiplier,
     "fusion": FusionMultiplier,
     "fixed": FixedMultiplier,
+    "dsp": DSPMultiplier,
 }
 
 
