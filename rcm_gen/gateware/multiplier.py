@@ -484,6 +484,8 @@ class DSPProducts(wiring.Component):
     a, w : In(config.width)
         Packed activations and weights.
     mode : In(LaneMode)
+        An encoding outside the configured lane counts gives unspecified products (a
+        tile never sends one).
     act_signed : In(1)
     p0, p1 : Out(signed)
         The products.
@@ -536,20 +538,29 @@ class DSPProducts(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        sels = _lane_selects(m, self.mode, cfg.lanes, "mode_x")
-        m.d.comb += self.packed.eq(sels[4] if 4 in sels else 0)
+        lanes = cfg.lanes
+        # The mode's encoding bits select directly (log2 of the lane count: bit 1 is
+        # 4 lanes, bit 0 two), so that an operand multiplexer is one LUT deep: an encoding
+        # outside the configured lane counts gives an unspecified product.
+        m.d.comb += self.packed.eq(self.mode.as_value()[1] if 4 in lanes and len(lanes) > 1
+                                   else int(lanes == (4,)))
         for d, port in enumerate((self.p0, self.p1)):
             wa, wb = self._widths[d]
-            ops = {n: self._operands(n, d) for n in sels}
+            ops = {n: self._operands(n, d) for n in lanes}
             act, wgt = Signal(wa, name=f"dsp{d}_a"), Signal(wb, name=f"dsp{d}_w")
             for sig, idx, wd in ((act, 0, wa), (wgt, 1, wb)):
-                terms = [Mux(sels[n], _sext(ops[n][idx], wd), 0) for n in sels]
-                expr = terms[0]
-                for t in terms[1:]:
-                    expr = expr | t
-                m.d.comb += sig.eq(expr)
+                m.d.comb += sig.eq(self._pick({n: _sext(ops[n][idx], wd) for n in lanes}))
             m.d.comb += port.eq(act.as_signed() * wgt.as_signed())
         return m
+
+    def _pick(self, values: dict[int, Value]) -> Value:
+        """The value of the current lane count, selected by the mode's encoding bits."""
+        mode = self.mode.as_value()
+        order = sorted(values)
+        expr = values[order[0]]
+        for n in order[1:]:
+            expr = Mux(mode[n.bit_length() - 2], values[n], expr)
+        return expr
 
 
 class DSPCombine(wiring.Component):
