@@ -69,8 +69,8 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     config : MacConfig or TileConfig
         The design point.
     target : str
-        ``"asic"`` (Yosys onto a liberty, OpenSTA), ``"ecp5"`` or ``"ice40"`` (Yosys,
-        nextpnr).
+        ``"asic"`` (Yosys onto a liberty, OpenSTA), ``"ecp5"``, ``"ice40"`` or ``"nexus"``
+        (Yosys, nextpnr).
     out_dir : path
         Run folder; ``report.json`` is written there last, so its presence means the run
         completed.
