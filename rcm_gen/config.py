@@ -239,8 +239,11 @@ class MacConfig(_ConfigBase):
         Multiplier architecture: ``booth`` (radix-4 Booth with lane-aware recoding),
         ``ppa`` (partial-product array, off-lane blocks gated), ``fusion`` (a W×W array of
         b×b bit-bricks fused by shift-add; a mode ``A``x``B`` returns a dot product of
-        (W/A)·(W/B) terms) or ``fixed`` (a plain W×W multiplier, the non-configurable
-        baseline; only one lane).
+        (W/A)·(W/B) terms), ``fixed`` (a plain W×W multiplier, the non-configurable
+        baseline; only one lane) or ``dsp`` (two narrow signed multipliers, as an FPGA's
+        DSP blocks implement them: one of them the whole product at W bits, one lane each
+        at W/2 bits, two lanes packed with guard bits each at W/4 bits; lanes 1, 2 and 4
+        only).
     reduction : int
         Longest reduction the accumulator must hold without overflow, counted in
         accumulate cycles (each cycle adds one dot product).

@@ -26,7 +26,9 @@ class MAC(wiring.Component):
     The ``dsp`` architecture registers its two narrow products, not their sum: the
     multipliers (an FPGA's DSP blocks) feed the pipeline register directly, and the sum
     (:class:`~rcm_gen.gateware.multiplier.DSPCombine`) is made in the accumulator's cycle,
-    its rounding bit the accumulator adder's carry in.
+    its rounding bit the accumulator adder's carry in.  Its second stage registers the
+    multipliers' operands (formed from the lanes of the mode), not the operand words, so
+    that the multipliers start from flip-flops too.
 
     Parameters
     ----------
@@ -89,7 +91,12 @@ class MAC(wiring.Component):
         cfg = self._config
         a, w, mode, act_signed = self.a, self.w, self.mode, self.act_signed
         en, clear = self.en, self.clear
-        if cfg.pipeline >= 2:
+        if cfg.pipeline >= 2 and cfg.arch == "dsp":
+            # the multipliers' operands are registered (DSPProducts), not the words
+            en_r, clear_r = Signal(name="en_r"), Signal(name="clear_r")
+            m.d.sync += [en_r.eq(en), clear_r.eq(clear)]
+            en, clear = en_r, clear_r
+        elif cfg.pipeline >= 2:
             a_r = Signal.like(a, name="a_r")
             w_r = Signal.like(w, name="w_r")
             mode_r = Signal.like(mode, name="mode_r")
@@ -123,7 +130,7 @@ class MAC(wiring.Component):
         """The ``dsp`` architecture's product as ``(value, round)`` (zeros where ``en`` is
         low), its two products registered when the pipeline has a stage."""
         cfg = self._config
-        m.submodules.products = prods = DSPProducts(cfg)
+        m.submodules.products = prods = DSPProducts(cfg, registered=cfg.pipeline >= 2)
         m.submodules.combine = comb = DSPCombine(cfg)
         m.d.comb += [prods.a.eq(a), prods.w.eq(w), prods.mode.eq(mode),
                      prods.act_signed.eq(act_signed)]

@@ -430,26 +430,14 @@ def _sext(value: Value, width: int) -> Value:
     return Cat(value, value[-1].replicate(width - len(value)))
 
 
-def _minus_bit(x: Value, bit: Value) -> Value:
-    """``x - bit`` in ``len(x)`` bits, as plain logic (the borrow runs through the low zero
-    bits of ``x``), so that it merges with the operand multiplexers instead of taking a
-    carry chain."""
-    out = []
-    for j in range(len(x)):
-        below = x[:j].any() if j else C(0, 1)
-        out.append(x[j] ^ (bit & ~below))
-    return Cat(*out)
-
-
 def _dsp_operand_widths(cfg: MacConfig) -> tuple[tuple[int, int], tuple[int, int]]:
     """(activation, weight) operand widths of the ``dsp`` architecture's multipliers 0
     and 1: the widest over the configured modes."""
     width, half = cfg.width, cfg.width // 2
-    a0, b0, a1, b1 = 0, 0, 0, 0
+    a0, b0, a1, b1 = 1, 1, 1, 1
     for n in cfg.lanes:
-        if n == 1:
-            a0, b0 = max(a0, half + 1), max(b0, width)
-            a1, b1 = max(a1, width + 1), max(b1, width)
+        if n == 1:  # multiplier 0 alone
+            a0, b0 = max(a0, width + 1), max(b0, width)
         elif n == 2:
             a0, b0 = max(a0, half + 1), max(b0, half)
             a1, b1 = max(a1, half + 1), max(b1, half)
@@ -468,16 +456,23 @@ class DSPProducts(wiring.Component):
     """The two narrow signed multipliers of the ``dsp`` architecture and their operand
     multiplexers; :class:`DSPCombine` makes the dot product of their products.
 
-    With h = W/2 and, in 4-lane mode, b = W/4 and k = :func:`dsp_spacing`:
+    With b = W/4 and k = :func:`dsp_spacing` in 4-lane mode:
 
-    - 1 lane: ``p0`` = a[0:h] (unsigned) · w and ``p1`` = (a[h:W] · 2**h) · w (the shift is
-      in the operand, so that the sum ``p0 + p1`` is a·w in every mode);
+    - 1 lane: ``p0`` = a·w (a (W+1)xW product: one 18x18 multiplier at W=16), ``p1`` = 0
+      (its weight 0, its activation whatever another mode gives it);
     - 2 lanes: ``p0`` = a_0·w_0, ``p1`` = a_1·w_1;
     - 4 lanes: multiplier d takes the operands (a_2d + a_2d+1·2**k) and
       (w_2d+1 + w_2d·2**k) (the weights reversed, as in the Sum-Together trick): the field
       at 2**k of their product is the dot product a_2d·w_2d + a_2d+1·w_2d+1, the one below
       it a_2d·w_2d+1.  The packed operands are sums, not concatenations: the upper field
       takes the borrow of the sign of the lower one.
+
+    Parameters
+    ----------
+    config : MacConfig
+    registered : bool
+        Register the multipliers' operands (and ``packed``): one pipeline stage between
+        the ports and the multipliers, which then start from flip-flops.
 
     Members
     -------
@@ -493,10 +488,11 @@ class DSPProducts(wiring.Component):
         4-lane mode (read the product's packed field).
     """
 
-    def __init__(self, config: MacConfig) -> None:
+    def __init__(self, config: MacConfig, *, registered: bool = False) -> None:
         if not isinstance(config, MacConfig) or config.arch != "dsp":
             raise TypeError(f"DSPProducts config must be a dsp MacConfig, not {config!r}")
         self._config = config
+        self._registered = bool(registered)
         self._widths = _dsp_operand_widths(config)
         p0, p1 = _dsp_product_shapes(config)
         super().__init__({
@@ -521,8 +517,8 @@ class DSPProducts(wiring.Component):
         a, w, s = self.a, self.w, self.act_signed
         if n == 1:
             if d == 0:
-                return Cat(a[:half], C(0, 1)), w
-            return Cat(C(0, half), a[half:], a[width - 1] & s), w
+                return Cat(a, a[width - 1] & s), w
+            return None, C(0, 1)  # multiplier 1 idle: its weight 0, its activation any
         if n == 2:
             lo, hi = d * half, (d + 1) * half
             return Cat(a[lo:hi], a[hi - 1] & s), w[lo:hi]
@@ -531,8 +527,10 @@ class DSPProducts(wiring.Component):
         w_hi, w_lo = w[2 * d * b:(2 * d + 1) * b], w[(2 * d + 1) * b:(2 * d + 2) * b]
         sa = a_lo[b - 1] & s
         sw = w_lo[b - 1]
-        act = Cat(a_lo, sa.replicate(k - b), _minus_bit(Cat(a_hi, a_hi[b - 1] & s), sa))
-        wgt = Cat(w_lo, sw.replicate(k - b), _minus_bit(Cat(w_hi, w_hi[b - 1]), sw))
+        # the upper field less the borrow of the lower one's sign (b + 1 bits hold it)
+        act = Cat(a_lo, sa.replicate(k - b),
+                  (Cat(a_hi, a_hi[b - 1] & s).as_signed() - sa)[:b + 1])
+        wgt = Cat(w_lo, sw.replicate(k - b), (Cat(w_hi, w_hi[b - 1]).as_signed() - sw)[:b + 1])
         return act, wgt
 
     def elaborate(self, platform) -> Module:
@@ -540,16 +538,21 @@ class DSPProducts(wiring.Component):
         cfg = self._config
         lanes = cfg.lanes
         # The mode's encoding bits select directly (log2 of the lane count: bit 1 is
-        # 4 lanes, bit 0 two), so that an operand multiplexer is one LUT deep: an encoding
-        # outside the configured lane counts gives an unspecified product.
-        m.d.comb += self.packed.eq(self.mode.as_value()[1] if 4 in lanes and len(lanes) > 1
-                                   else int(lanes == (4,)))
+        # 4 lanes, bit 0 two), without decoding the mode first: an encoding outside the
+        # configured lane counts gives an unspecified product.
+        domain = m.d.sync if self._registered else m.d.comb
+        domain += self.packed.eq(self.mode.as_value()[1] if 4 in lanes and len(lanes) > 1
+                                 else int(lanes == (4,)))
         for d, port in enumerate((self.p0, self.p1)):
             wa, wb = self._widths[d]
             ops = {n: self._operands(n, d) for n in lanes}
             act, wgt = Signal(wa, name=f"dsp{d}_a"), Signal(wb, name=f"dsp{d}_w")
             for sig, idx, wd in ((act, 0, wa), (wgt, 1, wb)):
-                m.d.comb += sig.eq(self._pick({n: _sext(ops[n][idx], wd) for n in lanes}))
+                # an operand a mode leaves open (None) takes another mode's value
+                given = {n: ops[n][idx] for n in lanes if ops[n][idx] is not None}
+                fill = next(iter(given.values()), C(0, 1))
+                domain += sig.eq(self._pick({n: _sext(given.get(n, fill), wd)
+                                             for n in lanes}))
             m.d.comb += port.eq(act.as_signed() * wgt.as_signed())
         return m
 
