@@ -135,7 +135,7 @@ class MAC(wiring.Component):
         m.d.comb += [prods.a.eq(a), prods.w.eq(w), prods.mode.eq(mode),
                      prods.act_signed.eq(act_signed)]
         # products of a cycle without en are zeros (a register's synchronous reset)
-        p0, p1 = Mux(en, prods.p0, 0), Mux(en, prods.p1, 0)
+        p0, p1 = Mux(en, prods.p0, 0), Mux(en & prods.p1_valid, prods.p1, 0)
         packed = prods.packed
         if cfg.pipeline >= 1:
             p0_r = Signal.like(prods.p0, name="p0_r")

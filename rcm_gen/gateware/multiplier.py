@@ -458,8 +458,9 @@ class DSPProducts(wiring.Component):
 
     With b = W/4 and k = :func:`dsp_spacing` in 4-lane mode:
 
-    - 1 lane: ``p0`` = a·w (a (W+1)xW product: one 18x18 multiplier at W=16), ``p1`` = 0
-      (its weight 0, its activation whatever another mode gives it);
+    - 1 lane: ``p0`` = a·w (a (W+1)xW product: one 18x18 multiplier at W=16); ``p1`` is
+      not a term (``p1_valid`` low: the consumer zeroes it, a MAC by its register's
+      synchronous reset), its operands those of another mode;
     - 2 lanes: ``p0`` = a_0·w_0, ``p1`` = a_1·w_1;
     - 4 lanes: multiplier d takes the operands (a_2d + a_2d+1·2**k) and
       (w_2d+1 + w_2d·2**k) (the weights reversed, as in the Sum-Together trick): the field
@@ -471,7 +472,7 @@ class DSPProducts(wiring.Component):
     ----------
     config : MacConfig
     registered : bool
-        Register the multipliers' operands (and ``packed``): one pipeline stage between
+        Register the multipliers' operands (and the flags): one pipeline stage between
         the ports and the multipliers, which then start from flip-flops.
 
     Members
@@ -486,6 +487,8 @@ class DSPProducts(wiring.Component):
         The products.
     packed : Out(1)
         4-lane mode (read the product's packed field).
+    p1_valid : Out(1)
+        ``p1`` is a term of the dot product (not in 1-lane mode).
     """
 
     def __init__(self, config: MacConfig, *, registered: bool = False) -> None:
@@ -503,6 +506,7 @@ class DSPProducts(wiring.Component):
             "p0": Out(p0),
             "p1": Out(p1),
             "packed": Out(1),
+            "p1_valid": Out(1),
         })
 
     @property
@@ -518,7 +522,7 @@ class DSPProducts(wiring.Component):
         if n == 1:
             if d == 0:
                 return Cat(a, a[width - 1] & s), w
-            return None, C(0, 1)  # multiplier 1 idle: its weight 0, its activation any
+            return None, None  # multiplier 1 idle (``p1_valid`` low): operands of any mode
         if n == 2:
             lo, hi = d * half, (d + 1) * half
             return Cat(a[lo:hi], a[hi - 1] & s), w[lo:hi]
@@ -541,8 +545,11 @@ class DSPProducts(wiring.Component):
         # 4 lanes, bit 0 two), without decoding the mode first: an encoding outside the
         # configured lane counts gives an unspecified product.
         domain = m.d.sync if self._registered else m.d.comb
-        domain += self.packed.eq(self.mode.as_value()[1] if 4 in lanes and len(lanes) > 1
+        mode = self.mode.as_value()
+        domain += self.packed.eq(mode[1] if 4 in lanes and len(lanes) > 1
                                  else int(lanes == (4,)))
+        domain += self.p1_valid.eq(mode[:2].any() if 1 in lanes and len(lanes) > 1
+                                   else int(lanes != (1,)))
         for d, port in enumerate((self.p0, self.p1)):
             wa, wb = self._widths[d]
             ops = {n: self._operands(n, d) for n in lanes}
@@ -631,7 +638,8 @@ class DSPMultiplier(Multiplier):
         m.d.comb += [
             prods.a.eq(self.a), prods.w.eq(self.w), prods.mode.eq(self.mode),
             prods.act_signed.eq(self.act_signed),
-            comb.p0.eq(prods.p0), comb.p1.eq(prods.p1), comb.packed.eq(prods.packed),
+            comb.p0.eq(prods.p0), comb.p1.eq(Mux(prods.p1_valid, prods.p1, 0)),
+            comb.packed.eq(prods.packed),
             self.product.eq(comb.value + comb.round),
         ]
         return m
