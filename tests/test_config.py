@@ -41,7 +41,8 @@ def test_json_round_trip(cfg):
     ({"lanes": (1, 1)}, ValueError, r"Lane set must not repeat a lane count, not \[1, 1\]"),
     ({"lanes": ()}, TypeError, r"Lane set must be a non-empty list of integers, not \(\)"),
     ({"arch": "wallace"}, ValueError,
-     r"Multiplier architecture must be one of booth, ppa, fusion, fixed, not 'wallace'"),
+     r"Multiplier architecture must be one of booth, ppa, fusion, fixed, dsp, not "
+     r"'wallace'"),
     ({"arch": "fixed"}, ValueError,
      r"Lane set of the fixed architecture must be \[1\], not \[1, 2, 4\]"),
     ({"acc_width": 20}, ValueError,
@@ -188,7 +189,7 @@ def test_fusion_product_and_accumulator_widths():
     ({"arch": "booth", "brick": 2}, ValueError,
      r"Brick size applies to arch fusion, not arch 'booth' \(brick 2\)"),
     ({"arch": "ppa", "modes": ("8x4",)}, ValueError,
-     r"Mode list applies to arch fusion \(booth, ppa and fixed run the symmetric modes of "
+     r"Mode list applies to arch fusion \(booth, ppa, dsp and fixed run the symmetric modes of "
      r"their lanes\), not arch 'ppa' \(modes \('8x4',\)\)"),
 ])
 def test_fusion_validation_messages(changes, exc, message):
