@@ -74,7 +74,8 @@ def test_dsp_mac8_on_ecp5_uses_two_dsp_blocks(tmp_path):
 @pytest.mark.synth
 def test_nexus_mac8_dsp(tmp_path):
     """Nexus: the harness clocked by the on-chip oscillator, din and dout on the device
-    entry's pins; mac8-dsp's two multipliers are 9x9 DSP multipliers."""
+    entry's pins; mac8-dsp's two multipliers are DSP multipliers that take its operand
+    registers as their input registers."""
     r = synthesize(preset("mac8-dsp"), "nexus", out_dir=tmp_path)
     assert r["target"] == "nexus" and r["device"] == "LIFCL-40-9BG400C"
     assert r["dsps"] == 2 and r["luts"] > 0 and r["ffs"] > 0
@@ -83,8 +84,12 @@ def test_nexus_mac8_dsp(tmp_path):
     assert r["fmax_mhz"] == parse_nextpnr_report(text, r["log"])["fmax_mhz"] > 0
     log = Path(r["log"]).read_text()
     assert "--device LIFCL-40-9BG400C" in log.splitlines()[0] and "--pdc io.pdc" in log
-    assert "MULT9X9" in (tmp_path / "synth.log").read_text()
     assert "OSCA" in (tmp_path / "osc_top.v").read_text()
+    netlist = json.loads((tmp_path / "nexus.json").read_text())
+    mults = [c for m in netlist["modules"].values() for c in m.get("cells", {}).values()
+             if c["type"].startswith("MULT")]
+    assert len(mults) == 2
+    assert all(c["parameters"]["REGINPUTA"] == "REGISTER" for c in mults)
     # the harness and the oscillator's top are not counted
     stat = (tmp_path / "stat.json").read_text()
     assert count_resources(stat, "nexus", "x", skip=())["ffs"] > r["ffs"]
