@@ -543,6 +543,28 @@ class MacConfig(_ConfigBase):
         return min(a_lo // lo, a_hi // hi)
 
     @property
+    def dsp_spacing(self) -> int | None:
+        """Distance in bits between the two packed fields of a multiplier operand of the
+        ``dsp`` architecture in 4-lane mode (``None`` for other architectures or without
+        4 lanes): the smallest k such that the dot product's field (4 products, read with
+        one rounding bit) and the field below it (a product from each multiplier, read only
+        for its sign) both fit k bits."""
+        if self.arch != "dsp" or 4 not in self.lanes:
+            return None
+        lo, hi = (x // 4 for x in self.product_bounds_for(4))
+        k = 2
+        while not (-(1 << (k - 1)) <= 2 * lo and 2 * hi < 1 << (k - 1)
+                   and -(1 << (k - 1)) <= 4 * lo - 1 and 4 * hi < 1 << (k - 1)):
+            k += 1
+        return max(k, self.width // 4)
+
+    def product_bounds_for(self, mode: int | MacMode) -> tuple[int, int]:
+        """Smallest and largest dot product of one cycle in ``mode`` over both
+        signednesses."""
+        ranges = [self.product_range(mode, s) for s in (True, False)]
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+    @property
     def latency(self) -> int:
         """Cycles from operands at the ports to their product in the accumulator."""
         return self.pipeline + 1

@@ -208,3 +208,12 @@ def test_fusion_json_round_trip_and_stable_hashes():
     # --set takes a comma-separated mode list
     cfg = apply_overrides(preset("mac16-fusion"), ["modes=8x8,4x2", "brick=2"])
     assert cfg.modes == ("8x8", "4x2") and cfg.brick == 2
+
+
+def test_dsp_spacing():
+    """The packed fields of the dsp architecture's 4-lane mode: wide enough for a 4-term dot
+    product of W/4-bit lanes read with a rounding bit (W=16: [-480, 420] needs 10 bits)."""
+    assert [MacConfig(width=w, arch="dsp").dsp_spacing for w in (8, 16, 32)] == [6, 10, 18]
+    assert MacConfig(width=16, arch="dsp").product_bounds_for(4) == (-480, 420)
+    assert MacConfig(width=16, arch="dsp", lanes=(1, 2)).dsp_spacing is None
+    assert MacConfig(width=16).dsp_spacing is None

@@ -409,21 +409,6 @@ class FusionMultiplier(Multiplier):
         return m
 
 
-def dsp_spacing(config: MacConfig) -> int:
-    """Distance in bits between the two packed fields of an operand of the ``dsp``
-    architecture in 4-lane mode: the smallest k such that the dot product's field
-    (4 products, read with one rounding bit) and the low field below it (a product from
-    each multiplier, read only for its sign) both fit k bits."""
-    b = config.width // 4
-    lo = min(r[0] for r in (config.product_range(4, s) for s in (True, False))) // 4
-    hi = max(r[1] for r in (config.product_range(4, s) for s in (True, False))) // 4
-    k = 2
-    while not (-(1 << (k - 1)) <= 2 * lo and 2 * hi < 1 << (k - 1)
-               and -(1 << (k - 1)) <= 4 * lo - 1 and 4 * hi < 1 << (k - 1)):
-        k += 1
-    return max(k, b)
-
-
 def _sext(value: Value, width: int) -> Value:
     """``value`` (two's complement) sign-extended to ``width`` bits."""
     assert len(value) <= width
@@ -442,7 +427,7 @@ def _dsp_operand_widths(cfg: MacConfig) -> tuple[tuple[int, int], tuple[int, int
             a0, b0 = max(a0, half + 1), max(b0, half)
             a1, b1 = max(a1, half + 1), max(b1, half)
         else:
-            f = dsp_spacing(cfg) + width // 4 + 1
+            f = cfg.dsp_spacing + width // 4 + 1
             a0, b0, a1, b1 = max(a0, f), max(b0, f), max(a1, f), max(b1, f)
     return (a0, b0), (a1, b1)
 
@@ -456,7 +441,7 @@ class DSPProducts(wiring.Component):
     """The two narrow signed multipliers of the ``dsp`` architecture and their operand
     multiplexers; :class:`DSPCombine` makes the dot product of their products.
 
-    With b = W/4 and k = :func:`dsp_spacing` in 4-lane mode:
+    With b = W/4 and k = ``config.dsp_spacing`` in 4-lane mode:
 
     - 1 lane: ``p0`` = a·w (a (W+1)xW product: one 18x18 multiplier at W=16); ``p1`` is
       not a term (``p1_valid`` low: the consumer zeroes it, a MAC by its register's
@@ -526,7 +511,7 @@ class DSPProducts(wiring.Component):
         if n == 2:
             lo, hi = d * half, (d + 1) * half
             return Cat(a[lo:hi], a[hi - 1] & s), w[lo:hi]
-        b, k = width // 4, dsp_spacing(cfg)
+        b, k = width // 4, cfg.dsp_spacing
         a_lo, a_hi = a[2 * d * b:(2 * d + 1) * b], a[(2 * d + 1) * b:(2 * d + 2) * b]
         w_hi, w_lo = w[2 * d * b:(2 * d + 1) * b], w[(2 * d + 1) * b:(2 * d + 2) * b]
         sa = a_lo[b - 1] & s
@@ -613,7 +598,7 @@ class DSPCombine(wiring.Component):
         total = Signal(signed(max(len(self.p0), len(self.p1)) + 1), name="dsp_sum")
         m.d.comb += total.eq(self.p0 + self.p1)
         if 4 in cfg.lanes:
-            k = dsp_spacing(cfg)
+            k = cfg.dsp_spacing
             assert 2 * k <= len(total) and k <= pw
             m.d.comb += [
                 self.value.eq(Mux(self.packed, _sext(total[k:2 * k], pw), total[:pw])),
