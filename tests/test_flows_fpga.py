@@ -95,6 +95,23 @@ def test_nexus_mac8_dsp(tmp_path):
     assert count_resources(stat, "nexus", "x", skip=())["ffs"] > r["ffs"]
 
 
+def test_fpga_comparison_has_products_per_cycle():
+    """An FPGA comparison gives the MACs per cycle of each mode beside the resources."""
+    from rcm_gen.flows.synth import compare, format_comparison
+
+    def rep(luts, dsps, fmax):
+        return {"target": "ecp5", "luts": luts, "ffs": 10, "dsps": dsps, "brams": 0,
+                "fmax_mhz": fmax, "device": "25k (CABGA381)"}
+
+    a, b = rep(150, 2, 140.0), rep(70, 1, 126.0)
+    ratios = compare(a, b, preset("mac8-dsp"), preset("mac8-fixed"))
+    assert {k: v["a"] for k, v in ratios["macs_per_cycle"].items()} == {"8": 1, "4": 2, "2": 4}
+    assert {v["b"] for v in ratios["macs_per_cycle"].values()} == {1}
+    assert ratios["dsps"] == 2.0 and "macs_per_cycle_per_mm2" not in ratios
+    text = format_comparison(a, b, "mac8-dsp", "mac8-fixed", ratios)
+    assert re.search(r"^MACs/cycle at 2 bits +4 +1 +4\.000x$", text, re.M), text
+
+
 def test_osc_top_divides_to_the_clock():
     assert 'HF_CLK_DIV("4")' in fpga.osc_top_verilog(10.0)     # 450/5 = 90 MHz
     assert 'HF_CLK_DIV("1")' in fpga.osc_top_verilog(1.0)      # at most 225 MHz
