@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import MacConfig
 from .modes import LaneMode, Mode
-from .multiplier import DSPCombine, DSPProducts, make_multiplier
+from .multiplier import DSPMacMultiplier, make_multiplier
 
 __all__ = ["MAC"]
 
@@ -25,10 +25,11 @@ class MAC(wiring.Component):
 
     The ``dsp`` architecture registers its two narrow products, not their sum: the
     multipliers (an FPGA's DSP blocks) feed the pipeline register directly, and the sum
-    (:class:`~rcm_gen.gateware.multiplier.DSPCombine`) is made in the accumulator's cycle,
-    its rounding bit the accumulator adder's carry in.  Its second stage registers the
-    multipliers' operands (formed from the lanes of the mode), not the operand words, so
-    that the multipliers start from flip-flops too.
+    is made in the accumulator's cycle, its rounding bit the accumulator adder's carry in.
+    Its second stage registers the multipliers' operands (formed from the lanes of the
+    mode), not the operand words, so that the multipliers start from flip-flops too.  These
+    registers are inside its multiplier
+    (:class:`~rcm_gen.gateware.multiplier.DSPMacMultiplier`).
 
     Parameters
     ----------
@@ -107,7 +108,10 @@ class MAC(wiring.Component):
             a, w, mode, act_signed, en, clear = a_r, w_r, mode_r, signed_r, en_r, clear_r
         init = self.init if self._with_init else 0
         if cfg.arch == "dsp":
-            value, carry = self._dsp_product(m, a, w, mode, act_signed, en)
+            m.submodules.multiplier = mult = DSPMacMultiplier(cfg)
+            m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
+                         mult.act_signed.eq(act_signed), mult.en.eq(en)]
+            value, carry = mult.value, mult.round
             if cfg.pipeline >= 1:
                 clear_p = Signal(name="clear_p")
                 m.d.sync += clear_p.eq(clear)
@@ -125,23 +129,3 @@ class MAC(wiring.Component):
                 product, en, clear = product_r, en_p, clear_p
             m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
         return m
-
-    def _dsp_product(self, m: Module, a, w, mode, act_signed, en):
-        """The ``dsp`` architecture's product as ``(value, round)`` (zeros where ``en`` is
-        low), its two products registered when the pipeline has a stage."""
-        cfg = self._config
-        m.submodules.products = prods = DSPProducts(cfg, registered=cfg.pipeline >= 2)
-        m.submodules.combine = comb = DSPCombine(cfg)
-        m.d.comb += [prods.a.eq(a), prods.w.eq(w), prods.mode.eq(mode),
-                     prods.act_signed.eq(act_signed)]
-        # products of a cycle without en are zeros (a register's synchronous reset)
-        p0, p1 = Mux(en, prods.p0, 0), Mux(en & prods.p1_valid, prods.p1, 0)
-        packed = prods.packed
-        if cfg.pipeline >= 1:
-            p0_r = Signal.like(prods.p0, name="p0_r")
-            p1_r = Signal.like(prods.p1, name="p1_r")
-            packed_r = Signal(name="packed_r")
-            m.d.sync += [p0_r.eq(p0), p1_r.eq(p1), packed_r.eq(packed)]
-            p0, p1, packed = p0_r, p1_r, packed_r
-        m.d.comb += [comb.p0.eq(p0), comb.p1.eq(p1), comb.packed.eq(packed)]
-        return comb.value, comb.round

@@ -30,6 +30,7 @@ from .modes import LaneMode, Mode
 __all__ = [
     "BoothMultiplier",
     "DSPCombine",
+    "DSPMacMultiplier",
     "DSPMultiplier",
     "DSPProducts",
     "FixedMultiplier",
@@ -627,6 +628,70 @@ class DSPMultiplier(Multiplier):
             comb.packed.eq(prods.packed),
             self.product.eq(comb.value + comb.round),
         ]
+        return m
+
+
+class DSPMacMultiplier(wiring.Component):
+    """The ``dsp`` architecture as a MAC uses it: :class:`DSPProducts`, the products'
+    register, :class:`DSPCombine`.
+
+    Parameters
+    ----------
+    config : MacConfig
+        Its ``pipeline`` sets the registers: 1 registers the two products (zeroed when
+        ``en`` is low, by their synchronous reset), 2 the multipliers' operands too.
+
+    Members
+    -------
+    a, w, mode, act_signed : In
+        As :class:`Multiplier`'s.
+    en : In(1)
+        The product is a term (else ``value`` and ``round`` are 0), aligned with the
+        operands' registers: taken with the operands' stage when ``pipeline`` is 2.
+    value : Out(signed(config.product_width))
+    round : Out(1)
+        The dot product of the operands presented ``config.pipeline`` cycles earlier is
+        ``value + round``.
+    """
+
+    def __init__(self, config: MacConfig) -> None:
+        if not isinstance(config, MacConfig) or config.arch != "dsp":
+            raise TypeError(f"DSPMacMultiplier config must be a dsp MacConfig, not "
+                            f"{config!r}")
+        self._config = config
+        super().__init__({
+            "a": In(config.width),
+            "w": In(config.width),
+            "mode": In(LaneMode),
+            "act_signed": In(1),
+            "en": In(1),
+            "value": Out(signed(config.product_width)),
+            "round": Out(1),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        m.submodules.products = prods = DSPProducts(cfg, registered=cfg.pipeline >= 2)
+        m.submodules.combine = comb = DSPCombine(cfg)
+        m.d.comb += [prods.a.eq(self.a), prods.w.eq(self.w), prods.mode.eq(self.mode),
+                     prods.act_signed.eq(self.act_signed)]
+        # products that are not terms are zeros (a register's synchronous reset)
+        p0 = Mux(self.en, prods.p0, 0)
+        p1 = Mux(self.en & prods.p1_valid, prods.p1, 0)
+        packed = prods.packed
+        if cfg.pipeline >= 1:
+            p0_r = Signal.like(prods.p0, name="p0_r")
+            p1_r = Signal.like(prods.p1, name="p1_r")
+            packed_r = Signal(name="packed_r")
+            m.d.sync += [p0_r.eq(p0), p1_r.eq(p1), packed_r.eq(packed)]
+            p0, p1, packed = p0_r, p1_r, packed_r
+        m.d.comb += [comb.p0.eq(p0), comb.p1.eq(p1), comb.packed.eq(packed),
+                     self.value.eq(comb.value), self.round.eq(comb.round)]
         return m
 
 
