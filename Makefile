@@ -4,7 +4,8 @@ RCM := .venv/bin/rcm-gen
 JOBS ?= 2
 
 .PHONY: setup demo test test-fast test-long lint bench-sim bench-resnet18 bench-resnet8 \
-	bench-array bench-power bench-tile-power bench-energy bench-synth bench-generate clean
+	bench-array bench-power bench-tile-power bench-energy bench-synth bench-generate \
+	bench-fpga-dsp clean
 
 setup:
 	@bash scripts/setup.sh
@@ -79,6 +80,11 @@ bench-synth: setup
 	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE)
 	$(PY) benchmarks/synth_scaling.py tile $(BENCH_TILE) \
 	    --liberty tests/data/sky130_fd_sc_hd__tt_025C_1v80.lib.gz
+
+# The DSP-block ST MACs (arch dsp) against the fixed MACs on ECP5 and Nexus: LUTs, DSPs,
+# Fmax, products per cycle and the goal of each mode (a couple of minutes, cached after).
+bench-fpga-dsp: setup
+	$(PY) benchmarks/fpga_dsp.py
 
 # Wall and CPU time of rcm-gen generate, the Verilog's size and module count, on rcm-default
 # and the 256-MAC rcm-16x16 (goal: 5 s and 1 MB), three runs each (the fastest printed).

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ARCHITECTURES",
+    "DSP_LANES",
     "MacConfig",
     "MacMode",
     "fastest_mode",
@@ -24,8 +25,12 @@ __all__ = [
 ]
 
 #: Multiplier architectures.  ``fixed`` is the non-configurable baseline; ``fusion`` fuses
-#: b×b bit-bricks into dot products whose operand widths differ per mode.
-ARCHITECTURES = ("booth", "ppa", "fusion", "fixed")
+#: b×b bit-bricks into dot products whose operand widths differ per mode; ``dsp`` composes
+#: the product from two narrow signed multipliers (an FPGA's DSP blocks).
+ARCHITECTURES = ("booth", "ppa", "fusion", "fixed", "dsp")
+
+#: Lane counts the ``dsp`` architecture implements.
+DSP_LANES = (1, 2, 4)
 
 #: Brick size of the fusion architecture when the configuration does not give one.
 DEFAULT_BRICK = 2
@@ -234,8 +239,11 @@ class MacConfig(_ConfigBase):
         Multiplier architecture: ``booth`` (radix-4 Booth with lane-aware recoding),
         ``ppa`` (partial-product array, off-lane blocks gated), ``fusion`` (a W×W array of
         b×b bit-bricks fused by shift-add; a mode ``A``x``B`` returns a dot product of
-        (W/A)·(W/B) terms) or ``fixed`` (a plain W×W multiplier, the non-configurable
-        baseline; only one lane).
+        (W/A)·(W/B) terms), ``fixed`` (a plain W×W multiplier, the non-configurable
+        baseline; only one lane) or ``dsp`` (two narrow signed multipliers, as an FPGA's
+        DSP blocks implement them: one of them the whole product at W bits, one lane each
+        at W/2 bits, two lanes packed with guard bits each at W/4 bits; lanes 1, 2 and 4
+        only).
     reduction : int
         Longest reduction the accumulator must hold without overflow, counted in
         accumulate cycles (each cycle adds one dot product).
@@ -308,6 +316,10 @@ class MacConfig(_ConfigBase):
         if self.arch == "fixed" and self.lanes != (1,):
             raise ValueError(
                 f"Lane set of the fixed architecture must be [1], not {list(self.lanes)!r}")
+        if self.arch == "dsp" and not set(self.lanes) <= set(DSP_LANES):
+            raise ValueError(
+                f"Lane set of the dsp architecture must be a subset of "
+                f"{list(DSP_LANES)!r}, not {list(self.lanes)!r}")
         self._check_fusion()
         _check_int("Accumulator", "reduction", self.reduction)
         if not 1 <= self.reduction <= 1 << 24:
@@ -332,7 +344,7 @@ class MacConfig(_ConfigBase):
                                  f"(brick {self.brick!r})")
             if self.modes is not None:
                 raise ValueError(
-                    f"Mode list applies to arch fusion (booth, ppa and fixed run the "
+                    f"Mode list applies to arch fusion (booth, ppa, dsp and fixed run the "
                     f"symmetric modes of their lanes), not arch {self.arch!r} (modes "
                     f"{self.modes!r})")
             return
@@ -529,6 +541,28 @@ class MacConfig(_ConfigBase):
         lo, hi = self.product_bounds
         a_lo, a_hi = value_range(self.accumulator_width, True)
         return min(a_lo // lo, a_hi // hi)
+
+    @property
+    def dsp_spacing(self) -> int | None:
+        """Distance in bits between the two packed fields of a multiplier operand of the
+        ``dsp`` architecture in 4-lane mode (``None`` for other architectures or without
+        4 lanes): the smallest k such that the dot product's field (4 products, read with
+        one rounding bit) and the field below it (a product from each multiplier, read only
+        for its sign) both fit k bits."""
+        if self.arch != "dsp" or 4 not in self.lanes:
+            return None
+        lo, hi = (x // 4 for x in self.product_bounds_for(4))
+        k = 2
+        while not (-(1 << (k - 1)) <= 2 * lo and 2 * hi < 1 << (k - 1)
+                   and -(1 << (k - 1)) <= 4 * lo - 1 and 4 * hi < 1 << (k - 1)):
+            k += 1
+        return max(k, self.width // 4)
+
+    def product_bounds_for(self, mode: int | MacMode) -> tuple[int, int]:
+        """Smallest and largest dot product of one cycle in ``mode`` over both
+        signednesses."""
+        ranges = [self.product_range(mode, s) for s in (True, False)]
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
     @property
     def latency(self) -> int:

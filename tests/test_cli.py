@@ -52,7 +52,8 @@ def test_help_for_every_subcommand(cli):
         assert cli(sub, "--help").returncode == 0
 
 
-@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8", "mac8-fusion"])
+@pytest.mark.parametrize("name", ["mac16", "mac16-ppa", "mac16-fixed", "mac8", "mac8-fusion",
+                                  "mac16-dsp"])
 def test_generate_is_deterministic_and_lint_clean(cli, tmp_path, name):
     (tmp_path / "a").mkdir()
     (tmp_path / "b" / "deeper").mkdir(parents=True)

@@ -41,7 +41,8 @@ def test_json_round_trip(cfg):
     ({"lanes": (1, 1)}, ValueError, r"Lane set must not repeat a lane count, not \[1, 1\]"),
     ({"lanes": ()}, TypeError, r"Lane set must be a non-empty list of integers, not \(\)"),
     ({"arch": "wallace"}, ValueError,
-     r"Multiplier architecture must be one of booth, ppa, fusion, fixed, not 'wallace'"),
+     r"Multiplier architecture must be one of booth, ppa, fusion, fixed, dsp, not "
+     r"'wallace'"),
     ({"arch": "fixed"}, ValueError,
      r"Lane set of the fixed architecture must be \[1\], not \[1, 2, 4\]"),
     ({"acc_width": 20}, ValueError,
@@ -188,7 +189,7 @@ def test_fusion_product_and_accumulator_widths():
     ({"arch": "booth", "brick": 2}, ValueError,
      r"Brick size applies to arch fusion, not arch 'booth' \(brick 2\)"),
     ({"arch": "ppa", "modes": ("8x4",)}, ValueError,
-     r"Mode list applies to arch fusion \(booth, ppa and fixed run the symmetric modes of "
+     r"Mode list applies to arch fusion \(booth, ppa, dsp and fixed run the symmetric modes of "
      r"their lanes\), not arch 'ppa' \(modes \('8x4',\)\)"),
 ])
 def test_fusion_validation_messages(changes, exc, message):
@@ -207,3 +208,12 @@ def test_fusion_json_round_trip_and_stable_hashes():
     # --set takes a comma-separated mode list
     cfg = apply_overrides(preset("mac16-fusion"), ["modes=8x8,4x2", "brick=2"])
     assert cfg.modes == ("8x8", "4x2") and cfg.brick == 2
+
+
+def test_dsp_spacing():
+    """The packed fields of the dsp architecture's 4-lane mode: wide enough for a 4-term dot
+    product of W/4-bit lanes read with a rounding bit (W=16: [-480, 420] needs 10 bits)."""
+    assert [MacConfig(width=w, arch="dsp").dsp_spacing for w in (8, 16, 32)] == [6, 10, 18]
+    assert MacConfig(width=16, arch="dsp").product_bounds_for(4) == (-480, 420)
+    assert MacConfig(width=16, arch="dsp", lanes=(1, 2)).dsp_spacing is None
+    assert MacConfig(width=16).dsp_spacing is None

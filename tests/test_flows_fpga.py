@@ -1,4 +1,4 @@
-"""FPGA flows: ECP5 out of context and iCE40, in a harness that times every path;
+"""FPGA flows: ECP5 out of context, iCE40 and Nexus, in a harness that times every path;
 resources of the design alone, post-route Fmax, device choice, and reports that cannot be
 parsed."""
 
@@ -58,6 +58,80 @@ def test_fpga_mac8(tmp_path, target, dsp_cell):
     assert count_resources(stat, target, "x")["luts"] == st["luts"]
     with pytest.raises(ToolFailed, match=r"^cannot read cell counts .*; log: y\.log$"):
         count_resources(stat[:len(stat) // 3], target, "y.log")
+
+
+@pytest.mark.synth
+def test_dsp_mac8_on_ecp5_uses_two_dsp_blocks(tmp_path):
+    """The dsp architecture's two multipliers go to two MULT18X18D blocks; the LUTs left
+    are its operand multiplexers, the sum of the products and the accumulator."""
+    r = synthesize(preset("mac8-dsp"), "ecp5", out_dir=tmp_path)
+    assert r["dsps"] == 2 and 0 < r["luts"] < 400 and r["fmax_mhz"] > 0
+    stat = json.loads((tmp_path / "stat.json").read_text())["modules"]
+    products = next(m for name, m in stat.items() if name.endswith("__products"))
+    assert products["num_cells_by_type"]["MULT18X18D"] == 2
+
+
+@pytest.mark.synth
+def test_nexus_mac8_dsp(tmp_path):
+    """Nexus: the harness clocked by the on-chip oscillator, din and dout on the device
+    entry's pins; mac8-dsp's two multipliers are DSP multipliers that take its operand
+    registers as their input registers."""
+    r = synthesize(preset("mac8-dsp"), "nexus", out_dir=tmp_path)
+    assert r["target"] == "nexus" and r["device"] == "LIFCL-40-9BG400C"
+    assert r["dsps"] == 2 and r["luts"] > 0 and r["ffs"] > 0
+    assert r["tools"]["nextpnr_nexus"]
+    text = (tmp_path / "nextpnr-report.json").read_text()
+    assert r["fmax_mhz"] == parse_nextpnr_report(text, r["log"])["fmax_mhz"] > 0
+    log = Path(r["log"]).read_text()
+    assert "--device LIFCL-40-9BG400C" in log.splitlines()[0] and "--pdc io.pdc" in log
+    assert "OSCA" in (tmp_path / "osc_top.v").read_text()
+    netlist = json.loads((tmp_path / "nexus.json").read_text())
+    mults = [c for m in netlist["modules"].values() for c in m.get("cells", {}).values()
+             if c["type"].startswith("MULT")]
+    assert len(mults) == 2
+    assert all(c["parameters"]["REGINPUTA"] == "REGISTER" for c in mults)
+    # the harness and the oscillator's top are not counted
+    stat = (tmp_path / "stat.json").read_text()
+    assert count_resources(stat, "nexus", "x", skip=())["ffs"] > r["ffs"]
+
+
+def test_fpga_comparison_has_products_per_cycle():
+    """An FPGA comparison gives the MACs per cycle of each mode beside the resources."""
+    from rcm_gen.flows.synth import compare, format_comparison
+
+    def rep(luts, dsps, fmax):
+        return {"target": "ecp5", "luts": luts, "ffs": 10, "dsps": dsps, "brams": 0,
+                "fmax_mhz": fmax, "device": "25k (CABGA381)"}
+
+    a, b = rep(150, 2, 140.0), rep(70, 1, 126.0)
+    ratios = compare(a, b, preset("mac8-dsp"), preset("mac8-fixed"))
+    assert {k: v["a"] for k, v in ratios["macs_per_cycle"].items()} == {"8": 1, "4": 2, "2": 4}
+    assert {v["b"] for v in ratios["macs_per_cycle"].values()} == {1}
+    assert ratios["dsps"] == 2.0 and "macs_per_cycle_per_mm2" not in ratios
+    text = format_comparison(a, b, "mac8-dsp", "mac8-fixed", ratios)
+    assert re.search(r"^MACs/cycle at 2 bits +4 +1 +4\.000x$", text, re.M), text
+
+
+def test_osc_top_divides_to_the_clock():
+    assert 'HF_CLK_DIV("4")' in fpga.osc_top_verilog(10.0)     # 450/5 = 90 MHz
+    assert 'HF_CLK_DIV("1")' in fpga.osc_top_verilog(1.0)      # at most 225 MHz
+
+
+def test_dsp_arch_refused_without_its_multipliers(capsys, tmp_path):
+    """iCE40's SB_MAC16 is 16x16: the dsp architecture is refused before anything runs,
+    also as a --compare point."""
+    from rcm_gen.cli import main
+
+    for argv in (["synth", "mac8-dsp", "--target", "ice40"],
+                 ["synth", "mac8", "--target", "ice40", "--compare", "mac8-dsp"]):
+        assert main([*argv, "--out", str(tmp_path)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.strip().splitlines() == [
+            "rcm-gen: error: --target ice40: arch dsp needs 18x18 signed DSP multipliers, "
+            "which ice40 lacks; use --target one of ecp5, nexus, asic, or another arch"]
+    assert not any(tmp_path.iterdir())
+    fpga.check_family(preset("mac8-dsp"), "ecp5")
+    fpga.check_family(preset("mac8"), "ice40")
 
 
 @pytest.mark.synth
@@ -123,7 +197,9 @@ def test_pick_device_and_counts():
 
 
 @pytest.mark.parametrize("target, overrides, message", [
-    ("vhdl", None, r"--target must be one of asic, ecp5, ice40, not 'vhdl'"),
+    ("vhdl", None, r"--target must be one of asic, ecp5, ice40, nexus, not 'vhdl'"),
+    ("nexus", {"device": "LIFCL-17"},
+     r"nexus device must be one of LIFCL-40-9BG400C, not 'LIFCL-17'"),
     ("ecp5", {"device": "99k"}, r"ecp5 device must be one of 25k, 45k, 85k, not '99k'"),
     ("ice40", {"clock_ns": -1}, r"clock period must be greater than 0 ns, not -1"),
     ("ice40", {"speed": 1}, r"ice40 constraint must be one of clock_ns, device, not 'speed'"),

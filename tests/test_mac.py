@@ -38,7 +38,7 @@ def _run(cfg: MacConfig, stim) -> list[int]:
     return seen
 
 
-@pytest.mark.parametrize("arch", ["booth", "ppa", "fixed"])
+@pytest.mark.parametrize("arch", ["booth", "ppa", "fixed", "dsp"])
 @pytest.mark.parametrize("pipeline", [0, 1, 2])
 def test_mac_random_with_mode_switches(arch, pipeline):
     cfg = MacConfig(width=16, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4),
@@ -57,7 +57,7 @@ def test_fusion_mac_random_with_mode_switches(pipeline):
     assert _run(cfg, stim) == [int(x) for x in stim.expected]
 
 
-@pytest.mark.parametrize("arch", ["booth", "ppa", "fixed"])
+@pytest.mark.parametrize("arch", ["booth", "ppa", "fixed", "dsp"])
 def test_accumulator_holds_longest_reduction(arch):
     """``reduction`` worst-case products accumulate without overflow (both extremes)."""
     lanes_set = (1,) if arch == "fixed" else (1, 2, 4)

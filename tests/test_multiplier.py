@@ -64,7 +64,7 @@ def _modes(arch):
 
 
 @pytest.mark.parametrize("arch, lanes, act_signed",
-                         _modes("booth") + _modes("ppa") + _modes("fixed"))
+                         _modes("booth") + _modes("ppa") + _modes("fixed") + _modes("dsp"))
 def test_exhaustive_w8(arch, lanes, act_signed):
     cfg = MacConfig(width=8, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4))
     a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
@@ -94,7 +94,7 @@ def _w16_operands(lanes: int, act_signed: bool, count: int = 400):
 
 
 @pytest.mark.parametrize("arch, lanes, act_signed",
-                         _modes("booth") + _modes("ppa") + _modes("fixed"))
+                         _modes("booth") + _modes("ppa") + _modes("fixed") + _modes("dsp"))
 def test_random_and_corners_w16(arch, lanes, act_signed):
     cfg = MacConfig(width=16, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4))
     a, w = _w16_operands(lanes, act_signed)
@@ -127,7 +127,7 @@ def test_other_lane_sets(arch):
                     (width, lanes_set, lanes, act_signed)
 
 
-@pytest.mark.parametrize("arch", ["booth", "ppa", "fixed"])
+@pytest.mark.parametrize("arch", ["booth", "ppa", "fixed", "dsp"])
 def test_amaranth_simulator_agrees_with_the_verilog(arch):
     """The generated Verilog and the Amaranth description it comes from compute the same
     products (random words, every mode)."""
@@ -139,6 +139,35 @@ def test_amaranth_simulator_agrees_with_the_verilog(arch):
         for act_signed in (True, False):
             assert np.array_equal(_simulate(cfg, lanes, act_signed, a, w),
                                   _evaluate(cfg, lanes, act_signed, a, w)), (lanes, act_signed)
+
+
+def test_dsp_other_lane_sets():
+    """The dsp architecture's other lane sets and widths: W=4 (lanes 1/2), W=32 (its
+    products wider than one DSP block), sets without 1 or 2 lanes."""
+    for width, lanes_set in ((4, (1, 2)), (32, (1, 2, 4)), (16, (2, 4))):
+        cfg = MacConfig(width=width, arch="dsp", lanes=lanes_set)
+        for lanes in lanes_set:
+            n = width // lanes
+            rng = np.random.default_rng(width + lanes)
+            for act_signed in (True, False):
+                lo = -(1 << (n - 1)) if act_signed else 0
+                hi = (1 << (n - 1)) if act_signed else 1 << n
+                av = rng.integers(lo, hi, size=(60, lanes), dtype=np.int64)
+                wv = rng.integers(-(1 << (n - 1)), 1 << (n - 1), size=(60, lanes),
+                                  dtype=np.int64)
+                # the extremes of every lane, then random words
+                av[:4] = [[lo] * lanes, [hi - 1] * lanes, [lo] * lanes, [hi - 1] * lanes]
+                wv[:4] = [[-(1 << (n - 1))] * lanes] * 2 + [[(1 << (n - 1)) - 1] * lanes] * 2
+                a, w = pack_lanes(av, width, act_signed), pack_lanes(wv, width, True)
+                got = _evaluate(cfg, lanes, act_signed, a, w)
+                assert np.array_equal(got, st_dot(a, w, width, lanes, act_signed)), \
+                    (width, lanes_set, lanes, act_signed)
+
+
+def test_dsp_lane_set_refused():
+    with pytest.raises(ValueError, match=r"^Lane set of the dsp architecture must be a "
+                                         r"subset of \[1, 2, 4\], not \[1, 8\]$"):
+        MacConfig(width=16, arch="dsp", lanes=(1, 8))
 
 
 # -- fusion ------------------------------------------------------------------------------------

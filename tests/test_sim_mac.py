@@ -13,6 +13,8 @@ _LONG = pytest.mark.long
 @pytest.mark.parametrize("name, simulator", [
     *((n, s) for n in ("mac16", "mac16-ppa", "mac16-fixed", "mac8")
       for s in ("icarus", "verilator")),
+    ("mac8-dsp", "icarus"),
+    pytest.param("mac16-dsp", "verilator", marks=_LONG),
     ("mac8-fusion", "icarus"),
     # the fusion MAC's Verilator build takes minutes; its multiplier's Verilog is swept
     # exhaustively on Verilator in tests/test_multiplier.py

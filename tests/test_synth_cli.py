@@ -34,7 +34,7 @@ def gz_garbage(tmp_path):
 
 
 @pytest.mark.parametrize("args, pattern", [
-    (["--target", "vhdl"], r"--target must be one of asic, ecp5, ice40, not 'vhdl'"),
+    (["--target", "vhdl"], r"--target must be one of asic, ecp5, ice40, nexus, not 'vhdl'"),
     (["--liberty", "/nonexistent.lib"], r"--liberty '/nonexistent.lib': file not found"),
     (["--liberty", "/etc/hostname"],
      r"--liberty '/etc/hostname': not a liberty library \(no 'library \(NAME\) \{' group\)"),

@@ -74,6 +74,22 @@ def test_random_layers(name, simulator, count):
           f"cycles, {sim.wall_s:.1f} s")
 
 
+@pytest.mark.slow
+def test_dsp_mac_tile():
+    """A tile of dsp MACs (two narrow multipliers each, two pipeline stages) on random
+    layers at every lane count: outputs equal numpy, cycles equal the model."""
+    cfg = apply_overrides(preset("rcm-small"), ["mac.arch=dsp", "mac.pipeline=2"])
+    sizes = {"max_c": 8, "max_m": 5, "max_hw": 6}
+    cases = regression_cases(cfg, 6, seed=21, **sizes)
+    rng = np.random.default_rng(21)
+    cases += [random_case(rng, cfg, act_bits=a, weight_bits=4, act_signed=s, **sizes)
+              for a, s in ((4, True), (3, False))]
+    results, sim = simulate_layers(cfg, cases, "icarus")
+    summary = check_regression(results, cases)
+    assert {r["lanes"] for r in results} == {1, 2, 4}
+    print(f"dsp tile on icarus: {summary}, {sim.wall_s:.1f} s")
+
+
 #: A small P x Q array: 2 output channels x 4 pixels (banks for a 2x2 patch), 4-word
 #: activation beats.
 ARRAY = ["p=2", "qr=2", "qc=2", "act_beat=4"]

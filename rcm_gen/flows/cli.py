@@ -14,7 +14,7 @@ from ..errors import UserError
 __all__ = ["add_parser", "check_json_path", "cmd_synth", "design_of", "load_constraints_file",
            "name_of", "verilog_args", "write_report"]
 
-_TARGETS = ("asic", "ecp5", "ice40")
+_TARGETS = ("asic", "ecp5", "ice40", "nexus")
 
 
 def load_constraints_file(path: str) -> dict[str, Any]:
@@ -119,11 +119,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
         # that does not go with the liberty is an error before anything runs
         platform_for(config, lib.corner)
     else:
-        from .fpga import fpga_constraints
+        from .fpga import check_family, fpga_constraints
 
         fpga_constraints(args.target, {
             **(constraints or {}),
             **({"clock_ns": args.clock_ns} if args.clock_ns is not None else {})})
+        check_family(config, args.target)
     others = []
     for name in args.compare or []:
         try:
@@ -132,6 +133,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             raise UserError(f"--compare: {exc}") from None
         if lib is not None:
             platform_for(other, lib.corner)
+        else:
+            check_family(other, args.target)
         others.append((name, other))
     if args.json:
         check_json_path(args.json)
@@ -187,7 +190,7 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
         "synth", help="synthesize a design point: ASIC area and timing, or FPGA resources",
         description="Synthesize with Yosys onto a liberty library and time with OpenSTA "
                     "(--target asic), or synthesize, place and route with nextpnr (ecp5, "
-                    "ice40). Prints a table; --json writes the report.")
+                    "ice40, nexus). Prints a table; --json writes the report.")
     design_args(p)
     p.add_argument("--target", default="asic", metavar="|".join(_TARGETS),
                    help="flow (default asic)")
@@ -198,7 +201,7 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
                         "rcm_gen/flows/data/)")
     p.add_argument("--constraints", metavar="FILE.toml",
                    help="override constraints: keys of rcm_gen/flows/data/asic.toml (asic) or "
-                        "clock_ns and device (ecp5, ice40)")
+                        "clock_ns and device (ecp5, ice40, nexus)")
     p.add_argument("--hierarchy", default="hier", metavar="hier|flat",
                    help="asic: synthesize each distinct module once and compose (hier, the "
                         "default) or the whole design flattened in one run (flat)")

@@ -1,4 +1,5 @@
-"""FPGA flows: Yosys ``synth_ecp5`` / ``synth_ice40`` and nextpnr place and route.
+"""FPGA flows: Yosys ``synth_ecp5`` / ``synth_ice40`` / ``synth_nexus`` and nextpnr place
+and route.
 
 The design is placed in a small harness that feeds every input from a shift register and
 captures every output in a register (one XOR per bit, the register bits chained into one
@@ -6,6 +7,10 @@ output), so that every path into and out of the design starts and ends at a flip
 is timed: nextpnr times register-to-register paths only.  The harness has three ports
 (clk, din, dout).  ECP5 is placed out of context (no I/O buffers, no global promotion);
 nextpnr-ice40 has no such mode and places the harness on a device of the configured list.
+Lattice Nexus (CrossLink-NX) has no such mode either, and this nextpnr-nexus cannot route a
+clock from an I/O pin to a global buffer: the harness is clocked by the device's on-chip
+oscillator (``OSCA``, divided to about the constraint's frequency), ``din`` and ``dout`` on
+the pins of the device entry.
 
 Resources are those of the design alone: Yosys synthesizes the harness and the design
 without flattening and counts the cells of the design's own modules, in the units of the
@@ -32,22 +37,27 @@ from .hier import cached_shared_verilog
 from .yosys import run_yosys
 
 __all__ = [
+    "DSP_ARCH_TARGETS",
     "FPGA_TARGETS",
     "HARNESS",
     "RESOURCES",
+    "check_family",
     "count_resources",
     "fpga_constraints",
     "harness_verilog",
+    "osc_top_verilog",
     "fpga_resources",
     "parse_nextpnr_report",
     "pick_device",
     "run_fpga",
 ]
 
-FPGA_TARGETS = ("ecp5", "ice40")
+FPGA_TARGETS = ("ecp5", "ice40", "nexus")
 RESOURCES = ("luts", "ffs", "dsps", "brams")
 #: Name of the harness module.
 HARNESS = "rcm_fpga_harness"
+#: Name of the module around the harness that clocks it from the on-chip oscillator (Nexus).
+OSC_TOP = "rcm_fpga_osc_top"
 
 _ICE40_FFS = tuple(f"SB_DFF{s}" for s in (
     "", "E", "SR", "R", "S", "ESR", "ER", "ES", "SS", "RR", "ESS", "N", "NE", "NSR", "NR",
@@ -66,7 +76,19 @@ _CELL_UNITS: dict[str, dict[str, dict[str, int]]] = {
         "dsps": {"SB_MAC16": 1},
         "brams": {"SB_RAM40_4K": 1},
     },
+    # DSPs in 18x18 multipliers (the data sheet's count; a 9x9 multiplier takes half of
+    # one's block and counts as one), block RAMs in 18 kb EBRs and 512 kb LRAMs
+    "nexus": {
+        "luts": {"LUT4": 1, "CCU2": 2, "WIDEFN9": 2, "DPR16X4": 2},
+        "ffs": dict.fromkeys(("FD1P3IX", "FD1P3BX", "FD1P3DX", "FD1P3JX"), 1),
+        "dsps": {"MULT9X9": 1, "MULT18X18": 1, "MULT18X36": 2, "MULT36X36": 4,
+                 "MULTPREADD9X9": 1, "MULTPREADD18X18": 1, "MULTADDSUB18X18": 1,
+                 "MULTADDSUB9X9WIDE": 2, "MULTADDSUB18X18WIDE": 2, "MULTADDSUB36X36": 4},
+        "brams": {"DP16K": 1, "PDP16K": 1, "SP16K": 1, "PDPSC16K": 1, "LRAM": 1},
+    },
 }
+#: Frequency (MHz) of the Nexus on-chip oscillator before its divider.
+_NEXUS_OSC_MHZ = 450.0
 _CONSTRAINT_KEYS = ("clock_ns", "device")
 
 
@@ -104,6 +126,34 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
                             f"{cons['device']!r}")
         cons["devices"] = [d for d in cons["devices"] if d["name"] == cons["device"]]
     return cons
+
+
+def osc_top_verilog(clock_ns: float) -> str:
+    """Verilog of the Nexus top: the harness clocked by the on-chip oscillator, divided to
+    the frequency nearest to (and not above) that of ``clock_ns``."""
+    div = max(1, math.ceil(_NEXUS_OSC_MHZ * clock_ns / 1000.0) - 1)
+    return "\n".join([
+        f"module {OSC_TOP}(input din, output dout);",
+        "  wire clk;",
+        f"  OSCA #(.HF_CLK_DIV(\"{div}\")) osc (.HFOUTEN(1'b1), .HFCLKOUT(clk));",
+        f"  {HARNESS} harness(.clk(clk), .din(din), .dout(dout));",
+        "endmodule",
+    ]) + "\n"
+
+
+def _unhook_carry_inputs(netlist: Path) -> None:
+    """Disconnect the carry inputs that Yosys ties to a ``VLO`` driver in a Nexus netlist
+    (nextpnr-nexus accepts a ``CCU2``'s CIN only from another ``CCU2``; an open CIN is 0)."""
+    data = json.loads(netlist.read_text())
+    for module in data.get("modules", {}).values():
+        cells = module.get("cells", {})
+        low = {b for c in cells.values() if c.get("type") == "VLO"
+               for b in c.get("connections", {}).get("Z", []) if isinstance(b, int)}
+        for cell in cells.values():
+            conns = cell.get("connections", {})
+            if cell.get("type") == "CCU2" and any(b in low for b in conns.get("CIN", [])):
+                del conns["CIN"]
+    netlist.write_text(json.dumps(data))
 
 
 def _nextpnr(target: str) -> str:
@@ -251,6 +301,12 @@ def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool
             run_yosys([*reads, f"{synth} -run :map_luts", "check -latchonly -assert",
                        "techmap -map +/lattice/latches_map.v", "abc -lut 4", "clean",
                        f"{synth} -run map_cells:", *tail], log)
+    elif target == "nexus":
+        top = out_dir / "osc_top.v"
+        reads.append(f"read_verilog {top.resolve()}")
+        synth = f"synth_nexus -noflatten -top {OSC_TOP}" + ("" if dsp else " -nodsp")
+        run_yosys([*reads, synth, *tail], log)
+        _unhook_carry_inputs(netlist)
     else:
         synth = f"synth_ice40 -noflatten -top {HARNESS}" + (" -dsp" if dsp else "")
         run_yosys([*reads, synth, *tail], log)
@@ -284,6 +340,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
     started = time.perf_counter()
     cons = fpga_constraints(target, {**(constraints or {}),
                                      **({"clock_ns": clock_ns} if clock_ns is not None else {})})
+    check_family(config, target)
     nextpnr = _nextpnr(target)
     device, counts, netlist, synth_log, top = _synthesize_for_device(config, target, out_dir,
                                                                      cons)
@@ -291,11 +348,20 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
     pnr_log = out_dir / "pnr.log"
     report = out_dir / "nextpnr-report.json"
     freq = 1000.0 / float(cons["clock_ns"])
-    cmd = [nextpnr, f"--{device['name']}", "--package", device["package"], "--json", netlist.name,
-           "--report", report.name, "--freq", f"{freq:.3f}",
+    if target == "nexus":  # the package is part of a Nexus device name
+        part = ["--device", device["name"]]
+    else:
+        part = [f"--{device['name']}", "--package", device["package"]]
+    cmd = [nextpnr, *part, "--json", netlist.name, "--report", report.name,
+           "--freq", f"{freq:.3f}",
            "--timing-allow-fail"]  # report the achieved Fmax even when it misses the target
     if target == "ecp5":
         cmd.append("--out-of-context")
+    if target == "nexus":
+        pdc = out_dir / "io.pdc"
+        pdc.write_text("".join(f"ldc_set_location -site {{{device[p]}}} [get_ports {p}]\n"
+                               for p in ("din", "dout")))
+        cmd += ["--pdc", pdc.name]
     _run(cmd, pnr_log)
     try:
         report_text = report.read_text()
@@ -305,7 +371,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
     return {
         "target": target,
         "top": top,
-        "device": f"{device['name']} ({device['package']})",
+        "device": _device_name(device),
         **counts,
         "fmax_mhz": pnr["fmax_mhz"],
         "clock_ns": float(cons["clock_ns"]),
@@ -325,8 +391,27 @@ def fpga_resources(config: Any, target: str, out_dir: str | Path) -> dict[str, A
     ``device``, ``memory``)."""
     cons = fpga_constraints(target, {})
     device, counts, *_ = _synthesize_for_device(config, target, out_dir, cons)
-    return {**counts, "device": f"{device['name']} ({device['package']})",
-            "memory": _memory_note(config)}
+    return {**counts, "device": _device_name(device), "memory": _memory_note(config)}
+
+
+def _device_name(device: dict[str, Any]) -> str:
+    return f"{device['name']} ({device['package']})" if device.get("package") \
+        else device["name"]
+
+
+#: Families whose DSP blocks hold the ``dsp`` architecture's multipliers (18x18 signed).
+DSP_ARCH_TARGETS = ("ecp5", "nexus")
+
+
+def check_family(config: Any, target: str) -> None:
+    """:class:`UserError` if the ``target`` family lacks the primitives ``config``'s MAC
+    architecture is built from (the ``dsp`` architecture's 18x18 signed multipliers: the
+    iCE40's SB_MAC16 is 16x16)."""
+    mac = getattr(config, "mac", config)
+    if getattr(mac, "arch", None) == "dsp" and target not in DSP_ARCH_TARGETS:
+        raise UserError(f"--target {target}: arch dsp needs 18x18 signed DSP multipliers, "
+                        f"which {target} lacks; use --target one of "
+                        f"{', '.join(DSP_ARCH_TARGETS)}, asic, or another arch")
 
 
 def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
@@ -334,6 +419,7 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
                                                          Path, Path, str]:
     """Synthesize ``config`` for the configured devices in order until one holds it; the
     device, the resource counts, the netlist, the synthesis log and the top's name."""
+    check_family(config, target)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     top = top_name(config)
@@ -347,6 +433,8 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     component._MustUse__silence = True  # only its ports are needed here
     harness = out_dir / "harness.v"
     harness.write_text(harness_verilog(ports_of(component), top))
+    if target == "nexus":
+        (out_dir / "osc_top.v").write_text(osc_top_verilog(float(cons["clock_ns"])))
 
     synthesized: dict[bool, tuple[Path, Path, str]] = {}
     tried = []
@@ -365,5 +453,6 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     if device is None:
         raise UserError(f"--target {target}: the design does not fit any configured device "
                         f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
-    return (device, {**count_resources(stat_text, target, synth_log), "lut_mapper": mapper},
+    return (device, {**count_resources(stat_text, target, synth_log, skip=(HARNESS, OSC_TOP)),
+                     "lut_mapper": mapper},
             netlist, synth_log, top)

@@ -69,8 +69,8 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     config : MacConfig or TileConfig
         The design point.
     target : str
-        ``"asic"`` (Yosys onto a liberty, OpenSTA), ``"ecp5"`` or ``"ice40"`` (Yosys,
-        nextpnr).
+        ``"asic"`` (Yosys onto a liberty, OpenSTA), ``"ecp5"``, ``"ice40"`` or ``"nexus"``
+        (Yosys, nextpnr).
     out_dir : path
         Run folder; ``report.json`` is written there last, so its presence means the run
         completed.
@@ -324,28 +324,29 @@ def format_report(r: dict[str, Any], name: str = "") -> str:
 def compare(a: dict[str, Any], b: dict[str, Any], config_a: Any, config_b: Any
             ) -> dict[str, Any]:
     """Ratios of report ``a`` to report ``b`` (same target): area or resources, critical
-    path, Fmax, and for ASIC the MACs/cycle and MACs/cycle/mm2 of both at each mode of
+    path, Fmax, and the MACs/cycle (for ASIC also MACs/cycle/mm2) of both at each mode of
     ``a`` (keyed by :func:`precision_label`; ``b`` in its fastest mode that holds the
     widths)."""
     if a["target"] != b["target"]:
         raise ValueError(f"Reports must be of one target, not {a['target']!r} and "
                          f"{b['target']!r}")
     out: dict[str, Any] = {}
-    if a["target"] == "asic":
-        out["area"] = a["area_um2"] / b["area_um2"]
-        out["critical_path"] = a["critical_path_ns"] / b["critical_path_ns"]
-        density, per_cycle = {}, {}
-        known = all(hasattr(getattr(c, "mac", c), "lanes") for c in (config_a, config_b))
-        # a user design's lanes are not known to synth: no MACs/cycle for it
-        for bits, wbits in precisions(config_a) if known else []:
-            label = precision_label(bits, wbits)
-            ma = macs_per_cycle_at(config_a, bits, wbits)
-            mb = macs_per_cycle_at(config_b, bits, wbits)
-            per_cycle[label] = {"a": ma, "b": mb, "ratio": ma / mb if mb else None}
+    density, per_cycle = {}, {}
+    known = all(hasattr(getattr(c, "mac", c), "lanes") for c in (config_a, config_b))
+    # a user design's lanes are not known to synth: no MACs/cycle for it
+    for bits, wbits in precisions(config_a) if known else []:
+        label = precision_label(bits, wbits)
+        ma = macs_per_cycle_at(config_a, bits, wbits)
+        mb = macs_per_cycle_at(config_b, bits, wbits)
+        per_cycle[label] = {"a": ma, "b": mb, "ratio": ma / mb if mb else None}
+        if a["target"] == "asic":
             da = ma / (a["area_um2"] / 1e6)
             db = mb / (b["area_um2"] / 1e6)
             density[label] = {"a": da, "b": db, "ratio": da / db if db else None}
-        out["macs_per_cycle"] = per_cycle
+    out["macs_per_cycle"] = per_cycle
+    if a["target"] == "asic":
+        out["area"] = a["area_um2"] / b["area_um2"]
+        out["critical_path"] = a["critical_path_ns"] / b["critical_path_ns"]
         out["macs_per_cycle_per_mm2"] = density
     else:
         for key in ("luts", "ffs", "dsps", "brams"):

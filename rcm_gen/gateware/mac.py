@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import MacConfig
 from .modes import LaneMode, Mode
-from .multiplier import make_multiplier
+from .multiplier import DSPMacMultiplier, make_multiplier
 
 __all__ = ["MAC"]
 
@@ -22,6 +22,14 @@ class MAC(wiring.Component):
     taken in the cycle the delayed ``clear`` reaches the accumulator, and is 0 without
     ``with_init``).  The accumulator is ``config.accumulator_width`` bits: wide enough for
     ``config.reduction`` worst-case products.
+
+    The ``dsp`` architecture registers its two narrow products, not their sum: the
+    multipliers (an FPGA's DSP blocks) feed the pipeline register directly, and the sum
+    is made in the accumulator's cycle, its rounding bit the accumulator adder's carry in.
+    Its second stage registers the multipliers' operands (formed from the lanes of the
+    mode), not the operand words, so that the multipliers start from flip-flops too.  These
+    registers are inside its multiplier
+    (:class:`~rcm_gen.gateware.multiplier.DSPMacMultiplier`).
 
     Parameters
     ----------
@@ -82,11 +90,14 @@ class MAC(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        m.submodules.multiplier = mult = make_multiplier(cfg)
-
         a, w, mode, act_signed = self.a, self.w, self.mode, self.act_signed
         en, clear = self.en, self.clear
-        if cfg.pipeline >= 2:
+        if cfg.pipeline >= 2 and cfg.arch == "dsp":
+            # the multipliers' operands are registered (DSPProducts), not the words
+            en_r, clear_r = Signal(name="en_r"), Signal(name="clear_r")
+            m.d.sync += [en_r.eq(en), clear_r.eq(clear)]
+            en, clear = en_r, clear_r
+        elif cfg.pipeline >= 2:
             a_r = Signal.like(a, name="a_r")
             w_r = Signal.like(w, name="w_r")
             mode_r = Signal.like(mode, name="mode_r")
@@ -95,16 +106,26 @@ class MAC(wiring.Component):
             m.d.sync += [a_r.eq(a), w_r.eq(w), mode_r.eq(mode), signed_r.eq(act_signed),
                          en_r.eq(en), clear_r.eq(clear)]
             a, w, mode, act_signed, en, clear = a_r, w_r, mode_r, signed_r, en_r, clear_r
-        m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
-                     mult.act_signed.eq(act_signed)]
-
-        product = mult.product
-        if cfg.pipeline >= 1:
-            product_r = Signal.like(mult.product, name="product_r")
-            en_p, clear_p = Signal(name="en_p"), Signal(name="clear_p")
-            m.d.sync += [product_r.eq(mult.product), en_p.eq(en), clear_p.eq(clear)]
-            product, en, clear = product_r, en_p, clear_p
-
         init = self.init if self._with_init else 0
-        m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
+        if cfg.arch == "dsp":
+            m.submodules.multiplier = mult = DSPMacMultiplier(cfg)
+            m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
+                         mult.act_signed.eq(act_signed), mult.en.eq(en)]
+            value, carry = mult.value, mult.round
+            if cfg.pipeline >= 1:
+                clear_p = Signal(name="clear_p")
+                m.d.sync += clear_p.eq(clear)
+                clear = clear_p
+            m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + value + carry)
+        else:
+            m.submodules.multiplier = mult = make_multiplier(cfg)
+            m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
+                         mult.act_signed.eq(act_signed)]
+            product = mult.product
+            if cfg.pipeline >= 1:
+                product_r = Signal.like(mult.product, name="product_r")
+                en_p, clear_p = Signal(name="en_p"), Signal(name="clear_p")
+                m.d.sync += [product_r.eq(mult.product), en_p.eq(en), clear_p.eq(clear)]
+                product, en, clear = product_r, en_p, clear_p
+            m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
         return m

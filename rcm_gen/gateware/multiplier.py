@@ -11,6 +11,10 @@ then read from a mode-selected slice of that sum.
 
 The fusion multiplier (Bit Fusion style, Sum-Together) takes wider operand words and a mode
 that pairs an activation width with a weight width: see :class:`FusionMultiplier`.
+
+The DSP multiplier composes the product from two narrow signed multipliers, the kind an
+FPGA's DSP blocks implement, so that the narrow modes use the same multipliers for more
+products: see :class:`DSPMultiplier`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from .modes import LaneMode, Mode
 
 __all__ = [
     "BoothMultiplier",
+    "DSPCombine",
+    "DSPMacMultiplier",
+    "DSPMultiplier",
+    "DSPProducts",
     "FixedMultiplier",
     "FusionMultiplier",
     "Multiplier",
@@ -402,11 +410,297 @@ class FusionMultiplier(Multiplier):
         return m
 
 
+def _sext(value: Value, width: int) -> Value:
+    """``value`` (two's complement) sign-extended to ``width`` bits."""
+    assert len(value) <= width
+    return Cat(value, value[-1].replicate(width - len(value)))
+
+
+def _dsp_operand_widths(cfg: MacConfig) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(activation, weight) operand widths of the ``dsp`` architecture's multipliers 0
+    and 1: the widest over the configured modes."""
+    width, half = cfg.width, cfg.width // 2
+    a0, b0, a1, b1 = 1, 1, 1, 1
+    for n in cfg.lanes:
+        if n == 1:  # multiplier 0 alone
+            a0, b0 = max(a0, width + 1), max(b0, width)
+        elif n == 2:
+            a0, b0 = max(a0, half + 1), max(b0, half)
+            a1, b1 = max(a1, half + 1), max(b1, half)
+        else:
+            f = cfg.dsp_spacing + width // 4 + 1
+            a0, b0, a1, b1 = max(a0, f), max(b0, f), max(a1, f), max(b1, f)
+    return (a0, b0), (a1, b1)
+
+
+def _dsp_product_shapes(cfg: MacConfig):
+    (a0, b0), (a1, b1) = _dsp_operand_widths(cfg)
+    return signed(a0 + b0), signed(a1 + b1)
+
+
+class DSPProducts(wiring.Component):
+    """The two narrow signed multipliers of the ``dsp`` architecture and their operand
+    multiplexers; :class:`DSPCombine` makes the dot product of their products.
+
+    With b = W/4 and k = ``config.dsp_spacing`` in 4-lane mode:
+
+    - 1 lane: ``p0`` = a·w (a (W+1)xW product: one 18x18 multiplier at W=16); ``p1`` is
+      not a term (``p1_valid`` low: the consumer zeroes it, a MAC by its register's
+      synchronous reset), its operands those of another mode;
+    - 2 lanes: ``p0`` = a_0·w_0, ``p1`` = a_1·w_1;
+    - 4 lanes: multiplier d takes the operands (a_2d + a_2d+1·2**k) and
+      (w_2d+1 + w_2d·2**k) (the weights reversed, as in the Sum-Together trick): the field
+      at 2**k of their product is the dot product a_2d·w_2d + a_2d+1·w_2d+1, the one below
+      it a_2d·w_2d+1.  The packed operands are sums, not concatenations: the upper field
+      takes the borrow of the sign of the lower one.
+
+    Parameters
+    ----------
+    config : MacConfig
+    registered : bool
+        Register the multipliers' operands (and the flags): one pipeline stage between
+        the ports and the multipliers, which then start from flip-flops.
+
+    Members
+    -------
+    a, w : In(config.width)
+        Packed activations and weights.
+    mode : In(LaneMode)
+        An encoding outside the configured lane counts gives unspecified products (a
+        tile never sends one).
+    act_signed : In(1)
+    p0, p1 : Out(signed)
+        The products.
+    packed : Out(1)
+        4-lane mode (read the product's packed field).
+    p1_valid : Out(1)
+        ``p1`` is a term of the dot product (not in 1-lane mode).
+    """
+
+    def __init__(self, config: MacConfig, *, registered: bool = False) -> None:
+        if not isinstance(config, MacConfig) or config.arch != "dsp":
+            raise TypeError(f"DSPProducts config must be a dsp MacConfig, not {config!r}")
+        self._config = config
+        self._registered = bool(registered)
+        self._widths = _dsp_operand_widths(config)
+        p0, p1 = _dsp_product_shapes(config)
+        super().__init__({
+            "a": In(config.width),
+            "w": In(config.width),
+            "mode": In(LaneMode),
+            "act_signed": In(1),
+            "p0": Out(p0),
+            "p1": Out(p1),
+            "packed": Out(1),
+            "p1_valid": Out(1),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    def _operands(self, n: int, d: int) -> tuple[Value, Value]:
+        """Activation and weight operand of multiplier ``d`` in ``n``-lane mode (two's
+        complement values of their own widths)."""
+        cfg = self._config
+        width, half = cfg.width, cfg.width // 2
+        a, w, s = self.a, self.w, self.act_signed
+        if n == 1:
+            if d == 0:
+                return Cat(a, a[width - 1] & s), w
+            return None, None  # multiplier 1 idle (``p1_valid`` low): operands of any mode
+        if n == 2:
+            lo, hi = d * half, (d + 1) * half
+            return Cat(a[lo:hi], a[hi - 1] & s), w[lo:hi]
+        b, k = width // 4, cfg.dsp_spacing
+        a_lo, a_hi = a[2 * d * b:(2 * d + 1) * b], a[(2 * d + 1) * b:(2 * d + 2) * b]
+        w_hi, w_lo = w[2 * d * b:(2 * d + 1) * b], w[(2 * d + 1) * b:(2 * d + 2) * b]
+        sa = a_lo[b - 1] & s
+        sw = w_lo[b - 1]
+        # the upper field less the borrow of the lower one's sign (b + 1 bits hold it)
+        act = Cat(a_lo, sa.replicate(k - b),
+                  (Cat(a_hi, a_hi[b - 1] & s).as_signed() - sa)[:b + 1])
+        wgt = Cat(w_lo, sw.replicate(k - b), (Cat(w_hi, w_hi[b - 1]).as_signed() - sw)[:b + 1])
+        return act, wgt
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        lanes = cfg.lanes
+        # The mode's encoding bits select directly (log2 of the lane count: bit 1 is
+        # 4 lanes, bit 0 two), without decoding the mode first: an encoding outside the
+        # configured lane counts gives an unspecified product.
+        domain = m.d.sync if self._registered else m.d.comb
+        mode = self.mode.as_value()
+        domain += self.packed.eq(mode[1] if 4 in lanes and len(lanes) > 1
+                                 else int(lanes == (4,)))
+        domain += self.p1_valid.eq(mode[:2].any() if 1 in lanes and len(lanes) > 1
+                                   else int(lanes != (1,)))
+        for d, port in enumerate((self.p0, self.p1)):
+            wa, wb = self._widths[d]
+            ops = {n: self._operands(n, d) for n in lanes}
+            act, wgt = Signal(wa, name=f"dsp{d}_a"), Signal(wb, name=f"dsp{d}_w")
+            for sig, idx, wd in ((act, 0, wa), (wgt, 1, wb)):
+                # an operand a mode leaves open (None) takes another mode's value
+                given = {n: ops[n][idx] for n in lanes if ops[n][idx] is not None}
+                fill = next(iter(given.values()), C(0, 1))
+                domain += sig.eq(self._pick({n: _sext(given.get(n, fill), wd)
+                                             for n in lanes}))
+            m.d.comb += port.eq(act.as_signed() * wgt.as_signed())
+        return m
+
+    def _pick(self, values: dict[int, Value]) -> Value:
+        """The value of the current lane count, selected by the mode's encoding bits."""
+        mode = self.mode.as_value()
+        order = sorted(values)
+        expr = values[order[0]]
+        for n in order[1:]:
+            expr = Mux(mode[n.bit_length() - 2], values[n], expr)
+        return expr
+
+
+class DSPCombine(wiring.Component):
+    """The dot product from the two products of :class:`DSPProducts`: their sum, or in
+    4-lane mode the packed field of their sum, as ``value`` plus the rounding bit
+    ``round`` (the sign of the field below: an accumulator adds it as its carry in).
+
+    Members
+    -------
+    p0, p1 : In(signed)
+        The products (their widths those of :class:`DSPProducts`).
+    packed : In(1)
+        4-lane mode.
+    value : Out(signed(config.product_width))
+    round : Out(1)
+        The dot product is ``value + round``.
+    """
+
+    def __init__(self, config: MacConfig) -> None:
+        if not isinstance(config, MacConfig) or config.arch != "dsp":
+            raise TypeError(f"DSPCombine config must be a dsp MacConfig, not {config!r}")
+        self._config = config
+        p0, p1 = _dsp_product_shapes(config)
+        super().__init__({
+            "p0": In(p0),
+            "p1": In(p1),
+            "packed": In(1),
+            "value": Out(signed(config.product_width)),
+            "round": Out(1),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        pw = cfg.product_width
+        total = Signal(signed(max(len(self.p0), len(self.p1)) + 1), name="dsp_sum")
+        m.d.comb += total.eq(self.p0 + self.p1)
+        if 4 in cfg.lanes:
+            k = cfg.dsp_spacing
+            assert 2 * k <= len(total) and k <= pw
+            m.d.comb += [
+                self.value.eq(Mux(self.packed, _sext(total[k:2 * k], pw), total[:pw])),
+                self.round.eq(self.packed & total[k - 1]),
+            ]
+        else:
+            m.d.comb += self.value.eq(total[:pw])
+        return m
+
+
+class DSPMultiplier(Multiplier):
+    """The ``dsp`` architecture as one combinational multiplier: :class:`DSPProducts`
+    followed by :class:`DSPCombine` (a MAC puts its pipeline register between the two, so
+    that the multipliers feed flip-flops directly, and takes the rounding bit as its
+    adder's carry in)."""
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.config
+        m.submodules.products = prods = DSPProducts(cfg)
+        m.submodules.combine = comb = DSPCombine(cfg)
+        m.d.comb += [
+            prods.a.eq(self.a), prods.w.eq(self.w), prods.mode.eq(self.mode),
+            prods.act_signed.eq(self.act_signed),
+            comb.p0.eq(prods.p0), comb.p1.eq(Mux(prods.p1_valid, prods.p1, 0)),
+            comb.packed.eq(prods.packed),
+            self.product.eq(comb.value + comb.round),
+        ]
+        return m
+
+
+class DSPMacMultiplier(wiring.Component):
+    """The ``dsp`` architecture as a MAC uses it: :class:`DSPProducts`, the products'
+    register, :class:`DSPCombine`.
+
+    Parameters
+    ----------
+    config : MacConfig
+        Its ``pipeline`` sets the registers: 1 registers the two products (zeroed when
+        ``en`` is low, by their synchronous reset), 2 the multipliers' operands too.
+
+    Members
+    -------
+    a, w, mode, act_signed : In
+        As :class:`Multiplier`'s.
+    en : In(1)
+        The product is a term (else ``value`` and ``round`` are 0), aligned with the
+        operands' registers: taken with the operands' stage when ``pipeline`` is 2.
+    value : Out(signed(config.product_width))
+    round : Out(1)
+        The dot product of the operands presented ``config.pipeline`` cycles earlier is
+        ``value + round``.
+    """
+
+    def __init__(self, config: MacConfig) -> None:
+        if not isinstance(config, MacConfig) or config.arch != "dsp":
+            raise TypeError(f"DSPMacMultiplier config must be a dsp MacConfig, not "
+                            f"{config!r}")
+        self._config = config
+        super().__init__({
+            "a": In(config.width),
+            "w": In(config.width),
+            "mode": In(LaneMode),
+            "act_signed": In(1),
+            "en": In(1),
+            "value": Out(signed(config.product_width)),
+            "round": Out(1),
+        })
+
+    @property
+    def config(self) -> MacConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        m.submodules.products = prods = DSPProducts(cfg, registered=cfg.pipeline >= 2)
+        m.submodules.combine = comb = DSPCombine(cfg)
+        m.d.comb += [prods.a.eq(self.a), prods.w.eq(self.w), prods.mode.eq(self.mode),
+                     prods.act_signed.eq(self.act_signed)]
+        # products that are not terms are zeros (a register's synchronous reset)
+        p0 = Mux(self.en, prods.p0, 0)
+        p1 = Mux(self.en & prods.p1_valid, prods.p1, 0)
+        packed = prods.packed
+        if cfg.pipeline >= 1:
+            p0_r = Signal.like(prods.p0, name="p0_r")
+            p1_r = Signal.like(prods.p1, name="p1_r")
+            packed_r = Signal(name="packed_r")
+            m.d.sync += [p0_r.eq(p0), p1_r.eq(p1), packed_r.eq(packed)]
+            p0, p1, packed = p0_r, p1_r, packed_r
+        m.d.comb += [comb.p0.eq(p0), comb.p1.eq(p1), comb.packed.eq(packed),
+                     self.value.eq(comb.value), self.round.eq(comb.round)]
+        return m
+
+
 _ARCHS = {
     "booth": BoothMultiplier,
     "ppa": PPAMultiplier,
     "fusion": FusionMultiplier,
     "fixed": FixedMultiplier,
+    "dsp": DSPMultiplier,
 }
 
 
