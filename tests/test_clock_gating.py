@@ -172,3 +172,49 @@ def test_gated_mac_gate_level_equals_rtl(gated_mac16, library):
     assert len(gclk) == r["clock_gating"]["gates"]
     assert run.rises[0, clk] == n - 2
     assert all(0 < run.rises[0, k] < n - 2 for k in gclk)
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("library", sorted(LIBRARIES))
+def test_gated_clock_energy_per_toggle(gated_mac16, library):
+    """The gates are sinks of the clock port's net and each gated clock a clock net of
+    its own; the whole gate (OSU: its latch too) is the clock tree's; a gated register's
+    clock pins cost energy only when its gated clock toggles, so a window with the gates
+    closed has a small fraction of the open window's clock-pin energy, and of its tree the
+    gates and the port's net but not the gated nets' own trees."""
+    from rcm_gen.flows.asic import asic_constraints
+    from rcm_gen.flows.netlist import read_netlist
+    from rcm_gen.power.energy import EnergyModel
+    from rcm_gen.sim.gate_cycle import CycleSim
+
+    _, r = gated_mac16[library, True]
+    lib = load_liberty(LIBRARIES[library])
+    net = read_netlist(r["netlist"], lib, "rcm_mac", Path(r["netlist"]).parent / "power")
+    cons = asic_constraints({"liberty": LIBRARIES[library]})
+    settings = cons["libraries"].get(library if library == "osu018" else SKY130.name, {})
+    cons["clock_buffer"] = settings.get("clock_buffer")
+    model = EnergyModel(net, lib, "clk", cons, top_module="rcm_mac")
+    gates = r["clock_gating"]["gates"]
+    gate_cells = {"osu018": {"INVX1", "LATCH", "AND2X1"},
+                  "sky130": {"sky130_fd_sc_hd__dlclkp_1"}}[library]
+    clk = net.ports["clk"][1][0]
+    in_gates = {i for i, inst in enumerate(net.instances) if inst.cell in gate_cells
+                and (clk in inst.pins.values() or inst.cell == "LATCH")}
+    assert len(in_gates) == gates * len(gate_cells)
+    assert in_gates <= model.clock_passers
+    # clock port, gated clocks (and OSU's inverted clock per gate), each with its own tree
+    assert len(model.clock_nets) == 1 + gates * (2 if library == "osu018" else 1)
+    assert model.trees[clk].sinks >= gates
+    rng = np.random.default_rng(4)
+    n = 200
+    en = np.r_[np.ones(100, dtype=int), np.zeros(100, dtype=int)]
+    inputs = {"a": rng.integers(0, 1 << 16, n), "w": rng.integers(0, 1 << 16, n),
+              "mode": np.zeros(n, dtype=int), "act_signed": np.zeros(n, dtype=int),
+              "en": en, "clear": np.zeros(n, dtype=int), "rst": np.zeros(n, dtype=int)}
+    run = CycleSim(net, lib, "clk").run(inputs, [(10, 100), (110, 200)])
+    open_, closed = (model.window(run.rises[k], run.falls[k], 90, 5.0) for k in (0, 1))
+    pins = [e.components["clock/pins"] for e in (open_, closed)]
+    tree = [e.components["clock/tree"] for e in (open_, closed)]
+    assert pins[1] < 0.1 * pins[0], pins
+    # the gates and the port's tree stay clocked; the gated nets' own trees do not
+    assert 0 < tree[1] < tree[0], tree
