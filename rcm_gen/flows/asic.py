@@ -566,12 +566,12 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         gates = flops = 0
         for name, times in counts.items():
             if times:
-                log = results[key_of[name]]["log"]
+                module_log = results[key_of[name]]["log"]
                 try:
-                    g, f = count_gating(Path(log).read_text(errors="replace"))
+                    g, f = count_gating(Path(module_log).read_text(errors="replace"))
                 except (OSError, ValueError) as exc:
                     raise ToolFailed(f"cannot read the clock gating of module {name} "
-                                     f"({exc}); log: {log}") from None
+                                     f"({exc}); log: {module_log}") from None
                 gates += g * times
                 flops += f * times
         gated = (gates, flops)

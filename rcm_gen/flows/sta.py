@@ -52,11 +52,14 @@ def worst_path(text: str) -> dict[str, Any] | None:
         found = [re.search(p, part, re.M) for p in (
             r"^Startpoint:\s*(\S.*)$", r"^Endpoint:\s*(\S.*)$",
             rf"^\s*{_NUM}\s+data arrival time", rf"^\s*{_NUM}\s+slack")]
-        if not all(found):
+        if not all(found[:3]):
             continue
         path = {"startpoint": found[0].group(1).strip(), "endpoint": found[1].group(1).strip(),
-                "arrival_ns": float(found[2].group(1)), "slack_ns": float(found[3].group(1))}
-        if best is None or path["slack_ns"] < best["slack_ns"]:
+                "arrival_ns": float(found[2].group(1)),
+                "slack_ns": float(found[3].group(1)) if found[3] else None}
+        # a path without a slack stands only where no path has one
+        if best is None or (path["slack_ns"] is not None and (
+                best["slack_ns"] is None or path["slack_ns"] < best["slack_ns"])):
             best = path
     return best
 
@@ -173,7 +176,7 @@ def parse_sta(text: str, log: Path | str) -> dict[str, Any]:
         raise ToolFailed(f"OpenSTA report has no critical path; log: {log}")
     gating = parse_gating(text)
     setup = (gating or {}).get("setup")
-    if setup is not None and setup["slack_ns"] < min(worst, path["slack_ns"]):
+    if setup is not None and setup["slack_ns"] < worst:
         worst, path = setup["slack_ns"], setup   # a gating check is the critical path
     return {"worst_slack": worst, "tns": tns, "startpoint": path["startpoint"],
             "endpoint": path["endpoint"], "arrival": path["arrival_ns"], "gating": gating}

@@ -354,8 +354,10 @@ def _value(text: str) -> float | None:
 
 def parse_path(part: str) -> dict[str, Any] | None:
     """Startpoint, endpoint, data arrival and slack of the worst path of an OpenSTA
-    ``report_checks`` text (one path per path group); ``None`` if it found no path."""
-    return worst_path(part)
+    ``report_checks`` text (one path per path group); ``None`` if it found no path with
+    a slack."""
+    path = worst_path(part)
+    return path if path is not None and path["slack_ns"] is not None else None
 
 
 def _with_gating(level: dict[str, Any], gating: dict[str, Any] | None) -> dict[str, Any]:
