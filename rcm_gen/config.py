@@ -18,6 +18,7 @@ __all__ = [
     "ARCHITECTURES",
     "DSP_LANES",
     "MacConfig",
+    "check_bool",
     "MacMode",
     "fastest_mode",
     "signed_bits",
@@ -62,6 +63,12 @@ def _product_range(a_bits: int, a_signed: bool, w_bits: int) -> tuple[int, int]:
 
 def _is_pow2(x: int) -> bool:
     return x > 0 and (x & (x - 1)) == 0
+
+
+def check_bool(owner: str, name: str, value: Any) -> None:
+    """``TypeError`` unless ``value`` is ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner} {name} must be true or false, not {value!r}")
 
 
 def _check_int(owner: str, name: str, value: Any) -> None:
@@ -176,12 +183,17 @@ class _ConfigBase:
     #: Fields added after the first release that are written only when set (not ``None``),
     #: so that earlier design points keep their JSON and their hash.
     _optional_fields: ClassVar[tuple[str, ...]] = ()
+    #: Fields added after the first release that are written only when they differ from
+    #: their default, for the same reason.
+    _default_fields: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if value is None and f.name in self._optional_fields:
+                continue
+            if f.name in self._default_fields and value == f.default:
                 continue
             if isinstance(value, _ConfigBase):
                 value = value.to_dict()
@@ -259,6 +271,12 @@ class MacConfig(_ConfigBase):
     modes : tuple of str or None
         ``fusion`` only: the run-time modes as ``"AxW"`` strings (activation bits x weight
         bits, each one of the lane widths W/N); ``None``: every pairing of the lane widths.
+    clock_gating : bool
+        ASIC synthesis gives flip-flops that share an enable their clock through a
+        clock-gating cell of the library (an integrated one, or a latch and an AND gate
+        built from its cells); ``False`` keeps every flip-flop on the free-running clock.
+        FPGA flows ignore it (the FPGA tools map enables to the flip-flops' own
+        clock-enable pins).
 
     Members
     -------
@@ -276,6 +294,7 @@ class MacConfig(_ConfigBase):
 
     kind: ClassVar[str] = "mac"
     _optional_fields: ClassVar[tuple[str, ...]] = ("brick", "modes")
+    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating",)
 
     width: int = 16
     lanes: tuple[int, ...] = (1, 2, 4)
@@ -285,8 +304,10 @@ class MacConfig(_ConfigBase):
     pipeline: int = 1
     brick: int | None = None
     modes: tuple[str, ...] | None = None
+    clock_gating: bool = True
 
     def __post_init__(self) -> None:
+        check_bool("Clock", "gating", self.clock_gating)
         _check_int("Datapath", "width", self.width)
         if not (_is_pow2(self.width) and _MIN_WIDTH <= self.width <= _MAX_WIDTH):
             raise ValueError(

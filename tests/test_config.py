@@ -81,7 +81,7 @@ def test_overrides():
     assert apply_overrides(cfg, ["lanes=[1,4]"]).lanes == (1, 4)
     with pytest.raises(ValueError, match=re.escape(
             "--set foo=1: Configuration key must be one of width, lanes, arch, reduction, "
-            "acc_width, pipeline, brick, modes, not 'foo'")):
+            "acc_width, pipeline, brick, modes, clock_gating, not 'foo'")):
         apply_overrides(cfg, ["foo=1"])
     with pytest.raises(TypeError, match=re.escape(
             "--set width=abc: Datapath width must be an integer, not 'abc'")):
@@ -217,3 +217,24 @@ def test_dsp_spacing():
     assert MacConfig(width=16, arch="dsp").product_bounds_for(4) == (-480, 420)
     assert MacConfig(width=16, arch="dsp", lanes=(1, 2)).dsp_spacing is None
     assert MacConfig(width=16).dsp_spacing is None
+
+
+def test_clock_gating_key():
+    """``clock_gating`` is on by default, written to JSON only when off (design points
+    made before it keep their hash), reaches the tile's MAC, and takes booleans only."""
+    from rcm_gen.generate import config_hash
+    from rcm_gen.tile.config import TileConfig
+
+    mac = preset("mac16")
+    assert mac.clock_gating is True and "clock_gating" not in mac.to_dict()
+    off = apply_overrides(mac, ["clock_gating=false"])
+    assert off.clock_gating is False and off.to_dict()["clock_gating"] is False
+    assert config_hash(off) != config_hash(mac)
+    assert MacConfig.from_dict(off.to_dict()) == off
+    tile = apply_overrides(preset("rcm-small"), ["clock_gating=false"])
+    assert tile.mac.clock_gating is False
+    assert TileConfig.from_dict(tile.to_dict()) == tile
+    with pytest.raises(TypeError, match="clock_gating must be true or false, not 'maybe'"):
+        apply_overrides(preset("rcm-small"), ["clock_gating=maybe"])
+    with pytest.raises(TypeError, match="Clock gating must be true or false, not 1"):
+        MacConfig(clock_gating=1)

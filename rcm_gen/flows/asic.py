@@ -26,6 +26,8 @@ from typing import Any
 from ..errors import ToolFailed, UserError
 from ..generate import top_name
 from ..tools import require_executable, tool_versions
+from .clockgate import MIN_FLOPS, GatingCell, count_gating, gating_cell
+from .clockgate import yosys_commands as clockgate_commands
 from .liberty import Cell, Liberty, load_liberty
 from .sta import parse_macro_paths, parse_sta, sta_script
 from .yosys import run_yosys
@@ -301,11 +303,14 @@ def parse_stat(text: str, top: str, log: Path | str) -> tuple[float, dict[str, f
 
 
 def _map_script(lib: Liberty, clock_ns: float, cells: dict[str, Any], abc_constr: str,
-                macro_liberties: tuple[Path, ...], stat_file: str, netlist: str) -> list[str]:
-    """The Yosys commands after ``synth``: cell mapping, constants, buffers, statistics
-    and the netlist."""
+                macro_liberties: tuple[Path, ...], stat_file: str, netlist: str,
+                gating: list[str] | None = None) -> list[str]:
+    """The Yosys commands after ``synth``: clock gating (``gating``, the commands of
+    :func:`rcm_gen.flows.clockgate.yosys_commands`), cell mapping, constants, buffers,
+    statistics and the netlist."""
     avoid = "".join(f" -dont_use {pattern}" for pattern in cells["dont_use"])
     script = [
+        *(gating or []),
         f"dfflibmap{avoid} -liberty {lib.path}",
         f"abc{avoid} -liberty {lib.path} -D {int(round(clock_ns * 1000))} "
         f"-constr {abc_constr}",
@@ -361,14 +366,24 @@ _MODULE_FLOW_VERSION = 1
 
 def _flat(top: str, reads: list[str], lib: Liberty, cons: dict[str, Any],
           cells: dict[str, Any], abc_constr: Path, macro_liberties: tuple[Path, ...],
-          out_dir: Path) -> tuple[float, dict[str, float] | None, int, dict[str, int], Path,
-                                  Path]:
+          out_dir: Path, gate: GatingCell | None = None
+          ) -> tuple[float, dict[str, float] | None, int, dict[str, int], Path, Path,
+                     tuple[int, int] | None]:
     stat_file, netlist, log = out_dir / "stat.json", out_dir / "netlist.v", out_dir / "synth.log"
     script = [*(f"read_liberty -lib {p.resolve()}" for p in macro_liberties),
               *reads, f"synth -top {top} -flatten -booth"]
+    gating = None
+    if gate is not None:
+        module = None
+        if gate.verilog:
+            (out_dir / "clock_gate.v").write_text(gate.verilog)
+            module = str((out_dir / "clock_gate.v").resolve())
+        gating = clockgate_commands(gate, module)
     script += _map_script(lib, float(cons["clock_ns"]), cells, str(abc_constr.resolve()),
-                          macro_liberties, str(stat_file.resolve()), str(netlist.resolve()))
-    run_yosys(script, log)
+                          macro_liberties, str(stat_file.resolve()), str(netlist.resolve()),
+                          gating)
+    log_text = run_yosys(script, log)
+    gated = count_gating(log_text) if gate is not None else None
     try:
         stat_text = stat_file.read_text()
     except OSError as exc:
@@ -382,7 +397,7 @@ def _flat(top: str, reads: list[str], lib: Liberty, cons: dict[str, Any],
     except (ValueError, KeyError, StopIteration) as exc:
         raise ToolFailed(f"cannot read the cells of {top} from Yosys stat ({exc}); "
                          f"log: {log}") from None
-    return total, None, n_cells, by_type, netlist, log
+    return total, None, n_cells, by_type, netlist, log, gated
 
 
 def _fanout_buffer(lib: Liberty, cells: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -405,7 +420,7 @@ def _fanout_buffer(lib: Liberty, cells: dict[str, Any]) -> tuple[str, str, str] 
 
 def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dict[str, Any],
           abc_text: str, macro_liberties: tuple[Path, ...], macro_names: tuple[str, ...],
-          out_dir: Path, phases: Phases | None = None
+          out_dir: Path, phases: Phases | None = None, gate: GatingCell | None = None
           ) -> tuple[float, dict[str, float], int, dict[str, int], Path, Path, dict[str, Any],
                      dict[str, Any]]:
     """Each distinct module synthesized once (cached in ``<cache>/modules``), composed."""
@@ -455,12 +470,16 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         memory = re.search(r"^\s*reg\b[^;]*\]\s*\S+\s*\[[^;]*;", text, re.M)
         script += ["read_verilog {dir}/module.v", f"hierarchy -top M_{key}",
                    f"synth -top M_{key} -booth" + (" -noabc" if memory else "")]
+        gating = None
+        files = {"module.v": text, "children.v": children, "abc.constr": abc}
+        if gate is not None:
+            gating = clockgate_commands(gate, "{dir}/clock_gate.v" if gate.verilog else None)
+            if gate.verilog:
+                files["clock_gate.v"] = gate.verilog
         script += _map_script(lib, float(cons["clock_ns"]), cells, "{dir}/abc.constr", used,
-                              "{stat}", "{netlist}")
+                              "{stat}", "{netlist}", gating)
         jobs.append({"key": key, "script": script, "settings": {**settings, "abc": abc},
-                     "size": len(text),
-                     "files": {"module.v": text, "children.v": children,
-                               "abc.constr": abc}})
+                     "size": len(text), "files": files})
     (out_dir / "synth.ys").write_text("".join(
         f"# module {key_names[j['key']][0]} (M_{j['key']}), in {{dir}}: module.v, children.v "
         "(black boxes), abc.constr\n" + "\n".join(j["script"]) + "\n\n"
@@ -542,7 +561,21 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         f"{'cached' if results[k]['cached'] else 'synthesized'} "
         f"({results[k]['wall_s'] or 0:.1f} s), log {results[k]['log']}\n"
         for k in sorted(key_names, key=lambda k: key_names[k][0])))
-    info = {"instances": sum(counts.values()), "distinct": len(key_names),
+    gated = None
+    if gate is not None:
+        gates = flops = 0
+        for name, times in counts.items():
+            if times:
+                module_log = results[key_of[name]]["log"]
+                try:
+                    g, f = count_gating(Path(module_log).read_text(errors="replace"))
+                except (OSError, ValueError) as exc:
+                    raise ToolFailed(f"cannot read the clock gating of module {name} "
+                                     f"({exc}); log: {module_log}") from None
+                gates += g * times
+                flops += f * times
+        gated = (gates, flops)
+    info = {"instances": sum(counts.values()), "distinct": len(key_names), "gated": gated,
             "fanout_buffers": {"cell": fanout_cell[0] if fanout_cell else None,
                                "count": sum(added.get(f"M_{key_of[n]}", 0) * t
                                             for n, t in counts.items() if t)},
@@ -636,6 +669,11 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     lib, lib_settings = _resolve_liberty(cons)
     cells = library_cells(lib, {**lib_settings, **{k: cons[k] for k in (*_CELLS, "dont_use")
                                                    if cons[k] is not None}})
+    # clock gating (design points only: a user design is synthesized as written); raises
+    # for a library without a clock-gating cell
+    gate = None
+    if not user and getattr(config, "clock_gating", False):
+        gate = gating_cell(lib, cells["dont_use"])
     # raises on a mismatched macro library
     platform = None if user else platform_for(config, lib.corner)
     sta_exe = require_executable("sta")
@@ -671,18 +709,20 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     phases.lap("verilog")
     hier_info = None
     if hierarchy == "flat":
-        total, groups, n_cells, by_type, netlist, synth_log = _flat(
-            top, reads, lib, cons, cells, abc_constr, macro_liberties, out_dir)
+        total, groups, n_cells, by_type, netlist, synth_log, gated = _flat(
+            top, reads, lib, cons, cells, abc_constr, macro_liberties, out_dir, gate)
         phases.lap("synthesis")
     else:
         total, groups, n_cells, by_type, netlist, synth_log, hier_info, parts = _hier(
             top, text, lib, cons, cells, abc_text, macro_liberties,
-            tuple(m.name for m in macros), out_dir, phases)
+            tuple(m.name for m in macros), out_dir, phases, gate)
+        gated = hier_info.pop("gated")
         phases.lap("composition")
 
     clock = getattr(config, "clock", "clk")
     period = float(cons["clock_ns"])
     levels = models = None
+    gating_cells = None if gate is None else (gate.cells if gate.kind == "integrated" else ())
     if sta == "models":
         from ..tools import cache_dir
         from .timing_model import time_with_models
@@ -693,13 +733,14 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         timing = time_with_models(parts, top, lib, cons, driving,
                                   cells["buffer"][0] if cells["buffer"] else None,
                                   macro_liberties, sta_exe, out_dir, clock,
-                                  cache_dir() / "models", settings)
+                                  cache_dir() / "models", settings, gating_cells)
         sta_log = timing["sta_log"]
         macro_paths = timing["macro_paths"]
         levels, models = timing["levels"], timing["models"]
     else:
         timing, macro_paths, sta_log = _sta_full(cons, lib, netlist, top, driving, macros,
-                                                 by_type, clock, sta_exe, out_dir)
+                                                 by_type, clock, sta_exe, out_dir,
+                                                 gating_cells)
     phases.lap("sta")
     critical = period - timing["worst_slack"]
     if critical <= 0:
@@ -725,6 +766,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "tns_ns": timing["tns"],
         "fmax_mhz": 1000.0 / critical,
         "macro_paths": macro_paths,
+        "clock_gating": _gating_report(gate, gated, by_type, lib, timing.get("gating")),
         "timing_levels": levels,
         "timing_models": models,
         "liberty": {"name": lib.name, "path": str(lib.source),
@@ -742,6 +784,20 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         "phases": phases.times,
         "wall_s": time.perf_counter() - started,
     }
+
+
+def _gating_report(gate: GatingCell | None, gated: tuple[int, int] | None,
+                   by_type: dict[str, int], lib: Liberty,
+                   checks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What clock gating did: the cell, how many gates, how many flip-flops they clock,
+    of how many flip-flops in all, and the worst clock-gating setup and hold checks."""
+    flops = sum(n for t, n in by_type.items()
+                if t in lib.cells and any(s.kind == "ff" for s in lib.cells[t].sequential))
+    if gate is None or gated is None:
+        return {"enabled": False, "flip_flops": flops}
+    return {"enabled": True, "cell": gate.to_dict(), "min_flops": MIN_FLOPS,
+            "gates": gated[0], "gated_flip_flops": gated[1], "flip_flops": flops,
+            "checks": checks}
 
 
 #: How a hierarchical design is timed: ``models`` (each distinct module once, as a
@@ -764,8 +820,8 @@ def check_sta_mode(sta: str | None, hierarchy: str) -> str:
 
 def _sta_full(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
               driving: str | None, macros: list[Any], by_type: dict[str, int], clock: str,
-              sta_exe: str, out_dir: Path) -> tuple[dict[str, Any], dict[str, Any] | None,
-                                                    Path]:
+              sta_exe: str, out_dir: Path, gating_cells: tuple[str, ...] | None = None
+              ) -> tuple[dict[str, Any], dict[str, Any] | None, Path]:
     """OpenSTA on the whole composed netlist: timing, macro paths and the log."""
     # OpenSTA's Verilog reader rejects `signed` declarations; a gate-level netlist has no
     # arithmetic, so they carry no meaning there (user designs may declare signed ports)
@@ -777,7 +833,8 @@ def _sta_full(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
     sta_tcl = out_dir / "sta.tcl"
     used_macros = tuple(m.name for m in macros if by_type.get(m.name))
     sta_tcl.write_text(sta_script(cons, lib, netlist.resolve(), top, driving,
-                                   tuple(m.liberty for m in macros), used_macros, clock))
+                                   tuple(m.liberty for m in macros), used_macros, clock,
+                                   gating_cells=gating_cells))
     sta_log = out_dir / "sta.log"
     try:
         proc = subprocess.run([sta_exe, "-no_init", "-exit", str(sta_tcl)],

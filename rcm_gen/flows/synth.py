@@ -285,6 +285,12 @@ def _metrics(r: dict[str, Any]) -> list[tuple[str, str, float | None]]:
             (f"WNS at {r['clock_ns']:g} ns (ns)", f"{r['wns_ns']:.3f}", None),
             ("TNS (ns)", f"{r['tns_ns']:.3f}", None),
         ]
+        cg = r.get("clock_gating")
+        if cg is not None:
+            rows.append(("flip-flops", f"{cg['flip_flops']:,}", cg["flip_flops"]))
+        if cg and cg["enabled"]:
+            rows += [("  clock-gated", f"{cg['gated_flip_flops']:,}", cg["gated_flip_flops"]),
+                     ("clock gates", f"{cg['gates']:,}", cg["gates"])]
         return rows
     return [
         ("LUTs", f"{r['luts']:,}", r["luts"]),
@@ -296,6 +302,18 @@ def _metrics(r: dict[str, Any]) -> list[tuple[str, str, float | None]]:
     ]
 
 
+def _gating_footer(cg: dict[str, Any] | None) -> list[str]:
+    if cg is None:
+        return []
+    if not cg["enabled"]:
+        return ["clock gating off: every flip-flop on the free-running clock"]
+    return [f"clock gating: {cg['gated_flip_flops']:,} of {cg['flip_flops']:,} flip-flops "
+            f"through {cg['gates']:,} gates ({cg['cell']['description']}; enables shared "
+            f"by at least {cg['min_flops']} flip-flops)",
+            *(f"  worst clock-gating {k} check: slack {c['slack_ns']:.3f} ns at {c['endpoint']}"
+              for k, c in (cg.get("checks") or {}).items() if c)]
+
+
 def footer(r: dict[str, Any]) -> list[str]:
     """Lines naming the critical path (ASIC), the device, the library and the logs."""
     if r["target"] == "asic":
@@ -305,6 +323,7 @@ def footer(r: dict[str, Any]) -> list[str]:
                 f"              to   {cp['endpoint']}",
                 f"library {r['liberty']['name']} ({r['liberty']['path']})",
                 *([f"memory: {mem['note']}"] if mem.get("note") else []),
+                *_gating_footer(r.get("clock_gating")),
                 f"logs {r['log']}, {r['sta_log']} ({r['wall_s']:.1f} s)"]
     mem = r.get("memory") or {}
     mapper = r.get("lut_mapper") or "abc9"

@@ -59,7 +59,7 @@ from typing import Any
 
 from ..errors import ToolFailed
 from .liberty import Liberty
-from .sta import parse_macro_paths, sta_script
+from .sta import GATING_MARK, gating_tcl, parse_gating, parse_macro_paths, sta_script, worst_path
 
 __all__ = [
     "MODEL_CELLS_PER_PIN",
@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 #: Bumped when the characterization or the model format changes.
-MODEL_FLOW_VERSION = 8
+MODEL_FLOW_VERSION = 9
 
 _PORT = re.compile(r"^\s*(input|output|inout)\s+(?:\[(\d+):(\d+)\]\s*)?"
                    r"(\\\S+|[A-Za-z_][\w$]*)\s*;", re.M)
@@ -179,9 +179,11 @@ def _tcl_name(name: str) -> str:
 def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[Path],
                  netlist: Path,
                  ports: list[Port], clock: str, period: float, slews: tuple[float, ...],
-                 loads: tuple[float, ...], ref: tuple[int, int]) -> str:
-    """The OpenSTA script that times ``block`` on its own: the internal paths, then the
-    boundary at each slew (loads at the reference) and each load (slew at the
+                 loads: tuple[float, ...], ref: tuple[int, int],
+                 gating_cells: tuple[str, ...] | None = None) -> str:
+    """The OpenSTA script that times ``block`` on its own: the internal paths (and with
+    ``gating_cells``, the clock-gating checks: :func:`rcm_gen.flows.sta.gating_tcl`), then
+    the boundary at each slew (loads at the reference) and each load (slew at the
     reference)."""
     inputs = [b for p in ports if p.direction == "input" and p.name != clock for b in p.bits]
     outputs = [b for p in ports if p.direction == "output" for b in p.bits]
@@ -193,6 +195,8 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
         lines.append(f"create_clock -name clk -period {period} [get_ports {_tcl_name(clock)}]")
     lines += [f'puts "{_MARKS[0]}"', "report_checks -path_delay max -digits 6",
               "report_worst_slack -digits 6", "report_tns -digits 6"]
+    if gating_cells is not None and has_clock:
+        lines += gating_tcl(gating_cells)
     if block.macros and has_clock:
         cells = " ".join(f'[get_cells -hierarchical -filter "ref_name == {n}"]'
                          for n in sorted({n for n, _ in block.macros}))
@@ -349,15 +353,22 @@ def _value(text: str) -> float | None:
 
 
 def parse_path(part: str) -> dict[str, Any] | None:
-    """Startpoint, endpoint, data arrival and slack of the first path of an OpenSTA
-    ``report_checks`` text; ``None`` if it found no path."""
-    found = [re.search(p, part, re.M) for p in (
-        r"^Startpoint:\s*(\S.*)$", r"^Endpoint:\s*(\S.*)$",
-        rf"^\s*{_NUMBER}\s+data arrival time", rf"^\s*{_NUMBER}\s+slack")]
-    if not all(found):
-        return None
-    return {"startpoint": found[0].group(1).strip(), "endpoint": found[1].group(1).strip(),
-            "arrival_ns": float(found[2].group(1)), "slack_ns": float(found[3].group(1))}
+    """Startpoint, endpoint, data arrival and slack of the worst path of an OpenSTA
+    ``report_checks`` text (one path per path group); ``None`` if it found no path with
+    a slack."""
+    path = worst_path(part)
+    return path if path is not None and path["slack_ns"] is not None else None
+
+
+def _with_gating(level: dict[str, Any], gating: dict[str, Any] | None) -> dict[str, Any]:
+    """``level`` with its clock-gating checks, a failing gating setup check counted in
+    its worst slack and critical path (the setup check is a path like any other)."""
+    level = {**level, "gating": gating}
+    setup = (gating or {}).get("setup")
+    if setup is not None and (level["worst_slack_ns"] is None
+                              or setup["slack_ns"] < level["worst_slack_ns"]):
+        level["worst_slack_ns"], level["path"] = setup["slack_ns"], setup
+    return level
 
 
 def _section(text: str, mark: str) -> str:
@@ -378,12 +389,14 @@ def parse_characterization(text: str, log: Path, period: float, slews: tuple[flo
     if _MARKS[3] not in text:
         raise ToolFailed(f"OpenSTA did not reach the block's boundary; log: {log}")
     internal = _section(text, _MARKS[0])
+    gating = parse_gating(internal)
+    internal = internal.split(GATING_MARK, 1)[0]
     worst = re.search(r"^worst slack\s+(\S+)\s*$", internal, re.M)
     tns = re.search(rf"^tns\s+{_NUMBER}\s*$", internal, re.M)
     if not worst or not tns:
         raise ToolFailed(f"OpenSTA report of the block has no worst slack or TNS; log: {log}")
-    level = {"worst_slack_ns": _value(worst.group(1)), "tns_ns": float(tns.group(1)),
-             "path": parse_path(internal)}
+    level = _with_gating({"worst_slack_ns": _value(worst.group(1)),
+                          "tns_ns": float(tns.group(1)), "path": parse_path(internal)}, gating)
     if level["worst_slack_ns"] is not None and level["path"] is None:
         raise ToolFailed(f"OpenSTA report of the block has no critical path; log: {log}")
     macro_paths = None
@@ -690,7 +703,8 @@ def run_sta(sta_exe: str, script: Path, log: Path, timeout: float = 3600) -> str
 def characterize(blocks: dict[str, Block], lib: Liberty, sta_exe: str, cache: Path,
                  settings: dict[str, Any], clock: str, period: float,
                  slews: tuple[float, ...], loads: tuple[float, ...],
-                 workers: int | None = None) -> dict[str, dict[str, Any]]:
+                 workers: int | None = None,
+                 gating_cells: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
     """A timing model of every block, children before parents, ``workers`` at a time,
     each taken from ``cache`` when an earlier run made it with the same netlist, child
     models and ``settings``.
@@ -725,7 +739,7 @@ def characterize(blocks: dict[str, Block], lib: Liberty, sta_exe: str, cache: Pa
         script.write_text(block_script(
             block, lib.path, sorted({p for _, p in block.macros}),
             [Path(done[c]["liberty"]) for c in block.children], netlist, ports, clock,
-            period, slews, loads, ref))
+            period, slews, loads, ref, gating_cells))
         # a failed run's folder is kept where its log is named
         log = tmp / "sta.log"
         text = run_sta(sta_exe, script, log)
@@ -759,7 +773,7 @@ def characterize(blocks: dict[str, Block], lib: Liberty, sta_exe: str, cache: Pa
                         block.netlist.encode()).hexdigest(),
                     [digests[c] for c in block.children],
                     [hashlib.sha256(p.read_bytes()).hexdigest() for _, p in block.macros],
-                    settings, clock, period, slews, loads)
+                    settings, clock, period, slews, loads, gating_cells)
                 folder = cache / digests[block.key]
                 if (folder / "model.json").exists():
                     done[block.key] = _load(folder, cached=True)
@@ -853,7 +867,8 @@ def plan(parts: dict[str, Any], clock: str) -> tuple[set[str], dict[str, list[st
 def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[str, Any],
                      driving_cell: str | None, buffer: str | None,
                      macro_liberties: tuple[Path, ...], sta_exe: str, out_dir: Path,
-                     clock: str, cache: Path, settings: dict[str, Any]) -> dict[str, Any]:
+                     clock: str, cache: Path, settings: dict[str, Any],
+                     gating_cells: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Time a composed design (``parts`` of :func:`rcm_gen.flows.asic._hier`) with a
     model of the modules below ``top`` that :func:`plan` chooses; the worst path over all
     levels.
@@ -881,7 +896,8 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
                          tuple(m for k in reads[key] for m in parts["macros"][k]))
               for key in modelled}
     started = time.perf_counter()
-    models = characterize(blocks, lib, sta_exe, cache, settings, clock, period, slews, loads)
+    models = characterize(blocks, lib, sta_exe, cache, settings, clock, period, slews, loads,
+                          gating_cells=gating_cells)
     char_wall = time.perf_counter() - started
 
     # the top: its own cells and one model cell per submodule instance
@@ -892,7 +908,8 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
     used = [models[c]["liberty"] for c in cells_below(top_key)]
     top_macros = tuple(m for k in reads[top_key] for m in parts["macros"][k])
     script = sta_script(cons, lib, netlist.resolve(), top, driving_cell, macro_liberties,
-                         tuple(sorted({n for n, _ in top_macros})), clock, tuple(used))
+                         tuple(sorted({n for n, _ in top_macros})), clock, tuple(used),
+                         gating_cells)
     # model libraries of grandchildren are not needed: each model cell stands alone
     tcl = out_dir / "sta.tcl"
     tcl.write_text(script)
@@ -907,9 +924,10 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
     tns = re.search(rf"^tns\s+{_NUMBER}\s*$", text, re.M)
     if not worst or not tns:
         raise ToolFailed(f"OpenSTA report has no worst slack or TNS; log: {log}")
-    head = text.split("rcm_gen: worst path", 1)[0]
-    top_path = parse_path(head)
-    top_slack = _value(worst.group(1))
+    head = text.split("rcm_gen: worst path", 1)[0].split(GATING_MARK, 1)[0]
+    top_level = _with_gating({"worst_slack_ns": _value(worst.group(1)),
+                              "path": parse_path(head)}, parse_gating(text))
+    top_path, top_slack = top_level["path"], top_level["worst_slack_ns"]
     if top_slack is not None and top_path is None:
         raise ToolFailed(f"OpenSTA report has no critical path; log: {log}")
 
@@ -917,7 +935,7 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
     counts = parts["counts"]
     levels = [{"level": top, "instances": 1, "worst_slack_ns": top_slack,
                "tns_ns": float(tns.group(1)), "critical_path": top_path,
-               "log": str(log)}]
+               "gating": top_level["gating"], "log": str(log)}]
     macro_paths: dict[str, Any] = {"from_macros": None, "to_macros": None}
 
     top_macro_paths = parse_macro_paths(text, log)
@@ -931,6 +949,9 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
         levels.append({"level": name, "instances": sum(counts[n] for n in names[key]),
                        "worst_slack_ns": level["worst_slack_ns"], "tns_ns": level["tns_ns"],
                        "critical_path": _prefixed(level["path"], prefix),
+                       "gating": {k: _prefixed(v, prefix)
+                                  for k, v in level["gating"].items()}
+                       if level.get("gating") else None,
                        "log": str(model["log"])})
         for k in macro_paths:
             found = (model["macro_paths"] or {}).get(k)
@@ -940,7 +961,13 @@ def time_with_models(parts: dict[str, Any], top: str, lib: Liberty, cons: dict[s
         raise ToolFailed(f"OpenSTA found no timed path in {top}; log: {log}")
     critical = min(timed, key=lambda lv: lv["worst_slack_ns"])
     path = critical["critical_path"]
-    return {"worst_slack": critical["worst_slack_ns"],
+    gating = None
+    if gating_cells is not None:
+        gating = {"setup": None, "hold": None}
+        for lv in levels:
+            for k in gating:
+                gating[k] = worse(gating[k], (lv.get("gating") or {}).get(k))
+    return {"worst_slack": critical["worst_slack_ns"], "gating": gating,
             "tns": sum(lv["tns_ns"] * lv["instances"] for lv in levels),
             "startpoint": path["startpoint"], "endpoint": path["endpoint"],
             "arrival": path["arrival_ns"], "level": critical["level"], "levels": levels,

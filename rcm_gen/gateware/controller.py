@@ -369,9 +369,12 @@ class Controller(wiring.Component):
         padword1 = Signal(cfg.act_word_bits)
         m.d.sync += [
             en1.eq(run), clear1.eq(run & first), last1.eq(run & pixel_last),
-            jlast1.eq(run & job_last), mode1.eq(d.mode), signed1.eq(d.act_signed),
-            padword1.eq(d.pad),
+            jlast1.eq(run & job_last),
         ]
+        # the step's mode and pad word matter only with a step (en1): with clock gating
+        # they load only then
+        with m.If(run if cfg.clock_gating else 1):
+            m.d.sync += [mode1.eq(d.mode), signed1.eq(d.act_signed), padword1.eq(d.pad)]
         m.d.comb += [self.mac_en.eq(en1), self.mac_clear.eq(clear1),
                      self.mode.eq(mode1), self.act_signed.eq(signed1)]
         for q, pix in enumerate(pixels):

@@ -165,7 +165,8 @@ class Drain(wiring.Component):
         units = [PostProcessor(cfg) for _ in range(u)]
         for i, unit in enumerate(units):
             m.submodules["ppu" if u == 1 else f"ppu{i}"] = unit
-            m.d.comb += [unit.en.eq(adv), unit.zero_point.eq(info.out_zp),
+            m.d.comb += [unit.en.eq(adv), unit.valid.eq(v1 & ~info.raw),
+                         unit.zero_point.eq(info.out_zp),
                          unit.lo.eq(info.out_min), unit.hi.eq(info.out_max)]
         with m.Switch(chunk1):
             for k in range(chunks):

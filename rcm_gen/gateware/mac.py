@@ -103,8 +103,12 @@ class MAC(wiring.Component):
             mode_r = Signal.like(mode, name="mode_r")
             signed_r = Signal(name="act_signed_r")
             en_r, clear_r = Signal(name="en_r"), Signal(name="clear_r")
-            m.d.sync += [a_r.eq(a), w_r.eq(w), mode_r.eq(mode), signed_r.eq(act_signed),
-                         en_r.eq(en), clear_r.eq(clear)]
+            # with clock gating the operand registers load only with a valid operand
+            # (their flip-flops share the gated clock of ``en``); without, every cycle
+            with m.If(en if cfg.clock_gating else 1):
+                m.d.sync += [a_r.eq(a), w_r.eq(w), mode_r.eq(mode),
+                             signed_r.eq(act_signed)]
+            m.d.sync += [en_r.eq(en), clear_r.eq(clear)]
             a, w, mode, act_signed, en, clear = a_r, w_r, mode_r, signed_r, en_r, clear_r
         init = self.init if self._with_init else 0
         if cfg.arch == "dsp":
@@ -113,19 +117,29 @@ class MAC(wiring.Component):
                          mult.act_signed.eq(act_signed), mult.en.eq(en)]
             value, carry = mult.value, mult.round
             if cfg.pipeline >= 1:
-                clear_p = Signal(name="clear_p")
-                m.d.sync += clear_p.eq(clear)
-                clear = clear_p
-            m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + value + carry)
-        else:
-            m.submodules.multiplier = mult = make_multiplier(cfg)
-            m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
-                         mult.act_signed.eq(act_signed)]
-            product = mult.product
-            if cfg.pipeline >= 1:
-                product_r = Signal.like(mult.product, name="product_r")
                 en_p, clear_p = Signal(name="en_p"), Signal(name="clear_p")
-                m.d.sync += [product_r.eq(mult.product), en_p.eq(en), clear_p.eq(clear)]
-                product, en, clear = product_r, en_p, clear_p
+                m.d.sync += [en_p.eq(en), clear_p.eq(clear)]
+                en, clear = en_p, clear_p
+            # the products are zero while not enabled: the accumulator then holds, and
+            # with clock gating says so (its flip-flops share one gated clock)
+            with m.If((en | clear) if cfg.clock_gating else 1):
+                m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + value + carry)
+            return m
+        m.submodules.multiplier = mult = make_multiplier(cfg)
+        m.d.comb += [mult.a.eq(a), mult.w.eq(w), mult.mode.eq(mode),
+                     mult.act_signed.eq(act_signed)]
+
+        product = mult.product
+        if cfg.pipeline >= 1:
+            product_r = Signal.like(mult.product, name="product_r")
+            en_p, clear_p = Signal(name="en_p"), Signal(name="clear_p")
+            with m.If(en if cfg.clock_gating else 1):
+                m.d.sync += product_r.eq(mult.product)
+            m.d.sync += [en_p.eq(en), clear_p.eq(clear)]
+            product, en, clear = product_r, en_p, clear_p
+
+        # the accumulator holds while neither enabled nor cleared: with clock gating it
+        # says so, and its flip-flops share one gated clock
+        with m.If((en | clear) if cfg.clock_gating else 1):
             m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
         return m

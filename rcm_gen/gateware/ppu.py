@@ -51,6 +51,11 @@ class PostProcessor(wiring.Component):
     -------
     en : In(1)
         Advance the pipeline.
+    valid : In(1, init=1)
+        The inputs hold a value to post-process.  With clock gating (the tile's
+        ``clock_gating``) a stage loads only when it takes a valid value (each stage's
+        registers then share one gated clock) and ``value`` of an invalid one is left
+        unspecified; without, every stage moves with ``en``.  Unconnected: always valid.
     acc : In(signed(accumulator_width))
         The sum, bias included.
     param : In(requant_layout)
@@ -73,6 +78,7 @@ class PostProcessor(wiring.Component):
         v = signed(config.out_value_bits)
         super().__init__({
             "en": In(1),
+            "valid": In(1, init=1),
             "acc": In(signed(config.mac.accumulator_width)),
             "param": In(requant_layout(config)),
             "zero_point": In(v),
@@ -110,7 +116,15 @@ class PostProcessor(wiring.Component):
         mult1 = Signal(signed(32), name="mult1")
         right1 = Signal(5, name="right1")
         rnd1 = Signal(Rounding, name="rounding1")
-        with m.If(self.en):
+        # with clock gating, each stage loads only a valid value (the valid bits of the
+        # stages move with en)
+        load = [self.en, self.en, self.en]
+        if cfg.clock_gating:
+            valid1, valid2 = Signal(name="valid1"), Signal(name="valid2")
+            with m.If(self.en):
+                m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1)]
+            load = [self.en & self.valid, self.en & valid1, self.en & valid2]
+        with m.If(load[0]):
             with m.Switch(par.rounding):
                 with m.Case(Rounding.SINGLE):
                     m.d.sync += x1.eq((x << left)[:33].as_signed())
@@ -129,7 +143,7 @@ class PostProcessor(wiring.Component):
         neg2 = Signal(name="negative2")
         right2 = Signal(5, name="right2")
         rnd2 = Signal(Rounding, name="rounding2")
-        with m.If(self.en):
+        with m.If(load[1]):
             m.d.sync += [p_lo.eq(x1[:33].as_signed() * mult1[:16]),
                          p_hi.eq(x1 * mult1[16:].as_signed()),
                          both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
@@ -153,7 +167,7 @@ class PostProcessor(wiring.Component):
         high = Signal(signed(high_width), name="high")
         right3 = Signal(5, name="right3")
         double3 = Signal(name="double3")
-        with m.If(self.en):
+        with m.If(load[2]):
             with m.If(double2):
                 m.d.sync += high.eq(Mux(both_min2, _MAX32, (floor + up)[:32].as_signed()))
             with m.Else():

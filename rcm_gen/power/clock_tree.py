@@ -5,7 +5,12 @@ energy is counted).
 The network's nets are the clock port's and every net a clock reaches through
 combinational cells (buffers, inverters, the AND of a latch-and-AND clock gate) and
 integrated clock-gating cells (a ``statetable`` cell whose clock pin the net drives); its
-sinks are the clock pins of flip-flops and the enables of latches.  Per clock net with
+sinks are the clock pins of flip-flops and the enables of latches.  The latch of a
+latch-and-AND gate (a latch on a clock net whose outputs feed only cells that pass the
+clock on) is part of the gate: like the integrated cell and the AND, it passes the clock
+on, and its energy is the clock's (``clock/tree``), not a sink's.  A gating cell is a sink
+of the tree of the net that drives it; the net it drives (the gated clock, toggling only
+in the cycles the gate is open) has a tree of its own over its own sinks.  Per clock net with
 ``n`` sinks the tree is of the library's clock buffer with at most ``fanout`` loads per
 driver, and a wire of ``sqrt(n · A)`` µm (the length of a Steiner tree over ``n`` points
 spread over area ``A``), ``A`` being the placed area (cell area over the placement
@@ -125,6 +130,16 @@ def clock_network(netlist: FlatNetlist, lib: Liberty, roots: set[int],
                     if net is not None and net > CONST1 and net not in seen:
                         nxt.append(net)
         frontier = nxt
+    # the latch of a latch-and-AND gate: a latch on a clock net feeding only clock passers
+    for i, p in sorted(seq_sinks):
+        cell = cells[insts[i].cell]
+        if not cell.sequential or any(s.kind != "latch" for s in cell.sequential):
+            continue
+        users = [j for o in cell.outputs
+                 for j, _ in sinks.get(insts[i].pins.get(o, -1), ())]
+        if users and all(j in passers for j in users):
+            seq_sinks.discard((i, p))
+            passers.add(i)
     return order, passers, seq_sinks
 
 

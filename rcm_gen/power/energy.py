@@ -26,7 +26,8 @@ nets and sinks, and the buffered tree estimated on each of its nets (a synthesiz
 has none), are :mod:`rcm_gen.power.clock_tree`'s.  Per transition of a clock net:
 
 - ``clock/tree``: the estimated buffers' internal energy and input-pin switching, and the
-  whole energy of the cells that pass the clock on (clock-gating cells, buffers);
+  whole energy of the cells that pass the clock on (clock-gating cells — an integrated
+  one, or the latch, inverter and AND of a gate built from library cells — and buffers);
 - ``clock/wires``: ``1/2 · C_wire · V²`` of the estimated wire;
 - ``clock/pins``: the sinks' clock-pin internal energy and pin switching.
 
@@ -382,7 +383,9 @@ class EnergyModel:
                         sw_comp.append(c)
                         sw_e.append(0.5 * value * v2)
                 continue
-            if k in driver:
+            if k in driver and driver[k][0] in passers:
+                c = tree_c  # inside a clock gate (a latch-and-AND gate's latched enable)
+            elif k in driver:
                 drv = netlist.instances[driver[k][0]]
                 c = comp_of(drv.module, drv.path)
             elif k in macro_driven:

@@ -8,7 +8,9 @@ into other energy figures.
 2. OpenSTA writes its SDF as the ASIC flow times it (:mod:`rcm_gen.power.sdf`); Icarus
    Verilog 11 runs the same inputs with those delays (:mod:`rcm_gen.power.timed`:
    inertial delays, inputs at the rising edge, a period longer than the longest path so
-   that every net settles before the next edge, as the zero-delay run assumes); every
+   that every net settles before the next edge, as the zero-delay run assumes; the clock
+   network ideal, as static timing takes it: no delay from the clock through clock gates,
+   as if the clock tree balanced the gated clocks against the free-running one); every
    accumulator value is checked against numpy again and every sampled output against the
    zero-delay run's.
 3. Both runs' per-net rises and falls become energy through the same

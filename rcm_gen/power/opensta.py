@@ -22,7 +22,11 @@ How the activity gets into Debian's OpenSTA (2.0.17, upstream git c018cb2 of Nov
   Input-port nets keep the input slew of the constraints (``set_assigned_transition``).
 - Activity is rcm_gen's count of rises and falls of the pin's net per clock cycle
   (OpenSTA's unit: transitions per clock period); the clock's activity OpenSTA fixes
-  at 2 per period itself, as rcm_gen counts it.  Duty (the fraction of time a net is 1)
+  at 2 per period itself, as rcm_gen counts it.  OpenSTA propagates the clock through
+  clock-gating cells, so it fixes a gated clock at 2 per period too, open or closed: on
+  the clock network (:attr:`~rcm_gen.power.energy.EnergyModel.clock_nets`, gated clocks
+  included) the figures compared take that activity on both sides (rcm_gen's own
+  internal and total figures keep the simulated one).  Duty (the fraction of time a net is 1)
   is not something toggle counts give: every pin gets 0.5.
 - Wire capacitance: rcm_gen's own per-net figure (``wire_cap_per_fanout`` times the
   fanout on a library without a wire-load model) as ``set_load`` on each net; a library
@@ -222,7 +226,7 @@ def opensta_power(netlist: FlatNetlist, lib: Liberty, model: Any, rises: np.ndar
     (out / "netlist.v").write_text(verilog)
     _, _, _, q = source_flip_flop(lib)
     activity = (np.asarray(rises, dtype=float) + np.asarray(falls, dtype=float)) / cycles
-    clock_nets = set(netlist.ports[clock][1])
+    clock_nets = set(netlist.ports[clock][1]) | set(model.clock_nets)
     groups: dict[str, list[str]] = defaultdict(list)
     for i, inst in enumerate(netlist.instances):
         for pin, k in sorted(inst.pins.items()):
@@ -474,8 +478,9 @@ def opensta_rule_internal(netlist: FlatNetlist, lib: Liberty, model: Any,
                           activity: np.ndarray, clock: str) -> float:
     """Internal energy per cycle (pJ) by Debian OpenSTA's rule (see the module
     documentation) from ``model``'s own per-arc table lookups, every net ``k`` making
-    ``activity[k]`` transitions per cycle (the clock's 2), every pin at duty 0.5."""
-    clock_nets = set(netlist.ports[clock][1])
+    ``activity[k]`` transitions per cycle (the clock network's 2, gated clocks included),
+    every pin at duty 0.5."""
+    clock_nets = set(netlist.ports[clock][1]) | set(model.clock_nets)
     act = np.asarray(activity, dtype=float).copy()
     for k in clock_nets:
         act[k] = 2.0
@@ -581,6 +586,9 @@ def compare_with_opensta(netlist: FlatNetlist, lib: Liberty, model: Any, rises: 
     to_w = 1e-12 / (clock_ns * 1e-9) / cycles  # pJ over the window -> W
     activity = (np.asarray(rises, dtype=float) + np.asarray(falls, dtype=float)) / cycles
     toggles = np.asarray(rises, dtype=float) + np.asarray(falls, dtype=float)
+    # on the clock network (gated clocks included) OpenSTA's activity: 2 per period
+    gated = sorted(set(model.clock_nets) - set(netlist.ports[clock][1]))
+    toggles[gated] = 2.0 * cycles
     per_cell_net, per_input_net = _switching_per_net(netlist, lib, model, clock)
     switching_cells = float(per_cell_net @ toggles)
     rule = opensta_rule_internal(netlist, lib, model, activity, clock)

@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..config import MacConfig, _check_int, _ConfigBase, signed_bits, value_range
+from ..config import MacConfig, _check_int, _ConfigBase, check_bool, signed_bits, value_range
 
 __all__ = ["TILE_PRESETS", "TileConfig"]
 
@@ -82,6 +82,11 @@ class TileConfig(_ConfigBase):
         The macro library: ``sky130_sram`` or the path of a ``library.toml``; ``None``
         takes the library that goes with the synthesis liberty, and without one the
         buffers are flip-flops (see :func:`rcm_gen.gateware.memory.resolve_binding`).
+    clock_gating : bool
+        ASIC synthesis gives flip-flops that share an enable (buffer words, accumulators,
+        pipeline stages, descriptor registers) their clock through a clock-gating cell of
+        the library; ``False`` clocks every flip-flop every cycle.  The tile sets its MAC's
+        ``clock_gating`` to the same value.  FPGA flows ignore it.
 
     Raises
     ------
@@ -121,10 +126,13 @@ class TileConfig(_ConfigBase):
     #: Macro library: a shipped one (``sky130_sram``) or a ``library.toml`` path; ``None``:
     #: the one that goes with the synthesis liberty, if any (flip-flops otherwise).
     macros: str | None = None
+    clock_gating: bool = True
+    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating",)
 
     def __post_init__(self) -> None:
         if not isinstance(self.mac, MacConfig):
             raise TypeError(f"Tile mac must be a MacConfig, not {self.mac!r}")
+        check_bool("Tile", "clock_gating", self.clock_gating)
         _range("p", self.p, 1, 64)
         _range("tm", self.tm, 1, 256)
         if self.tm % self.p:
@@ -166,7 +174,8 @@ class TileConfig(_ConfigBase):
                              f"(a power of two up to the {bx} column banks), not "
                              f"{self.act_beat!r}")
         mac = self.mac.replace(reduction=self.max_reduction, acc_width=None)
-        mac = mac.replace(acc_width=self._acc_width_with_bias(mac))
+        mac = mac.replace(acc_width=self._acc_width_with_bias(mac),
+                          clock_gating=self.clock_gating)
         if mac != self.mac:
             object.__setattr__(self, "mac", mac)
         self._check_memory()
