@@ -75,9 +75,10 @@ class TileConfig(_ConfigBase):
         of ``p``.  A result row of P channels leaves the tile every ``p / ppu_lanes``
         cycles.
     memory : str
-        What the buffers are built from: ``ff`` (flip-flops), ``sram`` (macros of the
-        macro library, the remainder in flip-flops), ``auto`` (per buffer, the smaller by
-        the library's estimate), or the name of one macro of ``macros``.
+        What the buffers are built from: ``ff`` (flip-flops), ``latch`` (latch arrays
+        written through a clock gate per word), ``sram`` (macros of the macro library,
+        the remainder in flip-flops), ``auto`` (per buffer, the best of those by the
+        library's estimates), or the name of one macro of ``macros``.
     macros : str or None
         The macro library: ``sky130_sram`` or the path of a ``library.toml``; ``None``
         takes the library that goes with the synthesis liberty, and without one the
@@ -293,7 +294,7 @@ class TileConfig(_ConfigBase):
     # -- memory technology of the buffers ---------------------------------------------------
 
     def _check_memory(self) -> None:
-        """``memory`` is ``ff``, ``sram``, ``auto`` or, with ``macros`` set, a macro of
+        """``memory`` is ``ff``, ``latch``, ``sram``, ``auto`` or, with ``macros`` set, a macro of
         that library; ``macros`` is ``None``, a shipped library or a ``.toml`` path."""
         from ..flows.macros import MEMORY_KINDS, SHIPPED_LIBRARIES
 
