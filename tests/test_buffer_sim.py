@@ -140,3 +140,20 @@ def test_tile_with_sram_buffers(simulator, count):
     results, _ = simulate_layers(cfg, cases, simulator)
     summary = check_regression(results, cases)
     assert summary["cases"] == count
+
+
+@pytest.mark.parametrize("simulator, count", [
+    ("icarus", 1), pytest.param("verilator", 2, marks=pytest.mark.long)])
+def test_tile_with_latch_buffers(simulator, count):
+    """A short slice of the tile RTL regression with every buffer a latch memory (under
+    Verilator, whose build takes over a minute, in the long suite)."""
+    from rcm_gen.generate import to_verilog
+    from rcm_gen.tile.simulate import simulate_layers
+
+    regression_cases, check_regression = _tile_regression()
+    cfg = apply_overrides(preset("rcm-small"), ["memory=latch"])
+    assert "rcm_tile__latch_block_" in to_verilog(cfg)
+    cases = regression_cases(cfg, count, seed=11, max_c=4, max_m=4, max_hw=5)
+    results, _ = simulate_layers(cfg, cases, simulator)
+    summary = check_regression(results, cases)
+    assert summary["cases"] == count
