@@ -502,12 +502,13 @@ def test_dse_energy_fronts(tmp_path, monkeypatch):
     assert best["configurable"] < best["fixed"]
 
 
-@pytest.mark.synth
+@pytest.mark.long
 @pytest.mark.parametrize("liberty", [str(SKY130), None], ids=["sky130", "osu018"])
 def test_latch_memories_replayed_at_gate_level(liberty):
     """A tile whose buffers are latch memories: the netlist holds the library's latches
     and clock gates (SkyWater 130's integrated cell; on OSU 0.18 um a latch and an AND),
-    and the cycle simulator's outputs equal the RTL's, cycle for cycle."""
+    and the cycle simulator's outputs equal the RTL's, cycle for cycle (a minute or two
+    each: synthesis, the RTL recording, the replay)."""
     from rcm_gen.flows.synth import run_dir, synthesize
 
     cfg = apply_overrides(preset("rcm-small"), [
@@ -526,5 +527,5 @@ def test_latch_memories_replayed_at_gate_level(liberty):
     t0, t1 = recs[0].layer_window()
     # replay raises at the first output that differs from the RTL's
     (e,), facts = gate.replay(recs, [[(t0, t1)]])
-    assert facts["checked"] >= len(recs[0].outputs) * (t1 - t0)
+    assert facts["checked"] >= len(recs[0].outputs) * (t1 - t0 - 2)
     assert e[0].total > 0
