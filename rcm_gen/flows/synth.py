@@ -309,6 +309,9 @@ def footer(r: dict[str, Any]) -> list[str]:
                 f"              to   {cp['endpoint']}",
                 f"library {r['liberty']['name']} ({r['liberty']['path']})",
                 *([f"memory: {mem['note']}"] if mem.get("note") else []),
+                *([f"areas leave out {n:,} {t} (no area in the liberty)"
+                   for t, n in mem["cells_without_area"].items()]
+                  if mem.get("cells_without_area") else []),
                 f"logs {r['log']}, {r['sta_log']} ({r['wall_s']:.1f} s)"]
     mem = r.get("memory") or {}
     mapper = r.get("lut_mapper") or "abc9"
