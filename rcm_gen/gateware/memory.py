@@ -705,11 +705,11 @@ def resolve_binding(kind: str, macros: str | None,
 
 def fpga_binding(kind: str) -> MemoryBinding:
     """The binding of a design whose configuration says ``memory=kind`` on an FPGA:
-    ``sram`` (or a macro name) puts every buffer in block RAM; ``ff`` and ``auto`` leave
-    the buffers to Yosys, which infers block RAM, distributed RAM or flip-flops by size
-    (an FPGA's flip-flops are no cheaper than its RAM blocks, so ``ff`` does not force
-    them)."""
-    style = "" if kind in ("ff", "auto") else "block"
+    ``sram`` (or a macro name) puts every buffer in block RAM; ``ff``, ``latch`` and
+    ``auto`` leave the buffers to Yosys, which infers block RAM, distributed RAM or
+    flip-flops by size (an FPGA's flip-flops are no cheaper than its RAM blocks, so
+    ``ff`` does not force them, and it has no latch memories)."""
+    style = "" if kind in ("ff", "latch", "auto") else "block"
     what = {"block": "block RAM", "": "block RAM, distributed RAM or flip-flops as Yosys "
                                       "infers"}[style]
     return MemoryBinding(kind, None, f"memory={kind} on an FPGA: buffers in {what}", style)
