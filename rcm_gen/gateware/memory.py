@@ -254,6 +254,9 @@ def latch_block_verilog(name: str, width: int, depth: int,
                 "`else",
                 "  always @*", f"    if (gclk{k}) word{k} <= wr_data;",
                 "`endif"]
+    # words start at zero in simulation, as a flip-flop memory's do
+    out += ["`ifndef SYNTHESIS", "  initial begin",
+            *(f"    word{k} = {width}'d0;" for k in range(depth)), "  end", "`endif"]
     out += ["  always @*", "    case (rd_addr)"]
     out += [f"      {abits}'d{k}: rd_data = word{k};" for k in range(depth)]
     if depth < 1 << abits:
@@ -278,7 +281,9 @@ def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool,
     :data:`FF_SLICE_WORDS` words, cut as :func:`build_ff` cuts a flip-flop memory, each
     a module of its own written once per shape.
     """
-    wdata = Signal(width, name=f"{name}_wdata")
+    # (neither register is reset, as a flip-flop memory's read register is not: the
+    # reset would fan out to every bit)
+    wdata = Signal(width, name=f"{name}_wdata", reset_less=True)
     with m.If(wr_en):
         m.d.sync += wdata.eq(wr_data)
     rows = -(-depth // FF_SLICE_WORDS)
@@ -308,7 +313,7 @@ def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool,
     for r in range(1, rows):
         with m.If(rd_addr[shift:] == r):
             m.d.comb += word.eq(row_words[r])
-    data = Signal(width, name=f"{name}_data")
+    data = Signal(width, name=f"{name}_data", reset_less=True)
     with m.If(rd_en):
         if transparent:
             m.d.sync += data.eq(Mux(wr_en & (wr_addr == rd_addr), wr_data, word))
