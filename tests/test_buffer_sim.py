@@ -95,15 +95,15 @@ def test_latch_buffer_contract(simulator):
     read of a word whose latches open at the same edge gives the old word."""
     from rcm_gen.gateware.memory import MemoryBinding
 
-    width, depth = 40, 150  # three rows of latch blocks (64 + 64 + 22 words)
+    width, depth = 24, 80  # two rows of latch blocks (64 + 16 words)
     gate = ("sky130_fd_sc_hd__dlclkp_1", "CLK", "GATE", "GCLK")
-    bindings = [MemoryBinding(), MemoryBinding("latch"), MemoryBinding("latch", gate=gate)]
-    assert [b.plan(width, depth).describe() for b in bindings] == [
-        "ff 150x40", "latch 150x40", "latch 150x40"]
-    variants = [(b, t) for b in bindings for t in (False, True)]
+    ff, latch, gated = MemoryBinding(), MemoryBinding("latch"), MemoryBinding("latch", gate=gate)
+    assert [b.plan(width, depth).describe() for b in (ff, latch, gated)] == [
+        "ff 80x24", "latch 80x24", "latch 80x24"]
+    variants = [(ff, False), (latch, False), (latch, True), (gated, False)]
     text = render(_Bench(variants, width, depth), "rcm_buffer_bench").text
-    assert "rcm_buffer_bench__latch_block_64x40" in text
-    assert "rcm_buffer_bench__latch_block_22x40" in text
+    assert "rcm_buffer_bench__latch_block_64x24" in text
+    assert "rcm_buffer_bench__latch_block_16x24" in text
     buffers = [{"port": f"rd_data_{i}", "width": width, "depth": depth, "transparent": t,
                 "strict": True} for i, (_, t) in enumerate(variants)]
     buffers.append({"port": "naive", "width": 32, "depth": 256, "transparent": False,
