@@ -164,9 +164,11 @@ def build_ff(m: Module, name: str, width: int, depth: int, transparent: bool, wr
 
 
 class _LatchBlock(wiring.Component):
-    """``depth`` words of ``width`` latches (:func:`latch_block_verilog`): the write port
-    (``wr_data`` already registered by the parent) lands in the half cycle after the
-    edge that took it, the read port is combinational.
+    """``depth`` words of ``width`` latches and their read register
+    (:func:`latch_block_verilog`): the write port (``wr_data`` already registered by the
+    parent) lands in the half cycle after the edge that took it; the read data is taken
+    into a register when ``rd_en`` is high, or with ``transparent`` the forwarded word
+    ``fwd_data`` when ``fwd`` is high.
 
     Amaranth cannot express a latch: the block is Verilog of rcm_gen's own, written once
     per shape into the design by :func:`rcm_gen.hierarchy.render` (its
@@ -176,54 +178,61 @@ class _LatchBlock(wiring.Component):
     #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
     share_name = "latch_block"
 
-    def __init__(self, width: int, depth: int, gate: tuple[str, str, str, str] | None
-                 ) -> None:
-        self.width, self.depth, self.gate = width, depth, gate
-        super().__init__({
-            "wr_addr": In(range(depth)), "wr_data": In(width), "wr_en": In(1),
-            "rd_addr": In(range(depth)), "rd_data": Out(width)})
+    def __init__(self, width: int, depth: int, transparent: bool,
+                 gate: tuple[str, str, str, str] | None) -> None:
+        self.width, self.depth, self.transparent, self.gate = width, depth, transparent, gate
+        ports = {"wr_addr": In(range(depth)), "wr_data": In(width), "wr_en": In(1),
+                 "rd_addr": In(range(depth)), "rd_en": In(1), "rd_data": Out(width)}
+        if transparent:
+            ports.update({"fwd": In(1), "fwd_data": In(width)})
+        super().__init__(ports)
 
     def share_key(self):
-        return (type(self), self.width, self.depth, self.gate)
+        return (type(self), self.width, self.depth, self.transparent, self.gate)
 
     def verilog_module(self, name: str) -> str:
-        return latch_block_verilog(name, self.width, self.depth, self.gate)
+        return latch_block_verilog(name, self.width, self.depth, self.transparent, self.gate)
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        fwd = {"i_fwd": self.fwd, "i_fwd_data": self.fwd_data} if self.transparent else {}
         m.submodules.block = Instance(
             f"latch_block_{self.depth}x{self.width}", i_clk=ClockSignal("sync"),
             i_wr_addr=self.wr_addr, i_wr_data=self.wr_data, i_wr_en=self.wr_en,
-            i_rd_addr=self.rd_addr, o_rd_data=self.rd_data)
+            i_rd_addr=self.rd_addr, i_rd_en=self.rd_en, o_rd_data=self.rd_data, **fwd)
         return m
 
 
-def latch_block_verilog(name: str, width: int, depth: int,
+def latch_block_verilog(name: str, width: int, depth: int, transparent: bool = False,
                         gate: tuple[str, str, str, str] | None = None) -> str:
-    """Verilog module ``name``: ``depth`` words of ``width`` latches.
+    """Verilog module ``name``: ``depth`` words of ``width`` latches and a read register.
 
     Word ``k`` is clocked through a clock gate of its own whose enable is ``wr_en &
     (wr_addr == k)``: the gate's latch takes the enable while the clock is low, and the
     word's latches are transparent while the gated clock is high, so a write whose
     enable is high before a rising edge lands in the half cycle after it, from
-    ``wr_data`` (which the parent holds in a register for that cycle).  ``rd_data`` is
-    the word at ``rd_addr`` through a multiplexer.  ``gate`` is the library's integrated
+    ``wr_data`` (which the parent holds in a register for that cycle).  The word at
+    ``rd_addr``, through a multiplexer, is taken into ``rd_data`` at a rising edge when
+    ``rd_en`` is high (with ``transparent``, ``fwd_data`` instead when ``fwd`` is high):
+    the word as it was before the edge.  ``gate`` is the library's integrated
     clock-gating cell (cell, clock pin, enable pin, gated-clock pin), instantiated where
     the Verilog is synthesized (Yosys defines ``SYNTHESIS``); elsewhere, and without one,
     the gate is a latch open while the clock is low and an AND, which synthesis maps to
     the library's latch and AND cells.  The latches are assigned with non-blocking
-    assignments so that a register clocked at the edge that opens a word's latches reads
-    the word as it was before the edge.  Verilator evaluates a latch opened by a clock
-    edge before the registers clocked at that edge, whatever the assignment: under
-    Verilator (``VERILATOR`` defined) a word is written at the falling edge from its
-    enable registered at the rising edge, the same cycle behaviour."""
+    assignments so that the read register, clocked at the edge that opens a word's
+    latches, reads the word as it was before the edge.  Verilator evaluates a latch
+    opened by a clock edge before the registers clocked at that edge, whatever the
+    assignment: under Verilator (``VERILATOR`` defined) a word is written at the falling
+    edge from its enable registered at the rising edge, the same cycle behaviour."""
     abits = max(1, (depth - 1).bit_length())
 
     def vec(n: int) -> str:
         return f"[{n - 1}:0] " if n > 1 else ""
 
+    ports = ["clk", "wr_addr", "wr_data", "wr_en", "rd_addr", "rd_en",
+             *(["fwd", "fwd_data"] if transparent else []), "rd_data"]
     out = [
-        f"module {name}(clk, wr_addr, wr_data, wr_en, rd_addr, rd_data);",
+        f"module {name}({', '.join(ports)});",
         f"  // {depth} words x {width} bits of latches, written through a clock gate per "
         "word, read through a multiplexer (rcm_gen.gateware.memory.latch_block_verilog)",
         "  /* verilator lint_off LATCH */",
@@ -233,8 +242,13 @@ def latch_block_verilog(name: str, width: int, depth: int,
         f"  input {vec(width)}wr_data;", f"  wire {vec(width)}wr_data;",
         "  input wr_en;", "  wire wr_en;",
         f"  input {vec(abits)}rd_addr;", f"  wire {vec(abits)}rd_addr;",
-        f"  output {vec(width)}rd_data;", f"  reg {vec(width)}rd_data;",
+        "  input rd_en;", "  wire rd_en;",
     ]
+    if transparent:
+        out += ["  input fwd;", "  wire fwd;",
+                f"  input {vec(width)}fwd_data;", f"  wire {vec(width)}fwd_data;"]
+    out += [f"  output {vec(width)}rd_data;", f"  reg {vec(width)}rd_data = {width}'d0;",
+            f"  reg {vec(width)}word;"]
     for k in range(depth):
         out += [f"  wire en{k};", f"  wire gclk{k};", f"  reg {vec(width)}word{k};",
                 f"  assign en{k} = wr_en & (wr_addr == {abits}'d{k});"]
@@ -258,10 +272,13 @@ def latch_block_verilog(name: str, width: int, depth: int,
     out += ["`ifndef SYNTHESIS", "  initial begin",
             *(f"    word{k} = {width}'d0;" for k in range(depth)), "  end", "`endif"]
     out += ["  always @*", "    case (rd_addr)"]
-    out += [f"      {abits}'d{k}: rd_data = word{k};" for k in range(depth)]
+    out += [f"      {abits}'d{k}: word = word{k};" for k in range(depth)]
     if depth < 1 << abits:
-        out.append(f"      default: rd_data = {width}'d0;")
-    out += ["    endcase", "  /* verilator lint_on COMBDLY */", "  /* verilator lint_on LATCH */",
+        out.append(f"      default: word = {width}'d0;")
+    out += ["    endcase", "  always @(posedge clk)", "    if (rd_en)"]
+    out += (["      rd_data <= fwd ? fwd_data : word;"] if transparent
+            else ["      rd_data <= word;"])
+    out += ["  /* verilator lint_on COMBDLY */", "  /* verilator lint_on LATCH */",
             "endmodule", ""]
     return "\n".join(out)
 
@@ -271,21 +288,24 @@ def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool,
     """Latch memory ``name`` in ``m`` (the same port behaviour as :func:`build_ff`'s); its
     read data.
 
-    The write data is taken into a register at the edge that ends the write's cycle and
-    the word's latches take it while the clock is high (:func:`latch_block_verilog`);
-    the read data is the addressed word through the blocks' multiplexers and the row
-    selection, taken into a read register when ``rd_en`` is high, so that it holds
-    while ``rd_en`` is low.  A read of the word written in the same cycle gives the old
+    The write data is taken into a register at every edge (a write lands in the half
+    cycle after the edge that ends its cycle, so the register needs no enable) and the
+    written word's latches take it while the clock is high (:func:`latch_block_verilog`).
+    Each block takes its addressed word into its read register when ``rd_en`` is high,
+    so that it holds while ``rd_en`` is low; the block a read addressed is remembered
+    and its data selected.  A read of the word written in the same cycle gives the old
     word (its latches open after the edge) or, ``transparent``, the new one (forwarded
     from ``wr_data``).  Blocks are at most :data:`FF_SLICE_BITS` bits by
     :data:`FF_SLICE_WORDS` words, cut as :func:`build_ff` cuts a flip-flop memory, each
     a module of its own written once per shape.
     """
-    # (neither register is reset, as a flip-flop memory's read register is not: the
-    # reset would fan out to every bit)
+    # (not reset, as a flip-flop memory's registers are not: the reset would fan out to
+    # every bit)
     wdata = Signal(width, name=f"{name}_wdata", reset_less=True)
-    with m.If(wr_en):
-        m.d.sync += wdata.eq(wr_data)
+    m.d.sync += wdata.eq(wr_data)
+    fwd = Signal(name=f"{name}_fwd")
+    if transparent:
+        m.d.comb += fwd.eq(wr_en & (wr_addr == rd_addr))
     rows = -(-depth // FF_SLICE_WORDS)
     shift = (FF_SLICE_WORDS - 1).bit_length() if rows > 1 else len(wr_addr)
     n = 1
@@ -294,31 +314,33 @@ def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool,
     if width // n > FF_SLICE_BITS:
         n = -(-width // FF_SLICE_BITS)
     step = -(-width // n)
-    row_words = []
+    row_data = []
     for r in range(rows):
         words = min(FF_SLICE_WORDS, depth - r * FF_SLICE_WORDS)
         parts = []
         for i, lo in enumerate(range(0, width, step)):
             hi = min(width, lo + step)
-            blk = _LatchBlock(hi - lo, words, gate)
+            blk = _LatchBlock(hi - lo, words, transparent, gate)
             sub = name + (f"_r{r}" if rows > 1 else "") + (f"_{i}" if n > 1 else "")
             m.submodules[sub] = blk
             wsel = wr_en & (wr_addr[shift:] == r) if rows > 1 else wr_en
             m.d.comb += [blk.wr_addr.eq(wr_addr[:shift]), blk.wr_data.eq(wdata[lo:hi]),
-                         blk.wr_en.eq(wsel), blk.rd_addr.eq(rd_addr[:shift])]
+                         blk.wr_en.eq(wsel), blk.rd_addr.eq(rd_addr[:shift]),
+                         blk.rd_en.eq(rd_en)]
+            if transparent:
+                m.d.comb += [blk.fwd.eq(fwd), blk.fwd_data.eq(wr_data[lo:hi])]
             parts.append(blk.rd_data)
-        row_words.append(Cat(*parts))
-    word = Signal(width, name=f"{name}_word")
-    m.d.comb += word.eq(row_words[0])
-    for r in range(1, rows):
-        with m.If(rd_addr[shift:] == r):
-            m.d.comb += word.eq(row_words[r])
-    data = Signal(width, name=f"{name}_data", reset_less=True)
+        row_data.append(Cat(*parts))
+    if rows == 1:
+        return row_data[0]
+    row_q = Signal(range(rows), name=f"{name}_row_q")
     with m.If(rd_en):
-        if transparent:
-            m.d.sync += data.eq(Mux(wr_en & (wr_addr == rd_addr), wr_data, word))
-        else:
-            m.d.sync += data.eq(word)
+        m.d.sync += row_q.eq(rd_addr[shift:])
+    data = Signal(width, name=f"{name}_data")
+    m.d.comb += data.eq(row_data[0])
+    for r in range(1, rows):
+        with m.If(row_q == r):
+            m.d.comb += data.eq(row_data[r])
     return data
 
 
