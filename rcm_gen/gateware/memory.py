@@ -419,8 +419,8 @@ class MemoryPlan:
 #: LEF size, 5.6 x 10 um.  Tests check each figure against a fresh run.  A library not
 #: listed has no estimate: ``auto`` does not consider latches there.
 STDCELL_BIT_AREAS: dict[str, dict[str, float]] = {
-    "sky130_fd_sc_hd__*": {"ff": 38.84, "latch": 22.75},
-    "osu018_stdcells": {"ff": 222.77, "latch": 108.42},
+    "sky130_fd_sc_hd__*": {"ff": 38.84, "latch": 22.66},
+    "osu018_stdcells": {"ff": 222.77, "latch": 110.04},
 }
 
 #: ``auto``: plans whose estimated areas are within this fraction of the smallest are
