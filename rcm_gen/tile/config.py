@@ -351,8 +351,8 @@ _DEFAULT = TileConfig(mac=_MAC, p=4, tm=8, tn=8, tr=4, tc=4, k_max=7, s_max=2)
 _FUSION_MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="fusion", brick=4, pipeline=1)
 _DEFAULT_FUSION = _DEFAULT.replace(mac=_FUSION_MAC)
 # Accelerator-scale arrays: P x Q MACs (P output channels x a qr x qc patch of pixels),
-# one post-processing unit per output channel, buffers bound to SRAM macros where the
-# library has them and they are smaller (flip-flops otherwise).
+# one post-processing unit per output channel, buffers bound per buffer to flip-flops,
+# latches or SRAM macros, whichever the library's estimates favour (memory="auto").
 _ARRAY8 = TileConfig(mac=_MAC, p=8, qr=2, qc=4, tm=16, tn=8, tr=4, tc=8, k_max=7, s_max=2,
                      ppu_lanes=8, act_beat=8, memory="auto")
 _ARRAY16 = TileConfig(mac=_MAC, p=16, qr=4, qc=4, tm=32, tn=16, tr=8, tc=8, k_max=7, s_max=2,
