@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from .liberty import Cell, Liberty
+from .liberty import Liberty
 
 __all__ = ["LATCH_AND_MODULE", "MIN_FLOPS", "GatingCell", "count_gating", "gating_cell",
            "yosys_commands"]
@@ -217,26 +217,40 @@ def yosys_commands(gate: GatingCell, module_file: str | None = None,
     set of at least ``min_flops`` rising-edge enable flip-flops sharing an enable through
     ``gate``.  A built gate is read from ``module_file`` (where the caller wrote
     :attr:`GatingCell.verilog`), inserted as :data:`LATCH_AND_MODULE` and flattened into
-    its library cells."""
+    its library cells.
+
+    ``clockgate`` takes enable flip-flops without a synchronous reset; a register with a
+    reset that overrides its enable (``$_SDFFE_``, what Amaranth's synchronous reset
+    gives every register) is first rewritten as an enable flip-flop whose enable is
+    ``enable | reset`` and whose data is ``reset ? init : data`` (the same register), and
+    the enables that came out equal are merged so that registers sharing one share a
+    gate.
+    """
     pins = f"{gate.enable}:{gate.clock}:{gate.gated}"
-    cmd = f"clockgate -pos {gate.cell} {pins} -min_net_size {min_flops}"
-    if gate.kind == "integrated":
-        return [cmd]
-    if module_file is None:
-        raise ValueError("a built gating cell needs the file of its module")
-    return [f"read_verilog {module_file}", cmd,
-            f"flatten -wb", f"delete {LATCH_AND_MODULE}",
-            *(f"delete {c}" for c in gate.cells)]
+    cmds = ["dfflegalize -cell $_SDFFCE_????_ 01 t:$_SDFFE_*",
+            "dfflegalize -cell $_DFFE_??_ 01 t:$_SDFFCE_*",
+            "opt_merge", "opt_clean"]
+    if gate.kind == "latch_and":
+        if module_file is None:
+            raise ValueError("a built gating cell needs the file of its module")
+        cmds.append(f"read_verilog {module_file}")
+    cmds += [f"select -set rcm_cg_before t:{gate.cell}",
+             f"clockgate -pos {gate.cell} {pins} -min_net_size {min_flops}",
+             f"select -count t:{gate.cell} @rcm_cg_before %d"]
+    if gate.kind == "latch_and":
+        cmds += ["flatten", f"delete {LATCH_AND_MODULE}", *(f"delete {c}" for c in gate.cells)]
+    return cmds
 
 
-_LOG = re.compile(r"Created (\d+) ICGs and changed (\d+) FFs")
+_FLOPS = re.compile(r"Converted (\d+) FFs\.")
+_GATES = re.compile(r"select -count t:\S+ @rcm_cg_before %d' --\s*\n\s*(\d+) objects\.")
 
 
 def count_gating(log: str) -> tuple[int, int]:
-    """(gating cells, flip-flops clocked through them) from the log of a Yosys run of
-    :func:`yosys_commands` (summed over the runs' ``clockgate`` passes)."""
-    gates = flops = 0
-    for m in _LOG.finditer(log):
-        gates += int(m.group(1))
-        flops += int(m.group(2))
-    return gates, flops
+    """(gating cells inserted, flip-flops clocked through them) from the log of a Yosys
+    run of :func:`yosys_commands`; :class:`ValueError` if the log has no such run."""
+    flops = [int(m.group(1)) for m in _FLOPS.finditer(log)]
+    gates = [int(m.group(1)) for m in _GATES.finditer(log)]
+    if not flops or len(flops) != len(gates):
+        raise ValueError("the Yosys log has no clockgate run")
+    return sum(gates), sum(flops)
