@@ -112,13 +112,14 @@ class Buffer(wiring.Component):
         if recorder is not None:
             recorder(self, plan)
         rd_en = self.rd_en if self._read_enable else Const(1)
+        binding = self._binding if self._binding is not None else binding_of(platform)
         if plan.macro is not None:
             build_sram(m, plan, self._transparent, {
                 "wr_addr": self.wr_addr, "wr_data": self.wr_data, "wr_en": self.wr_en,
-                "rd_addr": self.rd_addr, "rd_en": rd_en, "rd_data": self.rd_data})
+                "rd_addr": self.rd_addr, "rd_en": rd_en, "rd_data": self.rd_data},
+                binding.gate)
             return m
         if plan.latch:
-            binding = self._binding if self._binding is not None else binding_of(platform)
             m.d.comb += self.rd_data.eq(build_latch(
                 m, "mem", self._width, self._depth, self._transparent, self.wr_addr,
                 self.wr_data, self.wr_en, self.rd_addr, rd_en, binding.gate))

@@ -364,7 +364,8 @@ class MemoryPlan:
     #: FPGA only: Yosys's ``ram_style`` for the flip-flop memories (``logic``: flip-flops,
     #: ``block``: block RAM, ``None``: Yosys chooses)
     ram_style: str | None = None
-    #: a latch memory (no ``macro``): :func:`build_latch`
+    #: a latch memory (:func:`build_latch`); with a ``macro``, the bits beside and the
+    #: words below the macros are latches instead of flip-flops
     latch: bool = False
     #: the idle-energy proxy the ``auto`` choice breaks near-ties with: cells clocked in
     #: a cycle without reads or writes (``None`` without estimates); see
@@ -407,7 +408,8 @@ class MemoryPlan:
             extra.append(f"{self.macro_words}x{self.ff_col_bits}")
         if self.ff_row_words:
             extra.append(f"{self.ff_row_words}x{self.width}")
-        return text + (f" + ff {' + '.join(extra)}" if extra else "")
+        rest = "latch" if self.latch else "ff"
+        return text + (f" + {rest} {' + '.join(extra)}" if extra else "")
 
 
 #: Estimated area of one memory bit per standard-cell library (liberty library name, a
@@ -441,18 +443,25 @@ def stdcell_bit_areas(stdcell: str | None) -> dict[str, float] | None:
 
 
 def _estimate(width: int, depth: int, macro: Macro | None, rows: int, cols: int,
-              library: MacroLibrary) -> MemoryPlan:
-    plan = MemoryPlan(width, depth, macro, rows, cols)
+              library: MacroLibrary, latch_bit: float | None = None) -> MemoryPlan:
+    """A plan and its estimates; with ``latch_bit`` (and a macro), the bits beside and
+    below the macros in latches of that area per bit."""
+    latch = latch_bit is not None and macro is not None
+    plan = MemoryPlan(width, depth, macro, rows, cols, latch=latch)
     ff = library.ff_bit_area_um2
-    area = plan.ff_bits * ff
+    area = plan.ff_bits * (latch_bit if latch else ff)
     if macro is not None:
         # macros, and the glue around them: a hold register, a forwarding register and an
         # output multiplexer per bit of the macro columns, counted as two flip-flop bits
         area += plan.macros * macro.area_um2 + 2 * plan.macro_bits * ff
-    # cells clocked in an idle cycle: every flip-flop bit (storage and glue), and each
-    # macro's two clock pins
-    clocked = plan.ff_bits + (2 * plan.macro_bits + 2 * plan.macros if macro else 0)
-    return MemoryPlan(width, depth, macro, rows, cols, area, clocked=clocked)
+    # cells clocked in an idle cycle: every flip-flop bit (storage and glue; latches: a
+    # gate per word and two registers per bit of width), and each macro's two clock pins
+    rest = plan.ff_bits
+    if latch:
+        rest = ((plan.macro_words + 2 * plan.ff_col_bits) if plan.ff_col_bits else 0) + \
+            ((plan.ff_row_words + 2 * width) if plan.ff_row_words else 0)
+    clocked = rest + (2 * plan.macro_bits + 2 * plan.macros if macro else 0)
+    return MemoryPlan(width, depth, macro, rows, cols, area, latch=latch, clocked=clocked)
 
 
 def _stdcell_estimate(width: int, depth: int, latch: bool, areas: dict[str, float]
@@ -479,7 +488,8 @@ def plan_memory(width: int, depth: int, kind: str, library: MacroLibrary | None,
     flip-flops, or a partly used last row or column), the one with the smallest
     estimated area; a macro name restricts ``sram`` to that macro.  ``auto`` considers
     flip-flops, latches (where the library has an estimate) and those macro plans
-    (where there is a macro library), and takes the smallest estimated area, except that
+    (where there is a macro library; with an estimate, also with the rest in latches),
+    and takes the smallest estimated area, except that
     among the plans within :data:`AUTO_AREA_MARGIN` of it, the one that clocks the fewest
     cells in a cycle without reads or writes (the memory's idle clock energy: flip-flops
     clock every bit, latches a gate per word and their two registers, macros their clock
@@ -505,7 +515,13 @@ def plan_memory(width: int, depth: int, kind: str, library: MacroLibrary | None,
     for macro in macros:
         for rows in sorted({depth // macro.words, math.ceil(depth / macro.words)} - {0}):
             for cols in sorted({width // macro.bits, math.ceil(width / macro.bits)} - {0}):
-                candidates.append(_estimate(width, depth, macro, rows, cols, library))
+                plan = _estimate(width, depth, macro, rows, cols, library)
+                candidates.append(plan)
+                # auto: the rest in latches (each part of at least two words)
+                if kind == "auto" and areas is not None and plan.ff_bits \
+                        and plan.ff_row_words != 1:
+                    candidates.append(_estimate(width, depth, macro, rows, cols, library,
+                                                areas["latch"]))
     best = min(candidates, key=lambda p: (p.area_um2, p.macros))
     if kind != "auto":
         return best
@@ -558,7 +574,8 @@ def binding_of(platform) -> MemoryBinding:
     return binding if isinstance(binding, MemoryBinding) else FF_BINDING
 
 
-def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> None:
+def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict,
+               gate: tuple[str, str, str, str] | None = None) -> None:
     """Build the memory of ``plan`` (with a macro) into ``m``, driving ``ports["rd_data"]``
     from the Buffer ports ``wr_addr``, ``wr_data``, ``wr_en``, ``rd_addr``, ``rd_en``.
 
@@ -646,18 +663,25 @@ def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> N
     macro_part = Signal(mbits, name="macro_part")
     m.d.comb += macro_part.eq(Mux(live, macro_word, hold))
 
-    # Flip-flops beside and below the macros (Amaranth memories: they hold by themselves).
+    # Flip-flops (or latches) beside and below the macros: they hold by themselves.
+    def rest(m, name, width, depth, transparent, wr_addr, wr_data, wr_en, rd_addr, rd_en):
+        if plan.latch:
+            return build_latch(m, name, width, depth, transparent, wr_addr, wr_data, wr_en,
+                               rd_addr, rd_en, gate)
+        return build_ff(m, name, width, depth, transparent, wr_addr, wr_data, wr_en,
+                        rd_addr, rd_en)
+
     word = Signal(width, name="word")
     if plan.ff_col_bits:
-        cols = build_ff(m, "ff_cols", plan.ff_col_bits, mwords, transparent, wr_addr,
-                        wr_data[mbits:], wr_en & (wr_addr < mwords), rd_addr, rd_en)
+        cols = rest(m, "ff_cols", plan.ff_col_bits, mwords, transparent, wr_addr,
+                    wr_data[mbits:], wr_en & (wr_addr < mwords), rd_addr, rd_en)
         m.d.comb += word.eq(Cat(macro_part, cols))
     else:
         m.d.comb += word.eq(macro_part)
     if plan.ff_row_words:
-        rows = build_ff(m, "ff_rows", width, plan.ff_row_words, transparent,
-                        wr_addr - mwords, wr_data, wr_en & (wr_addr >= mwords),
-                        rd_addr - mwords, rd_en)
+        rows = rest(m, "ff_rows", width, plan.ff_row_words, transparent,
+                    wr_addr - mwords, wr_data, wr_en & (wr_addr >= mwords),
+                    rd_addr - mwords, rd_en)
         in_rows_q = Signal(name="in_ff_rows_q")
         with m.If(rd_en):
             m.d.sync += in_rows_q.eq(~r_in)
