@@ -76,18 +76,19 @@ def ports_of(component: wiring.Component) -> list[dict[str, Any]]:
 
 
 def platform_for(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,
-                 fpga: bool = False) -> Any:
+                 fpga: bool = False, gate: tuple[str, str, str, str] | None = None) -> Any:
     """The object a design point is elaborated with: for a tile, the memory binding of
     its buffers for the standard-cell library ``stdcell`` (name, nominal voltage and
-    temperature; ``None`` for none), see :func:`rcm_gen.gateware.memory.resolve_binding`,
-    or for an FPGA (:func:`rcm_gen.gateware.memory.fpga_binding`)."""
+    temperature; ``None`` for none) and its integrated clock-gating cell ``gate`` (for
+    latch memories), see :func:`rcm_gen.gateware.memory.resolve_binding`, or for an FPGA
+    (:func:`rcm_gen.gateware.memory.fpga_binding`)."""
     if not hasattr(config, "memory"):
         return None
     from .gateware.memory import MemoryPlatform, fpga_binding, resolve_binding
 
     if fpga:
         return MemoryPlatform(fpga_binding(config.memory))
-    return MemoryPlatform(resolve_binding(config.memory, config.macros, stdcell))
+    return MemoryPlatform(resolve_binding(config.memory, config.macros, stdcell, gate))
 
 
 def render_design(config: Any, stdcell: tuple[str, float | None, float | None] | None = None,

@@ -10,7 +10,10 @@ instead
   (equal keys, equal modules: a MAC, a column of the MAC array, a buffer, a pixel unit of
   the controller, a post-processing unit); where one is used, its parent gets an instance
   of its module, with the clock and reset;
-- writes all the parts with one Yosys run (the top's in parallel with the others');
+- writes all the parts with one Yosys run (the top's in parallel with the others'); a
+  shareable component with a ``verilog_module(name)`` method is not converted: that
+  method gives its module's Verilog (written as Yosys writes, so that it is cut and named
+  as the others are), for what Amaranth cannot express (latches);
 - cuts the text into modules and writes modules that are equal up to their names once
   (equal blocks of a flip-flop memory, say), Yosys's counter-numbered names renumbered
   per module so that a module's text does not depend on what else the design holds;
@@ -449,14 +452,21 @@ def render(component: Any, name: str, platform: Any = None, *,
                 return future.result(), {}
         try:
             parts = []
+            own: list[str] = []
             done = 0
             while done < len(session.order):
                 entry = session.order[done]
+                done += 1
+                written = getattr(entry.obj, "verilog_module", None)
+                if callable(written):
+                    # a module of rcm_gen's own (what Amaranth cannot express: latches)
+                    own.append(written(entry.placeholder))
+                    origins[entry.placeholder] = _describe(entry.obj)
+                    continue
                 text, found = _convert(_elaborate(session, entry.obj, platform), entry.obj,
                                        entry.placeholder, top=False)
                 origins.update(found)
                 parts.append(text)
-                done += 1
             shared_verilog = _write_verilog("".join(parts)) if parts else ""
         except BaseException:
             with contextlib.suppress(BaseException):  # (the child is waited for)
@@ -464,7 +474,7 @@ def render(component: Any, name: str, platform: Any = None, *,
             raise
         verilog, found = top_result()
         origins.update(found)
-    return _assemble(name, origins, [verilog, shared_verilog])
+    return _assemble(name, origins, [verilog, shared_verilog, *own])
 
 
 def _assemble(top: str, origins: dict[str, _Origin], texts: list[str]) -> Hierarchy:

@@ -227,7 +227,7 @@ def test_bad_memory_input_on_the_command_line(cli, tmp_path):
          r"macro library 'sky130_sram' \(sky130, tt, 1.8 V, 25 C\) does not go with liberty "
          r"'sky130_fd_sc_hd__ff_100C_1v95', which is at 1.95 V, 100 C"),
         (["--set", "macros=sky130_sram", "--set", "memory=sky130_sram_8kbyte"],
-         r"--set memory=sky130_sram_8kbyte: Tile memory must be one of ff, sram, auto or a "
+         r"--set memory=sky130_sram_8kbyte: Tile memory must be one of ff, latch, sram, auto or a "
          r"macro of sky130_sram \(.*\), not 'sky130_sram_8kbyte'"),
         (["--set", f"macros={bad}", "--set", "memory=sram", "--liberty", str(SKY130)],
          r"macro library 'sky130_sram', macro 'sky130_sram_2kbyte_1rw1r_32x512_8': cell "
@@ -254,7 +254,7 @@ def test_config_shows_the_binding(cli):
     rows = {ln.split()[0]: ln for ln in lines[2:]}
     assert set(rows) == {"act_buf", "weight_buf", "param_buf", "outpar_buf", "col0.out_buf0",
                          "col0.out_buf1"}
-    assert "sram" in rows["weight_buf"]
+    assert "latch" in rows["weight_buf"]  # smaller than macros by the estimates
     r = cli("config", "rcm-default", "--set", "memory=auto")
     assert r.stderr.splitlines()[0] == ("memory: memory=auto without a macro library (macros "
                                         "unset): flip-flops")
@@ -347,3 +347,82 @@ def test_fanout_buffers_on_an_escaped_port(tmp_path):
     (tmp_path / "n.v").write_text(out["M_child"] + out["M_top"])
     run_yosys([f"read_liberty -lib {OSU018}", f"read_verilog {tmp_path / 'n.v'}",
                "hierarchy -check -top M_top", "check -assert"], tmp_path / "n.log")
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+def _lef_area(cell: str) -> float:
+    lef = OSU018.with_suffix(".lef").read_text()
+    block = lef[lef.index(f"MACRO {cell}\n"):]
+    w, h = re.search(r"SIZE\s+([0-9.]+)\s+BY\s+([0-9.]+)", block).groups()
+    return float(w) * float(h)
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("liberty", [str(SKY130), "osu018"], ids=["sky130", "osu018"])
+def test_bit_areas_of_flip_flop_and_latch_memories(tmp_path, liberty):
+    """The per-bit figures ``auto`` chooses by are those of a synthesized 64 x 16 buffer;
+    the latch memory's netlist holds the library's latches (and on sky130 its
+    integrated clock-gating cell, one per word)."""
+    from rcm_gen.flows.clockgate import gating_cell
+    from rcm_gen.gateware.memory import MemoryPlatform, stdcell_bit_areas
+    from rcm_gen.hierarchy import render
+
+    cons = asic.asic_constraints({"liberty": liberty})
+    lib, settings = asic._resolve_liberty(cons)
+    cells = asic.library_cells(lib, settings)
+    figures = stdcell_bit_areas(lib.name)
+    g = gating_cell(lib, cells["dont_use"])
+    gate = (g.cell, g.clock, g.enable, g.gated) if g.kind == "integrated" else None
+    abc = f"set_driving_cell {cells['driving_cell']}\nset_load {cons['output_load']}\n"
+    for kind in ("ff", "latch"):
+        text = render(Buffer(16, 64), "buf", MemoryPlatform(MemoryBinding(kind, gate=gate)))
+        total, _, _, by_type, netlist, *_ = asic._hier(
+            "buf", text.text, lib, cons, cells, abc, (), (), _mkdir(tmp_path / kind),
+            lib_cells=(gate[0],) if gate else ())
+        latches = {t: n for t, n in by_type.items()
+                   if any(q.kind == "latch" for q in lib.cells[t].sequential)}
+        if kind == "ff":
+            assert not latches
+        else:
+            assert sum(latches.values()) >= 16 * 64
+            if gate:
+                assert by_type[gate[0]] == 64 and sum(latches.values()) == 16 * 64
+            else:  # OSU's LATCH has no area in its liberty: counted at its LEF size
+                assert lib.cells["LATCH"].area == 0
+                total += latches["LATCH"] * _lef_area("LATCH")
+        assert total / (16 * 64) == pytest.approx(figures[kind], rel=0.02), kind
+
+
+def _without_latches(tmp_path: Path) -> Path:
+    """OSU 0.18 um's liberty with its latch cell left out."""
+    text = OSU018.read_text()
+    start = text.index("cell (LATCH)")
+    depth, i = 0, text.index("{", start)
+    while True:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+        if depth == 0:
+            break
+    path = tmp_path / "nolatch.lib"
+    path.write_text(text[:start] + text[i:])
+    return path
+
+
+def test_latch_memory_on_a_liberty_without_latches(cli, tmp_path):
+    out = tmp_path / "runs"
+    lib = _without_latches(tmp_path)
+    _one_line_error(cli("synth", "rcm-small", "--set", "memory=latch", "--liberty", str(lib),
+                        "--out", str(out)),
+                    r"memory=latch needs latch cells and a clock gate, but liberty "
+                    r"'osu018_stdcells' has no latch cells: use memory=ff")
+    assert not out.exists()
+    # auto on that liberty does not consider latches: it is not an error
+    from rcm_gen.flows.asic import _resolve_liberty, asic_constraints, memory_platform
+
+    liberty = _resolve_liberty(asic_constraints({"liberty": str(lib)}))[0]
+    cfg = apply_overrides(preset("rcm-small"), ["memory=auto"])
+    assert memory_platform(cfg, liberty).memory_binding.gate is None

@@ -86,7 +86,10 @@ def test_binding_resolution():
     sky = ("sky130_fd_sc_hd__tt_025C_1v80", 1.8, 25.0)
     b = resolve_binding("auto", None, osu)
     assert b.library is None and b.note == (
-        "memory=auto, but liberty 'osu018_stdcells' has no macro library: flip-flops")
+        "memory=auto, liberty 'osu018_stdcells' has no macro library: flip-flops or latches")
+    # a liberty with neither macros nor latch estimates: flip-flops
+    assert resolve_binding("auto", None, ("my_cells", 1.8, 25.0)).note == (
+        "memory=auto, but liberty 'my_cells' has no macro library: flip-flops")
     assert resolve_binding("sram", None, None).note == (
         "memory=sram without a macro library (macros unset): flip-flops")
     assert resolve_binding("sram", None, sky).library.name == "sky130_sram"
@@ -103,14 +106,14 @@ def test_binding_resolution():
 
 @pytest.mark.parametrize("sets, exc, message", [
     (["memory=flash"], ValueError,
-     r"Tile memory must be one of ff, sram, auto, or a macro name with macros set, not "
+     r"Tile memory must be one of ff, latch, sram, auto, or a macro name with macros set, not "
      r"'flash'"),
     (["memory=3"], TypeError, r"Tile memory must be a string, not 3"),
     (["macros=sky999"], ValueError,
      r"Tile macros must be one of sky130_sram or a macro library file \(\.toml\), not "
      r"'sky999'"),
     (["macros=sky130_sram", "memory=sky130_sram_4kbyte"], ValueError,
-     r"Tile memory must be one of ff, sram, auto or a macro of sky130_sram "
+     r"Tile memory must be one of ff, latch, sram, auto or a macro of sky130_sram "
      r"\(sky130_sram_1kbyte_1rw1r_32x256_8, sky130_sram_1kbyte_1rw1r_8x1024_8, "
      r"sky130_sram_2kbyte_1rw1r_32x512_8\), not 'sky130_sram_4kbyte'"),
     (["macros=/nonexistent/library.toml", "memory=m1"], ValueError,
@@ -206,3 +209,69 @@ def test_buffer_parameters():
         Buffer(8, 0)
     b = Buffer(8, 4, transparent=True, binding=MemoryBinding())
     assert b.transparent and b.plan().macro is None
+
+
+def test_latch_plans_and_the_auto_choice():
+    """``latch`` plans a latch memory whatever the library; ``auto`` takes the smallest
+    estimate among flip-flops, latches and macros, and among estimates within
+    AUTO_AREA_MARGIN of it the plan that clocks the fewest cells when idle."""
+    from rcm_gen.gateware.memory import AUTO_AREA_MARGIN, STDCELL_BIT_AREAS
+
+    lib = load_macro_library("sky130_sram")
+    sky = STDCELL_BIT_AREAS["sky130_fd_sc_hd__*"]
+    p = plan_memory(16, 288, "latch", None)
+    assert p.latch and p.macro is None and p.area_um2 is None
+    assert p.describe() == "latch 288x16"
+    assert plan_memory(16, 1, "latch", None).latch is False  # one word: a register
+    # sky130: latches beat flip-flops; a large buffer goes to macros
+    small = plan_memory(16, 288, "auto", lib, sky)
+    assert small.latch and small.area_um2 == pytest.approx(16 * 288 * sky["latch"])
+    big = plan_memory(256, 576, "auto", lib, sky)
+    assert big.macro is not None
+    assert big.area_um2 < plan_memory(256, 576, "latch", lib, sky).area_um2
+    # without latch estimates (a library rcm_gen has no figure for), auto is as before
+    assert not plan_memory(16, 288, "auto", lib).latch
+    # the near-tie rule: latches within the margin of flip-flops win on idle clocking
+    close = {"ff": 10.0, "latch": 10.0 * (1 + AUTO_AREA_MARGIN / 2)}
+    tie = plan_memory(16, 64, "auto", None, close)
+    assert tie.latch and tie.clocked < 16 * 64
+    far = {"ff": 10.0, "latch": 10.0 * (1 + 2 * AUTO_AREA_MARGIN)}
+    assert not plan_memory(16, 64, "auto", None, far).latch
+    # OSU 0.18 um (no macros): latches
+    osu = resolve_binding("auto", None, ("osu018_stdcells", 1.8, 25.0))
+    assert osu.plan(16, 288).describe() == "latch 288x16"
+    assert resolve_binding("latch", None, None).plan(32, 8).latch
+
+
+def test_latch_memory_verilog_lints_clean(tmp_path):
+    """A tile with latch buffers: Verilator lint and Yosys check clean, as simulators read
+    it and as synthesis reads it (with the integrated clock-gating cell)."""
+    from rcm_gen.flows.lint import lint_verilator, lint_yosys
+    from rcm_gen.flows.yosys import run_yosys
+    from rcm_gen.gateware.memory import MemoryPlatform
+    from rcm_gen.generate import build_component
+    from rcm_gen.hierarchy import render
+
+    cfg = apply_overrides(preset("rcm-small"), [
+        "p=2", "tm=2", "tn=1", "tr=2", "tc=2", "k_max=3", "s_max=1", "mac.width=8",
+        "memory=latch"])
+    path = tmp_path / "rcm_tile.v"
+    path.write_text(to_verilog(cfg))
+    assert "latch_block_" in path.read_text()
+    for lint in (lint_yosys, lint_verilator):
+        r = lint(path, "rcm_tile", tmp_path / f"{lint.__name__}.log")
+        assert r.clean, r.messages
+    gate = ("sky130_fd_sc_hd__dlclkp_1", "CLK", "GATE", "GCLK")
+    binding = resolve_binding("latch", None, ("sky130_fd_sc_hd__tt_025C_1v80", 1.8, 25.0),
+                              gate)
+    text = render(build_component(cfg), "rcm_tile", MemoryPlatform(binding)).text
+    assert text.count("sky130_fd_sc_hd__dlclkp_1 gate") > 0
+    synth = tmp_path / "synth.v"
+    synth.write_text(text)
+    stub = tmp_path / "cells.v"
+    stub.write_text("(* blackbox *)\nmodule sky130_fd_sc_hd__dlclkp_1 (CLK, GATE, GCLK);\n"
+                    "  input CLK, GATE;\n  output GCLK;\nendmodule\n")
+    log = run_yosys([f"read_verilog -lib {stub}", f"read_verilog {synth}",
+                     "hierarchy -check -top rcm_tile", "proc", "check -assert"],
+                    tmp_path / "check.log")
+    assert "Latch inferred" in log  # the latches, not the gates (cells in synthesis)

@@ -529,3 +529,32 @@ def test_dse_energy_fronts(tmp_path, monkeypatch):
     best = {k: min(float(r["energy"]) for r in results if r["precision"] == "4"
                    and r["kind"] == k) for k in ("configurable", "fixed")}
     assert best["configurable"] < best["fixed"]
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("liberty", [str(SKY130), None], ids=["sky130", "osu018"])
+def test_latch_memories_replayed_at_gate_level(liberty):
+    """A tile whose buffers are latch memories: the netlist holds the library's latches
+    and clock gates (SkyWater 130's integrated cell; on OSU 0.18 um a latch and an AND),
+    and the cycle simulator's outputs equal the RTL's, cycle for cycle (a minute or two
+    each: synthesis, the RTL recording, the replay)."""
+    from rcm_gen.flows.synth import run_dir, synthesize
+
+    cfg = apply_overrides(preset("rcm-small"), [
+        "p=2", "tm=2", "tn=1", "tr=2", "tc=2", "k_max=3", "s_max=1", "mac.width=8",
+        "memory=latch"])
+    report = synthesize(cfg, out_dir=run_dir(cfg, "asic", liberty), liberty=liberty)
+    mem = report["memory"]
+    assert mem["binding"] == "latch" and sum(mem["latch_cells"].values()) > 0
+    if liberty is not None:
+        assert set(mem["clock_gate_cells"]) == {"sky130_fd_sc_hd__dlclkp_1"}
+    else:
+        assert mem["clock_gate_cells"] == {} and set(mem["latch_cells"]) == {"LATCH"}
+        assert re.search(r"^\s*AND2X\d ", Path(report["netlist"]).read_text(), re.M)
+    gate = TileGate.prepare(cfg, liberty=liberty, report=report)
+    recs = record_layers(cfg, [energy_case(cfg, 4, "conv3x3")], simulator="icarus")
+    t0, t1 = recs[0].layer_window()
+    # replay raises at the first output that differs from the RTL's
+    (e,), facts = gate.replay(recs, [[(t0, t1)]])
+    assert facts["checked"] >= len(recs[0].outputs) * (t1 - t0 - 2)
+    assert e[0].total > 0

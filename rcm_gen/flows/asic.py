@@ -254,7 +254,8 @@ def group_of(module: str, top: str) -> str:
     ``rcm_mac``) the ``multiplier`` instance is *multipliers* and the rest of the MAC
     *accumulators*; in a tile, a ``multiplier`` inside a MAC (``mac``, ``mac<i>``,
     ``mac<p>_<q>``) is *multipliers*, the rest of each MAC *accumulators*, the buffers
-    (``buffer_*``, ``ff_block_*``; instances ``<name>_buf``, numbered per bank ``_buf<b>``
+    (``buffer_*``, ``ff_block_*``, ``latch_block_*``; instances ``<name>_buf``, numbered
+    per bank ``_buf<b>``
     / ``_buf<side>_<column>``) and what is in them *buffers*, and everything else
     *control*.
     """
@@ -266,7 +267,7 @@ def group_of(module: str, top: str) -> str:
     for k, part in enumerate(path):
         if re.fullmatch(r"mac(\d+(_\d+)?)?", part):
             return "multipliers" if path[k + 1:k + 2] == ["multiplier"] else "accumulators"
-        if re.fullmatch(r"\w+_buf(\d+(_\d+)?)?|(buffer|ff_block)(_\w+)?", part):
+        if re.fullmatch(r"\w+_buf(\d+(_\d+)?)?|(buffer|ff_block|latch_block)(_\w+)?", part):
             return "buffers"
     return "control"
 
@@ -364,14 +365,34 @@ HIERARCHY_MODES = ("hier", "flat")
 _MODULE_FLOW_VERSION = 1
 
 
+def cell_stubs(lib: Liberty, names: tuple[str, ...] | list[str]) -> str:
+    """Black-box Verilog modules of the library cells ``names`` (a design that
+    instantiates them, such as a latch memory its clock-gating cell, reads these)."""
+    out = []
+    for name in names:
+        cell = lib.cells[name]
+        ports = [*cell.inputs, *cell.outputs]
+        out += ["(* blackbox *)", f"module {name} ({', '.join(ports)});",
+                *(f"  input {p};" for p in cell.inputs),
+                *(f"  output {p};" for p in cell.outputs), "endmodule", ""]
+    return "\n".join(out)
+
+
+def _instantiated_cells(text: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n in names if re.search(rf"^\s*{re.escape(n)}\s", text, re.M))
+
+
 def _flat(top: str, reads: list[str], lib: Liberty, cons: dict[str, Any],
           cells: dict[str, Any], abc_constr: Path, macro_liberties: tuple[Path, ...],
-          out_dir: Path, gate: GatingCell | None = None
+          out_dir: Path, gate: GatingCell | None = None, stubs: str = ""
           ) -> tuple[float, dict[str, float] | None, int, dict[str, int], Path, Path,
                      tuple[int, int] | None]:
     stat_file, netlist, log = out_dir / "stat.json", out_dir / "netlist.v", out_dir / "synth.log"
-    script = [*(f"read_liberty -lib {p.resolve()}" for p in macro_liberties),
-              *reads, f"synth -top {top} -flatten -booth"]
+    script = [*(f"read_liberty -lib {p.resolve()}" for p in macro_liberties)]
+    if stubs:
+        (out_dir / "cells.v").write_text(stubs)
+        script.append(f"read_verilog -lib {(out_dir / 'cells.v').resolve()}")
+    script += [*reads, f"synth -top {top} -flatten -booth"]
     gating = None
     if gate is not None:
         module = None
@@ -420,7 +441,8 @@ def _fanout_buffer(lib: Liberty, cells: dict[str, Any]) -> tuple[str, str, str] 
 
 def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dict[str, Any],
           abc_text: str, macro_liberties: tuple[Path, ...], macro_names: tuple[str, ...],
-          out_dir: Path, phases: Phases | None = None, gate: GatingCell | None = None
+          out_dir: Path, phases: Phases | None = None, gate: GatingCell | None = None,
+          lib_cells: tuple[str, ...] = ()
           ) -> tuple[float, dict[str, float], int, dict[str, int], Path, Path, dict[str, Any],
                      dict[str, Any]]:
     """Each distinct module synthesized once (cached in ``<cache>/modules``), composed."""
@@ -463,6 +485,10 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         used = tuple(p for p, n in zip(macro_liberties, macro_names, strict=True)
                      if re.search(rf"^\s*{re.escape(n)}\s", text, re.M))
         script = [*(f"read_liberty -lib {p.resolve()}" for p in used)]
+        # library cells the Verilog instantiates (a latch memory's clock-gating cell)
+        stubs = cell_stubs(lib, _instantiated_cells(text, lib_cells))
+        if stubs:
+            script.append("read_verilog -lib {dir}/cells.v")
         if children:
             script.append("read_verilog -lib {dir}/children.v")
         # A memory's flip-flops and multiplexers gain nothing from synth's own ABC run
@@ -479,7 +505,8 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         script += _map_script(lib, float(cons["clock_ns"]), cells, "{dir}/abc.constr", used,
                               "{stat}", "{netlist}", gating)
         jobs.append({"key": key, "script": script, "settings": {**settings, "abc": abc},
-                     "size": len(text), "files": files})
+                     "size": len(text),
+                     "files": {**files, **({"cells.v": stubs} if stubs else {})}})
     (out_dir / "synth.ys").write_text("".join(
         f"# module {key_names[j['key']][0]} (M_{j['key']}), in {{dir}}: module.v, children.v "
         "(black boxes), abc.constr\n" + "\n".join(j["script"]) + "\n\n"
@@ -618,6 +645,50 @@ def _order_children_first(modules: dict[str, Any], key_names: dict[str, list[str
     return done
 
 
+def latch_cells(lib: Liberty, dont_use: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The latch cells of ``lib`` (liberty ``latch`` group, no clear or preset) that no
+    ``dont_use`` pattern excludes, smallest first."""
+    found = [c for c in lib.cells.values()
+             if len(c.sequential) == 1 and c.sequential[0].kind == "latch"
+             and not c.sequential[0].clear and not c.sequential[0].preset
+             and _usable(c.name, list(dont_use))]
+    return [c.name for c in sorted(found, key=lambda c: (c.area, c.name))]
+
+
+def memory_platform(config: Any, lib: Liberty, dont_use: list[str] | tuple[str, ...] = ()
+                    ) -> Any:
+    """The platform a design point is elaborated with for synthesis onto ``lib``
+    (:func:`rcm_gen.generate.platform_for`): for latch memories, the library's
+    integrated clock-gating cell (:func:`rcm_gen.flows.clockgate.gating_cell`; a
+    library without one gets a latch and an AND gate, which Yosys maps to its cells).
+
+    Raises
+    ------
+    UserError
+        ``memory=latch`` on a liberty without latch cells, or without an AND gate to
+        gate the clock with; a bad or mismatched macro library.
+    """
+    from ..generate import platform_for
+
+    kind = getattr(config, "memory", None)
+    gate = None
+    if kind in ("latch", "auto"):
+        from .clockgate import gating_cell
+
+        latches = latch_cells(lib, dont_use)
+        try:
+            found = gating_cell(lib, dont_use) if latches else None
+        except UserError:
+            found = None
+        if kind == "latch" and found is None:
+            what = "latch cells" if not latches else "clock-gating cell or AND gate"
+            raise UserError(f"memory=latch needs latch cells and a clock gate, but liberty "
+                            f"{lib.name!r} has no {what}: use memory=ff")
+        if found is not None and found.kind == "integrated":
+            gate = (found.cell, found.clock, found.enable, found.gated)
+    return platform_for(config, lib.corner, gate=gate)
+
+
 def design_top(config: Any) -> str:
     """Top module name of a design point or of a user design."""
     from .user_design import UserDesign
@@ -653,7 +724,6 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
         log).
     """
     from ..flows.macros import instantiated_macros
-    from ..generate import platform_for
     from .user_design import UserDesign
 
     started = time.perf_counter()
@@ -675,7 +745,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     if not user and getattr(config, "clock_gating", False):
         gate = gating_cell(lib, cells["dont_use"])
     # raises on a mismatched macro library
-    platform = None if user else platform_for(config, lib.corner)
+    platform = None if user else memory_platform(config, lib, cells["dont_use"])
     sta_exe = require_executable("sta")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -708,14 +778,17 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     abc_constr.write_text(abc_text)
     phases.lap("verilog")
     hier_info = None
+    binding = getattr(platform, "memory_binding", None)
+    lib_cells = (binding.gate[0],) if binding is not None and binding.gate else ()
     if hierarchy == "flat":
         total, groups, n_cells, by_type, netlist, synth_log, gated = _flat(
-            top, reads, lib, cons, cells, abc_constr, macro_liberties, out_dir, gate)
+            top, reads, lib, cons, cells, abc_constr, macro_liberties, out_dir, gate,
+            cell_stubs(lib, _instantiated_cells(text, lib_cells)))
         phases.lap("synthesis")
     else:
         total, groups, n_cells, by_type, netlist, synth_log, hier_info, parts = _hier(
             top, text, lib, cons, cells, abc_text, macro_liberties,
-            tuple(m.name for m in macros), out_dir, phases, gate)
+            tuple(m.name for m in macros), out_dir, phases, gate, lib_cells)
         gated = hier_info.pop("gated")
         phases.lap("composition")
 
@@ -746,7 +819,7 @@ def run_asic(config: Any, out_dir: str | Path, *, liberty: str | None = None,
     if critical <= 0:
         raise ToolFailed(f"OpenSTA slack {timing['worst_slack']} exceeds the period; "
                          f"log: {sta_log}")
-    memory = _memory_report(macros, by_type, groups, total, platform)
+    memory = _memory_report(macros, by_type, groups, total, platform, lib)
     return {
         "target": "asic",
         "top": top,
@@ -849,9 +922,9 @@ def _sta_full(cons: dict[str, Any], lib: Liberty, netlist: Path, top: str,
 
 
 def _memory_report(macros: list[Any], by_type: dict[str, int], groups: dict[str, float] | None,
-                   total: float, platform: Any) -> dict[str, Any]:
+                   total: float, platform: Any, lib: Liberty | None = None) -> dict[str, Any]:
     """Memory, MAC-array and logic area of a report (``None`` parts where a flat run
-    cannot tell them apart)."""
+    cannot tell them apart), and the latch and clock-gating cells of the netlist."""
     used = {}
     for macro in macros:
         count = by_type.get(macro.name, 0)
@@ -869,6 +942,18 @@ def _memory_report(macros: list[Any], by_type: dict[str, int], groups: dict[str,
         "ff_area_um2": None,
         "area_um2": None,
     }
+    if lib is not None:
+        latches = {t: c for t, c in sorted(by_type.items()) if t in lib.cells
+                   and any(q.kind == "latch" for q in lib.cells[t].sequential)}
+        gates = {t: c for t, c in sorted(by_type.items()) if t in lib.cells
+                 and lib.cells[t].clock_gating}
+        memory["latch_cells"] = latches
+        memory["latch_area_um2"] = sum(c * lib.cells[t].area for t, c in latches.items())
+        memory["clock_gate_cells"] = gates
+        # cells the liberty gives no area (OSU 0.18 um's LATCH): the areas above leave
+        # them out, and the report says so
+        memory["cells_without_area"] = {t: c for t, c in {**latches, **gates}.items()
+                                        if not lib.cells[t].area > 0}
     out: dict[str, Any] = {"memory": memory, "mac_array_area_um2": None,
                            "logic_area_um2": None}
     if groups is not None:

@@ -109,15 +109,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     # Every input is checked before any synthesis starts.
     lib = None
     if args.target == "asic":
-        from ..generate import platform_for
-        from .asic import _resolve_liberty, asic_constraints
+        from .asic import _resolve_liberty, asic_constraints, memory_platform
 
         given = {"clock_ns": args.clock_ns, "liberty": args.liberty}
-        lib, _ = _resolve_liberty(asic_constraints(
+        lib, lib_settings = _resolve_liberty(asic_constraints(
             {**(constraints or {}), **{k: v for k, v in given.items() if v is not None}}))
         # the memory binding of the design for this liberty: a bad macro library or one
         # that does not go with the liberty is an error before anything runs
-        platform_for(config, lib.corner)
+        memory_platform(config, lib, lib_settings.get("dont_use") or ())
     else:
         from .fpga import check_family, fpga_constraints
 
@@ -132,7 +131,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
         if lib is not None:
-            platform_for(other, lib.corner)
+            memory_platform(other, lib, lib_settings.get("dont_use") or ())
         else:
             check_family(other, args.target)
         others.append((name, other))

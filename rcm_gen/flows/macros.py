@@ -46,8 +46,9 @@ __all__ = [
 #: Macro libraries shipped in ``rcm_gen/flows/data/<name>/library.toml``.
 SHIPPED_LIBRARIES = ("sky130_sram",)
 #: Memory bindings a configuration may name (besides the name of a macro): flip-flops,
-#: macros, or per buffer the smaller (see :mod:`rcm_gen.gateware.memory`).
-MEMORY_KINDS = ("ff", "sram", "auto")
+#: latches (a standard-cell memory), macros, or per buffer the best of those (see
+#: :mod:`rcm_gen.gateware.memory`).
+MEMORY_KINDS = ("ff", "latch", "sram", "auto")
 
 #: Port roles of a 1RW + 1R macro -> (direction, what sets the width).  Port 0 (``rw_``)
 #: reads and writes, port 1 (``r_``) reads.

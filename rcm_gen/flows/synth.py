@@ -202,12 +202,13 @@ def memory_table(config: Any, liberty: str | None = None) -> str:
     from ..gateware.memory import buffer_plans
     from ..generate import build_component, platform_for
 
-    stdcell = None
     if liberty is not None:
-        from .asic import _resolve_liberty, asic_constraints
+        from .asic import _resolve_liberty, asic_constraints, memory_platform
 
-        stdcell = _resolve_liberty(asic_constraints({"liberty": liberty}))[0].corner
-    binding = platform_for(config, stdcell).memory_binding
+        lib, settings = _resolve_liberty(asic_constraints({"liberty": liberty}))
+        binding = memory_platform(config, lib, settings.get("dont_use") or ()).memory_binding
+    else:
+        binding = platform_for(config).memory_binding
     lines = [f"memory: {binding.note}"]
     rows = [("buffer", "words x bits", "built from", "estimate (um2)")]
     for path, width, depth, plan in buffer_plans(build_component(config), binding):
@@ -276,6 +277,9 @@ def _metrics(r: dict[str, Any]) -> list[tuple[str, str, float | None]]:
                      ("  macros", f"{mem['macro_area_um2']:,.0f}", mem["macro_area_um2"]),
                      ("  flip-flops and glue", f"{mem['ff_area_um2']:,.0f}",
                       mem["ff_area_um2"])]
+            if mem.get("latch_area_um2"):
+                rows.append(("    of which latch cells", f"{mem['latch_area_um2']:,.0f}",
+                             mem["latch_area_um2"]))
             rows += [(f"  {name}", f"{u['count']} x", u["count"])
                      for name, u in mem["macros"].items()]
         rows += [
@@ -324,6 +328,9 @@ def footer(r: dict[str, Any]) -> list[str]:
                 f"library {r['liberty']['name']} ({r['liberty']['path']})",
                 *([f"memory: {mem['note']}"] if mem.get("note") else []),
                 *_gating_footer(r.get("clock_gating")),
+                *([f"areas leave out {n:,} {t} (no area in the liberty)"
+                   for t, n in mem["cells_without_area"].items()]
+                  if mem.get("cells_without_area") else []),
                 f"logs {r['log']}, {r['sta_log']} ({r['wall_s']:.1f} s)"]
     mem = r.get("memory") or {}
     mapper = r.get("lut_mapper") or "abc9"

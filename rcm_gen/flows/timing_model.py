@@ -180,11 +180,17 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
                  netlist: Path,
                  ports: list[Port], clock: str, period: float, slews: tuple[float, ...],
                  loads: tuple[float, ...], ref: tuple[int, int],
-                 gating_cells: tuple[str, ...] | None = None) -> str:
+                 gating_cells: tuple[str, ...] | None = None, latches: bool = False) -> str:
     """The OpenSTA script that times ``block`` on its own: the internal paths (and with
     ``gating_cells``, the clock-gating checks: :func:`rcm_gen.flows.sta.gating_tcl`), then
     the boundary at each slew (loads at the reference) and each load (slew at the
-    reference)."""
+    reference).
+
+    With ``latches`` (the block's netlist has latch cells), the inputs' required times
+    are read with every input arriving a period after its clock edge: the required time
+    at a latch's data input is then the latest arrival the latch can take by borrowing
+    (its closing edge less its setup time), where an earlier arrival would report the
+    arrival itself (the time it borrows)."""
     inputs = [b for p in ports if p.direction == "input" and p.name != clock for b in p.bits]
     outputs = [b for p in ports if p.direction == "output" for b in p.bits]
     has_clock = any(p.name == clock and p.direction == "input" for p in ports)
@@ -221,6 +227,10 @@ def block_script(block: Block, lib_path: Path, macros: list[Path], models: list[
     for k, slew in enumerate(slews):
         if inputs:
             lines.append(f"set_input_transition {slew} $rcm_data_ports")
+        if latches and inputs:
+            lines += ["rcm_input_delay $rcm_period", f"rcm_dump_inputs s{k}",
+                      "rcm_input_delay 0", f"rcm_dump s{k} 0 {int(k == s_ref)}"]
+            continue
         lines.append(f"rcm_dump s{k} 1 {int(k == s_ref)}")
     if inputs:
         lines.append(f"set_input_transition {slews[s_ref]} $rcm_data_ports")
@@ -308,6 +318,20 @@ proc rcm_launch {} {
   if {$shared_ports != {}} {
     set_input_delay -rise 0 -clock rcm_r $shared_ports
     set_input_delay -fall 0 -clock rcm_f -add_delay $shared_ports
+  }
+}
+# Every data input's delay after its clock edge set to `d`.
+proc rcm_input_delay {d} {
+  global rcm_in rcm_port
+  foreach {name clks} $rcm_in {
+    set_input_delay -rise $d -clock [lindex $clks 0] $rcm_port($name)
+    set_input_delay -fall $d -clock [lindex $clks 1] -add_delay $rcm_port($name)
+  }
+}
+proc rcm_dump_inputs {tag} {
+  global rcm_in
+  foreach {name clks} $rcm_in {
+    puts "I $tag $name [rcm_req [rcm_vertex $name] $clks]"
   }
 }
 proc rcm_req {v clks} {
@@ -721,6 +745,14 @@ def characterize(blocks: dict[str, Block], lib: Liberty, sta_exe: str, cache: Pa
     """
     ref = (1, 1)
     header = library_header(lib.path.read_text(errors="replace"))
+    latch_cells = sorted(c.name for c in lib.cells.values()
+                         if any(q.kind == "latch" for q in c.sequential))
+    latch_use = re.compile(r"^\s*(?:" + "|".join(map(re.escape, latch_cells)) + r")\s",
+                           re.M) if latch_cells else None
+
+    def has_latches(netlist: str) -> bool:
+        return latch_use is not None and latch_use.search(netlist) is not None
+
     done: dict[str, dict[str, Any]] = {}
     digests: dict[str, str] = {}
     pending = dict(blocks)
@@ -739,7 +771,7 @@ def characterize(blocks: dict[str, Block], lib: Liberty, sta_exe: str, cache: Pa
         script.write_text(block_script(
             block, lib.path, sorted({p for _, p in block.macros}),
             [Path(done[c]["liberty"]) for c in block.children], netlist, ports, clock,
-            period, slews, loads, ref, gating_cells))
+            period, slews, loads, ref, gating_cells, has_latches(block.netlist)))
         # a failed run's folder is kept where its log is named
         log = tmp / "sta.log"
         text = run_sta(sta_exe, script, log)
@@ -773,7 +805,9 @@ def characterize(blocks: dict[str, Block], lib: Liberty, sta_exe: str, cache: Pa
                         block.netlist.encode()).hexdigest(),
                     [digests[c] for c in block.children],
                     [hashlib.sha256(p.read_bytes()).hexdigest() for _, p in block.macros],
-                    settings, clock, period, slews, loads, gating_cells)
+                    settings, clock, period, slews, loads, gating_cells,
+                    *(["latch inputs read at a period"] if has_latches(block.netlist)
+                      else []))
                 folder = cache / digests[block.key]
                 if (folder / "model.json").exists():
                     done[block.key] = _load(folder, cached=True)

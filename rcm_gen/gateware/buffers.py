@@ -1,5 +1,5 @@
 """Tile buffers: a memory with one write port and one synchronous read port, built from
-flip-flops or from SRAM macros (:mod:`rcm_gen.gateware.memory`)."""
+flip-flops, latches or SRAM macros (:mod:`rcm_gen.gateware.memory`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from amaranth.hdl import Const, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .memory import MemoryBinding, binding_of, build_ff, build_sram
+from .memory import MemoryBinding, binding_of, build_ff, build_latch, build_sram
 
 __all__ = ["Buffer"]
 
@@ -19,7 +19,7 @@ class Buffer(wiring.Component):
     A write takes effect at the end of its cycle: a read in a later cycle returns it.  A
     read of the address written in the same cycle returns the old word, or with
     ``transparent`` the new one.  The contract is the same whatever the memory is built
-    from: flip-flops, or SRAM macros with the registers and forwarding they need.
+    from: flip-flops, latches, or SRAM macros with the registers and forwarding they need.
 
     Parameters
     ----------
@@ -112,10 +112,17 @@ class Buffer(wiring.Component):
         if recorder is not None:
             recorder(self, plan)
         rd_en = self.rd_en if self._read_enable else Const(1)
+        binding = self._binding if self._binding is not None else binding_of(platform)
         if plan.macro is not None:
             build_sram(m, plan, self._transparent, {
                 "wr_addr": self.wr_addr, "wr_data": self.wr_data, "wr_en": self.wr_en,
-                "rd_addr": self.rd_addr, "rd_en": rd_en, "rd_data": self.rd_data})
+                "rd_addr": self.rd_addr, "rd_en": rd_en, "rd_data": self.rd_data},
+                binding.gate)
+            return m
+        if plan.latch:
+            m.d.comb += self.rd_data.eq(build_latch(
+                m, "mem", self._width, self._depth, self._transparent, self.wr_addr,
+                self.wr_data, self.wr_en, self.rd_addr, rd_en, binding.gate))
             return m
         m.d.comb += self.rd_data.eq(build_ff(
             m, "mem", self._width, self._depth, self._transparent, self.wr_addr,

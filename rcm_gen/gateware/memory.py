@@ -2,11 +2,13 @@
 is built from, and the SRAM-macro implementation of one.
 
 A *binding* (:class:`MemoryBinding`) says how every buffer of a design is built: ``ff``
-(flip-flop arrays, ``amaranth.lib.memory``), ``sram`` (macros of a macro library, tiled by
-width and depth, the remainder in flip-flops), ``auto`` (per buffer, whichever of those
-is estimated smaller), or the name of one macro of the library (``sram`` with that macro
-only).  A binding without a macro library builds every buffer from flip-flops and says
-why (:attr:`MemoryBinding.note`).
+(flip-flop arrays, ``amaranth.lib.memory``), ``latch`` (a standard-cell memory: latch
+arrays written through a clock gate per word, read through a multiplexer tree;
+:func:`build_latch`), ``sram`` (macros of a macro library, tiled by width and depth, the
+remainder in flip-flops), ``auto`` (per buffer, the best of those by the estimates of the
+library in use; :func:`plan_memory` states the rule), or the name of one macro of the
+library (``sram`` with that macro only).  ``sram`` without a macro library builds every
+buffer from flip-flops and says why (:attr:`MemoryBinding.note`).
 
 The binding of a design reaches its buffers through the object passed to ``elaborate``
 (:class:`MemoryPlatform`), so components that create buffers need not know it; a
@@ -41,7 +43,9 @@ from amaranth.hdl import (
     Signal,
     unsigned,
 )
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
 from ..flows.macros import MEMORY_KINDS, Macro, MacroLibrary
 
@@ -53,9 +57,13 @@ __all__ = [
     "MemoryPlatform",
     "FF_SLICE_BITS",
     "FF_SLICE_WORDS",
+    "STDCELL_BIT_AREAS",
+    "AUTO_AREA_MARGIN",
     "binding_of",
     "buffer_plans",
     "build_ff",
+    "build_latch",
+    "latch_block_verilog",
     "build_sram",
     "fpga_binding",
     "plan_memory",
@@ -155,6 +163,187 @@ def build_ff(m: Module, name: str, width: int, depth: int, transparent: bool, wr
     return Cat(*parts)
 
 
+class _LatchBlock(wiring.Component):
+    """``depth`` words of ``width`` latches and their read register
+    (:func:`latch_block_verilog`): the write port (``wr_data`` already registered by the
+    parent) lands in the half cycle after the edge that took it; the read data is taken
+    into a register when ``rd_en`` is high, or with ``transparent`` the forwarded word
+    ``fwd_data`` when ``fwd`` is high.
+
+    Amaranth cannot express a latch: the block is Verilog of rcm_gen's own, written once
+    per shape into the design by :func:`rcm_gen.hierarchy.render` (its
+    :meth:`verilog_module`); elaborated on its own (outside ``render``) it is an instance
+    of that module, which the Amaranth simulator cannot run."""
+
+    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
+    share_name = "latch_block"
+
+    def __init__(self, width: int, depth: int, transparent: bool,
+                 gate: tuple[str, str, str, str] | None) -> None:
+        self.width, self.depth, self.transparent, self.gate = width, depth, transparent, gate
+        ports = {"wr_addr": In(range(depth)), "wr_data": In(width), "wr_en": In(1),
+                 "rd_addr": In(range(depth)), "rd_en": In(1), "rd_data": Out(width)}
+        if transparent:
+            ports.update({"fwd": In(1), "fwd_data": In(width)})
+        super().__init__(ports)
+
+    def share_key(self):
+        return (type(self), self.width, self.depth, self.transparent, self.gate)
+
+    def verilog_module(self, name: str) -> str:
+        return latch_block_verilog(name, self.width, self.depth, self.transparent, self.gate)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        fwd = {"i_fwd": self.fwd, "i_fwd_data": self.fwd_data} if self.transparent else {}
+        m.submodules.block = Instance(
+            f"latch_block_{self.depth}x{self.width}", i_clk=ClockSignal("sync"),
+            i_wr_addr=self.wr_addr, i_wr_data=self.wr_data, i_wr_en=self.wr_en,
+            i_rd_addr=self.rd_addr, i_rd_en=self.rd_en, o_rd_data=self.rd_data, **fwd)
+        return m
+
+
+def latch_block_verilog(name: str, width: int, depth: int, transparent: bool = False,
+                        gate: tuple[str, str, str, str] | None = None) -> str:
+    """Verilog module ``name``: ``depth`` words of ``width`` latches and a read register.
+
+    Word ``k`` is clocked through a clock gate of its own whose enable is ``wr_en &
+    (wr_addr == k)``: the gate's latch takes the enable while the clock is low, and the
+    word's latches are transparent while the gated clock is high, so a write whose
+    enable is high before a rising edge lands in the half cycle after it, from
+    ``wr_data`` (which the parent holds in a register for that cycle).  The word at
+    ``rd_addr``, through a multiplexer, is taken into ``rd_data`` at a rising edge when
+    ``rd_en`` is high (with ``transparent``, ``fwd_data`` instead when ``fwd`` is high):
+    the word as it was before the edge.  ``gate`` is the library's integrated
+    clock-gating cell (cell, clock pin, enable pin, gated-clock pin), instantiated where
+    the Verilog is synthesized (Yosys defines ``SYNTHESIS``); elsewhere, and without one,
+    the gate is a latch open while the clock is low and an AND, which synthesis maps to
+    the library's latch and AND cells.  The latches are assigned with non-blocking
+    assignments so that the read register, clocked at the edge that opens a word's
+    latches, reads the word as it was before the edge.  Verilator evaluates a latch
+    opened by a clock edge before the registers clocked at that edge, whatever the
+    assignment: under Verilator (``VERILATOR`` defined) a word is written at the falling
+    edge from its enable registered at the rising edge, the same cycle behaviour."""
+    abits = max(1, (depth - 1).bit_length())
+
+    def vec(n: int) -> str:
+        return f"[{n - 1}:0] " if n > 1 else ""
+
+    ports = ["clk", "wr_addr", "wr_data", "wr_en", "rd_addr", "rd_en",
+             *(["fwd", "fwd_data"] if transparent else []), "rd_data"]
+    out = [
+        f"module {name}({', '.join(ports)});",
+        f"  // {depth} words x {width} bits of latches, written through a clock gate per "
+        "word, read through a multiplexer (rcm_gen.gateware.memory.latch_block_verilog)",
+        "  /* verilator lint_off LATCH */",
+        "  /* verilator lint_off COMBDLY */",
+        "  input clk;", "  wire clk;",
+        f"  input {vec(abits)}wr_addr;", f"  wire {vec(abits)}wr_addr;",
+        f"  input {vec(width)}wr_data;", f"  wire {vec(width)}wr_data;",
+        "  input wr_en;", "  wire wr_en;",
+        f"  input {vec(abits)}rd_addr;", f"  wire {vec(abits)}rd_addr;",
+        "  input rd_en;", "  wire rd_en;",
+    ]
+    if transparent:
+        out += ["  input fwd;", "  wire fwd;",
+                f"  input {vec(width)}fwd_data;", f"  wire {vec(width)}fwd_data;"]
+    out += [f"  output {vec(width)}rd_data;", f"  reg {vec(width)}rd_data = {width}'d0;",
+            f"  reg {vec(width)}word;"]
+    for k in range(depth):
+        out += [f"  wire en{k};", f"  wire gclk{k};", f"  reg {vec(width)}word{k};",
+                f"  assign en{k} = wr_en & (wr_addr == {abits}'d{k});"]
+        behavioural = [f"  reg en{k}_l;", "  always @*",
+                       f"    if (!clk) en{k}_l <= en{k};",
+                       f"  assign gclk{k} = clk & en{k}_l;"]
+        if gate is None:
+            out += behavioural
+        else:
+            cell, clk, en, gclk = gate
+            out += ["`ifdef SYNTHESIS", f"  {cell} gate{k} (", f"    .{clk}(clk),",
+                    f"    .{en}(en{k}),", f"    .{gclk}(gclk{k})", "  );", "`else",
+                    *behavioural, "`endif"]
+        out += ["`ifdef VERILATOR",
+                f"  reg en{k}_q;", "  always @(posedge clk)", f"    en{k}_q <= en{k};",
+                "  always @(negedge clk)", f"    if (en{k}_q) word{k} <= wr_data;",
+                "`else",
+                "  always @*", f"    if (gclk{k}) word{k} <= wr_data;",
+                "`endif"]
+    # words start at zero in simulation, as a flip-flop memory's do
+    out += ["`ifndef SYNTHESIS", "  initial begin",
+            *(f"    word{k} = {width}'d0;" for k in range(depth)), "  end", "`endif"]
+    out += ["  always @*", "    case (rd_addr)"]
+    out += [f"      {abits}'d{k}: word = word{k};" for k in range(depth)]
+    if depth < 1 << abits:
+        out.append(f"      default: word = {width}'d0;")
+    out += ["    endcase", "  always @(posedge clk)", "    if (rd_en)"]
+    out += (["      rd_data <= fwd ? fwd_data : word;"] if transparent
+            else ["      rd_data <= word;"])
+    out += ["  /* verilator lint_on COMBDLY */", "  /* verilator lint_on LATCH */",
+            "endmodule", ""]
+    return "\n".join(out)
+
+
+def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool, wr_addr,
+                wr_data, wr_en, rd_addr, rd_en, gate: tuple[str, str, str, str] | None):
+    """Latch memory ``name`` in ``m`` (the same port behaviour as :func:`build_ff`'s); its
+    read data.
+
+    The write data is taken into a register at every edge (a write lands in the half
+    cycle after the edge that ends its cycle, so the register needs no enable) and the
+    written word's latches take it while the clock is high (:func:`latch_block_verilog`).
+    Each block takes its addressed word into its read register when ``rd_en`` is high,
+    so that it holds while ``rd_en`` is low; the block a read addressed is remembered
+    and its data selected.  A read of the word written in the same cycle gives the old
+    word (its latches open after the edge) or, ``transparent``, the new one (forwarded
+    from ``wr_data``).  Blocks are at most :data:`FF_SLICE_BITS` bits by
+    :data:`FF_SLICE_WORDS` words, cut as :func:`build_ff` cuts a flip-flop memory, each
+    a module of its own written once per shape.
+    """
+    # (not reset, as a flip-flop memory's registers are not: the reset would fan out to
+    # every bit)
+    wdata = Signal(width, name=f"{name}_wdata", reset_less=True)
+    m.d.sync += wdata.eq(wr_data)
+    fwd = Signal(name=f"{name}_fwd")
+    if transparent:
+        m.d.comb += fwd.eq(wr_en & (wr_addr == rd_addr))
+    rows = -(-depth // FF_SLICE_WORDS)
+    shift = (FF_SLICE_WORDS - 1).bit_length() if rows > 1 else len(wr_addr)
+    n = 1
+    while width % (2 * n) == 0 and width // n > FF_SLICE_BITS:
+        n *= 2
+    if width // n > FF_SLICE_BITS:
+        n = -(-width // FF_SLICE_BITS)
+    step = -(-width // n)
+    row_data = []
+    for r in range(rows):
+        words = min(FF_SLICE_WORDS, depth - r * FF_SLICE_WORDS)
+        parts = []
+        for i, lo in enumerate(range(0, width, step)):
+            hi = min(width, lo + step)
+            blk = _LatchBlock(hi - lo, words, transparent, gate)
+            sub = name + (f"_r{r}" if rows > 1 else "") + (f"_{i}" if n > 1 else "")
+            m.submodules[sub] = blk
+            wsel = wr_en & (wr_addr[shift:] == r) if rows > 1 else wr_en
+            m.d.comb += [blk.wr_addr.eq(wr_addr[:shift]), blk.wr_data.eq(wdata[lo:hi]),
+                         blk.wr_en.eq(wsel), blk.rd_addr.eq(rd_addr[:shift]),
+                         blk.rd_en.eq(rd_en)]
+            if transparent:
+                m.d.comb += [blk.fwd.eq(fwd), blk.fwd_data.eq(wr_data[lo:hi])]
+            parts.append(blk.rd_data)
+        row_data.append(Cat(*parts))
+    if rows == 1:
+        return row_data[0]
+    row_q = Signal(range(rows), name=f"{name}_row_q")
+    with m.If(rd_en):
+        m.d.sync += row_q.eq(rd_addr[shift:])
+    data = Signal(width, name=f"{name}_data")
+    m.d.comb += data.eq(row_data[0])
+    for r in range(1, rows):
+        with m.If(row_q == r):
+            m.d.comb += data.eq(row_data[r])
+    return data
+
+
 @dataclass(frozen=True)
 class MemoryPlan:
     """How one memory of ``depth`` × ``width`` is built.
@@ -175,6 +364,13 @@ class MemoryPlan:
     #: FPGA only: Yosys's ``ram_style`` for the flip-flop memories (``logic``: flip-flops,
     #: ``block``: block RAM, ``None``: Yosys chooses)
     ram_style: str | None = None
+    #: a latch memory (:func:`build_latch`); with a ``macro``, the bits beside and the
+    #: words below the macros are latches instead of flip-flops
+    latch: bool = False
+    #: the idle-energy proxy the ``auto`` choice breaks near-ties with: cells clocked in
+    #: a cycle without reads or writes (``None`` without estimates); see
+    #: :func:`plan_memory`
+    clocked: int | None = None
 
     @property
     def macro_words(self) -> int:
@@ -205,49 +401,132 @@ class MemoryPlan:
         if self.ram_style is not None:
             return f"fpga {self.ram_style} {self.depth}x{self.width}"
         if self.macro is None:
-            return f"ff {self.depth}x{self.width}"
+            return f"{'latch' if self.latch else 'ff'} {self.depth}x{self.width}"
         text = f"sram {self.rows}x{self.cols} {self.macro.name}"
         extra = []
         if self.ff_col_bits:
             extra.append(f"{self.macro_words}x{self.ff_col_bits}")
         if self.ff_row_words:
             extra.append(f"{self.ff_row_words}x{self.width}")
-        return text + (f" + ff {' + '.join(extra)}" if extra else "")
+        rest = "latch" if self.latch else "ff"
+        return text + (f" + {rest} {' + '.join(extra)}" if extra else "")
+
+
+#: Estimated area of one memory bit per standard-cell library (liberty library name, a
+#: shell pattern) and storage, in um2: a Buffer of 64 words x 16 bits synthesized by
+#: rcm_gen's ASIC flow, its area over its 1,024 bits (flip-flops: storage, write enable
+#: and read multiplexer; latches: the same with the clock gates and the write-data and
+#: read registers).  OSU 0.18 um's liberty gives its ``LATCH`` cell no area (0): its
+#: latch figure counts each of the 1,088 latches (1,024 bits, 64 clock gates) at its
+#: LEF size, 5.6 x 10 um.  Tests check each figure against a fresh run.  A library not
+#: listed has no estimate: ``auto`` does not consider latches there.
+STDCELL_BIT_AREAS: dict[str, dict[str, float]] = {
+    "sky130_fd_sc_hd__*": {"ff": 38.84, "latch": 22.66},
+    "osu018_stdcells": {"ff": 222.77, "latch": 110.04},
+}
+
+#: ``auto``: plans whose estimated areas are within this fraction of the smallest are
+#: near-ties, decided by the idle-energy proxy (see :func:`plan_memory`).
+AUTO_AREA_MARGIN = 0.10
+
+
+def stdcell_bit_areas(stdcell: str | None) -> dict[str, float] | None:
+    """:data:`STDCELL_BIT_AREAS` of the liberty library ``stdcell`` (``None``: unknown)."""
+    import fnmatch
+
+    if stdcell is None:
+        return None
+    for pattern, areas in STDCELL_BIT_AREAS.items():
+        if fnmatch.fnmatchcase(stdcell, pattern):
+            return areas
+    return None
 
 
 def _estimate(width: int, depth: int, macro: Macro | None, rows: int, cols: int,
-              library: MacroLibrary) -> MemoryPlan:
-    plan = MemoryPlan(width, depth, macro, rows, cols)
+              library: MacroLibrary, latch_bit: float | None = None) -> MemoryPlan:
+    """A plan and its estimates; with ``latch_bit`` (and a macro), the bits beside and
+    below the macros in latches of that area per bit."""
+    latch = latch_bit is not None and macro is not None
+    plan = MemoryPlan(width, depth, macro, rows, cols, latch=latch)
     ff = library.ff_bit_area_um2
-    area = plan.ff_bits * ff
+    area = plan.ff_bits * (latch_bit if latch else ff)
     if macro is not None:
         # macros, and the glue around them: a hold register, a forwarding register and an
         # output multiplexer per bit of the macro columns, counted as two flip-flop bits
         area += plan.macros * macro.area_um2 + 2 * plan.macro_bits * ff
-    return MemoryPlan(width, depth, macro, rows, cols, area)
+    # cells clocked in an idle cycle: every flip-flop bit (storage and glue; latches: a
+    # gate per word and two registers per bit of width), and each macro's two clock pins
+    rest = plan.ff_bits
+    if latch:
+        rest = ((plan.macro_words + 2 * plan.ff_col_bits) if plan.ff_col_bits else 0) + \
+            ((plan.ff_row_words + 2 * width) if plan.ff_row_words else 0)
+    clocked = rest + (2 * plan.macro_bits + 2 * plan.macros if macro else 0)
+    return MemoryPlan(width, depth, macro, rows, cols, area, latch=latch, clocked=clocked)
 
 
-def plan_memory(width: int, depth: int, kind: str, library: MacroLibrary | None
-                ) -> MemoryPlan:
+def _stdcell_estimate(width: int, depth: int, latch: bool, areas: dict[str, float]
+                      ) -> MemoryPlan:
+    bits = width * depth
+    if latch:
+        # clocked when idle: a clock gate per word and block column, and the write-data
+        # and read registers (the latches themselves only when written)
+        clocked = depth * -(-width // FF_SLICE_BITS) + 2 * width
+        return MemoryPlan(width, depth, area_um2=bits * areas["latch"], latch=True,
+                          clocked=clocked)
+    return MemoryPlan(width, depth, area_um2=bits * areas["ff"], clocked=bits)
+
+
+def plan_memory(width: int, depth: int, kind: str, library: MacroLibrary | None,
+                areas: dict[str, float] | None = None) -> MemoryPlan:
     """The plan of a ``depth`` × ``width`` memory under binding ``kind`` (one of
-    :data:`MEMORY_KINDS` or a macro of ``library``).
+    :data:`MEMORY_KINDS` or a macro of ``library``), with the per-bit estimates
+    ``areas`` of the standard-cell library in use (:data:`STDCELL_BIT_AREAS`; ``None``:
+    none).
 
-    ``sram`` takes, of every macro and every way of tiling it (whole rows and columns
-    only, the rest in flip-flops, or a partly used last row or column), the one with the
-    smallest estimated area; ``auto`` also considers flip-flops alone; a macro name
-    restricts ``sram`` to that macro.  Without a library every kind gives flip-flops.
+    ``latch`` gives a latch memory (flip-flops below two words).  ``sram`` takes, of
+    every macro and every way of tiling it (whole rows and columns only, the rest in
+    flip-flops, or a partly used last row or column), the one with the smallest
+    estimated area; a macro name restricts ``sram`` to that macro.  ``auto`` considers
+    flip-flops, latches (where the library has an estimate) and those macro plans
+    (where there is a macro library; with an estimate, also with the rest in latches),
+    and takes the smallest estimated area, except that
+    among the plans within :data:`AUTO_AREA_MARGIN` of it, the one that clocks the fewest
+    cells in a cycle without reads or writes (the memory's idle clock energy: flip-flops
+    clock every bit, latches a gate per word and their two registers, macros their clock
+    pins and their glue's flip-flops) is taken.  Without a library and estimates every
+    kind but ``latch`` gives flip-flops.
     """
-    if library is None or kind == "ff":
-        if library is None:
-            return MemoryPlan(width, depth)
-        return _estimate(width, depth, None, 0, 0, library)
-    macros = library.macros if kind in ("sram", "auto") else (library.macro(kind),)
-    candidates = [_estimate(width, depth, None, 0, 0, library)] if kind == "auto" else []
+    if kind == "latch" and depth >= 2:
+        if areas is not None:
+            return _stdcell_estimate(width, depth, True, areas)
+        return MemoryPlan(width, depth, latch=True)
+    if library is None and (kind != "auto" or areas is None):
+        return _stdcell_estimate(width, depth, False, areas) if areas else \
+            MemoryPlan(width, depth)
+    ff = (_estimate(width, depth, None, 0, 0, library) if library is not None
+          else _stdcell_estimate(width, depth, False, areas))
+    if kind in ("ff", "latch"):
+        return ff
+    candidates = [ff] if kind == "auto" else []
+    if kind == "auto" and areas is not None and depth >= 2:
+        candidates.append(_stdcell_estimate(width, depth, True, areas))
+    macros = () if library is None else (
+        library.macros if kind in ("sram", "auto") else (library.macro(kind),))
     for macro in macros:
         for rows in sorted({depth // macro.words, math.ceil(depth / macro.words)} - {0}):
             for cols in sorted({width // macro.bits, math.ceil(width / macro.bits)} - {0}):
-                candidates.append(_estimate(width, depth, macro, rows, cols, library))
-    return min(candidates, key=lambda p: (p.area_um2, p.macros))
+                plan = _estimate(width, depth, macro, rows, cols, library)
+                candidates.append(plan)
+                # auto: the rest in latches (each part of at least two words)
+                if kind == "auto" and areas is not None and plan.ff_bits \
+                        and plan.ff_row_words != 1:
+                    candidates.append(_estimate(width, depth, macro, rows, cols, library,
+                                                areas["latch"]))
+    best = min(candidates, key=lambda p: (p.area_um2, p.macros))
+    if kind != "auto":
+        return best
+    close = [p for p in candidates if p.area_um2 <= best.area_um2 * (1 + AUTO_AREA_MARGIN)]
+    return min(close, key=lambda p: (p.clocked, p.area_um2, p.macros))
 
 
 @dataclass(frozen=True)
@@ -262,11 +541,18 @@ class MemoryBinding:
     #: for an FPGA: every buffer is an Amaranth memory with this Yosys ``ram_style``
     #: (``logic``, ``block``; ``""``: Yosys chooses), and ``library`` is not used
     fpga_ram_style: str | None = None
+    #: the integrated clock-gating cell latch memories are clocked through where they are
+    #: synthesized (cell, clock pin, enable pin, gated-clock pin); ``None``: a latch and
+    #: an AND gate
+    gate: tuple[str, str, str, str] | None = None
+    #: per-bit area estimates of the standard-cell library (:data:`STDCELL_BIT_AREAS`)
+    areas: tuple[tuple[str, float], ...] | None = None
 
     def plan(self, width: int, depth: int) -> MemoryPlan:
         if self.fpga_ram_style is not None:
             return MemoryPlan(width, depth, ram_style=self.fpga_ram_style or None)
-        return plan_memory(width, depth, self.kind, self.library)
+        return plan_memory(width, depth, self.kind, self.library,
+                           dict(self.areas) if self.areas is not None else None)
 
 
 #: Flip-flops, with no macro library.
@@ -288,7 +574,8 @@ def binding_of(platform) -> MemoryBinding:
     return binding if isinstance(binding, MemoryBinding) else FF_BINDING
 
 
-def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> None:
+def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict,
+               gate: tuple[str, str, str, str] | None = None) -> None:
     """Build the memory of ``plan`` (with a macro) into ``m``, driving ``ports["rd_data"]``
     from the Buffer ports ``wr_addr``, ``wr_data``, ``wr_en``, ``rd_addr``, ``rd_en``.
 
@@ -376,18 +663,25 @@ def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> N
     macro_part = Signal(mbits, name="macro_part")
     m.d.comb += macro_part.eq(Mux(live, macro_word, hold))
 
-    # Flip-flops beside and below the macros (Amaranth memories: they hold by themselves).
+    # Flip-flops (or latches) beside and below the macros: they hold by themselves.
+    def rest(m, name, width, depth, transparent, wr_addr, wr_data, wr_en, rd_addr, rd_en):
+        if plan.latch:
+            return build_latch(m, name, width, depth, transparent, wr_addr, wr_data, wr_en,
+                               rd_addr, rd_en, gate)
+        return build_ff(m, name, width, depth, transparent, wr_addr, wr_data, wr_en,
+                        rd_addr, rd_en)
+
     word = Signal(width, name="word")
     if plan.ff_col_bits:
-        cols = build_ff(m, "ff_cols", plan.ff_col_bits, mwords, transparent, wr_addr,
-                        wr_data[mbits:], wr_en & (wr_addr < mwords), rd_addr, rd_en)
+        cols = rest(m, "ff_cols", plan.ff_col_bits, mwords, transparent, wr_addr,
+                    wr_data[mbits:], wr_en & (wr_addr < mwords), rd_addr, rd_en)
         m.d.comb += word.eq(Cat(macro_part, cols))
     else:
         m.d.comb += word.eq(macro_part)
     if plan.ff_row_words:
-        rows = build_ff(m, "ff_rows", width, plan.ff_row_words, transparent,
-                        wr_addr - mwords, wr_data, wr_en & (wr_addr >= mwords),
-                        rd_addr - mwords, rd_en)
+        rows = rest(m, "ff_rows", width, plan.ff_row_words, transparent,
+                    wr_addr - mwords, wr_data, wr_en & (wr_addr >= mwords),
+                    rd_addr - mwords, rd_en)
         in_rows_q = Signal(name="in_ff_rows_q")
         with m.If(rd_en):
             m.d.sync += in_rows_q.eq(~r_in)
@@ -397,16 +691,20 @@ def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict) -> N
 
 
 def resolve_binding(kind: str, macros: str | None,
-                    stdcell: tuple[str, float | None, float | None] | None = None
-                    ) -> MemoryBinding:
+                    stdcell: tuple[str, float | None, float | None] | None = None,
+                    gate: tuple[str, str, str, str] | None = None) -> MemoryBinding:
     """The binding of a design whose configuration says ``memory=kind`` and ``macros``,
     built for the standard-cell library ``stdcell`` (its liberty library name, nominal
-    voltage and temperature; ``None`` when no library is chosen, as in simulation).
+    voltage and temperature; ``None`` when no library is chosen, as in simulation) with
+    its integrated clock-gating cell ``gate`` (for latch memories; ``None``: a latch and
+    an AND gate).
 
     ``macros`` names the macro library (shipped, or a ``library.toml`` path); unset, the
     shipped library that goes with ``stdcell`` is used, and without one (no ``stdcell``,
-    or one with no macro library, such as OSU 0.18 um) every buffer is flip-flops and
-    the binding's note says so.
+    or one with no macro library, such as OSU 0.18 um) ``sram`` buffers are flip-flops
+    and the binding's note says so.  ``latch`` needs no library; ``auto`` chooses among
+    flip-flops, latches (where ``stdcell`` has estimates, :data:`STDCELL_BIT_AREAS`) and
+    macros (where there is a macro library).
 
     Raises
     ------
@@ -417,10 +715,16 @@ def resolve_binding(kind: str, macros: str | None,
     from ..errors import UserError
     from ..flows.macros import find_macro_library, load_macro_library
 
+    areas = stdcell_bit_areas(stdcell[0] if stdcell else None)
+    frozen = tuple(sorted(areas.items())) if areas else None
+
     def check_kind(lib: MacroLibrary) -> None:
         if kind not in MEMORY_KINDS and kind not in lib.macro_names:
             raise UserError(f"memory must be one of {', '.join(MEMORY_KINDS)} or a macro of "
                             f"{lib.name} ({', '.join(lib.macro_names)}), not {kind!r}")
+
+    def bound(lib: MacroLibrary | None, note: str) -> MemoryBinding:
+        return MemoryBinding(kind, lib, note, gate=gate, areas=frozen)
 
     if macros is not None:
         lib = load_macro_library(macros)
@@ -430,28 +734,33 @@ def resolve_binding(kind: str, macros: str | None,
             if why is not None:
                 raise UserError(f"macro library {lib.name!r} ({lib.describe()}) does not go "
                                 f"with liberty {stdcell[0]!r}, which {why}")
-        return MemoryBinding(kind, lib, f"memory={kind}, macro library {lib.name}")
+        return bound(lib, f"memory={kind}, macro library {lib.name}")
     if kind == "ff":
         return FF_BINDING
+    if kind == "latch":
+        return bound(None, "memory=latch")
     if stdcell is None:
         return MemoryBinding("ff", None, f"memory={kind} without a macro library (macros "
                                          "unset): flip-flops")
     lib = find_macro_library(*stdcell)
     if lib is None:
+        if kind == "auto" and frozen is not None:
+            return bound(None, f"memory=auto, liberty {stdcell[0]!r} has no macro library: "
+                               "flip-flops or latches")
         return MemoryBinding("ff", None, f"memory={kind}, but liberty {stdcell[0]!r} has no "
                                          "macro library: flip-flops")
     check_kind(lib)
-    return MemoryBinding(kind, lib, f"memory={kind}, macro library {lib.name} (goes with "
-                                    f"liberty {stdcell[0]!r})")
+    return bound(lib, f"memory={kind}, macro library {lib.name} (goes with liberty "
+                      f"{stdcell[0]!r})")
 
 
 def fpga_binding(kind: str) -> MemoryBinding:
     """The binding of a design whose configuration says ``memory=kind`` on an FPGA:
-    ``sram`` (or a macro name) puts every buffer in block RAM; ``ff`` and ``auto`` leave
-    the buffers to Yosys, which infers block RAM, distributed RAM or flip-flops by size
-    (an FPGA's flip-flops are no cheaper than its RAM blocks, so ``ff`` does not force
-    them)."""
-    style = "" if kind in ("ff", "auto") else "block"
+    ``sram`` (or a macro name) puts every buffer in block RAM; ``ff``, ``latch`` and
+    ``auto`` leave the buffers to Yosys, which infers block RAM, distributed RAM or
+    flip-flops by size (an FPGA's flip-flops are no cheaper than its RAM blocks, so
+    ``ff`` does not force them, and it has no latch memories)."""
+    style = "" if kind in ("ff", "latch", "auto") else "block"
     what = {"block": "block RAM", "": "block RAM, distributed RAM or flip-flops as Yosys "
                                       "infers"}[style]
     return MemoryBinding(kind, None, f"memory={kind} on an FPGA: buffers in {what}", style)

@@ -84,9 +84,9 @@ def tile_group_of(module: str, top: str) -> str:
     Verilog, see :func:`rcm_gen.flows.asic.group_of`; ``rcm_tile.mac0.multiplier``,
     ``rcm_tile.out_buf1.mem0`` as Amaranth's backend does): a ``multiplier`` instance
     anywhere is *multipliers*; the rest of a MAC (``mac``, ``mac<i>``, ``mac_<p>_<q>``)
-    *accumulators*; buffers (``buffer_*``, ``ff_block_*``; instances ``act_buf``,
-    ``out_buf0``: ending in ``_buf`` and an optional number) and everything in them, SRAM
-    macros included, *buffers*; the output path (``drain``, ``ppu``: draining,
+    *accumulators*; buffers (``buffer_*``, ``ff_block_*``, ``latch_block_*``; instances
+    ``act_buf``, ``out_buf0``: ending in ``_buf`` and an optional number) and everything
+    in them, SRAM macros included, *buffers*; the output path (``drain``, ``ppu``: draining,
     requantization, packing) *post_processing*; everything else (loader, controller and
     its pixel units, the MAC columns' and the top's glue) *control*."""
     name = module.lstrip("\\")
@@ -96,7 +96,7 @@ def tile_group_of(module: str, top: str) -> str:
         return "multipliers"
     if any(re.fullmatch(r"mac(_?\d+)*", p) for p in path):
         return "accumulators"
-    if any(re.fullmatch(r"\w*_buf\d*|(buffer|ff_block)(_\w+)?", p) for p in path):
+    if any(re.fullmatch(r"\w*_buf\d*|(buffer|ff_block|latch_block)(_\w+)?", p) for p in path):
         return "buffers"
     if any(p in ("drain", "ppu") for p in path):
         return "post_processing"

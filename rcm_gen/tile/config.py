@@ -75,9 +75,10 @@ class TileConfig(_ConfigBase):
         of ``p``.  A result row of P channels leaves the tile every ``p / ppu_lanes``
         cycles.
     memory : str
-        What the buffers are built from: ``ff`` (flip-flops), ``sram`` (macros of the
-        macro library, the remainder in flip-flops), ``auto`` (per buffer, the smaller by
-        the library's estimate), or the name of one macro of ``macros``.
+        What the buffers are built from: ``ff`` (flip-flops), ``latch`` (latch arrays
+        written through a clock gate per word), ``sram`` (macros of the macro library,
+        the remainder in flip-flops), ``auto`` (per buffer, the best of those by the
+        library's estimates), or the name of one macro of ``macros``.
     macros : str or None
         The macro library: ``sky130_sram`` or the path of a ``library.toml``; ``None``
         takes the library that goes with the synthesis liberty, and without one the
@@ -302,7 +303,7 @@ class TileConfig(_ConfigBase):
     # -- memory technology of the buffers ---------------------------------------------------
 
     def _check_memory(self) -> None:
-        """``memory`` is ``ff``, ``sram``, ``auto`` or, with ``macros`` set, a macro of
+        """``memory`` is ``ff``, ``latch``, ``sram``, ``auto`` or, with ``macros`` set, a macro of
         that library; ``macros`` is ``None``, a shipped library or a ``.toml`` path."""
         from ..flows.macros import MEMORY_KINDS, SHIPPED_LIBRARIES
 
@@ -359,8 +360,8 @@ _DEFAULT = TileConfig(mac=_MAC, p=4, tm=8, tn=8, tr=4, tc=4, k_max=7, s_max=2)
 _FUSION_MAC = MacConfig(width=16, lanes=(1, 2, 4), arch="fusion", brick=4, pipeline=1)
 _DEFAULT_FUSION = _DEFAULT.replace(mac=_FUSION_MAC)
 # Accelerator-scale arrays: P x Q MACs (P output channels x a qr x qc patch of pixels),
-# one post-processing unit per output channel, buffers bound to SRAM macros where the
-# library has them and they are smaller (flip-flops otherwise).
+# one post-processing unit per output channel, buffers bound per buffer to flip-flops,
+# latches or SRAM macros, whichever the library's estimates favour (memory="auto").
 _ARRAY8 = TileConfig(mac=_MAC, p=8, qr=2, qc=4, tm=16, tn=8, tr=4, tc=8, k_max=7, s_max=2,
                      ppu_lanes=8, act_beat=8, memory="auto")
 _ARRAY16 = TileConfig(mac=_MAC, p=16, qr=4, qc=4, tm=32, tn=16, tr=8, tc=8, k_max=7, s_max=2,
