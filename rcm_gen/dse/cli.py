@@ -107,6 +107,7 @@ def cmd_dse(args: argparse.Namespace) -> int:
         print(f"budget {limit}: {fits} of {len(rows)} points fit")
     print(table)
     if space.budget is not None and not fits:
+        (out / "pareto.csv").unlink(missing_ok=True)
         raise UserError(f"no design point fits the budget of {limit}: see "
                         f"{out / 'results.csv'} (column budget); no front written")
     print(f"wrote {out / 'results.csv'}, {out / 'pareto.csv'}, {out / 'pareto.png'}, "
@@ -126,8 +127,9 @@ def add_parser(subparsers, design_args) -> None:
     p.add_argument("--example", nargs="?", const=True, default=None, metavar="NAME",
                    help="a space shipped with rcm_gen: example_space (the default, 12 points, "
                         "about two minutes on two cores), space24 (24 points and "
-                        "ResNet-18, about six minutes) or space_energy (4 points with energy "
-                        "from gate-level runs, about ten minutes)")
+                        "ResNet-18, about six minutes), space_energy (4 points with energy "
+                        "from gate-level runs, about ten minutes) or fpga (3 points within "
+                        "an ECP5 part's budget, ResNet-18 against LUTs and DSPs)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                    help="parallel evaluations on this machine (default: all cores)")
