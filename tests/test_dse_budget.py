@@ -171,3 +171,26 @@ def test_shipped_fpga_space():
     assert space.targets == ("ecp5",) and space.budget["part"] == "LFE5U-25"
     assert {space.point(c).config.mac.arch for c in space.combinations()} == \
         {"booth", "dsp", "fixed"}
+
+
+@pytest.mark.long
+def test_real_synthesis_prunes_without_place_and_route(tmp_path, cli):
+    """The real flow: Yosys synthesizes the point for the part, its DSPs are over the
+    budget, nextpnr never runs, and with no point left the sweep says so in one line."""
+    f = tmp_path / "space.toml"
+    f.write_text("base = 'rcm-small'\n[knobs]\narch = ['fixed']\n[target]\nkind = 'ecp5'\n"
+                 "part = 'LFE5U-25'\ndsps = 4\n[[workloads]]\nname = 'conv'\n"
+                 "layer = {c = 8, m = 8, h = 4, w = 4, k = 3, padding = 1}\nbits = [8]\n")
+    out = tmp_path / "o"
+    r = cli("dse", "--space", str(f), "--out", str(out), "-j", "1", "--quiet")
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no design point fits the budget of LFE5U-25" in lines[0]
+    with Store(out / "store.sqlite") as store:
+        (row,) = store.rows()
+    res = row["result"]
+    assert res["dsps"] > 4 and res["luts"] > 0
+    assert res["pruned"] == f"dsps {res['dsps']} > 4 (+{res['dsps'] - 4})"
+    run = out / "runs" / f"{row['key']}-1"
+    assert (run / "stat.json").is_file() and not (run / "pnr.log").exists()
+    assert f"pruned {row['key']}" in r.stdout
