@@ -56,3 +56,30 @@ def fake_calibrate(config, *, liberty=None, clock_ns=None, report=None, **_):
     return TileEnergyModel(config.to_dict(), modes, ("control",), coefficients,
                            {"control": 100.0}, clock_ns or 5.0, report["fmax_mhz"],
                            {"error": 0.0, "mode": modes[0].key}, {"layers": []}, {})
+
+
+def fake_fpga(config, target="ecp5", *, out_dir, clock_ns=None, constraints=None,
+              prune=None):
+    """A stand-in for :func:`rcm_gen.flows.fpga.run_fpga` with a budget: made-up but
+    deterministic resource counts (``prune`` sees them; a pruned point gets no "place and
+    route", and ``RCM_FAKE_SYNTH_LOG`` records ``pnr HASH`` only for the points that do)
+    and an Fmax that falls with P."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "synth.log"
+    log.write_text(f"fake FPGA synthesis of {json.dumps(config.to_dict())}\n")
+    arch = config.mac.arch
+    counts = {"luts": {"booth": 3000, "ppa": 3300, "fusion": 4000, "fixed": 2000,
+                       "dsp": 2400}[arch] * config.p + 1500,
+              "ffs": 800 * config.p + 500,
+              "dsps": {"fixed": 1, "dsp": 2}.get(arch, 0) * config.p + 2,
+              "brams": 2}
+    reason = prune(counts) if prune is not None else None
+    if reason:
+        return {"target": target, **counts, "pruned": reason, "log": str(log), "wall_s": 0.0}
+    counter = os.environ.get("RCM_FAKE_SYNTH_LOG")
+    if counter:
+        with open(counter, "a") as f:
+            f.write(f"pnr {config_hash(config)} {arch} {config.p}\n")
+    fmax = 60.0 / config.p + (5.0 if arch == "fixed" else 0.0)
+    return {"target": target, **counts, "fmax_mhz": fmax, "log": str(log), "wall_s": 0.0}

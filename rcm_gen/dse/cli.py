@@ -80,7 +80,9 @@ def cmd_dse(args: argparse.Namespace) -> int:
                       retry_failed=args.retry_failed, progress=not args.quiet)
     with Store(store_path) as store:
         table = write_outputs(stats.tasks, store, space, out)
-        failed = [r for r in store.rows(stats.keys) if r["status"] == "failed"]
+        rows = store.rows(stats.keys)
+        failed = [r for r in rows if r["status"] == "failed"]
+        done = [r for r in rows if r["status"] == "done"]
     print(f"{stats.points} points: {stats.computed} computed, {stats.cached} from the store, "
           f"{stats.failed} failed (+{stats.failed_cached} failed before), {stats.skipped} "
           f"combinations skipped, {stats.duplicates} duplicates; {stats.cases} cycle-model "
@@ -89,9 +91,27 @@ def cmd_dse(args: argparse.Namespace) -> int:
         print(f"  skipped {count}: {reason}")
     for row in failed:
         print(f"  failed {row['key']}: {row['error']} (log {row['log']})")
+    if space.budget is not None:
+        b = space.budget
+        limit = (f"{b['part']} ({b['luts']:,} LUTs, {b['dsps']:,} DSPs, {b['brams']:,} "
+                 f"BRAMs" + (f", Fmax >= {b['fmax_mhz']:g} MHz)" if b["fmax_mhz"] else ")"))
+        fits = 0
+        for row in done:
+            res, knobs = row["result"] or {}, row["knobs"]
+            if res.get("pruned"):
+                print(f"  pruned {row['key']} {knobs}: {res['pruned']} (no place and route)")
+            elif res.get("budget_fail"):
+                print(f"  fails budget {row['key']} {knobs}: {res['budget_fail']}")
+            else:
+                fits += 1
+        print(f"budget {limit}: {fits} of {len(rows)} points fit")
     print(table)
+    if space.budget is not None and not fits:
+        (out / "pareto.csv").unlink(missing_ok=True)
+        raise UserError(f"no design point fits the budget of {limit}: see "
+                        f"{out / 'results.csv'} (column budget); no front written")
     print(f"wrote {out / 'results.csv'}, {out / 'pareto.csv'}, {out / 'pareto.png'}, "
-          f"{out / 'pareto.svg'}")
+          f"{out / 'pareto.svg'}" + (f", {out / 'pareto_dsps.png'}" if space.budget else ""))
     return 0
 
 
@@ -107,8 +127,9 @@ def add_parser(subparsers, design_args) -> None:
     p.add_argument("--example", nargs="?", const=True, default=None, metavar="NAME",
                    help="a space shipped with rcm_gen: example_space (the default, 12 points, "
                         "about two minutes on two cores), space24 (24 points and "
-                        "ResNet-18, about six minutes) or space_energy (4 points with energy "
-                        "from gate-level runs, about ten minutes)")
+                        "ResNet-18, about six minutes), space_energy (4 points with energy "
+                        "from gate-level runs, about ten minutes) or fpga (6 points within "
+                        "an ECP5 part's budget, ResNet-18 against LUTs and DSPs)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                    help="parallel evaluations on this machine (default: all cores)")

@@ -16,7 +16,9 @@ A *task* is a plain dict, picklable for any executor:
     Folder for the synthesis runs (one sub-folder per point and attempt).
 ``synthesizer``
     ``"module:function"`` with the signature of :func:`rcm_gen.flows.synth.synthesize`, or
-    ``None`` for that function.
+    ``None`` for that function; in a space with an FPGA budget (``settings["budget"]``),
+    with that of :func:`rcm_gen.flows.fpga.run_fpga` (``constraints`` and ``prune``), the
+    default.
 ``calibrator``
     The same for :func:`rcm_gen.power.tile_model.calibrate` (a point whose settings have
     ``energy``).
@@ -41,7 +43,7 @@ from ..errors import ToolFailed, UserError
 from ..tile.config import TileConfig
 from .store import Store
 
-__all__ = ["Task", "case_cycles", "evaluate_point", "hardware_fingerprint",
+__all__ = ["Task", "budget_excess", "case_cycles", "evaluate_point", "hardware_fingerprint",
            "model_fingerprint", "synth_metrics"]
 
 Task = dict[str, Any]
@@ -91,7 +93,41 @@ def _hook(task: Task, key: str, default: str) -> Any:
 
 
 def _synthesizer(task: Task):
+    if task["settings"].get("budget"):
+        return _hook(task, "synthesizer", "rcm_gen.flows.fpga:run_fpga")
     return _hook(task, "synthesizer", "rcm_gen.flows.synth:synthesize")
+
+
+def budget_excess(counts: dict[str, Any], budget: dict[str, Any]) -> str | None:
+    """Which resources of ``counts`` exceed the ``budget`` and by how much (``"dsps 23 >
+    20 (+3)"``, several joined by ``"; "``), or ``None`` if the counts fit."""
+    over = [f"{res} {int(counts.get(res, 0)):,} > {int(budget[res]):,} "
+            f"(+{int(counts.get(res, 0)) - int(budget[res]):,})"
+            for res in ("luts", "dsps", "brams")
+            if res in budget and int(counts.get(res, 0)) > int(budget[res])]
+    return "; ".join(over) or None
+
+
+def _budget_run(task: Task, config: TileConfig, run_dir: Path) -> dict[str, Any]:
+    """Synthesis for the budget's part, pruned before place and route if over it: the
+    metrics (``pruned`` with the reason, or the post-route figures and, under the minimum
+    Fmax, ``budget_fail``)."""
+    settings = task["settings"]
+    budget = settings["budget"]
+    report = _synthesizer(task)(config, settings["target"], out_dir=run_dir,
+                                clock_ns=settings.get("clock_ns"),
+                                constraints={"device": budget["device"]},
+                                prune=lambda counts: budget_excess(counts, budget))
+    if report.get("pruned"):
+        metrics = {k: report[k] for k in ("luts", "ffs", "dsps", "brams", "clock_ns")
+                   if k in report}
+        return {**metrics, "area": report["luts"], "pruned": report["pruned"],
+                "log": report.get("log"), "synth_wall_s": report.get("wall_s")}
+    metrics = synth_metrics(report)
+    if budget.get("fmax_mhz") and metrics["fmax_mhz"] < budget["fmax_mhz"]:
+        metrics["budget_fail"] = (f"Fmax {metrics['fmax_mhz']:.1f} MHz < "
+                                  f"{budget['fmax_mhz']:g} MHz")
+    return metrics
 
 
 def _calibrator(task: Task):
@@ -184,6 +220,9 @@ def _synthesize(task: Task, attempt: int) -> tuple[str, dict[str, Any] | None, s
     settings = task["settings"]
     run_dir = Path(task["run_dir"]) / f"{task['key']}-{attempt}"
     try:
+        if settings.get("budget"):
+            metrics = _budget_run(task, config, run_dir)
+            return "done", metrics, None, metrics.get("log")
         report = _synthesizer(task)(config, settings["target"], out_dir=run_dir,
                                     liberty=settings.get("liberty"),
                                     clock_ns=settings.get("clock_ns"))

@@ -9,7 +9,10 @@ __all__ = ["latency_ns"]
 
 def latency_ns(result: dict[str, Any] | None, cycles: dict[str, Any] | None) -> float | None:
     """Latency of a case on a point: its cycles times the point's achieved clock period;
-    ``None`` if the point failed or cannot run the case."""
+    ``None`` if the point failed, was pruned or fails its budget, or cannot run the
+    case."""
     if not result or not cycles or cycles.get("cycles") is None:
+        return None
+    if result.get("pruned") or result.get("budget_fail"):
         return None
     return cycles["cycles"] * result["critical_path_ns"]

@@ -26,7 +26,10 @@ OBJECTIVE_PAIRS = {
     "latency-area": ("area", "latency_ns", "pareto"),
     "latency-energy": ("energy", "latency_ns", "pareto_latency_energy"),
     "area-energy": ("area", "energy", "pareto_area_energy"),
+    "latency-dsps": ("dsps", "latency_ns", "pareto_dsps"),
 }
+#: Pairs written only for a space with an FPGA budget.
+_BUDGET_PAIRS = ("latency-dsps",)
 
 _CONFIG_COLUMNS = ("arch", "width", "lanes", "pipeline", "p", "tm", "tn", "tr", "tc", "k_max",
                    "s_max", "act_depth", "weight_depth")
@@ -92,6 +95,10 @@ def result_rows(tasks: list[dict[str, Any]], store: Store, space: Space
             continue
         res = row["result"]
         metrics = {k: res[k] for k in _METRICS if k in res}
+        if space.budget is not None:
+            metrics["budget"] = (f"pruned: {res['pruned']}" if res.get("pruned") else
+                                 f"fails: {res['budget_fail']}" if res.get("budget_fail")
+                                 else "fits")
         for group, area in (res.get("area_by_group") or {}).items():
             metrics[f"area_{group}"] = area
         cycles = store.cycles(task["key"])
@@ -111,7 +118,9 @@ def result_rows(tasks: list[dict[str, Any]], store: Store, space: Space
                 "precision": case["precision"], "act_bits": case.get("act_bits"),
                 "weight_bits": case.get("weight_bits"), "cycles": c.get("cycles"),
                 "ideal_cycles": c.get("ideal_cycles"), "utilisation": c.get("utilisation"),
-                "lanes_used": _cell(c.get("lanes")), "latency_ns": lat, **energy,
+                "lanes_used": _cell(c.get("lanes")), "latency_ns": lat,
+                **({"frames_per_s": 1e9 / lat} if lat and case["kind"] == "network"
+                   else {}), **energy,
                 "not_runnable": c.get("not_runnable"), "log": row["log"]})
     return out
 
@@ -162,6 +171,8 @@ def _label(key: str, target: str, unit: str | None) -> tuple[str, float]:
         return "latency (µs)", 1e-3
     if key == "area":
         return ("area (µm²)" if target == "asic" else "LUTs"), 1.0
+    if key == "dsps":
+        return "DSP blocks", 1.0
     return f"energy ({(unit or '').replace('uJ', 'µJ')})", 1.0
 
 
@@ -272,7 +283,8 @@ def write_outputs(tasks: list[dict[str, Any]], store: Store, space: Space, out_d
     pareto_rows = []
     all_groups = {}
     for name, (x, y, stem) in OBJECTIVE_PAIRS.items():
-        if "energy" in (x, y) and not with_energy:
+        if ("energy" in (x, y) and not with_energy) or (
+                name in _BUDGET_PAIRS and space.budget is None):
             for ext in ("png", "svg"):
                 (out_dir / f"{stem}.{ext}").unlink(missing_ok=True)
             continue
@@ -285,6 +297,7 @@ def write_outputs(tasks: list[dict[str, Any]], store: Store, space: Space, out_d
                 doms = sum(1 for c, _ in g["dominating"] if c is r)
                 pareto_rows.append({"objectives": name, "target": target, "workload": wl,
                                     "precision": prec, "kind": r["kind"], "area": r["area"],
+                                    **({"dsps": r.get("dsps")} if x == "dsps" else {}),
                                     "latency_ns": r["latency_ns"],
                                     **({"energy": r.get("energy"),
                                         "energy_unit": r.get("energy_unit")}
@@ -305,6 +318,8 @@ def write_outputs(tasks: list[dict[str, Any]], store: Store, space: Space, out_d
     _write_csv(out_dir / "results.csv", flat)
     _write_csv(out_dir / "pareto.csv", pareto_rows)
     text = summary(all_groups["latency-area"])
+    if all_groups.get("latency-dsps"):
+        text += "\nlatency against DSP blocks:\n" + summary(all_groups["latency-dsps"])
     if with_energy and all_groups.get("latency-energy"):
         text += "\n" + energy_summary(all_groups["latency-energy"])
     return text

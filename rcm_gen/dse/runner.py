@@ -34,7 +34,8 @@ Evaluator = Callable[[dict[str, Any]], dict[str, Any]]
 
 _TOOLS = {"asic": ("rcm_gen", "amaranth", "yosys", "opensta"),
           "ecp5": ("rcm_gen", "amaranth", "yosys", "nextpnr_ecp5"),
-          "ice40": ("rcm_gen", "amaranth", "yosys", "nextpnr_ice40")}
+          "ice40": ("rcm_gen", "amaranth", "yosys", "nextpnr_ice40"),
+          "nexus": ("rcm_gen", "amaranth", "yosys", "nextpnr_nexus")}
 
 
 @dataclass
@@ -150,6 +151,8 @@ def settings_of(space: Space, point: Point) -> dict[str, Any]:
                 "liberty_sha": liberty_sha, "clock_ns": point.clock_ns,
                 "tools": tool_versions(*_TOOLS[point.target]),
                 "sources": hardware_fingerprint()}
+    if space.budget is not None:  # synthesized for the part, pruned by the budget
+        settings["budget"] = dict(space.budget)
     if space.energy and point.target == "asic":  # an energy model per point (a new key)
         from ..power.tile_model import energy_fingerprint
 

@@ -12,9 +12,12 @@ A space file::
     clock_ns = [5.0]             # synthesis clock target
 
     [target]
-    kind = "asic"                # asic | ecp5 | ice40, or a list of them
+    kind = "asic"                # asic | ecp5 | ice40 | nexus, or a list of them
     # liberty = "/path/to/cells.lib"
     # energy = true              # asic: energy as a third objective (see below)
+    # part = "LFE5U-85"          # an FPGA kind: the part as a budget (see below)
+    # luts = 40000               # with part: limits below the part's (also dsps, brams)
+    # fmax_mhz = 30.0            # with part: the minimum post-route Fmax
 
     [[workloads]]                # a convolution layer at several precisions
     name = "conv3x3"
@@ -40,6 +43,15 @@ rejects (``tm`` not a multiple of ``p``, say) is skipped with the tile's reason.
 level (:func:`rcm_gen.power.tile_model.calibrate`: a few layers recorded in RTL and
 replayed on the synthesized netlist, minutes per point) and adds energy as an objective:
 per inference for a network, per MAC for a layer.
+
+``part`` (one FPGA kind only) makes the part a budget: its LUTs, DSPs and block RAMs (or
+the ``luts``, ``dsps``, ``brams`` given, at most the part's), and a minimum Fmax
+``fmax_mhz``.  Every point is synthesized for the part (Yosys, each distinct module once)
+and its resources checked against the budget before place and route: a point over it is
+*pruned* (never placed and routed; the store keeps its counts and which resource is how
+much over), a point that fits is placed and routed, and one under ``fmax_mhz`` fails the
+budget.  Neither is on a front; the fronts are latency (at the post-route Fmax) against
+LUTs and against DSPs.  Parts: :data:`PARTS`.
 """
 
 from __future__ import annotations
@@ -56,7 +68,7 @@ from ..conv import ConvShape
 from ..errors import UserError
 from ..tile.config import TileConfig
 
-__all__ = ["KNOBS", "TARGETS", "Point", "Space", "Workload", "load_space"]
+__all__ = ["KNOBS", "PARTS", "TARGETS", "Point", "Space", "Workload", "load_space"]
 
 #: Knob → the configuration field it sets ("mac." for the MAC's), or None.
 KNOBS: dict[str, str | None] = {
@@ -68,7 +80,15 @@ KNOBS: dict[str, str | None] = {
     "macros": "macros",
     "tm_per_p": None, "fixed": None, "clock_ns": None,
 }
-TARGETS = ("asic", "ecp5", "ice40")
+TARGETS = ("asic", "ecp5", "ice40", "nexus")
+#: FPGA kind → part name → the device of ``rcm_gen/flows/data/fpga.toml`` it is (the
+#: devices' own names are accepted too).
+PARTS: dict[str, dict[str, str]] = {
+    "ecp5": {"LFE5U-25": "25k", "LFE5U-45": "45k", "LFE5U-85": "85k"},
+    "ice40": {"iCE40UP5K": "up5k", "iCE40HX8K": "hx8k"},
+    "nexus": {"LIFCL-40": "LIFCL-40-9BG400C"},
+}
+_BUDGET_KEYS = ("part", "luts", "dsps", "brams", "fmax_mhz")
 _SHAPE_KEYS = ("c", "m", "h", "w", "k", "stride", "padding")
 
 
@@ -114,6 +134,9 @@ class Space:
     workloads: tuple[Workload, ...]
     source: Path | None = None
     energy: bool = False
+    #: The FPGA part as a budget: ``part``, ``device`` (its name in the FPGA flow),
+    #: ``luts``, ``dsps``, ``brams`` (limits) and ``fmax_mhz`` (minimum, or ``None``).
+    budget: dict[str, Any] | None = None
 
     def combinations(self) -> list[dict[str, Any]]:
         """Every combination of knob values (legal or not), targets included when there
@@ -320,6 +343,47 @@ def _check_knob(src: str, name: str, values: Any) -> None:
                              f"[1, 2, 4]), not {v!r}")
 
 
+def _budget(src: str, target: dict[str, Any], kinds: list[str]) -> dict[str, Any] | None:
+    """The budget of ``[target]`` (see the module docstring), or ``None`` without part."""
+    given = [k for k in _BUDGET_KEYS if k in target]
+    if not given:
+        return None
+    if "part" not in target:
+        raise _fail(src, f"target {given[0]} needs a part (the FPGA the budget is of)")
+    part = target["part"]
+    if len(kinds) != 1 or kinds[0] not in PARTS:
+        raise _fail(src, f"target part applies to one FPGA kind ({', '.join(PARTS)}), "
+                         f"not {', '.join(kinds)}")
+    kind = kinds[0]
+    from ..flows.fpga import fpga_constraints
+
+    devices = {d["name"]: d for d in fpga_constraints(kind)["devices"]}
+    names = {**PARTS[kind], **{n: n for n in devices}}
+    if part not in names or names[part] not in devices:
+        allowed = ", ".join(n for n in names if names[n] in devices)
+        other = [k for k in PARTS if k != kind and (part in PARTS[k] or part in {
+            d["name"] for d in fpga_constraints(k)["devices"]})]
+        where = f" (a part of {other[0]})" if other else ""
+        raise _fail(src, f"target part must be one of {allowed} for kind {kind}, not "
+                         f"{part!r}{where}")
+    device = devices[names[part]]
+    budget: dict[str, Any] = {"part": part, "device": device["name"]}
+    for res in ("luts", "dsps", "brams"):
+        cap = int(device[res])
+        value = target.get(res, cap)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= cap:
+            raise _fail(src, f"target {res} must be an integer from 0 to {cap} (the "
+                             f"{part}'s), not {value!r}")
+        budget[res] = value
+    fmax = target.get("fmax_mhz")
+    if fmax is not None and (isinstance(fmax, bool) or not isinstance(fmax, int | float)
+                             or not fmax > 0):
+        raise _fail(src, f"target fmax_mhz must be a number of MHz greater than 0, "
+                         f"not {fmax!r}")
+    budget["fmax_mhz"] = None if fmax is None else float(fmax)
+    return budget
+
+
 def load_space(path: str | Path) -> Space:
     """Read and check a space file.
 
@@ -362,9 +426,10 @@ def load_space(path: str | Path) -> Space:
     target = data.get("target", {})
     if not isinstance(target, dict):
         raise _fail(src, "[target] must be a table with kind and liberty")
-    bad = [k for k in target if k not in ("kind", "liberty", "energy")]
+    bad = [k for k in target if k not in ("kind", "liberty", "energy", *_BUDGET_KEYS)]
     if bad:
-        raise _fail(src, f"[target] key must be kind, liberty or energy, not {bad[0]!r}")
+        raise _fail(src, f"[target] key must be kind, liberty, energy, "
+                         f"{', '.join(_BUDGET_KEYS)}, not {bad[0]!r}")
     kinds = target.get("kind", "asic")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     if not kinds:
@@ -391,6 +456,7 @@ def load_space(path: str | Path) -> Space:
             lib_path = p.parent / lib_path
         load_liberty(str(lib_path), option=f"--space {src!r}: target liberty")
         liberty = str(lib_path.resolve())
+    budget = _budget(src, target, kinds)
     workloads = data.get("workloads")
     if not isinstance(workloads, list) or not workloads:
         raise _fail(src, "at least one [[workloads]] entry is required")
@@ -399,7 +465,7 @@ def load_space(path: str | Path) -> Space:
     if len(set(names)) != len(names):
         raise _fail(src, f"workload names must be unique, not {names!r}")
     space = Space(name, {k: list(v) for k, v in knobs.items()}, base, tuple(kinds),
-                  liberty, wls, p, energy)
+                  liberty, wls, p, energy, budget)
     reasons: dict[str, int] = {}
     combos = space.combinations()
     for combo in combos:

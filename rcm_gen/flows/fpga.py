@@ -326,8 +326,15 @@ def _memory_note(config: Any) -> dict[str, Any] | None:
 
 
 def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float | None = None,
-             constraints: dict[str, Any] | None = None) -> dict[str, Any]:
+             constraints: dict[str, Any] | None = None,
+             prune: Any = None) -> dict[str, Any]:
     """Synthesize, place and route ``config`` for ``target``; the report dict.
+
+    With ``prune`` (a function of the design's resource counts after synthesis, giving
+    the reason it does not fit a budget or ``None``), a design it rejects is not placed
+    and routed: the report then has ``pruned`` (the reason) and the resource counts, no
+    Fmax; and the design is synthesized for the first configured device whatever its
+    size (the budget, not the device list, decides).
 
     Raises
     ------
@@ -342,9 +349,16 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
                                      **({"clock_ns": clock_ns} if clock_ns is not None else {})})
     check_family(config, target)
     nextpnr = _nextpnr(target)
-    device, counts, netlist, synth_log, top = _synthesize_for_device(config, target, out_dir,
-                                                                     cons)
+    device, counts, netlist, synth_log, top = _synthesize_for_device(
+        config, target, out_dir, cons, fit=prune is None)
     out_dir = Path(out_dir)
+    reason = prune(counts) if prune is not None else None
+    if reason:
+        return {"target": target, "top": top, "device": _device_name(device), **counts,
+                "pruned": reason, "clock_ns": float(cons["clock_ns"]),
+                "memory": _memory_note(config), "config": config.to_dict(),
+                "log": str(synth_log), "synth_log": str(synth_log),
+                "wall_s": time.perf_counter() - started}
     pnr_log = out_dir / "pnr.log"
     report = out_dir / "nextpnr-report.json"
     freq = 1000.0 / float(cons["clock_ns"])
@@ -415,10 +429,11 @@ def check_family(config: Any, target: str) -> None:
 
 
 def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
-                           cons: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any],
-                                                         Path, Path, str]:
-    """Synthesize ``config`` for the configured devices in order until one holds it; the
-    device, the resource counts, the netlist, the synthesis log and the top's name."""
+                           cons: dict[str, Any], fit: bool = True
+                           ) -> tuple[dict[str, Any], dict[str, Any], Path, Path, str]:
+    """Synthesize ``config`` for the configured devices in order until one holds it (with
+    ``fit`` false: the first device, whatever the design needs); the device, the resource
+    counts, the netlist, the synthesis log and the top's name."""
     check_family(config, target)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -447,7 +462,7 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
         whole = count_resources(stat_text, target, synth_log, skip=())
         tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
                      f"{whole['dsps']} DSPs, {whole['brams']} BRAMs")
-        if pick_device(whole, [dev]):
+        if pick_device(whole, [dev]) or not fit:
             device = dev
             break
     if device is None:
