@@ -444,7 +444,7 @@ def _buffer_module(text: str, directions: dict[str, dict[str, str]],
     widths = _widths(text)
 
     def sink_bits(child: str, port: str, expr: str) -> list[tuple[str, bool]] | None:
-        if directions[child].get(port) != "input" or port in ("clk", "rst"):
+        if directions[child].get(port) != "input" or port == "clk":
             return None
         return _bits(expr, widths)
 
