@@ -36,7 +36,8 @@ test-fast: setup
 # The long checks CI leaves out (minutes each: the W=16 fusion MAC on both simulators, its
 # multiplier in every mode in the Amaranth simulator; the Verilator runs of the fixed tile,
 # the array and refused jobs whose Icarus runs make test keeps; the array filling its MACs
-# with flip-flop buffers; block RAM on ECP5).
+# with flip-flop buffers; block RAM on ECP5; the tile with SRAM buffers on Verilator; flat
+# against hierarchical synthesis; map --synthesize through the synthesis cache).
 test-long: setup
 	$(PY) -m pytest -n $(JOBS) -m long --durations=15
 

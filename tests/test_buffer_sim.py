@@ -155,7 +155,8 @@ def _tile_regression():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator, count", [("icarus", 3), ("verilator", 6)])
+@pytest.mark.parametrize("simulator, count", [
+    ("icarus", 3), pytest.param("verilator", 6, marks=pytest.mark.long)])
 def test_tile_with_sram_buffers(simulator, count):
     """The tile RTL regression with every buffer in sky130 SRAM macros."""
     from rcm_gen.flows.macros import instantiated_macros

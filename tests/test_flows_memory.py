@@ -92,6 +92,7 @@ def test_shared_macs_and_fanouts():
 
 
 @pytest.mark.synth
+@pytest.mark.long
 def test_hierarchical_against_flat(tmp_path):
     cfg = _tiny()
     hier = synthesize(cfg, out_dir=tmp_path / "hier", clock_ns=10.0)

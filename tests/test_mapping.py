@@ -97,6 +97,7 @@ def test_map_cli_json_and_fmax(cli, tmp_path):
 
 
 @pytest.mark.synth
+@pytest.mark.long
 def test_map_synthesize_uses_the_cache(cli, tmp_path):
     """--synthesize runs the ASIC flow for the point and its twin once, into the cache;
     the latency uses the Fmax of those reports, and a second call synthesizes nothing."""
