@@ -37,7 +37,8 @@ test-fast: setup
 # multiplier in every mode in the Amaranth simulator; the Verilator runs of the fixed tile,
 # the array and refused jobs whose Icarus runs make test keeps; the array filling its MACs
 # with flip-flop buffers; block RAM on ECP5; the tile with SRAM buffers on Verilator; flat
-# against hierarchical synthesis; map --synthesize through the synthesis cache).
+# against hierarchical synthesis; map --synthesize through the synthesis cache; full-layer
+# utilisation; a depthwise model through infer on Verilator).
 test-long: setup
 	$(PY) -m pytest -n $(JOBS) -m long --durations=15
 

@@ -106,8 +106,10 @@ RTL_MODELS = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("name", sorted(RTL_MODELS))
+@pytest.mark.parametrize("simulator, name", [
+    *(("icarus", n) for n in sorted(RTL_MODELS)),
+    *(pytest.param("verilator", n, marks=pytest.mark.long) if n == "depthwise"
+      else ("verilator", n) for n in sorted(RTL_MODELS))])
 def test_rtl_engine_on_small_models(tmp_path, cli, name, simulator):
     """Depthwise (with a channel multiplier), dense, grouped and fully connected layers on
     rcm-small's RTL through `rcm-gen infer --engine rtl`: every tensor equal to LiteRT's,

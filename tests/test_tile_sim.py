@@ -308,6 +308,7 @@ def test_array_raster_groups_and_im2col():
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_utilisation_and_speedup_on_full_layers():
     """Layers that fill rcm-default at 16, 8 and 4 bits: measured cycles equal the model,
     compute-phase utilisation ≥ 95 % of P·N; the same 8- and 4-bit layer on the fixed
