@@ -311,7 +311,7 @@ def _renumber(text: str) -> str:
     return _NUMBERED.sub(lambda m: f"{m.group(1)}${rank[m.group(1), int(m.group(2))]}", text)
 
 
-def _canonical(text: str) -> str:
+def sort_declaration_runs(text: str) -> str:
     """``text`` with each run of plain declarations and of one-line continuous
     assignments sorted (renumbered names can sort differently from the originals)."""
     out: list[str] = []
@@ -508,7 +508,7 @@ def _assemble(top: str, origins: dict[str, _Origin], texts: list[str]) -> Hierar
     for mod in post:
         names = {c: f"K{key_of[c]}" for c, _ in modules[mod].children}
         names[mod] = "SELF"
-        canon = _canonical(_rename(modules[mod].text, names, drop))
+        canon = sort_declaration_runs(_rename(modules[mod].text, names, drop))
         key_of[mod] = hashlib.sha256(canon.encode()).hexdigest()[:24]
 
     # distinct modules in the order they are written: the top, then depth first

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolFailed
-from ..hierarchy import render
+from ..hierarchy import render, sort_declaration_runs
 from .yosys import run_yosys
 
 __all__ = [
@@ -50,8 +50,6 @@ _MODULE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)\s*\(", re.M)
 _NUMBERED = re.compile(r"(\\\$auto\$\S*?)\$(\d+)(?= )")
 #: Lines whose order does not matter among neighbours of the same kind: a declaration
 #: with no initial value, and a one-line continuous assignment.
-_DECL = re.compile(r"^\s*(?:wire|reg)\b[^=;()]*;$")
-_ASSIGN = re.compile(r"^\s*assign\b.*;$")
 #: The first name on a line.
 _FIRST = re.compile(r"^\s*(\\\S+|[A-Za-z_][\w$]*)(?=\s)", re.M)
 
@@ -85,21 +83,8 @@ def _renumber(text: str) -> str:
         numbers.setdefault(m.group(1), set()).add(int(m.group(2)))
     rank = {(prefix, n): i for prefix, ns in numbers.items()
             for i, n in enumerate(sorted(ns))}
-    text = _NUMBERED.sub(lambda m: f"{m.group(1)}${rank[m.group(1), int(m.group(2))]}", text)
-    out: list[str] = []
-    run: list[str] = []
-    kind = None
-    for line in text.split("\n"):
-        this = "decl" if _DECL.match(line) else "assign" if _ASSIGN.match(line) else None
-        if this != kind or this is None:
-            out += sorted(run)
-            run = []
-        kind = this
-        if this is None:
-            out.append(line)
-        else:
-            run.append(line)
-    return "\n".join(out + sorted(run))
+    return sort_declaration_runs(
+        _NUMBERED.sub(lambda m: f"{m.group(1)}${rank[m.group(1), int(m.group(2))]}", text))
 
 
 def split_modules(verilog: str) -> dict[str, Module]:
