@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 from ..errors import ToolFailed, UserError
 from ..flows.lint import VERILATOR_WAIVERS
 from ..flows.macros import instantiated_macros, write_models
-from ..generate import config_hash, to_verilog, top_name
+from ..generate import config_hash, render_design, top_name
 from ..tools import cache_dir, require_executable, verilator_env
 
 __all__ = ["SIMULATORS", "Design", "SimResult", "SimulationFailed", "run_cocotb"]
@@ -82,10 +83,47 @@ class Design:
         return json.dumps(self.params, indent=2, sort_keys=True) + "\n"
 
 
-def _top_and_text(config: Any) -> tuple[str, str]:
+def _top_and_text(config: Any) -> tuple[str, str, list[str]]:
+    """The top's name, its Verilog and the modules to build as Verilator hierarchical
+    blocks (:func:`_hier_blocks`)."""
     if isinstance(config, Design):
-        return config.top, config.verilog
-    return top_name(config), to_verilog(config)
+        return config.top, config.verilog, []
+    design = render_design(config)
+    return design.top, design.text, _hier_blocks(design)
+
+
+#: Verilator 5 compiles a module's logic once per instance (its scheduler specialises the
+#: code of every instance), so a 256-MAC tile became 204 MB of C++ that took most of an
+#: hour to build.  The MAC array's repeated module -- its columns, else its MACs -- is
+#: instead built once as a hierarchical block (``hier_block``) when the design holds at
+#: least this many instances of it: the 256-MAC tile then verilates in seconds.
+_HIER_MIN_INSTANCES = 4
+_HIER_KINDS = ("mac_column", "mac")
+
+
+def _hier_blocks(design: Any) -> list[str]:
+    """The modules of ``design`` (a :class:`rcm_gen.hierarchy.Hierarchy`) to build as
+    Verilator hierarchical blocks: the outermost repeated module of the MAC array."""
+    for kind in _HIER_KINDS:
+        found = [m.name for m in design.modules
+                 if m.name.endswith(f"__{kind}") and m.instances >= _HIER_MIN_INSTANCES]
+        if found:
+            return found
+    return []
+
+
+def _hier_source(text: str, blocks: list[str]) -> tuple[str, str]:
+    """The Verilog for a hierarchical Verilator build of ``blocks``, and its control
+    file.  Verilator does not substitute a hierarchical block whose module name holds a
+    double underscore (it encodes the name and then misses the original's instances), so
+    those modules are renamed in the simulated copy (instance names, which the testbench
+    sees, are unchanged)."""
+    lines = ["`verilator_config"]
+    for name in blocks:
+        plain = "hier_" + name.replace("__", "_x_")
+        text = re.sub(rf"(?<![\w$]){re.escape(name)}(?![\w$])", plain, text)
+        lines.append(f'hier_block -module "{plain}"')
+    return text, "\n".join(lines) + "\n"
 
 
 def design_dir(config: Any, root: Path | None = None) -> Path:
@@ -159,8 +197,15 @@ def _build_and_test(config: Any, simulator: str, test_module: str,
                     base_env: dict[str, str], ddir: Path) -> SimResult:
     from cocotb_tools.runner import get_runner
 
-    top, text = _top_and_text(config)
+    top, text, blocks = _top_and_text(config)
     vfile = ddir / f"{top}.v"
+    control: list[Path] = []
+    build_args = list(_VERILATOR_BUILD_ARGS) if simulator == "verilator" else []
+    if simulator == "verilator" and blocks:
+        text, vlt = _hier_source(text, blocks)
+        control = [ddir / "hier.vlt"]
+        _write_if_changed(control[0], vlt)
+        build_args.append("--hierarchical")
     _write_if_changed(vfile, text)
     _write_if_changed(ddir / "config.json", config.to_json())
     # The memory macros the design instantiates are black boxes in its Verilog: their
@@ -187,9 +232,9 @@ def _build_and_test(config: Any, simulator: str, test_module: str,
         build_log = build_dir / "build.log"
         try:
             runner.build(
-                sources=[vfile, *models], hdl_toplevel=top, build_dir=build_dir,
+                sources=[*control, vfile, *models], hdl_toplevel=top, build_dir=build_dir,
                 timescale=("1ns", "1ps"), waves=waves, log_file=build_log,
-                build_args=_VERILATOR_BUILD_ARGS if simulator == "verilator" else [],
+                build_args=build_args,
                 always=False)
         except RuntimeError:
             raise SimulationFailed(
