@@ -288,9 +288,10 @@ def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool,
     """Latch memory ``name`` in ``m`` (the same port behaviour as :func:`build_ff`'s); its
     read data.
 
-    The write data is taken into a register at every edge (a write lands in the half
-    cycle after the edge that ends its cycle, so the register needs no enable) and the
-    written word's latches take it while the clock is high (:func:`latch_block_verilog`).
+    The write data is taken into a register at the edge that ends a write's cycle (a
+    write lands in the half cycle after that edge; the register holds otherwise, so
+    clock gating can stop its clock while nothing is written) and the written word's
+    latches take it while the clock is high (:func:`latch_block_verilog`).
     Each block takes its addressed word into its read register when ``rd_en`` is high,
     so that it holds while ``rd_en`` is low; the block a read addressed is remembered
     and its data selected.  A read of the word written in the same cycle gives the old
@@ -302,7 +303,8 @@ def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool,
     # (not reset, as a flip-flop memory's registers are not: the reset would fan out to
     # every bit)
     wdata = Signal(width, name=f"{name}_wdata", reset_less=True)
-    m.d.sync += wdata.eq(wr_data)
+    with m.If(wr_en):
+        m.d.sync += wdata.eq(wr_data)
     fwd = Signal(name=f"{name}_fwd")
     if transparent:
         m.d.comb += fwd.eq(wr_en & (wr_addr == rd_addr))
@@ -601,7 +603,10 @@ def build_sram(m: Module, plan: MemoryPlan, transparent: bool, ports: dict,
         w_addr = Signal.like(wr_addr, name="pend_addr")
         w_data = Signal.like(wr_data, name="pend_data")
         w_en = Signal(name="pend_en")
-        m.d.sync += [w_addr.eq(wr_addr), w_data.eq(wr_data), w_en.eq(wr_en)]
+        m.d.sync += w_en.eq(wr_en)
+        # the pending write's address and data hold unless a write comes (gated clocks)
+        with m.If(wr_en):
+            m.d.sync += [w_addr.eq(wr_addr), w_data.eq(wr_data)]
 
     w_in = Signal(name="w_in_macros")
     r_in = Signal(name="r_in_macros")
