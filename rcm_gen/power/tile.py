@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -253,7 +254,8 @@ class Recording:
 def record_layers(config: TileConfig, cases: list[Any], *, simulator: str = "verilator",
                   idle: int = IDLE_CYCLES, workdir: Path | None = None) -> list[Recording]:
     """Run ``cases`` (:class:`~rcm_gen.tile.simulate.LayerCase`, full-rate host) through
-    ``config``'s RTL in one simulation and record every port per cycle.
+    ``config``'s RTL, each in a simulation of its own from power-on (one build), and
+    record every port per cycle.
 
     Raises
     ------
@@ -271,22 +273,26 @@ def record_layers(config: TileConfig, cases: list[Any], *, simulator: str = "ver
             raise ValueError("a recorded layer needs a full-rate host (no idle cycles, no "
                              "backpressure)")
     ports = ports_of(build_component(config))
+    recs = []
     with tempfile.TemporaryDirectory(prefix="rcm_record_") as tmp:
-        folder = Path(workdir or tmp).resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        spec = {"ports": ports, "probes": list(PROBES), "idle": idle, "folder": str(folder)}
-        results, sim = simulate_layers(config, cases, simulator, workdir=folder,
-                                       test_module="tile_record",
-                                       env={"RCM_RECORD": json.dumps(spec)})
-        recs = []
-        for i, (case, result) in enumerate(zip(cases, results, strict=True)):
+        root = Path(workdir or tmp).resolve()
+        for i, case in enumerate(cases):
+            # each layer in a simulation of its own, from power-on, so that the gate-level
+            # replays of the layers are independent of each other (and run in parallel)
+            folder = root / f"layer{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            spec = {"ports": ports, "probes": list(PROBES), "idle": idle,
+                    "folder": str(folder)}
+            (result,), sim = simulate_layers(config, [case], simulator, workdir=folder,
+                                             test_module="tile_record",
+                                             env={"RCM_RECORD": json.dumps(spec)})
             if not result["output_ok"]:
                 raise ToolFailed(f"layer {i}: the RTL output differs from numpy "
                                  f"({result['mismatch']}); log: {sim.log}")
             if result["cycles"] != result["model_cycles"]:
                 raise ToolFailed(f"layer {i}: the RTL took {result['cycles']} cycles, the "
                                  f"cycle model says {result['model_cycles']}; log: {sim.log}")
-            data = json.loads((folder / f"case{i}.json").read_text())
+            data = json.loads((folder / "case0.json").read_text())
             rec = Recording(case, tuple(ports), data["inputs"], data["outputs"],
                             {p: {int(t): u for t, u in v.items()}
                              for p, v in data["unknown"].items()},
@@ -371,78 +377,87 @@ class TileGate:
         return {g: float(v) for g, v in zip(self.groups, leak, strict=True)}
 
     def replay(self, recs: list[Recording], windows: list[list[tuple[int, int]]], *,
+               jobs: int | None = None, tag: str = "tile",
                on_progress: Callable[[int, int], None] | None = None
                ) -> tuple[list[list[WindowEnergy]], dict[str, Any]]:
-        """Simulate the recorded inputs at gate level (the recordings one after another,
-        each starting with the tile's reset), check every output against the RTL's, and
-        return the energy of each recording's ``windows`` (cycles of that recording) and
-        facts about the run (``checked`` output values, ``wall_s``, ``log``, and
-        ``accesses``: per recording and window, the memory macros' port accesses).
+        """Simulate each recording's inputs at gate level from power-on (as the RTL ran
+        them: :func:`record_layers`), up to ``jobs`` recordings at a time (default: one
+        per core), check every output against the RTL's, and return the energy of each
+        recording's ``windows`` (cycles of that recording) and facts about the run
+        (``checked`` output values, ``wall_s``, ``log``, ``runs`` (the runs, one per
+        recording) and ``accesses``: per recording and window, the memory macros' port
+        accesses).
 
         Raises
         ------
         ToolFailed
             An output differs from the RTL's (naming the port, the cycle and the values).
         """
-        sim = self.power.sim
-        total = sum(r.cycles for r in recs)
-        inputs = {p: np.empty(total, dtype=object) for p in sim.inputs}
-        flat: list[tuple[int, int]] = []
-        offset = 0
-        for rec, wins in zip(recs, windows, strict=True):
-            for p in sim.inputs:
-                inputs[p][offset:offset + rec.cycles] = rec.inputs[p]
-            flat += [(offset + a, offset + b) for a, b in wins]
-            offset += rec.cycles
-        energies, run = self.power.run(inputs, flat, tag="tile", on_progress=on_progress)
-        checked = self.check_outputs(recs, run)
-        out, k = [], 0
-        for wins in windows:
-            out.append(energies[k:k + len(wins)])
-            k += len(wins)
-        accesses = None
-        if run.access_counts is not None:
-            accesses, k = [], 0
-            for wins in windows:
-                accesses.append(run.access_counts[k:k + len(wins)])
-                k += len(wins)
-        return out, {"checked": checked, "wall_s": run.wall_s, "log": str(run.log),
-                     "cycles": total, "accesses": accesses}
+        from concurrent.futures import ThreadPoolExecutor
 
-    def check_outputs(self, recs: list[Recording], run: Any) -> int:
-        """Compare the gate-level outputs with the RTL's, cycle for cycle, from the first
-        cycle after the first reset edge; a payload only while its valid is set."""
+        started = time.perf_counter()
+        sim = self.power.sim
+        sim.build()  # once, before the runs share it
+        total = sum(r.cycles for r in recs)
+        done = [0] * len(recs)
+
+        def one(i: int) -> tuple[list[WindowEnergy], Any]:
+            rec = recs[i]
+            inputs = {p: np.asarray(rec.inputs[p], dtype=object) for p in sim.inputs}
+
+            def progress(k: int, _n: int) -> None:
+                done[i] = k
+                if on_progress is not None:
+                    on_progress(sum(done), total)
+
+            return self.power.run(inputs, list(windows[i]), tag=f"{tag}{i}",
+                                  on_progress=progress)
+
+        workers = max(1, min(len(recs), jobs or os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, range(len(recs))))
+        checked = sum(self.check_outputs(i, rec, run)
+                      for i, (rec, (_, run)) in enumerate(zip(recs, results, strict=True)))
+        runs = [run for _, run in results]
+        accesses = None
+        if all(run.access_counts is not None for run in runs):
+            accesses = [run.access_counts for run in runs]
+        return [energies for energies, _ in results], {
+            "checked": checked, "wall_s": time.perf_counter() - started,
+            "log": str(runs[0].log) if runs else "", "cycles": total, "runs": runs,
+            "accesses": accesses, "jobs": workers}
+
+    def check_outputs(self, layer: int, rec: Recording, run: Any) -> int:
+        """Compare the gate-level outputs of recording ``rec`` (layer ``layer``, run
+        from power-on as :meth:`replay` runs it) with the RTL's, cycle for cycle, from
+        the first cycle after the first reset edge; a payload only while its valid is
+        set.  The number of values compared."""
         checked = 0
-        offset = 0
-        for i, rec in enumerate(recs):
-            start = 0
-            if i == 0:
-                rst = np.flatnonzero(np.asarray(rec.inputs["rst"], dtype=np.int64))
-                start = int(rst[0]) + 1 if len(rst) else 0
-            for port, values in rec.outputs.items():
-                valid = None
-                if port.endswith("__payload") and port[:-9] + "__valid" in rec.outputs:
-                    valid = rec.outputs[port[:-9] + "__valid"]
-                got = run.outputs[port]
-                unknown = rec.unknown.get(port, {})
-                for t in range(start, rec.cycles):
-                    if valid is not None and not valid[t]:
+        rst = np.flatnonzero(np.asarray(rec.inputs["rst"], dtype=np.int64))
+        start = int(rst[0]) + 1 if len(rst) else 0
+        for port, values in rec.outputs.items():
+            valid = None
+            if port.endswith("__payload") and port[:-9] + "__valid" in rec.outputs:
+                valid = rec.outputs[port[:-9] + "__valid"]
+            got = run.outputs[port]
+            unknown = rec.unknown.get(port, {})
+            for t in range(start, rec.cycles):
+                if valid is not None and not valid[t]:
+                    continue
+                u = unknown.get(t, 0)
+                g = got[t]
+                if g < 0:
+                    if u:
                         continue
-                    u = unknown.get(t, 0)
-                    g = got[offset + t]
-                    if g < 0:
-                        if u:
-                            continue
-                        bad = "x"
-                    elif (g & ~u) == (values[t] & ~u):
-                        checked += 1
-                        continue
-                    else:
-                        bad = f"{g:#x}"
-                    raise ToolFailed(
-                        f"gate-level output {port} differs from the RTL's in layer {i}, "
-                        f"cycle {t}: {bad}, expected {values[t]:#x}; log: {run.log}")
-            offset += rec.cycles
+                    bad = "x"
+                elif (g & ~u) == (values[t] & ~u):
+                    checked += 1
+                    continue
+                else:
+                    bad = f"{g:#x}"
+                raise ToolFailed(
+                    f"gate-level output {port} differs from the RTL's in layer {layer}, "
+                    f"cycle {t}: {bad}, expected {values[t]:#x}; log: {run.log}")
         return checked
 
 
