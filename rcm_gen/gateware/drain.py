@@ -188,15 +188,21 @@ class Drain(wiring.Component):
                 m.d.sync += [nv.eq(vq), nl.eq(lastq), nc.eq(chunkq), ne.eq(endq)]
             vq, lastq, chunkq, endq = nv, nl, nc, ne
 
-        # The output register.
+        # The output register: its next value built combinationally and taken under one
+        # enable, so that clock gating stops all of its bits while no row is being packed
+        # (a per-slice enable for each lane mode and chunk left it clocked every cycle).
         taken = out_valid & self.out.ready
         with m.If(taken):
             m.d.sync += out_valid.eq(0)
-        with m.If(adv & v1 & info.raw):
-            m.d.sync += [out_data.eq(row), out_valid.eq(1), out_last.eq(last1)]
+        nxt = Signal.like(out_data, name="out_data_next")
+        m.d.comb += nxt.eq(out_data)
+        load_raw = adv & v1 & info.raw
+        with m.If(load_raw):
+            m.d.comb += nxt.eq(row)
+            m.d.sync += [out_valid.eq(1), out_last.eq(last1)]
         with m.If(adv & vq):
             with m.If(chunkq == 0):  # a new row: the bits above its packed values are 0
-                m.d.sync += out_data.eq(0)
+                m.d.comb += nxt.eq(0)
             # Pack the chunk's values at the output lane width, channel 0 lowest (the
             # loader refuses lane modes the design lacks: the last case takes them all).
             with m.Switch(info.out_mode):
@@ -209,10 +215,12 @@ class Drain(wiring.Component):
                                 with _case(m, k, chunks):
                                     for i in range(u):
                                         ch = k * u + i
-                                        m.d.sync += out_data[ch * lane:(ch + 1) * lane].eq(
+                                        m.d.comb += nxt[ch * lane:(ch + 1) * lane].eq(
                                             units[i].value.as_unsigned()[:lane])
             with m.If(endq):
                 m.d.sync += [out_valid.eq(1), out_last.eq(lastq)]
+        with m.If(load_raw | (adv & vq)):
+            m.d.sync += out_data.eq(nxt)
 
         m.d.comb += [
             self.out.valid.eq(out_valid),
