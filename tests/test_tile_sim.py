@@ -350,3 +350,21 @@ def test_utilisation_and_speedup_on_full_layers():
     # The model predicts the same for a large layer that the test does not simulate.
     big = ConvShape(c=64, m=64, h=56, w=56, k=3, stride=1, padding=1)
     assert layer_cycles(st, big, 4, 4).compute_utilisation >= 0.95
+
+
+def test_verilator_builds_the_mac_arrays_repeated_module_once():
+    """Verilator compiles a module's code once per instance; the MAC array's repeated
+    module (columns, else MACs) is built as one hierarchical block instead, from four
+    instances up, renamed in the simulated copy so that Verilator substitutes it."""
+    from rcm_gen.generate import render_design
+    from rcm_gen.sim.runner import _hier_blocks, _hier_source
+
+    for name, want in [("rcm-small", []), ("rcm-default", ["rcm_tile__mac"]),
+                       ("rcm-8x8", ["rcm_tile__mac_column"])]:
+        assert _hier_blocks(render_design(preset(name))) == want, name
+    design = render_design(preset("rcm-default"))
+    text, vlt = _hier_source(design.text, ["rcm_tile__mac"])
+    assert "module hier_rcm_tile_x_mac(" in text and "module rcm_tile__mac(" not in text
+    assert text.count("  hier_rcm_tile_x_mac ") == design.text.count("  rcm_tile__mac ") == 4
+    assert "module rcm_tile__mac__multiplier(" in text  # a longer name is left alone
+    assert vlt == '`verilator_config\nhier_block -module "hier_rcm_tile_x_mac"\n'
