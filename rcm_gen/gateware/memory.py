@@ -208,7 +208,9 @@ def latch_block_verilog(name: str, width: int, depth: int, transparent: bool = F
     """Verilog module ``name``: ``depth`` words of ``width`` latches and a read register.
 
     Word ``k`` is clocked through a clock gate of its own whose enable is ``wr_en &
-    (wr_addr == k)``: the gate's latch takes the enable while the clock is low, and the
+    (wr_addr == k)``, itself clocked through the block's gate enabled by ``wr_en`` (so
+    that the clock reaches the word gates only when a word is written): a gate's latch
+    takes the enable while its clock is low, and the
     word's latches are transparent while the gated clock is high, so a write whose
     enable is high before a rising edge lands in the half cycle after it, from
     ``wr_data`` (which the parent holds in a register for that cycle).  The word at
@@ -249,19 +251,24 @@ def latch_block_verilog(name: str, width: int, depth: int, transparent: bool = F
                 f"  input {vec(width)}fwd_data;", f"  wire {vec(width)}fwd_data;"]
     out += [f"  output {vec(width)}rd_data;", f"  reg {vec(width)}rd_data = {width}'d0;",
             f"  reg {vec(width)}word;"]
+
+    def clock_gate(name: str, src: str, enable: str, gated: str) -> list[str]:
+        behavioural = [f"  reg {name}_l;", "  always @*", f"    if (!{src}) {name}_l <= {enable};",
+                       f"  assign {gated} = {src} & {name}_l;"]
+        if gate is None:
+            return behavioural
+        cell, clk, en, gclk = gate
+        return ["`ifdef SYNTHESIS", f"  {cell} {name} (", f"    .{clk}({src}),",
+                f"    .{en}({enable}),", f"    .{gclk}({gated})", "  );", "`else",
+                *behavioural, "`endif"]
+
+    # the word gates are clocked through a gate of the block's own, enabled by a write:
+    # while nothing is written the clock stops at the block instead of at every word
+    out += ["  wire bclk;", *clock_gate("block_gate", "clk", "wr_en", "bclk")]
     for k in range(depth):
         out += [f"  wire en{k};", f"  wire gclk{k};", f"  reg {vec(width)}word{k};",
-                f"  assign en{k} = wr_en & (wr_addr == {abits}'d{k});"]
-        behavioural = [f"  reg en{k}_l;", "  always @*",
-                       f"    if (!clk) en{k}_l <= en{k};",
-                       f"  assign gclk{k} = clk & en{k}_l;"]
-        if gate is None:
-            out += behavioural
-        else:
-            cell, clk, en, gclk = gate
-            out += ["`ifdef SYNTHESIS", f"  {cell} gate{k} (", f"    .{clk}(clk),",
-                    f"    .{en}(en{k}),", f"    .{gclk}(gclk{k})", "  );", "`else",
-                    *behavioural, "`endif"]
+                f"  assign en{k} = wr_en & (wr_addr == {abits}'d{k});",
+                *clock_gate(f"gate{k}", "bclk", f"en{k}", f"gclk{k}")]
         out += ["`ifdef VERILATOR",
                 f"  reg en{k}_q;", "  always @(posedge clk)", f"    en{k}_q <= en{k};",
                 "  always @(negedge clk)", f"    if (en{k}_q) word{k} <= wr_data;",
