@@ -69,7 +69,7 @@ class PostProcessor(wiring.Component):
         The post-processed value.
     """
 
-    LATENCY = 3
+    LATENCY = 4
 
     def __init__(self, config: TileConfig) -> None:
         if not isinstance(config, TileConfig):
@@ -118,12 +118,13 @@ class PostProcessor(wiring.Component):
         rnd1 = Signal(Rounding, name="rounding1")
         # with clock gating, each stage loads only a valid value (the valid bits of the
         # stages move with en)
-        load = [self.en, self.en, self.en]
+        load = [self.en] * self.LATENCY
         if cfg.clock_gating:
-            valid1, valid2 = Signal(name="valid1"), Signal(name="valid2")
+            valid1, valid2, valid3 = (Signal(name=f"valid{i}") for i in (1, 2, 3))
             with m.If(self.en):
-                m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1)]
-            load = [self.en & self.valid, self.en & valid1, self.en & valid2]
+                m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1), valid3.eq(valid2)]
+            load = [self.en & self.valid, self.en & valid1, self.en & valid2,
+                    self.en & valid3]
         with m.If(load[0]):
             with m.Switch(par.rounding):
                 with m.Case(Rounding.SINGLE):
@@ -173,14 +174,16 @@ class PostProcessor(wiring.Component):
             with m.Else():
                 m.d.sync += high.eq(floor[:high_width].as_signed())
             m.d.sync += [right3.eq(right2), double3.eq(double2)]
-        # Output: rounding right shift (halves away from zero for DOUBLE, up otherwise),
-        # zero point, clamp.
+        # Stage 4: rounding right shift (halves away from zero for DOUBLE, up otherwise).
         mask = Signal(unsigned(32), name="mask")
         m.d.comb += mask.eq(((Const(1, unsigned(33)) << right3) - 1)[:32])
         remainder = high[:32] & mask
         threshold = (mask >> 1) + (double3 & (high < 0))
         q = Signal(signed(high_width + 1), name="q")
-        m.d.comb += q.eq((high >> right3) + (remainder > threshold))
+        with m.If(load[3]):
+            m.d.sync += q.eq((high >> right3) + (remainder > threshold))
+        # Output: zero point, clamp (a stage of its own, so that the drain's packing of the
+        # values into the output word is not behind the shift and the rounding).
         y = Signal(signed(high_width + 2), name="y")
         m.d.comb += y.eq(q + self.zero_point)
         clamped = Mux(y < self.lo, self.lo, Mux(y > self.hi, self.hi, y))
