@@ -136,15 +136,7 @@ def build_ff(m: Module, name: str, width: int, depth: int, transparent: bool, wr
             datas.append(build_ff(
                 m, f"{name}_r{r}_", width, words, transparent, wr_addr[:shift], wr_data,
                 wr_en & (wr_addr[shift:] == r), rd_addr[:shift], rd_en))
-        row_q = Signal(range(rows), name=f"{name}_row_q")
-        with m.If(rd_en):
-            m.d.sync += row_q.eq(rd_addr[shift:])
-        out = Signal(width, name=f"{name}_data")
-        m.d.comb += out.eq(datas[0])
-        for r in range(1, rows):
-            with m.If(row_q == r):
-                m.d.comb += out.eq(datas[r])
-        return out
+        return _select_row(m, name, width, rd_addr[shift:], rd_en, datas)
     n = 1
     if ram_style is None:
         while width % (2 * n) == 0 and width // n > FF_SLICE_BITS:
@@ -342,15 +334,22 @@ def build_latch(m: Module, name: str, width: int, depth: int, transparent: bool,
         row_data.append(Cat(*parts))
     if rows == 1:
         return row_data[0]
-    row_q = Signal(range(rows), name=f"{name}_row_q")
+    return _select_row(m, name, width, rd_addr[shift:], rd_en, row_data)
+
+
+def _select_row(m: Module, name: str, width: int, row_addr, rd_en, datas: list):
+    """The read data of a memory cut into rows of blocks: the row a read addressed
+    (``row_addr``, taken when ``rd_en`` is high, as the blocks take their words) selects
+    among the rows' read data ``datas``."""
+    row_q = Signal(range(len(datas)), name=f"{name}_row_q")
     with m.If(rd_en):
-        m.d.sync += row_q.eq(rd_addr[shift:])
-    data = Signal(width, name=f"{name}_data")
-    m.d.comb += data.eq(row_data[0])
-    for r in range(1, rows):
+        m.d.sync += row_q.eq(row_addr)
+    out = Signal(width, name=f"{name}_data")
+    m.d.comb += out.eq(datas[0])
+    for r in range(1, len(datas)):
         with m.If(row_q == r):
-            m.d.comb += data.eq(row_data[r])
-    return data
+            m.d.comb += out.eq(datas[r])
+    return out
 
 
 @dataclass(frozen=True)
