@@ -769,7 +769,8 @@ def tile_activity(config: Any, *, seed: int = 1, liberty: str | None = None,
     gate = TileGate.prepare(config, liberty=liberty, clock_ns=clock_ns,
                             constraints=constraints)
     modes = tile_modes(config)
-    recs = record_layers(config, [energy_case(config, m.bits, "conv3x3", seed) for m in modes],
+    recs = record_layers(config, [energy_case(config, m.act_bits, "conv3x3", seed,
+                                                weight_bits=m.weight_bits) for m in modes],
                          simulator=rtl_simulator)
     windows = [[rec.layer_window()] for rec in recs]
     # every output the RTL defines is checked, as for the tile's energy

@@ -86,49 +86,71 @@ PROBES = ("controller.run",)
 OPS_PER_MAC = 2
 @dataclass(frozen=True, order=True)
 class TileMode:
-    """An operating point of the tile: operand precision (activations and weights) and
-    lanes (MACs per step per MAC unit)."""
+    """An operating point of the tile: operand precision of activations and of weights,
+    and lanes (MACs per step per MAC unit).  A Sum-Together or fixed tile runs its
+    operands at one precision (``act_bits == weight_bits``); a fusion tile has asymmetric
+    modes too (8x4: 8-bit activations, 4-bit weights)."""
 
-    bits: int
+    act_bits: int
+    weight_bits: int
     lanes: int
+
+    @classmethod
+    def square(cls, bits: int, lanes: int) -> TileMode:
+        """Activations and weights both ``bits`` wide."""
+        return cls(bits, bits, lanes)
+
+    @property
+    def bits(self) -> int:
+        """The wider operand's precision."""
+        return max(self.act_bits, self.weight_bits)
 
     @property
     def key(self) -> str:
-        return f"{self.bits}b x{self.lanes}"
+        if self.act_bits == self.weight_bits:
+            return f"{self.bits}b x{self.lanes}"
+        return f"{self.act_bits}x{self.weight_bits}b x{self.lanes}"
 
 
-def tile_modes(config: TileConfig) -> list[TileMode]:
+def tile_modes(config: TileConfig, *, asymmetric: bool = False) -> list[TileMode]:
     """The modes measured on a design point: each lane count N at its precision W/N; a
     fixed (one-lane) tile at W, W/2 and W/4 bits (one product per step), so that it meets
     a Sum-Together tile on the same layers at every precision; a fusion tile in its
-    symmetric modes W/N x W/N (N² products per step).  Widest first."""
+    symmetric modes W/N x W/N (N² products per step), and with ``asymmetric`` in every
+    mode its MAC has (16x8, 8x4, 4x8, ...).  Widest first."""
     mac = config.mac
     w = mac.width
     if mac.lanes == (1,):
-        modes = [TileMode(w // d, 1) for d in (1, 2, 4) if w // d >= 2]
+        modes = [TileMode.square(w // d, 1) for d in (1, 2, 4) if w // d >= 2]
+    elif asymmetric and mac.is_fused:
+        modes = [TileMode(m.act_bits, m.weight_bits, m.products) for m in mac.mac_modes]
     else:
-        modes = [TileMode(w // n, mac.mode_for_bits(w // n, w // n).products)
+        modes = [TileMode.square(w // n, mac.mode_for_bits(w // n, w // n).products)
                  for n in mac.lanes]
     return sorted(set(modes), reverse=True)
 
 
-def _mode_of(modes: list[TileMode], lanes: int, bits: int) -> TileMode:
-    """The calibrated mode for a layer: its lanes, the smallest precision ≥ ``bits``."""
-    fits = [m for m in modes if m.lanes == lanes and m.bits >= bits]
+def _mode_of(modes: list[TileMode], lanes: int, act_bits: int, weight_bits: int) -> TileMode:
+    """The calibrated mode for a layer: its lanes, the narrowest precisions that hold its
+    activations and its weights."""
+    fits = [m for m in modes if m.lanes == lanes and m.act_bits >= act_bits
+            and m.weight_bits >= weight_bits]
     if not fits:
-        raise UserError(f"no calibrated tile mode runs {bits}-bit operands in {lanes} lanes "
-                        f"(calibrated: {', '.join(m.key for m in modes)})")
-    return min(fits, key=lambda m: m.bits)
+        raise UserError(f"no calibrated tile mode runs {act_bits}x{weight_bits}-bit operands "
+                        f"in {lanes} lanes (calibrated: {', '.join(m.key for m in modes)})")
+    return min(fits, key=lambda m: (m.act_bits + m.weight_bits, m.act_bits))
 
 
 # -- layers -----------------------------------------------------------------------------------
 
 
-def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1) -> Any:
-    """The layer a measurement runs at ``bits``: a :class:`~rcm_gen.tile.simulate.LayerCase`
-    sized from the tile (two channel blocks of the ``W/bits``-lane word, ``tm`` output
-    channels, two row and two column blocks, a 3×3 kernel where the tile has one) with
-    seeded random operands and requantization, or one of the held-out layers
+def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1, *,
+                weight_bits: int | None = None) -> Any:
+    """The layer a measurement runs at ``bits`` (activations; weights at ``weight_bits``,
+    default the same): a :class:`~rcm_gen.tile.simulate.LayerCase` sized from the tile
+    (two channel blocks of the ``W/b``-lane word, ``b`` the narrower operand's bits, ``tm``
+    output channels, two row and two column blocks, a 3×3 kernel where the tile has one)
+    with seeded random operands and requantization, or one of the held-out layers
     (:data:`HELD_OUT_KINDS`).  The shape depends on the precision, not on the design's
     lanes, so a tile and its fixed twin run the same layer.
 
@@ -144,10 +166,12 @@ def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1) -> Any:
     kinds = (*LAYER_KINDS, *HELD_OUT_KINDS)
     if kind not in kinds:
         raise ValueError(f"Layer kind must be one of {', '.join(kinds)}, not {kind!r}")
-    n = max(1, config.mac.width // bits)
+    wbits = bits if weight_bits is None else weight_bits
+    n = max(1, config.mac.width // min(bits, wbits))
     ch = config.tn * n
     k = 3 if config.k_max >= 3 else 1
     data_bits = max(2, bits - 2) if kind == "precision" else bits
+    w_bits = max(2, wbits - 2) if kind == "precision" else wbits
     act_signed = kind != "relu"
     if kind in ("conv3x3", "relu", "precision"):
         shape = ConvShape(c=2 * ch, m=config.tm, h=2 * config.tr, w=2 * config.tc, k=k,
@@ -171,7 +195,8 @@ def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1) -> Any:
         c = max(config.tm, 2 * config.p)
         shape = ConvShape(c=c, m=c, h=2 * config.tr, w=2 * config.tc, k=k, padding=k // 2,
                           groups=c)
-    rng = np.random.default_rng([seed, bits, kinds.index(kind)])
+    rng = np.random.default_rng([seed, bits, kinds.index(kind)] if wbits == bits
+                                else [seed, bits, kinds.index(kind), wbits])
     lo, hi = value_range(data_bits, act_signed)
     size = (shape.c, shape.h, shape.w)
     if kind == "relu":
@@ -180,13 +205,13 @@ def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1) -> Any:
         x = np.where(rng.random(size) < 0.5, 0, x).astype(np.int64)
     else:
         x = rng.integers(lo, hi + 1, size=size, dtype=np.int64)
-    w_lo, w_hi = value_range(data_bits, True)
+    w_lo, w_hi = value_range(w_bits, True)
     w = rng.integers(w_lo, w_hi + 1, size=(shape.m, shape.group_in, shape.k, shape.k),
                      dtype=np.int64)
-    post = random_post(rng, shape, data_bits, data_bits, config.mac.width, out_bits=bits)
+    post = random_post(rng, shape, data_bits, w_bits, config.mac.width, out_bits=bits)
     post = dataclasses.replace(post, out_signed=True, zero_point=0,
                                lo=value_range(bits, True)[0], hi=value_range(bits, True)[1])
-    return LayerCase(shape, x, w, data_bits, data_bits, act_signed, post=post, pad_value=0)
+    return LayerCase(shape, x, w, data_bits, w_bits, act_signed, post=post, pad_value=0)
 
 
 # -- recording the RTL ------------------------------------------------------------------------
@@ -512,7 +537,8 @@ def _run_layers(config: TileConfig, kinds: list[tuple[TileMode, str]], *, seed: 
                             on_synth=lambda out: log(f"synthesizing in {out}"))
     timing["prepare_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    cases = [energy_case(config, m.bits, kind, seed) for m, kind in kinds]
+    cases = [energy_case(config, m.act_bits, kind, seed, weight_bits=m.weight_bits)
+             for m, kind in kinds]
     log(f"RTL simulation of {len(cases)} layers ({rtl_simulator}), recording every port")
     recs = record_layers(config, cases, simulator=rtl_simulator)
     timing["rtl_s"] = time.perf_counter() - t

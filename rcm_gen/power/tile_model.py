@@ -160,7 +160,7 @@ class TileEnergyModel:
                 "out_value"]
 
     def mode_for(self, lanes: int, act_bits: int, weight_bits: int) -> TileMode:
-        return _mode_of(list(self.modes), lanes, max(act_bits, weight_bits))
+        return _mode_of(list(self.modes), lanes, act_bits, weight_bits)
 
     def energy(self, *, cycles: int, steps: int, bytes_in: int, bytes_out: int,
                outputs: int, mode: TileMode, clock_ns: float | None = None,
@@ -203,7 +203,8 @@ class TileEnergyModel:
                 "mode": mode.key}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "modes": [[m.bits, m.lanes] for m in self.modes],
+        return {"config": self.config, "modes": [[m.act_bits, m.weight_bits, m.lanes]
+                                               for m in self.modes],
                 "groups": list(self.groups), "coefficients": self.coefficients,
                 "leakage_nw": self.leakage_nw, "clock_ns": self.clock_ns,
                 "fmax_mhz": self.fmax_mhz, "validation": self.validation, "fit": self.fit,
@@ -211,7 +212,7 @@ class TileEnergyModel:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TileEnergyModel:
-        return cls(d["config"], tuple(TileMode(b, n) for b, n in d["modes"]),
+        return cls(d["config"], tuple(TileMode(*m) for m in d["modes"]),
                    tuple(d["groups"]), d["coefficients"], d["leakage_nw"],
                    float(d["clock_ns"]), float(d["fmax_mhz"]), d["validation"], d["fit"],
                    d["context"], dict(d.get("glitches") or {}))
@@ -323,13 +324,13 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
             return cached
     started = time.perf_counter()
     log = log or (lambda _m: None)
-    modes = tile_modes(config)
+    modes = tile_modes(config, asymmetric=True)
     check = check_mode or modes[len(modes) // 2]
     kinds = [(m, k) for m in modes for k in ("conv3x3", "conv1x1")] + [(check, "check")]
     skipped = {}
     for kind in held_out if held_out is not None else HELD_OUT_KINDS:
         try:
-            energy_case(config, check.bits, kind, seed)
+            energy_case(config, check.act_bits, kind, seed, weight_bits=check.weight_bits)
         except ValueError as exc:  # a layer this tile cannot run: say why
             skipped[kind] = str(exc)
             continue
