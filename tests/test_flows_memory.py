@@ -348,6 +348,63 @@ def test_fanout_buffer_trees_of_vectors(tmp_path):
     assert "Resizing" not in log
 
 
+def test_fanout_buffers_by_capacitance():
+    """With the library's pin capacitances, a module input that drives many cells (an
+    ungated memory's write enable reaching every flip-flop's enable) gets a buffer tree
+    in that module, while nets its own cells drive (sized by its mapping) and clock pins
+    do not; and a parent weighs a submodule input by the capacitance the child's netlist
+    puts on it, so five heavily loaded inputs need buffers where five light ones do not."""
+    from rcm_gen.flows.hier import CELL_LOADS_PER_INPUT, buffer_fanouts
+    from rcm_gen.flows.liberty import load_liberty
+
+    lib = load_liberty(str(OSU018))
+    cells = {c.name: {p.name: (p.direction, p.capacitance) for p in c.pins.values()
+                      if not p.clock} for c in lib.cells.values()}
+    unit = cells["BUFX4"]["A"][1]
+    mux_s = cells["MUX2X1"]["S"][1]
+
+    def child(n: int) -> str:
+        muxes = "".join(f"  MUX2X1 _m{i}_ (\n    .A(d[{i}]),\n    .B(q[{i}]),\n    .S(en),\n"
+                        f"    .Y(n{i})\n  );\n  DFFPOSX1 _f{i}_ (\n    .CLK(clk),\n    .D(n{i}),\n"
+                        f"    .Q(q[{i}])\n  );\n" for i in range(n))
+        inner = "".join(f"  INVX1 _i{i}_ (\n    .A(x),\n    .Y(z{i})\n  );\n" for i in range(n))
+        wires = "".join(f"  wire n{i};\n  wire z{i};\n" for i in range(n))
+        return (f"module M_c{n}(clk, en, d, q);\n  input clk;\n  wire clk;\n  input en;\n"
+                f"  wire en;\n  input [{n - 1}:0] d;\n  wire [{n - 1}:0] d;\n"
+                f"  output [{n - 1}:0] q;\n  wire [{n - 1}:0] q;\n  wire x;\n{wires}"
+                f"  INVX1 _x_ (\n    .A(en),\n    .Y(x)\n  );\n{muxes}{inner}endmodule\n")
+
+    def top(n: int) -> str:
+        insts = "".join(f"  M_c{n} c{i} (\n    .clk(clk),\n    .en(en),\n    .d(d),\n"
+                        f"    .q(q{i})\n  );\n" for i in range(5))
+        qs = "".join(f"  wire [{n - 1}:0] q{i};\n" for i in range(5))
+        return (f"module M_t{n}(clk, en, d);\n  input clk;\n  wire clk;\n  input en;\n"
+                f"  wire en;\n  input [{n - 1}:0] d;\n  wire [{n - 1}:0] d;\n{qs}{insts}"
+                "endmodule\n")
+
+    heavy = int(3 * CELL_LOADS_PER_INPUT * 8 * unit / mux_s)  # three leaves' load of S pins
+    medium = int(6 * CELL_LOADS_PER_INPUT * unit / mux_s)  # six loads: no tree inside
+    netlists = {f"M_{k}{n}": f(n) for n in (4, medium, heavy) for k, f in (("t", top),
+                                                                           ("c", child))}
+    out, added = buffer_fanouts(netlists, ("BUFX4", "A", "Y"), cells=cells)
+    # the light child: nothing; its parent: five light inputs, nothing
+    assert added["M_c4"] == 0 and added["M_t4"] == 0
+    # the heavy child: its input en through a tree (three or four leaves), none for x, the
+    # net its own inverter drives, none on the clock
+    assert 3 <= added[f"M_c{heavy}"] <= 4
+    text = out[f"M_c{heavy}"]
+    assert not re.search(r"\.S\(en\)", text) and len(re.findall(r"\.A\(x\)", text)) == heavy
+    assert len(re.findall(r"\.CLK\(clk\)", text)) == heavy
+    # its parent: each child's en now loads it with a few buffer inputs, light
+    assert added[f"M_t{heavy}"] == 0
+    # the medium child keeps its en; its parent drives the five children's en, six loads
+    # each, through a buffer each
+    assert added[f"M_c{medium}"] == 0 and added[f"M_t{medium}"] == 5
+    assert len(re.findall(r"\.en\(\{ rcm_fanout_\d \}\)", out[f"M_t{medium}"])) == 5
+    # without capacitances, the pass counts submodule inputs only, as before
+    assert buffer_fanouts(netlists, ("BUFX4", "A", "Y"))[1] == dict.fromkeys(netlists, 0)
+
+
 def test_fanout_buffers_on_an_escaped_port(tmp_path):
     """A rewired connection to a port whose name is escaped (``\\wr_addr$1``) keeps the
     space that ends the name, so the netlist still parses."""

@@ -541,13 +541,15 @@ def _hier(top: str, verilog: str, lib: Liberty, cons: dict[str, Any], cells: dic
         except (ValueError, KeyError, TypeError, StopIteration) as exc:
             raise ToolFailed(f"cannot read the area of module M_{key} from Yosys stat "
                              f"({type(exc).__name__}: {exc}); log: {log}") from None
-    # nets that fan out to many submodules get buffer trees (each module was mapped on
-    # its own, its drivers sized for one load)
+    # nets that fan out to many submodules, or from a module's inputs to many cells, get
+    # buffer trees (each module was mapped on its own, its drivers sized for one load)
     netlists = {f"M_{k}": Path(results[k]["netlist"]).read_text() for k in key_names}
     fanout_cell = _fanout_buffer(lib, cells)
     added: dict[str, int] = {}
     if fanout_cell is not None:
-        netlists, added = buffer_fanouts(netlists, fanout_cell)
+        pins = {c.name: {p.name: (p.direction, p.capacitance) for p in c.pins.values()
+                         if not p.clock} for c in lib.cells.values()}
+        netlists, added = buffer_fanouts(netlists, fanout_cell, cells=pins)
         for name, count in added.items():
             if count:
                 key = name[2:]

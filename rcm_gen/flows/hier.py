@@ -35,6 +35,7 @@ from ..hierarchy import render, sort_declaration_runs
 from .yosys import run_yosys
 
 __all__ = [
+    "CELL_LOADS_PER_INPUT",
     "Module",
     "buffer_fanouts",
     "cached_shared_verilog",
@@ -403,53 +404,152 @@ def _bits(expr: str, widths: dict[str, tuple[int, int]] | None = None
     return out
 
 
-def buffer_fanouts(netlists: dict[str, str], buffer: tuple[str, str, str], limit: int = 8
+#: Library cell inputs of a buffer's own input capacitance that make one load of
+#: :func:`buffer_fanouts` (a submodule input is one load)
+CELL_LOADS_PER_INPUT = 8
+
+
+def buffer_fanouts(netlists: dict[str, str], buffer: tuple[str, str, str], limit: int = 8,
+                   cells: dict[str, dict[str, tuple[str, float]]] | None = None
                    ) -> tuple[dict[str, str], dict[str, int]]:
     """Netlists (module name -> text of one synthesized module, as Yosys writes it) in
-    which every one-bit net that drives more than ``limit`` inputs of submodule instances
-    drives them through a tree of ``buffer`` cells (cell, input pin, output pin), at most
-    ``limit`` inputs per buffer; and the number of buffers added to each module.
+    which every one-bit net whose load exceeds ``limit`` buffer inputs drives it through
+    a tree of ``buffer`` cells (cell, input pin, output pin), each buffer driving at most
+    that load; and the number of buffers added to each module.
 
     Each module was mapped on its own, so a net that fans out to many submodules (one
     buffer's read data to every MAC) has a driver sized for one load; the tree is what
-    a flat mapping would have added.
+    a flat mapping would have added.  A submodule input is one load, or more where the
+    child's netlist (buffered first) loads it more.  With ``cells``
+    (library cell -> pin -> (direction, capacitance), clock pins left out, and the
+    buffer's input among them) the library cells a module's input port or a submodule's
+    output drives count too, by capacitance: one load is :data:`CELL_LOADS_PER_INPUT`
+    times the buffer's input capacitance (with ``limit`` 8, a buffer drives at most 64
+    times its own input: a tenth of sky130's ``bufbuf_16`` maximum).  Those nets had no
+    driver in the module's own mapping (a write enable reaching a thousand flip-flop
+    enables of an ungated memory was driven by one small gate of the parent).
     """
     directions = {name: {m.group(4): m.group(1) for m in _PORT.finditer(text)}
                   for name, text in netlists.items()}
+    cells = cells or {}
+    unit = cells.get(buffer[0], {}).get(buffer[1], ("input", 0.0))[1]
     out: dict[str, str] = {}
     added: dict[str, int] = {}
-    for name, text in netlists.items():
-        out[name], added[name] = _buffer_module(text, directions, buffer, limit)
-    return out, added
+    # children first: a parent weighs a submodule input by the capacitance the child's
+    # (buffered) netlist puts on it
+    port_caps: dict[str, dict[str, float]] = {}
+    for name in _children_first(netlists):
+        out[name], added[name] = _buffer_module(netlists[name], directions, buffer, limit,
+                                                cells, unit, port_caps)
+        if unit > 0:
+            port_caps[name] = _input_capacitance(out[name], directions, cells, port_caps)
+    return {n: out[n] for n in netlists}, {n: added[n] for n in netlists}
+
+
+def _children_first(netlists: dict[str, str]) -> list[str]:
+    """Module names, each after every module it instantiates."""
+    uses = {name: {i.group(1) for i in _NET_INSTANCE.finditer(text)} & netlists.keys()
+            for name, text in netlists.items()}
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        done.add(name)
+        for child in sorted(uses[name]):
+            visit(child)
+        order.append(name)
+
+    for name in sorted(netlists):
+        visit(name)
+    return order
+
+
+def _input_capacitance(text: str, directions: dict[str, dict[str, str]],
+                       cells: dict[str, dict[str, tuple[str, float]]],
+                       port_caps: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Per input port of a module's netlist, the most capacitance (pF) one of its bits
+    drives directly: library cell inputs, and submodule inputs as their own netlists
+    load them."""
+    widths = _widths(text)
+    bit_cap: dict[str, float] = {}
+    for inst in _NET_INSTANCE.finditer(text):
+        kind = inst.group(1)
+        for pin in _PIN.finditer(inst.group(3)):
+            if kind in cells:
+                direction, cap = cells[kind].get(pin.group(1), ("", 0.0))
+            elif kind in directions:
+                direction = directions[kind].get(pin.group(1), "")
+                cap = port_caps.get(kind, {}).get(pin.group(1), 0.0)
+            else:
+                continue
+            if direction != "input":
+                continue
+            for b, is_net in _bits(pin.group(2), widths) or ():
+                if is_net:
+                    bit_cap[b] = bit_cap.get(b, 0.0) + cap
+    caps = {}
+    for port, direction in directions.get(_module_name(text), {}).items():
+        if direction == "input":
+            bits = [b for b, _ in _bits(port, widths) or ()]
+            caps[port] = max((bit_cap.get(b, 0.0) for b in bits), default=0.0)
+    return caps
+
+
+def _module_name(text: str) -> str:
+    m = _MODULE.search(text)
+    return m.group(1) if m else ""
 
 
 def _buffer_module(text: str, directions: dict[str, dict[str, str]],
-                   buffer: tuple[str, str, str], limit: int) -> tuple[str, int]:
+                   buffer: tuple[str, str, str], limit: int,
+                   cells: dict[str, dict[str, tuple[str, float]]], unit: float,
+                   port_caps: dict[str, dict[str, float]]) -> tuple[str, int]:
     cell, pin_in, pin_out = buffer
     widths = _widths(text)
+    instances = [i for i in _NET_INSTANCE.finditer(text)
+                 if i.group(1) in directions or (unit > 0 and i.group(1) in cells)]
+    # nets a library cell of this module drives: its own mapping sized and buffered them
+    driven = set()
+    for inst in instances:
+        if inst.group(1) in cells:
+            for pin in _PIN.finditer(inst.group(3)):
+                if cells[inst.group(1)].get(pin.group(1), ("",))[0] == "output":
+                    driven.update(b for b, is_net in _bits(pin.group(2), widths) or ()
+                                  if is_net)
 
-    def sink_bits(child: str, port: str, expr: str) -> list[tuple[str, bool]] | None:
+    def sink_loads(child: str, port: str, expr: str) -> list[tuple[str, bool, float]] | None:
+        """The bits of a connection, each with its load if it is one this pass buffers."""
+        if child in cells:
+            direction, cap = cells[child].get(port, ("", 0.0))
+            if direction != "input":
+                return None
+            return [(b, is_net and b not in driven, cap / unit / CELL_LOADS_PER_INPUT)
+                    for b, is_net in _bits(expr, widths) or ()]
         if directions[child].get(port) != "input" or port == "clk":
             return None
-        return _bits(expr, widths)
+        cap = port_caps.get(child, {}).get(port, 0.0)
+        load = max(1.0, cap / unit / CELL_LOADS_PER_INPUT) if unit > 0 else 1.0
+        return [(b, is_net, load) for b, is_net in _bits(expr, widths) or ()]
 
-    sinks: dict[str, int] = {}
-    instances = [i for i in _NET_INSTANCE.finditer(text) if i.group(1) in directions]
+    loads: dict[str, list[float]] = {}
     for inst in instances:
         for pin in _PIN.finditer(inst.group(3)):
-            for net, is_net in sink_bits(inst.group(1), pin.group(1), pin.group(2)) or ():
-                if is_net:
-                    sinks[net] = sinks.get(net, 0) + 1
-    wide = {net: n for net, n in sinks.items() if n > limit}
+            for net, counted, load in sink_loads(inst.group(1), pin.group(1),
+                                                 pin.group(2)) or ():
+                if counted:
+                    loads.setdefault(net, []).append(load)
+    wide = {net: ls for net, ls in loads.items() if sum(ls) > limit}
     if not wide:
         return text, 0
     decls: list[str] = []
-    cells: list[str] = []
+    added: list[str] = []
 
     def new_buffer(src: str) -> str:
-        net = f"rcm_fanout_{len(cells)}"
+        net = f"rcm_fanout_{len(added)}"
         decls.append(f"  wire {net};\n")
-        cells.append(f"  {cell} rcm_fanout_buf_{len(cells)} (.{pin_in}({src}), "
+        added.append(f"  {cell} rcm_fanout_buf_{len(added)} (.{pin_in}({src}), "
                      f".{pin_out}({net}));\n")
         return net
 
@@ -459,17 +559,28 @@ def _buffer_module(text: str, directions: dict[str, dict[str, str]],
         mids = leaves(src, -(-count // limit))
         return [new_buffer(mids[i // limit]) for i in range(count)]
 
-    trees = {net: leaves(net, -(-n // limit)) for net, n in sorted(wide.items())}
+    # each sink's leaf, in the order the connections are met: a leaf takes sinks until
+    # their load would pass the limit
+    leaf_of: dict[str, list[int]] = {}
+    for net, ls in sorted(wide.items()):
+        order, k, total = [], 0, 0.0
+        for load in ls:
+            if total > 0 and total + load > limit:
+                k, total = k + 1, 0.0
+            order.append(k)
+            total += load
+        leaf_of[net] = order
+    trees = {net: leaves(net, leaf_of[net][-1] + 1) for net in sorted(wide)}
     used = dict.fromkeys(wide, 0)
 
     def rewire(match: re.Match[str], child: str) -> str:
-        bits = sink_bits(child, match.group(1), match.group(2))
-        if not bits or not any(is_net and b in wide for b, is_net in bits):
+        bits = sink_loads(child, match.group(1), match.group(2))
+        if not bits or not any(counted and b in wide for b, counted, _ in bits):
             return match.group(0)
         new = []
-        for b, is_net in bits:
-            if is_net and b in wide:
-                new.append(trees[b][used[b] // limit])
+        for b, counted, _ in bits:
+            if counted and b in wide:
+                new.append(trees[b][leaf_of[b][used[b]]])
                 used[b] += 1
             else:
                 new.append(b.rstrip())
@@ -487,5 +598,5 @@ def _buffer_module(text: str, directions: dict[str, dict[str, str]],
     text = "".join(pieces)
     header_end = text.index(";\n") + 2
     end = text.rindex("endmodule")
-    return (text[:header_end] + "".join(decls) + text[header_end:end] + "".join(cells)
-            + text[end:], len(cells))
+    return (text[:header_end] + "".join(decls) + text[header_end:end] + "".join(added)
+            + text[end:], len(added))
