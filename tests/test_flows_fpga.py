@@ -207,3 +207,29 @@ def test_pick_device_and_counts():
 def test_bad_fpga_constraints(target, overrides, message):
     with pytest.raises(UserError, match=rf"^{message}$"):
         fpga_constraints(target, overrides)
+
+
+@pytest.mark.synth
+def test_dsps_for_the_mac_array_only(tmp_path):
+    """With ``dsp="mac"`` the MAC array's multipliers keep their DSP blocks and every
+    other module's become LUTs (a design whose multipliers outnumber the device's DSPs
+    keeps the ones that set its throughput)."""
+    from rcm_gen.flows.fpga import HARNESS, _synth, count_resources
+
+    design = tmp_path / "d.v"
+    design.write_text(
+        "module t__mac(input clk, input [15:0] a, b, output reg [31:0] y);\n"
+        "  always @(posedge clk) y <= a * b;\nendmodule\n"
+        "module t__ppu(input clk, input [15:0] a, b, output reg [31:0] y);\n"
+        "  always @(posedge clk) y <= a * b;\nendmodule\n")
+    harness = tmp_path / "h.v"
+    harness.write_text(
+        f"module {HARNESS}(input clk, input [15:0] a, b, output [31:0] y, z);\n"
+        "  t__mac m (.clk(clk), .a(a), .b(b), .y(y));\n"
+        "  t__ppu p (.clk(clk), .a(b), .b(a), .y(z));\nendmodule\n")
+    got = {}
+    for dsp in (True, "mac", False):
+        _, log, stat, _ = _synth("ecp5", tmp_path, design, harness, dsp)
+        got[dsp] = count_resources(stat, "ecp5", log, skip=())
+    assert got[True]["dsps"] == 2 and got["mac"]["dsps"] == 1 and got[False]["dsps"] == 0
+    assert got[False]["luts"] > got["mac"]["luts"] > got[True]["luts"]

@@ -274,19 +274,29 @@ def _run(cmd: list[str], log: Path, timeout: float = 3600) -> str:
 _ABC9_BUG = "count_id(wire->name) == 0"
 
 
-def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool
+#: The modules whose multipliers keep the DSP blocks when a design has more multipliers
+#: than its device has DSPs (:func:`_synth` with ``dsp="mac"``): the MAC array's.
+MAC_MODULES = "*__mac*"
+
+
+def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool | str
            ) -> tuple[Path, Path, str, str]:
-    """Synthesize design + harness; (netlist, log, stat text, LUT mapper).
+    """Synthesize design + harness; (netlist, log, stat text, LUT mapper).  ``dsp``:
+    multipliers in DSP blocks where the family maps them (``True``), none (``False``), or
+    only the MAC array's (``"mac"``: every other module's multipliers become logic before
+    the DSP mapping sees them).
 
     ECP5 LUTs are mapped by ABC9, as ``synth_ecp5`` does; where Yosys fails inside ABC9
     (:data:`_ABC9_BUG`), the same script is run again with the LUTs mapped by classic
     ABC (``abc -lut 4``), and the report says so.
     """
-    suffix = "" if dsp else "-nodsp"
+    suffix = {True: "", False: "-nodsp", "mac": "-macdsp"}[dsp]
     netlist = out_dir / f"{target}{suffix}.json"
     stat_file = out_dir / f"stat{suffix}.json"
     log = out_dir / f"synth{suffix}.log"
     reads = [f"read_verilog {vfile.resolve()}", f"read_verilog {harness.resolve()}"]
+    if dsp == "mac":
+        reads.append(f"techmap -map +/techmap.v */t:$mul {MAC_MODULES}/t:$mul %d")
     tail = [f"tee -q -o {stat_file.resolve()} stat -json", "flatten",
             f"write_json {netlist.resolve()}"]
     mapper = "abc9"
@@ -455,19 +465,32 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     tried = []
     device = None
     for dev in cons["devices"]:
-        dsp = int(dev["dsps"]) > 0
-        if dsp not in synthesized:
-            synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
-        netlist, synth_log, stat_text, mapper = synthesized[dsp]
-        whole = count_resources(stat_text, target, synth_log, skip=())
-        tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
-                     f"{whole['dsps']} DSPs, {whole['brams']} BRAMs")
-        if pick_device(whole, [dev]) or not fit:
-            device = dev
+        # every multiplier in DSPs where the device has them; if only the DSPs overflow,
+        # the MAC array's multipliers in DSPs and the others in LUTs
+        policies: list[bool | str] = [True, "mac"] if int(dev["dsps"]) > 0 else [False]
+        for dsp in policies:
+            if dsp not in synthesized:
+                synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
+            netlist, synth_log, stat_text, mapper = synthesized[dsp]
+            whole = count_resources(stat_text, target, synth_log, skip=())
+            tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
+                         f"{whole['dsps']} DSPs, {whole['brams']} BRAMs"
+                         + (" (DSPs for the MAC array only)" if dsp == "mac" else ""))
+            if pick_device(whole, [dev]) or not fit:
+                device = dev
+                break
+            over = [k for k in RESOURCES if whole.get(k, 0) > int(dev[k])]
+            if over != ["dsps"]:
+                break
+        if device is not None:
             break
     if device is None:
         raise UserError(f"--target {target}: the design does not fit any configured device "
                         f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
     return (device, {**count_resources(stat_text, target, synth_log, skip=(HARNESS, OSC_TOP)),
-                     "lut_mapper": mapper},
+                     "lut_mapper": mapper,
+                     "dsp_policy": {True: "every multiplier", False: "none",
+                                    "mac": "the MAC array's multipliers (the others in LUTs: "
+                                           "the design's every multiplier needs more DSPs "
+                                           "than the device has)"}[dsp]},
             netlist, synth_log, top)

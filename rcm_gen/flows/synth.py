@@ -336,6 +336,8 @@ def footer(r: dict[str, Any]) -> list[str]:
     mapper = r.get("lut_mapper") or "abc9"
     return [f"post-route Fmax on {r['device']} (target {1000 / r['clock_ns']:.1f} MHz)",
             *([f"LUTs mapped by {mapper}"] if mapper != "abc9" else []),
+            *([f"DSP blocks: {r['dsp_policy']}"]
+              if r.get("dsp_policy", "every multiplier") != "every multiplier" else []),
             *([f"memory: {mem['note']}"] if mem.get("note") else []),
             f"logs {r['synth_log']}, {r['log']} ({r['wall_s']:.1f} s)"]
 
