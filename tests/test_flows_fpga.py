@@ -210,26 +210,27 @@ def test_bad_fpga_constraints(target, overrides, message):
 
 
 @pytest.mark.synth
-def test_dsps_for_the_mac_array_only(tmp_path):
-    """With ``dsp="mac"`` the MAC array's multipliers keep their DSP blocks and every
-    other module's become LUTs (a design whose multipliers outnumber the device's DSPs
-    keeps the ones that set its throughput)."""
+def test_dsps_for_the_mac_array_first(tmp_path):
+    """With a DSP policy the MAC array's multipliers (and the post-processing units', with
+    ``mac+ppu``) keep their DSP blocks and every other module's become LUTs (a design
+    whose multipliers outnumber the device's DSPs keeps the ones that set its
+    throughput)."""
     from rcm_gen.flows.fpga import HARNESS, _synth, count_resources
 
     design = tmp_path / "d.v"
-    design.write_text(
-        "module t__mac(input clk, input [15:0] a, b, output reg [31:0] y);\n"
-        "  always @(posedge clk) y <= a * b;\nendmodule\n"
-        "module t__ppu(input clk, input [15:0] a, b, output reg [31:0] y);\n"
-        "  always @(posedge clk) y <= a * b;\nendmodule\n")
+    design.write_text("".join(
+        f"module t__{m}(input clk, input [15:0] a, b, output reg [31:0] y);\n"
+        "  always @(posedge clk) y <= a * b;\nendmodule\n" for m in ("mac", "ppu", "ctl")))
     harness = tmp_path / "h.v"
     harness.write_text(
-        f"module {HARNESS}(input clk, input [15:0] a, b, output [31:0] y, z);\n"
-        "  t__mac m (.clk(clk), .a(a), .b(b), .y(y));\n"
-        "  t__ppu p (.clk(clk), .a(b), .b(a), .y(z));\nendmodule\n")
+        f"module {HARNESS}(input clk, input [15:0] a, b, output [31:0] x, y, z);\n"
+        "  t__mac m (.clk(clk), .a(a), .b(b), .y(x));\n"
+        "  t__ppu p (.clk(clk), .a(b), .b(a), .y(y));\n"
+        "  t__ctl c (.clk(clk), .a(a), .b(a), .y(z));\nendmodule\n")
     got = {}
-    for dsp in (True, "mac", False):
+    for dsp in (True, "mac+ppu", "mac", False):
         _, log, stat, _ = _synth("ecp5", tmp_path, design, harness, dsp)
         got[dsp] = count_resources(stat, "ecp5", log, skip=())
-    assert got[True]["dsps"] == 2 and got["mac"]["dsps"] == 1 and got[False]["dsps"] == 0
-    assert got[False]["luts"] > got["mac"]["luts"] > got[True]["luts"]
+    assert [got[d]["dsps"] for d in (True, "mac+ppu", "mac", False)] == [3, 2, 1, 0]
+    assert got[False]["luts"] > got["mac"]["luts"] > got["mac+ppu"]["luts"] \
+        > got[True]["luts"]

@@ -274,29 +274,38 @@ def _run(cmd: list[str], log: Path, timeout: float = 3600) -> str:
 _ABC9_BUG = "count_id(wire->name) == 0"
 
 
-#: The modules whose multipliers keep the DSP blocks when a design has more multipliers
-#: than its device has DSPs (:func:`_synth` with ``dsp="mac"``): the MAC array's.
-MAC_MODULES = "*__mac*"
+#: When a design's multipliers outnumber its device's DSP blocks, the modules whose
+#: multipliers keep them (:func:`_synth` with ``dsp`` one of these keys), tried in order:
+#: the MAC array's and the post-processing units', then the MAC array's alone.
+DSP_POLICIES = {
+    "mac+ppu": ("*__mac*", "*__ppu*"),
+    "mac": ("*__mac*",),
+}
+
+
+_DSP_WHAT = {"mac+ppu": "the MAC array and the post-processing units",
+             "mac": "the MAC array"}
 
 
 def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool | str
            ) -> tuple[Path, Path, str, str]:
     """Synthesize design + harness; (netlist, log, stat text, LUT mapper).  ``dsp``:
     multipliers in DSP blocks where the family maps them (``True``), none (``False``), or
-    only the MAC array's (``"mac"``: every other module's multipliers become logic before
-    the DSP mapping sees them).
+    only those of the modules a :data:`DSP_POLICIES` entry names (every other module's
+    multipliers become logic before the DSP mapping sees them).
 
     ECP5 LUTs are mapped by ABC9, as ``synth_ecp5`` does; where Yosys fails inside ABC9
     (:data:`_ABC9_BUG`), the same script is run again with the LUTs mapped by classic
     ABC (``abc -lut 4``), and the report says so.
     """
-    suffix = {True: "", False: "-nodsp", "mac": "-macdsp"}[dsp]
+    suffix = {True: "", False: "-nodsp"}.get(dsp, f"-dsp-{str(dsp).replace('+', '-')}")
     netlist = out_dir / f"{target}{suffix}.json"
     stat_file = out_dir / f"stat{suffix}.json"
     log = out_dir / f"synth{suffix}.log"
     reads = [f"read_verilog {vfile.resolve()}", f"read_verilog {harness.resolve()}"]
-    if dsp == "mac":
-        reads.append(f"techmap -map +/techmap.v */t:$mul {MAC_MODULES}/t:$mul %d")
+    if dsp in DSP_POLICIES:
+        keep = "".join(f" {p}/t:$mul %d" for p in DSP_POLICIES[dsp])
+        reads.append(f"techmap -map +/techmap.v */t:$mul{keep}")
     tail = [f"tee -q -o {stat_file.resolve()} stat -json", "flatten",
             f"write_json {netlist.resolve()}"]
     mapper = "abc9"
@@ -467,7 +476,8 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     for dev in cons["devices"]:
         # every multiplier in DSPs where the device has them; if only the DSPs overflow,
         # the MAC array's multipliers in DSPs and the others in LUTs
-        policies: list[bool | str] = [True, "mac"] if int(dev["dsps"]) > 0 else [False]
+        policies: list[bool | str] = ([True, *DSP_POLICIES] if int(dev["dsps"]) > 0
+                                      else [False])
         for dsp in policies:
             if dsp not in synthesized:
                 synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
@@ -475,7 +485,7 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
             whole = count_resources(stat_text, target, synth_log, skip=())
             tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
                          f"{whole['dsps']} DSPs, {whole['brams']} BRAMs"
-                         + (" (DSPs for the MAC array only)" if dsp == "mac" else ""))
+                         + (f" (DSPs for {_DSP_WHAT[dsp]} only)" if dsp in _DSP_WHAT else ""))
             if pick_device(whole, [dev]) or not fit:
                 device = dev
                 break
@@ -489,8 +499,8 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
                         f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
     return (device, {**count_resources(stat_text, target, synth_log, skip=(HARNESS, OSC_TOP)),
                      "lut_mapper": mapper,
-                     "dsp_policy": {True: "every multiplier", False: "none",
-                                    "mac": "the MAC array's multipliers (the others in LUTs: "
-                                           "the design's every multiplier needs more DSPs "
-                                           "than the device has)"}[dsp]},
+                     "dsp_policy": {True: "every multiplier", False: "none"}.get(
+                         dsp, f"{_DSP_WHAT.get(dsp)}'s multipliers (the others in LUTs: "
+                              "the design's every multiplier needs more DSPs than the "
+                              "device has)")},
             netlist, synth_log, top)
