@@ -228,9 +228,8 @@ def test_dsps_for_the_mac_array_first(tmp_path):
         "  t__ppu p (.clk(clk), .a(b), .b(a), .y(y));\n"
         "  t__ctl c (.clk(clk), .a(a), .b(a), .y(z));\nendmodule\n")
     got = {}
-    for dsp in (True, "mac+ppu", "mac", False):
+    for dsp in ("mac+ppu", "mac"):  # (every multiplier and none: the other tests' runs)
         _, log, stat, _ = _synth("ecp5", tmp_path, design, harness, dsp)
         got[dsp] = count_resources(stat, "ecp5", log, skip=())
-    assert [got[d]["dsps"] for d in (True, "mac+ppu", "mac", False)] == [3, 2, 1, 0]
-    assert got[False]["luts"] > got["mac"]["luts"] > got["mac+ppu"]["luts"] \
-        > got[True]["luts"]
+    assert [got[d]["dsps"] for d in ("mac+ppu", "mac")] == [2, 1]
+    assert got["mac"]["luts"] > got["mac+ppu"]["luts"]
