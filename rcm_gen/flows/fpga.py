@@ -253,15 +253,18 @@ def parse_nextpnr_report(text: str, log: Path | str) -> dict[str, Any]:
 
 def _run(cmd: list[str], log: Path, timeout: float = 3600) -> str:
     """Run nextpnr in the log's folder (the WebAssembly build sees files only there, so
-    file arguments are relative to it)."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              cwd=log.parent)
-    except subprocess.TimeoutExpired:
-        raise ToolFailed(f"{Path(cmd[0]).name} did not finish in {timeout:g} s; log: {log}"
-                         ) from None
-    text = proc.stdout + proc.stderr
-    log.write_text(" ".join(cmd) + "\n" + text)
+    file arguments are relative to it), its output written to ``log`` as it runs (a run
+    that does not finish leaves what it did)."""
+    with open(log, "w") as out:
+        out.write(" ".join(cmd) + "\n")
+        out.flush()
+        try:
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                  timeout=timeout, cwd=log.parent)
+        except subprocess.TimeoutExpired:
+            raise ToolFailed(f"{Path(cmd[0]).name} did not finish in {timeout:g} s; log: "
+                             f"{log}") from None
+    text = log.read_text(errors="replace")
     if proc.returncode != 0:
         errors = [ln for ln in text.splitlines() if "ERROR" in ln]
         reason = errors[0] if errors else f"exit status {proc.returncode}"
