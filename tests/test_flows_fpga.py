@@ -202,7 +202,9 @@ def test_pick_device_and_counts():
      r"nexus device must be one of LIFCL-40-9BG400C, not 'LIFCL-17'"),
     ("ecp5", {"device": "99k"}, r"ecp5 device must be one of 25k, 45k, 85k, not '99k'"),
     ("ice40", {"clock_ns": -1}, r"clock period must be greater than 0 ns, not -1"),
-    ("ice40", {"speed": 1}, r"ice40 constraint must be one of clock_ns, device, not 'speed'"),
+    ("ice40", {"speed": 1},
+     r"ice40 constraint must be one of clock_ns, device, pnr_timeout_s, not 'speed'"),
+    ("ecp5", {"pnr_timeout_s": 0}, r"pnr_timeout_s must be greater than 0 s, not 0"),
 ])
 def test_bad_fpga_constraints(target, overrides, message):
     with pytest.raises(UserError, match=rf"^{message}$"):
@@ -233,3 +235,20 @@ def test_dsps_for_the_mac_array_first(tmp_path):
         got[dsp] = count_resources(stat, "ecp5", log, skip=())
     assert [got[d]["dsps"] for d in ("mac+ppu", "mac")] == [2, 1]
     assert got["mac"]["luts"] > got["mac+ppu"]["luts"]
+
+
+def test_place_and_route_time_limit_keeps_the_log(tmp_path):
+    """nextpnr's output reaches its log as it runs: a run over the time limit
+    (``pnr_timeout_s``) fails with one line naming the limit and the log, which keeps
+    what the tool wrote."""
+    import sys
+
+    from rcm_gen.flows.fpga import _run
+
+    log = tmp_path / "pnr.log"
+    cmd = [sys.executable, "-c",
+           "import sys, time; print('Info: placing', flush=True); time.sleep(30)"]
+    with pytest.raises(ToolFailed, match=r"did not finish in 1 s \(the constraint "
+                                         r"pnr_timeout_s\); log: .*pnr\.log$"):
+        _run(cmd, log, timeout=1)
+    assert "Info: placing" in log.read_text()

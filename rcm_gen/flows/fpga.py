@@ -89,18 +89,20 @@ _CELL_UNITS: dict[str, dict[str, dict[str, int]]] = {
 }
 #: Frequency (MHz) of the Nexus on-chip oscillator before its divider.
 _NEXUS_OSC_MHZ = 450.0
-_CONSTRAINT_KEYS = ("clock_ns", "device")
+_CONSTRAINT_KEYS = ("clock_ns", "device", "pnr_timeout_s")
 
 
 def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The constraints of ``target`` in ``rcm_gen/flows/data/fpga.toml`` with ``overrides``
-    (keys ``clock_ns`` and ``device``, the name of one of the configured devices, which
-    is then the only one tried; ``None`` values are ignored).
+    (keys ``clock_ns``; ``device``, the name of one of the configured devices, which
+    is then the only one tried; ``pnr_timeout_s``, nextpnr's time limit; ``None`` values
+    are ignored).
 
     Raises
     ------
     UserError
-        An unknown target, key or device, or a period that is not greater than 0.
+        An unknown target, key or device, or a period or time limit that is not greater
+        than 0.
     """
     if target not in FPGA_TARGETS:
         raise UserError(f"--target must be one of asic, {', '.join(FPGA_TARGETS)}, "
@@ -119,6 +121,10 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
     if isinstance(period, bool) or not isinstance(period, (int, float)) \
             or not math.isfinite(period) or period <= 0:
         raise UserError(f"clock period must be greater than 0 ns, not {period!r}")
+    limit = cons["pnr_timeout_s"]
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) \
+            or not math.isfinite(limit) or limit <= 0:
+        raise UserError(f"pnr_timeout_s must be greater than 0 s, not {limit!r}")
     names = [d["name"] for d in cons["devices"]]
     if cons.get("device") is not None:
         if cons["device"] not in names:
@@ -262,8 +268,8 @@ def _run(cmd: list[str], log: Path, timeout: float = 3600) -> str:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True,
                                   timeout=timeout, cwd=log.parent)
         except subprocess.TimeoutExpired:
-            raise ToolFailed(f"{Path(cmd[0]).name} did not finish in {timeout:g} s; log: "
-                             f"{log}") from None
+            raise ToolFailed(f"{Path(cmd[0]).name} did not finish in {timeout:g} s (the "
+                             f"constraint pnr_timeout_s); log: {log}") from None
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         errors = [ln for ln in text.splitlines() if "ERROR" in ln]
@@ -398,7 +404,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
         pdc.write_text("".join(f"ldc_set_location -site {{{device[p]}}} [get_ports {p}]\n"
                                for p in ("din", "dout")))
         cmd += ["--pdc", pdc.name]
-    _run(cmd, pnr_log)
+    _run(cmd, pnr_log, timeout=float(cons["pnr_timeout_s"]))
     try:
         report_text = report.read_text()
     except OSError as exc:
