@@ -764,13 +764,12 @@ def tile_activity(config: Any, *, seed: int = 1, liberty: str | None = None,
     and replayed on the netlist by :class:`rcm_gen.power.tile.TileGate`, every output
     checked against the RTL's), per-net counts summed over the layers' windows (the
     cycles the cycle model counts)."""
-    from .tile import TileGate, energy_case, record_layers, tile_modes
+    from .tile import TileGate, mode_case, record_layers, tile_modes
 
     gate = TileGate.prepare(config, liberty=liberty, clock_ns=clock_ns,
                             constraints=constraints)
     modes = tile_modes(config)
-    recs = record_layers(config, [energy_case(config, m.act_bits, "conv3x3", seed,
-                                                weight_bits=m.weight_bits) for m in modes],
+    recs = record_layers(config, [mode_case(config, m, "conv3x3", seed) for m in modes],
                          simulator=rtl_simulator)
     windows = [[rec.layer_window()] for rec in recs]
     # every output the RTL defines is checked, as for the tile's energy

@@ -58,6 +58,7 @@ __all__ = [
     "TileGate",
     "TileMode",
     "energy_case",
+    "mode_case",
     "format_tile_energy",
     "record_layers",
     "tile_energy",
@@ -212,6 +213,11 @@ def energy_case(config: TileConfig, bits: int, kind: str, seed: int = 1, *,
     post = dataclasses.replace(post, out_signed=True, zero_point=0,
                                lo=value_range(bits, True)[0], hi=value_range(bits, True)[1])
     return LayerCase(shape, x, w, data_bits, w_bits, act_signed, post=post, pad_value=0)
+
+
+def mode_case(config: TileConfig, mode: TileMode, kind: str, seed: int = 1) -> Any:
+    """:func:`energy_case` of ``kind`` with the operand widths of ``mode``."""
+    return energy_case(config, mode.act_bits, kind, seed, weight_bits=mode.weight_bits)
 
 
 # -- recording the RTL ------------------------------------------------------------------------
@@ -537,8 +543,7 @@ def _run_layers(config: TileConfig, kinds: list[tuple[TileMode, str]], *, seed: 
                             on_synth=lambda out: log(f"synthesizing in {out}"))
     timing["prepare_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    cases = [energy_case(config, m.act_bits, kind, seed, weight_bits=m.weight_bits)
-             for m, kind in kinds]
+    cases = [mode_case(config, m, kind, seed) for m, kind in kinds]
     log(f"RTL simulation of {len(cases)} layers ({rtl_simulator}), recording every port")
     recs = record_layers(config, cases, simulator=rtl_simulator)
     timing["rtl_s"] = time.perf_counter() - t

@@ -50,7 +50,7 @@ from .tile import (
     _context,
     _mode_of,
     _run_layers,
-    energy_case,
+    mode_case,
     tile_modes,
 )
 
@@ -330,7 +330,7 @@ def calibrate(config: TileConfig, *, liberty: str | None = None, clock_ns: float
     skipped = {}
     for kind in held_out if held_out is not None else HELD_OUT_KINDS:
         try:
-            energy_case(config, check.act_bits, kind, seed, weight_bits=check.weight_bits)
+            mode_case(config, check, kind, seed)
         except ValueError as exc:  # a layer this tile cannot run: say why
             skipped[kind] = str(exc)
             continue
