@@ -285,15 +285,20 @@ _ABC9_BUG = "count_id(wire->name) == 0"
 
 #: When a design's multipliers outnumber its device's DSP blocks, the modules whose
 #: multipliers keep them (:func:`_synth` with ``dsp`` one of these keys), tried in order:
-#: the MAC array's and the post-processing units', then the MAC array's alone.
+#: the MAC array's and the post-processing units', then the MAC array's alone; each with
+#: the module patterns and what they are.
 DSP_POLICIES = {
-    "mac+ppu": ("*__mac*", "*__ppu*"),
-    "mac": ("*__mac*",),
+    "mac+ppu": (("*__mac*", "*__ppu*"), "the MAC array and the post-processing units"),
+    "mac": (("*__mac*",), "the MAC array"),
 }
 
 
-_DSP_WHAT = {"mac+ppu": "the MAC array and the post-processing units",
-             "mac": "the MAC array"}
+def _dsp_policy_text(dsp: bool | str) -> str:
+    """Which multipliers a synthesis with ``dsp`` (see :func:`_synth`) put in DSPs."""
+    if dsp is True or dsp is False:
+        return "every multiplier" if dsp else "none"
+    return (f"{DSP_POLICIES[dsp][1]}'s multipliers (the others in LUTs: the design's every "
+            "multiplier needs more DSPs than the device has)")
 
 
 def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool | str
@@ -313,7 +318,7 @@ def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool | s
     log = out_dir / f"synth{suffix}.log"
     reads = [f"read_verilog {vfile.resolve()}", f"read_verilog {harness.resolve()}"]
     if dsp in DSP_POLICIES:
-        keep = "".join(f" {p}/t:$mul %d" for p in DSP_POLICIES[dsp])
+        keep = "".join(f" {p}/t:$mul %d" for p in DSP_POLICIES[dsp][0])
         reads.append(f"techmap -map +/techmap.v */t:$mul{keep}")
     tail = [f"tee -q -o {stat_file.resolve()} stat -json", "flatten",
             f"write_json {netlist.resolve()}"]
@@ -494,7 +499,8 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
             whole = count_resources(stat_text, target, synth_log, skip=())
             tried.append(f"{dev['name']} needs {whole['luts']} LUTs, {whole['ffs']} FFs, "
                          f"{whole['dsps']} DSPs, {whole['brams']} BRAMs"
-                         + (f" (DSPs for {_DSP_WHAT[dsp]} only)" if dsp in _DSP_WHAT else ""))
+                         + (f" (DSPs for {DSP_POLICIES[dsp][1]} only)"
+                            if dsp in DSP_POLICIES else ""))
             if pick_device(whole, [dev]) or not fit:
                 device = dev
                 break
@@ -508,8 +514,5 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
                         f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
     return (device, {**count_resources(stat_text, target, synth_log, skip=(HARNESS, OSC_TOP)),
                      "lut_mapper": mapper,
-                     "dsp_policy": {True: "every multiplier", False: "none"}.get(
-                         dsp, f"{_DSP_WHAT.get(dsp)}'s multipliers (the others in LUTs: "
-                              "the design's every multiplier needs more DSPs than the "
-                              "device has)")},
+                     "dsp_policy": _dsp_policy_text(dsp)},
             netlist, synth_log, top)
