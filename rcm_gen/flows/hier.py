@@ -442,7 +442,8 @@ def buffer_fanouts(netlists: dict[str, str], buffer: tuple[str, str, str], limit
         out[name], added[name] = _buffer_module(netlists[name], directions, buffer, limit,
                                                 cells, unit, port_caps)
         if unit > 0:
-            port_caps[name] = _input_capacitance(out[name], directions, cells, port_caps)
+            port_caps[name] = _input_capacitance(name, out[name], directions, cells,
+                                                 port_caps)
     return {n: out[n] for n in netlists}, {n: added[n] for n in netlists}
 
 
@@ -466,40 +467,43 @@ def _children_first(netlists: dict[str, str]) -> list[str]:
     return order
 
 
-def _input_capacitance(text: str, directions: dict[str, dict[str, str]],
+def _input_pin_capacitance(kind: str, port: str, directions: dict[str, dict[str, str]],
+                           cells: dict[str, dict[str, tuple[str, float]]],
+                           port_caps: dict[str, dict[str, float]]) -> float | None:
+    """The capacitance (pF) of input ``port`` of an instance of ``kind`` (a library cell,
+    or a module as its netlist loads the port: 0 if not known); ``None`` if the port is
+    not an input."""
+    if kind in cells:
+        direction, cap = cells[kind].get(port, ("", 0.0))
+        return cap if direction == "input" else None
+    if directions.get(kind, {}).get(port) != "input":
+        return None
+    return port_caps.get(kind, {}).get(port, 0.0)
+
+
+def _input_capacitance(name: str, text: str, directions: dict[str, dict[str, str]],
                        cells: dict[str, dict[str, tuple[str, float]]],
                        port_caps: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Per input port of a module's netlist, the most capacitance (pF) one of its bits
-    drives directly: library cell inputs, and submodule inputs as their own netlists
-    load them."""
+    """Per input port of module ``name`` (its netlist ``text``), the most capacitance (pF)
+    one of its bits drives directly: library cell inputs, and submodule inputs as their
+    own netlists load them."""
     widths = _widths(text)
     bit_cap: dict[str, float] = {}
     for inst in _NET_INSTANCE.finditer(text):
-        kind = inst.group(1)
         for pin in _PIN.finditer(inst.group(3)):
-            if kind in cells:
-                direction, cap = cells[kind].get(pin.group(1), ("", 0.0))
-            elif kind in directions:
-                direction = directions[kind].get(pin.group(1), "")
-                cap = port_caps.get(kind, {}).get(pin.group(1), 0.0)
-            else:
-                continue
-            if direction != "input":
+            cap = _input_pin_capacitance(inst.group(1), pin.group(1), directions, cells,
+                                         port_caps)
+            if cap is None:
                 continue
             for b, is_net in _bits(pin.group(2), widths) or ():
                 if is_net:
                     bit_cap[b] = bit_cap.get(b, 0.0) + cap
     caps = {}
-    for port, direction in directions.get(_module_name(text), {}).items():
+    for port, direction in directions[name].items():
         if direction == "input":
             bits = [b for b, _ in _bits(port, widths) or ()]
             caps[port] = max((bit_cap.get(b, 0.0) for b in bits), default=0.0)
     return caps
-
-
-def _module_name(text: str) -> str:
-    m = _MODULE.search(text)
-    return m.group(1) if m else ""
 
 
 def _buffer_module(text: str, directions: dict[str, dict[str, str]],
@@ -521,17 +525,14 @@ def _buffer_module(text: str, directions: dict[str, dict[str, str]],
 
     def sink_loads(child: str, port: str, expr: str) -> list[tuple[str, bool, float]] | None:
         """The bits of a connection, each with its load if it is one this pass buffers."""
-        if child in cells:
-            direction, cap = cells[child].get(port, ("", 0.0))
-            if direction != "input":
-                return None
-            return [(b, is_net and b not in driven, cap / unit / CELL_LOADS_PER_INPUT)
-                    for b, is_net in _bits(expr, widths) or ()]
-        if directions[child].get(port) != "input" or port == "clk":
+        cap = _input_pin_capacitance(child, port, directions, cells, port_caps)
+        if cap is None or (child not in cells and port == "clk"):
             return None
-        cap = port_caps.get(child, {}).get(port, 0.0)
-        load = max(1.0, cap / unit / CELL_LOADS_PER_INPUT) if unit > 0 else 1.0
-        return [(b, is_net, load) for b, is_net in _bits(expr, widths) or ()]
+        weight = cap / unit / CELL_LOADS_PER_INPUT if unit > 0 else 0.0
+        if child in cells:  # only nets this module's own mapping did not drive
+            return [(b, is_net and b not in driven, weight)
+                    for b, is_net in _bits(expr, widths) or ()]
+        return [(b, is_net, max(1.0, weight)) for b, is_net in _bits(expr, widths) or ()]
 
     loads: dict[str, list[float]] = {}
     for inst in instances:
