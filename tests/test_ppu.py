@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from rcm_gen.gateware.modes import Rounding
 from rcm_gen.gateware.ppu import PostProcessor
-from rcm_gen.presets import preset
+from rcm_gen.presets import apply_overrides, preset
 from rcm_gen.reference import (
     INT32_MAX,
     INT32_MIN,
@@ -45,9 +45,14 @@ def _vectors(rng, n, rounding, acc_bits):
     return acc, mult, shift
 
 
+@pytest.mark.parametrize("arch", ["booth", "dsp"])
 @pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_post_processor_matches_the_reference(rounding):
+def test_post_processor_matches_the_reference(rounding, arch):
+    """Both builds of the unit's product: the Booth rows compressed (ASIC tiles) and
+    Yosys's multiplications, which FPGA flows put in DSP blocks (tiles of DSP MACs)."""
     cfg = preset("rcm-small")
+    if arch == "dsp":
+        cfg = apply_overrides(cfg, ["mac.arch=dsp", "mac.pipeline=2"])
     dut = PostProcessor(cfg)
     rng = np.random.default_rng(ROUNDINGS.index(rounding))
     acc, mult, shift = _vectors(rng, 600, rounding, cfg.mac.accumulator_width)

@@ -4,11 +4,12 @@ rounding)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
+from .arith import Columns, Compressor, carry_select, carry_select_sums, register_columns, rows
 from .layouts import requant_layout
 from .modes import Rounding
 
@@ -25,9 +26,8 @@ class PostProcessor(wiring.Component):
       default build (a left shift for a positive ``shift``, the rounding doubling high
       multiply, a rounding right shift, halves away from zero, for a negative one);
     - ``SINGLE``: saturate to int32, ``(x·M + 2^(30−shift)) >> (31−shift)``
-      (``TFLITE_SINGLE_ROUNDING``), computed as a left shift by a positive ``shift``, the
-      product rounded at bit 31 when no right shift follows, then a rounding right shift
-      (halves up) — the same result, as both roundings sit at the same bit;
+      (``TFLITE_SINGLE_ROUNDING``), computed as a left shift by a positive ``shift``, then
+      the product with its rounding constant shifted right at once;
     - ``WIDE``: as ``SINGLE`` on the whole sum, not saturated (16x8 layers: TFLite's int64
       requantization, the multiplier the reduced 16-bit one shifted up by 16);
 
@@ -37,7 +37,11 @@ class PostProcessor(wiring.Component):
     undefined, are clamped).
 
     A pipeline of ``LATENCY`` register stages that moves only in cycles with ``en``: the
-    value in ``value`` belongs to the inputs given ``LATENCY`` enabled cycles earlier.
+    value in ``value`` belongs to the inputs given ``LATENCY`` enabled cycles earlier.  No
+    stage holds a long carry chain: the product is Booth rows compressed to two rows (or,
+    in a tile of DSP MACs, partial products of at most 18×18 bits, one DSP block each on an
+    FPGA), summed a slice at a time (or on the FPGA's carry chain), and the zero point and
+    clamp are decided in a few bits more than the output's.
     ``zero_point``, ``lo`` and ``hi`` are read at the output and must hold while values
     are in flight.  A tile's drain has ``ppu_lanes`` of them: identical modules,
     synthesized and timed once by the hierarchical flow.
@@ -69,7 +73,9 @@ class PostProcessor(wiring.Component):
         The post-processed value.
     """
 
-    LATENCY = 4
+    LATENCY = 5
+    #: the width of a slice of stage 3's carry-select adder
+    _CHUNK = 12
 
     def __init__(self, config: TileConfig) -> None:
         if not isinstance(config, TileConfig):
@@ -95,16 +101,84 @@ class PostProcessor(wiring.Component):
         """What makes two units the same module (see :mod:`rcm_gen.hierarchy`)."""
         return type(self), self._config
 
+    def _booth_products(self, m: Module, x1: Value, mult1: Value, load: Value, n: int
+                        ) -> Columns:
+        """The product as a radix-4 Booth row of ``x1`` for each digit of ``mult1`` (a
+        row's sign bit inverted and compensated by a constant), compressed to two rows
+        and registered: no carry chain longer than the compressor's."""
+        w = len(x1)
+        cols = Columns(n)
+        constant = 0
+        x_ext = Cat(x1, x1[w - 1])        # x1 in w + 1 bits
+        x_dbl = Cat(Const(0, 1), x1)      # 2·x1 in w + 1 bits
+        for j in range(16):
+            pos = 2 * j
+            y0 = Const(0, 1) if j == 0 else mult1[pos - 1]
+            y1, y2 = mult1[pos], mult1[pos + 1]
+            one = y1 ^ y0
+            two = (y2 & ~y1 & ~y0) | (~y2 & y1 & y0)
+            row = Signal(w + 1, name=f"booth{j}")
+            m.d.comb += row.eq((Mux(one, x_ext, 0) | Mux(two, x_dbl, 0)) ^ y2.replicate(w + 1))
+            cols.add_value(pos, row[:w])
+            cols.add_bit(pos + w, ~row[w])
+            constant -= 1 << (pos + w)
+            cols.add_bit(pos, y2)
+        cols.add_constant(constant)
+        return register_columns(m, Compressor(m, "product_csa").compress(cols), load,
+                                "product")
+
+    @staticmethod
+    def _dsp_products(m: Module, x1: Value, mult1: Value, load: Value, n: int) -> Columns:
+        """The product as registered partial products of Yosys's multiplications, each at
+        most 18×18 bits signed, which FPGA flows map to one DSP block each: 17-bit slices of
+        x1 (unsigned, the top one signed) by the halves of mult1 (the low half unsigned);
+        x1 beyond 33 bits only by the high half (the low half is zero in WIDE, where x1 is
+        wide)."""
+        w = len(x1)
+        cols = Columns(n)
+        constant = 0
+        for half, (m_lo, m_hi) in enumerate(((0, 16), (16, 32))):
+            mh = mult1[m_lo:m_hi]
+            mh = mh.as_signed() if half else mh
+            top = 33 if half == 0 else w
+            for x_lo in range(0, top, 17):
+                x_hi = min(x_lo + 17, top)
+                xs = x1[x_lo:x_hi]
+                xs = xs.as_signed() if x_hi == top else xs
+                p = Signal(signed(x_hi - x_lo + 17), name=f"p{half}_{x_lo}")
+                with m.If(load):
+                    m.d.sync += p.eq(xs * mh)
+                pos, msb = x_lo + m_lo, len(p) - 1
+                # signed: the sign bit inverted, compensated by a constant
+                cols.add_value(pos, p[:msb])
+                cols.add_bit(pos + msb, ~p[msb])
+                constant -= 1 << (pos + msb)
+        cols.add_constant(constant)
+        return cols
+
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        v_shape = signed(cfg.out_value_bits)
         acc, par = self.acc, self.param
+        ov = cfg.out_value_bits
         # x1: the sum (saturated to int32 unless WIDE) shifted left; 33 bits hold every
         # shifted int32 whose single-rounded result fits int32, the accumulator's width
         # every WIDE sum
-        x1_width = max(33, cfg.mac.accumulator_width)
-        # Stage 1: saturate to int32, shift left, split the shift.
+        w = max(33, cfg.mac.accumulator_width)
+        n = w + 33  # the product plus its rounding constant, signed
+        # with clock gating, each stage loads only a valid value (the valid bits of the
+        # stages move with en)
+        load = [self.en] * self.LATENCY
+        if cfg.clock_gating:
+            valids = [Signal(name=f"valid{i}") for i in range(1, self.LATENCY)]
+            with m.If(self.en):
+                m.d.sync += [v.eq(prev) for v, prev in zip(valids, [self.valid, *valids])]
+            load = [self.en & v for v in [self.valid, *valids]]
+
+        # Stage 1: saturate to int32, shift left, split the shift; where the rounding
+        # constant goes: 2^30 (DOUBLE's nudge, the same for both signs once its quotient
+        # is taken as a floor: see stage 4), or 2^(30 + right) (SINGLE and WIDE: the whole
+        # rounding at once, (x·M + 2^(30+r)) >> (31+r)).
         over, under = acc > _MAX32, acc < _MIN32
         wide = par.rounding == Rounding.WIDE
         x = Signal(signed(32), name="x")
@@ -112,80 +186,98 @@ class PostProcessor(wiring.Component):
                      self.saturated.eq((over | under) & ~wide)]
         shift = par.shift
         left = Mux(shift > 0, shift, 0)[:5]
-        x1 = Signal(signed(x1_width), name="x1")
+        right = Mux(shift < 0, -shift, 0)[:5]
+        x1 = Signal(signed(w), name="x1")
         mult1 = Signal(signed(32), name="mult1")
         right1 = Signal(5, name="right1")
         rnd1 = Signal(Rounding, name="rounding1")
-        # with clock gating, each stage loads only a valid value (the valid bits of the
-        # stages move with en)
-        load = [self.en] * self.LATENCY
-        if cfg.clock_gating:
-            valid1, valid2, valid3 = (Signal(name=f"valid{i}") for i in (1, 2, 3))
-            with m.If(self.en):
-                m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1), valid3.eq(valid2)]
-            load = [self.en & self.valid, self.en & valid1, self.en & valid2,
-                    self.en & valid3]
+        const1 = Signal(range(64), name="round_bit1")
         with m.If(load[0]):
             with m.Switch(par.rounding):
                 with m.Case(Rounding.SINGLE):
                     m.d.sync += x1.eq((x << left)[:33].as_signed())
                 with m.Case(Rounding.WIDE):
-                    m.d.sync += x1.eq((acc << left)[:x1_width].as_signed())
+                    m.d.sync += x1.eq((acc << left)[:w].as_signed())
                 with m.Default():  # DOUBLE: C++'s int32 shift wraps
                     m.d.sync += x1.eq((x << left)[:32].as_signed())
-            m.d.sync += [mult1.eq(par.multiplier), right1.eq(Mux(shift < 0, -shift, 0)[:5]),
-                         rnd1.eq(par.rounding)]
-        # Stage 2: the product as two partial products (the low half of the multiplier is
-        # zero in WIDE, where x1 is wide), and the product's sign (for DOUBLE's nudge, so
-        # that stage 3 adds the product and its rounding constant at once).
-        p_lo = Signal(signed(33 + 17), name="p_lo")
-        p_hi = Signal(signed(x1_width + 16), name="p_hi")
+            m.d.sync += [mult1.eq(par.multiplier), right1.eq(right), rnd1.eq(par.rounding),
+                         const1.eq(Mux(par.rounding == Rounding.DOUBLE, 30, 30 + right))]
+
+        # Stage 2: the product x1·mult1, as columns of bits to be summed with the rounding
+        # constant in stage 3.
+        if cfg.mac.arch == "dsp":
+            cols2 = self._dsp_products(m, x1, mult1, load[1], n)
+        else:
+            cols2 = self._booth_products(m, x1, mult1, load[1], n)
         both_min2 = Signal(name="both_min")
-        neg2 = Signal(name="negative2")
         right2 = Signal(5, name="right2")
-        rnd2 = Signal(Rounding, name="rounding2")
+        double2 = Signal(name="double2")
+        const2 = Signal(range(64), name="round_bit2")
         with m.If(load[1]):
-            m.d.sync += [p_lo.eq(x1[:33].as_signed() * mult1[:16]),
-                         p_hi.eq(x1 * mult1[16:].as_signed()),
-                         both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
-                         neg2.eq((x1 != 0) & (mult1 != 0) & ((x1 < 0) ^ (mult1 < 0))),
-                         right2.eq(right1), rnd2.eq(rnd1)]
-        # Stage 3: num = a·m + c in one sum, c the rounding constant: DOUBLE's nudge (2^30,
-        # or 1 − 2^30 for a negative product), and num / 2^31 truncated toward zero; SINGLE
-        # and WIDE: 2^30 when no right shift follows (else 0: the rounding then happens at
-        # the right shift, at the same bit), and num >> 31.
-        high_width = x1_width + 2
-        double2 = rnd2 == Rounding.DOUBLE
-        c = Mux(double2, Mux(neg2, Const(1 - (1 << 30), signed(32)),
-                             Const(1 << 30, signed(32))),
-                Mux(right2 == 0, Const(1 << 30, signed(32)), 0))
-        num = Signal(signed(x1_width + 34), name="num")
-        m.d.comb += num.eq(p_lo + (p_hi << 16) + c)
-        floor = num >> 31
-        # toward zero: a negative quotient with a remainder rounds up (num < 0 exactly when
-        # the product is negative: the nudge never changes its sign)
-        up = double2 & neg2 & (num[:31] != 0)
-        high = Signal(signed(high_width), name="high")
+            m.d.sync += [both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
+                         right2.eq(right1), double2.eq(rnd1 == Rounding.DOUBLE),
+                         const2.eq(const1)]
+
+        # Stage 3: the product's rows and 2^const2 summed (a slice at a time for either
+        # carry-in: no carry chain longer than a slice).
+        for p in range(30, 62):
+            cols2.add_bit(p, const2 == p)
+        a, b = rows(Compressor(m, "sum_csa").compress(cols2))
+        if cfg.mac.arch == "dsp":  # an FPGA's carry chain adds the rows at once
+            num3 = Signal(n, name="num3")
+            with m.If(load[2]):
+                m.d.sync += num3.eq(a + b)
+        else:
+            sums = carry_select_sums(m, a, b, load[2], self._CHUNK, "num")
+        both_min3 = Signal(name="both_min3")
         right3 = Signal(5, name="right3")
         double3 = Signal(name="double3")
         with m.If(load[2]):
-            with m.If(double2):
-                m.d.sync += high.eq(Mux(both_min2, _MAX32, (floor + up)[:32].as_signed()))
-            with m.Else():
-                m.d.sync += high.eq(floor[:high_width].as_signed())
-            m.d.sync += [right3.eq(right2), double3.eq(double2)]
-        # Stage 4: rounding right shift (halves away from zero for DOUBLE, up otherwise).
-        mask = Signal(unsigned(32), name="mask")
-        m.d.comb += mask.eq(((Const(1, unsigned(33)) << right3) - 1)[:32])
-        remainder = high[:32] & mask
-        threshold = (mask >> 1) + (double3 & (high < 0))
-        q = Signal(signed(high_width + 1), name="q")
+            m.d.sync += [both_min3.eq(both_min2), right3.eq(right2), double3.eq(double2)]
+
+        # Stage 4: num = x1·mult1 + c; its high part num >> 31 is DOUBLE's doubling high
+        # multiply (TFLite's (ab + nudge) / 2^31 truncated toward zero equals
+        # floor((ab + 2^30) / 2^31) for either sign of ab), saturated where both operands
+        # are int32's minimum; then the right shift: DOUBLE rounds half away from zero (the
+        # rounding bit: the highest bit shifted out, unless the value is negative and the
+        # bits below it are all zero); SINGLE and WIDE were rounded by c.
+        num = (num3 if cfg.mac.arch == "dsp" else carry_select(sums)).as_signed()
+        high = Signal(signed(32), name="high")
+        m.d.comb += high.eq(Mux(both_min3, _MAX32, num[31:63]))
+        t = Mux(double3, high, num[31:].as_signed())
+        q = Signal(signed(w + 2), name="q")
+        round4 = Signal(name="round4")
+        r1 = (right3 - 1)[:5]
+        below = Cat(*(right3 > i + 1 for i in range(30)))  # the bits under bit r - 1
+        round_bit = ((right3 != 0) & high.bit_select(r1, 1)
+                     & (~high[31] | (high[:30] & below).any()))
         with m.If(load[3]):
-            m.d.sync += q.eq((high >> right3) + (remainder > threshold))
-        # Output: zero point, clamp (a stage of its own, so that the drain's packing of the
-        # values into the output word is not behind the shift and the rounding).
-        y = Signal(signed(high_width + 2), name="y")
-        m.d.comb += y.eq(q + self.zero_point)
-        clamped = Mux(y < self.lo, self.lo, Mux(y > self.hi, self.hi, y))
-        m.d.comb += self.value.eq(clamped.as_signed()[:v_shape.width].as_signed())
+            m.d.sync += [q.eq(t >> right3), round4.eq(double3 & round_bit)]
+
+        # Stage 5: zero point and clamp: clamp(q + round, lo - zp, hi - zp) + zp, the
+        # bounds' differences registered (the bounds hold while values are in flight), q
+        # compared in a few bits more than the output's where it fits them.
+        diff = signed(ov + 1)
+        bounds = [Signal(diff, name=nm) for nm in ("lo_zp", "lo_zp_1", "hi_zp", "hi_zp_1")]
+        lo_zp = self.lo - self.zero_point
+        hi_zp = self.hi - self.zero_point
+        with m.If(self.en):
+            m.d.sync += [bounds[0].eq(lo_zp), bounds[1].eq(lo_zp - 1),
+                         bounds[2].eq(hi_zp), bounds[3].eq(hi_zp - 1)]
+        short = ov + 2
+        qs = q[:short].as_signed()
+        top = q[short - 1:]
+        fits = (top == 0) | (top == (1 << len(top)) - 1)
+        neg = q[-1]
+        low_bound = Mux(round4, bounds[1], bounds[0])
+        high_bound = Mux(round4, bounds[3], bounds[2])
+        is_low, is_high = Signal(name="is_low"), Signal(name="is_high")
+        y = Signal(signed(ov), name="y")
+        with m.If(load[4]):
+            m.d.sync += [is_low.eq(Mux(fits, qs < low_bound, neg)),
+                         is_high.eq(Mux(fits, qs > high_bound, ~neg)),
+                         # q + zp + round in one adder, round its carry-in
+                         y.eq((Cat(round4, q[:ov]) + Cat(round4, self.zero_point))[1:ov + 1])]
+        # Output: the clamp's choice (a multiplexer in front of the drain's packing).
+        m.d.comb += self.value.eq(Mux(is_low, self.lo, Mux(is_high, self.hi, y)))
         return m
