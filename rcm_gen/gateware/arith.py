@@ -143,7 +143,7 @@ def carry_select_sums(m: Module, a: Value, b: Value, load: Value, chunk: int, na
             # x + y + 1 as one adder: (2x + 1) + (2y + 1) = 2(x + y + 1)
             plus1 = (Cat(Const(1, 1), x) + Cat(Const(1, 1), y))[1:]
             m.d.sync += [Cat(regs[0], regs[2]).eq(x + y), Cat(regs[1], regs[3]).eq(plus1)]
-        for lst, reg in zip((s0, s1, c0, c1), regs):
+        for lst, reg in zip((s0, s1, c0, c1), regs, strict=True):
             lst.append(reg)
     return s0, s1, c0, c1
 

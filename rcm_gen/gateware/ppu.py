@@ -172,7 +172,8 @@ class PostProcessor(wiring.Component):
         if cfg.clock_gating:
             valids = [Signal(name=f"valid{i}") for i in range(1, self.LATENCY)]
             with m.If(self.en):
-                m.d.sync += [v.eq(prev) for v, prev in zip(valids, [self.valid, *valids])]
+                m.d.sync += [v.eq(prev) for v, prev in zip(valids, [self.valid, *valids][:-1],
+                                                               strict=True)]
             load = [self.en & v for v in [self.valid, *valids]]
 
         # Stage 1: saturate to int32, shift left, split the shift; where the rounding
