@@ -238,3 +238,21 @@ def test_clock_gating_key():
         apply_overrides(preset("rcm-small"), ["clock_gating=maybe"])
     with pytest.raises(TypeError, match="Clock gating must be true or false, not 1"):
         MacConfig(clock_gating=1)
+
+
+def test_ppu_product_follows_the_mac_and_the_fixed_twin_keeps_it():
+    """``ppu_product`` ``auto`` builds the post-processing product for DSP blocks in a
+    tile of ``dsp`` MACs and as Booth rows otherwise; a fixed twin keeps the product of
+    the tile it is the twin of; a default value leaves the configuration's dictionary
+    (and so its cache keys) as before; a bad value is refused naming the choices."""
+    from rcm_gen.presets import apply_overrides, preset
+
+    tile = preset("rcm-small")
+    assert tile.ppu_dsp_or_booth == "booth" and "ppu_product" not in tile.to_dict()
+    assert tile.fixed_twin() == preset("rcm-small-fixed")
+    dsp = apply_overrides(tile, ["mac.arch=dsp", "mac.pipeline=2"])
+    assert dsp.ppu_dsp_or_booth == "dsp" and dsp.fixed_twin().ppu_dsp_or_booth == "dsp"
+    fixed = apply_overrides(preset("rcm-small-fixed"), ["ppu_product=dsp"])
+    assert fixed.ppu_dsp_or_booth == "dsp" and fixed.to_dict()["ppu_product"] == "dsp"
+    with pytest.raises(ValueError, match="ppu_product must be one of auto, booth, dsp, not 'lut'"):
+        apply_overrides(tile, ["ppu_product=lut"])

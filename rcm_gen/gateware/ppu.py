@@ -39,9 +39,9 @@ class PostProcessor(wiring.Component):
     A pipeline of ``LATENCY`` register stages that moves only in cycles with ``en``: the
     value in ``value`` belongs to the inputs given ``LATENCY`` enabled cycles earlier.  No
     stage holds a long carry chain: the product is Booth rows compressed to two rows (or,
-    in a tile of DSP MACs, partial products of at most 18×18 bits, one DSP block each on an
-    FPGA), summed a slice at a time (or on the FPGA's carry chain), and the zero point and
-    clamp are decided in a few bits more than the output's.
+    with the tile's ``ppu_product`` ``dsp``, partial products of at most 18×18 bits, one
+    DSP block each on an FPGA), summed a slice at a time (or on the FPGA's carry chain),
+    and the zero point and clamp are decided in a few bits more than the output's.
     ``zero_point``, ``lo`` and ``hi`` are read at the output and must hold while values
     are in flight.  A tile's drain has ``ppu_lanes`` of them: identical modules,
     synthesized and timed once by the hierarchical flow.
@@ -166,6 +166,7 @@ class PostProcessor(wiring.Component):
         # every WIDE sum
         w = max(33, cfg.mac.accumulator_width)
         n = w + 33  # the product plus its rounding constant, signed
+        dsp = cfg.ppu_dsp_or_booth == "dsp"
         # with clock gating, each stage loads only a valid value (the valid bits of the
         # stages move with en)
         load = [self.en] * self.LATENCY
@@ -206,7 +207,7 @@ class PostProcessor(wiring.Component):
 
         # Stage 2: the product x1·mult1, as columns of bits to be summed with the rounding
         # constant in stage 3.
-        if cfg.mac.arch == "dsp":
+        if dsp:
             cols2 = self._dsp_products(m, x1, mult1, load[1], n)
         else:
             cols2 = self._booth_products(m, x1, mult1, load[1], n)
@@ -224,7 +225,7 @@ class PostProcessor(wiring.Component):
         for p in range(30, 62):
             cols2.add_bit(p, const2 == p)
         a, b = rows(Compressor(m, "sum_csa").compress(cols2))
-        if cfg.mac.arch == "dsp":  # an FPGA's carry chain adds the rows at once
+        if dsp:  # an FPGA's carry chain adds the rows at once
             num3 = Signal(n, name="num3")
             with m.If(load[2]):
                 m.d.sync += num3.eq(a + b)
@@ -242,7 +243,7 @@ class PostProcessor(wiring.Component):
         # are int32's minimum; then the right shift: DOUBLE rounds half away from zero (the
         # rounding bit: the highest bit shifted out, unless the value is negative and the
         # bits below it are all zero); SINGLE and WIDE were rounded by c.
-        num = (num3 if cfg.mac.arch == "dsp" else carry_select(sums)).as_signed()
+        num = (num3 if dsp else carry_select(sums)).as_signed()
         high = Signal(signed(32), name="high")
         m.d.comb += high.eq(Mux(both_min3, _MAX32, num[31:63]))
         t = Mux(double3, high, num[31:].as_signed())

@@ -88,6 +88,12 @@ class TileConfig(_ConfigBase):
         pipeline stages, descriptor registers) their clock through a clock-gating cell of
         the library; ``False`` clocks every flip-flop every cycle.  The tile sets its MAC's
         ``clock_gating`` to the same value.  FPGA flows ignore it.
+    ppu_product : str
+        How the post-processing units build their 32-bit product: ``booth`` (Booth rows
+        compressed to two rows in logic, no long carry chain: for ASICs), ``dsp`` (partial
+        products of at most 18×18 bits that FPGA flows put in one DSP block each, summed on
+        the carry chain) or ``auto`` (``dsp`` in a tile of ``dsp`` MACs, else ``booth``).
+        Set ``dsp`` for a fixed-MAC tile meant for an FPGA.
 
     Raises
     ------
@@ -128,12 +134,18 @@ class TileConfig(_ConfigBase):
     #: the one that goes with the synthesis liberty, if any (flip-flops otherwise).
     macros: str | None = None
     clock_gating: bool = True
-    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating",)
+    ppu_product: str = "auto"
+    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating", "ppu_product")
+    #: The values of ``ppu_product``.
+    PPU_PRODUCTS: ClassVar[tuple[str, ...]] = ("auto", "booth", "dsp")
 
     def __post_init__(self) -> None:
         if not isinstance(self.mac, MacConfig):
             raise TypeError(f"Tile mac must be a MacConfig, not {self.mac!r}")
         check_bool("Tile", "clock_gating", self.clock_gating)
+        if self.ppu_product not in self.PPU_PRODUCTS:
+            raise ValueError(f"Tile ppu_product must be one of "
+                             f"{', '.join(self.PPU_PRODUCTS)}, not {self.ppu_product!r}")
         _range("p", self.p, 1, 64)
         _range("tm", self.tm, 1, 256)
         if self.tm % self.p:
@@ -297,8 +309,19 @@ class TileConfig(_ConfigBase):
         return self.mac.is_fixed
 
     def fixed_twin(self) -> TileConfig:
-        """The same tile with the fixed-multiplier baseline MAC."""
-        return self.replace(mac=self.mac.fixed_twin())
+        """The same tile with the fixed-multiplier baseline MAC (and the same
+        post-processing product)."""
+        twin = self.replace(mac=self.mac.fixed_twin())
+        if twin.ppu_dsp_or_booth != self.ppu_dsp_or_booth:
+            twin = twin.replace(ppu_product=self.ppu_dsp_or_booth)
+        return twin
+
+    @property
+    def ppu_dsp_or_booth(self) -> str:
+        """``ppu_product`` resolved: ``dsp`` or ``booth``."""
+        if self.ppu_product == "auto":
+            return "dsp" if self.mac.arch == "dsp" else "booth"
+        return self.ppu_product
 
     # -- memory technology of the buffers ---------------------------------------------------
 
