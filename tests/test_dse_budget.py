@@ -169,8 +169,10 @@ def test_shipped_fpga_space():
 
     space = load_space(example_space("fpga"))
     assert space.targets == ("ecp5",) and space.budget["part"] == "LFE5U-25"
-    assert {space.point(c).config.mac.arch for c in space.combinations()} == \
-        {"booth", "dsp", "fixed"}
+    points = [space.point(c).config for c in space.combinations()]
+    assert {c.mac.arch for c in points} == {"booth", "dsp", "fixed"}
+    # every point's post-processing product in DSP blocks, the fixed ones' too
+    assert {c.ppu_dsp_or_booth for c in points} == {"dsp"}
 
 
 @pytest.mark.long
