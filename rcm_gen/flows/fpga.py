@@ -89,20 +89,22 @@ _CELL_UNITS: dict[str, dict[str, dict[str, int]]] = {
 }
 #: Frequency (MHz) of the Nexus on-chip oscillator before its divider.
 _NEXUS_OSC_MHZ = 450.0
-_CONSTRAINT_KEYS = ("clock_ns", "device", "pnr_timeout_s")
+_CONSTRAINT_KEYS = ("clock_ns", "device", "pnr_timeout_s", "router")
+#: nextpnr's routers
+ROUTERS = ("router1", "router2")
 
 
 def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The constraints of ``target`` in ``rcm_gen/flows/data/fpga.toml`` with ``overrides``
     (keys ``clock_ns``; ``device``, the name of one of the configured devices, which
-    is then the only one tried; ``pnr_timeout_s``, nextpnr's time limit; ``None`` values
-    are ignored).
+    is then the only one tried; ``pnr_timeout_s``, nextpnr's time limit; ``router``, one
+    of :data:`ROUTERS`; ``None`` values are ignored).
 
     Raises
     ------
     UserError
-        An unknown target, key or device, or a period or time limit that is not greater
-        than 0.
+        An unknown target, key, device or router, or a period or time limit that is not
+        greater than 0.
     """
     if target not in FPGA_TARGETS:
         raise UserError(f"--target must be one of asic, {', '.join(FPGA_TARGETS)}, "
@@ -125,6 +127,9 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) \
             or not math.isfinite(limit) or limit <= 0:
         raise UserError(f"pnr_timeout_s must be greater than 0 s, not {limit!r}")
+    if cons["router"] not in ROUTERS:
+        raise UserError(f"{target} router must be one of {', '.join(ROUTERS)}, not "
+                        f"{cons['router']!r}")
     names = [d["name"] for d in cons["devices"]]
     if cons.get("device") is not None:
         if cons["device"] not in names:
@@ -400,7 +405,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
     else:
         part = [f"--{device['name']}", "--package", device["package"]]
     cmd = [nextpnr, *part, "--json", netlist.name, "--report", report.name,
-           "--freq", f"{freq:.3f}",
+           "--freq", f"{freq:.3f}", "--router", cons["router"],
            "--timing-allow-fail"]  # report the achieved Fmax even when it misses the target
     if target == "ecp5":
         cmd.append("--out-of-context")
