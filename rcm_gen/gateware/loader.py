@@ -24,8 +24,13 @@ class Loader(wiring.Component):
     """Accepts job descriptors, refuses the invalid ones, and streams the data of valid
     ones into alternate buffer banks.
 
-    A descriptor is taken when the loader is idle and its next bank is free
-    (``bank_free[bank]``).  It is checked in that cycle (see :class:`TileError`); a valid
+    A descriptor is taken when the loader is idle, its next bank is free
+    (``bank_free[bank]``) and the descriptor has been offered for :attr:`SETTLE` cycles:
+    the products that size the job (its steps, beats and buffer words) are computed in
+    registers, two multiplications deep, while the descriptor waits on the stream (whose
+    payload holds still until it is taken).  A host that offers the next descriptor as
+    soon as one is taken never waits for them: loading a job takes longer.  The
+    descriptor is checked when taken (see :class:`TileError`); a valid
     job is accepted (``accept``), and then activation words, weight rows and — with
     ``params`` — parameter rows are taken in parallel, one per cycle each, written from
     address 0 of the bank.  Each stream must carry exactly the job's beats, ``last`` on the
@@ -63,6 +68,9 @@ class Loader(wiring.Component):
         ``act_wr_col``·act_beat … (``act_wr_mask``: the words inside the row).
     """
 
+    #: Cycles a descriptor is offered before it can be taken (its products' registers).
+    SETTLE = 2
+
     def __init__(self, config: TileConfig) -> None:
         self._config = config
         aw, ww = config.act_word_bits, config.weight_word_bits
@@ -91,9 +99,39 @@ class Loader(wiring.Component):
             "par_wr_en": Out(1),
         })
 
+    def _sizes(self, m: Module, j) -> tuple[Signal, Signal, Signal, Signal]:
+        """The job's steps (``ng·k²``), activation beats (``ng·in_h·⌈in_w/beat⌉``), words in
+        the fullest activation bank (``ng·⌈in_h/By⌉·⌈in_w/Bx⌉``) and weight rows
+        (``mb·ng·k²``), each computed over two registered stages from the descriptor on the
+        stream: valid :attr:`SETTLE` cycles after it appeared."""
+        cfg = self._config
+        by, bx = cfg.act_banks_yx
+        k2 = Signal(range(cfg.k_max ** 2 + 1))
+        mbng = Signal(range(cfg.m_blocks * cfg.tn + 1))
+        pixels = Signal(range(cfg.in_rows_max * cfg.in_cols_max + 1))      # beats of a group
+        bank_pixels = Signal(range(cfg.in_rows_max * cfg.in_cols_max + 1))  # words of a group
+        m.d.sync += [
+            k2.eq(j.k * j.k),
+            mbng.eq(j.mb * j.ng),
+            pixels.eq(j.in_h * _ceil_div(j.in_w, cfg.act_beat)),
+            bank_pixels.eq(_ceil_div(j.in_h, by) * _ceil_div(j.in_w, bx)),
+        ]
+        steps = Signal(range(cfg.tn * cfg.k_max ** 2 + 1))
+        act_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
+        bank_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
+        wgt_rows = Signal(range(cfg.m_blocks * cfg.tn * cfg.k_max ** 2 + 1))
+        m.d.sync += [
+            steps.eq(j.ng * k2),
+            act_words.eq(j.ng * pixels),
+            bank_words.eq(j.ng * bank_pixels),
+            wgt_rows.eq(mbng * k2),
+        ]
+        return steps, act_words, bank_words, wgt_rows
+
     def _check(self, m: Module, j, open_, red, blk) -> tuple[Signal, Signal, Signal, Signal]:
-        """Error code of descriptor ``j`` (combinational), the block's accumulation after
-        it, and the job's activation words and weight rows."""
+        """Error code of descriptor ``j`` (combinational, from the registered products of
+        :meth:`_sizes`), the block's accumulation after it, and the job's activation
+        words and weight rows."""
         cfg = self._config
         lanes = [LaneMode.for_lanes(n) for n in cfg.mac.lanes]
 
@@ -106,16 +144,7 @@ class Loader(wiring.Component):
             codes = [mode_port_value(cfg.mac, md) for md in cfg.mac.mac_modes]
             return Cat(*[mode.as_value() == code for code in codes]).any()
 
-        steps = Signal(range(cfg.tn * cfg.k_max ** 2 + 1))
-        m.d.comb += steps.eq(j.ng * j.k * j.k)
-        act_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))  # beats
-        m.d.comb += act_words.eq(j.ng * j.in_h * _ceil_div(j.in_w, cfg.act_beat))
-        # words of the job in each activation bank (the most any bank gets)
-        bank_words = Signal(range(cfg.tn * cfg.in_rows_max * cfg.in_cols_max + 1))
-        m.d.comb += bank_words.eq(j.ng * _ceil_div(j.in_h, cfg.act_banks_yx[0])
-                                  * _ceil_div(j.in_w, cfg.act_banks_yx[1]))
-        wgt_rows = Signal(range(cfg.m_blocks * cfg.tn * cfg.k_max ** 2 + 1))
-        m.d.comb += wgt_rows.eq(j.mb * steps)
+        steps, act_words, bank_words, wgt_rows = self._sizes(m, j)
         red_new = Signal(range(cfg.max_reduction + cfg.tn * cfg.k_max ** 2 + 1))
         m.d.comb += red_new.eq(steps + (red & ~j.first.replicate(len(red))))
 
@@ -161,21 +190,25 @@ class Loader(wiring.Component):
         x = Signal(range(cfg.in_cols_max + v))     # the beat's first column
         in_h = Signal.like(j.in_h)
         in_w = Signal.like(j.in_w)
-        hb = Signal(range(cfg.in_rows_max + 1))   # rows of a channel group in a bank
         wb = Signal(range(cfg.in_cols_max + 1))   # columns of a row in a bank
+        # (g·⌈in_h/By⌉ + y / By)·wb, kept by additions: it grows by wb when y / By does
+        # and when the next group starts (⌈in_h/By⌉ = (in_h − 1) / By + 1)
+        row_base = Signal(range(cfg.act_buffer_depth + 1))
         with m.If(self.accept):
             m.d.sync += [g.eq(0), y.eq(0), x.eq(0), in_h.eq(j.in_h), in_w.eq(j.in_w),
-                         hb.eq(_ceil_div(j.in_h, by)), wb.eq(_ceil_div(j.in_w, bx))]
+                         row_base.eq(0), wb.eq(_ceil_div(j.in_w, bx))]
         with m.If(beat):
             m.d.sync += x.eq(x + v)
             with m.If(x + v >= in_w):
                 m.d.sync += [x.eq(0), y.eq(y + 1)]
                 with m.If(y == in_h - 1):
                     m.d.sync += [y.eq(0), g.eq(g + 1)]
+                with m.If((y == in_h - 1) | ((y + 1)[:ly] == 0)):
+                    m.d.sync += row_base.eq(row_base + wb)
         addr = Signal(range(cfg.act_buffer_depth))
         lv = v.bit_length() - 1
         m.d.comb += [
-            addr.eq(((g * hb + (y >> ly)) * wb + (x >> lx))[:len(addr)]),
+            addr.eq((row_base + (x >> lx))[:len(addr)]),
             self.act_wr_addr.eq(addr + self.bank * cfg.act_buffer_depth),
             self.act_wr_row.eq(y[:ly]),
             self.act_wr_col.eq(x[lv:lx]),
@@ -195,9 +228,17 @@ class Loader(wiring.Component):
         code, red_new, act_words, wgt_rows = self._check(m, j, open_, red, blk)
 
         taken = self.job.valid & self.job.ready
+        held = Signal(range(self.SETTLE + 1))  # cycles the descriptor has been offered
+        with m.If(self.job.valid & ~taken):
+            with m.If(held != self.SETTLE):
+                m.d.sync += held.eq(held + 1)
+        with m.Else():
+            m.d.sync += held.eq(0)
+        settled = held == self.SETTLE
         m.d.comb += [
             self.desc.eq(j),
-            self.job.ready.eq(failed | (~loading & self.bank_free.bit_select(self.bank, 1))),
+            self.job.ready.eq(failed | (~loading & settled
+                                        & self.bank_free.bit_select(self.bank, 1))),
             self.accept.eq(taken & ~failed & (code == TileError.NONE)),
         ]
 
