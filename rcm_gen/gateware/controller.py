@@ -13,7 +13,7 @@ from ..tile.config import TileConfig
 from .layouts import job_layout
 from .modes import LaneMode, Mode
 
-__all__ = ["Controller", "InitFrom", "Pixel"]
+__all__ = ["ADDRESS_STAGES", "Controller", "InitFrom", "Pixel", "step_latency"]
 
 
 class InitFrom(enum.Enum, shape=2):
@@ -22,6 +22,16 @@ class InitFrom(enum.Enum, shape=2):
     PARTIAL = 0  #: the sum of the block's earlier jobs, in the output buffer
     BIAS = 1     #: the channel's bias (a block's first job, with parameters)
     ZERO = 2     #: 0 (a block's first job without parameters)
+
+
+#: Register stages between a step's issue and its buffers' read (the read addresses)
+ADDRESS_STAGES = 1
+
+
+def step_latency(config: TileConfig) -> int:
+    """Cycles from a step's addresses at the buffers to its accumulator update: the read
+    addresses' registers and the MAC's latency (the cycle model's ``lat``)."""
+    return config.mac.latency + ADDRESS_STAGES
 
 
 def _delay(m: Module, value, cycles: int, name: str):
@@ -55,8 +65,9 @@ class Pixel(wiring.Component):
     input and the pixel in the job (``oy`` < ``tr``).  An inside pixel reads the bank whose
     bit of ``hit`` is set (the bank of the position's low bits; no bit for a pixel outside)
     at ``addr`` (the position in that bank, channel group row ``grow``, ``wb`` columns a
-    row).  A cycle later, ``operand`` is that bank's word of ``act_data``, or ``pad_word``
-    for a pixel that was not inside.  (Banks are selected one-hot, as AND-OR: a shift by
+    row).  Two cycles later (the controller registers the banks' read addresses, the banks
+    their read data), ``operand`` is that bank's word of ``act_data``, or ``pad_word`` for
+    a pixel that was not inside.  (Banks are selected one-hot, as AND-OR: a shift by
     the bank number would be synthesized as a barrel shifter of all the banks' words.)
     The driver plans only jobs whose groups read distinct banks
     (:meth:`TileConfig.distinct_banks`).  Every pixel of the group is the same module.
@@ -133,13 +144,14 @@ class Pixel(wiring.Component):
             self.addr.eq(((self.grow + (iy >> ly)) * self.wb + (ix >> lx))[:len(self.addr)]),
         ]
         pad1, bank1 = Signal(name="pad1"), Signal.like(bank, name="bank1")
-        m.d.sync += [pad1.eq(~inside), bank1.eq(bank)]
+        pad2, bank2 = Signal(name="pad2"), Signal.like(bank, name="bank2")
+        m.d.sync += [pad1.eq(~inside), bank1.eq(bank), pad2.eq(pad1), bank2.eq(bank1)]
         words = []
         for b in range(cfg.act_banks):
             m.d.comb += self.hit[b].eq(inside & (bank == b))
-            words.append(Mux(~pad1 & (bank1 == b), self.act_data[b], 0))
+            words.append(Mux(~pad2 & (bank2 == b), self.act_data[b], 0))
         m.d.comb += self.operand.eq(functools.reduce(operator.or_, words)
-                                    | Mux(pad1, self.pad_word, 0))
+                                    | Mux(pad2, self.pad_word, 0))
         return m
 
 
@@ -182,9 +194,11 @@ class Controller(wiring.Component):
         Pulse: the last result row of a job was written to bank ``done_bank``;
         ``done_last`` if the job completed its block.
     act_rd_addr : Out(ArrayLayout(range(2·depth), act_banks))
-        Read address of each interleaved activation bank (side in the MSB part).
+        Read address of each interleaved activation bank (side in the MSB part), registered:
+        the step issued in one cycle reads in the next (:data:`ADDRESS_STAGES`), so that no
+        address arithmetic shares a clock period with a buffer's read.
     wgt_rd_addr : Out
-        Read address of the weight buffer (side in the MSB part).
+        Read address of the weight buffer (side in the MSB part), registered alike.
     act_data : In(ArrayLayout(act_word_bits, act_banks))
         The activation banks' read data.
     act_operand : Out(ArrayLayout(act_word_bits, q))
@@ -248,7 +262,7 @@ class Controller(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        lat = cfg.mac.latency
+        lat = step_latency(cfg)  # from the MAC inputs' stage (1) to the accumulators
         layout = job_layout(cfg)
         d = Signal(layout)  # the running job's descriptor
         run = Signal()
@@ -321,10 +335,9 @@ class Controller(wiring.Component):
                 bank_terms[b].append(Mux(pix.hit[b], pix.addr, 0))
         for b, terms in enumerate(bank_terms):
             bank_addr = Signal(range(cfg.act_buffer_depth), name=f"bank_addr{b}")
-            m.d.comb += [bank_addr.eq(functools.reduce(operator.or_, terms)),
-                         self.act_rd_addr[b].eq(bank_addr
-                                                + self.in_bank * cfg.act_buffer_depth)]
-        m.d.comb += self.wgt_rd_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth)
+            m.d.comb += bank_addr.eq(functools.reduce(operator.or_, terms))
+            m.d.sync += self.act_rd_addr[b].eq(bank_addr + self.in_bank * cfg.act_buffer_depth)
+        m.d.sync += self.wgt_rd_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth)
 
         kx_last = kx == d.k - 1
         ky_last = ky == d.k - 1
@@ -361,8 +374,9 @@ class Controller(wiring.Component):
                     m.d.sync += self.out_bank.eq(~self.out_bank)
         m.d.comb += self.release.eq(run & job_last)
 
-        # -- pipeline: read data (1 cycle), then the MAC's latency --------------------------
-        # Stage 1 (aligned with read data and the MAC inputs).
+        # -- pipeline: registered read addresses and read data (2 cycles), then the MAC's
+        # latency.  Stage 1: the step's addresses at the buffers (``lat`` counts from here);
+        # stage 2: their read data at the MAC inputs, with the step's controls.
         en1, clear1, last1, jlast1 = Signal(), Signal(), Signal(), Signal()
         mode1 = Signal(Mode if cfg.mac.is_fused else LaneMode)
         signed1 = Signal()
@@ -371,14 +385,19 @@ class Controller(wiring.Component):
             en1.eq(run), clear1.eq(run & first), last1.eq(run & pixel_last),
             jlast1.eq(run & job_last),
         ]
-        # the step's mode and pad word matter only with a step (en1): with clock gating
-        # they load only then
+        # the step's mode and pad word matter only with a step (en1, en2): with clock
+        # gating they load only then
         with m.If(run if cfg.clock_gating else 1):
             m.d.sync += [mode1.eq(d.mode), signed1.eq(d.act_signed), padword1.eq(d.pad)]
-        m.d.comb += [self.mac_en.eq(en1), self.mac_clear.eq(clear1),
-                     self.mode.eq(mode1), self.act_signed.eq(signed1)]
+        en2, clear2 = Signal(), Signal()
+        mode2, signed2, padword2 = Signal.like(mode1), Signal(), Signal.like(padword1)
+        m.d.sync += [en2.eq(en1), clear2.eq(clear1)]
+        with m.If(en1 if cfg.clock_gating else 1):
+            m.d.sync += [mode2.eq(mode1), signed2.eq(signed1), padword2.eq(padword1)]
+        m.d.comb += [self.mac_en.eq(en2), self.mac_clear.eq(clear2),
+                     self.mode.eq(mode2), self.act_signed.eq(signed2)]
         for q, pix in enumerate(pixels):
-            m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword1),
+            m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword2),
                          self.act_operand[q].eq(pix.operand)]
 
         # The partial sums and biases are read in the cycle before the step's accumulator

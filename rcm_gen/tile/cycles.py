@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..gateware.controller import step_latency
 from ..gateware.ppu import PostProcessor
 from .config import TileConfig
 from .plan import Job, LayerPlan
@@ -171,7 +172,7 @@ def _job_leaf(plan: LayerPlan, job: Job) -> tuple:
 def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTiming]:
     """Event cycles of every job of ``plan`` with a full-rate host."""
     cfg = plan.config
-    lat = cfg.mac.latency
+    lat = step_latency(cfg)
     jobs = list(plan.jobs()) if jobs is None else jobs
     state = _START
     out: list[JobTiming] = []
@@ -318,7 +319,7 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
     grow with the number of jobs where they repeat."""
     cfg, shape = plan.config, plan.shape
     tree = _job_tree(plan)
-    last_done = _advance(_START, tree, plan, cfg.mac.latency, {})[4]
+    last_done = _advance(_START, tree, plan, step_latency(cfg), {})[4]
     ideal = -(-shape.macs // (cfg.macs * plan.lanes))
     t = plan.tiling
     return LayerCycles(
