@@ -73,7 +73,7 @@ class PostProcessor(wiring.Component):
         The post-processed value.
     """
 
-    LATENCY = 5
+    LATENCY = 6
     #: the width of a slice of stage 3's carry-select adder
     _CHUNK = 12
 
@@ -177,15 +177,24 @@ class PostProcessor(wiring.Component):
                                                                strict=True)]
             load = [self.en & v for v in [self.valid, *valids]]
 
+        # Stage 0: the sum, whether it lies outside int32, and its parameters registered
+        # (the sum arrives through the drain's multiplexers; its comparisons are carry
+        # chains as long as the accumulator).
+        over, under = acc > _MAX32, acc < _MIN32
+        m.d.comb += self.saturated.eq((over | under) & (par.rounding != Rounding.WIDE))
+        acc0 = Signal.like(acc, name="acc0")
+        over0, under0 = Signal(name="over0"), Signal(name="under0")
+        par0 = Signal.like(par, name="param0")
+        with m.If(load[0]):
+            m.d.sync += [acc0.eq(acc), over0.eq(over), under0.eq(under), par0.eq(par)]
+        acc, par = acc0, par0
+
         # Stage 1: saturate to int32, shift left, split the shift; where the rounding
         # constant goes: 2^30 (DOUBLE's nudge, the same for both signs once its quotient
         # is taken as a floor: see stage 4), or 2^(30 + right) (SINGLE and WIDE: the whole
         # rounding at once, (x·M + 2^(30+r)) >> (31+r)).
-        over, under = acc > _MAX32, acc < _MIN32
-        wide = par.rounding == Rounding.WIDE
         x = Signal(signed(32), name="x")
-        m.d.comb += [x.eq(Mux(over, _MAX32, Mux(under, _MIN32, acc))),
-                     self.saturated.eq((over | under) & ~wide)]
+        m.d.comb += x.eq(Mux(over0, _MAX32, Mux(under0, _MIN32, acc)))
         shift = par.shift
         left = Mux(shift > 0, shift, 0)[:5]
         right = Mux(shift < 0, -shift, 0)[:5]
@@ -194,7 +203,7 @@ class PostProcessor(wiring.Component):
         right1 = Signal(5, name="right1")
         rnd1 = Signal(Rounding, name="rounding1")
         const1 = Signal(range(64), name="round_bit1")
-        with m.If(load[0]):
+        with m.If(load[1]):
             with m.Switch(par.rounding):
                 with m.Case(Rounding.SINGLE):
                     m.d.sync += x1.eq((x << left)[:33].as_signed())
@@ -208,14 +217,14 @@ class PostProcessor(wiring.Component):
         # Stage 2: the product x1·mult1, as columns of bits to be summed with the rounding
         # constant in stage 3.
         if dsp:
-            cols2 = self._dsp_products(m, x1, mult1, load[1], n)
+            cols2 = self._dsp_products(m, x1, mult1, load[2], n)
         else:
-            cols2 = self._booth_products(m, x1, mult1, load[1], n)
+            cols2 = self._booth_products(m, x1, mult1, load[2], n)
         both_min2 = Signal(name="both_min")
         right2 = Signal(5, name="right2")
         double2 = Signal(name="double2")
         const2 = Signal(range(64), name="round_bit2")
-        with m.If(load[1]):
+        with m.If(load[2]):
             m.d.sync += [both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
                          right2.eq(right1), double2.eq(rnd1 == Rounding.DOUBLE),
                          const2.eq(const1)]
@@ -227,14 +236,14 @@ class PostProcessor(wiring.Component):
         a, b = rows(Compressor(m, "sum_csa").compress(cols2))
         if dsp:  # an FPGA's carry chain adds the rows at once
             num3 = Signal(n, name="num3")
-            with m.If(load[2]):
+            with m.If(load[3]):
                 m.d.sync += num3.eq(a + b)
         else:
-            sums = carry_select_sums(m, a, b, load[2], self._CHUNK, "num")
+            sums = carry_select_sums(m, a, b, load[3], self._CHUNK, "num")
         both_min3 = Signal(name="both_min3")
         right3 = Signal(5, name="right3")
         double3 = Signal(name="double3")
-        with m.If(load[2]):
+        with m.If(load[3]):
             m.d.sync += [both_min3.eq(both_min2), right3.eq(right2), double3.eq(double2)]
 
         # Stage 4: num = x1·mult1 + c; its high part num >> 31 is DOUBLE's doubling high
@@ -253,7 +262,7 @@ class PostProcessor(wiring.Component):
         below = Cat(*(right3 > i + 1 for i in range(30)))  # the bits under bit r - 1
         round_bit = ((right3 != 0) & high.bit_select(r1, 1)
                      & (~high[31] | (high[:30] & below).any()))
-        with m.If(load[3]):
+        with m.If(load[4]):
             m.d.sync += [q.eq(t >> right3), round4.eq(double3 & round_bit)]
 
         # Stage 5: zero point and clamp: clamp(q + round, lo - zp, hi - zp) + zp, the
@@ -275,7 +284,7 @@ class PostProcessor(wiring.Component):
         high_bound = Mux(round4, bounds[3], bounds[2])
         is_low, is_high = Signal(name="is_low"), Signal(name="is_high")
         y = Signal(signed(ov), name="y")
-        with m.If(load[4]):
+        with m.If(load[5]):
             m.d.sync += [is_low.eq(Mux(fits, qs < low_bound, neg)),
                          is_high.eq(Mux(fits, qs > high_bound, ~neg)),
                          # q + zp + round in one adder, round its carry-in
