@@ -234,3 +234,15 @@ def test_compare_fusion_with_two_designs_per_mode(cli, tmp_path):
     row = next(ln for ln in r.stdout.splitlines() if ln.startswith("MACs/cycle at 4x2 bits"))
     assert row.split()[4:] == ["8", "2", "1", "4.000x", "8.000x"]
     assert "mac8-fusion / mac8-fixed" in r.stdout
+
+
+def test_macs_per_cycle_counts_every_mac_of_the_array():
+    from rcm_gen.flows.synth import macs_per_cycle, macs_per_cycle_at
+    from rcm_gen.presets import apply_overrides
+
+    array = apply_overrides(preset("rcm-small"), ["p=2", "qr=2", "qc=2", "act_beat=4"])
+    assert array.macs == 8
+    assert macs_per_cycle(array) == {"16": 8, "8": 16, "4": 32}
+    assert macs_per_cycle_at(array, 8, 4) == 16
+    assert macs_per_cycle_at(preset("rcm-small"), 4) == 8  # P = 2, Q = 1
+    assert macs_per_cycle(preset("mac16")) == {"16": 1, "8": 2, "4": 4}

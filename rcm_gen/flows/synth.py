@@ -217,18 +217,23 @@ def memory_table(config: Any, liberty: str | None = None) -> str:
     return "\n".join([*lines, _table(rows)])
 
 
+def _mac_count(config: Any) -> int:
+    """MACs of a design point: the tile's array (P x Q), or one MAC."""
+    return int(getattr(config, "macs", 1))
+
+
 def macs_per_cycle(config: Any) -> dict[str, int]:
     """Multiply-accumulates per cycle of a design point in each of its MAC's modes (keyed
-    by :func:`precision_label`; products per cycle x P)."""
-    p = getattr(config, "p", 1)
+    by :func:`precision_label`; products per cycle x the array's P x Q MACs)."""
+    n = _mac_count(config)
     mac = getattr(config, "mac", config)
-    return {precision_label(m.act_bits, m.weight_bits): m.products * p for m in mac.mac_modes}
+    return {precision_label(m.act_bits, m.weight_bits): m.products * n for m in mac.mac_modes}
 
 
 def macs_per_cycle_at(config: Any, bits: int, weight_bits: int | None = None) -> int:
     """Multiply-accumulates per cycle of a design point on ``bits``-bit activations and
     ``weight_bits``-bit weights (default ``bits``): its MAC's fastest mode that holds both,
-    times P (0 if the point cannot take such operands)."""
+    times the array's P x Q MACs (0 if the point cannot take such operands)."""
     mac = getattr(config, "mac", config)
     weight_bits = bits if weight_bits is None else weight_bits
     if max(bits, weight_bits) > mac.width:
@@ -237,7 +242,7 @@ def macs_per_cycle_at(config: Any, bits: int, weight_bits: int | None = None) ->
         products = mac.products_per_cycle(bits, weight_bits)
     except ValueError:  # no mode holds them (a fusion MAC with a subset of modes)
         return 0
-    return products * getattr(config, "p", 1)
+    return products * _mac_count(config)
 
 
 def precisions(config: Any) -> list[tuple[int, int]]:
