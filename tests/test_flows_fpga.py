@@ -253,3 +253,18 @@ def test_place_and_route_time_limit_keeps_the_log(tmp_path):
                                          r"pnr_timeout_s\); log: .*pnr\.log$"):
         _run(cmd, log, timeout=1)
     assert "Info: placing" in log.read_text()
+
+
+def test_post_processing_product_in_dsps_on_families_that_have_them():
+    from rcm_gen.presets import apply_overrides
+
+    small, fixed = preset("rcm-small"), preset("rcm-small-fixed")
+    assert small.ppu_dsp_or_booth == fixed.ppu_dsp_or_booth == "booth"  # the ASIC build
+    for target in ("ecp5", "nexus"):
+        assert fpga.fpga_config(small, target).ppu_dsp_or_booth == "dsp"
+        assert fpga.fpga_config(fixed, target).ppu_dsp_or_booth == "dsp"
+    # iCE40's multipliers are 16x16; a choice the user made stands; a MAC has no unit
+    assert fpga.fpga_config(small, "ice40") == small
+    booth = apply_overrides(small, ["ppu_product=booth"])
+    assert fpga.fpga_config(booth, "ecp5") == booth
+    assert fpga.fpga_config(preset("mac16"), "ecp5") == preset("mac16")

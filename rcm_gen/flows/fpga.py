@@ -42,6 +42,7 @@ __all__ = [
     "HARNESS",
     "RESOURCES",
     "check_family",
+    "fpga_config",
     "count_resources",
     "fpga_constraints",
     "harness_verilog",
@@ -383,6 +384,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
         Yosys or nextpnr failed, or a report cannot be read (the message names the log).
     """
     started = time.perf_counter()
+    config = fpga_config(config, target)
     cons = fpga_constraints(target, {**(constraints or {}),
                                      **({"clock_ns": clock_ns} if clock_ns is not None else {})})
     check_family(config, target)
@@ -441,6 +443,7 @@ def fpga_resources(config: Any, target: str, out_dir: str | Path) -> dict[str, A
     """Yosys synthesis alone (no place and route): the resources of ``config`` on the
     first configured ``target`` device it fits (``luts``, ``ffs``, ``dsps``, ``brams``,
     ``device``, ``memory``)."""
+    config = fpga_config(config, target)
     cons = fpga_constraints(target, {})
     device, counts, *_ = _synthesize_for_device(config, target, out_dir, cons)
     return {**counts, "device": _device_name(device), "memory": _memory_note(config)}
@@ -453,6 +456,15 @@ def _device_name(device: dict[str, Any]) -> str:
 
 #: Families whose DSP blocks hold the ``dsp`` architecture's multipliers (18x18 signed).
 DSP_ARCH_TARGETS = ("ecp5", "nexus")
+
+
+def fpga_config(config: Any, target: str) -> Any:
+    """``config`` as the ``target`` flow builds it: a tile whose ``ppu_product`` is
+    ``auto`` has its post-processing units' product built from 18x18 multipliers (``dsp``,
+    DSP blocks) on a family that has them, whatever its MAC (Booth rows would be LUTs)."""
+    if getattr(config, "ppu_product", None) == "auto" and target in DSP_ARCH_TARGETS:
+        return config.replace(ppu_product="dsp")
+    return config
 
 
 def check_family(config: Any, target: str) -> None:
