@@ -262,7 +262,7 @@ class Controller(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        lat = step_latency(cfg)  # from the MAC inputs' stage (1) to the accumulators
+        lat = step_latency(cfg)  # from the addresses at the buffers (stage 1) on
         layout = job_layout(cfg)
         d = Signal(layout)  # the running job's descriptor
         run = Signal()

@@ -197,13 +197,14 @@ class Loader(wiring.Component):
         with m.If(self.accept):
             m.d.sync += [g.eq(0), y.eq(0), x.eq(0), in_h.eq(j.in_h), in_w.eq(j.in_w),
                          row_base.eq(0), wb.eq(_ceil_div(j.in_w, bx))]
+        last_row = y == in_h - 1
         with m.If(beat):
             m.d.sync += x.eq(x + v)
             with m.If(x + v >= in_w):
                 m.d.sync += [x.eq(0), y.eq(y + 1)]
-                with m.If(y == in_h - 1):
+                with m.If(last_row):
                     m.d.sync += [y.eq(0), g.eq(g + 1)]
-                with m.If((y == in_h - 1) | ((y + 1)[:ly] == 0)):
+                with m.If(last_row | ((y + 1)[:ly] == 0)):
                     m.d.sync += row_base.eq(row_base + wb)
         addr = Signal(range(cfg.act_buffer_depth))
         lv = v.bit_length() - 1

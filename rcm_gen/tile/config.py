@@ -92,8 +92,8 @@ class TileConfig(_ConfigBase):
         How the post-processing units build their 32-bit product: ``booth`` (Booth rows
         compressed to two rows in logic, no long carry chain: for ASICs), ``dsp`` (partial
         products of at most 18×18 bits that FPGA flows put in one DSP block each, summed on
-        the carry chain) or ``auto`` (``dsp`` in a tile of ``dsp`` MACs, else ``booth``).
-        Set ``dsp`` for a fixed-MAC tile meant for an FPGA.
+        the carry chain) or ``auto`` (``dsp`` in a tile of ``dsp`` MACs, else ``booth``;
+        the ECP5 and Nexus flows take ``dsp``: :func:`rcm_gen.flows.fpga.fpga_config`).
 
     Raises
     ------
