@@ -13,7 +13,7 @@ from ..tile.config import TileConfig
 from .layouts import job_layout
 from .modes import LaneMode, Mode
 
-__all__ = ["ADDRESS_STAGES", "Controller", "InitFrom", "Pixel", "step_latency"]
+__all__ = ["ADDRESS_STAGES", "Controller", "InitFrom", "Pixel", "release_delay", "step_latency"]
 
 
 class InitFrom(enum.Enum, shape=2):
@@ -24,14 +24,27 @@ class InitFrom(enum.Enum, shape=2):
     ZERO = 2     #: 0 (a block's first job without parameters)
 
 
-#: Register stages between a step's issue and its buffers' read (the read addresses)
-ADDRESS_STAGES = 1
+#: Register stages between a step's issue and its buffers' read: the pixels' window
+#: positions (row and column in the bank, the bank, inside or not), the row's product by
+#: the bank's row length, and the read addresses
+ADDRESS_STAGES = 3
 
 
 def step_latency(config: TileConfig) -> int:
-    """Cycles from a step's addresses at the buffers to its accumulator update: the read
-    addresses' registers and the MAC's latency (the cycle model's ``lat``)."""
+    """Cycles from a step's issue to its accumulator update less one: the read address
+    stages (:data:`ADDRESS_STAGES`) and the MAC's latency (the cycle model's ``lat``)."""
     return config.mac.latency + ADDRESS_STAGES
+
+
+def release_delay(config: TileConfig) -> int:
+    """Cycles from a job's last step's issue to its input bank's release (the
+    controller's ``release``): the bank is released once no read of the job is to come
+    after the loader's first write into it (the loader writes two cycles after the
+    release at the earliest, in the clock edge that ends the cycle after it accepts).
+    The last reads are the activation and weight reads of the last step (in the edge
+    that ends cycle issue + :data:`ADDRESS_STAGES`) and its bias read (issue +
+    :func:`step_latency` − 1)."""
+    return max(0, ADDRESS_STAGES + max(0, config.mac.latency - 1) - 2)
 
 
 def _delay(m: Module, value, cycles: int, name: str):
@@ -41,6 +54,19 @@ def _delay(m: Module, value, cycles: int, name: str):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def _times_stride(m: Module, s, x, s_max: int, name: str) -> Signal:
+    """``s · x`` for a stride ``s`` of 1 … ``s_max``, as a choice among constant
+    multiplications (shifts and adds): a multiplier would be a DSP block on an FPGA, in
+    the path that moves a pixel."""
+    out = Signal(len(x) + s_max.bit_length(), name=name)
+    with m.Switch(s):
+        for k in range(1, s_max + 1):
+            with m.Case(k) if k < s_max else m.Default():
+                terms = [x << i for i in range(k.bit_length()) if k >> i & 1]
+                m.d.comb += out.eq(functools.reduce(operator.add, terms))
+    return out
 
 
 def _coord_bits(config: TileConfig) -> int:
@@ -65,12 +91,15 @@ class Pixel(wiring.Component):
     input and the pixel in the job (``oy`` < ``tr``).  An inside pixel reads the bank whose
     bit of ``hit`` is set (the bank of the position's low bits; no bit for a pixel outside)
     at ``addr`` (the position in that bank, channel group row ``grow``, ``wb`` columns a
-    row).  Two cycles later (the controller registers the banks' read addresses, the banks
-    their read data), ``operand`` is that bank's word of ``act_data``, or ``pad_word`` for
-    a pixel that was not inside.  (Banks are selected one-hot, as AND-OR: a shift by
-    the bank number would be synthesized as a barrel shifter of all the banks' words.)
-    The driver plans only jobs whose groups read distinct banks
-    (:meth:`TileConfig.distinct_banks`).  Every pixel of the group is the same module.
+    row); both come two cycles after the step's issue (``wb`` is read in the cycle after
+    it: a job's last step is issued before the next job's descriptor is taken).  The
+    cycle after the controller's read address stage (:data:`ADDRESS_STAGES` after the
+    issue; the banks register their read data), ``operand`` is that bank's word of
+    ``act_data``, or ``pad_word`` for a pixel that was not inside.  (Banks are selected
+    one-hot, as AND-OR: a shift by the bank number would be synthesized as a barrel
+    shifter of all the banks' words.)  The driver plans only jobs whose groups read
+    distinct banks (:meth:`TileConfig.distinct_banks`).  Every pixel of the group is the
+    same module.
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -121,18 +150,23 @@ class Pixel(wiring.Component):
         nx = Signal(range(2 * cfg.tc + 1), name="nx")  # the column one group on
         wrap = Signal(name="wrap")
         m.d.comb += [nx.eq(ox + self.dx), wrap.eq(nx >= self.tc)]
+        def times_s(x, name):
+            return _times_stride(m, self.s, x, cfg.s_max, name)
+
+        s_dy, s_dx = times_s(self.dy, "s_dy"), times_s(self.dx, "s_dx")
+        s_tc = times_s(self.tc, "s_tc")
         with m.If(self.load):
             m.d.sync += [oy.eq(self.oy0), ox.eq(self.ox0),
-                         cy.eq(self.s * self.oy0 - self.pad_top),
-                         cx.eq(self.s * self.ox0 - self.pad_left)]
+                         cy.eq(times_s(self.oy0, "s_oy0") - self.pad_top),
+                         cx.eq(times_s(self.ox0, "s_ox0") - self.pad_left)]
         with m.Elif(self.adv):
             with m.If(wrap):
                 m.d.sync += [oy.eq(oy + self.dy + 1), ox.eq(nx - self.tc),
-                             cy.eq(cy + self.s * (self.dy + 1)),
-                             cx.eq(cx + self.s * self.dx - self.s * self.tc)]
+                             cy.eq(cy + s_dy + self.s),
+                             cx.eq(cx + s_dx - s_tc)]
             with m.Else():
                 m.d.sync += [oy.eq(oy + self.dy), ox.eq(nx),
-                             cy.eq(cy + self.s * self.dy), cx.eq(cx + self.s * self.dx)]
+                             cy.eq(cy + s_dy), cx.eq(cx + s_dx)]
         iy, ix = Signal.like(cy, name="iy"), Signal.like(cx, name="ix")
         m.d.comb += [iy.eq(cy + self.ky), ix.eq(cx + self.kx)]
         inside = Signal(name="inside")
@@ -141,17 +175,31 @@ class Pixel(wiring.Component):
             inside.eq((oy < self.tr) & (iy >= 0) & (iy < self.in_h) & (ix >= 0)
                       & (ix < self.in_w)),
             bank.eq(Cat(ix[:lx], iy[:ly])),
-            self.addr.eq(((self.grow + (iy >> ly)) * self.wb + (ix >> lx))[:len(self.addr)]),
         ]
-        pad1, bank1 = Signal(name="pad1"), Signal.like(bank, name="bank1")
-        pad2, bank2 = Signal(name="pad2"), Signal.like(bank, name="bank2")
-        m.d.sync += [pad1.eq(~inside), bank1.eq(bank), pad2.eq(pad1), bank2.eq(bank1)]
+        # stage 1: the position's row in its bank (the channel group's rows first) and
+        # column, and the banks it hits; stage 2: the row's first word (the row times the
+        # bank's row length); then its address is that word plus the column (the
+        # arithmetic is modulo the address width: it matters only where the pixel hits)
+        n = len(self.addr)
+        row1 = Signal(n, name="row1")
+        col1 = Signal(n, name="col1")
+        hit1 = Signal.like(self.hit, name="hit1")
+        m.d.sync += [row1.eq((self.grow + (iy >> ly))[:n]), col1.eq((ix >> lx)[:n])]
+        for b in range(cfg.act_banks):
+            m.d.sync += hit1[b].eq(inside & (bank == b))
+        base2 = Signal(n, name="base2")
+        col2 = Signal(n, name="col2")
+        hit2 = Signal.like(self.hit, name="hit2")
+        m.d.sync += [base2.eq((row1 * self.wb)[:n]), col2.eq(col1), hit2.eq(hit1)]
+        m.d.comb += [self.hit.eq(hit2), self.addr.eq((base2 + col2)[:n])]
+        # the read data come the cycle after the read addresses' stage
+        pad = _delay(m, ~inside, ADDRESS_STAGES + 1, "pad")
+        sel = _delay(m, bank, ADDRESS_STAGES + 1, "bank")
         words = []
         for b in range(cfg.act_banks):
-            m.d.comb += self.hit[b].eq(inside & (bank == b))
-            words.append(Mux(~pad2 & (bank2 == b), self.act_data[b], 0))
+            words.append(Mux(~pad & (sel == b), self.act_data[b], 0))
         m.d.comb += self.operand.eq(functools.reduce(operator.or_, words)
-                                    | Mux(pad2, self.pad_word, 0))
+                                    | Mux(pad, self.pad_word, 0))
         return m
 
 
@@ -187,16 +235,19 @@ class Controller(wiring.Component):
         Output banks that a new block can be written into.
     in_bank, out_bank : Out(1)
         Banks of the next (or current) job.
-    start, release : Out(1)
-        Pulses: a job started (in ``in_bank``/``out_bank``); its last step was issued (its
-        input bank may be reloaded).
+    start : Out(1)
+        Pulse: a job started (in ``in_bank``/``out_bank``).
+    release, release_bank : Out(1)
+        Pulse: input bank ``release_bank`` may be reloaded (:func:`release_delay` cycles
+        after its job's last step was issued).
     done : Out(1)
         Pulse: the last result row of a job was written to bank ``done_bank``;
         ``done_last`` if the job completed its block.
     act_rd_addr : Out(ArrayLayout(range(2·depth), act_banks))
         Read address of each interleaved activation bank (side in the MSB part), registered:
-        the step issued in one cycle reads in the next (:data:`ADDRESS_STAGES`), so that no
-        address arithmetic shares a clock period with a buffer's read.
+        the step issued in one cycle reads :data:`ADDRESS_STAGES` cycles later, its address
+        computed in stages (see :class:`Pixel`), so that no address arithmetic shares a
+        clock period with a multiplication or a buffer's read.
     wgt_rd_addr : Out
         Read address of the weight buffer (side in the MSB part), registered alike.
     act_data : In(ArrayLayout(act_word_bits, act_banks))
@@ -236,6 +287,7 @@ class Controller(wiring.Component):
             "out_bank": Out(1),
             "start": Out(1),
             "release": Out(1),
+            "release_bank": Out(1),
             "done": Out(1),
             "done_bank": Out(1),
             "done_last": Out(1),
@@ -333,11 +385,16 @@ class Controller(wiring.Component):
             # distinct banks; pixels outside the input drive none)
             for b in range(cfg.act_banks):
                 bank_terms[b].append(Mux(pix.hit[b], pix.addr, 0))
+        # the pixels' addresses come ADDRESS_STAGES - 1 cycles after the step's issue, to
+        # the input bank it was issued in
+        in_bank_a = _delay(m, self.in_bank, ADDRESS_STAGES - 1, "act_side")
         for b, terms in enumerate(bank_terms):
             bank_addr = Signal(range(cfg.act_buffer_depth), name=f"bank_addr{b}")
             m.d.comb += bank_addr.eq(functools.reduce(operator.or_, terms))
-            m.d.sync += self.act_rd_addr[b].eq(bank_addr + self.in_bank * cfg.act_buffer_depth)
-        m.d.sync += self.wgt_rd_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth)
+            m.d.sync += self.act_rd_addr[b].eq(bank_addr + in_bank_a * cfg.act_buffer_depth)
+        wgt_addr = Signal.like(self.wgt_rd_addr)
+        m.d.comb += [wgt_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth),
+                     self.wgt_rd_addr.eq(_delay(m, wgt_addr, ADDRESS_STAGES, "wgt_addr"))]
 
         kx_last = kx == d.k - 1
         ky_last = ky == d.k - 1
@@ -372,32 +429,33 @@ class Controller(wiring.Component):
                 m.d.sync += [run.eq(0), self.in_bank.eq(~self.in_bank)]
                 with m.If(d.last):
                     m.d.sync += self.out_bank.eq(~self.out_bank)
-        m.d.comb += self.release.eq(run & job_last)
-
-        # -- pipeline: registered read addresses and read data (2 cycles), then the MAC's
-        # latency.  Stage 1: the step's addresses at the buffers (``lat`` counts from here);
-        # stage 2: their read data at the MAC inputs, with the step's controls.
-        en1, clear1, last1, jlast1 = Signal(), Signal(), Signal(), Signal()
-        mode1 = Signal(Mode if cfg.mac.is_fused else LaneMode)
-        signed1 = Signal()
-        padword1 = Signal(cfg.act_word_bits)
-        m.d.sync += [
-            en1.eq(run), clear1.eq(run & first), last1.eq(run & pixel_last),
-            jlast1.eq(run & job_last),
+        m.d.comb += [
+            self.release.eq(_delay(m, run & job_last, release_delay(cfg), "release")),
+            self.release_bank.eq(_delay(m, self.in_bank, release_delay(cfg), "release_bank")),
         ]
-        # the step's mode and pad word matter only with a step (en1, en2): with clock
-        # gating they load only then
-        with m.If(run if cfg.clock_gating else 1):
-            m.d.sync += [mode1.eq(d.mode), signed1.eq(d.act_signed), padword1.eq(d.pad)]
-        en2, clear2 = Signal(), Signal()
-        mode2, signed2, padword2 = Signal.like(mode1), Signal(), Signal.like(padword1)
-        m.d.sync += [en2.eq(en1), clear2.eq(clear1)]
-        with m.If(en1 if cfg.clock_gating else 1):
-            m.d.sync += [mode2.eq(mode1), signed2.eq(signed1), padword2.eq(padword1)]
-        m.d.comb += [self.mac_en.eq(en2), self.mac_clear.eq(clear2),
-                     self.mode.eq(mode2), self.act_signed.eq(signed2)]
+
+        # -- pipeline: the read address stages and the read data, then the MAC's latency.
+        # Stage 1 (``last1``, ``jlast1``) is the cycle after the issue (``lat`` counts from
+        # there); stage ADDRESS_STAGES + 1 has the read data at the MAC inputs, with the
+        # step's controls.
+        last1, jlast1 = Signal(), Signal()
+        m.d.sync += [last1.eq(run & pixel_last), jlast1.eq(run & job_last)]
+        en, clear, mode, signed_, padword = run, run & first, d.mode, d.act_signed, d.pad
+        for k in range(1, ADDRESS_STAGES + 2):
+            en_k, clear_k = Signal(name=f"en{k}"), Signal(name=f"clear{k}")
+            mode_k = Signal(Mode if cfg.mac.is_fused else LaneMode, name=f"mode{k}")
+            signed_k = Signal(name=f"signed{k}")
+            padword_k = Signal(cfg.act_word_bits, name=f"padword{k}")
+            m.d.sync += [en_k.eq(en), clear_k.eq(clear)]
+            # the step's mode and pad word matter only with a step: with clock gating
+            # they load only then
+            with m.If(en if cfg.clock_gating else 1):
+                m.d.sync += [mode_k.eq(mode), signed_k.eq(signed_), padword_k.eq(padword)]
+            en, clear, mode, signed_, padword = en_k, clear_k, mode_k, signed_k, padword_k
+        m.d.comb += [self.mac_en.eq(en), self.mac_clear.eq(clear),
+                     self.mode.eq(mode), self.act_signed.eq(signed_)]
         for q, pix in enumerate(pixels):
-            m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword2),
+            m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword),
                          self.act_operand[q].eq(pix.operand)]
 
         # The partial sums and biases are read in the cycle before the step's accumulator

@@ -188,11 +188,11 @@ class Tile(wiring.Component):
         ]
 
         # Bank hand-over between loader, controller and drain.  An input bank is busy from
-        # the loader accepting a job into it until the controller issued the job's last
-        # step; it is ready from the end of loading until the controller starts the job.
-        # An output bank is busy from the controller starting a block's first job in it
-        # until the drain sent the block's last row; it is ready from the block's last row
-        # written until the drain starts.
+        # the loader accepting a job into it until the controller released it (its job's
+        # last reads are done); it is ready from the end of loading until the controller
+        # starts the job.  An output bank is busy from the controller starting a block's
+        # first job in it until the drain sent the block's last row; it is ready from the
+        # block's last row written until the drain starts.
         in_busy, in_ready = Signal(2), Signal(2)
         out_busy, out_ready = Signal(2), Signal(2)
         desc = [Signal(job_layout(cfg), name=f"desc{b}") for b in range(2)]
@@ -200,7 +200,7 @@ class Tile(wiring.Component):
         for b in range(2):
             with m.If(loader.accept & (loader.bank == b)):
                 m.d.sync += [in_busy[b].eq(1), desc[b].eq(loader.desc)]
-            with m.If(ctrl.release & (ctrl.in_bank == b)):
+            with m.If(ctrl.release & (ctrl.release_bank == b)):
                 m.d.sync += in_busy[b].eq(0)
             with m.If(loader.loaded & (loader.bank == b)):
                 m.d.sync += in_ready[b].eq(1)

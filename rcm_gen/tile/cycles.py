@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..gateware.controller import step_latency
+from ..gateware.controller import release_delay, step_latency
 from ..gateware.ppu import PostProcessor
 from .config import TileConfig
 from .plan import Job, LayerPlan
@@ -133,15 +133,16 @@ _START: _State = (None, None, None, None, None)
 
 
 def _events(state: _State, act_words: int, weight_rows: int, par_rows: int, steps: int,
-            out_rows: int, first: bool, last: bool, lat: int, drain: int
+            out_rows: int, first: bool, last: bool, lat: int, free: int, drain: int
             ) -> tuple[JobTiming, _State]:
-    """One more job: its event cycles, and the state after it."""
+    """One more job: its event cycles, and the state after it (``free``: cycles from a
+    job's last step to its input bank's release)."""
     loaded1, release1, release2, done2, done1 = state
     if loaded1 is None:
         accept = 0
     else:
         # loader idle again, and this job's bank released by job i-2's controller
-        accept = max(loaded1 + 1, release2 + 1 if release2 is not None else _NEVER)
+        accept = max(loaded1 + 1, release2 + free + 1 if release2 is not None else _NEVER)
     loaded = accept + max(act_words, weight_rows, par_rows) + 1
     start = max(loaded + 1, release1 + 1 if release1 is not None else _NEVER)
     if first and done2 is not None:  # its output bank freed by block k-2's drain
@@ -172,13 +173,14 @@ def _job_leaf(plan: LayerPlan, job: Job) -> tuple:
 def job_timings(plan: LayerPlan, jobs: list[Job] | None = None) -> list[JobTiming]:
     """Event cycles of every job of ``plan`` with a full-rate host."""
     cfg = plan.config
-    lat = step_latency(cfg)
+    lat, free = step_latency(cfg), release_delay(cfg)
     jobs = list(plan.jobs()) if jobs is None else jobs
     state = _START
     out: list[JobTiming] = []
     for job in jobs:
         leaf = _job_leaf(plan, job)
-        timing, state = _events(state, *leaf, lat, drain_cycles(cfg, leaf[4], plan.raw))
+        timing, state = _events(state, *leaf, lat, free,
+                                drain_cycles(cfg, leaf[4], plan.raw))
         out.append(timing)
     return out
 
@@ -248,14 +250,14 @@ def _uniform_shift(before: _State, after: _State) -> int | None:
 _PERIODS = (1, 2)
 
 
-def _advance(state: _State, node: tuple, plan: LayerPlan, lat: int,
+def _advance(state: _State, node: tuple, plan: LayerPlan, lat: int, free: int,
              memo: dict[tuple[int, _State], _State]) -> _State:
     """The state after the jobs of ``node``.  Shift invariance again: the result for a
     state is the result for that state moved to a fixed origin, moved back; ``memo`` keeps
     the results per node and origin-relative state."""
     if isinstance(node[0], int):  # a job
         drain = drain_cycles(plan.config, node[4], plan.raw)
-        return _events(state, *node, lat, drain)[1]
+        return _events(state, *node, lat, free, drain)[1]
     origin = state[1] or 0
     key = (id(node), _shifted(state, -origin))
     if key in memo:
@@ -265,7 +267,7 @@ def _advance(state: _State, node: tuple, plan: LayerPlan, lat: int,
         history = [state]
         done = 0
         while done < repeats:
-            state = _advance(state, child, plan, lat, memo)
+            state = _advance(state, child, plan, lat, free, memo)
             done += 1
             history.append(state)
             for q in _PERIODS:
@@ -319,7 +321,7 @@ def plan_cycles(plan: LayerPlan) -> LayerCycles:
     grow with the number of jobs where they repeat."""
     cfg, shape = plan.config, plan.shape
     tree = _job_tree(plan)
-    last_done = _advance(_START, tree, plan, step_latency(cfg), {})[4]
+    last_done = _advance(_START, tree, plan, step_latency(cfg), release_delay(cfg), {})[4]
     ideal = -(-shape.macs // (cfg.macs * plan.lanes))
     t = plan.tiling
     return LayerCycles(
