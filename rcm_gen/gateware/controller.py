@@ -13,7 +13,8 @@ from ..tile.config import TileConfig
 from .layouts import job_layout
 from .modes import LaneMode, Mode
 
-__all__ = ["ADDRESS_STAGES", "Controller", "InitFrom", "Pixel", "release_delay", "step_latency"]
+__all__ = ["ADDRESS_STAGES", "OPERAND_STAGES", "Controller", "InitFrom", "Pixel", "release_delay",
+           "step_latency"]
 
 
 class InitFrom(enum.Enum, shape=2):
@@ -29,11 +30,17 @@ class InitFrom(enum.Enum, shape=2):
 #: the bank's row length, and the read addresses
 ADDRESS_STAGES = 3
 
+#: Register stages between a step's issue and its operands at the MAC inputs: the read
+#: addresses, the buffers' read data and the operand registers (a block RAM's read data
+#: come late in the cycle on an FPGA: they go through no more than a multiplexer)
+OPERAND_STAGES = ADDRESS_STAGES + 2
+
 
 def step_latency(config: TileConfig) -> int:
-    """Cycles from a step's issue to its accumulator update less one: the read address
-    stages (:data:`ADDRESS_STAGES`) and the MAC's latency (the cycle model's ``lat``)."""
-    return config.mac.latency + ADDRESS_STAGES
+    """Cycles from a step's issue to its accumulator update less one: the operand stages
+    (:data:`OPERAND_STAGES`) and the MAC's latency, less one (the cycle model's
+    ``lat``)."""
+    return config.mac.latency + OPERAND_STAGES - 1
 
 
 def release_delay(config: TileConfig) -> int:
@@ -44,7 +51,7 @@ def release_delay(config: TileConfig) -> int:
     The last reads are the activation and weight reads of the last step (in the edge
     that ends cycle issue + :data:`ADDRESS_STAGES`) and its bias read (issue +
     :func:`step_latency` − 1)."""
-    return max(0, ADDRESS_STAGES + max(0, config.mac.latency - 1) - 2)
+    return max(0, max(ADDRESS_STAGES, step_latency(config) - 1) - 2)
 
 
 def _delay(m: Module, value, cycles: int, name: str):
@@ -95,11 +102,11 @@ class Pixel(wiring.Component):
     it: a job's last step is issued before the next job's descriptor is taken).  The
     cycle after the controller's read address stage (:data:`ADDRESS_STAGES` after the
     issue; the banks register their read data), ``operand`` is that bank's word of
-    ``act_data``, or ``pad_word`` for a pixel that was not inside.  (Banks are selected
-    one-hot, as AND-OR: a shift by the bank number would be synthesized as a barrel
-    shifter of all the banks' words.)  The driver plans only jobs whose groups read
-    distinct banks (:meth:`TileConfig.distinct_banks`).  Every pixel of the group is the
-    same module.
+    ``act_data``, or ``pad_word`` for a pixel that was not inside (its cycle's).  (Banks
+    are selected one-hot, as AND-OR: a shift by the bank number would be synthesized as
+    a barrel shifter of all the banks' words.)  The driver plans only jobs whose groups
+    read distinct banks (:meth:`TileConfig.distinct_banks`).  Every pixel of the group
+    is the same module.
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -253,8 +260,10 @@ class Controller(wiring.Component):
     act_data : In(ArrayLayout(act_word_bits, act_banks))
         The activation banks' read data.
     act_operand : Out(ArrayLayout(act_word_bits, q))
-        The activation operand of each MAC column: its bank's data, or the job's pad word
-        at padded positions (one driver for the column's P MACs).
+        The activation operand of each MAC column, registered: its bank's data, or the
+        job's pad word at padded positions (one driver for the column's P MACs).
+    wgt_data : In, wgt_operand : Out(P · weight_word_bits)
+        The weight buffer's read data, and the weight row at the MAC inputs (registered).
     mac_en, mac_clear : Out(1)
         MAC controls, aligned with the buffers' read data.
     mode : Out(LaneMode), or Out(Mode) for a fusion MAC
@@ -296,6 +305,8 @@ class Controller(wiring.Component):
             "wgt_rd_addr": Out(range(2 * config.weight_buffer_depth)),
             "act_data": In(data.ArrayLayout(config.act_word_bits, config.act_banks)),
             "act_operand": Out(data.ArrayLayout(config.act_word_bits, config.q)),
+            "wgt_data": In(config.p * config.weight_word_bits),
+            "wgt_operand": Out(config.p * config.weight_word_bits),
             "mac_en": Out(1),
             "mac_clear": Out(1),
             "mode": Out(Mode if config.mac.is_fused else LaneMode),
@@ -434,29 +445,38 @@ class Controller(wiring.Component):
             self.release_bank.eq(_delay(m, self.in_bank, release_delay(cfg), "release_bank")),
         ]
 
-        # -- pipeline: the read address stages and the read data, then the MAC's latency.
-        # Stage 1 (``last1``, ``jlast1``) is the cycle after the issue (``lat`` counts from
-        # there); stage ADDRESS_STAGES + 1 has the read data at the MAC inputs, with the
-        # step's controls.
+        # -- pipeline: the read address stages, the read data and the operand registers,
+        # then the MAC's latency.  Stage 1 (``last1``, ``jlast1``) is the cycle after the
+        # issue (``lat`` counts from there); stage OPERAND_STAGES has the operands at the
+        # MAC inputs, with the step's controls.
         last1, jlast1 = Signal(), Signal()
         m.d.sync += [last1.eq(run & pixel_last), jlast1.eq(run & job_last)]
         en, clear, mode, signed_, padword = run, run & first, d.mode, d.act_signed, d.pad
-        for k in range(1, ADDRESS_STAGES + 2):
+        for k in range(1, OPERAND_STAGES + 1):
             en_k, clear_k = Signal(name=f"en{k}"), Signal(name=f"clear{k}")
             mode_k = Signal(Mode if cfg.mac.is_fused else LaneMode, name=f"mode{k}")
             signed_k = Signal(name=f"signed{k}")
-            padword_k = Signal(cfg.act_word_bits, name=f"padword{k}")
+            padword_k = (Signal(cfg.act_word_bits, name=f"padword{k}")
+                         if k < OPERAND_STAGES else padword)
             m.d.sync += [en_k.eq(en), clear_k.eq(clear)]
             # the step's mode and pad word matter only with a step: with clock gating
-            # they load only then
+            # they load only then (the pad word is taken with the read data, a stage
+            # before the operands)
             with m.If(en if cfg.clock_gating else 1):
-                m.d.sync += [mode_k.eq(mode), signed_k.eq(signed_), padword_k.eq(padword)]
+                m.d.sync += [mode_k.eq(mode), signed_k.eq(signed_)]
+                if k < OPERAND_STAGES:
+                    m.d.sync += padword_k.eq(padword)
+            if k == OPERAND_STAGES - 1:
+                # the read data's stage: the operands are registered
+                for q, pix in enumerate(pixels):
+                    m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword_k)]
+                    with m.If(en_k if cfg.clock_gating else 1):
+                        m.d.sync += self.act_operand[q].eq(pix.operand)
+                with m.If(en_k if cfg.clock_gating else 1):
+                    m.d.sync += self.wgt_operand.eq(self.wgt_data)
             en, clear, mode, signed_, padword = en_k, clear_k, mode_k, signed_k, padword_k
         m.d.comb += [self.mac_en.eq(en), self.mac_clear.eq(clear),
                      self.mode.eq(mode), self.act_signed.eq(signed_)]
-        for q, pix in enumerate(pixels):
-            m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword),
-                         self.act_operand[q].eq(pix.operand)]
 
         # The partial sums and biases are read in the cycle before the step's accumulator
         # update (issue + lat), its start value chosen in that cycle.

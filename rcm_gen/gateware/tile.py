@@ -130,7 +130,7 @@ class Tile(wiring.Component):
             wgt_buf.wr_en.eq(loader.wgt_wr_en),
             par_buf.wr_addr.eq(loader.par_wr_addr), par_buf.wr_data.eq(loader.par_wr_data),
             par_buf.wr_en.eq(loader.par_wr_en),
-            wgt_buf.rd_addr.eq(ctrl.wgt_rd_addr),
+            wgt_buf.rd_addr.eq(ctrl.wgt_rd_addr), ctrl.wgt_data.eq(wgt_buf.rd_data),
             par_buf.rd_addr.eq(ctrl.par_rd_addr),
         ]
         par_row = params(par_buf.rd_data)
@@ -158,7 +158,7 @@ class Tile(wiring.Component):
         for j, col in enumerate(cols):
             m.d.comb += [
                 col.act.eq(ctrl.act_operand[j]),
-                col.wgt.eq(wgt_buf.rd_data),
+                col.wgt.eq(ctrl.wgt_operand),
                 col.mode.eq(ctrl.mode),
                 col.act_signed.eq(ctrl.act_signed),
                 col.en.eq(ctrl.mac_en),
