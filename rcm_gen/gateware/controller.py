@@ -235,7 +235,8 @@ class Controller(wiring.Component):
     Members
     -------
     desc : In(job_layout)
-        Descriptor of the job in ``in_bank``.
+        Descriptor of the job in ``in_bank``; ``desc_pixels`` its output pixels
+        (``tr·tc``).
     in_ready : In(2)
         Input banks holding a complete, not yet started job.
     out_free : In(2)
@@ -290,6 +291,7 @@ class Controller(wiring.Component):
         self._config = config
         super().__init__({
             "desc": In(job_layout(config)),
+            "desc_pixels": In(range(config.tr * config.tc + 1)),
             "in_ready": In(2),
             "out_free": In(2),
             "in_bank": Out(1),
@@ -356,7 +358,7 @@ class Controller(wiring.Component):
             m.d.sync += [
                 run.eq(1), d.eq(nd),
                 mbi.eq(0), grp.eq(0), g.eq(0), ky.eq(0), kx.eq(0),
-                grp_last_at.eq((nd.tr * nd.tc - 1) >> lq),
+                grp_last_at.eq((self.desc_pixels - 1) >> lq),
                 hb.eq((nd.in_h + (by - 1)) >> ly), wb.eq((nd.in_w + (bx - 1)) >> lx),
                 grow.eq(0), w_addr.eq(0), mb_base.eq(0), o_addr.eq(0),
             ]

@@ -57,6 +57,9 @@ class Loader(wiring.Component):
         Pulses: a job was accepted into ``bank`` / its data is complete in ``bank``.
     desc : Out(job_layout)
         The descriptor on the job stream (latched by the tile on ``accept``).
+    out_pixels, out_rows : Out
+        Its output pixels (``tr·tc``) and result rows (``mb·tr·tc``), in registers (valid
+        with ``accept``).
     error : Out(TileError)
         Why a job was refused (``NONE`` until then).
     act_wr_*, wgt_wr_*, par_wr_* : Out
@@ -84,6 +87,8 @@ class Loader(wiring.Component):
             "accept": Out(1),
             "loaded": Out(1),
             "desc": Out(job_layout(config)),
+            "out_pixels": Out(range(config.tr * config.tc + 1)),
+            "out_rows": Out(range(config.m_blocks * config.tr * config.tc + 1)),
             "error": Out(TileError),
             "act_wr_addr": Out(range(2 * config.act_buffer_depth)),
             "act_wr_row": Out(range(max(2, config.act_banks_yx[0]))),
@@ -103,14 +108,17 @@ class Loader(wiring.Component):
         """The job's steps (``ng·k²``), activation beats (``ng·in_h·⌈in_w/beat⌉``), words in
         the fullest activation bank (``ng·⌈in_h/By⌉·⌈in_w/Bx⌉``) and weight rows
         (``mb·ng·k²``), each computed over two registered stages from the descriptor on the
-        stream: valid :attr:`SETTLE` cycles after it appeared."""
+        stream: valid :attr:`SETTLE` cycles after it appeared; the same for the job's
+        output pixels and result rows (``out_pixels``, ``out_rows``)."""
         cfg = self._config
         by, bx = cfg.act_banks_yx
         k2 = Signal(range(cfg.k_max ** 2 + 1))
         mbng = Signal(range(cfg.m_blocks * cfg.tn + 1))
         pixels = Signal(range(cfg.in_rows_max * cfg.in_cols_max + 1))      # beats of a group
         bank_pixels = Signal(range(cfg.in_rows_max * cfg.in_cols_max + 1))  # words of a group
+        out_pixels = Signal.like(self.out_pixels)
         m.d.sync += [
+            out_pixels.eq(j.tr * j.tc),
             k2.eq(j.k * j.k),
             mbng.eq(j.mb * j.ng),
             pixels.eq(j.in_h * _ceil_div(j.in_w, cfg.act_beat)),
@@ -125,6 +133,8 @@ class Loader(wiring.Component):
             act_words.eq(j.ng * pixels),
             bank_words.eq(j.ng * bank_pixels),
             wgt_rows.eq(mbng * k2),
+            self.out_pixels.eq(out_pixels),
+            self.out_rows.eq(j.mb * out_pixels),
         ]
         return steps, act_words, bank_words, wgt_rows
 

@@ -196,10 +196,13 @@ class Tile(wiring.Component):
         in_busy, in_ready = Signal(2), Signal(2)
         out_busy, out_ready = Signal(2), Signal(2)
         desc = [Signal(job_layout(cfg), name=f"desc{b}") for b in range(2)]
+        pixels = [Signal.like(loader.out_pixels, name=f"pixels{b}") for b in range(2)]
+        rows = [Signal.like(loader.out_rows, name=f"rows{b}") for b in range(2)]
         info = [Signal(drain_layout(cfg), name=f"info{b}") for b in range(2)]
         for b in range(2):
             with m.If(loader.accept & (loader.bank == b)):
-                m.d.sync += [in_busy[b].eq(1), desc[b].eq(loader.desc)]
+                m.d.sync += [in_busy[b].eq(1), desc[b].eq(loader.desc),
+                             pixels[b].eq(loader.out_pixels), rows[b].eq(loader.out_rows)]
             with m.If(ctrl.release & (ctrl.release_bank == b)):
                 m.d.sync += in_busy[b].eq(0)
             with m.If(loader.loaded & (loader.bank == b)):
@@ -212,7 +215,7 @@ class Tile(wiring.Component):
                 m.d.sync += out_busy[b].eq(0)
             with m.If(ctrl.start & ctrl.desc.last & (ctrl.out_bank == b)):
                 m.d.sync += [
-                    info[b].rows.eq(ctrl.desc.mb * ctrl.desc.tr * ctrl.desc.tc),
+                    info[b].rows.eq(Mux(ctrl.in_bank, rows[1], rows[0])),
                     info[b].tr.eq(ctrl.desc.tr), info[b].tc.eq(ctrl.desc.tc),
                     info[b].raw.eq(ctrl.desc.raw),
                     info[b].out_mode.eq(ctrl.desc.out_mode),
@@ -227,6 +230,7 @@ class Tile(wiring.Component):
         m.d.comb += [
             loader.bank_free.eq(~in_busy),
             ctrl.desc.eq(desc[0]),
+            ctrl.desc_pixels.eq(Mux(ctrl.in_bank, pixels[1], pixels[0])),
             ctrl.in_ready.eq(in_ready),
             ctrl.out_free.eq(~out_busy),
             drain.bank_ready.eq(out_ready),
