@@ -177,16 +177,19 @@ class Drain(wiring.Component):
                             units[i].acc.eq(row[ch * acc_w:(ch + 1) * acc_w]),
                             units[i].param.eq(self.par_rd_data[ch]),
                         ]
-        saturated = Cat(*(unit.saturated for unit in units)).any()
-        m.d.comb += self.saturated.eq(v1 & adv & ~info.raw & saturated)
         # The chunk's bookkeeping travels beside the units.
         vq, lastq, chunkq, endq = v1 & ~info.raw, last1, chunk1, end1
+        valids = []
         for i in range(PostProcessor.LATENCY):
             nv, nl, nc, ne = (Signal(name=f"v_q{i}"), Signal(name=f"last_q{i}"),
                               Signal.like(chunk, name=f"chunk_q{i}"), Signal(name=f"end_q{i}"))
             with m.If(adv):
                 m.d.sync += [nv.eq(vq), nl.eq(lastq), nc.eq(chunkq), ne.eq(endq)]
             vq, lastq, chunkq, endq = nv, nl, nc, ne
+            valids.append(nv)
+        # a unit's saturation is of the sums in its first stage: counted as they move on
+        saturated = Cat(*(unit.saturated for unit in units)).any()
+        m.d.comb += self.saturated.eq(valids[0] & adv & saturated)
 
         # The output register: its next value built combinationally and taken under one
         # enable, so that clock gating stops all of its bits while no row is being packed

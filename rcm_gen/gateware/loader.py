@@ -3,7 +3,7 @@ and per-channel parameters into a bank."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -138,10 +138,13 @@ class Loader(wiring.Component):
         ]
         return steps, act_words, bank_words, wgt_rows
 
-    def _check(self, m: Module, j, open_, red, blk) -> tuple[Signal, Signal, Signal, Signal]:
+    def _check(self, m: Module, j, open_, red, room, blk
+               ) -> tuple[Signal, Signal, Signal, Signal]:
         """Error code of descriptor ``j`` (combinational, from the registered products of
         :meth:`_sizes`), the block's accumulation after it, and the job's activation
-        words and weight rows."""
+        words and weight rows.  ``room`` is what the open block may still accumulate
+        (``max_reduction − red``, kept in a register so that the check is one
+        comparison)."""
         cfg = self._config
         lanes = [LaneMode.for_lanes(n) for n in cfg.mac.lanes]
 
@@ -179,7 +182,7 @@ class Loader(wiring.Component):
         with m.Elif((j.first & open_) | (~j.first & ~open_)
                     | (~j.first & ((j.mb != blk.mb) | (j.tr != blk.tr) | (j.tc != blk.tc)))):
             m.d.comb += code.eq(TileError.SEQUENCE)
-        with m.Elif(red_new > cfg.max_reduction):
+        with m.Elif(steps > Mux(j.first, cfg.max_reduction, room)):
             m.d.comb += code.eq(TileError.REDUCTION)
         with m.Elif(((j.first | j.last) & ~j.raw & ~j.params)
                     | (post & (j.out_min > j.out_max))):
@@ -235,8 +238,9 @@ class Loader(wiring.Component):
         loading = Signal()
         open_ = Signal()          # an output block is open (its last job not yet taken)
         red = Signal(range(cfg.max_reduction + 1))
+        room = Signal(range(cfg.max_reduction + 1), init=cfg.max_reduction)
         blk = Signal(job_layout(cfg))  # the open block's first descriptor (mb, tr, tc)
-        code, red_new, act_words, wgt_rows = self._check(m, j, open_, red, blk)
+        code, red_new, act_words, wgt_rows = self._check(m, j, open_, red, room, blk)
 
         taken = self.job.valid & self.job.ready
         held = Signal(range(self.SETTLE + 1))  # cycles the descriptor has been offered
@@ -296,7 +300,8 @@ class Loader(wiring.Component):
         self._act_addresses(m, j, act_ok)
         m.d.comb += self.loaded.eq(loading & Cat(*dones).all() & ~failed)
         with m.If(self.accept):
-            m.d.sync += [loading.eq(1), open_.eq(~j.last), red.eq(red_new)]
+            m.d.sync += [loading.eq(1), open_.eq(~j.last), red.eq(red_new),
+                         room.eq(cfg.max_reduction - red_new)]
             with m.If(j.first):
                 m.d.sync += blk.eq(j)
         with m.If(self.loaded):

@@ -67,14 +67,14 @@ class PostProcessor(wiring.Component):
     zero_point, lo, hi : In(signed(out_value_bits))
         Output zero point and clamp range.
     saturated : Out(1)
-        Combinational, at the input: the sum lies outside int32 and the rounding saturates
-        it (not ``WIDE``).
+        The sum in the first stage (the inputs one enabled cycle earlier) lies outside
+        int32 and the rounding saturates it (not ``WIDE``).
     value : Out(signed(out_value_bits))
         The post-processed value.
     """
 
-    LATENCY = 6
-    #: the width of a slice of stage 3's carry-select adder
+    LATENCY = 7
+    #: the width of a slice of stage 4's carry-select adder
     _CHUNK = 12
 
     def __init__(self, config: TileConfig) -> None:
@@ -177,21 +177,25 @@ class PostProcessor(wiring.Component):
                                                                strict=True)]
             load = [self.en & v for v in [self.valid, *valids]]
 
-        # Stage 0: the sum, whether it lies outside int32, and its parameters registered
-        # (the sum arrives through the drain's multiplexers; its comparisons are carry
-        # chains as long as the accumulator).
-        over, under = acc > _MAX32, acc < _MIN32
-        m.d.comb += self.saturated.eq((over | under) & (par.rounding != Rounding.WIDE))
+        # Stage 0: the sum and its parameters registered (the sum arrives through the
+        # drain's multiplexers from the output buffer).  Stage 1: whether it lies outside
+        # int32 (comparisons as long as the accumulator).
+        acc_in = Signal.like(acc, name="acc_in")
+        par_in = Signal.like(par, name="param_in")
+        with m.If(load[0]):
+            m.d.sync += [acc_in.eq(acc), par_in.eq(par)]
+        over, under = acc_in > _MAX32, acc_in < _MIN32
+        m.d.comb += self.saturated.eq((over | under) & (par_in.rounding != Rounding.WIDE))
         acc0 = Signal.like(acc, name="acc0")
         over0, under0 = Signal(name="over0"), Signal(name="under0")
         par0 = Signal.like(par, name="param0")
-        with m.If(load[0]):
-            m.d.sync += [acc0.eq(acc), over0.eq(over), under0.eq(under), par0.eq(par)]
+        with m.If(load[1]):
+            m.d.sync += [acc0.eq(acc_in), over0.eq(over), under0.eq(under), par0.eq(par_in)]
         acc, par = acc0, par0
 
-        # Stage 1: saturate to int32, shift left, split the shift; where the rounding
+        # Stage 2: saturate to int32, shift left, split the shift; where the rounding
         # constant goes: 2^30 (DOUBLE's nudge, the same for both signs once its quotient
-        # is taken as a floor: see stage 4), or 2^(30 + right) (SINGLE and WIDE: the whole
+        # is taken as a floor: see stage 5), or 2^(30 + right) (SINGLE and WIDE: the whole
         # rounding at once, (x·M + 2^(30+r)) >> (31+r)).
         x = Signal(signed(32), name="x")
         m.d.comb += x.eq(Mux(over0, _MAX32, Mux(under0, _MIN32, acc)))
@@ -203,7 +207,7 @@ class PostProcessor(wiring.Component):
         right1 = Signal(5, name="right1")
         rnd1 = Signal(Rounding, name="rounding1")
         const1 = Signal(range(64), name="round_bit1")
-        with m.If(load[1]):
+        with m.If(load[2]):
             with m.Switch(par.rounding):
                 with m.Case(Rounding.SINGLE):
                     m.d.sync += x1.eq((x << left)[:33].as_signed())
@@ -214,39 +218,39 @@ class PostProcessor(wiring.Component):
             m.d.sync += [mult1.eq(par.multiplier), right1.eq(right), rnd1.eq(par.rounding),
                          const1.eq(Mux(par.rounding == Rounding.DOUBLE, 30, 30 + right))]
 
-        # Stage 2: the product x1·mult1, as columns of bits to be summed with the rounding
-        # constant in stage 3.
+        # Stage 3: the product x1·mult1, as columns of bits to be summed with the rounding
+        # constant in stage 4.
         if dsp:
-            cols2 = self._dsp_products(m, x1, mult1, load[2], n)
+            cols2 = self._dsp_products(m, x1, mult1, load[3], n)
         else:
-            cols2 = self._booth_products(m, x1, mult1, load[2], n)
+            cols2 = self._booth_products(m, x1, mult1, load[3], n)
         both_min2 = Signal(name="both_min")
         right2 = Signal(5, name="right2")
         double2 = Signal(name="double2")
         const2 = Signal(range(64), name="round_bit2")
-        with m.If(load[2]):
+        with m.If(load[3]):
             m.d.sync += [both_min2.eq((x1 == _MIN32) & (mult1 == _MIN32)),
                          right2.eq(right1), double2.eq(rnd1 == Rounding.DOUBLE),
                          const2.eq(const1)]
 
-        # Stage 3: the product's rows and 2^const2 summed (a slice at a time for either
+        # Stage 4: the product's rows and 2^const2 summed (a slice at a time for either
         # carry-in: no carry chain longer than a slice).
         for p in range(30, 62):
             cols2.add_bit(p, const2 == p)
         a, b = rows(Compressor(m, "sum_csa").compress(cols2))
         if dsp:  # an FPGA's carry chain adds the rows at once
             num3 = Signal(n, name="num3")
-            with m.If(load[3]):
+            with m.If(load[4]):
                 m.d.sync += num3.eq(a + b)
         else:
-            sums = carry_select_sums(m, a, b, load[3], self._CHUNK, "num")
+            sums = carry_select_sums(m, a, b, load[4], self._CHUNK, "num")
         both_min3 = Signal(name="both_min3")
         right3 = Signal(5, name="right3")
         double3 = Signal(name="double3")
-        with m.If(load[3]):
+        with m.If(load[4]):
             m.d.sync += [both_min3.eq(both_min2), right3.eq(right2), double3.eq(double2)]
 
-        # Stage 4: num = x1·mult1 + c; its high part num >> 31 is DOUBLE's doubling high
+        # Stage 5: num = x1·mult1 + c; its high part num >> 31 is DOUBLE's doubling high
         # multiply (TFLite's (ab + nudge) / 2^31 truncated toward zero equals
         # floor((ab + 2^30) / 2^31) for either sign of ab), saturated where both operands
         # are int32's minimum; then the right shift: DOUBLE rounds half away from zero (the
@@ -262,10 +266,10 @@ class PostProcessor(wiring.Component):
         below = Cat(*(right3 > i + 1 for i in range(30)))  # the bits under bit r - 1
         round_bit = ((right3 != 0) & high.bit_select(r1, 1)
                      & (~high[31] | (high[:30] & below).any()))
-        with m.If(load[4]):
+        with m.If(load[5]):
             m.d.sync += [q.eq(t >> right3), round4.eq(double3 & round_bit)]
 
-        # Stage 5: zero point and clamp: clamp(q + round, lo - zp, hi - zp) + zp, the
+        # Stage 6: zero point and clamp: clamp(q + round, lo - zp, hi - zp) + zp, the
         # bounds' differences registered (the bounds hold while values are in flight), q
         # compared in a few bits more than the output's where it fits them.
         diff = signed(ov + 1)
@@ -284,7 +288,7 @@ class PostProcessor(wiring.Component):
         high_bound = Mux(round4, bounds[3], bounds[2])
         is_low, is_high = Signal(name="is_low"), Signal(name="is_high")
         y = Signal(signed(ov), name="y")
-        with m.If(load[5]):
+        with m.If(load[6]):
             m.d.sync += [is_low.eq(Mux(fits, qs < low_bound, neg)),
                          is_high.eq(Mux(fits, qs > high_bound, ~neg)),
                          # q + zp + round in one adder, round its carry-in
