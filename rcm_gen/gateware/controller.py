@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..tile.config import TileConfig
 from .layouts import job_layout
+from .loader import Loader
 from .modes import LaneMode, Mode
 
 __all__ = ["ADDRESS_STAGES", "OPERAND_STAGES", "Controller", "InitFrom", "Pixel", "release_delay",
@@ -46,12 +47,13 @@ def step_latency(config: TileConfig) -> int:
 def release_delay(config: TileConfig) -> int:
     """Cycles from a job's last step's issue to its input bank's release (the
     controller's ``release``): the bank is released once no read of the job is to come
-    after the loader's first write into it (the loader writes two cycles after the
-    release at the earliest, in the clock edge that ends the cycle after it accepts).
-    The last reads are the activation and weight reads of the last step (in the edge
-    that ends cycle issue + :data:`ADDRESS_STAGES`) and its bias read (issue +
-    :func:`step_latency` − 1)."""
-    return max(0, max(ADDRESS_STAGES, step_latency(config) - 1) - 2)
+    after the loader's first write into it.  The loader accepts a job the cycle after the
+    release at the earliest, and writes its first beat :attr:`Loader.WRITE_DELAY` cycles
+    later, in the clock edge that ends the cycle after that.  The last reads are the
+    activation and weight reads of the last step (in the edge that ends cycle issue +
+    :data:`ADDRESS_STAGES`) and its bias read (issue + :func:`step_latency` − 1)."""
+    last_read = max(ADDRESS_STAGES, step_latency(config) - 1)
+    return max(0, last_read - (Loader.WRITE_DELAY + 2))
 
 
 def _delay(m: Module, value, cycles: int, name: str):

@@ -64,8 +64,9 @@ class Loader(wiring.Component):
         Why a job was refused (``NONE`` until then).
     act_wr_*, wgt_wr_*, par_wr_* : Out
         Write ports of the activation, weight and parameter buffers (bank in the address
-        MSB part).  The activation word of input pixel (y, x) of channel group g goes to
-        the interleaved bank (y mod By, x mod Bx) (``config.act_banks_yx``), at
+        MSB part), registered: a beat is written :attr:`WRITE_DELAY` cycle after it was
+        taken, before ``loaded``.  The activation word of input pixel (y, x) of channel
+        group g goes to the interleaved bank (y mod By, x mod Bx) (``config.act_banks_yx``), at
         ``(g·⌈in_h/By⌉ + y / By)·⌈in_w/Bx⌉ + x / Bx``: a beat's ``act_beat`` words
         (columns x0 … x0 + act_beat − 1) to bank row ``act_wr_row``, bank columns
         ``act_wr_col``·act_beat … (``act_wr_mask``: the words inside the row).
@@ -73,6 +74,14 @@ class Loader(wiring.Component):
 
     #: Cycles a descriptor is offered before it can be taken (its products' registers).
     SETTLE = 2
+
+    #: Cycles from a beat's arrival to its write into a buffer (the write ports'
+    #: registers)
+    WRITE_DELAY = 1
+
+    _WRITE_PORTS = ("act_wr_addr", "act_wr_row", "act_wr_col", "act_wr_mask", "act_wr_data",
+                    "act_wr_en", "wgt_wr_addr", "wgt_wr_data", "wgt_wr_en", "par_wr_addr",
+                    "par_wr_data", "par_wr_en")
 
     def __init__(self, config: TileConfig) -> None:
         self._config = config
@@ -191,7 +200,7 @@ class Loader(wiring.Component):
             m.d.comb += code.eq(TileError.NONE)
         return code, red_new, act_words, wgt_rows
 
-    def _act_addresses(self, m: Module, j, beat) -> None:
+    def _act_addresses(self, m: Module, j, beat, wport: dict[str, Signal]) -> None:
         """Bank and address of each activation word, from the pixel it holds: counters
         over (g, y, x) in the stream's order, and the job's interleaved row length."""
         cfg = self._config
@@ -223,10 +232,10 @@ class Loader(wiring.Component):
         lv = v.bit_length() - 1
         m.d.comb += [
             addr.eq((row_base + (x >> lx))[:len(addr)]),
-            self.act_wr_addr.eq(addr + self.bank * cfg.act_buffer_depth),
-            self.act_wr_row.eq(y[:ly]),
-            self.act_wr_col.eq(x[lv:lx]),
-            self.act_wr_mask.eq(Cat(*[x + i < in_w for i in range(v)])),
+            wport["act_wr_addr"].eq(addr + self.bank * cfg.act_buffer_depth),
+            wport["act_wr_row"].eq(y[:ly]),
+            wport["act_wr_col"].eq(x[lv:lx]),
+            wport["act_wr_mask"].eq(Cat(*[x + i < in_w for i in range(v)])),
         ]
 
     def elaborate(self, platform) -> Module:
@@ -259,23 +268,29 @@ class Loader(wiring.Component):
 
         # Expected beats of the job being loaded, and what has arrived.
         act_max = cfg.tn * cfg.in_rows_max * cfg.in_cols_max
+        # The buffers' write ports are registered: a beat is written the cycle after it
+        # was taken (the buffers' address decoding and enables are not behind the
+        # stream's checks).  A job's data are complete in its bank when ``loaded`` pulses.
+        wport = {name: Signal.like(getattr(self, name), name=f"{name}_next")
+                for name in self._WRITE_PORTS}
         streams = [
-            ("act", self.act, act_max, None, self.act_wr_data, self.act_wr_en, act_words),
-            ("wgt", self.wgt, wgt_depth, self.wgt_wr_addr, self.wgt_wr_data, self.wgt_wr_en,
-             wgt_rows),
-            ("par", self.par, par_depth, self.par_wr_addr, self.par_wr_data, self.par_wr_en,
-             j.mb & j.params.replicate(len(j.mb))),
+            ("act", self.act, act_max, None, wport["act_wr_data"], wport["act_wr_en"],
+             act_words),
+            ("wgt", self.wgt, wgt_depth, wport["wgt_wr_addr"], wport["wgt_wr_data"],
+             wport["wgt_wr_en"], wgt_rows),
+            ("par", self.par, par_depth, wport["par_wr_addr"], wport["par_wr_data"],
+             wport["par_wr_en"], j.mb & j.params.replicate(len(j.mb))),
         ]
         dones = []
         beat_error = Signal(TileError)
         act_ok = None
         for name, port, depth, wr_addr, wr_data, wr_en, expected in streams:
             count = Signal(range(depth + 1), name=f"{name}_count")
-            need = Signal(range(depth + 1), name=f"{name}_need")
+            need = Signal(range(depth + 1), name=f"{name}_need")  # beats less one
             done = Signal(name=f"{name}_done")
             dones.append(done)
             beat = port.valid & port.ready
-            final = count == need - 1
+            final = count == need
             ok = beat & ~failed & (port.payload.last == final)
             m.d.comb += [
                 port.ready.eq(failed | (loading & ~done)),
@@ -287,7 +302,7 @@ class Loader(wiring.Component):
             else:
                 act_ok = ok
             with m.If(self.accept):
-                m.d.sync += [count.eq(0), need.eq(expected), done.eq(expected == 0)]
+                m.d.sync += [count.eq(0), need.eq(expected - 1), done.eq(expected == 0)]
             with m.If(ok):
                 m.d.sync += count.eq(count + 1)
                 with m.If(final):
@@ -297,7 +312,16 @@ class Loader(wiring.Component):
             with m.If(beat & ~failed & ~port.payload.last & final):
                 m.d.comb += beat_error.eq(TileError.EXTRA_BEAT)
 
-        self._act_addresses(m, j, act_ok)
+        self._act_addresses(m, j, act_ok, wport)
+        for name, nxt in wport.items():
+            if name.endswith("_en"):
+                m.d.sync += getattr(self, name).eq(nxt)
+            else:
+                # the data and addresses matter only with their enable: with clock gating
+                # they load only then
+                en = wport[name[:name.index("_wr_") + 4] + "en"]
+                with m.If(en if self._config.clock_gating else 1):
+                    m.d.sync += getattr(self, name).eq(nxt)
         m.d.comb += self.loaded.eq(loading & Cat(*dones).all() & ~failed)
         with m.If(self.accept):
             m.d.sync += [loading.eq(1), open_.eq(~j.last), red.eq(red_new),
