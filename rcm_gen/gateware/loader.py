@@ -149,8 +149,9 @@ class Loader(wiring.Component):
 
     def _check(self, m: Module, j, open_, red, room, blk
                ) -> tuple[Signal, Signal, Signal, Signal]:
-        """Error code of descriptor ``j`` (combinational, from the registered products of
-        :meth:`_sizes`), the block's accumulation after it, and the job's activation
+        """Error code of descriptor ``j`` (valid :attr:`SETTLE` cycles after it appeared:
+        from the registered products of :meth:`_sizes` and the registered outcomes of the
+        checks of its fields), the block's accumulation after it, and the job's activation
         words and weight rows.  ``room`` is what the open block may still accumulate
         (``max_reduction − red``, kept in a register so that the check is one
         comparison)."""
@@ -180,21 +181,35 @@ class Loader(wiring.Component):
                    & within(j.in_h, cfg.in_rows_max) & within(j.in_w, cfg.in_cols_max)
                    & (j.pad_top < j.k) & (j.pad_left < j.k))
         post = j.last & ~j.raw
+
+        # the checks of the descriptor's fields (and of the open block, which changes only
+        # when a descriptor is taken) in registers, a cycle after the descriptor
+        def checked(failing, name):
+            flag = Signal(name=name)
+            m.d.sync += flag.eq(failing)
+            return flag
+
+        bad_mode = checked(~known_job_mode(j.mode) | (post & ~known(j.out_mode)), "bad_mode")
+        bad_size = checked(~size_ok, "bad_size")
+        bad_sequence = checked(
+            (j.first & open_) | (~j.first & ~open_)
+            | (~j.first & ((j.mb != blk.mb) | (j.tr != blk.tr) | (j.tc != blk.tc))),
+            "bad_sequence")
+        bad_params = checked(((j.first | j.last) & ~j.raw & ~j.params)
+                             | (post & (j.out_min > j.out_max)), "bad_params")
         code = Signal(TileError)
-        with m.If(~known_job_mode(j.mode) | (post & ~known(j.out_mode))):
+        with m.If(bad_mode):
             m.d.comb += code.eq(TileError.MODE)
-        with m.Elif(~size_ok):
+        with m.Elif(bad_size):
             m.d.comb += code.eq(TileError.SIZE)
         with m.Elif((bank_words > cfg.act_buffer_depth)
                     | (wgt_rows > cfg.weight_buffer_depth)):
             m.d.comb += code.eq(TileError.BUFFER)
-        with m.Elif((j.first & open_) | (~j.first & ~open_)
-                    | (~j.first & ((j.mb != blk.mb) | (j.tr != blk.tr) | (j.tc != blk.tc)))):
+        with m.Elif(bad_sequence):
             m.d.comb += code.eq(TileError.SEQUENCE)
         with m.Elif(steps > Mux(j.first, cfg.max_reduction, room)):
             m.d.comb += code.eq(TileError.REDUCTION)
-        with m.Elif(((j.first | j.last) & ~j.raw & ~j.params)
-                    | (post & (j.out_min > j.out_max))):
+        with m.Elif(bad_params):
             m.d.comb += code.eq(TileError.PARAMS)
         with m.Else():
             m.d.comb += code.eq(TileError.NONE)
