@@ -187,9 +187,9 @@ class Drain(wiring.Component):
                 m.d.sync += [nv.eq(vq), nl.eq(lastq), nc.eq(chunkq), ne.eq(endq)]
             vq, lastq, chunkq, endq = nv, nl, nc, ne
             valids.append(nv)
-        # a unit's saturation is of the sums in its first stage: counted as they move on
+        # a unit's saturation is of the sums in its second stage: counted as they move on
         saturated = Cat(*(unit.saturated for unit in units)).any()
-        m.d.comb += self.saturated.eq(valids[0] & adv & saturated)
+        m.d.comb += self.saturated.eq(valids[1] & adv & saturated)
 
         # The output register: its next value built combinationally and taken under one
         # enable, so that clock gating stops all of its bits while no row is being packed

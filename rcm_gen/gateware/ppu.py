@@ -67,7 +67,7 @@ class PostProcessor(wiring.Component):
     zero_point, lo, hi : In(signed(out_value_bits))
         Output zero point and clamp range.
     saturated : Out(1)
-        The sum in the first stage (the inputs one enabled cycle earlier) lies outside
+        The sum in the second stage (the inputs two enabled cycles earlier) lies outside
         int32 and the rounding saturates it (not ``WIDE``).
     value : Out(signed(out_value_bits))
         The post-processed value.
@@ -185,12 +185,12 @@ class PostProcessor(wiring.Component):
         with m.If(load[0]):
             m.d.sync += [acc_in.eq(acc), par_in.eq(par)]
         over, under = acc_in > _MAX32, acc_in < _MIN32
-        m.d.comb += self.saturated.eq((over | under) & (par_in.rounding != Rounding.WIDE))
         acc0 = Signal.like(acc, name="acc0")
         over0, under0 = Signal(name="over0"), Signal(name="under0")
         par0 = Signal.like(par, name="param0")
         with m.If(load[1]):
             m.d.sync += [acc0.eq(acc_in), over0.eq(over), under0.eq(under), par0.eq(par_in)]
+        m.d.comb += self.saturated.eq((over0 | under0) & (par0.rounding != Rounding.WIDE))
         acc, par = acc0, par0
 
         # Stage 2: saturate to int32, shift left, split the shift; where the rounding
