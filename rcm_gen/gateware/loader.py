@@ -55,11 +55,15 @@ class Loader(wiring.Component):
         The bank the loader fills next (or is filling).
     accept, loaded : Out(1)
         Pulses: a job was accepted into ``bank`` / its data is complete in ``bank``.
+    taken : Out(1)
+        Pulse: a descriptor was taken from the stream for ``bank`` (free; not after a
+        failure): ``accept`` too if it passed its checks.
     desc : Out(job_layout)
-        The descriptor on the job stream (latched by the tile on ``accept``).
+        The descriptor on the job stream (the tile latches it into ``bank``'s descriptor
+        with ``taken``: a refused one stops the tile).
     out_pixels, out_rows : Out
         Its output pixels (``tr·tc``) and result rows (``mb·tr·tc``), in registers (valid
-        with ``accept``).
+        with ``taken``).
     error : Out(TileError)
         Why a job was refused (``NONE`` until then).
     act_wr_*, wgt_wr_*, par_wr_* : Out
@@ -94,6 +98,7 @@ class Loader(wiring.Component):
             "bank_free": In(2),
             "bank": Out(1),
             "accept": Out(1),
+            "taken": Out(1),
             "loaded": Out(1),
             "desc": Out(job_layout(config)),
             "out_pixels": Out(range(config.tr * config.tc + 1)),
@@ -267,6 +272,7 @@ class Loader(wiring.Component):
         code, red_new, act_words, wgt_rows = self._check(m, j, open_, red, room, blk)
 
         taken = self.job.valid & self.job.ready
+        m.d.comb += self.taken.eq(taken & ~failed)
         held = Signal(range(self.SETTLE + 1))  # cycles the descriptor has been offered
         with m.If(self.job.valid & ~taken):
             with m.If(held != self.SETTLE):

@@ -201,8 +201,12 @@ class Tile(wiring.Component):
         info = [Signal(drain_layout(cfg), name=f"info{b}") for b in range(2)]
         for b in range(2):
             with m.If(loader.accept & (loader.bank == b)):
-                m.d.sync += [in_busy[b].eq(1), desc[b].eq(loader.desc),
-                             pixels[b].eq(loader.out_pixels), rows[b].eq(loader.out_rows)]
+                m.d.sync += in_busy[b].eq(1)
+            # (the descriptor of a free bank, whether accepted or not: a refused one stops
+            # the tile; no check in front of the enable of its registers)
+            with m.If(loader.taken & (loader.bank == b)):
+                m.d.sync += [desc[b].eq(loader.desc), pixels[b].eq(loader.out_pixels),
+                             rows[b].eq(loader.out_rows)]
             with m.If(ctrl.release & (ctrl.release_bank == b)):
                 m.d.sync += in_busy[b].eq(0)
             with m.If(loader.loaded & (loader.bank == b)):
