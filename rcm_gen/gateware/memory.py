@@ -370,7 +370,7 @@ class MemoryPlan:
     cols: int = 0
     area_um2: float | None = None
     #: FPGA only: Yosys's ``ram_style`` for the flip-flop memories (``logic``: flip-flops,
-    #: ``block``: block RAM, ``None``: Yosys chooses)
+    #: ``block``: block RAM, ``""``: Yosys chooses); ``None``: not for an FPGA
     ram_style: str | None = None
     #: a latch memory (:func:`build_latch`); with a ``macro``, the bits beside and the
     #: words below the macros are latches instead of flip-flops
@@ -407,7 +407,7 @@ class MemoryPlan:
 
     def describe(self) -> str:
         if self.ram_style is not None:
-            return f"fpga {self.ram_style} {self.depth}x{self.width}"
+            return f"fpga {self.ram_style or 'any'} {self.depth}x{self.width}"
         if self.macro is None:
             return f"{'latch' if self.latch else 'ff'} {self.depth}x{self.width}"
         text = f"sram {self.rows}x{self.cols} {self.macro.name}"
@@ -558,7 +558,7 @@ class MemoryBinding:
 
     def plan(self, width: int, depth: int) -> MemoryPlan:
         if self.fpga_ram_style is not None:
-            return MemoryPlan(width, depth, ram_style=self.fpga_ram_style or None)
+            return MemoryPlan(width, depth, ram_style=self.fpga_ram_style)
         return plan_memory(width, depth, self.kind, self.library,
                            dict(self.areas) if self.areas is not None else None)
 
