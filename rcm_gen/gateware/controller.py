@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -73,9 +73,14 @@ def _times_stride(m: Module, s, x, s_max: int, name: str) -> Signal:
     with m.Switch(s):
         for k in range(1, s_max + 1):
             with m.Case(k) if k < s_max else m.Default():
-                terms = [x << i for i in range(k.bit_length()) if k >> i & 1]
-                m.d.comb += out.eq(functools.reduce(operator.add, terms))
+                m.d.comb += out.eq(_times_constant(x, k))
     return out
+
+
+def _times_constant(x, k: int):
+    """``k · x`` as shifts and adds."""
+    terms = [x << i for i in range(k.bit_length()) if k >> i & 1]
+    return functools.reduce(operator.add, terms) if terms else Const(0)
 
 
 def _coord_bits(config: TileConfig) -> int:
@@ -95,7 +100,9 @@ class Pixel(wiring.Component):
     corner (``s·oy − pad_top``, ``s·ox − pad_left``): ``load`` sets them to its place in
     the first group (``oy0``, ``ox0``; ``s``, ``pad_top`` and ``pad_left`` of the job
     starting, or running), ``adv`` moves them on by one group (``dy`` rows and ``dx``
-    columns, ``q = dy·tc + dx``, one row more where the column passes ``tc``).  It reads
+    columns, ``q = dy·tc + dx``, one row more where the column passes ``tc``; the window
+    corner by the stride's multiples ``s_dy``, ``s_dy1`` = s·(dy + 1), ``s_dx``, ``s_tc``, which
+    the controller registers when a job starts).  It reads
     input position (corner + (``ky``, ``kx``)); it is *inside* when that position is in the
     input and the pixel in the job (``oy`` < ``tr``).  An inside pixel reads the bank whose
     bit of ``hit`` is set (the bank of the position's low bits; no bit for a pixel outside)
@@ -121,6 +128,10 @@ class Pixel(wiring.Component):
             "ox0": In(range(max(2, config.tc))),
             "dy": In(range(config.q + 1)),
             "dx": In(range(max(2, config.tc))),
+            "s_dy": In(range(config.s_max * config.q + 1)),
+            "s_dy1": In(range(config.s_max * (config.q + 1) + 1)),
+            "s_dx": In(range(config.s_max * config.tc + 1)),
+            "s_tc": In(range(config.s_max * config.tc + 1)),
             "ky": In(layout["k"].shape),
             "kx": In(layout["k"].shape),
             "s": In(layout["s"].shape),
@@ -162,8 +173,6 @@ class Pixel(wiring.Component):
         def times_s(x, name):
             return _times_stride(m, self.s, x, cfg.s_max, name)
 
-        s_dy, s_dx = times_s(self.dy, "s_dy"), times_s(self.dx, "s_dx")
-        s_tc = times_s(self.tc, "s_tc")
         with m.If(self.load):
             m.d.sync += [oy.eq(self.oy0), ox.eq(self.ox0),
                          cy.eq(times_s(self.oy0, "s_oy0") - self.pad_top),
@@ -171,11 +180,11 @@ class Pixel(wiring.Component):
         with m.Elif(self.adv):
             with m.If(wrap):
                 m.d.sync += [oy.eq(oy + self.dy + 1), ox.eq(nx - self.tc),
-                             cy.eq(cy + s_dy + self.s),
-                             cx.eq(cx + s_dx - s_tc)]
+                             cy.eq(cy + self.s_dy1),
+                             cx.eq(cx + self.s_dx - self.s_tc)]
             with m.Else():
                 m.d.sync += [oy.eq(oy + self.dy), ox.eq(nx),
-                             cy.eq(cy + s_dy), cx.eq(cx + s_dx)]
+                             cy.eq(cy + self.s_dy), cx.eq(cx + self.s_dx)]
         iy, ix = Signal.like(cy, name="iy"), Signal.like(cx, name="ix")
         m.d.comb += [iy.eq(cy + self.ky), ix.eq(cx + self.kx)]
         inside = Signal(name="inside")
@@ -369,11 +378,20 @@ class Controller(wiring.Component):
         # The pixels' places in a job's first group, and a group's extent, for the width
         # of the job starting (its descriptor) or running.
         tc_now = Mux(run, d.tc, self.desc.tc)
+        # and the window corners' steps: the stride times those (held for the job)
+        s_dy = Signal(range(cfg.s_max * q + 1))
+        s_dy1 = Signal(range(cfg.s_max * (q + 1) + 1))
+        s_dx = Signal(range(cfg.s_max * cfg.tc + 1))
+        s_tc = Signal(range(cfg.s_max * cfg.tc + 1))
         with m.If(can_start):
+            m.d.sync += s_tc.eq(_times_stride(m, self.desc.s, self.desc.tc, cfg.s_max, "s_tc"))
             with m.Switch(self.desc.tc):
                 for tc in range(1, cfg.tc + 1):  # (the tile's width: all the others)
                     with m.Case(tc) if tc < cfg.tc else m.Default():
-                        m.d.sync += [dy.eq(q // tc), dx.eq(q % tc)]
+                        m.d.sync += [dy.eq(q // tc), dx.eq(q % tc),
+                                     s_dy.eq(_times_constant(self.desc.s, q // tc)),
+                                     s_dy1.eq(_times_constant(self.desc.s, q // tc + 1)),
+                                     s_dx.eq(_times_constant(self.desc.s, q % tc))]
         places = [(Signal(range(max(2, q)), name=f"oy0_{j}"),
                    Signal(range(max(2, cfg.tc)), name=f"ox0_{j}")) for j in range(q)]
         with m.Switch(tc_now):
@@ -389,6 +407,7 @@ class Controller(wiring.Component):
             pixels.append(pix)
             m.d.comb += [
                 pix.oy0.eq(oy0), pix.ox0.eq(ox0), pix.dy.eq(dy), pix.dx.eq(dx),
+                pix.s_dy.eq(s_dy), pix.s_dy1.eq(s_dy1), pix.s_dx.eq(s_dx), pix.s_tc.eq(s_tc),
                 pix.s.eq(Mux(run, d.s, self.desc.s)),
                 pix.pad_top.eq(Mux(run, d.pad_top, self.desc.pad_top)),
                 pix.pad_left.eq(Mux(run, d.pad_left, self.desc.pad_left)),

@@ -247,8 +247,14 @@ class PostProcessor(wiring.Component):
         both_min3 = Signal(name="both_min3")
         right3 = Signal(5, name="right3")
         double3 = Signal(name="double3")
+        # where the rounding bit is (bit right − 1, none for no shift) and the bits under
+        # it, as masks decoded a stage ahead
+        at3 = Signal(31, name="round_at3")
+        below3 = Signal(30, name="below3")
         with m.If(load[4]):
-            m.d.sync += [both_min3.eq(both_min2), right3.eq(right2), double3.eq(double2)]
+            m.d.sync += [both_min3.eq(both_min2), right3.eq(right2), double3.eq(double2),
+                         at3.eq(Cat(*(right2 == i + 1 for i in range(31)))),
+                         below3.eq(Cat(*(right2 > i + 1 for i in range(30))))]
 
         # Stage 5: num = x1·mult1 + c; its high part num >> 31 is DOUBLE's doubling high
         # multiply (TFLite's (ab + nudge) / 2^31 truncated toward zero equals
@@ -262,10 +268,8 @@ class PostProcessor(wiring.Component):
         t = Mux(double3, high, num[31:].as_signed())
         q = Signal(signed(w + 2), name="q")
         round4 = Signal(name="round4")
-        r1 = (right3 - 1)[:5]
-        below = Cat(*(right3 > i + 1 for i in range(30)))  # the bits under bit r - 1
-        round_bit = ((right3 != 0) & high.bit_select(r1, 1)
-                     & (~high[31] | (high[:30] & below).any()))
+        round_bit = ((high[:31] & at3).any()
+                     & (~high[31] | (high[:30] & below3).any()))
         with m.If(load[5]):
             m.d.sync += [q.eq(t >> right3), round4.eq(double3 & round_bit)]
 
