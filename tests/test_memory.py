@@ -17,7 +17,7 @@ from rcm_gen.flows.macros import (
     model_verilog,
 )
 from rcm_gen.gateware.buffers import Buffer
-from rcm_gen.gateware.memory import MemoryBinding, plan_memory, resolve_binding
+from rcm_gen.gateware.memory import MemoryBinding, fpga_binding, plan_memory, resolve_binding
 from rcm_gen.generate import to_verilog
 from rcm_gen.presets import apply_overrides, preset
 
@@ -209,6 +209,19 @@ def test_buffer_parameters():
         Buffer(8, 0)
     b = Buffer(8, 4, transparent=True, binding=MemoryBinding())
     assert b.transparent and b.plan().macro is None
+
+
+def test_fpga_buffers_are_whole_memories():
+    """On an FPGA whose RAM Yosys chooses (memory ff, latch, auto), every buffer is one
+    memory of its whole shape, not cut into the standard-cell flow's 64-word flip-flop
+    blocks with a row multiplexer after each block RAM."""
+    for kind in ("ff", "latch", "auto"):
+        plan = fpga_binding(kind).plan(16, 288)
+        assert plan.ram_style == "" and plan.describe() == "fpga any 288x16"
+    text = to_verilog(preset("rcm-small"), fpga=True)
+    buffers = re.findall(r"^module \S*__buffer_(\d+x\d+)", text, re.M)
+    blocks = re.findall(r"^module \S*__ff_block_(\d+x\d+)", text, re.M)
+    assert buffers and sorted(blocks) == sorted(buffers)
 
 
 def test_latch_plans_and_the_auto_choice():
