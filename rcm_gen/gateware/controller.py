@@ -101,10 +101,10 @@ class Pixel(wiring.Component):
     the first group (``oy0``, ``ox0``; ``s``, ``pad_top`` and ``pad_left`` of the job
     starting, or running), ``adv`` moves them on by one group (``dy`` rows and ``dx``
     columns, ``q = dy·tc + dx``, one row more where the column passes ``tc``; the window
-    corner by the stride's multiples ``s_dy``, ``s_dy1`` = s·(dy + 1), ``s_dx``, ``s_tc``, which
-    the controller registers when a job starts).  It reads
-    input position (corner + (``ky``, ``kx``)); it is *inside* when that position is in the
-    input and the pixel in the job (``oy`` < ``tr``).  An inside pixel reads the bank whose
+    corner by the stride's multiples ``s_dy``, ``s_dy1`` = s·(dy + 1), ``s_dx``, ``s_tc``,
+    which the controller registers when a job starts).  It reads input position (corner +
+    (``ky``, ``kx``)); it is *inside* when that position is in the input and the pixel in
+    the job (``oy`` < ``tr``).  An inside pixel reads the bank whose
     bit of ``hit`` is set (the bank of the position's low bits; no bit for a pixel outside)
     at ``addr`` (the position in that bank, channel group row ``grow``, ``wb`` columns a
     row); both come two cycles after the step's issue (``wb`` is read in the cycle after
@@ -170,6 +170,7 @@ class Pixel(wiring.Component):
         nx = Signal(range(2 * cfg.tc + 1), name="nx")  # the column one group on
         wrap = Signal(name="wrap")
         m.d.comb += [nx.eq(ox + self.dx), wrap.eq(nx >= self.tc)]
+
         def times_s(x, name):
             return _times_stride(m, self.s, x, cfg.s_max, name)
 
