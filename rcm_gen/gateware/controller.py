@@ -475,32 +475,37 @@ class Controller(wiring.Component):
         # MAC inputs, with the step's controls.
         last1, jlast1 = Signal(), Signal()
         m.d.sync += [last1.eq(run & pixel_last), jlast1.eq(run & job_last)]
-        en, clear, mode, signed_, padword = run, run & first, d.mode, d.act_signed, d.pad
+        ens = [run]  # a step in stage k
         for k in range(1, OPERAND_STAGES + 1):
-            en_k, clear_k = Signal(name=f"en{k}"), Signal(name=f"clear{k}")
-            mode_k = Signal(Mode if cfg.mac.is_fused else LaneMode, name=f"mode{k}")
-            signed_k = Signal(name=f"signed{k}")
-            padword_k = (Signal(cfg.act_word_bits, name=f"padword{k}")
-                         if k < OPERAND_STAGES else padword)
-            m.d.sync += [en_k.eq(en), clear_k.eq(clear)]
-            # the step's mode and pad word matter only with a step: with clock gating
-            # they load only then (the pad word is taken with the read data, a stage
-            # before the operands)
-            with m.If(en if cfg.clock_gating else 1):
-                m.d.sync += [mode_k.eq(mode), signed_k.eq(signed_)]
-                if k < OPERAND_STAGES:
-                    m.d.sync += padword_k.eq(padword)
-            if k == OPERAND_STAGES - 1:
-                # the read data's stage: the operands are registered
-                for q, pix in enumerate(pixels):
-                    m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword_k)]
-                    with m.If(en_k if cfg.clock_gating else 1):
-                        m.d.sync += self.act_operand[q].eq(pix.operand)
-                with m.If(en_k if cfg.clock_gating else 1):
-                    m.d.sync += self.wgt_operand.eq(self.wgt_data)
-            en, clear, mode, signed_, padword = en_k, clear_k, mode_k, signed_k, padword_k
-        m.d.comb += [self.mac_en.eq(en), self.mac_clear.eq(clear),
-                     self.mode.eq(mode), self.act_signed.eq(signed_)]
+            ens.append(Signal(name=f"en{k}"))
+            m.d.sync += ens[k].eq(ens[k - 1])
+
+        def staged(value, shape, stages: int, name: str):
+            """``value`` carried ``stages`` stages with its step: with clock gating each
+            register loads only with a step."""
+            for k in range(1, stages + 1):
+                reg = Signal(shape, name=f"{name}{k}")
+                with m.If(ens[k - 1] if cfg.clock_gating else 1):
+                    m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        # the read data's stage: the pixels choose their words (or the pad word) and the
+        # operands are registered
+        read = OPERAND_STAGES - 1
+        padword = staged(d.pad, cfg.act_word_bits, read, "padword")
+        for pix in pixels:
+            m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword)]
+        with m.If(ens[read] if cfg.clock_gating else 1):
+            m.d.sync += [self.act_operand[q].eq(pix.operand) for q, pix in enumerate(pixels)]
+            m.d.sync += self.wgt_operand.eq(self.wgt_data)
+        m.d.comb += [
+            self.mac_en.eq(ens[OPERAND_STAGES]),
+            self.mac_clear.eq(_delay(m, run & first, OPERAND_STAGES, "clear")),
+            self.mode.eq(staged(d.mode, Mode if cfg.mac.is_fused else LaneMode,
+                                OPERAND_STAGES, "mode")),
+            self.act_signed.eq(staged(d.act_signed, 1, OPERAND_STAGES, "signed")),
+        ]
 
         # The partial sums and biases are read in the cycle before the step's accumulator
         # update (issue + lat), its start value chosen in that cycle.

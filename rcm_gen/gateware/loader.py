@@ -83,9 +83,9 @@ class Loader(wiring.Component):
     #: registers)
     WRITE_DELAY = 1
 
-    _WRITE_PORTS = ("act_wr_addr", "act_wr_row", "act_wr_col", "act_wr_mask", "act_wr_data",
-                    "act_wr_en", "wgt_wr_addr", "wgt_wr_data", "wgt_wr_en", "par_wr_addr",
-                    "par_wr_data", "par_wr_en")
+    #: each buffer's write port: its enable and what it qualifies
+    _WRITE_PORTS = {"act": ("addr", "row", "col", "mask", "data"),
+                    "wgt": ("addr", "data"), "par": ("addr", "data")}
 
     def __init__(self, config: TileConfig) -> None:
         self._config = config
@@ -292,8 +292,9 @@ class Loader(wiring.Component):
         # The buffers' write ports are registered: a beat is written the cycle after it
         # was taken (the buffers' address decoding and enables are not behind the
         # stream's checks).  A job's data are complete in its bank when ``loaded`` pulses.
-        wport = {name: Signal.like(getattr(self, name), name=f"{name}_next")
-                for name in self._WRITE_PORTS}
+        wport = {f"{buf}_wr_{field}": Signal.like(getattr(self, f"{buf}_wr_{field}"),
+                                                  name=f"{buf}_wr_{field}_next")
+                 for buf, fields in self._WRITE_PORTS.items() for field in (*fields, "en")}
         streams = [
             ("act", self.act, act_max, None, wport["act_wr_data"], wport["act_wr_en"],
              act_words),
@@ -334,15 +335,14 @@ class Loader(wiring.Component):
                 m.d.comb += beat_error.eq(TileError.EXTRA_BEAT)
 
         self._act_addresses(m, j, act_ok, wport)
-        for name, nxt in wport.items():
-            if name.endswith("_en"):
-                m.d.sync += getattr(self, name).eq(nxt)
-            else:
-                # the data and addresses matter only with their enable: with clock gating
-                # they load only then
-                en = wport[name[:name.index("_wr_") + 4] + "en"]
-                with m.If(en if self._config.clock_gating else 1):
-                    m.d.sync += getattr(self, name).eq(nxt)
+        for buf, fields in self._WRITE_PORTS.items():
+            en = wport[f"{buf}_wr_en"]
+            m.d.sync += getattr(self, f"{buf}_wr_en").eq(en)
+            # the data and addresses matter only with their enable: with clock gating
+            # they load only then
+            with m.If(en if cfg.clock_gating else 1):
+                m.d.sync += [getattr(self, f"{buf}_wr_{f}").eq(wport[f"{buf}_wr_{f}"])
+                             for f in fields]
         m.d.comb += self.loaded.eq(loading & Cat(*dones).all() & ~failed)
         with m.If(self.accept):
             m.d.sync += [loading.eq(1), open_.eq(~j.last), red.eq(red_new),
