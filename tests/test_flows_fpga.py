@@ -203,9 +203,11 @@ def test_pick_device_and_counts():
     ("ecp5", {"device": "99k"}, r"ecp5 device must be one of 25k, 45k, 85k, not '99k'"),
     ("ice40", {"clock_ns": -1}, r"clock period must be greater than 0 ns, not -1"),
     ("ice40", {"speed": 1},
-     r"ice40 constraint must be one of clock_ns, device, pnr_timeout_s, router, not 'speed'"),
+     r"ice40 constraint must be one of clock_ns, device, pnr_timeout_s, router, placer, "
+     r"not 'speed'"),
     ("ecp5", {"pnr_timeout_s": 0}, r"pnr_timeout_s must be greater than 0 s, not 0"),
     ("ecp5", {"router": "router3"}, r"ecp5 router must be one of router1, router2, not 'router3'"),
+    ("ecp5", {"placer": "magic"}, r"ecp5 placer must be one of heap, static, sa, not 'magic'"),
 ])
 def test_bad_fpga_constraints(target, overrides, message):
     with pytest.raises(UserError, match=rf"^{message}$"):

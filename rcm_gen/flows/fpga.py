@@ -90,21 +90,24 @@ _CELL_UNITS: dict[str, dict[str, dict[str, int]]] = {
 }
 #: Frequency (MHz) of the Nexus on-chip oscillator before its divider.
 _NEXUS_OSC_MHZ = 450.0
-_CONSTRAINT_KEYS = ("clock_ns", "device", "pnr_timeout_s", "router")
+_CONSTRAINT_KEYS = ("clock_ns", "device", "pnr_timeout_s", "router", "placer")
 #: nextpnr's routers
 ROUTERS = ("router1", "router2")
+#: nextpnr's placers (``heap``: analytic, then simulated annealing; ``static``:
+#: electrostatic, which spreads a large design's cells more evenly; ``sa``: annealing only)
+PLACERS = ("heap", "static", "sa")
 
 
 def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The constraints of ``target`` in ``rcm_gen/flows/data/fpga.toml`` with ``overrides``
     (keys ``clock_ns``; ``device``, the name of one of the configured devices, which
     is then the only one tried; ``pnr_timeout_s``, nextpnr's time limit; ``router``, one
-    of :data:`ROUTERS`; ``None`` values are ignored).
+    of :data:`ROUTERS`; ``placer``, one of :data:`PLACERS`; ``None`` values are ignored).
 
     Raises
     ------
     UserError
-        An unknown target, key, device or router, or a period or time limit that is not
+        An unknown target, key, device, router or placer, or a period or time limit that is not
         greater than 0.
     """
     if target not in FPGA_TARGETS:
@@ -131,6 +134,10 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
     if cons["router"] not in ROUTERS:
         raise UserError(f"{target} router must be one of {', '.join(ROUTERS)}, not "
                         f"{cons['router']!r}")
+    cons.setdefault("placer", "heap")
+    if cons["placer"] not in PLACERS:
+        raise UserError(f"{target} placer must be one of {', '.join(PLACERS)}, not "
+                        f"{cons['placer']!r}")
     names = [d["name"] for d in cons["devices"]]
     if cons.get("device") is not None:
         if cons["device"] not in names:
@@ -407,7 +414,7 @@ def run_fpga(config: Any, target: str, out_dir: str | Path, *, clock_ns: float |
     else:
         part = [f"--{device['name']}", "--package", device["package"]]
     cmd = [nextpnr, *part, "--json", netlist.name, "--report", report.name,
-           "--freq", f"{freq:.3f}", "--router", cons["router"],
+           "--freq", f"{freq:.3f}", "--router", cons["router"], "--placer", cons["placer"],
            "--timing-allow-fail"]  # report the achieved Fmax even when it misses the target
     if target == "ecp5":
         cmd.append("--out-of-context")
