@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rcm_gen.conv import ConvShape
+from rcm_gen.generate import render_design
 from rcm_gen.presets import apply_overrides, preset
 from rcm_gen.reference import INT32_MAX
 from rcm_gen.tile.driver import PostProcess, layer_cycles
@@ -108,6 +109,24 @@ def test_array_random_layers(simulator, count):
     results, sim = simulate_layers(cfg, cases, simulator)
     summary = check_regression(results, cases)
     print(f"{cfg.p}x{cfg.q} array on {simulator}: {summary}, {sim.wall_s:.1f} s")
+
+
+@pytest.mark.slow
+def test_array_column_stage():
+    """The P x Q array of dsp MACs with a register stage at its columns' inputs: outputs
+    equal numpy and cycles equal the model (the stage delays the controller's side of a
+    column by a cycle, not the drain's reads), and the stage is there."""
+    cfg = apply_overrides(preset("rcm-small"), [*ARRAY, "ppu_lanes=2", "column_stage=true",
+                                                "mac.arch=dsp", "mac.pipeline=2"])
+    column = render_design(cfg).text.split("module rcm_tile__mac_column(")[1].split("endmodule")[0]
+    for name in ("act_r", "wgt_r", "en_r", "init_from_r", "bias_r", "psum_rd_addr_r"):
+        assert f" {name} " in column or f" {name};" in column, name
+    sizes = {"max_c": 6, "max_m": 5, "max_hw": 6}
+    cases = regression_cases(cfg, 6, seed=sum(map(ord, "column stage")), **sizes)
+    results, sim = simulate_layers(cfg, cases, "icarus")
+    summary = check_regression(results, cases)
+    print(f"{cfg.p}x{cfg.q} array with column stage on icarus: {summary}, "
+          f"{sim.wall_s:.1f} s")
 
 
 #: Operand widths (activation, weight) of the fusion tile's regression: every mode of a

@@ -77,7 +77,7 @@ KNOBS: dict[str, str | None] = {
     "k_max": "k_max", "s_max": "s_max", "act_depth": "act_depth",
     "weight_depth": "weight_depth", "ppu_lanes": "ppu_lanes", "act_beat": "act_beat",
     "memory": "memory",
-    "macros": "macros", "ppu_product": "ppu_product",
+    "macros": "macros", "ppu_product": "ppu_product", "column_stage": "column_stage",
     "tm_per_p": None, "fixed": None, "clock_ns": None,
 }
 TARGETS = ("asic", "ecp5", "ice40", "nexus")

@@ -3,7 +3,7 @@ memories."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,10 +43,16 @@ class Column(wiring.Component):
         The output bank the partial sums are read from.
     wr_addr : In, wr_en : In(2)
         Write of the accumulators as one row of bank 0 / 1.
-    rd_addr : In(ArrayLayout(range(depth), 2)), rd_en : In(2)
-        Read port of each bank.
+    psum_rd_addr : In
+        The row of partial sums read (every cycle) from a bank that is not being drained.
+    drains : In(2)
+        The banks the drain reads: their read port takes ``drain_rd_addr`` when
+        ``drain_rd_en`` is high, and holds its data otherwise.
+    drain_rd_addr : In, drain_rd_en : In(1)
+        The drain's read.
     drain_bank : In(1)
-        The bank whose read data leave on ``drain_data``.
+        The bank whose read data leave on ``drain_data`` (stable from before a drain's
+        first read to after its last).
     drain_data : Out(P · accumulator_width)
         A row read for the drain.
     """
@@ -66,8 +72,10 @@ class Column(wiring.Component):
             "psum_bank": In(1),
             "wr_addr": In(range(depth)),
             "wr_en": In(2),
-            "rd_addr": In(data.ArrayLayout(range(depth), 2)),
-            "rd_en": In(2, init=0b11),
+            "psum_rd_addr": In(range(depth)),
+            "drains": In(2),
+            "drain_rd_addr": In(range(depth)),
+            "drain_rd_en": In(1),
             "drain_bank": In(1),
             "drain_data": Out(config.p * config.mac.accumulator_width),
         })
@@ -83,40 +91,72 @@ class Column(wiring.Component):
         """What makes two columns the same module (see :mod:`rcm_gen.hierarchy`)."""
         return type(self), self._config
 
+    def _inputs(self, m: Module) -> dict:
+        """The column's inputs as its MACs and memories see them: the ports themselves, or
+        with ``column_stage`` their registers (operands loaded with a step and biases with
+        a bias start when clock gating, so that an idle column's stage is not clocked).
+
+        The stage delays everything of the controller's step by one cycle, the column's
+        own timing unchanged; the drain's read is not delayed (its rows are written by the
+        controller two cycles or more before the drain's first read, and its read port
+        is chosen per bank in the column, after the stage).  ``drain_bank`` is registered:
+        it changes only when a drain ends, two cycles or more before the next one's first
+        read data."""
+        names = ("act", "wgt", "mode", "act_signed", "en", "clear", "init_from", "bias",
+                 "psum_bank", "wr_addr", "wr_en", "psum_rd_addr", "drain_bank")
+        ports = {name: getattr(self, name) for name in names}
+        if not self._config.column_stage:
+            return ports | {"drains": self.drains, "drain_rd_addr": self.drain_rd_addr,
+                            "drain_rd_en": self.drain_rd_en}
+        gated = self._config.clock_gating
+        loads = {"act": self.en, "wgt": self.en, "mode": self.en, "act_signed": self.en,
+                 "bias": self.init_from == InitFrom.BIAS}
+        regs = {}
+        for name, port in ports.items():
+            reg = Signal.like(port, name=f"{name}_r")
+            with m.If(loads[name] if gated and name in loads else 1):
+                m.d.sync += reg.eq(port)
+            regs[name] = reg
+        return regs | {"drains": self.drains, "drain_rd_addr": self.drain_rd_addr,
+                       "drain_rd_en": self.drain_rd_en}
+
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
         ww, acc = cfg.weight_word_bits, cfg.mac.accumulator_width
+        ins = self._inputs(m)
         banks = [Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
                  for _ in range(2)]
         for b, buf in enumerate(banks):
             m.submodules[f"out_buf{b}"] = buf
             m.d.comb += [
-                buf.wr_addr.eq(self.wr_addr), buf.wr_en.eq(self.wr_en[b]),
-                buf.rd_addr.eq(self.rd_addr[b]), buf.rd_en.eq(self.rd_en[b]),
+                buf.wr_addr.eq(ins["wr_addr"]), buf.wr_en.eq(ins["wr_en"][b]),
+                buf.rd_addr.eq(Mux(ins["drains"][b], ins["drain_rd_addr"],
+                                   ins["psum_rd_addr"])),
+                buf.rd_en.eq(~ins["drains"][b] | ins["drain_rd_en"]),
             ]
         # (Muxes, not conditional assignments with constant defaults: Icarus would not
         # evaluate those before one of their inputs changes.)
-        psum = Mux(self.psum_bank, banks[1].rd_data, banks[0].rd_data)
-        m.d.comb += self.drain_data.eq(Mux(self.drain_bank, banks[1].rd_data,
+        psum = Mux(ins["psum_bank"], banks[1].rd_data, banks[0].rd_data)
+        m.d.comb += self.drain_data.eq(Mux(ins["drain_bank"], banks[1].rd_data,
                                            banks[0].rd_data))
         accs = []
         for i in range(cfg.p):
             mac = MAC(cfg.mac, with_init=True)
             m.submodules[f"mac{i}"] = mac
             m.d.comb += [
-                mac.a.eq(self.act),
-                mac.w.eq(self.wgt[i * ww:(i + 1) * ww]),
-                mac.mode.eq(self.mode),
-                mac.act_signed.eq(self.act_signed),
-                mac.en.eq(self.en),
-                mac.clear.eq(self.clear),
+                mac.a.eq(ins["act"]),
+                mac.w.eq(ins["wgt"][i * ww:(i + 1) * ww]),
+                mac.mode.eq(ins["mode"]),
+                mac.act_signed.eq(ins["act_signed"]),
+                mac.en.eq(ins["en"]),
+                mac.clear.eq(ins["clear"]),
             ]
-            with m.Switch(self.init_from):
+            with m.Switch(ins["init_from"]):
                 with m.Case(InitFrom.PARTIAL):
                     m.d.comb += mac.init.eq(psum[i * acc:(i + 1) * acc].as_signed())
                 with m.Case(InitFrom.BIAS):
-                    m.d.comb += mac.init.eq(self.bias[i])
+                    m.d.comb += mac.init.eq(ins["bias"][i])
                 with m.Default():
                     m.d.comb += mac.init.eq(0)
             accs.append(mac.acc)

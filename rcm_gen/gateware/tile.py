@@ -144,16 +144,11 @@ class Tile(wiring.Component):
             m.d.sync += drain_running.eq(0)
         psum_bank = Signal()
         m.d.sync += psum_bank.eq(ctrl.psum_rd_bank)
-        wr_en, rd_en = Signal(2), Signal(2)
-        rd_addr = Signal(data.ArrayLayout(range(cfg.out_buffer_depth), 2))
+        wr_en, drains = Signal(2), Signal(2)
         for b in range(2):
-            # (Muxes, not conditional assignments with constant defaults: Icarus would not
-            # evaluate those before one of their inputs changes.)
-            drains = drain_running & (drain.bank == b)
             m.d.comb += [
                 wr_en[b].eq(ctrl.out_wr_en & (ctrl.out_wr_bank == b)),
-                rd_addr[b].eq(Mux(drains, drain.rd_addr, ctrl.psum_rd_addr)),
-                rd_en[b].eq(~drains | drain.rd_en),
+                drains[b].eq(drain_running & (drain.bank == b)),
             ]
         for j, col in enumerate(cols):
             m.d.comb += [
@@ -171,7 +166,9 @@ class Tile(wiring.Component):
             ]
             for i in range(cfg.p):
                 m.d.comb += col.bias[i].eq(par_row[i].bias)
-            m.d.comb += [col.wr_en.eq(wr_en), col.rd_addr.eq(rd_addr), col.rd_en.eq(rd_en)]
+            m.d.comb += [col.wr_en.eq(wr_en), col.psum_rd_addr.eq(ctrl.psum_rd_addr),
+                         col.drains.eq(drains), col.drain_rd_addr.eq(drain.rd_addr),
+                         col.drain_rd_en.eq(drain.rd_en)]
 
         # The output banks' requantization parameters: copied by the controller from the
         # parameter buffer (the block's last job), read by the drain.

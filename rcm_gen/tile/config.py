@@ -94,6 +94,12 @@ class TileConfig(_ConfigBase):
         products of at most 18×18 bits that FPGA flows put in one DSP block each, summed on
         the carry chain) or ``auto`` (``dsp`` in a tile of ``dsp`` MACs, else ``booth``;
         the ECP5 and Nexus flows take ``dsp``: :func:`rcm_gen.flows.fpga.fpga_config`).
+    column_stage : bool
+        A register stage at the inputs of every MAC column (its operands, controls,
+        biases and memory ports): what the controller broadcasts to the array then drives
+        ``q`` registers instead of every MAC and output memory of the array, and a large
+        array's long high-fanout nets become short local ones.  Results leave one cycle
+        later (the drain reads the columns' memories through the stage).
 
     Raises
     ------
@@ -135,7 +141,8 @@ class TileConfig(_ConfigBase):
     macros: str | None = None
     clock_gating: bool = True
     ppu_product: str = "auto"
-    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating", "ppu_product")
+    column_stage: bool = False
+    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating", "ppu_product", "column_stage")
     #: The values of ``ppu_product``.
     PPU_PRODUCTS: ClassVar[tuple[str, ...]] = ("auto", "booth", "dsp")
 
@@ -143,6 +150,7 @@ class TileConfig(_ConfigBase):
         if not isinstance(self.mac, MacConfig):
             raise TypeError(f"Tile mac must be a MacConfig, not {self.mac!r}")
         check_bool("Tile", "clock_gating", self.clock_gating)
+        check_bool("Tile", "column_stage", self.column_stage)
         if self.ppu_product not in self.PPU_PRODUCTS:
             raise ValueError(f"Tile ppu_product must be one of "
                              f"{', '.join(self.PPU_PRODUCTS)}, not {self.ppu_product!r}")
