@@ -375,7 +375,6 @@ def test_verilator_builds_the_mac_arrays_repeated_module_once():
     """Verilator compiles a module's code once per instance; the MAC array's repeated
     module (columns, else MACs) is built as one hierarchical block instead, from four
     instances up, renamed in the simulated copy so that Verilator substitutes it."""
-    from rcm_gen.generate import render_design
     from rcm_gen.sim.runner import _hier_blocks, _hier_source
 
     for name, want in [("rcm-small", []), ("rcm-default", ["rcm_tile__mac"]),

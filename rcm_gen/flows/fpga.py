@@ -134,7 +134,6 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
     if cons["router"] not in ROUTERS:
         raise UserError(f"{target} router must be one of {', '.join(ROUTERS)}, not "
                         f"{cons['router']!r}")
-    cons.setdefault("placer", "heap")
     if cons["placer"] not in PLACERS:
         raise UserError(f"{target} placer must be one of {', '.join(PLACERS)}, not "
                         f"{cons['placer']!r}")

@@ -105,9 +105,10 @@ class Column(wiring.Component):
         names = ("act", "wgt", "mode", "act_signed", "en", "clear", "init_from", "bias",
                  "psum_bank", "wr_addr", "wr_en", "psum_rd_addr", "drain_bank")
         ports = {name: getattr(self, name) for name in names}
+        drain = {name: getattr(self, name) for name in ("drains", "drain_rd_addr",
+                                                         "drain_rd_en")}
         if not self._config.column_stage:
-            return ports | {"drains": self.drains, "drain_rd_addr": self.drain_rd_addr,
-                            "drain_rd_en": self.drain_rd_en}
+            return ports | drain
         gated = self._config.clock_gating
         loads = {"act": self.en, "wgt": self.en, "mode": self.en, "act_signed": self.en,
                  "bias": self.init_from == InitFrom.BIAS}
@@ -117,8 +118,7 @@ class Column(wiring.Component):
             with m.If(loads[name] if gated and name in loads else 1):
                 m.d.sync += reg.eq(port)
             regs[name] = reg
-        return regs | {"drains": self.drains, "drain_rd_addr": self.drain_rd_addr,
-                       "drain_rd_en": self.drain_rd_en}
+        return regs | drain
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -98,8 +98,9 @@ class TileConfig(_ConfigBase):
         A register stage at the inputs of every MAC column (its operands, controls,
         biases and memory ports): what the controller broadcasts to the array then drives
         ``q`` registers instead of every MAC and output memory of the array, and a large
-        array's long high-fanout nets become short local ones.  Results leave one cycle
-        later (the drain reads the columns' memories through the stage).
+        array's long high-fanout nets become short local ones.  It delays the
+        controller's side of a column by one cycle and not the drain's reads, so a layer
+        takes the same cycles.
 
     Raises
     ------
