@@ -240,6 +240,24 @@ def test_clock_gating_key():
         MacConfig(clock_gating=1)
 
 
+@pytest.mark.parametrize("key", ["column_stage", "crossbar_stage"])
+def test_stage_keys(key):
+    """The array's optional register stages are off by default and then not written to
+    JSON (design points made before them keep their hash), round-trip when on, reach a
+    fixed twin, and take booleans only."""
+    from rcm_gen.generate import config_hash
+    from rcm_gen.tile.config import TileConfig
+
+    tile = preset("rcm-8x8")
+    assert getattr(tile, key) is False and key not in tile.to_dict()
+    on = apply_overrides(tile, [f"{key}=true"])
+    assert on.to_dict()[key] is True and config_hash(on) != config_hash(tile)
+    assert TileConfig.from_dict(on.to_dict()) == on
+    assert getattr(on.fixed_twin(), key) is True
+    with pytest.raises(TypeError, match=f"Tile {key} must be true or false, not 'maybe'"):
+        apply_overrides(tile, [f"{key}=maybe"])
+
+
 def test_ppu_product_follows_the_mac_and_the_fixed_twin_keeps_it():
     """``ppu_product`` ``auto`` builds the post-processing product for DSP blocks in a
     tile of ``dsp`` MACs and as Booth rows otherwise; a fixed twin keeps the product of

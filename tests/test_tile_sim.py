@@ -129,6 +129,31 @@ def test_array_column_stage():
           f"{sim.wall_s:.1f} s")
 
 
+@pytest.mark.slow
+def test_array_crossbar_stage():
+    """The P x Q array with a register stage in its activation crossbar (16 banks, picked
+    in groups of 4): outputs equal numpy, cycles equal the model, in which the stage adds
+    latency and no step, and the stage is there."""
+    cfg = apply_overrides(preset("rcm-small"), [*ARRAY, "ppu_lanes=2", "crossbar_stage=true"])
+    assert cfg.act_banks == 16
+    pixel = render_design(cfg).text.split("module rcm_tile__pixel_unit(")[1]
+    pixel = pixel.split("endmodule")[0]
+    for name in ("group_word0", "group_word3", "pad2"):
+        assert f" {name} " in pixel or f" {name};" in pixel, name
+    sizes = {"max_c": 6, "max_m": 5, "max_hw": 6}
+    cases = regression_cases(cfg, 6, seed=sum(map(ord, "crossbar stage")), **sizes)
+    results, sim = simulate_layers(cfg, cases, "icarus")
+    summary = check_regression(results, cases)
+    plain = cfg.replace(crossbar_stage=False)
+    for case in cases:
+        with_stage = layer_cycles(cfg, case.shape, case.act_bits, case.weight_bits)
+        without = layer_cycles(plain, case.shape, case.act_bits, case.weight_bits)
+        assert with_stage.compute == without.compute, case.shape
+        assert with_stage.total > without.total, case.shape
+    print(f"{cfg.p}x{cfg.q} array with crossbar stage on icarus: {summary}, "
+          f"{sim.wall_s:.1f} s")
+
+
 #: Operand widths (activation, weight) of the fusion tile's regression: every mode of a
 #: W=16 tile with 4-bit bricks, asymmetric ones included, and widths between the modes.
 FUSION_BITS = [(8, 4), (4, 8), (4, 4), (16, 16), (16, 4), (4, 16), (8, 16), (3, 7), (2, 12),

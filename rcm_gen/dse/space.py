@@ -78,6 +78,7 @@ KNOBS: dict[str, str | None] = {
     "weight_depth": "weight_depth", "ppu_lanes": "ppu_lanes", "act_beat": "act_beat",
     "memory": "memory",
     "macros": "macros", "ppu_product": "ppu_product", "column_stage": "column_stage",
+    "crossbar_stage": "crossbar_stage",
     "tm_per_p": None, "fixed": None, "clock_ns": None,
 }
 TARGETS = ("asic", "ecp5", "ice40", "nexus")

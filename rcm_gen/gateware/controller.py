@@ -14,8 +14,8 @@ from .layouts import job_layout
 from .loader import Loader
 from .modes import LaneMode, Mode
 
-__all__ = ["ADDRESS_STAGES", "OPERAND_STAGES", "Controller", "InitFrom", "Pixel", "release_delay",
-           "step_latency"]
+__all__ = ["ADDRESS_STAGES", "OPERAND_STAGES", "Controller", "InitFrom", "Pixel", "operand_stages",
+           "release_delay", "step_latency"]
 
 
 class InitFrom(enum.Enum, shape=2):
@@ -33,15 +33,22 @@ ADDRESS_STAGES = 3
 
 #: Register stages between a step's issue and its operands at the MAC inputs: the read
 #: addresses, the buffers' read data and the operand registers (a block RAM's read data
-#: come late in the cycle on an FPGA: they go through no more than a multiplexer)
+#: come late in the cycle on an FPGA: they go through no more than a multiplexer); one
+#: more with ``crossbar_stage`` (:func:`operand_stages`)
 OPERAND_STAGES = ADDRESS_STAGES + 2
+
+
+def operand_stages(config: TileConfig) -> int:
+    """Register stages between a step's issue and its operands at the MAC inputs:
+    :data:`OPERAND_STAGES`, and the crossbar's register with ``crossbar_stage``."""
+    return OPERAND_STAGES + int(config.crossbar_stage)
 
 
 def step_latency(config: TileConfig) -> int:
     """Cycles from a step's issue to its accumulator update less one: the operand stages
-    (:data:`OPERAND_STAGES`) and the MAC's latency, less one (the cycle model's
+    (:func:`operand_stages`) and the MAC's latency, less one (the cycle model's
     ``lat``)."""
-    return config.mac.latency + OPERAND_STAGES - 1
+    return config.mac.latency + operand_stages(config) - 1
 
 
 def release_delay(config: TileConfig) -> int:
@@ -51,8 +58,9 @@ def release_delay(config: TileConfig) -> int:
     release at the earliest, and writes its first beat :attr:`Loader.WRITE_DELAY` cycles
     later, in the clock edge that ends the cycle after that.  The last reads are the
     activation and weight reads of the last step (in the edge that ends cycle issue +
-    :data:`ADDRESS_STAGES`) and its bias read (issue + :func:`step_latency` − 1)."""
-    last_read = max(ADDRESS_STAGES, step_latency(config) - 1)
+    :data:`ADDRESS_STAGES`, the weights' a cycle later with ``crossbar_stage``) and its
+    bias read (issue + :func:`step_latency` − 1)."""
+    last_read = max(ADDRESS_STAGES + int(config.crossbar_stage), step_latency(config) - 1)
     return max(0, last_read - (Loader.WRITE_DELAY + 2))
 
 
@@ -113,9 +121,13 @@ class Pixel(wiring.Component):
     issue; the banks register their read data), ``operand`` is that bank's word of
     ``act_data``, or ``pad_word`` for a pixel that was not inside (its cycle's).  (Banks
     are selected one-hot, as AND-OR: a shift by the bank number would be synthesized as
-    a barrel shifter of all the banks' words.)  The driver plans only jobs whose groups
-    read distinct banks (:meth:`TileConfig.distinct_banks`).  Every pixel of the group
-    is the same module.
+    a barrel shifter of all the banks' words.)  With ``crossbar_stage`` that choice takes
+    two cycles: in the read data's cycle the pixel picks one word in each group of
+    ``2**lo`` banks (``lo`` the low half of the bank number's bits) into a register,
+    loaded when ``data_en`` (a step's read data are there), and in the next cycle one of
+    the groups' words; ``operand`` then comes a cycle later.  The driver plans only jobs
+    whose groups read distinct banks (:meth:`TileConfig.distinct_banks`).  Every pixel
+    of the group is the same module.
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -148,6 +160,7 @@ class Pixel(wiring.Component):
             "act_data": In(data.ArrayLayout(config.act_word_bits, config.act_banks)),
             "pad_word": In(config.act_word_bits),
             "operand": Out(config.act_word_bits),
+            **({"data_en": In(1)} if config.crossbar_stage else {}),
         })
 
     #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
@@ -214,11 +227,26 @@ class Pixel(wiring.Component):
         # the read data come the cycle after the read addresses' stage
         pad = _delay(m, ~inside, ADDRESS_STAGES + 1, "pad")
         sel = _delay(m, bank, ADDRESS_STAGES + 1, "bank")
-        words = []
-        for b in range(cfg.act_banks):
-            words.append(Mux(~pad & (sel == b), self.act_data[b], 0))
-        m.d.comb += self.operand.eq(functools.reduce(operator.or_, words)
-                                    | Mux(pad, self.pad_word, 0))
+        if not cfg.crossbar_stage:
+            words = [Mux(~pad & (sel == b), self.act_data[b], 0) for b in range(cfg.act_banks)]
+            m.d.comb += self.operand.eq(functools.reduce(operator.or_, words)
+                                        | Mux(pad, self.pad_word, 0))
+            return m
+        # two levels: a word of each group of banks (registered), then a group's
+        lo = (max(1, cfg.act_banks).bit_length() - 1 + 1) // 2
+        size = 1 << lo
+        groups = -(-cfg.act_banks // size)
+        part = [Signal(cfg.act_word_bits, name=f"group_word{h}") for h in range(groups)]
+        sel_hi = Signal(range(max(2, groups)), name="group")
+        pad2 = Signal(name="pad2")
+        with m.If(self.data_en if cfg.clock_gating else 1):
+            for h, reg in enumerate(part):
+                words = [Mux(~pad & (sel[:lo] == i), self.act_data[h * size + i], 0)
+                         for i in range(min(size, cfg.act_banks - h * size))]
+                m.d.sync += reg.eq(functools.reduce(operator.or_, words))
+            m.d.sync += [sel_hi.eq(sel >> lo), pad2.eq(pad)]
+        words = [Mux(sel_hi == h, reg, 0) for h, reg in enumerate(part)]
+        m.d.comb += self.operand.eq(Mux(pad2, self.pad_word, functools.reduce(operator.or_, words)))
         return m
 
 
@@ -428,8 +456,11 @@ class Controller(wiring.Component):
             m.d.comb += bank_addr.eq(functools.reduce(operator.or_, terms))
             m.d.sync += self.act_rd_addr[b].eq(bank_addr + in_bank_a * cfg.act_buffer_depth)
         wgt_addr = Signal.like(self.wgt_rd_addr)
+        # (the weights are read a cycle later with the crossbar's stage)
         m.d.comb += [wgt_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth),
-                     self.wgt_rd_addr.eq(_delay(m, wgt_addr, ADDRESS_STAGES, "wgt_addr"))]
+                     self.wgt_rd_addr.eq(_delay(m, wgt_addr,
+                                                ADDRESS_STAGES + int(cfg.crossbar_stage),
+                                                "wgt_addr"))]
 
         kx_last = kx == d.k - 1
         ky_last = ky == d.k - 1
@@ -471,12 +502,13 @@ class Controller(wiring.Component):
 
         # -- pipeline: the read address stages, the read data and the operand registers,
         # then the MAC's latency.  Stage 1 (``last1``, ``jlast1``) is the cycle after the
-        # issue (``lat`` counts from there); stage OPERAND_STAGES has the operands at the
-        # MAC inputs, with the step's controls.
+        # issue (``lat`` counts from there); stage ``stages`` (:func:`operand_stages`)
+        # has the operands at the MAC inputs, with the step's controls.
+        stages = operand_stages(cfg)
         last1, jlast1 = Signal(), Signal()
         m.d.sync += [last1.eq(run & pixel_last), jlast1.eq(run & job_last)]
         ens = [run]  # a step in stage k
-        for k in range(1, OPERAND_STAGES + 1):
+        for k in range(1, stages + 1):
             ens.append(Signal(name=f"en{k}"))
             m.d.sync += ens[k].eq(ens[k - 1])
 
@@ -492,19 +524,21 @@ class Controller(wiring.Component):
 
         # the read data's stage: the pixels choose their words (or the pad word) and the
         # operands are registered
-        read = OPERAND_STAGES - 1
+        read = stages - 1
         padword = staged(d.pad, cfg.act_word_bits, read, "padword")
         for pix in pixels:
             m.d.comb += [pix.act_data.eq(self.act_data), pix.pad_word.eq(padword)]
+            if cfg.crossbar_stage:
+                m.d.comb += pix.data_en.eq(ens[ADDRESS_STAGES + 1])
         with m.If(ens[read] if cfg.clock_gating else 1):
             m.d.sync += [self.act_operand[q].eq(pix.operand) for q, pix in enumerate(pixels)]
             m.d.sync += self.wgt_operand.eq(self.wgt_data)
         m.d.comb += [
-            self.mac_en.eq(ens[OPERAND_STAGES]),
-            self.mac_clear.eq(_delay(m, run & first, OPERAND_STAGES, "clear")),
+            self.mac_en.eq(ens[stages]),
+            self.mac_clear.eq(_delay(m, run & first, stages, "clear")),
             self.mode.eq(staged(d.mode, Mode if cfg.mac.is_fused else LaneMode,
-                                OPERAND_STAGES, "mode")),
-            self.act_signed.eq(staged(d.act_signed, 1, OPERAND_STAGES, "signed")),
+                                stages, "mode")),
+            self.act_signed.eq(staged(d.act_signed, 1, stages, "signed")),
         ]
 
         # The partial sums and biases are read in the cycle before the step's accumulator

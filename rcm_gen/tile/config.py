@@ -101,6 +101,14 @@ class TileConfig(_ConfigBase):
         array's long high-fanout nets become short local ones.  It delays the
         controller's side of a column by one cycle and not the drain's reads, so a layer
         takes the same cycles.
+    crossbar_stage : bool
+        A register stage inside the activation crossbar, where each of the ``q`` pixels
+        picks its word from the ``act_banks`` interleaved banks: a pixel first picks one
+        word in each group of banks (the low half of the bank number's bits), registered,
+        then one of those groups' words.  The wide selection then spans two clock periods
+        and its first level can sit by its banks; a step's operands reach the MACs a cycle
+        later, so each job takes one cycle more (the cycle model's
+        :func:`~rcm_gen.gateware.controller.step_latency`).
 
     Raises
     ------
@@ -143,7 +151,9 @@ class TileConfig(_ConfigBase):
     clock_gating: bool = True
     ppu_product: str = "auto"
     column_stage: bool = False
-    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating", "ppu_product", "column_stage")
+    crossbar_stage: bool = False
+    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating", "ppu_product", "column_stage",
+                                                  "crossbar_stage")
     #: The values of ``ppu_product``.
     PPU_PRODUCTS: ClassVar[tuple[str, ...]] = ("auto", "booth", "dsp")
 
@@ -152,6 +162,7 @@ class TileConfig(_ConfigBase):
             raise TypeError(f"Tile mac must be a MacConfig, not {self.mac!r}")
         check_bool("Tile", "clock_gating", self.clock_gating)
         check_bool("Tile", "column_stage", self.column_stage)
+        check_bool("Tile", "crossbar_stage", self.crossbar_stage)
         if self.ppu_product not in self.PPU_PRODUCTS:
             raise ValueError(f"Tile ppu_product must be one of "
                              f"{', '.join(self.PPU_PRODUCTS)}, not {self.ppu_product!r}")
