@@ -233,7 +233,8 @@ class Pixel(wiring.Component):
                                         | Mux(pad, self.pad_word, 0))
             return m
         # two levels: a word of each group of banks (registered), then a group's
-        lo = (max(1, cfg.act_banks).bit_length() - 1 + 1) // 2
+        bits = cfg.act_banks.bit_length() - 1  # of the bank number
+        lo = (bits + 1) // 2                    # its low half, rounded up
         size = 1 << lo
         groups = -(-cfg.act_banks // size)
         part = [Signal(cfg.act_word_bits, name=f"group_word{h}") for h in range(groups)]
