@@ -15,7 +15,7 @@ from .loader import Loader
 from .modes import LaneMode, Mode
 
 __all__ = ["ADDRESS_STAGES", "OPERAND_STAGES", "Controller", "InitFrom", "Pixel", "operand_stages",
-           "release_delay", "step_latency"]
+           "release_delay", "step_latency", "weight_read_stage"]
 
 
 class InitFrom(enum.Enum, shape=2):
@@ -44,6 +44,13 @@ def operand_stages(config: TileConfig) -> int:
     return OPERAND_STAGES + int(config.crossbar_stage)
 
 
+def weight_read_stage(config: TileConfig) -> int:
+    """Cycles from a step's issue to its weight row's read address at the weight buffer:
+    two stages before the operands reach the MACs (the read data, then the operand
+    registers), :data:`ADDRESS_STAGES` without ``crossbar_stage`` and one more with it."""
+    return operand_stages(config) - 2
+
+
 def step_latency(config: TileConfig) -> int:
     """Cycles from a step's issue to its accumulator update less one: the operand stages
     (:func:`operand_stages`) and the MAC's latency, less one (the cycle model's
@@ -58,9 +65,9 @@ def release_delay(config: TileConfig) -> int:
     release at the earliest, and writes its first beat :attr:`Loader.WRITE_DELAY` cycles
     later, in the clock edge that ends the cycle after that.  The last reads are the
     activation and weight reads of the last step (in the edge that ends cycle issue +
-    :data:`ADDRESS_STAGES`, the weights' a cycle later with ``crossbar_stage``) and its
-    bias read (issue + :func:`step_latency` − 1)."""
-    last_read = max(ADDRESS_STAGES + int(config.crossbar_stage), step_latency(config) - 1)
+    :data:`ADDRESS_STAGES`, the weights' at :func:`weight_read_stage`) and its bias read
+    (issue + :func:`step_latency` − 1)."""
+    last_read = max(weight_read_stage(config), step_latency(config) - 1)
     return max(0, last_read - (Loader.WRITE_DELAY + 2))
 
 
@@ -71,6 +78,12 @@ def _delay(m: Module, value, cycles: int, name: str):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def _pick(choices) -> object:
+    """The word whose condition holds, as an AND-OR of ``(condition, word)`` pairs (at
+    most one condition holds; none gives 0)."""
+    return functools.reduce(operator.or_, [Mux(cond, word, 0) for cond, word in choices])
 
 
 def _times_stride(m: Module, s, x, s_max: int, name: str) -> Signal:
@@ -228,9 +241,8 @@ class Pixel(wiring.Component):
         pad = _delay(m, ~inside, ADDRESS_STAGES + 1, "pad")
         sel = _delay(m, bank, ADDRESS_STAGES + 1, "bank")
         if not cfg.crossbar_stage:
-            words = [Mux(~pad & (sel == b), self.act_data[b], 0) for b in range(cfg.act_banks)]
-            m.d.comb += self.operand.eq(functools.reduce(operator.or_, words)
-                                        | Mux(pad, self.pad_word, 0))
+            word = _pick((~pad & (sel == b), self.act_data[b]) for b in range(cfg.act_banks))
+            m.d.comb += self.operand.eq(word | Mux(pad, self.pad_word, 0))
             return m
         # two levels: a word of each group of banks (registered), then a group's
         bits = cfg.act_banks.bit_length() - 1  # of the bank number
@@ -242,12 +254,11 @@ class Pixel(wiring.Component):
         pad2 = Signal(name="pad2")
         with m.If(self.data_en if cfg.clock_gating else 1):
             for h, reg in enumerate(part):
-                words = [Mux(~pad & (sel[:lo] == i), self.act_data[h * size + i], 0)
-                         for i in range(min(size, cfg.act_banks - h * size))]
-                m.d.sync += reg.eq(functools.reduce(operator.or_, words))
+                m.d.sync += reg.eq(_pick((~pad & (sel[:lo] == i), self.act_data[h * size + i])
+                                         for i in range(min(size, cfg.act_banks - h * size))))
             m.d.sync += [sel_hi.eq(sel >> lo), pad2.eq(pad)]
-        words = [Mux(sel_hi == h, reg, 0) for h, reg in enumerate(part)]
-        m.d.comb += self.operand.eq(Mux(pad2, self.pad_word, functools.reduce(operator.or_, words)))
+        m.d.comb += self.operand.eq(Mux(pad2, self.pad_word,
+                                        _pick((sel_hi == h, reg) for h, reg in enumerate(part))))
         return m
 
 
@@ -448,19 +459,17 @@ class Controller(wiring.Component):
             # the bank this pixel reads takes its address (the group's pixels read
             # distinct banks; pixels outside the input drive none)
             for b in range(cfg.act_banks):
-                bank_terms[b].append(Mux(pix.hit[b], pix.addr, 0))
+                bank_terms[b].append((pix.hit[b], pix.addr))
         # the pixels' addresses come ADDRESS_STAGES - 1 cycles after the step's issue, to
         # the input bank it was issued in
         in_bank_a = _delay(m, self.in_bank, ADDRESS_STAGES - 1, "act_side")
         for b, terms in enumerate(bank_terms):
             bank_addr = Signal(range(cfg.act_buffer_depth), name=f"bank_addr{b}")
-            m.d.comb += bank_addr.eq(functools.reduce(operator.or_, terms))
+            m.d.comb += bank_addr.eq(_pick(terms))
             m.d.sync += self.act_rd_addr[b].eq(bank_addr + in_bank_a * cfg.act_buffer_depth)
         wgt_addr = Signal.like(self.wgt_rd_addr)
-        # (the weights are read a cycle later with the crossbar's stage)
         m.d.comb += [wgt_addr.eq(w_addr + self.in_bank * cfg.weight_buffer_depth),
-                     self.wgt_rd_addr.eq(_delay(m, wgt_addr,
-                                                ADDRESS_STAGES + int(cfg.crossbar_stage),
+                     self.wgt_rd_addr.eq(_delay(m, wgt_addr, weight_read_stage(cfg),
                                                 "wgt_addr"))]
 
         kx_last = kx == d.k - 1

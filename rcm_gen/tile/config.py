@@ -106,8 +106,9 @@ class TileConfig(_ConfigBase):
         picks its word from the ``act_banks`` interleaved banks: a pixel first picks one
         word in each group of banks (the low half of the bank number's bits), registered,
         then one of those groups' words.  The wide selection then spans two clock periods
-        and its first level can sit by its banks; a step's operands reach the MACs a cycle
-        later, so each job takes one cycle more (the cycle model's
+        and its first level can sit by its banks.  A step's operands reach the MACs a cycle
+        later (the weights are read a cycle later to match), so a job's results come a
+        cycle later; no step is added (the cycle model's
         :func:`~rcm_gen.gateware.controller.step_latency`).
 
     Raises
