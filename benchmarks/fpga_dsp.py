@@ -6,8 +6,10 @@ the goal of each mode with more than one product: one ST MAC costs no more DSPs 
 LUTs than the N fixed MACs that give its N products per cycle, at no less than 90 % of the
 fixed MAC's Fmax (met, or missed by how much).  The dsp presets have two pipeline stages,
 the fixed ones one; the fixed MAC with two stages is measured beside them (its Fmax is the
-equal-latency reference).  With --booth, mac16 (radix-4 Booth, built from LUTs) too.  Every
-figure comes from the Yosys and nextpnr runs made (or cached) here.
+equal-latency reference).  On ECP5 the dsp presets are measured again with
+``dsp_block=ecp5`` (their pipeline registers the MULT18X18D blocks' own).  With --booth,
+mac16 (radix-4 Booth, built from LUTs) too.  Every figure comes from the Yosys and nextpnr
+runs made (or cached) here.
 
     python benchmarks/fpga_dsp.py [--targets ecp5,nexus] [--booth] [--json R.json]
 """
@@ -28,11 +30,14 @@ FMAX_GOAL = 0.90
 PAIRS = (("mac16-dsp", "mac16-fixed"), ("mac8-dsp", "mac8-fixed"))
 
 
-def _points(booth: bool) -> list[tuple[str, Any]]:
+def _points(booth: bool, target: str) -> list[tuple[str, Any]]:
     points = []
     for st, fx in PAIRS:
         points += [(st, preset(st)), (fx, preset(fx)),
                    (f"{fx} pipeline=2", apply_overrides(preset(fx), ["pipeline=2"]))]
+        if target == "ecp5":
+            points.append((f"{st} dsp_block=ecp5",
+                           apply_overrides(preset(st), ["dsp_block=ecp5"])))
     if booth:
         points.append(("mac16", preset("mac16")))
     return points
@@ -66,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write every report here")
     args = ap.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    points = _points(args.booth)
     reports: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     try:
@@ -74,21 +78,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{target}:")
             print(f"  {'design':<24}{'pipe':>5}{'LUTs':>7}{'FFs':>6}{'DSPs':>6}"
                   f"{'Fmax MHz':>10}  products/cycle by mode")
-            for name, cfg in points:
+            for name, cfg in _points(args.booth, target):
                 r = synthesize_cached(cfg, target)
                 reports[f"{target}/{name}"] = r
                 modes = ", ".join(f"{m.act_bits}b: {m.products}" for m in cfg.mac_modes)
                 print(f"  {name:<24}{cfg.pipeline:>5}{r['luts']:>7}{r['ffs']:>6}"
                       f"{r['dsps']:>6}{r['fmax_mhz']:>10.1f}  {modes}", flush=True)
-            for st, fx in PAIRS:
-                a, b = reports[f"{target}/{st}"], reports[f"{target}/{fx}"]
-                b2 = reports[f"{target}/{fx} pipeline=2"]
-                print(f"  {st} against {fx} (Fmax against {fx} with 2 stages: "
-                      f"{a['fmax_mhz'] / b2['fmax_mhz']:.3f}x):")
-                for m in preset(st).mac_modes:
-                    if m.products > 1:
-                        print(f"    {m.act_bits}-bit mode, {m.products} products/cycle = "
-                              f"{m.products} fixed MACs: {_goal(a, b, m.products)}")
+            for st_base, fx in PAIRS:
+                for st in (st_base, f"{st_base} dsp_block=ecp5"):
+                    if f"{target}/{st}" not in reports:
+                        continue
+                    a, b = reports[f"{target}/{st}"], reports[f"{target}/{fx}"]
+                    b2 = reports[f"{target}/{fx} pipeline=2"]
+                    print(f"  {st} against {fx} (Fmax against {fx} with 2 stages: "
+                          f"{a['fmax_mhz'] / b2['fmax_mhz']:.3f}x):")
+                    for m in preset(st_base).mac_modes:
+                        if m.products > 1:
+                            print(f"    {m.act_bits}-bit mode, {m.products} products/cycle = "
+                                  f"{m.products} fixed MACs: {_goal(a, b, m.products)}")
     except (UserError, ToolFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UserError) else 1

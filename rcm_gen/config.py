@@ -32,6 +32,10 @@ ARCHITECTURES = ("booth", "ppa", "fusion", "fixed", "dsp")
 
 #: Lane counts the ``dsp`` architecture implements.
 DSP_LANES = (1, 2, 4)
+#: How the ``dsp`` architecture's multipliers are written (:attr:`MacConfig.dsp_block`).
+DSP_BLOCKS = ("generic", "ecp5")
+#: Widest signed operand of an ECP5 ``MULT18X18D``.
+ECP5_MULT_BITS = 18
 
 #: Brick size of the fusion architecture when the configuration does not give one.
 DEFAULT_BRICK = 2
@@ -277,6 +281,15 @@ class MacConfig(_ConfigBase):
         built from its cells); ``False`` keeps every flip-flop on the free-running clock.
         FPGA flows ignore it (the FPGA tools map enables to the flip-flops' own
         clock-enable pins).
+    dsp_block : str
+        ``dsp`` only: how its two multipliers are written.  ``generic`` (the default): a
+        ``*`` between registers, which any synthesis maps (an FPGA's to its DSP blocks,
+        the registers to flip-flops beside them).  ``ecp5``: each multiplier an ECP5
+        ``MULT18X18D`` instance whose own input and output registers are the MAC's
+        pipeline registers (``pipeline`` 2: both; 1: the output's), so that these
+        registers and their nets leave the fabric.  The Verilog is then for ECP5 only: the
+        ECP5 flow and the simulators (with rcm_gen's model of the primitive) take it, the
+        ASIC flows and the other FPGA families refuse it.
 
     Members
     -------
@@ -294,7 +307,7 @@ class MacConfig(_ConfigBase):
 
     kind: ClassVar[str] = "mac"
     _optional_fields: ClassVar[tuple[str, ...]] = ("brick", "modes")
-    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating",)
+    _default_fields: ClassVar[tuple[str, ...]] = ("clock_gating", "dsp_block")
 
     width: int = 16
     lanes: tuple[int, ...] = (1, 2, 4)
@@ -305,6 +318,7 @@ class MacConfig(_ConfigBase):
     brick: int | None = None
     modes: tuple[str, ...] | None = None
     clock_gating: bool = True
+    dsp_block: str = "generic"
 
     def __post_init__(self) -> None:
         check_bool("Clock", "gating", self.clock_gating)
@@ -342,6 +356,7 @@ class MacConfig(_ConfigBase):
                 f"Lane set of the dsp architecture must be a subset of "
                 f"{list(DSP_LANES)!r}, not {list(self.lanes)!r}")
         self._check_fusion()
+        self._check_dsp_block()
         _check_int("Accumulator", "reduction", self.reduction)
         if not 1 <= self.reduction <= 1 << 24:
             raise ValueError(
@@ -356,6 +371,22 @@ class MacConfig(_ConfigBase):
         _check_int("Pipeline", "depth", self.pipeline)
         if self.pipeline not in (0, 1, 2):
             raise ValueError(f"Pipeline depth must be one of 0, 1, 2, not {self.pipeline!r}")
+
+    def _check_dsp_block(self) -> None:
+        """``dsp_block``: one of :data:`DSP_BLOCKS`, ``ecp5`` only for the ``dsp``
+        architecture with operands a ``MULT18X18D`` takes."""
+        if not isinstance(self.dsp_block, str) or self.dsp_block not in DSP_BLOCKS:
+            raise ValueError(f"DSP block must be one of {', '.join(DSP_BLOCKS)}, "
+                             f"not {self.dsp_block!r}")
+        if self.dsp_block == "generic":
+            return
+        if self.arch != "dsp":
+            raise ValueError(f"DSP block {self.dsp_block} applies to arch dsp, not arch "
+                             f"{self.arch!r}")
+        if self.width + 1 > ECP5_MULT_BITS:
+            raise ValueError(
+                f"DSP block ecp5 takes operands of at most {ECP5_MULT_BITS} bits (width "
+                f"at most {ECP5_MULT_BITS - 1}), not width {self.width!r}")
 
     def _check_fusion(self) -> None:
         """Brick size, lane widths and the mode list of the fusion architecture."""
@@ -596,7 +627,8 @@ class MacConfig(_ConfigBase):
 
     def fixed_twin(self) -> MacConfig:
         """The non-configurable baseline of this design point."""
-        return self.replace(arch="fixed", lanes=(1,), brick=None, modes=None)
+        return self.replace(arch="fixed", lanes=(1,), brick=None, modes=None,
+                            dsp_block="generic")
 
     @classmethod
     def _convert_fields(cls, data: dict[str, Any]) -> dict[str, Any]:

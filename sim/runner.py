@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ToolFailed, UserError
 from ..flows.lint import VERILATOR_WAIVERS
 from ..flows.macros import instantiated_macros, write_models
+from ..gateware.primitives import primitive_models
 from ..generate import config_hash, render_design, top_name
 from ..tools import cache_dir, require_executable, verilator_env
 
@@ -208,11 +209,12 @@ def _build_and_test(config: Any, simulator: str, test_module: str,
         build_args.append("--hierarchical")
     _write_if_changed(vfile, text)
     _write_if_changed(ddir / "config.json", config.to_json())
-    # The memory macros the design instantiates are black boxes in its Verilog: their
-    # behavioural models join the sources.
+    # The memory macros and FPGA primitives the design instantiates are black boxes in its
+    # Verilog: their behavioural models join the sources.
     user_libs = tuple(lib for lib in [getattr(config, "macros", None)]
                       if isinstance(lib, str) and lib.endswith(".toml"))
-    models = write_models(instantiated_macros(text, user_libs), ddir / "models")
+    models = [*write_models(instantiated_macros(text, user_libs), ddir / "models"),
+              *primitive_models(text, ddir / "models")]
     build_dir = ddir / simulator
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / f"{test_module}.log"

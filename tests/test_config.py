@@ -81,7 +81,7 @@ def test_overrides():
     assert apply_overrides(cfg, ["lanes=[1,4]"]).lanes == (1, 4)
     with pytest.raises(ValueError, match=re.escape(
             "--set foo=1: Configuration key must be one of width, lanes, arch, reduction, "
-            "acc_width, pipeline, brick, modes, clock_gating, not 'foo'")):
+            "acc_width, pipeline, brick, modes, clock_gating, dsp_block, not 'foo'")):
         apply_overrides(cfg, ["foo=1"])
     with pytest.raises(TypeError, match=re.escape(
             "--set width=abc: Datapath width must be an integer, not 'abc'")):
@@ -256,6 +256,31 @@ def test_stage_keys(key):
     assert getattr(on.fixed_twin(), key) is True
     with pytest.raises(TypeError, match=f"Tile {key} must be true or false, not 'maybe'"):
         apply_overrides(tile, [f"{key}=maybe"])
+
+
+def test_dsp_block_key():
+    """``dsp_block``: ``generic`` by default and then not written to JSON; ``ecp5`` only
+    for the dsp architecture with operands of at most 18 bits; a fixed twin writes its
+    multiplier generically; anything else refused with one line."""
+    from rcm_gen.generate import config_hash
+
+    mac = preset("mac16-dsp")
+    assert mac.dsp_block == "generic" and "dsp_block" not in mac.to_dict()
+    block = mac.replace(dsp_block="ecp5")
+    assert block.to_dict()["dsp_block"] == "ecp5" and config_hash(block) != config_hash(mac)
+    assert MacConfig.from_dict(block.to_dict()) == block
+    assert block.fixed_twin() == mac.fixed_twin()
+    tile = apply_overrides(preset("rcm-small"), ["mac.arch=dsp", "mac.dsp_block=ecp5"])
+    assert tile.mac.dsp_block == "ecp5" and tile.fixed_twin().mac.dsp_block == "generic"
+    with pytest.raises(ValueError, match=r"^DSP block must be one of generic, ecp5, not "
+                                         r"'xilinx'$"):
+        mac.replace(dsp_block="xilinx")
+    with pytest.raises(ValueError, match=r"^DSP block ecp5 applies to arch dsp, not arch "
+                                         r"'booth'$"):
+        preset("mac16").replace(dsp_block="ecp5")
+    with pytest.raises(ValueError, match=r"^DSP block ecp5 takes operands of at most 18 "
+                                         r"bits \(width at most 17\), not width 32$"):
+        MacConfig(width=32, arch="dsp", dsp_block="ecp5")
 
 
 def test_ppu_product_follows_the_mac_and_the_fixed_twin_keeps_it():

@@ -72,6 +72,51 @@ def test_dsp_mac8_on_ecp5_uses_two_dsp_blocks(tmp_path):
 
 
 @pytest.mark.synth
+def test_ecp5_dsp_block_holds_the_mac_registers(tmp_path):
+    """With ``dsp_block`` ``ecp5`` the dsp MAC's operand and product registers are the
+    MULT18X18D blocks' own: the same two DSP blocks with their input and output registers
+    on, and the fabric's flip-flops fewer by about the bits that moved into them."""
+    from rcm_gen.gateware.multiplier import _dsp_operand_widths
+
+    base = preset("mac16-dsp").replace(pipeline=2)
+    generic = synthesize(base, "ecp5", out_dir=tmp_path / "generic")
+    block = synthesize(base.replace(dsp_block="ecp5"), "ecp5", out_dir=tmp_path / "block")
+    assert generic["dsps"] == block["dsps"] == 2 and block["fmax_mhz"] > 0
+    netlist = json.loads((tmp_path / "block" / "ecp5.json").read_text())
+    mults = [c for m in netlist["modules"].values() for c in m.get("cells", {}).values()
+             if c["type"] == "MULT18X18D"]
+    assert len(mults) == 2
+    for cell in mults:
+        params = cell["parameters"]
+        assert [params[f"REG_{r}_CLK"] for r in ("INPUTA", "INPUTB", "OUTPUT")] == \
+            ["CLK0"] * 3
+    (a0, b0), (a1, b1) = _dsp_operand_widths(base)
+    moved = 2 * (a0 + b0 + a1 + b1)  # the operands' registers and the products'
+    assert 0.9 * moved <= generic["ffs"] - block["ffs"] <= moved, (generic["ffs"],
+                                                                  block["ffs"], moved)
+
+
+def test_dsp_block_refused_off_its_family(capsys, tmp_path):
+    """ECP5 primitives are refused by the other targets (ASIC included), before anything
+    runs, with one line naming the key."""
+    from rcm_gen.cli import main
+
+    for target in ("asic", "nexus"):
+        argv = ["synth", "rcm-small", "--set", "mac.arch=dsp", "--set",
+                "mac.dsp_block=ecp5", "--target", target, "--out", str(tmp_path)]
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.strip().splitlines() == [
+            f"rcm-gen: error: --target {target}: mac.dsp_block ecp5 instantiates ecp5 "
+            f"primitives (MULT18X18D), which only --target ecp5 takes; set "
+            f"mac.dsp_block=generic for {target}"]
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(UserError, match=r"^--target asic: dsp_block ecp5 "):
+        synthesize(preset("mac8-dsp").replace(dsp_block="ecp5"), "asic", out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.synth
 def test_nexus_mac8_dsp(tmp_path):
     """Nexus: the harness clocked by the on-chip oscillator, din and dout on the device
     entry's pins; mac8-dsp's two multipliers are DSP multipliers that take its operand

@@ -14,6 +14,7 @@ from amaranth.sim import Simulator
 from rcm_gen.config import MacConfig
 from rcm_gen.gateware.modes import LaneMode, mode_port_value
 from rcm_gen.gateware.multiplier import make_multiplier
+from rcm_gen.gateware.primitives import MODELS, instantiated_primitives
 from rcm_gen.presets import preset
 from rcm_gen.reference import mode_dot, pack_lanes, pack_operands, st_dot
 from rcm_gen.sim.comb_sweep import CombSweep
@@ -45,6 +46,8 @@ def _simulate(cfg: MacConfig, lanes: int, act_signed: bool, a, w) -> np.ndarray:
 def _compiled(cfg: MacConfig) -> CombSweep:
     dut = make_multiplier(cfg)
     text = verilog.convert(dut, name="mul")
+    # the FPGA primitives it instantiates (dsp_block ecp5), as rcm_gen's models of them
+    text += "".join(MODELS[name] for name in instantiated_primitives(text))
     return CombSweep(text, "mul", ("a", "w", "mode", "act_signed"),
                      {"product": (cfg.product_width, True)})
 
@@ -63,10 +66,21 @@ def _modes(arch):
     return [(arch, n, s) for n in lanes for s in (True, False)]
 
 
-@pytest.mark.parametrize("arch, lanes, act_signed",
-                         _modes("booth") + _modes("ppa") + _modes("fixed") + _modes("dsp"))
+def _mac_config(width: int, arch: str) -> MacConfig:
+    """A W-bit multiplier of ``arch``; ``dsp-ecp5`` is the dsp architecture written as ECP5
+    MULT18X18D primitives (simulated with rcm_gen's model of them)."""
+    if arch == "dsp-ecp5":
+        return MacConfig(width=width, arch="dsp", lanes=(1, 2, 4), dsp_block="ecp5")
+    return MacConfig(width=width, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4))
+
+
+_ARCH_MODES = (_modes("booth") + _modes("ppa") + _modes("fixed") + _modes("dsp")
+               + _modes("dsp-ecp5"))
+
+
+@pytest.mark.parametrize("arch, lanes, act_signed", _ARCH_MODES)
 def test_exhaustive_w8(arch, lanes, act_signed):
-    cfg = MacConfig(width=8, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4))
+    cfg = _mac_config(8, arch)
     a, w = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
     a, w = a.ravel(), w.ravel()
     got = _evaluate(cfg, lanes, act_signed, a, w)
@@ -93,10 +107,9 @@ def _w16_operands(lanes: int, act_signed: bool, count: int = 400):
     return pack_lanes(np.array(av), 16, act_signed), pack_lanes(np.array(wv), 16, True)
 
 
-@pytest.mark.parametrize("arch, lanes, act_signed",
-                         _modes("booth") + _modes("ppa") + _modes("fixed") + _modes("dsp"))
+@pytest.mark.parametrize("arch, lanes, act_signed", _ARCH_MODES)
 def test_random_and_corners_w16(arch, lanes, act_signed):
-    cfg = MacConfig(width=16, arch=arch, lanes=(1,) if arch == "fixed" else (1, 2, 4))
+    cfg = _mac_config(16, arch)
     a, w = _w16_operands(lanes, act_signed)
     got = _evaluate(cfg, lanes, act_signed, a, w)
     want = st_dot(a, w, 16, lanes, act_signed)

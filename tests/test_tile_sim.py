@@ -3,6 +3,8 @@ depthwise) against numpy and the cycle model on both simulators, for the ST tile
 fixed twin; refused jobs with their status codes; utilisation and speed-up on full
 layers."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -113,12 +115,17 @@ def test_array_random_layers(simulator, count):
 
 @pytest.mark.slow
 def test_array_column_stage():
-    """The P x Q array of dsp MACs with a register stage at its columns' inputs: outputs
-    equal numpy and cycles equal the model (the stage delays the controller's side of a
-    column by a cycle, not the drain's reads), and the stage is there."""
+    """The P x Q array of dsp MACs with a register stage at its columns' inputs, its MACs'
+    pipeline registers in ECP5 MULT18X18D primitives (simulated with rcm_gen's model of
+    them): outputs equal numpy and cycles equal the model (the stage delays the
+    controller's side of a column by a cycle, not the drain's reads), and the stage is
+    there."""
     cfg = apply_overrides(preset("rcm-small"), [*ARRAY, "ppu_lanes=2", "column_stage=true",
-                                                "mac.arch=dsp", "mac.pipeline=2"])
-    column = render_design(cfg).text.split("module rcm_tile__mac_column(")[1].split("endmodule")[0]
+                                                "mac.arch=dsp", "mac.pipeline=2",
+                                                "mac.dsp_block=ecp5"])
+    text = render_design(cfg).text
+    assert len(re.findall(r"^\s*MULT18X18D #\(", text, re.M)) == 2  # one MAC, written once
+    column = text.split("module rcm_tile__mac_column(")[1].split("endmodule")[0]
     for name in ("act_r", "wgt_r", "en_r", "init_from_r", "bias_r", "psum_rd_addr_r"):
         assert f" {name} " in column or f" {name};" in column, name
     sizes = {"max_c": 6, "max_m": 5, "max_hw": 6}

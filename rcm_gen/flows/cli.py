@@ -108,6 +108,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     constraints = load_constraints_file(args.constraints) if args.constraints else None
     # Every input is checked before any synthesis starts.
     lib = None
+    from .fpga import check_family
+
+    check_family(config, args.target)
     if args.target == "asic":
         from .asic import _resolve_liberty, asic_constraints, memory_platform
 
@@ -118,22 +121,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
         # that does not go with the liberty is an error before anything runs
         memory_platform(config, lib, lib_settings.get("dont_use") or ())
     else:
-        from .fpga import check_family, fpga_constraints
+        from .fpga import fpga_constraints
 
         fpga_constraints(args.target, {
             **(constraints or {}),
             **({"clock_ns": args.clock_ns} if args.clock_ns is not None else {})})
-        check_family(config, args.target)
     others = []
     for name in args.compare or []:
         try:
             other = apply_overrides(preset(name), args.set)
         except (TypeError, ValueError) as exc:
             raise UserError(f"--compare: {exc}") from None
+        check_family(other, args.target)
         if lib is not None:
             memory_platform(other, lib, lib_settings.get("dont_use") or ())
-        else:
-            check_family(other, args.target)
         others.append((name, other))
     if args.json:
         check_json_path(args.json)

@@ -474,10 +474,17 @@ def fpga_config(config: Any, target: str) -> Any:
 
 
 def check_family(config: Any, target: str) -> None:
-    """:class:`UserError` if the ``target`` family lacks the primitives ``config``'s MAC
-    architecture is built from (the ``dsp`` architecture's 18x18 signed multipliers: the
-    iCE40's SB_MAC16 is 16x16)."""
+    """:class:`UserError` if the ``target`` family (an FPGA's, or ``asic``) lacks the
+    primitives ``config``'s MAC is built from: the ``dsp`` architecture's 18x18 signed
+    multipliers (the iCE40's SB_MAC16 is 16x16), or the vendor primitives its
+    ``dsp_block`` instantiates."""
     mac = getattr(config, "mac", config)
+    block = getattr(mac, "dsp_block", "generic")
+    if block != "generic" and target != block:
+        key = "mac.dsp_block" if mac is not config else "dsp_block"
+        raise UserError(f"--target {target}: {key} {block} instantiates {block} "
+                        f"primitives (MULT18X18D), which only --target {block} takes; set "
+                        f"{key}=generic for {target}")
     if getattr(mac, "arch", None) == "dsp" and target not in DSP_ARCH_TARGETS:
         raise UserError(f"--target {target}: arch dsp needs 18x18 signed DSP multipliers, "
                         f"which {target} lacks; use --target one of "

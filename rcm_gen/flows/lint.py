@@ -29,12 +29,14 @@ class LintResult:
 
 
 def _models(verilog: Path, log: Path, libraries: tuple[str, ...]) -> list[Path]:
-    """Behavioural models of the memory macros ``verilog`` instantiates, written beside
-    ``log`` (``models/``)."""
+    """Behavioural models of the memory macros and FPGA primitives ``verilog``
+    instantiates, written beside ``log`` (``models/``)."""
+    from ..gateware.primitives import primitive_models
     from .macros import instantiated_macros, write_models
 
-    return write_models(instantiated_macros(verilog.read_text(), libraries),
-                        log.parent / "models")
+    text = verilog.read_text()
+    return [*write_models(instantiated_macros(text, libraries), log.parent / "models"),
+            *primitive_models(text, log.parent / "models")]
 
 
 def lint_yosys(verilog: Path, top: str, log: Path, libraries: tuple[str, ...] = ()

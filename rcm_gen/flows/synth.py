@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..generate import config_hash
 from ..tools import cache_dir, tool_versions
 from .asic import CONSTRAINT_FILES, constraints_file, design_top, run_asic
-from .fpga import FPGA_TARGETS, run_fpga
+from .fpga import FPGA_TARGETS, check_family, run_fpga
 
 __all__ = [
     "TARGETS",
@@ -128,6 +128,7 @@ def synthesize(config: Any, target: str = "asic", *, out_dir: str | Path,
     if target not in TARGETS:
         raise UserError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     check_clock(clock_ns)
+    check_family(config, target)
     out_dir = Path(out_dir)
     # a report left by an earlier run must not stand for this one if it fails
     (out_dir / "report.json").unlink(missing_ok=True)

@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import MacConfig, MacMode
 from .arith import Columns, reduce_columns
 from .modes import LaneMode, Mode
+from .primitives import ecp5_mult
 
 __all__ = [
     "BoothMultiplier",
@@ -460,6 +461,11 @@ class DSPProducts(wiring.Component):
     registered : bool
         Register the multipliers' operands (and the flags): one pipeline stage between
         the ports and the multipliers, which then start from flip-flops.
+    output_register : bool
+        ``config.dsp_block`` ``ecp5`` only: ``p0`` and ``p1`` come from the multipliers'
+        output registers, cleared when not terms (``en`` low; for ``p1`` also
+        ``p1_valid``), as a MAC's product registers are.  With ``dsp_block`` ``ecp5`` the
+        operands' registers (``registered``) are the multipliers' input registers.
 
     Members
     -------
@@ -469,6 +475,8 @@ class DSPProducts(wiring.Component):
         An encoding outside the configured lane counts gives unspecified products (a
         tile never sends one).
     act_signed : In(1)
+    en : In(1)
+        With ``output_register`` only: the registered products are terms.
     p0, p1 : Out(signed)
         The products.
     packed : Out(1)
@@ -477,11 +485,15 @@ class DSPProducts(wiring.Component):
         ``p1`` is a term of the dot product (not in 1-lane mode).
     """
 
-    def __init__(self, config: MacConfig, *, registered: bool = False) -> None:
+    def __init__(self, config: MacConfig, *, registered: bool = False,
+                 output_register: bool = False) -> None:
         if not isinstance(config, MacConfig) or config.arch != "dsp":
             raise TypeError(f"DSPProducts config must be a dsp MacConfig, not {config!r}")
+        if output_register and config.dsp_block != "ecp5":
+            raise ValueError("DSPProducts output_register needs dsp_block ecp5")
         self._config = config
         self._registered = bool(registered)
+        self._output_register = bool(output_register)
         self._widths = _dsp_operand_widths(config)
         p0, p1 = _dsp_product_shapes(config)
         super().__init__({
@@ -489,6 +501,7 @@ class DSPProducts(wiring.Component):
             "w": In(config.width),
             "mode": In(LaneMode),
             "act_signed": In(1),
+            **({"en": In(1)} if output_register else {}),
             "p0": Out(p0),
             "p1": Out(p1),
             "packed": Out(1),
@@ -536,6 +549,7 @@ class DSPProducts(wiring.Component):
                                  else int(lanes == (4,)))
         domain += self.p1_valid.eq(mode[:2].any() if 1 in lanes and len(lanes) > 1
                                    else int(lanes != (1,)))
+        block = cfg.dsp_block == "ecp5"
         for d, port in enumerate((self.p0, self.p1)):
             wa, wb = self._widths[d]
             ops = {n: self._operands(n, d) for n in lanes}
@@ -544,9 +558,23 @@ class DSPProducts(wiring.Component):
                 # an operand a mode leaves open (None) takes another mode's value
                 given = {n: ops[n][idx] for n in lanes if ops[n][idx] is not None}
                 fill = next(iter(given.values()), C(0, 1))
-                domain += sig.eq(self._pick({n: _sext(given.get(n, fill), wd)
-                                             for n in lanes}))
-            m.d.comb += port.eq(act.as_signed() * wgt.as_signed())
+                picked = sig.eq(self._pick({n: _sext(given.get(n, fill), wd) for n in lanes}))
+                if block:  # the primitive's input registers replace the operands' own
+                    m.d.comb += picked
+                else:
+                    domain += picked
+            if not block:
+                m.d.comb += port.eq(act.as_signed() * wgt.as_signed())
+                continue
+            clear = None
+            if self._output_register:
+                term = self.en & self.p1_valid if d else self.en
+                clear = ~term
+            inst, product = ecp5_mult(act.as_signed(), wgt.as_signed(),
+                                      input_regs=self._registered,
+                                      output_reg=self._output_register, output_clear=clear)
+            m.submodules[f"mult{d}"] = inst
+            m.d.comb += port.eq(product[:len(port)])
         return m
 
     def _pick(self, values: dict[int, Value]) -> Value:
@@ -676,20 +704,31 @@ class DSPMacMultiplier(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        m.submodules.products = prods = DSPProducts(cfg, registered=cfg.pipeline >= 2)
+        # with dsp_block ecp5 the products' registers are the multipliers' own
+        in_block = cfg.dsp_block == "ecp5" and cfg.pipeline >= 1
+        m.submodules.products = prods = DSPProducts(cfg, registered=cfg.pipeline >= 2,
+                                                    output_register=in_block)
         m.submodules.combine = comb = DSPCombine(cfg)
         m.d.comb += [prods.a.eq(self.a), prods.w.eq(self.w), prods.mode.eq(self.mode),
                      prods.act_signed.eq(self.act_signed)]
         # products that are not terms are zeros (a register's synchronous reset)
-        p0 = Mux(self.en, prods.p0, 0)
-        p1 = Mux(self.en & prods.p1_valid, prods.p1, 0)
+        if in_block:
+            m.d.comb += prods.en.eq(self.en)
+            p0, p1 = prods.p0, prods.p1
+        else:
+            p0 = Mux(self.en, prods.p0, 0)
+            p1 = Mux(self.en & prods.p1_valid, prods.p1, 0)
         packed = prods.packed
         if cfg.pipeline >= 1:
-            p0_r = Signal.like(prods.p0, name="p0_r")
-            p1_r = Signal.like(prods.p1, name="p1_r")
             packed_r = Signal(name="packed_r")
-            m.d.sync += [p0_r.eq(p0), p1_r.eq(p1), packed_r.eq(packed)]
-            p0, p1, packed = p0_r, p1_r, packed_r
+            if in_block:
+                m.d.sync += packed_r.eq(packed)
+            else:
+                p0_r = Signal.like(prods.p0, name="p0_r")
+                p1_r = Signal.like(prods.p1, name="p1_r")
+                m.d.sync += [p0_r.eq(p0), p1_r.eq(p1), packed_r.eq(packed)]
+                p0, p1 = p0_r, p1_r
+            packed = packed_r
         m.d.comb += [comb.p0.eq(p0), comb.p1.eq(p1), comb.packed.eq(packed),
                      self.value.eq(comb.value), self.round.eq(comb.round)]
         return m
