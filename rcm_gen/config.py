@@ -282,14 +282,14 @@ class MacConfig(_ConfigBase):
         FPGA flows ignore it (the FPGA tools map enables to the flip-flops' own
         clock-enable pins).
     dsp_block : str
-        ``dsp`` only: how its two multipliers are written.  ``generic`` (the default): a
-        ``*`` between registers, which any synthesis maps (an FPGA's to its DSP blocks,
-        the registers to flip-flops beside them).  ``ecp5``: each multiplier an ECP5
-        ``MULT18X18D`` instance whose own input and output registers are the MAC's
-        pipeline registers (``pipeline`` 2: both; 1: the output's), so that these
-        registers and their nets leave the fabric.  The Verilog is then for ECP5 only: the
-        ECP5 flow and the simulators (with rcm_gen's model of the primitive) take it, the
-        ASIC flows and the other FPGA families refuse it.
+        ``dsp`` and ``fixed`` only: how their multipliers are written.  ``generic`` (the
+        default): a ``*`` between registers, which any synthesis maps (an FPGA's to its
+        DSP blocks, the registers to flip-flops beside them).  ``ecp5``: each multiplier
+        an ECP5 ``MULT18X18D`` instance whose own input and output registers are the
+        MAC's pipeline registers (``pipeline`` 2: both; 1: the output's), so that these
+        registers and their nets leave the fabric; a fixed twin keeps it.  The Verilog is
+        then for ECP5 only: the ECP5 flow and the simulators (with rcm_gen's model of the
+        primitive) take it, the ASIC flows and the other FPGA families refuse it.
 
     Members
     -------
@@ -380,9 +380,9 @@ class MacConfig(_ConfigBase):
                              f"not {self.dsp_block!r}")
         if self.dsp_block == "generic":
             return
-        if self.arch != "dsp":
-            raise ValueError(f"DSP block {self.dsp_block} applies to arch dsp, not arch "
-                             f"{self.arch!r}")
+        if self.arch not in ("dsp", "fixed"):
+            raise ValueError(f"DSP block {self.dsp_block} applies to arch dsp and fixed, not "
+                             f"arch {self.arch!r}")
         if self.width + 1 > ECP5_MULT_BITS:
             raise ValueError(
                 f"DSP block ecp5 takes operands of at most {ECP5_MULT_BITS} bits (width "
@@ -627,8 +627,7 @@ class MacConfig(_ConfigBase):
 
     def fixed_twin(self) -> MacConfig:
         """The non-configurable baseline of this design point."""
-        return self.replace(arch="fixed", lanes=(1,), brick=None, modes=None,
-                            dsp_block="generic")
+        return self.replace(arch="fixed", lanes=(1,), brick=None, modes=None)
 
     @classmethod
     def _convert_fields(cls, data: dict[str, Any]) -> dict[str, Any]:

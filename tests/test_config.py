@@ -260,8 +260,8 @@ def test_stage_keys(key):
 
 def test_dsp_block_key():
     """``dsp_block``: ``generic`` by default and then not written to JSON; ``ecp5`` only
-    for the dsp architecture with operands of at most 18 bits; a fixed twin writes its
-    multiplier generically; anything else refused with one line."""
+    for the dsp and fixed architectures with operands of at most 18 bits, and kept by a
+    fixed twin; anything else refused with one line."""
     from rcm_gen.generate import config_hash
 
     mac = preset("mac16-dsp")
@@ -269,14 +269,14 @@ def test_dsp_block_key():
     block = mac.replace(dsp_block="ecp5")
     assert block.to_dict()["dsp_block"] == "ecp5" and config_hash(block) != config_hash(mac)
     assert MacConfig.from_dict(block.to_dict()) == block
-    assert block.fixed_twin() == mac.fixed_twin()
+    assert block.fixed_twin() == mac.fixed_twin().replace(dsp_block="ecp5")
     tile = apply_overrides(preset("rcm-small"), ["mac.arch=dsp", "mac.dsp_block=ecp5"])
-    assert tile.mac.dsp_block == "ecp5" and tile.fixed_twin().mac.dsp_block == "generic"
+    assert tile.mac.dsp_block == "ecp5" and tile.fixed_twin().mac.dsp_block == "ecp5"
     with pytest.raises(ValueError, match=r"^DSP block must be one of generic, ecp5, not "
                                          r"'xilinx'$"):
         mac.replace(dsp_block="xilinx")
-    with pytest.raises(ValueError, match=r"^DSP block ecp5 applies to arch dsp, not arch "
-                                         r"'booth'$"):
+    with pytest.raises(ValueError, match=r"^DSP block ecp5 applies to arch dsp and fixed, "
+                                         r"not arch 'booth'$"):
         preset("mac16").replace(dsp_block="ecp5")
     with pytest.raises(ValueError, match=r"^DSP block ecp5 takes operands of at most 18 "
                                          r"bits \(width at most 17\), not width 32$"):

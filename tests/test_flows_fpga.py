@@ -75,7 +75,8 @@ def test_dsp_mac8_on_ecp5_uses_two_dsp_blocks(tmp_path):
 def test_ecp5_dsp_block_holds_the_mac_registers(tmp_path):
     """With ``dsp_block`` ``ecp5`` the dsp MAC's operand and product registers are the
     MULT18X18D blocks' own: the same two DSP blocks with their input and output registers
-    on, and the fabric's flip-flops fewer by about the bits that moved into them."""
+    on, and the fabric's flip-flops fewer by about the bits that moved into them; the
+    fixed MAC's likewise (its operand words' registers, mode and signedness with them)."""
     from rcm_gen.gateware.multiplier import _dsp_operand_widths
 
     base = preset("mac16-dsp").replace(pipeline=2)
@@ -94,6 +95,14 @@ def test_ecp5_dsp_block_holds_the_mac_registers(tmp_path):
     moved = 2 * (a0 + b0 + a1 + b1)  # the operands' registers and the products'
     assert 0.9 * moved <= generic["ffs"] - block["ffs"] <= moved, (generic["ffs"],
                                                                   block["ffs"], moved)
+    # the fixed MAC the same way: its (W+1)xW multiplier's operands and product
+    fixed = preset("mac8-fixed").replace(pipeline=2)
+    generic = synthesize(fixed, "ecp5", out_dir=tmp_path / "fixed-generic")
+    block = synthesize(fixed.replace(dsp_block="ecp5"), "ecp5", out_dir=tmp_path / "fixed")
+    assert generic["dsps"] == block["dsps"] == 1 and block["fmax_mhz"] > 0
+    moved = (9 + 8) + 17
+    assert 0.9 * moved <= generic["ffs"] - block["ffs"] <= moved, (generic["ffs"],
+                                                                  block["ffs"])
 
 
 def test_dsp_block_refused_off_its_family(capsys, tmp_path):

@@ -38,11 +38,12 @@ def test_mac_regression(simulator, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, pipeline", [("mac8-dsp", 1), ("mac16-dsp", 2)])
+@pytest.mark.parametrize("name, pipeline", [("mac8-dsp", 1), ("mac16-dsp", 2),
+                                            ("mac16-fixed", 2), ("mac8-fixed", 1)])
 def test_mac_regression_ecp5_dsp_block(name, pipeline):
-    """The dsp MAC whose pipeline registers are ECP5 MULT18X18D primitives' own (output
-    register at pipeline 1, input registers too at 2), simulated with rcm_gen's model of
-    the primitive, against the reference in every mode."""
+    """The dsp and fixed MACs whose pipeline registers are ECP5 MULT18X18D primitives' own
+    (output register at pipeline 1, input registers too at 2), simulated with rcm_gen's
+    model of the primitive, against the reference in every mode."""
     cfg = preset(name).replace(pipeline=pipeline, dsp_block="ecp5")
     count = 220 * len(cfg.mac_modes)
     res = run_cocotb(cfg, "icarus", "mac_tb", env={"RCM_COUNT": str(count), "RCM_SEED": "3"})

@@ -76,7 +76,7 @@ KNOBS: dict[str, str | None] = {
     "p": "p", "qr": "qr", "qc": "qc", "tm": "tm", "tn": "tn", "tr": "tr", "tc": "tc",
     "k_max": "k_max", "s_max": "s_max", "act_depth": "act_depth",
     "weight_depth": "weight_depth", "ppu_lanes": "ppu_lanes", "act_beat": "act_beat",
-    "memory": "memory",
+    "memory": "memory", "dsp_block": "mac.dsp_block",
     "macros": "macros", "ppu_product": "ppu_product", "column_stage": "column_stage",
     "crossbar_stage": "crossbar_stage",
     "tm_per_p": None, "fixed": None, "clock_ns": None,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MacConfig
 from .modes import LaneMode, Mode
 from .multiplier import DSPMacMultiplier, make_multiplier
+from .primitives import ecp5_mult
 
 __all__ = ["MAC"]
 
@@ -92,6 +93,8 @@ class MAC(wiring.Component):
         cfg = self._config
         a, w, mode, act_signed = self.a, self.w, self.mode, self.act_signed
         en, clear = self.en, self.clear
+        if cfg.arch == "fixed" and cfg.dsp_block == "ecp5":
+            return self._fixed_in_dsp_block(m)
         if cfg.pipeline >= 2 and cfg.arch == "dsp":
             # the multipliers' operands are registered (DSPProducts), not the words
             en_r, clear_r = Signal(name="en_r"), Signal(name="clear_r")
@@ -142,4 +145,27 @@ class MAC(wiring.Component):
         # says so, and its flip-flops share one gated clock
         with m.If((en | clear) if cfg.clock_gating else 1):
             m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, product, 0))
+        return m
+
+    def _fixed_in_dsp_block(self, m: Module) -> Module:
+        """The fixed MAC with ``dsp_block`` ``ecp5``: its (W+1)xW multiplier an ECP5
+        ``MULT18X18D`` whose input registers are the operands' stage (``pipeline`` 2) and
+        whose output register is the product's (``pipeline`` 1 or 2).  They load every
+        cycle (the primitive's clock enable is not used): ``en`` and ``clear`` travel in
+        flip-flops beside them, and a product that is not a term is not added."""
+        cfg = self._config
+        width = cfg.width
+        a_ext = Cat(self.a, self.a[width - 1] & self.act_signed)
+        mult, product = ecp5_mult(a_ext.as_signed(), self.w.as_signed(),
+                                  input_regs=cfg.pipeline >= 2, output_reg=cfg.pipeline >= 1)
+        m.submodules.multiplier = mult
+        en, clear = self.en, self.clear
+        for stage in range(cfg.pipeline):
+            en_s, clear_s = Signal(name=f"en_{stage}"), Signal(name=f"clear_{stage}")
+            m.d.sync += [en_s.eq(en), clear_s.eq(clear)]
+            en, clear = en_s, clear_s
+        init = self.init if self._with_init else 0
+        term = product[:cfg.product_width].as_signed()
+        with m.If((en | clear) if cfg.clock_gating else 1):
+            m.d.sync += self.acc.eq(Mux(clear, init, self.acc) + Mux(en, term, 0))
         return m
