@@ -91,6 +91,8 @@ def test_ecp5_dsp_block_holds_the_mac_registers(tmp_path):
         params = cell["parameters"]
         assert [params[f"REG_{r}_CLK"] for r in ("INPUTA", "INPUTB", "OUTPUT")] == \
             ["CLK0"] * 3
+    # one reset net for the pair: a DSP slice's two multipliers share it
+    assert mults[0]["connections"]["RST1"] == mults[1]["connections"]["RST1"]
     (a0, b0), (a1, b1) = _dsp_operand_widths(base)
     moved = 2 * (a0 + b0 + a1 + b1)  # the operands' registers and the products'
     assert 0.9 * moved <= generic["ffs"] - block["ffs"] <= moved, (generic["ffs"],

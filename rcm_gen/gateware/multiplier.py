@@ -19,7 +19,7 @@ products: see :class:`DSPMultiplier`.
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
+from amaranth.hdl import C, Cat, Module, Mux, ResetSignal, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -463,9 +463,10 @@ class DSPProducts(wiring.Component):
         the ports and the multipliers, which then start from flip-flops.
     output_register : bool
         ``config.dsp_block`` ``ecp5`` only: ``p0`` and ``p1`` come from the multipliers'
-        output registers, cleared when not terms (``en`` low; for ``p1`` also
-        ``p1_valid``), as a MAC's product registers are.  With ``dsp_block`` ``ecp5`` the
-        operands' registers (``registered``) are the multipliers' input registers.
+        output registers, cleared when not terms (``en`` low; ``p1`` is 0 in 1-lane
+        mode, its activation operand 0), as a MAC's product registers are.  With
+        ``dsp_block`` ``ecp5`` the operands' registers (``registered``) are the
+        multipliers' input registers.
 
     Members
     -------
@@ -550,14 +551,25 @@ class DSPProducts(wiring.Component):
         domain += self.p1_valid.eq(mode[:2].any() if 1 in lanes and len(lanes) > 1
                                    else int(lanes != (1,)))
         block = cfg.dsp_block == "ecp5"
+        clear = None
+        if self._output_register:
+            # Both multipliers' output registers clear on one net: an ECP5 DSP slice's two
+            # MULT18X18D share their resets (nextpnr cannot place two with different ones
+            # side by side), and multiplier 1's product is 0 in 1-lane mode already.
+            clear = Signal(name="product_clear")
+            m.d.comb += clear.eq(ResetSignal() | ~self.en)
         for d, port in enumerate((self.p0, self.p1)):
             wa, wb = self._widths[d]
             ops = {n: self._operands(n, d) for n in lanes}
             act, wgt = Signal(wa, name=f"dsp{d}_a"), Signal(wb, name=f"dsp{d}_w")
             for sig, idx, wd in ((act, 0, wa), (wgt, 1, wb)):
-                # an operand a mode leaves open (None) takes another mode's value
+                # an operand a mode leaves open (None) takes another mode's value; in a
+                # primitive, the activation is 0 there, so that the product is 0 without
+                # a clear of its own (see below)
                 given = {n: ops[n][idx] for n in lanes if ops[n][idx] is not None}
                 fill = next(iter(given.values()), C(0, 1))
+                if block and idx == 0:
+                    fill = C(0, 1)
                 picked = sig.eq(self._pick({n: _sext(given.get(n, fill), wd) for n in lanes}))
                 if block:  # the primitive's input registers replace the operands' own
                     m.d.comb += picked
@@ -566,13 +578,10 @@ class DSPProducts(wiring.Component):
             if not block:
                 m.d.comb += port.eq(act.as_signed() * wgt.as_signed())
                 continue
-            clear = None
-            if self._output_register:
-                term = self.en & self.p1_valid if d else self.en
-                clear = ~term
             inst, product = ecp5_mult(act.as_signed(), wgt.as_signed(),
                                       input_regs=self._registered,
-                                      output_reg=self._output_register, output_clear=clear)
+                                      output_reg=self._output_register,
+                                      output_reset=clear)
             m.submodules[f"mult{d}"] = inst
             m.d.comb += port.eq(product[:len(port)])
         return m

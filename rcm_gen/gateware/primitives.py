@@ -25,17 +25,18 @@ def _sext18(value: Value) -> Value:
 
 
 def ecp5_mult(a: Value, b: Value, *, input_regs: bool, output_reg: bool,
-              output_clear: Value | None = None) -> tuple[Instance, Signal]:
+              output_reset: Value | None = None) -> tuple[Instance, Signal]:
     """An ECP5 ``MULT18X18D`` multiplying the signed a and b (two's complement values of
     at most 18 bits, sign-extended to them), with its input registers (``input_regs``)
     and its output register (``output_reg``) on the ``sync`` clock, and its 36-bit
-    product.  The domain's reset clears the registers (synchronously); ``output_clear``
-    clears the output register too (a product that is not a term)."""
+    product.  The domain's reset clears the registers (synchronously), the output
+    register ``output_reset`` instead when given (the domain's reset or'ed in by the
+    caller)."""
     assert len(a) <= ECP5_MULT_BITS and len(b) <= ECP5_MULT_BITS
     bits = 2 * ECP5_MULT_BITS
     a18, b18 = _sext18(a), _sext18(b)
     product = Signal(signed(bits), name="p36")
-    clear = ResetSignal() if output_clear is None else ResetSignal() | output_clear
+    clear = ResetSignal() if output_reset is None else output_reset
     reg = {True: "CLK0", False: "NONE"}
     params = {
         "p_REG_INPUTA_CLK": reg[input_regs], "p_REG_INPUTA_CE": "CE0",
