@@ -164,13 +164,18 @@ def test_bad_budget_lines(tmp_path, cli, target, message):
     assert not (tmp_path / "o").exists()
 
 
-def test_shipped_fpga_space():
+@pytest.mark.parametrize("name, part, archs, macs", [
+    ("fpga", "LFE5U-85", {"dsp", "fixed"}, {8, 16, 32}),
+    ("fpga-25k", "LFE5U-25", {"booth", "dsp", "fixed"}, {2, 4}),
+])
+def test_shipped_fpga_spaces(name, part, archs, macs):
     from rcm_gen.dse.cli import example_space
 
-    space = load_space(example_space("fpga"))
-    assert space.targets == ("ecp5",) and space.budget["part"] == "LFE5U-25"
+    space = load_space(example_space(name))
+    assert space.targets == ("ecp5",) and space.budget["part"] == part
     points = [space.point(c).config for c in space.combinations()]
-    assert {c.mac.arch for c in points} == {"booth", "dsp", "fixed"}
+    assert {c.mac.arch for c in points} == archs
+    assert {c.p * c.qr * c.qc for c in points} == macs
     # every point's post-processing product in DSP blocks, the fixed ones' too
     assert {c.ppu_dsp_or_booth for c in points} == {"dsp"}
 

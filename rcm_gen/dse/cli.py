@@ -128,8 +128,9 @@ def add_parser(subparsers, design_args) -> None:
                    help="a space shipped with rcm_gen: example_space (the default, 12 points, "
                         "about two minutes on two cores), space24 (24 points and "
                         "ResNet-18, about six minutes), space_energy (4 points with energy "
-                        "from gate-level runs, about ten minutes) or fpga (6 points within "
-                        "an ECP5 part's budget, ResNet-18 against LUTs and DSPs)")
+                        "from gate-level runs, about ten minutes), fpga (8 points within "
+                        "half of an LFE5U-85, ResNet-18 against LUTs and DSPs) or "
+                        "fpga-25k (6 points within an LFE5U-25's budget)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                    help="parallel evaluations on this machine (default: all cores)")
