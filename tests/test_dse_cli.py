@@ -48,7 +48,8 @@ def test_bad_arguments(tmp_path, cli):
     assert r.returncode == 2 and "file not found" in r.stderr
     r = cli("dse", "--example", "space7", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "'space7' is not a shipped space; known: example_space, fpga, fpga-25k, space24, " in r.stderr
+    assert ("'space7' is not a shipped space; known: example_space, fpga, fpga-25k, "
+            "space24, ") in r.stderr
     assert not (tmp_path / "o").exists()
 
 
