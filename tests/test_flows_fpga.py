@@ -108,8 +108,8 @@ def test_ecp5_dsp_block_holds_the_mac_registers(tmp_path):
 
 
 def test_dsp_block_refused_off_its_family(capsys, tmp_path):
-    """ECP5 primitives are refused by the other targets (ASIC included), before anything
-    runs, with one line naming the key."""
+    """ECP5 primitives are refused by the other targets (ASIC and its power flow
+    included), before anything runs, with one line naming the key."""
     from rcm_gen.cli import main
 
     for target in ("asic", "nexus"):
@@ -122,6 +122,11 @@ def test_dsp_block_refused_off_its_family(capsys, tmp_path):
             f"primitives (MULT18X18D), which only --target ecp5 takes; set "
             f"mac.dsp_block=generic for {target}"]
     assert not any(tmp_path.iterdir())
+    assert main(["power", "mac16-dsp", "--set", "dsp_block=ecp5"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().splitlines() == [
+        "rcm-gen: error: --target asic: dsp_block ecp5 instantiates ecp5 primitives "
+        "(MULT18X18D), which only --target ecp5 takes; set dsp_block=generic for asic"]
     with pytest.raises(UserError, match=r"^--target asic: dsp_block ecp5 "):
         synthesize(preset("mac8-dsp").replace(dsp_block="ecp5"), "asic", out_dir=tmp_path)
     assert not any(tmp_path.iterdir())

@@ -63,6 +63,9 @@ def cmd_power(args: argparse.Namespace) -> int:
     elif args.ports:
         raise UserError(f"--ports {args.ports!r} applies to --verilog designs")
     design = design_of(args, ports.clock if ports else None)
+    from ..flows.fpga import check_family
+
+    check_family(design, "asic")  # an FPGA's primitives (mac.dsp_block) have no netlist here
     if getattr(args, "timed", False) or getattr(args, "opensta", False):
         return _power_checks(args, design, ports, constraints)
     from ..config import MacConfig
