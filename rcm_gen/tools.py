@@ -133,3 +133,17 @@ def tool_versions(*names: str) -> dict[str, str | None]:
     }
     selected = names or tuple(probes)
     return {name: probes[name]() for name in selected}
+
+
+def write_if_changed(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (its folder made) unless it holds that text already, so
+    that a simulator or tool reading it does not redo its work; atomically (a reader never
+    sees half a file).  The path."""
+    path = Path(path)
+    if path.exists() and path.read_text() == text:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

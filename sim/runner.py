@@ -22,10 +22,9 @@ from typing import Any
 
 from ..errors import ToolFailed, UserError
 from ..flows.lint import VERILATOR_WAIVERS
-from ..flows.macros import instantiated_macros, write_models
-from ..gateware.primitives import primitive_models
+from ..flows.macros import write_models
 from ..generate import config_hash, render_design, top_name
-from ..tools import cache_dir, require_executable, verilator_env
+from ..tools import cache_dir, require_executable, verilator_env, write_if_changed
 
 __all__ = ["SIMULATORS", "Design", "SimResult", "SimulationFailed", "run_cocotb"]
 
@@ -140,15 +139,6 @@ def design_dir(config: Any, root: Path | None = None) -> Path:
     return root / f"{top_name(config)}-{config_hash(config)}"
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    if path.exists() and path.read_text() == text:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run_cocotb(config: Any, simulator: str, test_module: str, *,
                env: dict[str, str] | None = None, build_root: Path | None = None,
                waves: bool = False, testcase: str | None = None,
@@ -205,16 +195,15 @@ def _build_and_test(config: Any, simulator: str, test_module: str,
     if simulator == "verilator" and blocks:
         text, vlt = _hier_source(text, blocks)
         control = [ddir / "hier.vlt"]
-        _write_if_changed(control[0], vlt)
+        write_if_changed(control[0], vlt)
         build_args.append("--hierarchical")
-    _write_if_changed(vfile, text)
-    _write_if_changed(ddir / "config.json", config.to_json())
+    write_if_changed(vfile, text)
+    write_if_changed(ddir / "config.json", config.to_json())
     # The memory macros and FPGA primitives the design instantiates are black boxes in its
     # Verilog: their behavioural models join the sources.
     user_libs = tuple(lib for lib in [getattr(config, "macros", None)]
                       if isinstance(lib, str) and lib.endswith(".toml"))
-    models = [*write_models(instantiated_macros(text, user_libs), ddir / "models"),
-              *primitive_models(text, ddir / "models")]
+    models = write_models(text, ddir / "models", user_libs)
     build_dir = ddir / simulator
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / f"{test_module}.log"

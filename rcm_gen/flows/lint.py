@@ -31,12 +31,9 @@ class LintResult:
 def _models(verilog: Path, log: Path, libraries: tuple[str, ...]) -> list[Path]:
     """Behavioural models of the memory macros and FPGA primitives ``verilog``
     instantiates, written beside ``log`` (``models/``)."""
-    from ..gateware.primitives import primitive_models
-    from .macros import instantiated_macros, write_models
+    from .macros import write_models
 
-    text = verilog.read_text()
-    return [*write_models(instantiated_macros(text, libraries), log.parent / "models"),
-            *primitive_models(text, log.parent / "models")]
+    return write_models(verilog.read_text(), log.parent / "models", libraries)
 
 
 def lint_yosys(verilog: Path, top: str, log: Path, libraries: tuple[str, ...] = ()

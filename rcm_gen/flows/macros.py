@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..tools import write_if_changed
 
 __all__ = [
     "MEMORY_KINDS",
@@ -434,18 +435,14 @@ def instantiated_macros(verilog: str, libraries: tuple[str, ...] = ()) -> list[M
     return [found[n] for n in sorted(found)]
 
 
-def write_models(macros: list[Macro], folder: str | Path) -> list[Path]:
-    """Write the behavioural model of each of ``macros`` to ``folder/<name>.v`` (only when
-    its text changed, so that simulators do not rebuild); the paths."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for macro in macros:
-        path = folder / f"{macro.name}.v"
-        text = model_verilog(macro)
-        if not path.exists() or path.read_text() != text:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
-        paths.append(path)
-    return paths
+def write_models(verilog: str, folder: str | Path,
+                 libraries: tuple[str, ...] = ()) -> list[Path]:
+    """Write the behavioural model of each memory macro (of the shipped libraries and of
+    ``libraries``) and each FPGA primitive (:mod:`rcm_gen.gateware.primitives`) that
+    ``verilog`` instantiates to ``folder/<name>.v``, only when its text changed (so that
+    simulators do not rebuild); the paths, macros first."""
+    from ..gateware.primitives import MODELS, instantiated_primitives
+
+    texts = [(m.name, model_verilog(m)) for m in instantiated_macros(verilog, libraries)]
+    texts += [(name, MODELS[name]) for name in instantiated_primitives(verilog)]
+    return [write_if_changed(Path(folder) / f"{name}.v", text) for name, text in texts]

@@ -12,7 +12,6 @@ simulation with a message rather than simulate a mode the model does not describ
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from amaranth.hdl import C, Cat, ClockSignal, Instance, ResetSignal, Signal, Value, signed
 
@@ -164,20 +163,3 @@ MODELS = {"MULT18X18D": MULT18X18D_MODEL}
 def instantiated_primitives(verilog: str) -> list[str]:
     """The primitives of :data:`MODELS` that ``verilog`` instantiates."""
     return [name for name in MODELS if re.search(rf"^\s*{name}\s", verilog, re.M)]
-
-
-def primitive_models(verilog: str, folder: str | Path) -> list[Path]:
-    """Write the model of each primitive ``verilog`` instantiates to ``folder/<name>.v``
-    (only when its text changed, so that simulators do not rebuild); the paths."""
-    folder = Path(folder)
-    paths = []
-    for name in instantiated_primitives(verilog):
-        text = MODELS[name]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.v"
-        if not path.exists() or path.read_text() != text:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
-        paths.append(path)
-    return paths
