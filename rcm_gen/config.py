@@ -32,7 +32,8 @@ ARCHITECTURES = ("booth", "ppa", "fusion", "fixed", "dsp")
 
 #: Lane counts the ``dsp`` architecture implements.
 DSP_LANES = (1, 2, 4)
-#: How the ``dsp`` architecture's multipliers are written (:attr:`MacConfig.dsp_block`).
+#: How the ``dsp`` and ``fixed`` architectures' multipliers are written
+#: (:attr:`MacConfig.dsp_block`).
 DSP_BLOCKS = ("generic", "ecp5")
 #: Widest signed operand of an ECP5 ``MULT18X18D``.
 ECP5_MULT_BITS = 18
@@ -373,8 +374,8 @@ class MacConfig(_ConfigBase):
             raise ValueError(f"Pipeline depth must be one of 0, 1, 2, not {self.pipeline!r}")
 
     def _check_dsp_block(self) -> None:
-        """``dsp_block``: one of :data:`DSP_BLOCKS`, ``ecp5`` only for the ``dsp``
-        architecture with operands a ``MULT18X18D`` takes."""
+        """``dsp_block``: one of :data:`DSP_BLOCKS`, ``ecp5`` only for the ``dsp`` and
+        ``fixed`` architectures with operands a ``MULT18X18D`` takes."""
         if not isinstance(self.dsp_block, str) or self.dsp_block not in DSP_BLOCKS:
             raise ValueError(f"DSP block must be one of {', '.join(DSP_BLOCKS)}, "
                              f"not {self.dsp_block!r}")

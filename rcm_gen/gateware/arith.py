@@ -8,7 +8,7 @@ from collections import defaultdict
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 __all__ = ["Columns", "Compressor", "carry_select", "carry_select_sums", "reduce_columns",
-           "register_columns", "rows"]
+           "register_columns", "rows", "sign_extend"]
 
 
 class Columns:
@@ -159,3 +159,9 @@ def carry_select(sums: tuple[list[Signal], list[Signal], list[Signal], list[Sign
         out.append(Mux(carry, s1[k], s0[k]))
         carry = c0[k] | (c1[k] & carry)
     return Cat(*out)
+
+
+def sign_extend(value: Value, width: int) -> Value:
+    """``value`` (two's complement) sign-extended to ``width`` bits."""
+    assert len(value) <= width
+    return Cat(value, value[-1].replicate(width - len(value)))

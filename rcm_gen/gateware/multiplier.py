@@ -24,7 +24,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MacConfig, MacMode
-from .arith import Columns, reduce_columns
+from .arith import Columns, reduce_columns, sign_extend
 from .modes import LaneMode, Mode
 from .primitives import ecp5_mult
 
@@ -411,12 +411,6 @@ class FusionMultiplier(Multiplier):
         return m
 
 
-def _sext(value: Value, width: int) -> Value:
-    """``value`` (two's complement) sign-extended to ``width`` bits."""
-    assert len(value) <= width
-    return Cat(value, value[-1].replicate(width - len(value)))
-
-
 def _dsp_operand_widths(cfg: MacConfig) -> tuple[tuple[int, int], tuple[int, int]]:
     """(activation, weight) operand widths of the ``dsp`` architecture's multipliers 0
     and 1: the widest over the configured modes."""
@@ -570,7 +564,7 @@ class DSPProducts(wiring.Component):
                 fill = next(iter(given.values()), C(0, 1))
                 if block and idx == 0:
                     fill = C(0, 1)
-                picked = sig.eq(self._pick({n: _sext(given.get(n, fill), wd) for n in lanes}))
+                picked = sig.eq(self._pick({n: sign_extend(given.get(n, fill), wd) for n in lanes}))
                 if block:  # the primitive's input registers replace the operands' own
                     m.d.comb += picked
                 else:
@@ -639,7 +633,7 @@ class DSPCombine(wiring.Component):
             k = cfg.dsp_spacing
             assert 2 * k <= len(total) and k <= pw
             m.d.comb += [
-                self.value.eq(Mux(self.packed, _sext(total[k:2 * k], pw), total[:pw])),
+                self.value.eq(Mux(self.packed, sign_extend(total[k:2 * k], pw), total[:pw])),
                 self.round.eq(self.packed & total[k - 1]),
             ]
         else:

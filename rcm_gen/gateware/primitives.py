@@ -1,26 +1,23 @@
 """FPGA primitives the gateware instantiates, and rcm_gen's behavioural models of them
 for simulation and lint.
 
-The ``dsp`` architecture with ``dsp_block`` ``ecp5`` writes each of its multipliers as an
-ECP5 ``MULT18X18D`` (:func:`ecp5_mult`), so that the MAC's pipeline registers are the
-DSP block's own.  Synthesis for ECP5 takes the instance as the primitive; the simulators
-take :data:`MULT18X18D_MODEL`, a model of the subset instantiated here written from the
-ECP5 sysDSP usage guide (Lattice FPGA-TN-02205): any other parameter value stops the
-simulation with a message rather than simulate a mode the model does not describe.
+The ``dsp`` and ``fixed`` architectures with ``dsp_block`` ``ecp5`` write each of their
+multipliers as an ECP5 ``MULT18X18D`` (:func:`ecp5_mult`), so that the MAC's pipeline
+registers are the DSP block's own.  Synthesis for ECP5 takes the instance as the
+primitive; the simulators take :data:`MULT18X18D_MODEL`, a model of the subset
+instantiated here written from the ECP5 sysDSP usage guide (Lattice FPGA-TN-02205): any
+other parameter value stops the simulation with a message rather than simulate a mode
+the model does not describe.
 """
 
 from __future__ import annotations
 
 import re
 
-from amaranth.hdl import C, Cat, ClockSignal, Instance, ResetSignal, Signal, Value, signed
+from amaranth.hdl import C, ClockSignal, Instance, ResetSignal, Signal, Value, signed
 
 from ..config import ECP5_MULT_BITS
-
-
-def _sext18(value: Value) -> Value:
-    assert len(value) <= ECP5_MULT_BITS
-    return Cat(value, value[-1].replicate(ECP5_MULT_BITS - len(value)))
+from .arith import sign_extend
 
 
 def ecp5_mult(a: Value, b: Value, *, input_regs: bool, output_reg: bool,
@@ -33,7 +30,7 @@ def ecp5_mult(a: Value, b: Value, *, input_regs: bool, output_reg: bool,
     caller)."""
     assert len(a) <= ECP5_MULT_BITS and len(b) <= ECP5_MULT_BITS
     bits = 2 * ECP5_MULT_BITS
-    a18, b18 = _sext18(a), _sext18(b)
+    a18, b18 = sign_extend(a, ECP5_MULT_BITS), sign_extend(b, ECP5_MULT_BITS)
     product = Signal(signed(bits), name="p36")
     clear = ResetSignal() if output_reset is None else output_reset
     reg = {True: "CLK0", False: "NONE"}
