@@ -265,7 +265,9 @@ def test_pick_device_and_counts():
     ("ice40", {"clock_ns": -1}, r"clock period must be greater than 0 ns, not -1"),
     ("ice40", {"speed": 1},
      r"ice40 constraint must be one of clock_ns, device, pnr_timeout_s, router, placer, "
-     r"not 'speed'"),
+     r"dsp, not 'speed'"),
+    ("ecp5", {"dsp": "some"}, r"ecp5 dsp must be one of auto, all, mac\+ppu, mac, none, "
+     r"not 'some'"),
     ("ecp5", {"pnr_timeout_s": 0}, r"pnr_timeout_s must be greater than 0 s, not 0"),
     ("ecp5", {"router": "router3"}, r"ecp5 router must be one of router1, router2, not 'router3'"),
     ("ecp5", {"placer": "magic"}, r"ecp5 placer must be one of heap, static, sa, not 'magic'"),
@@ -299,6 +301,27 @@ def test_dsps_for_the_mac_array_first(tmp_path):
         got[dsp] = count_resources(stat, "ecp5", log, skip=())
     assert [got[d]["dsps"] for d in ("mac+ppu", "mac")] == [2, 1]
     assert got["mac"]["luts"] > got["mac+ppu"]["luts"]
+
+
+@pytest.mark.parametrize("choice, policy, text", [
+    ("auto", True, "every multiplier"),
+    ("mac", "mac", "the MAC array's multipliers (the others in LUTs: the dsp constraint)"),
+    ("none", False, "none"),
+])
+def test_dsp_constraint_picks_the_synthesis(tmp_path, monkeypatch, choice, policy, text):
+    """The ``dsp`` constraint is the one synthesis run (``auto``: every multiplier in DSPs
+    first), and the report says which multipliers went into DSPs and why."""
+    stat = json.dumps({"modules": {"\\rcm_mac": {"num_cells_by_type": {"LUT4": 7}}}})
+    runs = []
+
+    def fake_synth(target, out_dir, vfile, harness, dsp):
+        runs.append(dsp)
+        return tmp_path / "n.json", tmp_path / "s.log", stat, "abc9"
+
+    monkeypatch.setattr(fpga, "_synth", fake_synth)
+    cons = fpga_constraints("ecp5", {"dsp": choice, "device": "25k"})
+    _, counts, *_ = fpga._synthesize_for_device(preset("mac8-fixed"), "ecp5", tmp_path, cons)
+    assert runs == [policy] and counts["dsp_policy"] == text
 
 
 def test_place_and_route_time_limit_keeps_the_log(tmp_path):

@@ -90,7 +90,10 @@ _CELL_UNITS: dict[str, dict[str, dict[str, int]]] = {
 }
 #: Frequency (MHz) of the Nexus on-chip oscillator before its divider.
 _NEXUS_OSC_MHZ = 450.0
-_CONSTRAINT_KEYS = ("clock_ns", "device", "pnr_timeout_s", "router", "placer")
+_CONSTRAINT_KEYS = ("clock_ns", "device", "pnr_timeout_s", "router", "placer", "dsp")
+#: the ``dsp`` constraint: which multipliers go into DSP blocks (``auto``: every one if the
+#: device has the blocks for them, else the first :data:`DSP_POLICIES` entry that fits)
+DSP_CHOICES = ("auto", "all", "mac+ppu", "mac", "none")
 #: nextpnr's routers
 ROUTERS = ("router1", "router2")
 #: nextpnr's placers (``heap``: analytic, then simulated annealing; ``static``:
@@ -102,12 +105,13 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
     """The constraints of ``target`` in ``rcm_gen/flows/data/fpga.toml`` with ``overrides``
     (keys ``clock_ns``; ``device``, the name of one of the configured devices, which
     is then the only one tried; ``pnr_timeout_s``, nextpnr's time limit; ``router``, one
-    of :data:`ROUTERS`; ``placer``, one of :data:`PLACERS`; ``None`` values are ignored).
+    of :data:`ROUTERS`; ``placer``, one of :data:`PLACERS`; ``dsp``, one of
+    :data:`DSP_CHOICES`; ``None`` values are ignored).
 
     Raises
     ------
     UserError
-        An unknown target, key, device, router or placer, or a period or time limit that is not
+        An unknown target, key, device, router, placer or DSP choice, or a period or time limit that is not
         greater than 0.
     """
     if target not in FPGA_TARGETS:
@@ -137,6 +141,10 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
     if cons["placer"] not in PLACERS:
         raise UserError(f"{target} placer must be one of {', '.join(PLACERS)}, not "
                         f"{cons['placer']!r}")
+    cons.setdefault("dsp", "auto")
+    if cons["dsp"] not in DSP_CHOICES:
+        raise UserError(f"{target} dsp must be one of {', '.join(DSP_CHOICES)}, not "
+                        f"{cons['dsp']!r}")
     names = [d["name"] for d in cons["devices"]]
     if cons.get("device") is not None:
         if cons["device"] not in names:
@@ -305,12 +313,14 @@ DSP_POLICIES = {
 }
 
 
-def _dsp_policy_text(dsp: bool | str) -> str:
-    """Which multipliers a synthesis with ``dsp`` (see :func:`_synth`) put in DSPs."""
+def _dsp_policy_text(dsp: bool | str, chosen: bool = False) -> str:
+    """Which multipliers a synthesis with ``dsp`` (see :func:`_synth`) put in DSPs
+    (``chosen``: by the ``dsp`` constraint, not because the device's DSPs were short)."""
     if dsp is True or dsp is False:
         return "every multiplier" if dsp else "none"
-    return (f"{DSP_POLICIES[dsp][1]}'s multipliers (the others in LUTs: the design's every "
-            "multiplier needs more DSPs than the device has)")
+    why = ("the dsp constraint" if chosen
+           else "the design's every multiplier needs more DSPs than the device has")
+    return f"{DSP_POLICIES[dsp][1]}'s multipliers (the others in LUTs: {why})"
 
 
 def _synth(target: str, out_dir: Path, vfile: Path, harness: Path, dsp: bool | str
@@ -519,9 +529,13 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     device = None
     for dev in cons["devices"]:
         # every multiplier in DSPs where the device has them; if only the DSPs overflow,
-        # the MAC array's multipliers in DSPs and the others in LUTs
+        # the MAC array's multipliers in DSPs and the others in LUTs; or the policy the
+        # ``dsp`` constraint names
         policies: list[bool | str] = ([True, *DSP_POLICIES] if int(dev["dsps"]) > 0
                                       else [False])
+        chosen = cons.get("dsp", "auto")
+        if chosen != "auto" and int(dev["dsps"]) > 0:
+            policies = [{"all": True, "none": False}.get(chosen, chosen)]
         for dsp in policies:
             if dsp not in synthesized:
                 synthesized[dsp] = _synth(target, out_dir, vfile, harness, dsp)
@@ -544,5 +558,5 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
                         f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
     return (device, {**count_resources(stat_text, target, synth_log, skip=(HARNESS, OSC_TOP)),
                      "lut_mapper": mapper,
-                     "dsp_policy": _dsp_policy_text(dsp)},
+                     "dsp_policy": _dsp_policy_text(dsp, cons.get("dsp", "auto") != "auto")},
             netlist, synth_log, top)
