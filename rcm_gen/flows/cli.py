@@ -201,7 +201,8 @@ def add_parser(subparsers: Any, design_args: Any) -> None:
                         "rcm_gen/flows/data/)")
     p.add_argument("--constraints", metavar="FILE.toml",
                    help="override constraints: keys of rcm_gen/flows/data/asic.toml (asic) or "
-                        "clock_ns, device, pnr_timeout_s, router, placer and dsp (ecp5, ice40, nexus)")
+                        "clock_ns, device, pnr_timeout_s, router, placer and dsp (ecp5, "
+                        "ice40, nexus)")
     p.add_argument("--hierarchy", default="hier", metavar="hier|flat",
                    help="asic: synthesize each distinct module once and compose (hier, the "
                         "default) or the whole design flattened in one run (flat)")

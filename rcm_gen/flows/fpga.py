@@ -111,8 +111,8 @@ def fpga_constraints(target: str, overrides: dict[str, Any] | None = None) -> di
     Raises
     ------
     UserError
-        An unknown target, key, device, router, placer or DSP choice, or a period or time limit that is not
-        greater than 0.
+        An unknown target, key, device, router, placer or DSP choice, or a period or
+        time limit that is not greater than 0.
     """
     if target not in FPGA_TARGETS:
         raise UserError(f"--target must be one of asic, {', '.join(FPGA_TARGETS)}, "

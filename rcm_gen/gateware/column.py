@@ -14,13 +14,66 @@ from .layouts import param_layout
 from .mac import MAC
 from .modes import LaneMode, Mode
 
-__all__ = ["Column"]
+__all__ = ["Column", "OutSlice"]
+
+
+class OutSlice(wiring.Component):
+    """One MAC's share of its column's two output banks (with ``column_stage``): two
+    memories of ``depth`` words of ``width`` bits, and the stage's registers of the
+    column's write port and partial-sum read address, a copy for each MAC.
+
+    A column's banks are then ``P`` memories each instead of one ``P`` accumulators
+    wide, each beside its MAC, its addresses driven by registers of its own (a copy of
+    the column's, so that one register does not drive the whole column's memories).
+    Its ports are the column's of the same names, the data its MAC's share.
+    """
+
+    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
+    share_name = "out_slice"
+
+    def __init__(self, width: int, depth: int) -> None:
+        self.width, self.depth = width, depth
+        super().__init__({
+            "wr_addr": In(range(depth)),
+            "wr_en": In(2),
+            "wr_data": In(width),
+            "psum_rd_addr": In(range(depth)),
+            "drains": In(2),
+            "drain_rd_addr": In(range(depth)),
+            "drain_rd_en": In(1),
+            "rd_data": Out(data.ArrayLayout(width, 2)),
+        })
+
+    def share_key(self):
+        """What makes two slices the same module (see :mod:`rcm_gen.hierarchy`)."""
+        return type(self), self.width, self.depth
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        staged = {}
+        for name in ("wr_addr", "wr_en", "psum_rd_addr"):
+            port = getattr(self, name)
+            staged[name] = reg = Signal.like(port, name=f"{name}_r")
+            m.d.sync += reg.eq(port)
+        for b in range(2):
+            m.submodules[f"out_buf{b}"] = buf = Buffer(self.width, self.depth,
+                                                       transparent=True)
+            m.d.comb += [
+                buf.wr_addr.eq(staged["wr_addr"]), buf.wr_en.eq(staged["wr_en"][b]),
+                buf.wr_data.eq(self.wr_data),
+                buf.rd_addr.eq(Mux(self.drains[b], self.drain_rd_addr,
+                                   staged["psum_rd_addr"])),
+                buf.rd_en.eq(~self.drains[b] | self.drain_rd_en),
+                self.rd_data[b].eq(buf.rd_data),
+            ]
+        return m
 
 
 class Column(wiring.Component):
     """The P MACs that compute one pixel of a patch (MAC ``i``: output channel ``i`` of
     each P-wide block) and the column's two output banks, each a memory of rows of the P
-    accumulators.
+    accumulators (with ``column_stage``, P memories of one accumulator each, in
+    :class:`OutSlice` modules).
 
     Every column of a tile is the same module: the tile wires a column's activation
     operand and its drained rows, and broadcasts the rest (weights, controls, addresses)
@@ -101,9 +154,12 @@ class Column(wiring.Component):
         controller two cycles or more before the drain's first read, and its read port
         is chosen per bank in the column, after the stage).  ``drain_bank`` is registered:
         it changes only when a drain ends, two cycles or more before the next one's first
-        read data."""
+        read data.  The registers of the memories' ports (``wr_addr``, ``wr_en``,
+        ``psum_rd_addr``) are the :class:`OutSlice` copies, one per MAC."""
         names = ("act", "wgt", "mode", "act_signed", "en", "clear", "init_from", "bias",
-                 "psum_bank", "wr_addr", "wr_en", "psum_rd_addr", "drain_bank")
+                 "psum_bank", "drain_bank")
+        if not self._config.column_stage:
+            names += ("wr_addr", "wr_en", "psum_rd_addr")
         ports = {name: getattr(self, name) for name in names}
         drain = {name: getattr(self, name) for name in ("drains", "drain_rd_addr",
                                                          "drain_rd_en")}
@@ -125,21 +181,32 @@ class Column(wiring.Component):
         cfg = self._config
         ww, acc = cfg.weight_word_bits, cfg.mac.accumulator_width
         ins = self._inputs(m)
-        banks = [Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
-                 for _ in range(2)]
-        for b, buf in enumerate(banks):
-            m.submodules[f"out_buf{b}"] = buf
-            m.d.comb += [
-                buf.wr_addr.eq(ins["wr_addr"]), buf.wr_en.eq(ins["wr_en"][b]),
-                buf.rd_addr.eq(Mux(ins["drains"][b], ins["drain_rd_addr"],
-                                   ins["psum_rd_addr"])),
-                buf.rd_en.eq(~ins["drains"][b] | ins["drain_rd_en"]),
-            ]
+        if cfg.column_stage:
+            # each MAC's share of the banks beside it, with its own address registers
+            slices = [OutSlice(acc, cfg.out_buffer_depth) for _ in range(cfg.p)]
+            for i, sl in enumerate(slices):
+                m.submodules[f"out{i}"] = sl
+                m.d.comb += [getattr(sl, name).eq(getattr(self, name)) for name in (
+                    "wr_addr", "wr_en", "psum_rd_addr", "drains", "drain_rd_addr",
+                    "drain_rd_en")]
+            bank_data = [Cat(*(sl.rd_data[b] for sl in slices)) for b in range(2)]
+            wr_data = [sl.wr_data for sl in slices]
+        else:
+            banks = [Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
+                     for _ in range(2)]
+            for b, buf in enumerate(banks):
+                m.submodules[f"out_buf{b}"] = buf
+                m.d.comb += [
+                    buf.wr_addr.eq(ins["wr_addr"]), buf.wr_en.eq(ins["wr_en"][b]),
+                    buf.rd_addr.eq(Mux(ins["drains"][b], ins["drain_rd_addr"],
+                                       ins["psum_rd_addr"])),
+                    buf.rd_en.eq(~ins["drains"][b] | ins["drain_rd_en"]),
+                ]
+            bank_data = [buf.rd_data for buf in banks]
         # (Muxes, not conditional assignments with constant defaults: Icarus would not
         # evaluate those before one of their inputs changes.)
-        psum = Mux(ins["psum_bank"], banks[1].rd_data, banks[0].rd_data)
-        m.d.comb += self.drain_data.eq(Mux(ins["drain_bank"], banks[1].rd_data,
-                                           banks[0].rd_data))
+        psum = Mux(ins["psum_bank"], bank_data[1], bank_data[0])
+        m.d.comb += self.drain_data.eq(Mux(ins["drain_bank"], bank_data[1], bank_data[0]))
         accs = []
         for i in range(cfg.p):
             mac = MAC(cfg.mac, with_init=True)
@@ -160,6 +227,9 @@ class Column(wiring.Component):
                 with m.Default():
                     m.d.comb += mac.init.eq(0)
             accs.append(mac.acc)
-        for buf in banks:
-            m.d.comb += buf.wr_data.eq(Cat(*accs))
+        if cfg.column_stage:
+            m.d.comb += [port.eq(a) for port, a in zip(wr_data, accs, strict=True)]
+        else:
+            for buf in banks:
+                m.d.comb += buf.wr_data.eq(Cat(*accs))
         return m

@@ -98,9 +98,12 @@ class TileConfig(_ConfigBase):
         A register stage at the inputs of every MAC column (its operands, controls,
         biases and memory ports): what the controller broadcasts to the array then drives
         ``q`` registers instead of every MAC and output memory of the array, and a large
-        array's long high-fanout nets become short local ones.  It delays the
-        controller's side of a column by one cycle and not the drain's reads, so a layer
-        takes the same cycles.
+        array's long high-fanout nets become short local ones.  Each MAC's share of the
+        column's output banks is then a memory of its own with its own copy of the
+        stage's address registers (:class:`rcm_gen.gateware.column.OutSlice`), so that
+        no register drives a whole column's memories.  It delays the controller's side
+        of a column by one cycle and not the drain's reads, so a layer takes the same
+        cycles.
     crossbar_stage : bool
         A register stage inside the activation crossbar, where each of the ``q`` pixels
         picks its word from the ``act_banks`` interleaved banks: a pixel first picks one
