@@ -119,7 +119,8 @@ def test_array_column_stage():
     pipeline registers in ECP5 MULT18X18D primitives (simulated with rcm_gen's model of
     them): outputs equal numpy and cycles equal the model (the stage delays the
     controller's side of a column by a cycle, not the drain's reads), and the stage is
-    there, its memory-port registers copied into each MAC's slice of the banks."""
+    there, its memory-port registers copied into each MAC's slice of the banks (the
+    layers with backpressure pass through the drain's skid register)."""
     cfg = apply_overrides(preset("rcm-small"), [*ARRAY, "ppu_lanes=2", "column_stage=true",
                                                 "mac.arch=dsp", "mac.pipeline=2",
                                                 "mac.dsp_block=ecp5"])

@@ -114,7 +114,14 @@ class Drain(wiring.Component):
         out_valid = Signal()
         out_last = Signal()
         out_data = Signal(p * acc_w)
-        adv = ~out_valid | self.out.ready  # the pipeline moves unless a row waits
+        skid = cfg.column_stage  # (see the output register below)
+        if skid:
+            # the pipeline moves unless a row waits in the skid register: the output's
+            # ready reaches no further than the output
+            skid_valid = Signal()
+            adv = ~skid_valid
+        else:
+            adv = ~out_valid | self.out.ready  # the pipeline moves unless a row waits
 
         m.d.comb += self.start.eq(~running & self.bank_ready.bit_select(self.bank, 1))
         with m.If(self.start):
@@ -194,15 +201,31 @@ class Drain(wiring.Component):
         # The output register: its next value built combinationally and taken under one
         # enable, so that clock gating stops all of its bits while no row is being packed
         # (a per-slice enable for each lane mode and chunk left it clocked every cycle).
+        # With ``column_stage`` a row is packed in a register of its own, and a finished
+        # row goes to the output register or, while that one waits, to a skid register
+        # (the pipeline then stands until the output register takes it): the same cycles
+        # while the output is taken at once, and no path from the output's ready into
+        # the pipeline and the memories' reads.
         taken = out_valid & self.out.ready
         with m.If(taken):
             m.d.sync += out_valid.eq(0)
+        pack = Signal.like(out_data, name="pack_data") if skid else out_data
         nxt = Signal.like(out_data, name="out_data_next")
-        m.d.comb += nxt.eq(out_data)
+        m.d.comb += nxt.eq(pack)
+        if skid:
+            finished, finished_last = Signal(), Signal()
+
+        def finish(last):
+            """Statements that a row ends here, ``last`` its block's last."""
+            if skid:
+                m.d.comb += [finished.eq(1), finished_last.eq(last)]
+            else:
+                m.d.sync += [out_valid.eq(1), out_last.eq(last)]
+
         load_raw = adv & v1 & info.raw
         with m.If(load_raw):
             m.d.comb += nxt.eq(row)
-            m.d.sync += [out_valid.eq(1), out_last.eq(last1)]
+            finish(last1)
         with m.If(adv & vq):
             with m.If(chunkq == 0):  # a new row: the bits above its packed values are 0
                 m.d.comb += nxt.eq(0)
@@ -221,9 +244,22 @@ class Drain(wiring.Component):
                                         m.d.comb += nxt[ch * lane:(ch + 1) * lane].eq(
                                             units[i].value.as_unsigned()[:lane])
             with m.If(endq):
-                m.d.sync += [out_valid.eq(1), out_last.eq(lastq)]
+                finish(lastq)
         with m.If(load_raw | (adv & vq)):
-            m.d.sync += out_data.eq(nxt)
+            m.d.sync += pack.eq(nxt)
+        if skid:
+            skid_data = Signal.like(out_data, name="skid_data")
+            skid_last = Signal()
+            with m.If(~out_valid | self.out.ready):  # the output register takes a row
+                with m.If(skid_valid):  # (none finishes then: the pipeline stands)
+                    m.d.sync += [out_data.eq(skid_data), out_last.eq(skid_last),
+                                 out_valid.eq(1), skid_valid.eq(0)]
+                with m.Elif(finished):
+                    m.d.sync += [out_data.eq(nxt), out_last.eq(finished_last),
+                                 out_valid.eq(1)]
+            with m.Elif(finished):
+                m.d.sync += [skid_data.eq(nxt), skid_last.eq(finished_last),
+                             skid_valid.eq(1)]
 
         m.d.comb += [
             self.out.valid.eq(out_valid),

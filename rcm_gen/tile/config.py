@@ -101,9 +101,11 @@ class TileConfig(_ConfigBase):
         array's long high-fanout nets become short local ones.  Each MAC's share of the
         column's output banks is then a memory of its own with its own copy of the
         stage's address registers (:class:`rcm_gen.gateware.column.OutSlice`), so that
-        no register drives a whole column's memories.  It delays the controller's side
-        of a column by one cycle and not the drain's reads, so a layer takes the same
-        cycles.
+        no register drives a whole column's memories; and the drain's output has a
+        skid register, so that the output's ready reaches no further than the output
+        (not the drain's pipeline and the memories' reads).  It delays the controller's
+        side of a column by one cycle and not the drain's reads, so a layer takes the
+        same cycles.
     crossbar_stage : bool
         A register stage inside the activation crossbar, where each of the ``q`` pixels
         picks its word from the ``act_banks`` interleaved banks: a pixel first picks one
