@@ -127,12 +127,12 @@ def test_array_column_stage():
     text = render_design(cfg).text
     assert len(re.findall(r"^\s*MULT18X18D #\(", text, re.M)) == 2  # one MAC, written once
     column = text.split("module rcm_tile__mac_column(")[1].split("endmodule")[0]
-    for name in ("act_r", "wgt_r", "en_r", "init_from_r", "bias_r"):
+    for name in ("act_r", "wgt_r", "en_r", "bias_r"):
         assert f" {name} " in column or f" {name};" in column, name
     # each MAC's share of the output banks, with its own copy of the address registers
     assert len(re.findall(r"^\s*rcm_tile__out_slice_\w+ out\d+ \(", column, re.M)) == cfg.p
     out_slice = text.split("module rcm_tile__out_slice_")[1].split("endmodule")[0]
-    for name in ("wr_addr_r", "wr_en_r", "psum_rd_addr_r"):
+    for name in ("wr_addr_r", "wr_en_r", "psum_rd_addr_r", "init_from_r", "drain_bank_r"):
         assert f" {name} " in out_slice or f" {name};" in out_slice, name
     sizes = {"max_c": 6, "max_m": 5, "max_hw": 6}
     cases = regression_cases(cfg, 6, seed=sum(map(ord, "column stage")), **sizes)

@@ -3,7 +3,7 @@ memories."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,43 +18,56 @@ __all__ = ["Column", "OutSlice"]
 
 
 class OutSlice(wiring.Component):
-    """One MAC's share of its column's two output banks (with ``column_stage``): two
-    memories of ``depth`` words of ``width`` bits, and the stage's registers of the
-    column's write port and partial-sum read address, a copy for each MAC.
+    """One MAC's share of its column (with ``column_stage``): its share of the two output
+    banks, two memories of ``depth`` words of ``width`` bits, and what is read from
+    them: its partial sum, which with its bias or 0 is the value its MAC's sums start
+    from (``init``), and its part of the drained row (``drain_data``).  The stage's
+    registers of the column's memory ports and bank choices are in every slice, a copy
+    for each MAC.
 
     A column's banks are then ``P`` memories each instead of one ``P`` accumulators
-    wide, each beside its MAC, its addresses driven by registers of its own (a copy of
-    the column's, so that one register does not drive the whole column's memories).
-    Its ports are the column's of the same names, the data its MAC's share.
+    wide, each beside its MAC, its addresses and selections driven by registers of its
+    own (so that no register drives the whole column's memories).  Its ports are the
+    column's of the same names (``bias`` its MAC's, already registered), the data its
+    MAC's share.
     """
 
     #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
     share_name = "out_slice"
 
-    def __init__(self, width: int, depth: int) -> None:
+    #: the column ports a slice registers (the column's stage, copied)
+    STAGED = ("wr_addr", "wr_en", "psum_rd_addr", "psum_bank", "init_from", "drain_bank")
+
+    def __init__(self, width: int, depth: int, bias_shape) -> None:
         self.width, self.depth = width, depth
         super().__init__({
             "wr_addr": In(range(depth)),
             "wr_en": In(2),
             "wr_data": In(width),
             "psum_rd_addr": In(range(depth)),
+            "psum_bank": In(1),
+            "init_from": In(InitFrom),
+            "bias": In(bias_shape),
+            "init": Out(signed(width)),
             "drains": In(2),
             "drain_rd_addr": In(range(depth)),
             "drain_rd_en": In(1),
-            "rd_data": Out(data.ArrayLayout(width, 2)),
+            "drain_bank": In(1),
+            "drain_data": Out(width),
         })
 
     def share_key(self):
         """What makes two slices the same module (see :mod:`rcm_gen.hierarchy`)."""
-        return type(self), self.width, self.depth
+        return type(self), self.width, self.depth, self.bias.shape()
 
     def elaborate(self, platform) -> Module:
         m = Module()
         staged = {}
-        for name in ("wr_addr", "wr_en", "psum_rd_addr"):
+        for name in self.STAGED:
             port = getattr(self, name)
             staged[name] = reg = Signal.like(port, name=f"{name}_r")
             m.d.sync += reg.eq(port)
+        data_ = []
         for b in range(2):
             m.submodules[f"out_buf{b}"] = buf = Buffer(self.width, self.depth,
                                                        transparent=True)
@@ -64,8 +77,17 @@ class OutSlice(wiring.Component):
                 buf.rd_addr.eq(Mux(self.drains[b], self.drain_rd_addr,
                                    staged["psum_rd_addr"])),
                 buf.rd_en.eq(~self.drains[b] | self.drain_rd_en),
-                self.rd_data[b].eq(buf.rd_data),
             ]
+            data_.append(buf.rd_data)
+        m.d.comb += self.drain_data.eq(Mux(staged["drain_bank"], data_[1], data_[0]))
+        psum = Mux(staged["psum_bank"], data_[1], data_[0])
+        with m.Switch(staged["init_from"]):
+            with m.Case(InitFrom.PARTIAL):
+                m.d.comb += self.init.eq(psum.as_signed())
+            with m.Case(InitFrom.BIAS):
+                m.d.comb += self.init.eq(self.bias)
+            with m.Default():
+                m.d.comb += self.init.eq(0)
         return m
 
 
@@ -154,12 +176,12 @@ class Column(wiring.Component):
         controller two cycles or more before the drain's first read, and its read port
         is chosen per bank in the column, after the stage).  ``drain_bank`` is registered:
         it changes only when a drain ends, two cycles or more before the next one's first
-        read data.  The registers of the memories' ports (``wr_addr``, ``wr_en``,
-        ``psum_rd_addr``) are the :class:`OutSlice` copies, one per MAC."""
-        names = ("act", "wgt", "mode", "act_signed", "en", "clear", "init_from", "bias",
-                 "psum_bank", "drain_bank")
+        read data.  The registers of the memories' ports and of the choices of what is
+        read (:data:`OutSlice.STAGED`) are the :class:`OutSlice` copies, one per MAC."""
+        names = ("act", "wgt", "mode", "act_signed", "en", "clear", "bias")
         if not self._config.column_stage:
-            names += ("wr_addr", "wr_en", "psum_rd_addr")
+            names += ("init_from", "psum_bank", "wr_addr", "wr_en", "psum_rd_addr",
+                      "drain_bank")
         ports = {name: getattr(self, name) for name in names}
         drain = {name: getattr(self, name) for name in ("drains", "drain_rd_addr",
                                                          "drain_rd_en")}
@@ -182,15 +204,15 @@ class Column(wiring.Component):
         ww, acc = cfg.weight_word_bits, cfg.mac.accumulator_width
         ins = self._inputs(m)
         if cfg.column_stage:
-            # each MAC's share of the banks beside it, with its own address registers
-            slices = [OutSlice(acc, cfg.out_buffer_depth) for _ in range(cfg.p)]
+            # each MAC's share of the banks beside it, with its own copies of the stage
+            bias_shape = param_layout(cfg)["bias"].shape
+            slices = [OutSlice(acc, cfg.out_buffer_depth, bias_shape) for _ in range(cfg.p)]
             for i, sl in enumerate(slices):
                 m.submodules[f"out{i}"] = sl
                 m.d.comb += [getattr(sl, name).eq(getattr(self, name)) for name in (
-                    "wr_addr", "wr_en", "psum_rd_addr", "drains", "drain_rd_addr",
-                    "drain_rd_en")]
-            bank_data = [Cat(*(sl.rd_data[b] for sl in slices)) for b in range(2)]
-            wr_data = [sl.wr_data for sl in slices]
+                    *OutSlice.STAGED, "drains", "drain_rd_addr", "drain_rd_en")]
+                m.d.comb += sl.bias.eq(ins["bias"][i])
+            m.d.comb += self.drain_data.eq(Cat(*(sl.drain_data for sl in slices)))
         else:
             banks = [Buffer(cfg.p * acc, cfg.out_buffer_depth, transparent=True)
                      for _ in range(2)]
@@ -203,10 +225,11 @@ class Column(wiring.Component):
                     buf.rd_en.eq(~ins["drains"][b] | ins["drain_rd_en"]),
                 ]
             bank_data = [buf.rd_data for buf in banks]
-        # (Muxes, not conditional assignments with constant defaults: Icarus would not
-        # evaluate those before one of their inputs changes.)
-        psum = Mux(ins["psum_bank"], bank_data[1], bank_data[0])
-        m.d.comb += self.drain_data.eq(Mux(ins["drain_bank"], bank_data[1], bank_data[0]))
+            # (Muxes, not conditional assignments with constant defaults: Icarus would not
+            # evaluate those before one of their inputs changes.)
+            psum = Mux(ins["psum_bank"], bank_data[1], bank_data[0])
+            m.d.comb += self.drain_data.eq(Mux(ins["drain_bank"], bank_data[1],
+                                               bank_data[0]))
         accs = []
         for i in range(cfg.p):
             mac = MAC(cfg.mac, with_init=True)
@@ -219,6 +242,9 @@ class Column(wiring.Component):
                 mac.en.eq(ins["en"]),
                 mac.clear.eq(ins["clear"]),
             ]
+            if cfg.column_stage:
+                m.d.comb += [mac.init.eq(slices[i].init), slices[i].wr_data.eq(mac.acc)]
+                continue
             with m.Switch(ins["init_from"]):
                 with m.Case(InitFrom.PARTIAL):
                     m.d.comb += mac.init.eq(psum[i * acc:(i + 1) * acc].as_signed())
@@ -227,9 +253,7 @@ class Column(wiring.Component):
                 with m.Default():
                     m.d.comb += mac.init.eq(0)
             accs.append(mac.acc)
-        if cfg.column_stage:
-            m.d.comb += [port.eq(a) for port, a in zip(wr_data, accs, strict=True)]
-        else:
+        if not cfg.column_stage:
             for buf in banks:
                 m.d.comb += buf.wr_data.eq(Cat(*accs))
         return m
