@@ -118,7 +118,8 @@ def test_array_column_stage():
     """The P x Q array of dsp MACs with a register stage at its columns' inputs, its MACs'
     pipeline registers in ECP5 MULT18X18D primitives (simulated with rcm_gen's model of
     them): outputs equal numpy and cycles equal the model (the stage delays the
-    controller's side of a column by a cycle, not the drain's reads), and the stage is
+    controller's side of a column by a cycle, not the drain's reads; the drain's row
+    register adds a cycle to every block's drain), and the stage is
     there, its memory-port registers copied into each MAC's slice of the banks (the
     layers with backpressure pass through the drain's skid register)."""
     cfg = apply_overrides(preset("rcm-small"), [*ARRAY, "ppu_lanes=2", "column_stage=true",

@@ -92,6 +92,20 @@ class Drain(wiring.Component):
             "saturated": Out(1),
         })
 
+    def _row_stage(self, m: Module, adv, row, v1, last1, chunk1, end1):
+        """The drain's row stage (with ``column_stage``): a row and its parameters
+        registered when its first chunk moves on, the chunk's bookkeeping one stage
+        later; the bookkeeping after the stage."""
+        v2, last2, chunk2, end2 = (Signal(name="v2"), Signal(name="last2"),
+                                   Signal.like(chunk1, name="chunk2"), Signal(name="end2"))
+        with m.If(adv):
+            m.d.sync += [v2.eq(v1), last2.eq(last1), chunk2.eq(chunk1), end2.eq(end1)]
+        self._row_register = Signal.like(row, name="row2")
+        self._par_register = Signal.like(self.par_rd_data, name="par2")
+        with m.If(adv & v1 & (chunk1 == 0)):
+            m.d.sync += [self._row_register.eq(row), self._par_register.eq(self.par_rd_data)]
+        return v2, last2, chunk2, end2
+
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
@@ -164,6 +178,14 @@ class Drain(wiring.Component):
         # number would be synthesized as a barrel shifter of all q rows)
         m.d.comb += row.eq(functools.reduce(operator.or_, (
             Mux(column1 == j, self.rd_data[j], 0) for j in range(cfg.q))))
+        if cfg.column_stage:
+            # A stage more: the row from the MAC columns into a register here (the
+            # parameters, read at the same time, wait beside it), so that no path runs
+            # from the columns' memories across the array into the units.
+            v1, last1, chunk1, end1 = self._row_stage(m, adv, row, v1, last1, chunk1, end1)
+            row, par = self._row_register, self._par_register
+        else:
+            par = self.par_rd_data
 
         # Raw rows go straight to the output register.
         # Post-processed ones: the chunk's sums and parameters into the units.
@@ -182,7 +204,7 @@ class Drain(wiring.Component):
                         ch = k * u + i
                         m.d.comb += [
                             units[i].acc.eq(row[ch * acc_w:(ch + 1) * acc_w]),
-                            units[i].param.eq(self.par_rd_data[ch]),
+                            units[i].param.eq(par[ch]),
                         ]
         # The chunk's bookkeeping travels beside the units.
         vq, lastq, chunkq, endq = v1 & ~info.raw, last1, chunk1, end1

@@ -103,9 +103,10 @@ class TileConfig(_ConfigBase):
         stage's address registers (:class:`rcm_gen.gateware.column.OutSlice`), so that
         no register drives a whole column's memories; and the drain's output has a
         skid register, so that the output's ready reaches no further than the output
-        (not the drain's pipeline and the memories' reads).  It delays the controller's
-        side of a column by one cycle and not the drain's reads, so a layer takes the
-        same cycles.
+        (not the drain's pipeline and the memories' reads), and a register for the row
+        it reads from the array (so no path runs from the array's memories into the
+        post-processing units).  It delays the controller's side of a column by one
+        cycle and not the drain's reads, and a block's drain takes one cycle more.
     crossbar_stage : bool
         A register stage inside the activation crossbar, where each of the ``q`` pixels
         picks its word from the ``act_banks`` interleaved banks: a pixel first picks one

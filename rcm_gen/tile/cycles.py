@@ -118,11 +118,13 @@ _NEVER = -(10 ** 18)
 
 def drain_cycles(config: TileConfig, rows: int, raw: bool) -> int:
     """Cycles from the drain's start to the last row accepted: one chunk of a row per
-    cycle (``p / ppu_lanes`` chunks a post-processed row, one a raw row), the memory read,
-    the post-processing pipeline and the output register."""
+    cycle (``p / ppu_lanes`` chunks a post-processed row, one a raw row), the memory read
+    (and with ``column_stage`` the drain's row register), the post-processing pipeline
+    and the output register."""
+    stage = 1 if config.column_stage else 0
     if raw:
-        return rows + 2
-    return rows * config.ppu_chunks + 2 + PostProcessor.LATENCY
+        return rows + 2 + stage
+    return rows * config.ppu_chunks + 2 + stage + PostProcessor.LATENCY
 
 
 #: What the next job's timing depends on: the ``loaded`` and ``release`` events of the
