@@ -28,15 +28,17 @@ class OutSlice(wiring.Component):
     A column's banks are then ``P`` memories each instead of one ``P`` accumulators
     wide, each beside its MAC, its addresses and selections driven by registers of its
     own (so that no register drives the whole column's memories).  Its ports are the
-    column's of the same names (``bias`` its MAC's, already registered), the data its
-    MAC's share.
+    column's of the same names (``bias`` its MAC's, already registered; the drain's read,
+    ``drains``, ``drain_rd_addr`` and ``drain_rd_en``, given a cycle ahead, see
+    :class:`Column`), the data its MAC's share.
     """
 
     #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
     share_name = "out_slice"
 
     #: the column ports a slice registers (the column's stage, copied)
-    STAGED = ("wr_addr", "wr_en", "psum_rd_addr", "psum_bank", "init_from", "drain_bank")
+    STAGED = ("wr_addr", "wr_en", "psum_rd_addr", "psum_bank", "init_from", "drain_bank",
+              "drains", "drain_rd_addr", "drain_rd_en")
 
     def __init__(self, width: int, depth: int, bias_shape) -> None:
         self.width, self.depth = width, depth
@@ -74,9 +76,9 @@ class OutSlice(wiring.Component):
             m.d.comb += [
                 buf.wr_addr.eq(staged["wr_addr"]), buf.wr_en.eq(staged["wr_en"][b]),
                 buf.wr_data.eq(self.wr_data),
-                buf.rd_addr.eq(Mux(self.drains[b], self.drain_rd_addr,
+                buf.rd_addr.eq(Mux(staged["drains"][b], staged["drain_rd_addr"],
                                    staged["psum_rd_addr"])),
-                buf.rd_en.eq(~self.drains[b] | self.drain_rd_en),
+                buf.rd_en.eq(~staged["drains"][b] | staged["drain_rd_en"]),
             ]
             data_.append(buf.rd_data)
         m.d.comb += self.drain_data.eq(Mux(staged["drain_bank"], data_[1], data_[0]))
@@ -124,7 +126,8 @@ class Column(wiring.Component):
         The banks the drain reads: their read port takes ``drain_rd_addr`` when
         ``drain_rd_en`` is high, and holds its data otherwise.
     drain_rd_addr : In, drain_rd_en : In(1)
-        The drain's read.
+        The drain's read (these three, with ``column_stage``, a cycle ahead: each MAC's
+        slice registers them).
     drain_bank : In(1)
         The bank whose read data leave on ``drain_data`` (stable from before a drain's
         first read to after its last).
@@ -209,8 +212,8 @@ class Column(wiring.Component):
             slices = [OutSlice(acc, cfg.out_buffer_depth, bias_shape) for _ in range(cfg.p)]
             for i, sl in enumerate(slices):
                 m.submodules[f"out{i}"] = sl
-                m.d.comb += [getattr(sl, name).eq(getattr(self, name)) for name in (
-                    *OutSlice.STAGED, "drains", "drain_rd_addr", "drain_rd_en")]
+                m.d.comb += [getattr(sl, name).eq(getattr(self, name))
+                             for name in OutSlice.STAGED]
                 m.d.comb += sl.bias.eq(ins["bias"][i])
             m.d.comb += self.drain_data.eq(Cat(*(sl.drain_data for sl in slices)))
         else:

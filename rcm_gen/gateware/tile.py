@@ -166,9 +166,14 @@ class Tile(wiring.Component):
             ]
             for i in range(cfg.p):
                 m.d.comb += col.bias[i].eq(par_row[i].bias)
-            m.d.comb += [col.wr_en.eq(wr_en), col.psum_rd_addr.eq(ctrl.psum_rd_addr),
-                         col.drains.eq(drains), col.drain_rd_addr.eq(drain.rd_addr),
-                         col.drain_rd_en.eq(drain.rd_en)]
+            m.d.comb += [col.wr_en.eq(wr_en), col.psum_rd_addr.eq(ctrl.psum_rd_addr)]
+            if cfg.column_stage:  # the next cycle's, registered in each MAC's slice
+                m.d.comb += [col.drains.eq(drain.next_drains),
+                             col.drain_rd_addr.eq(drain.next_rd_addr),
+                             col.drain_rd_en.eq(drain.next_rd_en)]
+            else:
+                m.d.comb += [col.drains.eq(drains), col.drain_rd_addr.eq(drain.rd_addr),
+                             col.drain_rd_en.eq(drain.rd_en)]
 
         # The output banks' requantization parameters: copied by the controller from the
         # parameter buffer (the block's last job), read by the drain.
