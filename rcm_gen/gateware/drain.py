@@ -71,11 +71,12 @@ class Drain(wiring.Component):
         MSB part).
     saturated : Out(1)
         Pulse: a sum outside int32 was saturated by post-processing.
-    next_drains, next_rd_addr, next_rd_en : Out (with ``column_stage``)
-        The next cycle's banks being drained (bank ``b``: the drain runs on bank ``b``),
-        read address and read enable, for registers by the memories (each MAC's slice of
-        the array's output banks has its own): so the drain's reads reach the array's
-        memories from registers beside them, in the same cycles.
+    next_drains, next_rd_addr, next_rd_en, next_par_rd_addr : Out (with ``column_stage``)
+        The next cycle's banks being drained (bit ``b``: the drain runs on bank ``b``),
+        read address, read enable (of both memories) and parameter address, for
+        registers by the memories (each MAC's slice of the array's output banks has its
+        own): so the drain's reads reach the memories from registers beside them, in the
+        same cycles.
     """
 
     def __init__(self, config: TileConfig) -> None:
@@ -97,7 +98,8 @@ class Drain(wiring.Component):
             "saturated": Out(1),
             # (with column_stage: next cycle's read, registered in every MAC's slice)
             **({"next_drains": Out(2), "next_rd_addr": Out(range(config.out_buffer_depth)),
-                "next_rd_en": Out(1)} if config.column_stage else {}),
+                "next_rd_en": Out(1), "next_par_rd_addr": Out(range(2 * config.m_blocks))}
+               if config.column_stage else {}),
         })
 
     def _row_stage(self, m: Module, adv, row, v1, last1, chunk1, end1):
@@ -300,23 +302,36 @@ class Drain(wiring.Component):
         with m.If(self.done):
             m.d.sync += [running.eq(0), self.bank.eq(~self.bank)]
         if skid:
-            # the next cycle's values of the registers the read is made of, as the
-            # statements above update them
-            start, done = self.start, self.done
-            running_n = Mux(start, 1, Mux(done, 0, running))
-            bank_n = Mux(done, ~self.bank, self.bank)
-            rows_n = Mux(start, self.info.rows, info.rows)
-            idx_n = Mux(start, 0, Mux(issue & row_chunks_last, idx + 1, idx))
-            chunk_n = Mux(start | (issue & row_chunks_last), 0,
-                          Mux(issue, chunk + 1, chunk))
-            group_step = issue & row_chunks_last & (
-                ((c == info.tc - 1) & (r == info.tr - 1)) | (column == q - 1))
-            group_n = Mux(start, 0, Mux(group_step, group + 1, group))
-            skid_n = ~(~out_valid | self.out.ready) & (finished | skid_valid)
-            issue_n = running_n & ~skid_n & (idx_n < rows_n)
-            m.d.comb += [
-                self.next_drains.eq(Cat(running_n & ~bank_n, running_n & bank_n)),
-                self.next_rd_addr.eq(group_n[:len(self.next_rd_addr)]),
-                self.next_rd_en.eq(issue_n & (chunk_n == 0)),
-            ]
+            self._next_read(m, running, info, idx, chunk, r, c, group, blk, column, issue,
+                            row_chunks_last, out_valid, finished, skid_valid)
         return m
+
+    def _next_read(self, m: Module, running, info, idx, chunk, r, c, group, blk, column,
+                   issue, row_chunks_last, out_valid, finished, skid_valid) -> None:
+        """The next cycle's read (``next_*``, with ``column_stage``): the next values of
+        the registers it is made of, as :meth:`elaborate` updates them.  Whether rows are
+        left to issue comes from a count of them (``left``, ``info.rows - idx``) compared
+        with constants, not from an adder and a comparison."""
+        cfg = self._config
+        start, done, rows_in = self.start, self.done, self.info.rows
+        row_issued = issue & row_chunks_last
+        left = Signal.like(idx, name="rows_left")
+        with m.If(start):
+            m.d.sync += left.eq(rows_in)
+        with m.Elif(row_issued):
+            m.d.sync += left.eq(left - 1)
+        running_n = Mux(start, 1, Mux(done, 0, running))
+        bank_n = Mux(done, ~self.bank, self.bank)
+        more_n = Mux(start, rows_in != 0, Mux(row_issued, left != 1, left != 0))
+        first_chunk_n = start | row_issued | (~issue & (chunk == 0))
+        block_last = (c == info.tc - 1) & (r == info.tr - 1)
+        group_n = Mux(start, 0, Mux(row_issued & (block_last | (column == cfg.q - 1)),
+                                    group + 1, group))
+        blk_n = Mux(start, 0, Mux(row_issued & block_last, blk + 1, blk))
+        skid_n = ~(~out_valid | self.out.ready) & (finished | skid_valid)
+        m.d.comb += [
+            self.next_drains.eq(Cat(running_n & ~bank_n, running_n & bank_n)),
+            self.next_rd_addr.eq(group_n[:len(self.next_rd_addr)]),
+            self.next_rd_en.eq(running_n & ~skid_n & more_n & first_chunk_n),
+            self.next_par_rd_addr.eq(blk_n + bank_n * cfg.m_blocks),
+        ]

@@ -182,10 +182,17 @@ class Tile(wiring.Component):
             m.d.comb += [outpar_row[i].multiplier.eq(par_row[i].multiplier),
                          outpar_row[i].shift.eq(par_row[i].shift),
                          outpar_row[i].rounding.eq(par_row[i].rounding)]
+        if cfg.column_stage:  # its read from registers by it, loaded a cycle ahead
+            par_rd_addr = Signal.like(drain.par_rd_addr, name="outpar_rd_addr_r")
+            par_rd_en = Signal(name="outpar_rd_en_r")
+            m.d.sync += [par_rd_addr.eq(drain.next_par_rd_addr),
+                         par_rd_en.eq(drain.next_rd_en)]
+        else:
+            par_rd_addr, par_rd_en = drain.par_rd_addr, drain.par_rd_en
         m.d.comb += [
             outpar_buf.wr_addr.eq(ctrl.outpar_wr_addr), outpar_buf.wr_data.eq(outpar_row),
             outpar_buf.wr_en.eq(ctrl.outpar_wr_en),
-            outpar_buf.rd_addr.eq(drain.par_rd_addr), outpar_buf.rd_en.eq(drain.par_rd_en),
+            outpar_buf.rd_addr.eq(par_rd_addr), outpar_buf.rd_en.eq(par_rd_en),
             drain.par_rd_data.eq(outpar_buf.rd_data),
         ]
 
