@@ -14,7 +14,7 @@ from .layouts import job_layout, out_layout, requant_layout
 from .modes import LaneMode
 from .ppu import PostProcessor
 
-__all__ = ["Drain", "StallCopy", "drain_layout"]
+__all__ = ["Drain", "drain_layout"]
 
 
 def drain_layout(cfg: TileConfig) -> data.StructLayout:
@@ -38,35 +38,6 @@ def _case(m: Module, k: int, count: int):
     """``Case(k)`` of a switch over 0 .. count-1, the last one as the default (so that
     every encoding is covered)."""
     return m.Default() if k == count - 1 else m.Case(k)
-
-
-class StallCopy(wiring.Component):
-    """A copy of the drain's stall register (with ``column_stage``): loaded with its next
-    value, so equal to it in every cycle; one by each group of registers the stall
-    holds, a module of its own so that synthesis keeps the copies apart.
-
-    Members
-    -------
-    next : In(1)
-        The stall register's next value.
-    stall : Out(1)
-        The copy.
-    """
-
-    #: what its module is called in the Verilog (see :mod:`rcm_gen.hierarchy`)
-    share_name = "stall_copy"
-
-    def __init__(self) -> None:
-        super().__init__({"next": In(1), "stall": Out(1)})
-
-    def share_key(self):
-        """Every copy is the same module (see :mod:`rcm_gen.hierarchy`)."""
-        return (type(self),)
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.d.sync += self.stall.eq(self.next)
-        return m
 
 
 class Drain(wiring.Component):
@@ -133,31 +104,20 @@ class Drain(wiring.Component):
 
     def _row_stage(self, m: Module, adv, row, v1, last1, chunk1, end1):
         """The drain's row stage (with ``column_stage``): a row and its parameters
-        registered when its first chunk moves on (each register's enable from its own
-        copy of the stall), the chunk's bookkeeping one stage later; the bookkeeping
-        after the stage."""
+        registered when its first chunk moves on, the chunk's bookkeeping one stage
+        later; the bookkeeping after the stage."""
         v2, last2, chunk2, end2 = (Signal(name="v2"), Signal(name="last2"),
                                    Signal.like(chunk1, name="chunk2"), Signal(name="end2"))
         with m.If(adv):
             m.d.sync += [v2.eq(v1), last2.eq(last1), chunk2.eq(chunk1), end2.eq(end1)]
         self._row_register = Signal.like(row, name="row2")
         self._par_register = Signal.like(self.par_rd_data, name="par2")
-        first = v1 & (chunk1 == 0)
-        with m.If(~self._stall_copy(m, "row_stall").stall & first):
-            m.d.sync += self._row_register.eq(row)
-        with m.If(~self._stall_copy(m, "par_stall").stall & first):
-            m.d.sync += self._par_register.eq(self.par_rd_data)
+        with m.If(adv & v1 & (chunk1 == 0)):
+            m.d.sync += [self._row_register.eq(row), self._par_register.eq(self.par_rd_data)]
         return v2, last2, chunk2, end2
-
-    def _stall_copy(self, m: Module, name: str) -> StallCopy:
-        """A new :class:`StallCopy` submodule ``name`` (its input is wired at the end)."""
-        m.submodules[name] = copy = StallCopy()
-        self._stall_copies.append(copy)
-        return copy
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        self._stall_copies: list[StallCopy] = []
         cfg = self._config
         p, acc_w, w = cfg.p, cfg.mac.accumulator_width, cfg.mac.width
         u = cfg.ppu_lanes
@@ -244,8 +204,7 @@ class Drain(wiring.Component):
         units = [PostProcessor(cfg) for _ in range(u)]
         for i, unit in enumerate(units):
             m.submodules["ppu" if u == 1 else f"ppu{i}"] = unit
-            en = ~self._stall_copy(m, f"ppu{i}_stall").stall if skid else adv
-            m.d.comb += [unit.en.eq(en), unit.valid.eq(v1 & ~info.raw),
+            m.d.comb += [unit.en.eq(adv), unit.valid.eq(v1 & ~info.raw),
                          unit.zero_point.eq(info.out_zp),
                          unit.lo.eq(info.out_min), unit.hi.eq(info.out_max)]
         with m.Switch(chunk1):
@@ -370,7 +329,6 @@ class Drain(wiring.Component):
                                     group + 1, group))
         blk_n = Mux(start, 0, Mux(row_issued & block_last, blk + 1, blk))
         skid_n = ~(~out_valid | self.out.ready) & (finished | skid_valid)
-        m.d.comb += [copy.next.eq(skid_n) for copy in self._stall_copies]
         m.d.comb += [
             self.next_drains.eq(Cat(running_n & ~bank_n, running_n & bank_n)),
             self.next_rd_addr.eq(group_n[:len(self.next_rd_addr)]),
