@@ -527,13 +527,13 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
     synthesized: dict[bool, tuple[Path, Path, str]] = {}
     tried = []
     device = None
+    chosen = cons.get("dsp", "auto")
     for dev in cons["devices"]:
         # every multiplier in DSPs where the device has them; if only the DSPs overflow,
         # the MAC array's multipliers in DSPs and the others in LUTs; or the policy the
         # ``dsp`` constraint names
         policies: list[bool | str] = ([True, *DSP_POLICIES] if int(dev["dsps"]) > 0
                                       else [False])
-        chosen = cons.get("dsp", "auto")
         if chosen != "auto" and int(dev["dsps"]) > 0:
             policies = [{"all": True, "none": False}.get(chosen, chosen)]
         for dsp in policies:
@@ -558,5 +558,5 @@ def _synthesize_for_device(config: Any, target: str, out_dir: str | Path,
                         f"({'; '.join(tried)}; devices in rcm_gen/flows/data/fpga.toml)")
     return (device, {**count_resources(stat_text, target, synth_log, skip=(HARNESS, OSC_TOP)),
                      "lut_mapper": mapper,
-                     "dsp_policy": _dsp_policy_text(dsp, cons.get("dsp", "auto") != "auto")},
+                     "dsp_policy": _dsp_policy_text(dsp, chosen != "auto")},
             netlist, synth_log, top)

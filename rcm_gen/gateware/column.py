@@ -17,6 +17,32 @@ from .modes import LaneMode, Mode
 __all__ = ["Column", "OutSlice"]
 
 
+def _bank_read(m: Module, buf: Buffer, b: int, ports: dict, wr_data=None) -> None:
+    """Output bank ``b``'s write and read ports from ``ports`` (the column's names; the
+    written data too if ``wr_data`` is given): it is read at the partial-sum address
+    every cycle, or while the drain runs on it (bit ``b`` of ``drains``) at the drain's
+    address when the drain reads."""
+    m.d.comb += [
+        buf.wr_addr.eq(ports["wr_addr"]), buf.wr_en.eq(ports["wr_en"][b]),
+        *([] if wr_data is None else [buf.wr_data.eq(wr_data)]),
+        buf.rd_addr.eq(Mux(ports["drains"][b], ports["drain_rd_addr"],
+                           ports["psum_rd_addr"])),
+        buf.rd_en.eq(~ports["drains"][b] | ports["drain_rd_en"]),
+    ]
+
+
+def _start_value(m: Module, init, init_from, psum, bias) -> None:
+    """``init`` (what a MAC's sums start from) as ``init_from`` says: the partial sum
+    ``psum``, the ``bias`` or 0."""
+    with m.Switch(init_from):
+        with m.Case(InitFrom.PARTIAL):
+            m.d.comb += init.eq(psum.as_signed())
+        with m.Case(InitFrom.BIAS):
+            m.d.comb += init.eq(bias)
+        with m.Default():
+            m.d.comb += init.eq(0)
+
+
 class OutSlice(wiring.Component):
     """One MAC's share of its column (with ``column_stage``): its share of the two output
     banks, two memories of ``depth`` words of ``width`` bits, and what is read from
@@ -73,23 +99,11 @@ class OutSlice(wiring.Component):
         for b in range(2):
             m.submodules[f"out_buf{b}"] = buf = Buffer(self.width, self.depth,
                                                        transparent=True)
-            m.d.comb += [
-                buf.wr_addr.eq(staged["wr_addr"]), buf.wr_en.eq(staged["wr_en"][b]),
-                buf.wr_data.eq(self.wr_data),
-                buf.rd_addr.eq(Mux(staged["drains"][b], staged["drain_rd_addr"],
-                                   staged["psum_rd_addr"])),
-                buf.rd_en.eq(~staged["drains"][b] | staged["drain_rd_en"]),
-            ]
+            _bank_read(m, buf, b, staged, self.wr_data)
             data_.append(buf.rd_data)
         m.d.comb += self.drain_data.eq(Mux(staged["drain_bank"], data_[1], data_[0]))
-        psum = Mux(staged["psum_bank"], data_[1], data_[0])
-        with m.Switch(staged["init_from"]):
-            with m.Case(InitFrom.PARTIAL):
-                m.d.comb += self.init.eq(psum.as_signed())
-            with m.Case(InitFrom.BIAS):
-                m.d.comb += self.init.eq(self.bias)
-            with m.Default():
-                m.d.comb += self.init.eq(0)
+        _start_value(m, self.init, staged["init_from"],
+                     Mux(staged["psum_bank"], data_[1], data_[0]), self.bias)
         return m
 
 
@@ -221,12 +235,7 @@ class Column(wiring.Component):
                      for _ in range(2)]
             for b, buf in enumerate(banks):
                 m.submodules[f"out_buf{b}"] = buf
-                m.d.comb += [
-                    buf.wr_addr.eq(ins["wr_addr"]), buf.wr_en.eq(ins["wr_en"][b]),
-                    buf.rd_addr.eq(Mux(ins["drains"][b], ins["drain_rd_addr"],
-                                       ins["psum_rd_addr"])),
-                    buf.rd_en.eq(~ins["drains"][b] | ins["drain_rd_en"]),
-                ]
+                _bank_read(m, buf, b, ins)
             bank_data = [buf.rd_data for buf in banks]
             # (Muxes, not conditional assignments with constant defaults: Icarus would not
             # evaluate those before one of their inputs changes.)
@@ -248,13 +257,8 @@ class Column(wiring.Component):
             if cfg.column_stage:
                 m.d.comb += [mac.init.eq(slices[i].init), slices[i].wr_data.eq(mac.acc)]
                 continue
-            with m.Switch(ins["init_from"]):
-                with m.Case(InitFrom.PARTIAL):
-                    m.d.comb += mac.init.eq(psum[i * acc:(i + 1) * acc].as_signed())
-                with m.Case(InitFrom.BIAS):
-                    m.d.comb += mac.init.eq(ins["bias"][i])
-                with m.Default():
-                    m.d.comb += mac.init.eq(0)
+            _start_value(m, mac.init, ins["init_from"], psum[i * acc:(i + 1) * acc],
+                         ins["bias"][i])
             accs.append(mac.acc)
         if not cfg.column_stage:
             for buf in banks:

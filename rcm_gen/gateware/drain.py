@@ -105,16 +105,16 @@ class Drain(wiring.Component):
     def _row_stage(self, m: Module, adv, row, v1, last1, chunk1, end1):
         """The drain's row stage (with ``column_stage``): a row and its parameters
         registered when its first chunk moves on, the chunk's bookkeeping one stage
-        later; the bookkeeping after the stage."""
+        later; the bookkeeping, row and parameters after the stage."""
         v2, last2, chunk2, end2 = (Signal(name="v2"), Signal(name="last2"),
                                    Signal.like(chunk1, name="chunk2"), Signal(name="end2"))
         with m.If(adv):
             m.d.sync += [v2.eq(v1), last2.eq(last1), chunk2.eq(chunk1), end2.eq(end1)]
-        self._row_register = Signal.like(row, name="row2")
-        self._par_register = Signal.like(self.par_rd_data, name="par2")
+        row2 = Signal.like(row, name="row2")
+        par2 = Signal.like(self.par_rd_data, name="par2")
         with m.If(adv & v1 & (chunk1 == 0)):
-            m.d.sync += [self._row_register.eq(row), self._par_register.eq(self.par_rd_data)]
-        return v2, last2, chunk2, end2
+            m.d.sync += [row2.eq(row), par2.eq(self.par_rd_data)]
+        return v2, last2, chunk2, end2, row2, par2
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -192,8 +192,8 @@ class Drain(wiring.Component):
             # A stage more: the row from the MAC columns into a register here (the
             # parameters, read at the same time, wait beside it), so that no path runs
             # from the columns' memories across the array into the units.
-            v1, last1, chunk1, end1 = self._row_stage(m, adv, row, v1, last1, chunk1, end1)
-            row, par = self._row_register, self._par_register
+            v1, last1, chunk1, end1, row, par = self._row_stage(m, adv, row, v1, last1,
+                                                                chunk1, end1)
         else:
             par = self.par_rd_data
 
